@@ -1,0 +1,673 @@
+//! Array handles: opening published arrays read-only (through the shared map cache), in place
+//! (`r+`) and copy-on-write private (`c`), and the typed and untyped views over them.
+//!
+//! Shared-memory contract: a view's memory stays valid for the life of its handle (published files
+//! are never truncated), but values can change while you read them if the same array is opened
+//! for in-place writing, in this or another process — exactly as with `numpy.memmap`.
+
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use memmap2::MmapMut;
+
+use crate::cache::{self, FileKey, FileMap};
+use crate::catalog::ArrayState;
+use crate::container::{lock, open_nofollow, Container};
+use crate::dtype::{DType, Element, IndexSlice};
+use crate::error::{OpenError, WriteError};
+use crate::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
+use crate::name::ArrayName;
+use crate::sys;
+
+/// A mapped generation of an array: its metadata and one map per non-empty file.
+pub(crate) struct ArrayInner {
+    pub(crate) container: Container,
+    pub(crate) name: ArrayName,
+    pub(crate) meta: ArrayMeta,
+    pub(crate) generation: u64,
+    /// One per data file, in `meta.files()` order; `None` for an empty file (never mapped).
+    maps: Vec<Option<Arc<FileMap>>>,
+    /// Path and identity of the last non-empty file, to validate cached re-opens.
+    primary: Option<(PathBuf, FileKey)>,
+}
+
+impl ArrayInner {
+    fn bytes(&self, i: usize) -> &[u8] {
+        match self.maps.get(i) {
+            Some(Some(m)) => m.map.bytes(),
+            _ => &[],
+        }
+    }
+
+    fn still_current(&self) -> bool {
+        match &self.primary {
+            Some((path, key)) => std::fs::metadata(path).is_ok_and(|m| FileKey::of(&m) == *key),
+            None => false,
+        }
+    }
+}
+
+fn typed<T: Element>(bytes: &[u8]) -> &[T] {
+    if bytes.is_empty() {
+        return &[];
+    }
+    // Maps start on a page boundary and sizes were checked to be whole elements, so this cannot
+    // fail; an empty view is returned rather than panicking if that invariant were ever broken.
+    bytemuck::try_cast_slice(bytes).unwrap_or(&[])
+}
+
+fn typed_mut<T: Element>(bytes: &mut [u8]) -> &mut [T] {
+    if bytes.is_empty() {
+        return &mut [];
+    }
+    bytemuck::try_cast_slice_mut(bytes).unwrap_or(&mut [])
+}
+
+/// A read-only dense array whose dtype is known at run time.
+#[derive(Clone)]
+pub struct DenseArray {
+    inner: Arc<ArrayInner>,
+    meta: DenseMeta,
+}
+
+impl DenseArray {
+    fn meta(&self) -> &DenseMeta {
+        &self.meta
+    }
+
+    /// The array's name.
+    pub fn name(&self) -> &str {
+        self.inner.name.as_str()
+    }
+
+    /// Element type.
+    pub fn dtype(&self) -> DType {
+        self.meta().dtype
+    }
+
+    /// Shape.
+    pub fn shape(&self) -> &[u64] {
+        &self.meta().shape
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> u64 {
+        self.meta().len()
+    }
+
+    /// Whether it has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.meta().is_empty()
+    }
+
+    /// Generation (incremented by each publish of this name).
+    pub fn generation(&self) -> u64 {
+        self.inner.generation
+    }
+
+    /// The raw little-endian bytes, row-major.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.inner.bytes(0)
+    }
+
+    /// A typed view; `T` must view the recorded dtype.
+    pub fn as_slice<T: Element>(&self) -> Result<&[T], OpenError> {
+        check_dtype::<T>(self.name(), self.dtype())?;
+        Ok(typed(self.as_bytes()))
+    }
+
+    /// Turns into a typed handle; `T` must view the recorded dtype.
+    pub fn typed<T: Element>(self) -> Result<Dense<T>, OpenError> {
+        check_dtype::<T>(self.name(), self.dtype())?;
+        Ok(Dense {
+            array: self,
+            _t: PhantomData,
+        })
+    }
+}
+
+fn check_dtype<T: Element>(name: &str, recorded: DType) -> Result<(), OpenError> {
+    if T::DTYPE != recorded {
+        return Err(OpenError::DtypeMismatch {
+            name: name.to_string(),
+            recorded,
+            requested: T::DTYPE,
+        });
+    }
+    Ok(())
+}
+
+/// A read-only dense array of `T`.
+#[derive(Clone)]
+pub struct Dense<T: Element> {
+    array: DenseArray,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Dense<T> {
+    /// The elements, row-major.
+    pub fn as_slice(&self) -> &[T] {
+        typed(self.array.as_bytes())
+    }
+
+    /// Shape.
+    pub fn shape(&self) -> &[u64] {
+        self.array.shape()
+    }
+
+    /// The untyped handle.
+    pub fn untyped(&self) -> &DenseArray {
+        &self.array
+    }
+}
+
+impl<T: Element> std::ops::Deref for Dense<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
+/// A read-only sparse array (CSR or CSC) over its three mapped files.
+#[derive(Clone)]
+pub struct SparseArray {
+    inner: Arc<ArrayInner>,
+    meta: SparseMeta,
+}
+
+impl SparseArray {
+    fn meta(&self) -> &SparseMeta {
+        &self.meta
+    }
+
+    /// The array's name.
+    pub fn name(&self) -> &str {
+        self.inner.name.as_str()
+    }
+
+    /// `[rows, columns]`.
+    pub fn shape(&self) -> [u64; 2] {
+        self.meta().shape
+    }
+
+    /// Stored entries.
+    pub fn nnz(&self) -> u64 {
+        self.meta().nnz
+    }
+
+    /// Rows (CSR) or columns (CSC).
+    pub fn layout(&self) -> Layout {
+        self.meta().layout
+    }
+
+    /// dtype of `data`.
+    pub fn data_dtype(&self) -> DType {
+        self.meta().data_dtype
+    }
+
+    /// The metadata.
+    pub fn sparse_meta(&self) -> &SparseMeta {
+        self.meta()
+    }
+
+    /// Raw bytes of `data`.
+    pub fn data_bytes(&self) -> &[u8] {
+        self.inner.bytes(0)
+    }
+
+    /// `data` typed; `T` must view `data_dtype`.
+    pub fn data<T: Element>(&self) -> Result<&[T], OpenError> {
+        check_dtype::<T>(self.name(), self.data_dtype())?;
+        Ok(typed(self.data_bytes()))
+    }
+
+    /// Raw bytes of `indices`.
+    pub fn indices_bytes(&self) -> &[u8] {
+        self.inner.bytes(1)
+    }
+
+    /// Raw bytes of `indptr`.
+    pub fn indptr_bytes(&self) -> &[u8] {
+        self.inner.bytes(2)
+    }
+
+    /// `indices`, whatever its dtype.
+    pub fn indices(&self) -> IndexSlice<'_> {
+        index_slice(self.meta().indices_dtype, self.indices_bytes())
+    }
+
+    /// `indptr`, whatever its dtype.
+    pub fn indptr(&self) -> IndexSlice<'_> {
+        index_slice(self.meta().indptr_dtype, self.indptr_bytes())
+    }
+
+    /// The range of entries of major slot `i` (row `i` for CSR), bounds-checked: `None` if `i` is
+    /// out of range or `indptr` is inconsistent there (content is trusted after publish, but a
+    /// file damaged outside dafstore never makes this read out of bounds).
+    pub fn major_range(&self, i: u64) -> Option<Range<usize>> {
+        let i = usize::try_from(i).ok()?;
+        let ptr = self.indptr();
+        let (a, b) = (ptr.get(i)?, ptr.get(i.checked_add(1)?)?);
+        let (a, b) = (usize::try_from(a).ok()?, usize::try_from(b).ok()?);
+        (a <= b && b <= self.indices().len()).then_some(a..b)
+    }
+
+    /// Validates every invariant of SPEC [S3]–[S5] in O(nnz) (what fsck does).
+    pub fn validate(&self) -> Result<(), crate::error::SparseError> {
+        let data_len = self.data_bytes().len() as u64 / self.data_dtype().itemsize() as u64;
+        crate::sparse::validate(self.meta(), data_len, self.indices(), self.indptr())
+    }
+}
+
+fn index_slice(dtype: DType, bytes: &[u8]) -> IndexSlice<'_> {
+    match dtype {
+        DType::Int32 => IndexSlice::I32(typed(bytes)),
+        DType::UInt32 => IndexSlice::U32(typed(bytes)),
+        DType::UInt64 => IndexSlice::U64(typed(bytes)),
+        // Index dtypes are validated to be one of the four ([T3]).
+        _ => IndexSlice::I64(typed(bytes)),
+    }
+}
+
+/// An opened array of either kind.
+#[derive(Clone)]
+pub enum Array {
+    /// Dense.
+    Dense(DenseArray),
+    /// Sparse.
+    Sparse(SparseArray),
+}
+
+impl Array {
+    /// `"dense"` or `"sparse"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Array::Dense(_) => "dense",
+            Array::Sparse(_) => "sparse",
+        }
+    }
+
+    /// The element dtype (`data_dtype` for sparse).
+    pub fn dtype(&self) -> DType {
+        match self {
+            Array::Dense(d) => d.dtype(),
+            Array::Sparse(s) => s.data_dtype(),
+        }
+    }
+
+    /// The metadata.
+    pub fn meta(&self) -> &ArrayMeta {
+        match self {
+            Array::Dense(d) => &d.inner.meta,
+            Array::Sparse(s) => &s.inner.meta,
+        }
+    }
+}
+
+/// A dense array open for in-place writing (numpy's `r+`). Writes go to the shared file: other
+/// handles and processes mapping it see them. While any in-place writer is open, the recorded
+/// checksums are marked stale and the `crc32c` key is removed from the metadata file; closing the
+/// last writer recomputes them ([W7]). Close with [`DenseMut::close`] to see errors; dropping
+/// closes too, ignoring them.
+pub struct DenseMut<T: Element> {
+    inner: Option<Arc<ArrayInner>>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> DenseMut<T> {
+    fn inner(&self) -> Option<&ArrayInner> {
+        self.inner.as_deref()
+    }
+
+    /// Shape.
+    pub fn shape(&self) -> &[u64] {
+        match self.inner().map(|i| &i.meta) {
+            Some(ArrayMeta::Dense(d)) => &d.shape,
+            _ => &[],
+        }
+    }
+
+    /// The elements.
+    pub fn as_slice(&self) -> &[T] {
+        typed(self.inner().map_or(&[][..], |i| i.bytes(0)))
+    }
+
+    /// The elements, writable.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        let Some(Some(map)) = self.inner().and_then(|i| i.maps.first()) else {
+            return &mut [];
+        };
+        // SAFETY: the map was made writable in `open_dense_mut`; `&mut self` makes this the only
+        // `&mut` slice of this handle in use. Other handles on the same file share the memory, as
+        // documented on `DenseMut` (shared-memory contract).
+        typed_mut(unsafe { map.map.bytes_mut() })
+    }
+
+    /// Writes dirty pages back to the file (msync).
+    pub fn flush(&self) -> Result<(), WriteError> {
+        if let Some(inner) = self.inner() {
+            if let Some(Some(m)) = inner.maps.first() {
+                m.map.flush().map_err(|e| {
+                    WriteError::io(
+                        inner.name.file_path(&inner.container.shared.root, "array"),
+                        "flush",
+                        e,
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes, unregisters this writer and, if it was the last, recomputes the checksums.
+    pub fn close(mut self) -> Result<(), WriteError> {
+        self.close_inner()
+    }
+
+    fn close_inner(&mut self) -> Result<(), WriteError> {
+        let Some(inner) = self.inner.take() else {
+            return Ok(());
+        };
+        if let Some(Some(m)) = inner.maps.first() {
+            m.map.flush().map_err(|e| {
+                WriteError::io(
+                    inner.name.file_path(&inner.container.shared.root, "array"),
+                    "flush",
+                    e,
+                )
+            })?;
+        }
+        let shared = &inner.container.shared;
+        let _g = shared
+            .lock_stripe(&inner.name, true)
+            .map_err(shared.lock_err(&inner.name))?;
+        let left = shared
+            .catalog()
+            .remove_inplace_writer(shared.session_id(), inner.name.as_str())?;
+        if left == 0 {
+            shared.refresh_checksums(&inner.name)?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Element> Drop for DenseMut<T> {
+    fn drop(&mut self) {
+        let _ = self.close_inner();
+    }
+}
+
+/// A dense array mapped copy-on-write (numpy's `c`): writes stay in this process and are never
+/// written to the file. The map belongs to this handle, outside the shared cache.
+pub struct DensePrivate<T: Element> {
+    map: Option<MmapMut>,
+    shape: Vec<u64>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> DensePrivate<T> {
+    /// Shape.
+    pub fn shape(&self) -> &[u64] {
+        &self.shape
+    }
+
+    /// The elements.
+    pub fn as_slice(&self) -> &[T] {
+        typed(self.map.as_deref().unwrap_or(&[]))
+    }
+
+    /// The elements, writable (private to this process).
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        typed_mut(self.map.as_deref_mut().unwrap_or(&mut []))
+    }
+}
+
+impl Container {
+    /// Opens an array of either kind, read-only. A second open of the same array in this process
+    /// reuses the live maps without touching the catalog (one `stat` to detect a replacement).
+    pub fn open_array(&self, name: &str) -> Result<Array, OpenError> {
+        let name = ArrayName::new(name)?;
+        if let Some(inner) = lock(&self.shared.arrays)
+            .get(name.as_str())
+            .and_then(std::sync::Weak::upgrade)
+        {
+            if inner.still_current() {
+                return Ok(wrap(inner));
+            }
+        }
+        let inner = Arc::new(self.map_array(&name, false)?);
+        lock(&self.shared.arrays).insert(name.to_string(), Arc::downgrade(&inner));
+        Ok(wrap(inner))
+    }
+
+    /// Opens a dense array read-only, untyped.
+    pub fn open_dense_untyped(&self, name: &str) -> Result<DenseArray, OpenError> {
+        match self.open_array(name)? {
+            Array::Dense(d) => Ok(d),
+            Array::Sparse(_) => Err(self.kind_mismatch(name, "sparse", "dense")),
+        }
+    }
+
+    /// Opens a dense array read-only as `T` (which must view its dtype).
+    pub fn open_dense<T: Element>(&self, name: &str) -> Result<Dense<T>, OpenError> {
+        self.open_dense_untyped(name)?.typed()
+    }
+
+    /// Opens a sparse array read-only.
+    pub fn open_sparse(&self, name: &str) -> Result<SparseArray, OpenError> {
+        match self.open_array(name)? {
+            Array::Sparse(s) => Ok(s),
+            Array::Dense(_) => Err(self.kind_mismatch(name, "dense", "sparse")),
+        }
+    }
+
+    /// Opens a dense array for in-place writing ([W7]). The file's size never changes.
+    pub fn open_dense_mut<T: Element>(&self, name: &str) -> Result<DenseMut<T>, OpenError> {
+        let name = ArrayName::new(name)?;
+        let shared = &self.shared;
+        if shared.readonly {
+            return Err(OpenError::ReadOnly {
+                container: shared.root.clone(),
+            });
+        }
+        let rec = self.record(name.as_str())?;
+        let ArrayMeta::Dense(meta) = &rec.meta else {
+            return Err(self.kind_mismatch(name.as_str(), "sparse", "dense"));
+        };
+        check_dtype::<T>(name.as_str(), meta.dtype)?;
+        let recovery = |e: WriteError| OpenError::Recovery {
+            name: name.to_string(),
+            source: Box::new(e),
+        };
+        {
+            let _g = shared
+                .lock_stripe(&name, true)
+                .map_err(|e| recovery(shared.lock_err(&name)(e)))?;
+            let first = shared
+                .catalog()
+                .add_inplace_writer(shared.session_id(), name.as_str())?;
+            if first {
+                shared
+                    .rewrite_yaml(&name, &rec.meta, None)
+                    .map_err(recovery)?;
+            }
+        }
+        let mut guard = DenseMut::<T> {
+            inner: None,
+            _t: PhantomData,
+        };
+        // From here, dropping `guard` unregisters the writer, whatever fails next.
+        match self.map_array(&name, true) {
+            Ok(inner) => {
+                guard.inner = Some(Arc::new(inner));
+                Ok(guard)
+            }
+            Err(e) => {
+                let _g = shared.lock_stripe(&name, true);
+                let _ = shared
+                    .catalog()
+                    .remove_inplace_writer(shared.session_id(), name.as_str());
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens a dense array copy-on-write: writes stay in this process (numpy's `c`).
+    pub fn open_dense_private<T: Element>(&self, name: &str) -> Result<DensePrivate<T>, OpenError> {
+        let name = ArrayName::new(name)?;
+        self.shared.check_parent(&name)?;
+        let _g = self
+            .shared
+            .lock_stripe(&name, false)
+            .map_err(|e| OpenError::io(self.shared.stripe_path(&name), "lock", e))?;
+        let rec = self.record(name.as_str())?;
+        let ArrayMeta::Dense(meta) = &rec.meta else {
+            return Err(self.kind_mismatch(name.as_str(), "sparse", "dense"));
+        };
+        check_dtype::<T>(name.as_str(), meta.dtype)?;
+        let path = name.file_path(&self.shared.root, "array");
+        let (file, len) = open_checked(&path, meta.byte_len(), false)?;
+        let map = if len == 0 {
+            None
+        } else {
+            Some(sys::map_private(&file, len).map_err(|e| OpenError::io(path.clone(), "map", e))?)
+        };
+        Ok(DensePrivate {
+            map,
+            shape: meta.shape.clone(),
+            _t: PhantomData,
+        })
+    }
+
+    fn kind_mismatch(
+        &self,
+        name: &str,
+        actual: &'static str,
+        requested: &'static str,
+    ) -> OpenError {
+        OpenError::KindMismatch {
+            container: self.shared.root.clone(),
+            name: name.to_string(),
+            actual,
+            requested,
+        }
+    }
+
+    /// The slow path of every open: under the shared stripe, read the catalog row, open each file
+    /// without following symlinks, check its length against the metadata, and map it through the
+    /// process-wide cache. Recovers an interrupted publish or remove first if it finds one.
+    fn map_array(&self, name: &ArrayName, writable: bool) -> Result<ArrayInner, OpenError> {
+        let shared = &self.shared;
+        shared.check_parent(name)?;
+        loop {
+            let guard = shared
+                .lock_stripe(name, false)
+                .map_err(|e| OpenError::io(shared.stripe_path(name), "lock", e))?;
+            let Some(rec) = shared.catalog().get(name.as_str())? else {
+                return Err(OpenError::NotFound {
+                    container: shared.root.clone(),
+                    name: name.to_string(),
+                });
+            };
+            if rec.state != ArrayState::Live {
+                drop(guard);
+                if shared.readonly || rec.state == ArrayState::Removing {
+                    return Err(OpenError::NotFound {
+                        container: shared.root.clone(),
+                        name: name.to_string(),
+                    });
+                }
+                let _g = shared
+                    .lock_stripe(name, true)
+                    .map_err(|e| OpenError::io(shared.stripe_path(name), "lock", e))?;
+                shared
+                    .recover_locked(name)
+                    .map_err(|e| OpenError::Recovery {
+                        name: name.to_string(),
+                        source: Box::new(e),
+                    })?;
+                continue;
+            }
+            let mut maps = Vec::new();
+            let mut primary = None;
+            for (suffix, expected) in rec.meta.files() {
+                let path = name.file_path(&shared.root, suffix);
+                let (file, len) = open_checked(&path, expected, writable)?;
+                if len == 0 {
+                    maps.push(None);
+                    continue;
+                }
+                let md = file
+                    .metadata()
+                    .map_err(|e| OpenError::io(path.clone(), "stat", e))?;
+                let key = FileKey::of(&md);
+                let map = cache::map_file(&file, key, len, writable)
+                    .map_err(|e| OpenError::io(path.clone(), "map", e))?;
+                maps.push(Some(map));
+                primary = Some((path, key));
+            }
+            drop(guard);
+            return Ok(ArrayInner {
+                container: self.clone(),
+                name: name.clone(),
+                meta: rec.meta,
+                generation: rec.generation,
+                maps,
+                primary,
+            });
+        }
+    }
+}
+
+fn wrap(inner: Arc<ArrayInner>) -> Array {
+    match &inner.meta {
+        ArrayMeta::Dense(d) => {
+            let meta = d.clone();
+            Array::Dense(DenseArray { inner, meta })
+        }
+        ArrayMeta::Sparse(s) => {
+            let meta = s.clone();
+            Array::Sparse(SparseArray { inner, meta })
+        }
+    }
+}
+
+/// Opens `path` (no symlinks), checks it is a regular file of exactly `expected` bytes ([D3]).
+fn open_checked(
+    path: &std::path::Path,
+    expected: u64,
+    write: bool,
+) -> Result<(std::fs::File, usize), OpenError> {
+    let file = open_nofollow(path, write).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            OpenError::NotRegularFile {
+                path: path.to_path_buf(),
+            }
+        } else {
+            OpenError::io(path.to_path_buf(), "open", e)
+        }
+    })?;
+    let md = file
+        .metadata()
+        .map_err(|e| OpenError::io(path.to_path_buf(), "stat", e))?;
+    if !md.is_file() {
+        return Err(OpenError::NotRegularFile {
+            path: path.to_path_buf(),
+        });
+    }
+    if md.len() != expected {
+        return Err(OpenError::SizeMismatch {
+            path: path.to_path_buf(),
+            expected,
+            actual: md.len(),
+        });
+    }
+    let len = usize::try_from(expected).map_err(|_| OpenError::SizeMismatch {
+        path: path.to_path_buf(),
+        expected,
+        actual: md.len(),
+    })?;
+    Ok((file, len))
+}

@@ -1,0 +1,716 @@
+//! The SQLite catalog (SPEC 9.1): one row per array with its validated metadata, file sizes,
+//! checksums and state, plus sessions and in-place writers. Every read-modify-write runs in a
+//! short `BEGIN IMMEDIATE` transaction with a busy timeout and a bounded retry loop, so
+//! concurrent processes never lose an update and never see SQLITE_BUSY.
+//! This module owns all SQL; nothing else in the workspace writes SQL.
+
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{
+    params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
+
+use crate::dtype::DType;
+use crate::error::CatalogError;
+use crate::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
+
+/// Catalog schema version (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE arrays(
+  name TEXT PRIMARY KEY NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('dense', 'sparse')),
+  layout TEXT CHECK (layout IN ('rows', 'columns')),
+  dtype TEXT NOT NULL,
+  indices_dtype TEXT,
+  indptr_dtype TEXT,
+  shape TEXT NOT NULL,
+  nnz INTEGER,
+  state TEXT NOT NULL CHECK (state IN ('publishing', 'live', 'removing')),
+  generation INTEGER NOT NULL,
+  checksum_stale INTEGER NOT NULL DEFAULT 0,
+  staging TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE array_files(
+  name TEXT NOT NULL REFERENCES arrays(name) ON DELETE CASCADE,
+  suffix TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  crc32c INTEGER,
+  PRIMARY KEY (name, suffix)
+) STRICT;
+CREATE TABLE sessions(
+  id TEXT PRIMARY KEY NOT NULL,
+  pid INTEGER NOT NULL,
+  started_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE inplace_writers(
+  session TEXT NOT NULL,
+  name TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (session, name)
+) STRICT;
+";
+
+/// State of an array row (SPEC [W3], [W8]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrayState {
+    /// A publish is in progress or was interrupted (rolled forward by recovery).
+    Publishing,
+    /// Published and visible.
+    Live,
+    /// A remove is in progress or was interrupted (rolled forward by recovery).
+    Removing,
+}
+
+impl ArrayState {
+    /// The spelling stored in the catalog.
+    pub fn name(self) -> &'static str {
+        match self {
+            ArrayState::Publishing => "publishing",
+            ArrayState::Live => "live",
+            ArrayState::Removing => "removing",
+        }
+    }
+}
+
+/// One data file of an array as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    /// `array`, `data`, `indices` or `indptr`.
+    pub suffix: String,
+    /// Exact byte length.
+    pub size: u64,
+    /// CRC-32C of the contents, `None` if unknown.
+    pub crc32c: Option<u32>,
+}
+
+/// An array row.
+#[derive(Debug, Clone)]
+pub struct ArrayRecord {
+    /// The name.
+    pub name: String,
+    /// Metadata.
+    pub meta: ArrayMeta,
+    /// State.
+    pub state: ArrayState,
+    /// Incremented by every publish of this name.
+    pub generation: u64,
+    /// Data files.
+    pub files: Vec<FileRecord>,
+    /// Whether the checksums are stale (in-place writers are or were active).
+    pub checksum_stale: bool,
+    /// Staging location (`<session>/<stem>`) of an in-flight publish.
+    pub staging: Option<String>,
+}
+
+/// How to open the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Create the schema (new container).
+    Create,
+    /// Read and write.
+    ReadWrite,
+    /// Read only; other processes may write.
+    ReadOnly,
+    /// Read only on media nobody can write (SQLite `immutable=1`).
+    Immutable,
+}
+
+/// A connection to a container's catalog.
+pub struct Catalog {
+    /// `None` only while being dropped in a forked child (see `Drop`).
+    conn: Option<Connection>,
+    path: PathBuf,
+    pid: u32,
+}
+
+impl Drop for Catalog {
+    fn drop(&mut self) {
+        if self.pid != std::process::id() {
+            // A connection must not cross fork() (SQLite's rule): closing it in the child could
+            // release locks or checkpoint under the parent. Leak it instead.
+            if let Some(conn) = self.conn.take() {
+                std::mem::forget(conn);
+            }
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn to_i64(v: u64) -> i64 {
+    // Sizes and counts were validated to fit isize when the metadata was built.
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Catalog {
+    pub(crate) fn open(path: &Path, access: Access) -> Result<Catalog, CatalogError> {
+        let err = |context: &str| {
+            let path = path.to_path_buf();
+            let context = context.to_string();
+            move |source| CatalogError::Sqlite {
+                path,
+                context,
+                source,
+            }
+        };
+        let flags = match access {
+            Access::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            Access::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
+            Access::ReadOnly | Access::Immutable => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = if access == Access::Immutable {
+            let uri = format!("file:{}?immutable=1", uri_escape(path));
+            Connection::open_with_flags(uri, flags)
+        } else {
+            Connection::open_with_flags(path, flags)
+        }
+        .map_err(err("open"))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(err("set busy timeout"))?;
+        if matches!(access, Access::Create | Access::ReadWrite) {
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(err("enable WAL"))?;
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(err("set synchronous"))?;
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err("enable foreign keys"))?;
+        let mut cat = Catalog {
+            conn: Some(conn),
+            path: path.to_path_buf(),
+            pid: std::process::id(),
+        };
+        if access == Access::Create {
+            cat.immediate("create schema", |tx| {
+                let v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                if v == 0 {
+                    tx.execute_batch(SCHEMA)?;
+                    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                }
+                Ok(())
+            })?;
+        }
+        let version: i64 = cat
+            .conn()?
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err("read schema version"))?;
+        if version > SCHEMA_VERSION {
+            return Err(CatalogError::SchemaTooNew {
+                path: path.to_path_buf(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < 1 {
+            return Err(CatalogError::CorruptRow {
+                path: path.to_path_buf(),
+                name: String::new(),
+                detail: "the catalog has no schema (user_version 0)".into(),
+            });
+        }
+        Ok(cat)
+    }
+
+    fn conn(&mut self) -> Result<&mut Connection, CatalogError> {
+        let path = self.path.clone();
+        self.conn.as_mut().ok_or(CatalogError::Sqlite {
+            path,
+            context: "use the catalog".into(),
+            source: rusqlite::Error::InvalidQuery,
+        })
+    }
+
+    fn sqlite_err(&self, context: &str, source: rusqlite::Error) -> CatalogError {
+        CatalogError::Sqlite {
+            path: self.path.clone(),
+            context: context.to_string(),
+            source,
+        }
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, retrying when the database is busy.
+    pub(crate) fn immediate<T>(
+        &mut self,
+        context: &str,
+        mut f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, CatalogError> {
+        let mut attempt = 0u32;
+        loop {
+            let conn = self.conn()?;
+            let result = (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let v = f(&tx)?;
+                tx.commit()?;
+                Ok(v)
+            })();
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if is_busy(&e) && attempt < 100 => {
+                    attempt += 1;
+                    sleep(Duration::from_millis(u64::from(attempt.min(20))));
+                }
+                Err(e) => return Err(self.sqlite_err(context, e)),
+            }
+        }
+    }
+
+    /// Runs read-only `f` in a deferred transaction (a consistent snapshot), retrying when busy.
+    pub(crate) fn read<T>(
+        &mut self,
+        context: &str,
+        mut f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, CatalogError> {
+        let mut attempt = 0u32;
+        loop {
+            let conn = self.conn()?;
+            let result = (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+                let v = f(&tx)?;
+                tx.finish()?;
+                Ok(v)
+            })();
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if is_busy(&e) && attempt < 100 => {
+                    attempt += 1;
+                    sleep(Duration::from_millis(u64::from(attempt.min(20))));
+                }
+                Err(e) => return Err(self.sqlite_err(context, e)),
+            }
+        }
+    }
+
+    /// The row of `name`, if any.
+    pub fn get(&mut self, name: &str) -> Result<Option<ArrayRecord>, CatalogError> {
+        let path = self.path.clone();
+        let raw = self.read("read array", |tx| get_raw(tx, name))?;
+        raw.map(|r| r.into_record(&path)).transpose()
+    }
+
+    /// Every row, sorted by name.
+    pub fn list(&mut self) -> Result<Vec<ArrayRecord>, CatalogError> {
+        let path = self.path.clone();
+        let raws = self.read("list arrays", |tx| {
+            let names: Vec<String> = tx
+                .prepare("SELECT name FROM arrays ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(names.len());
+            for n in names {
+                if let Some(r) = get_raw(tx, &n)? {
+                    out.push(r);
+                }
+            }
+            Ok(out)
+        })?;
+        raws.into_iter().map(|r| r.into_record(&path)).collect()
+    }
+
+    /// Names of rows not `live` (interrupted publishes and removes).
+    pub(crate) fn unfinished(&mut self) -> Result<Vec<String>, CatalogError> {
+        self.read("list unfinished", |tx| {
+            tx.prepare("SELECT name FROM arrays WHERE state != 'live' ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+    }
+
+    /// Records the intent to publish (SPEC [W3] step 1): upserts the row in state `publishing`.
+    pub(crate) fn begin_publish(
+        &mut self,
+        name: &str,
+        meta: &ArrayMeta,
+        files: &[FileRecord],
+        staging: &str,
+    ) -> Result<u64, CatalogError> {
+        self.immediate("record publish intent", |tx| {
+            let old: Option<(i64, i64)> = tx
+                .query_row("SELECT generation, created_at FROM arrays WHERE name = ?1", [name], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            let generation = old.map_or(1, |(g, _)| g + 1);
+            let created = old.map_or_else(now_ms, |(_, c)| c);
+            tx.execute("DELETE FROM array_files WHERE name = ?1", [name])?;
+            let (kind, layout, dtype, idx, ptr, nnz) = meta_columns(meta);
+            tx.execute(
+                "INSERT INTO arrays(name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state,
+                                    generation, checksum_stale, staging, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'publishing', ?9, 0, ?10, ?11, ?12)
+                 ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, layout = excluded.layout,
+                   dtype = excluded.dtype, indices_dtype = excluded.indices_dtype,
+                   indptr_dtype = excluded.indptr_dtype, shape = excluded.shape, nnz = excluded.nnz,
+                   state = 'publishing', generation = excluded.generation, checksum_stale = 0,
+                   staging = excluded.staging, updated_at = excluded.updated_at",
+                params![
+                    name,
+                    kind,
+                    layout,
+                    dtype,
+                    idx,
+                    ptr,
+                    shape_json(&meta.shape()),
+                    nnz,
+                    generation,
+                    staging,
+                    created,
+                    now_ms()
+                ],
+            )?;
+            for f in files {
+                tx.execute(
+                    "INSERT INTO array_files(name, suffix, size, crc32c) VALUES (?1, ?2, ?3, ?4)",
+                    params![name, f.suffix, to_i64(f.size), f.crc32c.map(i64::from)],
+                )?;
+            }
+            Ok(u64::try_from(generation).unwrap_or(0))
+        })
+    }
+
+    /// Registers an array whose files are already in place (adopt), state `live`.
+    pub(crate) fn insert_live(
+        &mut self,
+        name: &str,
+        meta: &ArrayMeta,
+        files: &[FileRecord],
+    ) -> Result<(), CatalogError> {
+        self.begin_publish(name, meta, files, "")?;
+        self.set_state(name, ArrayState::Live)
+    }
+
+    /// Sets the state (clearing the staging location when `live`).
+    pub(crate) fn set_state(&mut self, name: &str, state: ArrayState) -> Result<(), CatalogError> {
+        self.immediate("update array state", |tx| {
+            tx.execute(
+                "UPDATE arrays SET state = ?2, staging = CASE WHEN ?2 = 'live' THEN NULL ELSE staging END,
+                        updated_at = ?3 WHERE name = ?1",
+                params![name, state.name(), now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Deletes the row (end of a remove).
+    pub(crate) fn delete(&mut self, name: &str) -> Result<(), CatalogError> {
+        self.immediate("delete array", |tx| {
+            tx.execute("DELETE FROM array_files WHERE name = ?1", [name])?;
+            tx.execute("DELETE FROM inplace_writers WHERE name = ?1", [name])?;
+            tx.execute("DELETE FROM arrays WHERE name = ?1", [name])?;
+            Ok(())
+        })
+    }
+
+    /// Adds an in-place writer of `name` for `session`; returns whether the checksum was valid
+    /// until now (so the caller must strip it from the YAML).
+    pub(crate) fn add_inplace_writer(
+        &mut self,
+        session: &str,
+        name: &str,
+    ) -> Result<bool, CatalogError> {
+        self.immediate("register in-place writer", |tx| {
+            tx.execute(
+                "INSERT INTO inplace_writers(session, name, count) VALUES (?1, ?2, 1)
+                 ON CONFLICT(session, name) DO UPDATE SET count = count + 1",
+                params![session, name],
+            )?;
+            let was_stale: i64 = tx.query_row(
+                "SELECT checksum_stale FROM arrays WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "UPDATE arrays SET checksum_stale = 1, updated_at = ?2 WHERE name = ?1",
+                params![name, now_ms()],
+            )?;
+            Ok(was_stale == 0)
+        })
+    }
+
+    /// Removes one in-place writer registration; returns how many remain for `name` (all sessions).
+    pub(crate) fn remove_inplace_writer(
+        &mut self,
+        session: &str,
+        name: &str,
+    ) -> Result<u64, CatalogError> {
+        self.immediate("unregister in-place writer", |tx| {
+            tx.execute(
+                "UPDATE inplace_writers SET count = count - 1 WHERE session = ?1 AND name = ?2",
+                params![session, name],
+            )?;
+            tx.execute("DELETE FROM inplace_writers WHERE count <= 0", [])?;
+            let n: i64 = tx.query_row(
+                "SELECT COALESCE(SUM(count), 0) FROM inplace_writers WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    /// Records fresh checksums and clears the stale mark, unless in-place writers are registered.
+    /// Returns whether it did.
+    pub(crate) fn set_checksums(
+        &mut self,
+        name: &str,
+        crcs: &[(String, u32)],
+    ) -> Result<bool, CatalogError> {
+        self.immediate("record checksums", |tx| {
+            let writers: i64 = tx.query_row(
+                "SELECT COALESCE(SUM(count), 0) FROM inplace_writers WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )?;
+            if writers > 0 {
+                return Ok(false);
+            }
+            for (suffix, crc) in crcs {
+                tx.execute(
+                    "UPDATE array_files SET crc32c = ?3 WHERE name = ?1 AND suffix = ?2",
+                    params![name, suffix, i64::from(*crc)],
+                )?;
+            }
+            tx.execute(
+                "UPDATE arrays SET checksum_stale = 0, updated_at = ?2 WHERE name = ?1",
+                params![name, now_ms()],
+            )?;
+            Ok(true)
+        })
+    }
+
+    /// Registers a session (SPEC [P1]).
+    pub(crate) fn add_session(&mut self, id: &str, pid: u32) -> Result<(), CatalogError> {
+        self.immediate("register session", |tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO sessions(id, pid, started_at) VALUES (?1, ?2, ?3)",
+                params![id, i64::from(pid), now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Forgets a session and its in-place writer rows; returns the names whose writers dropped
+    /// to zero (their checksums need recomputing).
+    pub(crate) fn remove_session(&mut self, id: &str) -> Result<Vec<String>, CatalogError> {
+        self.immediate("remove session", |tx| {
+            let names: Vec<String> = tx
+                .prepare("SELECT name FROM inplace_writers WHERE session = ?1")?
+                .query_map([id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            tx.execute("DELETE FROM inplace_writers WHERE session = ?1", [id])?;
+            tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
+            let mut orphaned = Vec::new();
+            for n in names {
+                let left: i64 = tx.query_row(
+                    "SELECT COALESCE(SUM(count), 0) FROM inplace_writers WHERE name = ?1",
+                    [&n],
+                    |r| r.get(0),
+                )?;
+                if left == 0 {
+                    orphaned.push(n);
+                }
+            }
+            Ok(orphaned)
+        })
+    }
+
+    /// Every registered session id with its pid.
+    pub fn sessions(&mut self) -> Result<Vec<(String, u32)>, CatalogError> {
+        self.read("list sessions", |tx| {
+            tx.prepare("SELECT id, pid FROM sessions ORDER BY id")?
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        u32::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                    ))
+                })?
+                .collect()
+        })
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+fn uri_escape(path: &Path) -> String {
+    let mut out = String::new();
+    for b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'?' | b'#' | b'%' => out.push_str(&format!("%{b:02X}")),
+            _ => out.push(char::from(*b)),
+        }
+    }
+    out
+}
+
+type MetaColumns = (
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<i64>,
+);
+
+fn meta_columns(meta: &ArrayMeta) -> MetaColumns {
+    match meta {
+        ArrayMeta::Dense(d) => ("dense", None, d.dtype.name(), None, None, None),
+        ArrayMeta::Sparse(s) => (
+            "sparse",
+            Some(s.layout.name()),
+            s.data_dtype.name(),
+            Some(s.indices_dtype.name()),
+            Some(s.indptr_dtype.name()),
+            Some(to_i64(s.nnz)),
+        ),
+    }
+}
+
+fn shape_json(shape: &[u64]) -> String {
+    format!(
+        "[{}]",
+        shape
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+struct RawRow {
+    name: String,
+    kind: String,
+    layout: Option<String>,
+    dtype: String,
+    indices_dtype: Option<String>,
+    indptr_dtype: Option<String>,
+    shape: String,
+    nnz: Option<i64>,
+    state: String,
+    generation: i64,
+    checksum_stale: i64,
+    staging: Option<String>,
+    files: Vec<(String, i64, Option<i64>)>,
+}
+
+fn get_raw(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<Option<RawRow>> {
+    let row = tx
+        .query_row(
+            "SELECT name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
+                    checksum_stale, staging FROM arrays WHERE name = ?1",
+            [name],
+            |r| {
+                Ok(RawRow {
+                    name: r.get(0)?,
+                    kind: r.get(1)?,
+                    layout: r.get(2)?,
+                    dtype: r.get(3)?,
+                    indices_dtype: r.get(4)?,
+                    indptr_dtype: r.get(5)?,
+                    shape: r.get(6)?,
+                    nnz: r.get(7)?,
+                    state: r.get(8)?,
+                    generation: r.get(9)?,
+                    checksum_stale: r.get(10)?,
+                    staging: r.get(11)?,
+                    files: Vec::new(),
+                })
+            },
+        )
+        .optional()?;
+    let Some(mut row) = row else { return Ok(None) };
+    row.files = tx
+        .prepare("SELECT suffix, size, crc32c FROM array_files WHERE name = ?1 ORDER BY rowid")?
+        .query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(row))
+}
+
+impl RawRow {
+    fn into_record(self, path: &Path) -> Result<ArrayRecord, CatalogError> {
+        let name = self.name.clone();
+        let corrupt = |detail: String| CatalogError::CorruptRow {
+            path: path.to_path_buf(),
+            name: name.clone(),
+            detail,
+        };
+        let dtype =
+            |s: &str| DType::from_name(s).ok_or_else(|| corrupt(format!("unknown dtype {s:?}")));
+        let shape: Vec<u64> = serde_json::from_str(&self.shape)
+            .map_err(|e| corrupt(format!("shape {:?}: {e}", self.shape)))?;
+        let meta = match self.kind.as_str() {
+            "dense" => ArrayMeta::Dense(
+                DenseMeta::new(dtype(&self.dtype)?, shape).map_err(|e| corrupt(e.to_string()))?,
+            ),
+            "sparse" => {
+                let shape: [u64; 2] = shape
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("sparse shape must have 2 dimensions".into()))?;
+                let layout = self
+                    .layout
+                    .as_deref()
+                    .and_then(Layout::from_name)
+                    .ok_or_else(|| corrupt("bad layout".into()))?;
+                let nnz = self
+                    .nnz
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or_else(|| corrupt("bad nnz".into()))?;
+                ArrayMeta::Sparse(
+                    SparseMeta::new(
+                        dtype(&self.dtype)?,
+                        dtype(self.indices_dtype.as_deref().unwrap_or(""))?,
+                        dtype(self.indptr_dtype.as_deref().unwrap_or(""))?,
+                        shape,
+                        nnz,
+                        layout,
+                    )
+                    .map_err(|e| corrupt(e.to_string()))?,
+                )
+            }
+            k => return Err(corrupt(format!("unknown kind {k:?}"))),
+        };
+        let state = match self.state.as_str() {
+            "publishing" => ArrayState::Publishing,
+            "live" => ArrayState::Live,
+            "removing" => ArrayState::Removing,
+            s => return Err(corrupt(format!("unknown state {s:?}"))),
+        };
+        let files = self
+            .files
+            .into_iter()
+            .map(|(suffix, size, crc)| {
+                Ok(FileRecord {
+                    suffix,
+                    size: u64::try_from(size)
+                        .map_err(|_| corrupt(format!("negative size {size}")))?,
+                    crc32c: crc.and_then(|c| u32::try_from(c).ok()),
+                })
+            })
+            .collect::<Result<Vec<_>, CatalogError>>()?;
+        Ok(ArrayRecord {
+            name: self.name,
+            meta,
+            state,
+            generation: u64::try_from(self.generation).unwrap_or(0),
+            files,
+            checksum_stale: self.checksum_stale != 0,
+            staging: self.staging,
+        })
+    }
+}

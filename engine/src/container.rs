@@ -1,0 +1,780 @@
+//! A container (SPEC section 2): create and open, the per-process registry that makes every handle
+//! on one container in a process share one catalog connection, one session and one array cache,
+//! the lock stripes, and the publish / remove / recovery protocol of SPEC section 7.
+//!
+//! Never: write a published file in place except through an in-place writer (SPEC [W7]), truncate
+//! a published file, or touch a file for a name that did not validate.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+
+use serde::Deserialize;
+
+use crate::array::ArrayInner;
+use crate::catalog::{Access, ArrayRecord, ArrayState, Catalog, FileRecord};
+use crate::error::{io_at, CatalogError, ContainerError, MetaError, OpenError, WriteError};
+use crate::meta::{render_yaml, ArrayMeta, DENSE_SUFFIXES, SPARSE_SUFFIXES};
+use crate::name::ArrayName;
+use crate::sys;
+
+/// Number of lock stripes ([W6]).
+pub const LOCK_STRIPES: u32 = 64;
+/// Container layout major version ([C2]).
+pub const CONTAINER_MAJOR: u64 = 1;
+/// Container layout minor version.
+pub const CONTAINER_MINOR: u64 = 0;
+/// The reserved directory ([C1]).
+pub const RESERVED_DIR: &str = ".dafstore";
+
+const NETWORK_FS: &[(i64, &str)] = &[
+    (0x6969, "NFS"),
+    (0x517B, "SMB"),
+    (0xFE53_4D42, "SMB2"),
+    (0xFF53_4D42, "CIFS"),
+    (0x6573_5546, "FUSE"),
+    (0x5346_414F, "AFS"),
+    (0x00C3_6400, "Ceph"),
+    (0x0102_1997, "9p"),
+];
+
+/// A handle on a container. Cheap to clone; every handle on the same directory in one process
+/// shares one catalog connection, one session and one cache.
+#[derive(Clone)]
+pub struct Container {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Container")
+            .field("root", &self.shared.root)
+            .field("read_only", &self.shared.readonly)
+            .finish()
+    }
+}
+
+/// A process's session ([P1]): an exclusive `flock` on `.dafstore/sessions/<id>.lock`, held for as
+/// long as the process uses the container.
+pub(crate) struct Session {
+    pub(crate) id: String,
+    path: PathBuf,
+    _lock: File,
+}
+
+type RegistryKey = (u64, u64, bool);
+
+pub(crate) struct Shared {
+    pub(crate) root: PathBuf,
+    pub(crate) dir: PathBuf,
+    pub(crate) readonly: bool,
+    catalog: Mutex<Catalog>,
+    pub(crate) session: Option<Session>,
+    pub(crate) arrays: Mutex<HashMap<String, Weak<ArrayInner>>>,
+    pid: u32,
+    key: RegistryKey,
+    staging_seq: AtomicU64,
+}
+
+static REGISTRY: LazyLock<Mutex<HashMap<RegistryKey, Weak<Shared>>>> =
+    LazyLock::new(Default::default);
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every structure behind these mutexes stays consistent across a panic (single statements).
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A held lock stripe; released on drop (closing the file releases the `flock`).
+pub(crate) struct StripeGuard(#[allow(dead_code)] Option<File>);
+
+#[derive(Deserialize)]
+struct ContainerYaml {
+    format: Option<String>,
+    version: Option<Vec<u64>>,
+}
+
+fn container_yaml() -> String {
+    format!("format: dafstore\nversion:\n- {CONTAINER_MAJOR}\n- {CONTAINER_MINOR}\n")
+}
+
+/// `fsync` a directory so renames and creations in it are durable.
+pub(crate) fn fsync_dir(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+fn check_local_fs(path: &Path) -> Result<(), ContainerError> {
+    let magic = sys::fs_magic(path).map_err(io_at(path, "statfs", ContainerError::io))?;
+    if let Some((_, fs)) = NETWORK_FS.iter().find(|(m, _)| *m == magic) {
+        return Err(ContainerError::NetworkFileSystem {
+            path: path.to_path_buf(),
+            fs,
+        });
+    }
+    Ok(())
+}
+
+fn random_id() -> io::Result<String> {
+    let mut bytes = [0u8; 16];
+    File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn read_container_yaml(path: &Path) -> Result<(), ContainerError> {
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|f| {
+            f.take(crate::meta::MAX_YAML_BYTES)
+                .read_to_string(&mut text)
+        })
+        .map_err(io_at(
+            path,
+            "read the container version file",
+            ContainerError::io,
+        ))?;
+    let invalid = |detail: String| MetaError::Invalid {
+        path: path.to_path_buf(),
+        detail,
+        rule: "C2",
+    };
+    let raw: ContainerYaml = serde_saphyr::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    if raw.format.as_deref() != Some("dafstore") {
+        return Err(invalid(format!("format is {:?}, expected \"dafstore\"", raw.format)).into());
+    }
+    match raw.version.as_deref() {
+        Some(&[CONTAINER_MAJOR, _]) => Ok(()),
+        Some(&[major, minor]) => Err(MetaError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found_major: major,
+            found_minor: minor,
+            supported: CONTAINER_MAJOR,
+        }
+        .into()),
+        _ => Err(invalid("version must be [major, minor]".into()).into()),
+    }
+}
+
+impl Container {
+    /// Creates a new container in `path` (made if missing) and opens it read-write. A directory
+    /// that already is a container is refused.
+    pub fn create(path: impl AsRef<Path>) -> Result<Container, ContainerError> {
+        let path = path.as_ref();
+        fs::create_dir_all(path).map_err(io_at(path, "create directory", ContainerError::io))?;
+        check_local_fs(path)?;
+        let dir = path.join(RESERVED_DIR);
+        let version_file = dir.join("container.yaml");
+        if version_file.exists() {
+            return Err(ContainerError::AlreadyExists {
+                path: path.to_path_buf(),
+            });
+        }
+        for sub in ["", "locks", "sessions", "staging"] {
+            let d = dir.join(sub);
+            fs::create_dir_all(&d).map_err(io_at(&d, "create directory", ContainerError::io))?;
+        }
+        for i in 0..LOCK_STRIPES {
+            let p = dir.join("locks").join(format!("{i:02}.lock"));
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p)
+                .map_err(io_at(&p, "create lock file", ContainerError::io))?;
+        }
+        Catalog::open(&dir.join("catalog.sqlite"), Access::Create)?;
+        // The version file is written last: a half-created container is not a container.
+        let tmp = dir.join("container.yaml.tmp");
+        let write = || -> io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(container_yaml().as_bytes())?;
+            f.sync_all()?;
+            fs::rename(&tmp, &version_file)?;
+            for d in ["locks", "sessions", "staging", ""] {
+                fsync_dir(&dir.join(d))?;
+            }
+            fsync_dir(path)
+        };
+        write().map_err(io_at(
+            &version_file,
+            "write the container version file",
+            ContainerError::io,
+        ))?;
+        Container::open(path)
+    }
+
+    /// Opens a container read-write, recovering any publish or remove a crashed process left
+    /// unfinished, and cleaning up after dead sessions.
+    pub fn open(path: impl AsRef<Path>) -> Result<Container, ContainerError> {
+        Container::open_with(path.as_ref(), false)
+    }
+
+    /// Opens a container read-only. On media this process cannot write, the catalog is opened
+    /// immutable (nobody may be writing it then).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Container, ContainerError> {
+        Container::open_with(path.as_ref(), true)
+    }
+
+    fn open_with(path: &Path, readonly: bool) -> Result<Container, ContainerError> {
+        let root =
+            fs::canonicalize(path).map_err(io_at(path, "open container", ContainerError::io))?;
+        let dir = root.join(RESERVED_DIR);
+        let version_file = dir.join("container.yaml");
+        if !version_file.is_file() {
+            return Err(ContainerError::NotAContainer {
+                path: path.to_path_buf(),
+            });
+        }
+        read_container_yaml(&version_file)?;
+        check_local_fs(&root)?;
+        let md = fs::metadata(&root).map_err(io_at(&root, "stat", ContainerError::io))?;
+        let key = (md.dev(), md.ino(), readonly);
+        let mut registry = lock(&REGISTRY);
+        if let Some(shared) = registry.get(&key).and_then(Weak::upgrade) {
+            if shared.pid == std::process::id() {
+                return Ok(Container { shared });
+            }
+            // A forked child: the parent's connection and session must not be used here.
+        }
+        let catalog_path = dir.join("catalog.sqlite");
+        let access = if !readonly {
+            Access::ReadWrite
+        } else if writable_dir(&dir) {
+            Access::ReadOnly
+        } else {
+            Access::Immutable
+        };
+        let catalog = Catalog::open(&catalog_path, access)?;
+        let mut shared = Shared {
+            root,
+            dir,
+            readonly,
+            catalog: Mutex::new(catalog),
+            session: None,
+            arrays: Mutex::new(HashMap::new()),
+            pid: std::process::id(),
+            key,
+            staging_seq: AtomicU64::new(0),
+        };
+        if !readonly {
+            shared.session = Some(shared.start_session()?);
+        }
+        let shared = Arc::new(shared);
+        registry.insert(key, Arc::downgrade(&shared));
+        drop(registry);
+        let c = Container { shared };
+        if !readonly {
+            c.recover_unfinished()?;
+            c.clean_dead_sessions()?;
+        }
+        Ok(c)
+    }
+
+    /// The container directory (canonical).
+    pub fn root(&self) -> &Path {
+        &self.shared.root
+    }
+
+    /// Whether this handle is read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.shared.readonly
+    }
+
+    /// The catalog row of `name`.
+    pub fn record(&self, name: &str) -> Result<ArrayRecord, OpenError> {
+        let name = ArrayName::new(name)?;
+        match self.shared.catalog().get(name.as_str())? {
+            Some(r) if r.state == ArrayState::Live => Ok(r),
+            _ => Err(OpenError::NotFound {
+                container: self.shared.root.clone(),
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// Every catalog row (all states), sorted by name.
+    pub fn records(&self) -> Result<Vec<ArrayRecord>, CatalogError> {
+        self.shared.catalog().list()
+    }
+
+    /// Names of the live arrays, sorted.
+    pub fn names(&self) -> Result<Vec<String>, CatalogError> {
+        Ok(self
+            .records()?
+            .into_iter()
+            .filter(|r| r.state == ArrayState::Live)
+            .map(|r| r.name)
+            .collect())
+    }
+
+    /// Removes an array: its metadata file first, then its data files (SPEC [W8]). Processes that
+    /// map it keep reading the old bytes (Linux keeps an unlinked inode until its last map goes).
+    pub fn remove(&self, name: &str) -> Result<(), WriteError> {
+        let name = ArrayName::new(name)?;
+        self.shared.writable()?;
+        let _g = self
+            .shared
+            .lock_stripe(&name, true)
+            .map_err(self.shared.lock_err(&name))?;
+        self.shared.recover_locked(&name)?;
+        match self.shared.catalog().get(name.as_str())? {
+            Some(r) if r.state == ArrayState::Live => {}
+            _ => {
+                return Err(WriteError::NotFound {
+                    container: self.shared.root.clone(),
+                    name: name.to_string(),
+                })
+            }
+        }
+        self.shared
+            .catalog()
+            .set_state(name.as_str(), ArrayState::Removing)?;
+        self.shared.finish_remove(&name)
+    }
+
+    /// Rolls forward every publish or remove left unfinished by a dead process (SPEC [W5]).
+    /// Rows whose stripe is held by a live writer are left to it.
+    pub fn recover_unfinished(&self) -> Result<usize, ContainerError> {
+        if self.shared.readonly {
+            return Ok(0);
+        }
+        let names = self.shared.catalog().unfinished()?;
+        let mut done = 0;
+        for n in names {
+            let Ok(name) = ArrayName::new(&n) else {
+                continue;
+            };
+            let Some(_g) = self.shared.try_lock_stripe(&name) else {
+                continue;
+            };
+            self.shared
+                .recover_locked(&name)
+                .map_err(|e| ContainerError::Io {
+                    path: name.file_path(&self.shared.root, "yaml"),
+                    op: "recover an interrupted publish or remove",
+                    source: io::Error::other(e.to_string()),
+                })?;
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    /// Removes what dead sessions left: their catalog rows, in-place writer registrations (then
+    /// recomputing checksums nobody is writing any more) and staging files. Returns the number of
+    /// dead sessions cleaned.
+    pub fn clean_dead_sessions(&self) -> Result<usize, ContainerError> {
+        if self.shared.readonly {
+            return Ok(0);
+        }
+        let own = self.shared.session.as_ref().map(|s| s.id.clone());
+        let sessions_dir = self.shared.dir.join("sessions");
+        let mut ids: Vec<String> = self
+            .shared
+            .catalog()
+            .sessions()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        for dir in ["sessions", "staging"] {
+            let d = self.shared.dir.join(dir);
+            if let Ok(entries) = fs::read_dir(&d) {
+                for e in entries.flatten() {
+                    let n = e
+                        .file_name()
+                        .to_string_lossy()
+                        .trim_end_matches(".lock")
+                        .to_string();
+                    if !ids.contains(&n) {
+                        ids.push(n);
+                    }
+                }
+            }
+        }
+        let mut cleaned = 0;
+        for id in ids {
+            if Some(&id) == own.as_ref() || !is_session_id(&id) {
+                continue;
+            }
+            let lock_path = sessions_dir.join(format!("{id}.lock"));
+            // Dead if its lock file is gone or can be locked by us ([P1]).
+            let probe = match File::open(&lock_path) {
+                Ok(f) => match f.try_lock() {
+                    Ok(()) => Some(f),
+                    Err(_) => continue, // alive
+                },
+                Err(_) => None,
+            };
+            let orphaned = self.shared.catalog().remove_session(&id)?;
+            for n in orphaned {
+                if let Ok(name) = ArrayName::new(&n) {
+                    let _g =
+                        self.shared
+                            .lock_stripe(&name, true)
+                            .map_err(|e| ContainerError::Io {
+                                path: self.shared.stripe_path(&name),
+                                op: "lock",
+                                source: e,
+                            })?;
+                    self.shared
+                        .refresh_checksums(&name)
+                        .map_err(|e| ContainerError::Io {
+                            path: name.file_path(&self.shared.root, "yaml"),
+                            op: "recompute checksums",
+                            source: io::Error::other(e.to_string()),
+                        })?;
+                }
+            }
+            let staging = self.shared.dir.join("staging").join(&id);
+            match fs::remove_dir_all(&staging) {
+                Ok(()) | Err(_) if !staging.exists() => {}
+                Err(e) => {
+                    return Err(ContainerError::io(
+                        staging,
+                        "remove dead session's staging files",
+                        e,
+                    ))
+                }
+                Ok(()) => {}
+            }
+            let _ = fs::remove_file(&lock_path);
+            drop(probe);
+            cleaned += 1;
+        }
+        Ok(cleaned)
+    }
+}
+
+fn is_session_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn writable_dir(dir: &Path) -> bool {
+    sys::can_write(dir)
+}
+
+impl Shared {
+    pub(crate) fn catalog(&self) -> MutexGuard<'_, Catalog> {
+        lock(&self.catalog)
+    }
+
+    pub(crate) fn writable(&self) -> Result<(), WriteError> {
+        if self.readonly {
+            return Err(WriteError::ReadOnly {
+                container: self.root.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn start_session(&self) -> Result<Session, ContainerError> {
+        let id = random_id().map_err(io_at("/dev/urandom", "read", ContainerError::io))?;
+        let path = self.dir.join("sessions").join(format!("{id}.lock"));
+        let file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&path)
+            .map_err(io_at(&path, "create session lock", ContainerError::io))?;
+        file.lock()
+            .map_err(io_at(&path, "lock session", ContainerError::io))?;
+        self.catalog().add_session(&id, self.pid)?;
+        Ok(Session {
+            id,
+            path,
+            _lock: file,
+        })
+    }
+
+    pub(crate) fn session_id(&self) -> &str {
+        self.session.as_ref().map_or("", |s| s.id.as_str())
+    }
+
+    pub(crate) fn stripe_path(&self, name: &ArrayName) -> PathBuf {
+        self.dir
+            .join("locks")
+            .join(format!("{:02}.lock", name.stripe()))
+    }
+
+    /// Takes the stripe of `name`, blocking. Read-only handles on media without lock files go
+    /// without (nobody can write there).
+    pub(crate) fn lock_stripe(&self, name: &ArrayName, exclusive: bool) -> io::Result<StripeGuard> {
+        let path = self.stripe_path(name);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(_) if self.readonly => return Ok(StripeGuard(None)),
+            Err(e) => return Err(e),
+        };
+        if exclusive {
+            file.lock()?;
+        } else {
+            file.lock_shared()?;
+        }
+        Ok(StripeGuard(Some(file)))
+    }
+
+    fn try_lock_stripe(&self, name: &ArrayName) -> Option<StripeGuard> {
+        let file = File::open(self.stripe_path(name)).ok()?;
+        file.try_lock().ok()?;
+        Some(StripeGuard(Some(file)))
+    }
+
+    pub(crate) fn lock_err(&self, name: &ArrayName) -> impl FnOnce(io::Error) -> WriteError {
+        io_at(self.stripe_path(name), "lock", WriteError::io)
+    }
+
+    /// A fresh staging stem for this session: `.dafstore/staging/<session>/<n>`.
+    pub(crate) fn staging_dir(&self) -> PathBuf {
+        self.dir.join("staging").join(self.session_id())
+    }
+
+    pub(crate) fn next_stem(&self) -> String {
+        self.staging_seq.fetch_add(1, Ordering::Relaxed).to_string()
+    }
+
+    /// Makes sure the directory holding `name`'s files exists inside the container, creating
+    /// missing components (and syncing their parents), refusing files and outside symlinks in the
+    /// way ([N7]).
+    pub(crate) fn ensure_parent(&self, name: &ArrayName) -> Result<PathBuf, WriteError> {
+        let mut path = self.root.clone();
+        let comps: Vec<&str> = name.as_str().split('/').collect();
+        for comp in &comps[..comps.len() - 1] {
+            let next = path.join(comp);
+            match fs::symlink_metadata(&next) {
+                Ok(m) if m.is_dir() => {}
+                Ok(m) if m.file_type().is_symlink() => {
+                    let target = fs::canonicalize(&next).map_err(io_at(
+                        &next,
+                        "resolve symlink",
+                        WriteError::io,
+                    ))?;
+                    if !target.starts_with(&self.root) || !target.is_dir() {
+                        return Err(WriteError::NameConflict {
+                            path: next,
+                            name: name.to_string(),
+                        });
+                    }
+                }
+                Ok(_) => {
+                    return Err(WriteError::NameConflict {
+                        path: next,
+                        name: name.to_string(),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    match fs::create_dir(&next) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(WriteError::io(next, "create directory", e)),
+                    }
+                    fsync_dir(&path).map_err(io_at(&path, "sync directory", WriteError::io))?;
+                }
+                Err(e) => return Err(WriteError::io(next, "stat", e)),
+            }
+            path = next;
+        }
+        Ok(path)
+    }
+
+    /// Checks that the directory holding `name`'s files resolves inside the container ([N7]).
+    pub(crate) fn check_parent(&self, name: &ArrayName) -> Result<(), OpenError> {
+        if !name.as_str().contains('/') {
+            return Ok(());
+        }
+        let parent = name.parent_dir(&self.root);
+        match fs::canonicalize(&parent) {
+            Ok(p) if p.starts_with(&self.root) => Ok(()),
+            Ok(_) => Err(OpenError::NotRegularFile { path: parent }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(OpenError::NotFound {
+                container: self.root.clone(),
+                name: name.to_string(),
+            }),
+            Err(e) => Err(OpenError::io(parent, "resolve", e)),
+        }
+    }
+
+    /// Publishes staged files under `name` (SPEC [W3] steps 1–6). `stem` names the staged files
+    /// `<staging_dir>/<stem>.<suffix>` and `<stem>.yaml`, all already synced.
+    pub(crate) fn commit(
+        &self,
+        name: &ArrayName,
+        meta: &ArrayMeta,
+        files: &[FileRecord],
+        stem: &str,
+    ) -> Result<(), WriteError> {
+        self.writable()?;
+        self.ensure_parent(name)?;
+        let _g = self.lock_stripe(name, true).map_err(self.lock_err(name))?;
+        self.recover_locked(name)?;
+        let staging = format!("{}/{stem}", self.session_id());
+        self.catalog()
+            .begin_publish(name.as_str(), meta, files, &staging)?;
+        self.roll_forward(name, meta, &staging)?;
+        self.catalog().set_state(name.as_str(), ArrayState::Live)?;
+        lock(&self.arrays).remove(name.as_str());
+        Ok(())
+    }
+
+    /// Steps 2–5 of [W3], idempotent.
+    fn roll_forward(
+        &self,
+        name: &ArrayName,
+        meta: &ArrayMeta,
+        staging: &str,
+    ) -> Result<(), WriteError> {
+        let staged = |suffix: &str| self.dir.join("staging").join(format!("{staging}.{suffix}"));
+        let yaml_staged = staged("yaml");
+        let yaml_final = name.file_path(&self.root, "yaml");
+        if yaml_staged.exists() {
+            remove_if_exists(&yaml_final)?;
+            let (ours, others): (&[&str], &[&str]) = match meta {
+                ArrayMeta::Dense(_) => (&DENSE_SUFFIXES, &SPARSE_SUFFIXES),
+                ArrayMeta::Sparse(_) => (&SPARSE_SUFFIXES, &DENSE_SUFFIXES),
+            };
+            for suffix in ours {
+                let from = staged(suffix);
+                if from.exists() {
+                    let to = name.file_path(&self.root, suffix);
+                    fs::rename(&from, &to).map_err(io_at(
+                        &to,
+                        "rename staged file into place",
+                        WriteError::io,
+                    ))?;
+                }
+            }
+            for suffix in others {
+                remove_if_exists(&name.file_path(&self.root, suffix))?;
+            }
+            fs::rename(&yaml_staged, &yaml_final).map_err(io_at(
+                &yaml_final,
+                "rename staged metadata into place",
+                WriteError::io,
+            ))?;
+        }
+        let parent = name.parent_dir(&self.root);
+        fsync_dir(&parent).map_err(io_at(&parent, "sync directory", WriteError::io))
+    }
+
+    /// Under the exclusive stripe: finishes whatever a dead process left for `name`.
+    pub(crate) fn recover_locked(&self, name: &ArrayName) -> Result<(), WriteError> {
+        let Some(rec) = self.catalog().get(name.as_str())? else {
+            return Ok(());
+        };
+        match rec.state {
+            ArrayState::Live => Ok(()),
+            ArrayState::Publishing => {
+                self.ensure_parent(name)?;
+                self.roll_forward(name, &rec.meta, rec.staging.as_deref().unwrap_or(""))?;
+                self.catalog().set_state(name.as_str(), ArrayState::Live)?;
+                Ok(())
+            }
+            ArrayState::Removing => self.finish_remove(name),
+        }
+    }
+
+    fn finish_remove(&self, name: &ArrayName) -> Result<(), WriteError> {
+        remove_if_exists(&name.file_path(&self.root, "yaml"))?;
+        for suffix in DENSE_SUFFIXES.iter().chain(SPARSE_SUFFIXES.iter()) {
+            remove_if_exists(&name.file_path(&self.root, suffix))?;
+        }
+        let parent = name.parent_dir(&self.root);
+        if parent.exists() {
+            fsync_dir(&parent).map_err(io_at(&parent, "sync directory", WriteError::io))?;
+        }
+        self.catalog().delete(name.as_str())?;
+        lock(&self.arrays).remove(name.as_str());
+        Ok(())
+    }
+
+    /// Replaces `<name>.yaml` (new inode) with checksums, or without them (`None`) while
+    /// in-place writers are active ([W7]).
+    pub(crate) fn rewrite_yaml(
+        &self,
+        name: &ArrayName,
+        meta: &ArrayMeta,
+        crcs: Option<&[(String, u32)]>,
+    ) -> Result<(), WriteError> {
+        let dir = self.staging_dir();
+        fs::create_dir_all(&dir).map_err(io_at(
+            &dir,
+            "create staging directory",
+            WriteError::io,
+        ))?;
+        let tmp = dir.join(format!("{}.yaml", self.next_stem()));
+        let fin = name.file_path(&self.root, "yaml");
+        let write = || -> io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(render_yaml(meta, crcs).as_bytes())?;
+            f.sync_all()?;
+            fs::rename(&tmp, &fin)?;
+            fsync_dir(&name.parent_dir(&self.root))
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            WriteError::io(fin.clone(), "replace metadata file", e)
+        })
+    }
+
+    /// Under the exclusive stripe: recomputes the checksums of `name` if no in-place writer is
+    /// registered, records them, and writes them back into its metadata file.
+    pub(crate) fn refresh_checksums(&self, name: &ArrayName) -> Result<(), WriteError> {
+        let Some(rec) = self.catalog().get(name.as_str())? else {
+            return Ok(());
+        };
+        if rec.state != ArrayState::Live {
+            return Ok(());
+        }
+        let mut crcs = Vec::new();
+        for (suffix, _) in rec.meta.files() {
+            let p = name.file_path(&self.root, suffix);
+            crcs.push((
+                suffix.to_string(),
+                crate::checksum::crc32c_file(&p).map_err(io_at(&p, "read", WriteError::io))?,
+            ));
+        }
+        if self.catalog().set_checksums(name.as_str(), &crcs)? {
+            self.rewrite_yaml(name, &rec.meta, Some(&crcs))?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn remove_if_exists(path: &Path) -> Result<(), WriteError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(WriteError::io(path.to_path_buf(), "remove", e)),
+    }
+}
+
+/// Opens a published file for reading (or reading and writing) without following a symlink.
+pub(crate) fn open_nofollow(path: &Path, write: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if self.pid != std::process::id() {
+            // A forked child: the catalog leaks its connection itself (see `Catalog`'s Drop); the
+            // session and staging files belong to the parent.
+            return;
+        }
+        {
+            let mut registry = lock(&REGISTRY);
+            if registry
+                .get(&self.key)
+                .is_some_and(|w| w.strong_count() == 0)
+            {
+                registry.remove(&self.key);
+            }
+        }
+        if let Some(s) = &self.session {
+            let _ = self.catalog().remove_session(&s.id);
+            let _ = fs::remove_dir_all(self.dir.join("staging").join(&s.id));
+            let _ = fs::remove_file(&s.path);
+        }
+    }
+}

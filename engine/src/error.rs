@@ -1,0 +1,418 @@
+//! Typed errors, one enum per operation (as redb does), so a caller matches only what the call can
+//! return. Every variant names the path or array it concerns, what is wrong, and what to do; the
+//! spec rule it enforces is cited as `[tag]` (see `format-spec/SPEC.md`).
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::dtype::DType;
+
+/// Where the format is specified; cited by every error about on-disk content.
+pub const SPEC: &str = "format-spec/SPEC.md";
+
+/// An array name was refused (SPEC section 3). Nothing was touched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid array name {name:?}: {reason} (names: SPEC.md [{rule}]); choose another name")]
+pub struct NameError {
+    /// The name as given (lossy if it was not UTF-8).
+    pub name: String,
+    /// What is wrong with it.
+    pub reason: String,
+    /// The spec rule it breaks (`N1`..`N7`).
+    pub rule: &'static str,
+}
+
+/// Metadata (`<name>.yaml`, `.dafstore/container.yaml`, or values given to a writer) is invalid.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetaError {
+    /// The YAML does not parse or has the wrong structure.
+    #[error(
+        "{path}: invalid metadata: {detail} (see {SPEC} [{rule}]); fix or regenerate the file"
+    )]
+    Invalid {
+        /// The metadata file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+        /// The spec rule.
+        rule: &'static str,
+    },
+    /// The major version is not the one supported.
+    #[error("{path}: unsupported format version {found_major}.{found_minor}; this dafstore reads major version {supported} (see {SPEC} [Y2]/[C2]); upgrade dafstore")]
+    UnsupportedVersion {
+        /// The metadata file.
+        path: PathBuf,
+        /// Major version found.
+        found_major: u64,
+        /// Minor version found.
+        found_minor: u64,
+        /// The supported major version.
+        supported: u64,
+    },
+    /// A dtype is not one of the spec's spellings.
+    #[error("{path}: unknown dtype {found:?}; valid dtypes are {valid} (see {SPEC} [T1])")]
+    UnknownDtype {
+        /// The file, or `<argument>` for values given in code.
+        path: PathBuf,
+        /// The spelling found.
+        found: String,
+        /// The valid spellings.
+        valid: String,
+    },
+    /// The shape's element count or byte size overflows.
+    #[error("{path}: shape {shape:?} of {dtype} is too large: its byte size overflows 64 bits (see {SPEC} [D2])")]
+    ShapeOverflow {
+        /// The file, or `<argument>`.
+        path: PathBuf,
+        /// The shape.
+        shape: Vec<u64>,
+        /// The element type.
+        dtype: DType,
+    },
+}
+
+/// A sparse array breaks an invariant of SPEC [S3]–[S5]. Reported before anything is published.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SparseError {
+    /// `indptr` does not have `major + 1` entries.
+    #[error("indptr has {actual} entries, expected {expected} (major dimension + 1) [S3]")]
+    IndptrLength {
+        /// Expected entries.
+        expected: u64,
+        /// Actual entries.
+        actual: u64,
+    },
+    /// `data` or `indices` does not have `nnz` entries.
+    #[error("{what} has {actual} entries, expected nnz = {expected} [S3]")]
+    NnzMismatch {
+        /// `data` or `indices`.
+        what: &'static str,
+        /// nnz.
+        expected: u64,
+        /// Actual entries.
+        actual: u64,
+    },
+    /// `indptr[0]` is not 0.
+    #[error("indptr[0] is {found}, must be 0 [S4]")]
+    IndptrStart {
+        /// The value found.
+        found: String,
+    },
+    /// `indptr` decreases.
+    #[error("indptr decreases at position {at}: {before} then {after} [S4]")]
+    IndptrDecreasing {
+        /// Position of the smaller value.
+        at: u64,
+        /// Value at `at - 1`.
+        before: String,
+        /// Value at `at`.
+        after: String,
+    },
+    /// `indptr[major]` is not nnz.
+    #[error("indptr ends at {found}, must end at nnz = {nnz} [S4]")]
+    IndptrEnd {
+        /// The last value.
+        found: String,
+        /// nnz.
+        nnz: u64,
+    },
+    /// An index is negative or not below the minor dimension.
+    #[error("indices[{at}] = {index} is out of range 0..{bound} [S4]")]
+    IndexOutOfRange {
+        /// Position in `indices`.
+        at: u64,
+        /// The index.
+        index: String,
+        /// The minor dimension.
+        bound: u64,
+    },
+    /// nnz or the minor dimension does not fit the index dtypes.
+    #[error("{what} = {value} does not fit {dtype} [S5]; use a wider index dtype (int64)")]
+    IndexDtypeTooSmall {
+        /// `nnz` or `minor dimension - 1`.
+        what: &'static str,
+        /// The value.
+        value: u64,
+        /// The dtype.
+        dtype: DType,
+    },
+}
+
+/// The SQLite catalog failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// SQLite reported an error.
+    #[error("catalog {path}: {context}: {source}; if it persists run `dafctl fsck`")]
+    Sqlite {
+        /// The catalog file.
+        path: PathBuf,
+        /// What was being done.
+        context: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The catalog was written by a newer dafstore.
+    #[error("catalog {path}: schema version {found} is newer than this dafstore supports ({supported}); upgrade dafstore")]
+    SchemaTooNew {
+        /// The catalog file.
+        path: PathBuf,
+        /// Schema version found.
+        found: i64,
+        /// Supported schema version.
+        supported: i64,
+    },
+    /// A row holds a value this version cannot interpret.
+    #[error("catalog {path}: row for {name:?} is corrupt: {detail}; run `dafctl fsck --repair`")]
+    CorruptRow {
+        /// The catalog file.
+        path: PathBuf,
+        /// The array name.
+        name: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Creating or opening a container failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContainerError {
+    /// A file system call failed.
+    #[error("{path}: cannot {op}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What was attempted.
+        op: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The directory has no `.dafstore/`.
+    #[error("{path} is not a dafstore container (no .dafstore/container.yaml); create one with `dafctl init`, or run `dafctl adopt` on a daf directory")]
+    NotAContainer {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// `create` on a directory that is already a container.
+    #[error("{path} is already a dafstore container; open it instead")]
+    AlreadyExists {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The version file is invalid or from an unsupported major version.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// The catalog failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The container is on a network file system.
+    #[error("{path} is on a network file system ({fs}); dafstore needs a local file system because SQLite WAL and flock are unreliable there (see {SPEC} [F1]); use a local disk or /dev/shm")]
+    NetworkFileSystem {
+        /// The directory.
+        path: PathBuf,
+        /// The file system type.
+        fs: &'static str,
+    },
+}
+
+/// Opening an array failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The name is invalid.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// No array of that name.
+    #[error("{container}: no array named {name:?}; `dafctl ls` lists the arrays")]
+    NotFound {
+        /// The container directory.
+        container: PathBuf,
+        /// The name.
+        name: String,
+    },
+    /// The array is not of the kind asked for.
+    #[error("{container}: array {name:?} is {actual}, not {requested}")]
+    KindMismatch {
+        /// The container directory.
+        container: PathBuf,
+        /// The name.
+        name: String,
+        /// The kind it has.
+        actual: &'static str,
+        /// The kind asked for.
+        requested: &'static str,
+    },
+    /// A typed view was asked with the wrong element type.
+    #[error("array {name:?} holds {recorded}, not {requested}; open it with the recorded dtype or use the untyped open")]
+    DtypeMismatch {
+        /// The name.
+        name: String,
+        /// Its dtype.
+        recorded: DType,
+        /// The dtype asked for.
+        requested: DType,
+    },
+    /// A file's length does not match its metadata.
+    #[error("{path}: file is {actual} bytes, its metadata promises {expected}; the file was truncated or changed outside dafstore; run `dafctl fsck`")]
+    SizeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// Expected bytes.
+        expected: u64,
+        /// Actual bytes.
+        actual: u64,
+    },
+    /// A file is not a regular file (a symbolic link, a directory…).
+    #[error("{path}: not a regular file; array files must be regular files inside the container (see {SPEC} [N7])")]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file system call failed.
+    #[error("{path}: cannot {op}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What was attempted.
+        op: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Metadata is invalid.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// The catalog failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Recovering an interrupted publish or remove failed.
+    #[error("recovering array {name:?}: {source}")]
+    Recovery {
+        /// The name.
+        name: String,
+        /// What failed.
+        #[source]
+        source: Box<WriteError>,
+    },
+    /// In-place writing asked on a read-only container.
+    #[error("{container} was opened read-only; open it read-write to write in place")]
+    ReadOnly {
+        /// The container directory.
+        container: PathBuf,
+    },
+}
+
+/// Creating, writing, publishing or removing an array failed. Nothing was published.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The name is invalid.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// Invalid metadata (dtype, shape).
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// The sparse array breaks an invariant.
+    #[error("sparse array {name:?}: {source}; nothing was written")]
+    Sparse {
+        /// The name.
+        name: String,
+        /// The invariant.
+        source: SparseError,
+    },
+    /// The element count of the given data does not match the shape.
+    #[error("array {name:?}: {actual} elements given, shape {shape:?} needs {expected}")]
+    LengthMismatch {
+        /// The name.
+        name: String,
+        /// The shape.
+        shape: Vec<u64>,
+        /// Elements needed.
+        expected: u64,
+        /// Elements given.
+        actual: u64,
+    },
+    /// A bool array holds a byte other than 0 or 1.
+    #[error("array {name:?}: bool element {at} is byte {byte}, must be 0 or 1 (see {SPEC} [T2])")]
+    InvalidBool {
+        /// The name.
+        name: String,
+        /// Position.
+        at: u64,
+        /// The byte.
+        byte: u8,
+    },
+    /// Not enough space to reserve the array.
+    #[error("{path}: no space left to reserve {bytes} bytes; free space, or create with holes (risk: SIGBUS while filling if the file system fills up)")]
+    NoSpace {
+        /// The staging file.
+        path: PathBuf,
+        /// Bytes needed.
+        bytes: u64,
+    },
+    /// The name collides with an existing file or directory.
+    #[error("{path}: array name {name:?} collides with an existing file or directory; choose another name")]
+    NameConflict {
+        /// The colliding path.
+        path: PathBuf,
+        /// The name.
+        name: String,
+    },
+    /// No array of that name (remove).
+    #[error("{container}: no array named {name:?}")]
+    NotFound {
+        /// The container directory.
+        container: PathBuf,
+        /// The name.
+        name: String,
+    },
+    /// The container was opened read-only.
+    #[error("{container} was opened read-only; open it read-write to change it")]
+    ReadOnly {
+        /// The container directory.
+        container: PathBuf,
+    },
+    /// A file system call failed.
+    #[error("{path}: cannot {op}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What was attempted.
+        op: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The catalog failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// Builds a closure that wraps an `io::Error` with a path and operation, for any of the enums above.
+pub(crate) fn io_at<E>(
+    path: impl Into<PathBuf>,
+    op: &'static str,
+    make: fn(PathBuf, &'static str, io::Error) -> E,
+) -> impl FnOnce(io::Error) -> E {
+    let path = path.into();
+    move |source| make(path, op, source)
+}
+
+impl ContainerError {
+    pub(crate) fn io(path: PathBuf, op: &'static str, source: io::Error) -> Self {
+        ContainerError::Io { path, op, source }
+    }
+}
+
+impl OpenError {
+    pub(crate) fn io(path: PathBuf, op: &'static str, source: io::Error) -> Self {
+        OpenError::Io { path, op, source }
+    }
+}
+
+impl WriteError {
+    pub(crate) fn io(path: PathBuf, op: &'static str, source: io::Error) -> Self {
+        WriteError::Io { path, op, source }
+    }
+}

@@ -1,0 +1,636 @@
+//! Array metadata (SPEC section 5): the validated [`ArrayMeta`], parsed once from a `<name>.yaml`
+//! ("parse, don't validate": everything downstream takes `ArrayMeta` and never sees raw YAML), the
+//! byte sizes its files must have (checked arithmetic), and rendering YAML exactly as daf does.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::dtype::DType;
+use crate::error::MetaError;
+
+/// The major version of array files this engine reads and writes ([Y2]).
+pub const FORMAT_MAJOR: u64 = 1;
+/// The minor version this engine writes (1.1: `crc32c`, `layout`, n-d shapes).
+pub const FORMAT_MINOR: u64 = 1;
+/// Largest metadata file read ([Y4]).
+pub const MAX_YAML_BYTES: u64 = 64 * 1024;
+
+/// Which dimension a sparse array compresses ([S2]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// Compressed sparse rows (CSR), the default.
+    Rows,
+    /// Compressed sparse columns (CSC).
+    Columns,
+}
+
+impl Layout {
+    /// `"rows"` or `"columns"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Rows => "rows",
+            Layout::Columns => "columns",
+        }
+    }
+
+    /// Parses `"rows"` / `"columns"`.
+    pub fn from_name(s: &str) -> Option<Layout> {
+        match s {
+            "rows" => Some(Layout::Rows),
+            "columns" => Some(Layout::Columns),
+            _ => None,
+        }
+    }
+}
+
+/// Metadata of a dense array ([D1]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DenseMeta {
+    /// Element type.
+    pub dtype: DType,
+    /// Shape, any number of dimensions.
+    pub shape: Vec<u64>,
+    /// Number of elements (validated not to overflow, and `len * itemsize` fits `u64`).
+    len: u64,
+}
+
+impl DenseMeta {
+    /// Validates that the shape's element count and byte size fit in 64 bits ([D2]).
+    pub fn new(dtype: DType, shape: Vec<u64>) -> Result<DenseMeta, MetaError> {
+        Self::new_at(dtype, shape, Path::new("<argument>"))
+    }
+
+    pub(crate) fn new_at(
+        dtype: DType,
+        shape: Vec<u64>,
+        path: &Path,
+    ) -> Result<DenseMeta, MetaError> {
+        let overflow = || MetaError::ShapeOverflow {
+            path: path.to_path_buf(),
+            shape: shape.clone(),
+            dtype,
+        };
+        let len = shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(overflow)?;
+        let bytes = len
+            .checked_mul(dtype.itemsize() as u64)
+            .ok_or_else(overflow)?;
+        // A map is indexed by isize; refuse what could never be mapped on this machine.
+        if isize::try_from(bytes).is_err() {
+            return Err(overflow());
+        }
+        Ok(DenseMeta { dtype, shape, len })
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Byte length of `<name>.array`.
+    pub fn byte_len(&self) -> u64 {
+        // Cannot overflow: checked in `new_at`.
+        self.len * self.dtype.itemsize() as u64
+    }
+}
+
+/// Metadata of a sparse array ([S1]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SparseMeta {
+    /// dtype of `data`.
+    pub data_dtype: DType,
+    /// dtype of `indices` (an index dtype).
+    pub indices_dtype: DType,
+    /// dtype of `indptr` (an index dtype).
+    pub indptr_dtype: DType,
+    /// `[rows, columns]`.
+    pub shape: [u64; 2],
+    /// Number of stored entries.
+    pub nnz: u64,
+    /// Rows (CSR) or columns (CSC).
+    pub layout: Layout,
+}
+
+impl SparseMeta {
+    /// Validates dtypes ([T3]) and that every file size fits in 64 bits.
+    pub fn new(
+        data_dtype: DType,
+        indices_dtype: DType,
+        indptr_dtype: DType,
+        shape: [u64; 2],
+        nnz: u64,
+        layout: Layout,
+    ) -> Result<SparseMeta, MetaError> {
+        Self::new_at(
+            data_dtype,
+            indices_dtype,
+            indptr_dtype,
+            shape,
+            nnz,
+            layout,
+            Path::new("<argument>"),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new_at(
+        data_dtype: DType,
+        indices_dtype: DType,
+        indptr_dtype: DType,
+        shape: [u64; 2],
+        nnz: u64,
+        layout: Layout,
+        path: &Path,
+    ) -> Result<SparseMeta, MetaError> {
+        for (key, d) in [
+            ("indices_dtype", indices_dtype),
+            ("indptr_dtype", indptr_dtype),
+        ] {
+            if !d.is_index() {
+                return Err(MetaError::Invalid {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "{key} is {d}; index dtypes are {}",
+                        DType::valid_index_names()
+                    ),
+                    rule: "T3",
+                });
+            }
+        }
+        let meta = SparseMeta {
+            data_dtype,
+            indices_dtype,
+            indptr_dtype,
+            shape,
+            nnz,
+            layout,
+        };
+        let sizes_fit = meta
+            .major()
+            .checked_add(1)
+            .is_some_and(|n| fits(n, indptr_dtype))
+            && fits(nnz, data_dtype)
+            && fits(nnz, indices_dtype);
+        if !sizes_fit {
+            return Err(MetaError::ShapeOverflow {
+                path: path.to_path_buf(),
+                shape: shape.to_vec(),
+                dtype: data_dtype,
+            });
+        }
+        Ok(meta)
+    }
+
+    /// Size of the compressed dimension.
+    pub fn major(&self) -> u64 {
+        match self.layout {
+            Layout::Rows => self.shape[0],
+            Layout::Columns => self.shape[1],
+        }
+    }
+
+    /// Size of the other dimension (bound of every index).
+    pub fn minor(&self) -> u64 {
+        match self.layout {
+            Layout::Rows => self.shape[1],
+            Layout::Columns => self.shape[0],
+        }
+    }
+
+    /// Byte lengths of `data`, `indices`, `indptr` (validated not to overflow in `new_at`).
+    pub fn byte_lens(&self) -> [u64; 3] {
+        [
+            self.nnz * self.data_dtype.itemsize() as u64,
+            self.nnz * self.indices_dtype.itemsize() as u64,
+            (self.major() + 1) * self.indptr_dtype.itemsize() as u64,
+        ]
+    }
+}
+
+fn fits(count: u64, dtype: DType) -> bool {
+    count
+        .checked_mul(dtype.itemsize() as u64)
+        .is_some_and(|b| isize::try_from(b).is_ok())
+}
+
+/// Metadata of an array of either kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArrayMeta {
+    /// A dense array.
+    Dense(DenseMeta),
+    /// A sparse array.
+    Sparse(SparseMeta),
+}
+
+/// Suffixes of a dense array's data files.
+pub const DENSE_SUFFIXES: [&str; 1] = ["array"];
+/// Suffixes of a sparse array's data files.
+pub const SPARSE_SUFFIXES: [&str; 3] = ["data", "indices", "indptr"];
+
+impl ArrayMeta {
+    /// `"dense"` or `"sparse"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ArrayMeta::Dense(_) => "dense",
+            ArrayMeta::Sparse(_) => "sparse",
+        }
+    }
+
+    /// The data files: suffix and exact byte length ([D3], [S3]).
+    pub fn files(&self) -> Vec<(&'static str, u64)> {
+        match self {
+            ArrayMeta::Dense(d) => vec![("array", d.byte_len())],
+            ArrayMeta::Sparse(s) => {
+                let [a, b, c] = s.byte_lens();
+                vec![("data", a), ("indices", b), ("indptr", c)]
+            }
+        }
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> Vec<u64> {
+        match self {
+            ArrayMeta::Dense(d) => d.shape.clone(),
+            ArrayMeta::Sparse(s) => s.shape.to_vec(),
+        }
+    }
+
+    /// The element dtype (`data_dtype` for sparse).
+    pub fn dtype(&self) -> DType {
+        match self {
+            ArrayMeta::Dense(d) => d.dtype,
+            ArrayMeta::Sparse(s) => s.data_dtype,
+        }
+    }
+}
+
+/// A parsed metadata file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlDoc {
+    /// The array's metadata.
+    pub meta: ArrayMeta,
+    /// `[major, minor]` as found.
+    pub version: (u64, u64),
+    /// Recorded checksums by suffix ([K1]), empty when absent.
+    pub crc32c: BTreeMap<String, u32>,
+}
+
+/// The raw shape of a metadata file: every key optional so errors can say which is missing.
+/// Unknown keys are ignored ([Y3]).
+#[derive(Deserialize)]
+struct RawYaml {
+    version: Option<Vec<Int>>,
+    dtype: Option<String>,
+    shape: Option<Vec<Int>>,
+    data_dtype: Option<String>,
+    indices_dtype: Option<String>,
+    indptr_dtype: Option<String>,
+    nnz: Option<Int>,
+    layout: Option<String>,
+    crc32c: Option<BTreeMap<String, Int>>,
+}
+
+/// A non-negative YAML integer, strictly: a plain integer scalar, not a quoted string or a float
+/// that a lenient deserializer would coerce ([Y1]).
+#[derive(Debug, Clone, Copy)]
+struct Int(u64);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Int, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Int;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a non-negative integer")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Int, E> {
+                u64::try_from(v)
+                    .map(Int)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn ints(v: Vec<Int>) -> Vec<u64> {
+    v.into_iter().map(|i| i.0).collect()
+}
+
+fn yaml_options() -> serde_saphyr::Options {
+    let mut opts = serde_saphyr::Options::default();
+    opts.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    // Metadata never needs aliases; keep any expansion tiny so a YAML bomb costs nothing ([Y4]).
+    let mut limits = opts.alias_limits;
+    limits.max_total_replayed_events = 1_000;
+    limits.max_replay_stack_depth = 8;
+    limits.max_alias_expansions_per_anchor = 16;
+    opts.alias_limits = limits;
+    opts
+}
+
+fn invalid(path: &Path, rule: &'static str, detail: impl Into<String>) -> MetaError {
+    MetaError::Invalid {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+        rule,
+    }
+}
+
+fn parse_dtype(path: &Path, key: &str, value: &str) -> Result<DType, MetaError> {
+    DType::from_name(value).ok_or_else(|| MetaError::UnknownDtype {
+        path: path.to_path_buf(),
+        found: format!("{key}: {value}"),
+        valid: DType::valid_names(),
+    })
+}
+
+/// Parses and validates a metadata file's bytes ([Y1]–[Y5], [D1], [D2], [S1], [S2], [S5]).
+/// `path` is used in errors only.
+pub fn parse_yaml(bytes: &[u8], path: &Path) -> Result<YamlDoc, MetaError> {
+    if bytes.len() as u64 > MAX_YAML_BYTES {
+        return Err(invalid(
+            path,
+            "Y4",
+            format!(
+                "{} bytes, more than the {MAX_YAML_BYTES} allowed",
+                bytes.len()
+            ),
+        ));
+    }
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| invalid(path, "Y1", format!("not UTF-8: {e}")))?;
+    let raw: RawYaml = serde_saphyr::from_str_with_options(text, yaml_options())
+        .map_err(|e| invalid(path, "Y1", one_line(&e.to_string())))?;
+    let version = match raw.version.map(ints).as_deref() {
+        Some(&[major, minor]) => (major, minor),
+        Some(v) => {
+            return Err(invalid(
+                path,
+                "Y2",
+                format!("version must be [major, minor], found {v:?}"),
+            ))
+        }
+        None => return Err(invalid(path, "Y2", "missing key `version`")),
+    };
+    if version.0 != FORMAT_MAJOR {
+        return Err(MetaError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found_major: version.0,
+            found_minor: version.1,
+            supported: FORMAT_MAJOR,
+        });
+    }
+    let shape = ints(
+        raw.shape
+            .ok_or_else(|| invalid(path, "D1", "missing key `shape`"))?,
+    );
+    let meta = match (raw.dtype, raw.data_dtype) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                path,
+                "Y5",
+                "has both `dtype` (dense) and `data_dtype` (sparse)",
+            ))
+        }
+        (None, None) => {
+            return Err(invalid(
+                path,
+                "Y5",
+                "has neither `dtype` (dense) nor `data_dtype` (sparse)",
+            ))
+        }
+        (Some(dtype), None) => ArrayMeta::Dense(DenseMeta::new_at(
+            parse_dtype(path, "dtype", &dtype)?,
+            shape,
+            path,
+        )?),
+        (None, Some(data_dtype)) => {
+            let data_dtype = parse_dtype(path, "data_dtype", &data_dtype)?;
+            let indices = raw
+                .indices_dtype
+                .ok_or_else(|| invalid(path, "S1", "missing key `indices_dtype`"))?;
+            let indptr = raw
+                .indptr_dtype
+                .ok_or_else(|| invalid(path, "S1", "missing key `indptr_dtype`"))?;
+            let nnz = raw
+                .nnz
+                .ok_or_else(|| invalid(path, "S1", "missing key `nnz`"))?
+                .0;
+            let shape: [u64; 2] = shape.as_slice().try_into().map_err(|_| {
+                invalid(
+                    path,
+                    "S1",
+                    format!("sparse shape must have 2 dimensions, found {shape:?}"),
+                )
+            })?;
+            let layout = match raw.layout.as_deref() {
+                None => Layout::Rows,
+                Some(l) => Layout::from_name(l).ok_or_else(|| {
+                    invalid(
+                        path,
+                        "S2",
+                        format!("layout is {l:?}, must be \"rows\" or \"columns\""),
+                    )
+                })?,
+            };
+            ArrayMeta::Sparse(SparseMeta::new_at(
+                data_dtype,
+                parse_dtype(path, "indices_dtype", &indices)?,
+                parse_dtype(path, "indptr_dtype", &indptr)?,
+                shape,
+                nnz,
+                layout,
+                path,
+            )?)
+        }
+    };
+    let mut crc32c = BTreeMap::new();
+    for (suffix, Int(v)) in raw.crc32c.unwrap_or_default() {
+        let v = u32::try_from(v).map_err(|_| {
+            invalid(
+                path,
+                "K1",
+                format!("crc32c of {suffix} is {v}, more than 32 bits"),
+            )
+        })?;
+        crc32c.insert(suffix, v);
+    }
+    Ok(YamlDoc {
+        meta,
+        version,
+        crc32c,
+    })
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Renders a metadata file the way daf (PyYAML `dump`) does: keys sorted, block sequences.
+/// `crc32c` lists `(suffix, checksum)` pairs; `None` omits the key (daf files, in-place writes).
+pub fn render_yaml(meta: &ArrayMeta, crc32c: Option<&[(String, u32)]>) -> String {
+    let mut keys: BTreeMap<&str, String> = BTreeMap::new();
+    let seq = |items: &[u64]| -> String {
+        if items.is_empty() {
+            " []\n".to_string()
+        } else {
+            items.iter().map(|v| format!("\n- {v}")).collect::<String>() + "\n"
+        }
+    };
+    keys.insert("version", seq(&[FORMAT_MAJOR, FORMAT_MINOR]));
+    keys.insert("shape", seq(&meta.shape()));
+    match meta {
+        ArrayMeta::Dense(d) => {
+            keys.insert("dtype", format!(" {}\n", d.dtype));
+        }
+        ArrayMeta::Sparse(s) => {
+            keys.insert("data_dtype", format!(" {}\n", s.data_dtype));
+            keys.insert("indices_dtype", format!(" {}\n", s.indices_dtype));
+            keys.insert("indptr_dtype", format!(" {}\n", s.indptr_dtype));
+            keys.insert("nnz", format!(" {}\n", s.nnz));
+            keys.insert("layout", format!(" {}\n", s.layout.name()));
+        }
+    }
+    if let Some(crcs) = crc32c {
+        let mut sorted: Vec<_> = crcs.iter().collect();
+        sorted.sort();
+        let body: String = sorted
+            .iter()
+            .map(|(k, v)| format!("\n  {k}: {v}"))
+            .collect();
+        keys.insert("crc32c", body + "\n");
+    }
+    keys.iter().map(|(k, v)| format!("{k}:{v}")).collect()
+}
+
+/// Reads and parses a metadata file, refusing more than [`MAX_YAML_BYTES`] without reading it all.
+pub fn read_yaml_file(path: &Path) -> Result<YamlDoc, ReadYamlError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| ReadYamlError::Io(path.to_path_buf(), e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_YAML_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ReadYamlError::Io(path.to_path_buf(), e))?;
+    parse_yaml(&bytes, path).map_err(ReadYamlError::Meta)
+}
+
+/// Reading a metadata file failed: I/O or content.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadYamlError {
+    /// The file could not be read.
+    #[error("{0}: cannot read: {1}")]
+    Io(PathBuf, #[source] std::io::Error),
+    /// The content is invalid.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<YamlDoc, MetaError> {
+        parse_yaml(s.as_bytes(), Path::new("t.yaml"))
+    }
+
+    #[test]
+    fn parses_daf_dense_exactly_as_pyyaml_writes_it() {
+        let doc = parse("dtype: float32\nshape:\n- 10\n- 20\nversion:\n- 1\n- 0\n").unwrap();
+        assert_eq!(doc.version, (1, 0));
+        assert_eq!(
+            doc.meta,
+            ArrayMeta::Dense(DenseMeta::new(DType::Float32, vec![10, 20]).unwrap())
+        );
+    }
+
+    #[test]
+    fn flow_style_and_unknown_keys_are_accepted() {
+        let doc =
+            parse("{version: [1, 7], dtype: int8, shape: [3], future_key: {a: [1, 2]}}").unwrap();
+        assert_eq!(doc.version, (1, 7));
+    }
+
+    #[test]
+    fn render_is_pyyaml_style_and_round_trips() {
+        let m = ArrayMeta::Dense(DenseMeta::new(DType::Float64, vec![3, 4]).unwrap());
+        let text = render_yaml(&m, Some(&[("array".into(), 42)]));
+        assert_eq!(
+            text,
+            "crc32c:\n  array: 42\ndtype: float64\nshape:\n- 3\n- 4\nversion:\n- 1\n- 1\n"
+        );
+        let doc = parse(&text).unwrap();
+        assert_eq!(doc.meta, m);
+        assert_eq!(doc.crc32c.get("array"), Some(&42));
+        let zero_d = ArrayMeta::Dense(DenseMeta::new(DType::Int8, vec![]).unwrap());
+        assert_eq!(parse(&render_yaml(&zero_d, None)).unwrap().meta, zero_d);
+    }
+
+    #[test]
+    fn errors_cite_rules() {
+        let rule = |s: &str| match parse(s).unwrap_err() {
+            MetaError::Invalid { rule, .. } => rule,
+            MetaError::UnknownDtype { .. } => "T1",
+            MetaError::UnsupportedVersion { .. } => "Y2-major",
+            MetaError::ShapeOverflow { .. } => "D2",
+        };
+        assert_eq!(rule("[1, 2]"), "Y1");
+        assert_eq!(rule("dtype: int8\nshape: [1]\n"), "Y2");
+        assert_eq!(rule("version: [1]\ndtype: int8\nshape: [1]"), "Y2");
+        assert_eq!(rule("version: [2, 0]\ndtype: int8\nshape: [1]"), "Y2-major");
+        assert_eq!(rule("version: [1, 0]\ndtype: float\nshape: [1]"), "T1");
+        assert_eq!(rule("version: [1, 0]\ndtype: int8\nshape: [-1]"), "Y1");
+        assert_eq!(rule("version: [1, 0]\ndtype: int8\nshape: [1.5]"), "Y1");
+        assert_eq!(rule("version: [1, 0]\ndtype: int8\nshape: [\"3\"]"), "Y1");
+        assert_eq!(
+            rule("version: [1, 0]\ndtype: int8\ndtype: int16\nshape: [1]"),
+            "Y1"
+        );
+        assert_eq!(
+            rule("version: [1, 0]\ndtype: int64\nshape: [4294967296, 4294967296]"),
+            "D2"
+        );
+        assert_eq!(
+            rule("version: [1, 0]\ndtype: int8\ndata_dtype: int8\nshape: [1]"),
+            "Y5"
+        );
+        assert_eq!(rule("version: [1, 0]\nshape: [1]"), "Y5");
+        let sparse =
+            "version: [1, 0]\ndata_dtype: float32\nindptr_dtype: int64\nshape: [2, 2]\nnnz: 0\n";
+        assert_eq!(rule(sparse), "S1");
+        assert_eq!(rule(&format!("{sparse}indices_dtype: float32\n")), "T3");
+        assert_eq!(
+            rule(&format!("{sparse}indices_dtype: int32\nlayout: diagonal\n")),
+            "S2"
+        );
+        let bad_shape = "version: [1, 0]\ndata_dtype: float32\nindices_dtype: int32\nindptr_dtype: int32\nshape: [2]\nnnz: 0\n";
+        assert_eq!(rule(bad_shape), "S1");
+    }
+
+    #[test]
+    fn yaml_bomb_is_refused_cheaply() {
+        let mut s = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..9 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("b{}", i - 1)
+            };
+            s.push_str(&format!("b{i}: &b{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        s.push_str("version: [1, 0]\ndtype: int8\nshape: [1]\n");
+        assert!(parse(&s).is_err());
+    }
+}

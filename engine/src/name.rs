@@ -1,0 +1,191 @@
+//! Array names (SPEC section 3). [`ArrayName`] is the only way to name an array, and it can only
+//! be built by validating, so no code path can touch a file for an invalid name.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::NameError;
+
+/// The suffixes of array files; a directory component may not end in one of them ([N6]).
+pub(crate) const FILE_SUFFIXES: [&str; 5] = ["array", "yaml", "data", "indices", "indptr"];
+
+/// Longest directory component (bytes) [N5].
+pub const MAX_DIR_COMPONENT: usize = 255;
+/// Longest last component (bytes) so `<component>.indices` fits in 255 bytes [N5].
+pub const MAX_LAST_COMPONENT: usize = 255 - ".indices".len();
+
+/// A validated array name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArrayName(String);
+
+impl ArrayName {
+    /// Validates `name` against SPEC [N1]–[N6].
+    pub fn new(name: &str) -> Result<ArrayName, NameError> {
+        let fail = |reason: String, rule: &'static str| NameError {
+            name: name.to_string(),
+            reason,
+            rule,
+        };
+        if name.is_empty() {
+            return Err(fail("the name is empty".into(), "N2"));
+        }
+        if name.contains('\0') {
+            return Err(fail("contains NUL".into(), "N4"));
+        }
+        if name.contains('\\') {
+            return Err(fail("contains a backslash".into(), "N4"));
+        }
+        let components: Vec<&str> = name.split('/').collect();
+        let last = components.len() - 1;
+        for (i, c) in components.iter().enumerate() {
+            if c.is_empty() {
+                return Err(fail(
+                    "has an empty component (leading, trailing or doubled '/')".into(),
+                    "N2",
+                ));
+            }
+            if *c == "." || *c == ".." {
+                return Err(fail(format!("has a {c:?} component"), "N3"));
+            }
+            if c.starts_with('.') {
+                return Err(fail(
+                    format!("component {c:?} starts with '.' (reserved for the container)"),
+                    "N3",
+                ));
+            }
+            let limit = if i == last {
+                MAX_LAST_COMPONENT
+            } else {
+                MAX_DIR_COMPONENT
+            };
+            if c.len() > limit {
+                return Err(fail(
+                    format!(
+                        "component of {} bytes is longer than {limit} bytes",
+                        c.len()
+                    ),
+                    "N5",
+                ));
+            }
+            if i != last {
+                if let Some(sfx) = FILE_SUFFIXES
+                    .iter()
+                    .find(|s| c.strip_suffix(*s).is_some_and(|p| p.ends_with('.')))
+                {
+                    return Err(fail(
+                        format!("directory component {c:?} ends in .{sfx}, which would collide with an array file"),
+                        "N6",
+                    ));
+                }
+            }
+        }
+        Ok(ArrayName(name.to_string()))
+    }
+
+    /// Validates a name given as raw bytes (e.g. from a command line): must be UTF-8 ([N1]).
+    pub fn from_bytes(name: &[u8]) -> Result<ArrayName, NameError> {
+        match std::str::from_utf8(name) {
+            Ok(s) => ArrayName::new(s),
+            Err(_) => Err(NameError {
+                name: String::from_utf8_lossy(name).into_owned(),
+                reason: "is not valid UTF-8".into(),
+                rule: "N1",
+            }),
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path of the file with `suffix` under `root` ([N7]).
+    pub fn file_path(&self, root: &Path, suffix: &str) -> PathBuf {
+        let mut p = root.join(&self.0);
+        let mut file = p.file_name().unwrap_or_default().to_os_string();
+        file.push(".");
+        file.push(suffix);
+        p.set_file_name(file);
+        p
+    }
+
+    /// The directory holding the array's files.
+    pub fn parent_dir(&self, root: &Path) -> PathBuf {
+        match self.0.rsplit_once('/') {
+            Some((dir, _)) => root.join(dir),
+            None => root.to_path_buf(),
+        }
+    }
+
+    /// The lock stripe of this name ([W6]): `crc32c(name) mod 64`.
+    pub fn stripe(&self) -> u32 {
+        crc32c::crc32c(self.0.as_bytes()) % crate::container::LOCK_STRIPES
+    }
+}
+
+impl std::fmt::Display for ArrayName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_names() {
+        for ok in [
+            "a",
+            "a/b",
+            "cells/umis",
+            "x.array",
+            "a b",
+            "ünï",
+            "a.b/c",
+            &"x".repeat(247),
+        ] {
+            ArrayName::new(ok).unwrap();
+        }
+    }
+
+    #[test]
+    fn invalid_names_cite_their_rule() {
+        let long = "x".repeat(248);
+        let long_dir = format!("{}/a", "d".repeat(256));
+        let cases: &[(&str, &str)] = &[
+            ("", "N2"),
+            ("/a", "N2"),
+            ("a/", "N2"),
+            ("a//b", "N2"),
+            (".", "N3"),
+            ("..", "N3"),
+            ("a/../b", "N3"),
+            (".hidden", "N3"),
+            ("a/.dafstore", "N3"),
+            ("a\0b", "N4"),
+            ("a\\b", "N4"),
+            (&long, "N5"),
+            (&long_dir, "N5"),
+            ("x.array/y", "N6"),
+            ("x.yaml/y", "N6"),
+            ("x.indptr/y", "N6"),
+        ];
+        for (name, rule) in cases {
+            let err = ArrayName::new(name).unwrap_err();
+            assert_eq!(err.rule, *rule, "{name:?}: {err}");
+        }
+        assert_eq!(ArrayName::from_bytes(b"a\xffb").unwrap_err().rule, "N1");
+    }
+
+    #[test]
+    fn paths() {
+        let n = ArrayName::new("a/b/c").unwrap();
+        assert_eq!(
+            n.file_path(Path::new("/r"), "yaml"),
+            Path::new("/r/a/b/c.yaml")
+        );
+        assert_eq!(n.parent_dir(Path::new("/r")), Path::new("/r/a/b"));
+        let n = ArrayName::new("c").unwrap();
+        assert_eq!(n.parent_dir(Path::new("/r")), Path::new("/r"));
+    }
+}

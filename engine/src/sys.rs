@@ -1,0 +1,182 @@
+//! Every `unsafe` block of dafstore lives here: making maps, viewing them as slices, and two libc
+//! calls (`posix_fallocate`, `statfs`). Each block has a `// SAFETY:` comment naming the check that
+//! makes it sound. The rest of the crate is safe code built on these few functions.
+//!
+//! The contract every map relies on (memmap2's: the file must not be truncated while mapped) is
+//! made true by construction for files dafstore publishes: they are never truncated, extended or
+//! rewritten in place (SPEC [W4]); replacement makes new inodes. A process outside dafstore that
+//! truncates a published file breaks it; `dafctl fsck` detects that.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use memmap2::{MmapMut, MmapOptions, MmapRaw};
+
+/// A shared map of a whole, non-empty file, read-only or writable. The file descriptor used to
+/// make it is not kept (a map does not need it).
+pub(crate) struct SharedMap {
+    raw: MmapRaw,
+    writable: bool,
+}
+
+impl SharedMap {
+    /// Maps `len` bytes of `file` (`len` > 0 and equal to the file's length, checked by callers
+    /// against the metadata before calling).
+    pub(crate) fn new(file: &File, len: usize, writable: bool) -> io::Result<SharedMap> {
+        if len == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot map zero bytes",
+            ));
+        }
+        let opts = {
+            let mut o = MmapOptions::new();
+            o.len(len);
+            o
+        };
+        let raw = if writable {
+            opts.map_raw(file)?
+        } else {
+            opts.map_raw_read_only(file)?
+        };
+        Ok(SharedMap { raw, writable })
+    }
+
+    /// Whether the map can be written.
+    pub(crate) fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// The mapped bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: `raw` maps exactly `len()` readable bytes for as long as `self` lives (the
+        // borrow ties the slice to it). The file is one dafstore never truncates (module doc), so
+        // every page stays backed. Concurrent in-place writers (r+ opens, in this or another
+        // process) may change values while the slice is borrowed; that is the documented
+        // shared-memory contract of `DenseArray` (values may change, memory stays valid).
+        unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), self.raw.len()) }
+    }
+
+    /// The mapped bytes, writable.
+    ///
+    /// # Safety
+    /// The map must be writable (`writable()`), and the caller must not let two `&mut` slices
+    /// obtained from this call be used at the same time. Readers of the same map through
+    /// [`SharedMap::bytes`] see the writes (shared memory, as documented on `DenseMut`).
+    // The lint's concern (a `&mut` out of `&self`) is exactly what the `# Safety` contract covers.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn bytes_mut(&self) -> &mut [u8] {
+        debug_assert!(self.writable);
+        // SAFETY: the caller guarantees the map is writable (PROT_WRITE, MAP_SHARED) and that this
+        // is the only `&mut` in use; `len()` bytes are mapped for the lifetime of `self`.
+        unsafe { std::slice::from_raw_parts_mut(self.raw.as_mut_ptr(), self.raw.len()) }
+    }
+
+    /// Writes dirty pages of a writable map back to the file (msync).
+    pub(crate) fn flush(&self) -> io::Result<()> {
+        self.raw.flush()
+    }
+}
+
+/// Makes a writable shared map of a whole non-empty file owned by one writer (a staging file,
+/// outside the cache): `&mut` access then goes through `&mut MmapMut`, safely.
+pub(crate) fn map_owned_writable(file: &File, len: usize) -> io::Result<MmapMut> {
+    if len == 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot map zero bytes"));
+    }
+    // SAFETY: the file is a staging file this writer created with `create_new` and sized to `len`
+    // (reserved or set) before mapping; nobody else knows it until it is published, and it is never
+    // truncated afterwards (module doc).
+    unsafe { MmapOptions::new().len(len).map_mut(file) }
+}
+
+/// Makes a private copy-on-write map of a whole non-empty file: writes stay in this process.
+pub(crate) fn map_private(file: &File, len: usize) -> io::Result<MmapMut> {
+    if len == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot map zero bytes",
+        ));
+    }
+    // SAFETY: the map is MAP_PRIVATE of a file dafstore never truncates (module doc), of exactly
+    // the file's length, checked by the caller against the metadata. Writes go to private pages.
+    unsafe { MmapOptions::new().len(len).map_copy(file) }
+}
+
+/// Reserves `len` bytes for `file` so later writes through a map cannot fail for lack of space
+/// (a SIGBUS otherwise, SPEC [W1]). Errors are the OS's, e.g. ENOSPC.
+pub(crate) fn reserve(file: &File, len: u64) -> io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    let len = libc::off_t::try_from(len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "length does not fit off_t"))?;
+    // SAFETY: posix_fallocate takes a file descriptor we own for the duration of the call and two
+    // integers; it touches no memory of ours.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
+/// The `f_type` magic number of the file system holding `path`.
+pub(crate) fn fs_magic(path: &Path) -> io::Result<i64> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let mut buf = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: `c` is a valid NUL-terminated string and `buf` points to writable memory of the
+    // size statfs expects; both outlive the call.
+    let rc = unsafe { libc::statfs(c.as_ptr(), buf.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: statfs returned 0, so it initialised `buf` (and `zeroed` already made every byte
+    // valid for this plain-old-data struct).
+    let st = unsafe { buf.assume_init() };
+    #[allow(clippy::unnecessary_cast)]
+    Ok(st.f_type as i64)
+}
+
+/// Whether this process may create files in `dir` (`access(2)` with `W_OK`).
+pub(crate) fn can_write(dir: &Path) -> bool {
+    let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call; access reads only it.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn map_reads_file_and_refuses_zero_length() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"hello").unwrap();
+        let m = SharedMap::new(&f, 5, false).unwrap();
+        drop(f); // a map does not need its descriptor
+        assert_eq!(m.bytes(), b"hello");
+        let g = tempfile::tempfile().unwrap();
+        assert!(SharedMap::new(&g, 0, false).is_err());
+    }
+
+    #[test]
+    fn reserve_allocates() {
+        let f = tempfile::tempfile().unwrap();
+        reserve(&f, 8192).unwrap();
+        assert_eq!(f.metadata().unwrap().len(), 8192);
+    }
+}

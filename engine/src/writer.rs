@@ -1,0 +1,410 @@
+//! Writing arrays: staging files (reserved with `posix_fallocate` by default, or holes on
+//! request), filling through a private writable map, validation, checksums, and the hand-off to
+//! the publish protocol of SPEC [W3] (`Shared::commit`). Until `publish` returns, nothing is
+//! visible; a writer dropped without publishing removes its staging files.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use crate::catalog::{ArrayState, FileRecord};
+use crate::container::{fsync_dir, Container};
+use crate::dtype::{DType, Element, IndexElement, IndexSlice};
+use crate::error::{io_at, WriteError};
+use crate::meta::{render_yaml, ArrayMeta, DenseMeta, Layout, SparseMeta};
+use crate::name::ArrayName;
+use memmap2::MmapMut;
+
+/// How a dense array's space is obtained at create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Allocation {
+    /// Reserve every byte now (`posix_fallocate`): running out of space is an error at create,
+    /// never a SIGBUS while filling. The default.
+    #[default]
+    Reserve,
+    /// Set the length and write nothing (daf's behaviour): instant for huge mostly-empty arrays,
+    /// but filling pages through the map on a full file system kills the process with SIGBUS
+    /// (Docker's /dev/shm is 64 MB). Use only when you know the space is there.
+    Holes,
+}
+
+/// Options of [`Container::create_dense_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreateOptions {
+    /// Space reservation (default: reserve).
+    pub allocation: Allocation,
+}
+
+/// Staged files of one array; removed on drop unless published (or kept for recovery).
+struct Staged {
+    container: Container,
+    stem: String,
+    paths: Vec<PathBuf>,
+    keep: bool,
+}
+
+impl Staged {
+    fn new(container: &Container) -> Result<Staged, WriteError> {
+        container.shared.writable()?;
+        let dir = container.shared.staging_dir();
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(io_at(
+                &dir,
+                "create staging directory",
+                WriteError::io,
+            ))?;
+            let parent = container.shared.dir.join("staging");
+            fsync_dir(&parent).map_err(io_at(&parent, "sync directory", WriteError::io))?;
+        }
+        Ok(Staged {
+            container: container.clone(),
+            stem: container.shared.next_stem(),
+            paths: Vec::new(),
+            keep: false,
+        })
+    }
+
+    fn path(&self, suffix: &str) -> PathBuf {
+        self.container
+            .shared
+            .staging_dir()
+            .join(format!("{}.{suffix}", self.stem))
+    }
+
+    fn create(&mut self, suffix: &str) -> Result<(PathBuf, File), WriteError> {
+        let path = self.path(suffix);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_at(&path, "create staging file", WriteError::io))?;
+        self.paths.push(path.clone());
+        Ok((path, file))
+    }
+
+    /// Writes `bytes` to a new staged file and syncs it; returns its checksum.
+    fn write_file(&mut self, suffix: &str, bytes: &[u8]) -> Result<u32, WriteError> {
+        let (path, mut file) = self.create(suffix)?;
+        let len = bytes.len() as u64;
+        let mut crc = 0u32;
+        for chunk in bytes.chunks(8 << 20) {
+            file.write_all(chunk)
+                .map_err(|e| no_space(&path, len, e, "write"))?;
+            crc = crc32c::crc32c_append(crc, chunk);
+        }
+        file.sync_data()
+            .map_err(|e| no_space(&path, len, e, "sync"))?;
+        Ok(crc)
+    }
+
+    /// Writes the metadata file, syncs it and the staging directory, and publishes.
+    fn publish(
+        mut self,
+        name: &ArrayName,
+        meta: &ArrayMeta,
+        crcs: Vec<(String, u32)>,
+    ) -> Result<(), WriteError> {
+        let yaml = render_yaml(meta, Some(&crcs));
+        let (path, mut f) = self.create("yaml")?;
+        f.write_all(yaml.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| no_space(&path, yaml.len() as u64, e, "write"))?;
+        let dir = self.container.shared.staging_dir();
+        fsync_dir(&dir).map_err(io_at(&dir, "sync directory", WriteError::io))?;
+        let files: Vec<FileRecord> = meta
+            .files()
+            .into_iter()
+            .zip(crcs)
+            .map(|((suffix, size), (_, crc))| FileRecord {
+                suffix: suffix.to_string(),
+                size,
+                crc32c: Some(crc),
+            })
+            .collect();
+        let result = self.container.shared.commit(name, meta, &files, &self.stem);
+        if result.is_err() {
+            // Once the intent is recorded the staged files belong to recovery: keep them.
+            let ours = format!("{}/{}", self.container.shared.session_id(), self.stem);
+            if let Ok(Some(rec)) = self.container.shared.catalog().get(name.as_str()) {
+                self.keep = rec.state == ArrayState::Publishing
+                    && rec.staging.as_deref() == Some(ours.as_str());
+            }
+        } else {
+            self.keep = true; // renamed away; nothing left to remove
+        }
+        result
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.keep {
+            for p in &self.paths {
+                let _ = fs::remove_file(p);
+            }
+        }
+    }
+}
+
+fn no_space(path: &std::path::Path, bytes: u64, e: io::Error, op: &'static str) -> WriteError {
+    if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EFBIG) {
+        WriteError::NoSpace {
+            path: path.to_path_buf(),
+            bytes,
+        }
+    } else {
+        WriteError::io(path.to_path_buf(), op, e)
+    }
+}
+
+fn check_bools(name: &ArrayName, bytes: &[u8]) -> Result<(), WriteError> {
+    match bytes.iter().position(|&b| b > 1) {
+        Some(at) => Err(WriteError::InvalidBool {
+            name: name.to_string(),
+            at: at as u64,
+            byte: bytes[at],
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A dense array being created: fill it through [`DenseWriter::as_mut_slice`] (or the bytes), then
+/// [`DenseWriter::publish`]. Dropping it without publishing discards it.
+pub struct DenseWriter {
+    name: ArrayName,
+    meta: DenseMeta,
+    staged: Staged,
+    file: File,
+    path: PathBuf,
+    /// Exclusively owned writable map of the staging file (`None` for zero-size arrays).
+    map: Option<MmapMut>,
+}
+
+impl DenseWriter {
+    /// The array's name.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// Shape.
+    pub fn shape(&self) -> &[u64] {
+        &self.meta.shape
+    }
+
+    /// Element type.
+    pub fn dtype(&self) -> DType {
+        self.meta.dtype
+    }
+
+    /// The bytes to fill (zero-initialised).
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        self.map.as_deref_mut().unwrap_or(&mut [])
+    }
+
+    /// The elements to fill, typed; `T` must view the array's dtype.
+    pub fn as_mut_slice<T: Element>(&mut self) -> Result<&mut [T], WriteError> {
+        if T::DTYPE != self.meta.dtype {
+            return Err(WriteError::Meta(crate::error::MetaError::Invalid {
+                path: self.path.clone(),
+                detail: format!(
+                    "array {:?} is {}, not {}",
+                    self.name.as_str(),
+                    self.meta.dtype,
+                    T::DTYPE
+                ),
+                rule: "T1",
+            }));
+        }
+        let bytes = self.as_bytes_mut();
+        if bytes.is_empty() {
+            return Ok(&mut []);
+        }
+        // The map is page-aligned and holds whole elements: the cast cannot fail.
+        Ok(bytemuck::try_cast_slice_mut(bytes).unwrap_or(&mut []))
+    }
+
+    /// Syncs the data, records the checksum and publishes atomically (SPEC [W3]).
+    pub fn publish(self) -> Result<(), WriteError> {
+        let DenseWriter {
+            name,
+            meta,
+            staged,
+            file,
+            path,
+            map,
+        } = self;
+        let crc = match &map {
+            Some(m) => {
+                if meta.dtype == DType::Bool {
+                    check_bools(&name, m)?;
+                }
+                m.flush().map_err(io_at(&path, "flush", WriteError::io))?;
+                crc32c::crc32c(m)
+            }
+            None => 0,
+        };
+        drop(map);
+        file.sync_data()
+            .map_err(|e| no_space(&path, meta.byte_len(), e, "sync"))?;
+        drop(file);
+        staged.publish(&name, &ArrayMeta::Dense(meta), vec![("array".into(), crc)])
+    }
+
+    /// Discards the array (same as dropping it).
+    pub fn discard(self) {}
+}
+
+impl Container {
+    /// Creates a dense array of `T` to fill through a map, reserving its space.
+    pub fn create_dense<T: Element>(
+        &self,
+        name: &str,
+        shape: &[u64],
+    ) -> Result<DenseWriter, WriteError> {
+        self.create_dense_with(name, T::DTYPE, shape, CreateOptions::default())
+    }
+
+    /// Creates a dense array of any dtype to fill through a map.
+    pub fn create_dense_with(
+        &self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+        opts: CreateOptions,
+    ) -> Result<DenseWriter, WriteError> {
+        let name = ArrayName::new(name)?;
+        let meta = DenseMeta::new(dtype, shape.to_vec())?;
+        let mut staged = Staged::new(self)?;
+        let (path, file) = staged.create("array")?;
+        let len = meta.byte_len();
+        match opts.allocation {
+            Allocation::Reserve => crate::sys::reserve(&file, len)
+                .map_err(|e| no_space(&path, len, e, "reserve space"))?,
+            Allocation::Holes => file
+                .set_len(len)
+                .map_err(|e| no_space(&path, len, e, "set length"))?,
+        }
+        let map = if len == 0 {
+            None
+        } else {
+            let n = usize::try_from(len).map_err(|_| WriteError::NoSpace {
+                path: path.clone(),
+                bytes: len,
+            })?;
+            Some(crate::sys::map_owned_writable(&file, n).map_err(io_at(&path, "map", WriteError::io))?)
+        };
+        Ok(DenseWriter {
+            name,
+            meta,
+            staged,
+            file,
+            path,
+            map,
+        })
+    }
+
+    /// Writes a dense array from a slice and publishes it.
+    pub fn write_dense<T: Element>(
+        &self,
+        name: &str,
+        shape: &[u64],
+        data: &[T],
+    ) -> Result<(), WriteError> {
+        self.write_dense_bytes(name, T::DTYPE, shape, bytemuck::cast_slice(data))
+    }
+
+    /// Writes a dense array of `bool` (stored as bytes 0/1) and publishes it.
+    pub fn write_dense_bool(
+        &self,
+        name: &str,
+        shape: &[u64],
+        data: &[bool],
+    ) -> Result<(), WriteError> {
+        let bytes: Vec<u8> = data.iter().map(|&b| u8::from(b)).collect();
+        self.write_dense_bytes(name, DType::Bool, shape, &bytes)
+    }
+
+    /// Writes a dense array from raw little-endian bytes of `dtype` and publishes it.
+    pub fn write_dense_bytes(
+        &self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+        bytes: &[u8],
+    ) -> Result<(), WriteError> {
+        let name = ArrayName::new(name)?;
+        let meta = DenseMeta::new(dtype, shape.to_vec())?;
+        if bytes.len() as u64 != meta.byte_len() {
+            return Err(WriteError::LengthMismatch {
+                name: name.to_string(),
+                shape: meta.shape.clone(),
+                expected: meta.len(),
+                actual: bytes.len() as u64 / dtype.itemsize() as u64,
+            });
+        }
+        if dtype == DType::Bool {
+            check_bools(&name, bytes)?;
+        }
+        let mut staged = Staged::new(self)?;
+        let crc = staged.write_file("array", bytes)?;
+        staged.publish(&name, &ArrayMeta::Dense(meta), vec![("array".into(), crc)])
+    }
+
+    /// Writes a sparse array (CSR for [`Layout::Rows`], CSC for [`Layout::Columns`]) after
+    /// validating every invariant ([S3]–[S5]), and publishes it.
+    pub fn write_sparse<T: Element, I: IndexElement, P: IndexElement>(
+        &self,
+        name: &str,
+        layout: Layout,
+        shape: [u64; 2],
+        data: &[T],
+        indices: &[I],
+        indptr: &[P],
+    ) -> Result<(), WriteError> {
+        let name = ArrayName::new(name)?;
+        let meta = SparseMeta::new(
+            T::DTYPE,
+            I::DTYPE,
+            P::DTYPE,
+            shape,
+            data.len() as u64,
+            layout,
+        )?;
+        let sparse_err = |source| WriteError::Sparse {
+            name: name.to_string(),
+            source,
+        };
+        crate::sparse::validate(
+            &meta,
+            data.len() as u64,
+            index_slice(indices),
+            index_slice(indptr),
+        )
+        .map_err(sparse_err)?;
+        if T::DTYPE == DType::Bool {
+            check_bools(&name, bytemuck::cast_slice(data))?;
+        }
+        let mut staged = Staged::new(self)?;
+        let mut crcs = Vec::new();
+        for (suffix, bytes) in [
+            ("data", bytemuck::cast_slice::<T, u8>(data)),
+            ("indices", bytemuck::cast_slice(indices)),
+            ("indptr", bytemuck::cast_slice(indptr)),
+        ] {
+            crcs.push((suffix.to_string(), staged.write_file(suffix, bytes)?));
+        }
+        staged.publish(&name, &ArrayMeta::Sparse(meta), crcs)
+    }
+}
+
+/// Views a typed index slice as an [`IndexSlice`]. `I::DTYPE` names `I` itself, so each cast is
+/// from a type to itself and cannot fail.
+fn index_slice<I: IndexElement>(s: &[I]) -> IndexSlice<'_> {
+    match I::DTYPE {
+        DType::Int32 => IndexSlice::I32(bytemuck::cast_slice(s)),
+        DType::UInt32 => IndexSlice::U32(bytemuck::cast_slice(s)),
+        DType::UInt64 => IndexSlice::U64(bytemuck::cast_slice(s)),
+        _ => IndexSlice::I64(bytemuck::cast_slice(s)),
+    }
+}
