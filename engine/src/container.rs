@@ -334,13 +334,16 @@ impl Container {
     }
 
     /// Rolls forward every publish or remove left unfinished by a dead process (SPEC [W5]).
-    /// Rows whose stripe is held by a live writer are left to it.
-    pub fn recover_unfinished(&self) -> Result<usize, ContainerError> {
+    /// Rows whose stripe is held by a live writer are left to it. A row whose recovery fails (an
+    /// I/O error) is left unfinished and reported; opening that array retries and returns the
+    /// error, the rest of the container stays usable. Returns (recovered, failed).
+    pub fn recover_unfinished(&self) -> Result<(usize, Vec<(String, WriteError)>), ContainerError> {
+        let mut done = 0;
+        let mut failed = Vec::new();
         if self.shared.readonly {
-            return Ok(0);
+            return Ok((done, failed));
         }
         let names = self.shared.catalog().unfinished()?;
-        let mut done = 0;
         for n in names {
             let Ok(name) = ArrayName::new(&n) else {
                 continue;
@@ -348,16 +351,12 @@ impl Container {
             let Some(_g) = self.shared.try_lock_stripe(&name) else {
                 continue;
             };
-            self.shared
-                .recover_locked(&name)
-                .map_err(|e| ContainerError::Io {
-                    path: name.file_path(&self.shared.root, "yaml"),
-                    op: "recover an interrupted publish or remove",
-                    source: io::Error::other(e.to_string()),
-                })?;
-            done += 1;
+            match self.shared.recover_locked(&name) {
+                Ok(()) => done += 1,
+                Err(e) => failed.push((n, e)),
+            }
         }
-        Ok(done)
+        Ok((done, failed))
     }
 
     /// Removes what dead sessions left: their catalog rows, in-place writer registrations (then
@@ -483,6 +482,16 @@ impl Shared {
             path,
             _lock: file,
         })
+    }
+
+    /// Whether an unfinished publish still needs staged files of session `id` (they stay until
+    /// recovery succeeds).
+    fn staging_needed(&self, id: &str) -> Result<bool, CatalogError> {
+        let prefix = format!("{id}/");
+        Ok(self.catalog().list()?.iter().any(|r| {
+            r.state == ArrayState::Publishing
+                && r.staging.as_deref().is_some_and(|s| s.starts_with(&prefix))
+        }))
     }
 
     pub(crate) fn session_id(&self) -> &str {
@@ -773,7 +782,9 @@ impl Drop for Shared {
         }
         if let Some(s) = &self.session {
             let _ = self.catalog().remove_session(&s.id);
-            let _ = fs::remove_dir_all(self.dir.join("staging").join(&s.id));
+            if matches!(self.staging_needed(&s.id), Ok(false)) {
+                let _ = fs::remove_dir_all(self.dir.join("staging").join(&s.id));
+            }
             let _ = fs::remove_file(&s.path);
         }
     }

@@ -91,7 +91,10 @@ impl SharedMap {
 /// outside the cache): `&mut` access then goes through `&mut MmapMut`, safely.
 pub(crate) fn map_owned_writable(file: &File, len: usize) -> io::Result<MmapMut> {
     if len == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot map zero bytes"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot map zero bytes",
+        ));
     }
     // SAFETY: the file is a staging file this writer created with `create_new` and sized to `len`
     // (reserved or set) before mapping; nobody else knows it until it is published, and it is never

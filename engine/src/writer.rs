@@ -292,7 +292,11 @@ impl Container {
                 path: path.clone(),
                 bytes: len,
             })?;
-            Some(crate::sys::map_owned_writable(&file, n).map_err(io_at(&path, "map", WriteError::io))?)
+            Some(crate::sys::map_owned_writable(&file, n).map_err(io_at(
+                &path,
+                "map",
+                WriteError::io,
+            ))?)
         };
         Ok(DenseWriter {
             name,
