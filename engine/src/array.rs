@@ -429,10 +429,11 @@ impl Container {
     /// reuses the live maps without touching the catalog (one `stat` to detect a replacement).
     pub fn open_array(&self, name: &str) -> Result<Array, OpenError> {
         let name = ArrayName::new(name)?;
-        if let Some(inner) = lock(&self.shared.arrays)
+        // The guard must be gone before a stale `inner` is dropped (its drop may lock `arrays`).
+        let cached = lock(&self.shared.arrays)
             .get(name.as_str())
-            .and_then(std::sync::Weak::upgrade)
-        {
+            .and_then(std::sync::Weak::upgrade);
+        if let Some(inner) = cached {
             if inner.still_current() {
                 return Ok(wrap(inner));
             }

@@ -119,3 +119,9 @@ pub fn session_ids(root: &Path) -> Vec<String> {
     ids.sort();
     ids
 }
+
+impl ToLeBytes for dafstore::Bool8 {
+    fn to_le(&self) -> Vec<u8> {
+        vec![self.0]
+    }
+}
