@@ -19,6 +19,7 @@ use crate::dtype::{DType, Element, IndexSlice};
 use crate::error::{OpenError, WriteError};
 use crate::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
 use crate::name::ArrayName;
+use crate::refs::Ref;
 use crate::sys;
 
 /// A mapped generation of an array: its metadata and one map per non-empty file.
@@ -31,6 +32,8 @@ pub(crate) struct ArrayInner {
     maps: Vec<Option<Arc<FileMap>>>,
     /// Path and identity of the last non-empty file, to validate cached re-opens.
     primary: Option<(PathBuf, FileKey)>,
+    /// The reference held for as long as this generation is mapped (none on read-only handles).
+    _reference: Option<Ref>,
 }
 
 impl ArrayInner {
@@ -370,6 +373,9 @@ impl<T: Element> DenseMut<T> {
         let Some(inner) = self.inner.take() else {
             return Ok(());
         };
+        if inner.container.shared.is_foreign() {
+            return Ok(()); // inherited through fork: the parent's writer ([P2])
+        }
         if let Some(Some(m)) = inner.maps.first() {
             m.map.flush().map_err(|e| {
                 WriteError::io(
@@ -404,6 +410,7 @@ impl<T: Element> Drop for DenseMut<T> {
 pub struct DensePrivate<T: Element> {
     map: Option<MmapMut>,
     shape: Vec<u64>,
+    _reference: Option<Ref>,
     _t: PhantomData<T>,
 }
 
@@ -519,6 +526,11 @@ impl Container {
     pub fn open_dense_private<T: Element>(&self, name: &str) -> Result<DensePrivate<T>, OpenError> {
         let name = ArrayName::new(name)?;
         self.shared.check_parent(&name)?;
+        let reference = if self.shared.readonly {
+            None
+        } else {
+            Some(Ref::take(self, &name)?)
+        };
         let _g = self
             .shared
             .lock_stripe(&name, false)
@@ -538,6 +550,7 @@ impl Container {
         Ok(DensePrivate {
             map,
             shape: meta.shape.clone(),
+            _reference: reference,
             _t: PhantomData,
         })
     }
@@ -562,6 +575,13 @@ impl Container {
     fn map_array(&self, name: &ArrayName, writable: bool) -> Result<ArrayInner, OpenError> {
         let shared = &self.shared;
         shared.check_parent(name)?;
+        // The reference first: from here the files cannot be deleted under us (SPEC [P4]). Read-only
+        // handles cannot write the catalog and take none (run them under `dafctl hold`).
+        let reference = if shared.readonly {
+            None
+        } else {
+            Some(Ref::take(self, name)?)
+        };
         loop {
             let guard = shared
                 .lock_stripe(name, false)
@@ -572,9 +592,14 @@ impl Container {
                     name: name.to_string(),
                 });
             };
-            if rec.state != ArrayState::Live {
+            // A `deleting` array is still open to processes holding it, as this one now does.
+            let openable = rec.state == ArrayState::Live
+                || (rec.state == ArrayState::Deleting && reference.is_some());
+            if !openable {
                 drop(guard);
-                if shared.readonly || rec.state == ArrayState::Removing {
+                if shared.readonly
+                    || matches!(rec.state, ArrayState::Removing | ArrayState::Deleting)
+                {
                     return Err(OpenError::NotFound {
                         container: shared.root.clone(),
                         name: name.to_string(),
@@ -617,6 +642,7 @@ impl Container {
                 generation: rec.generation,
                 maps,
                 primary,
+                _reference: reference,
             });
         }
     }

@@ -29,9 +29,11 @@ CREATE TABLE arrays(
   indptr_dtype TEXT,
   shape TEXT NOT NULL,
   nnz INTEGER,
-  state TEXT NOT NULL CHECK (state IN ('publishing', 'live', 'removing')),
+  state TEXT NOT NULL CHECK (state IN ('publishing', 'live', 'deleting', 'removing')),
   generation INTEGER NOT NULL,
   checksum_stale INTEGER NOT NULL DEFAULT 0,
+  scratch INTEGER NOT NULL DEFAULT 0,
+  ever_held INTEGER NOT NULL DEFAULT 0,
   staging TEXT,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
@@ -48,6 +50,13 @@ CREATE TABLE sessions(
   pid INTEGER NOT NULL,
   started_at INTEGER NOT NULL
 ) STRICT;
+CREATE TABLE refs(
+  session TEXT NOT NULL,
+  name TEXT NOT NULL,
+  since INTEGER NOT NULL,
+  PRIMARY KEY (session, name)
+) STRICT;
+CREATE INDEX refs_by_name ON refs(name);
 CREATE TABLE inplace_writers(
   session TEXT NOT NULL,
   name TEXT NOT NULL,
@@ -63,6 +72,8 @@ pub enum ArrayState {
     Publishing,
     /// Published and visible.
     Live,
+    /// Removal deferred while referenced: gone for new holders, kept for current ones ([W8]).
+    Deleting,
     /// A remove is in progress or was interrupted (rolled forward by recovery).
     Removing,
 }
@@ -73,6 +84,7 @@ impl ArrayState {
         match self {
             ArrayState::Publishing => "publishing",
             ArrayState::Live => "live",
+            ArrayState::Deleting => "deleting",
             ArrayState::Removing => "removing",
         }
     }
@@ -104,6 +116,10 @@ pub struct ArrayRecord {
     pub files: Vec<FileRecord>,
     /// Whether the checksums are stale (in-place writers are or were active).
     pub checksum_stale: bool,
+    /// Removed automatically after its last reference is released ([P6]).
+    pub scratch: bool,
+    /// Whether it has ever been referenced.
+    pub ever_held: bool,
     /// Staging location (`<session>/<stem>`) of an in-flight publish.
     pub staging: Option<String>,
 }
@@ -127,6 +143,8 @@ pub struct Catalog {
     conn: Option<Connection>,
     path: PathBuf,
     pid: u32,
+    /// Whether `synchronous=FULL` is set (publish, remove) or NORMAL (references).
+    sync_full: bool,
 }
 
 impl Drop for Catalog {
@@ -191,6 +209,7 @@ impl Catalog {
             conn: Some(conn),
             path: path.to_path_buf(),
             pid: std::process::id(),
+            sync_full: true,
         };
         if access == Access::Create {
             cat.immediate("create schema", |tx| {
@@ -230,6 +249,24 @@ impl Catalog {
             context: "use the catalog".into(),
             source: rusqlite::Error::InvalidQuery,
         })
+    }
+
+    /// `synchronous=FULL` for publishes and removes (survive power loss), NORMAL for references
+    /// (SPEC 9.1).
+    pub(crate) fn set_sync(&mut self, full: bool) -> Result<(), CatalogError> {
+        if self.sync_full != full {
+            let v = if full { "FULL" } else { "NORMAL" };
+            let path = self.path.clone();
+            self.conn()?
+                .pragma_update(None, "synchronous", v)
+                .map_err(|source| CatalogError::Sqlite {
+                    path,
+                    context: "set synchronous".into(),
+                    source,
+                })?;
+            self.sync_full = full;
+        }
+        Ok(())
     }
 
     fn sqlite_err(&self, context: &str, source: rusqlite::Error) -> CatalogError {
@@ -334,7 +371,9 @@ impl Catalog {
         meta: &ArrayMeta,
         files: &[FileRecord],
         staging: &str,
+        scratch: bool,
     ) -> Result<u64, CatalogError> {
+        self.set_sync(true)?;
         self.immediate("record publish intent", |tx| {
             let old: Option<(i64, i64)> = tx
                 .query_row("SELECT generation, created_at FROM arrays WHERE name = ?1", [name], |r| {
@@ -347,13 +386,14 @@ impl Catalog {
             let (kind, layout, dtype, idx, ptr, nnz) = meta_columns(meta);
             tx.execute(
                 "INSERT INTO arrays(name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state,
-                                    generation, checksum_stale, staging, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'publishing', ?9, 0, ?10, ?11, ?12)
+                                    generation, checksum_stale, staging, created_at, updated_at, scratch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'publishing', ?9, 0, ?10, ?11, ?12, ?13)
                  ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, layout = excluded.layout,
                    dtype = excluded.dtype, indices_dtype = excluded.indices_dtype,
                    indptr_dtype = excluded.indptr_dtype, shape = excluded.shape, nnz = excluded.nnz,
                    state = 'publishing', generation = excluded.generation, checksum_stale = 0,
-                   staging = excluded.staging, updated_at = excluded.updated_at",
+                   staging = excluded.staging, updated_at = excluded.updated_at,
+                   scratch = excluded.scratch",
                 params![
                     name,
                     kind,
@@ -366,7 +406,8 @@ impl Catalog {
                     generation,
                     staging,
                     created,
-                    now_ms()
+                    now_ms(),
+                    scratch
                 ],
             )?;
             for f in files {
@@ -386,12 +427,13 @@ impl Catalog {
         meta: &ArrayMeta,
         files: &[FileRecord],
     ) -> Result<(), CatalogError> {
-        self.begin_publish(name, meta, files, "")?;
+        self.begin_publish(name, meta, files, "", false)?;
         self.set_state(name, ArrayState::Live)
     }
 
     /// Sets the state (clearing the staging location when `live`).
     pub(crate) fn set_state(&mut self, name: &str, state: ArrayState) -> Result<(), CatalogError> {
+        self.set_sync(true)?;
         self.immediate("update array state", |tx| {
             tx.execute(
                 "UPDATE arrays SET state = ?2, staging = CASE WHEN ?2 = 'live' THEN NULL ELSE staging END,
@@ -404,9 +446,11 @@ impl Catalog {
 
     /// Deletes the row (end of a remove).
     pub(crate) fn delete(&mut self, name: &str) -> Result<(), CatalogError> {
+        self.set_sync(true)?;
         self.immediate("delete array", |tx| {
             tx.execute("DELETE FROM array_files WHERE name = ?1", [name])?;
             tx.execute("DELETE FROM inplace_writers WHERE name = ?1", [name])?;
+            tx.execute("DELETE FROM refs WHERE name = ?1", [name])?;
             tx.execute("DELETE FROM arrays WHERE name = ?1", [name])?;
             Ok(())
         })
@@ -509,6 +553,7 @@ impl Catalog {
                 .query_map([id], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             tx.execute("DELETE FROM inplace_writers WHERE session = ?1", [id])?;
+            tx.execute("DELETE FROM refs WHERE session = ?1", [id])?;
             tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
             let mut orphaned = Vec::new();
             for n in names {
@@ -536,6 +581,308 @@ impl Catalog {
                     ))
                 })?
                 .collect()
+        })
+    }
+}
+
+/// Result of taking a reference in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    /// The reference is recorded.
+    Held,
+    /// No such array (or it is `deleting`/`removing`: gone for new holders).
+    NotFound,
+    /// An interrupted publish must be recovered first.
+    Unfinished,
+}
+
+/// What [`Catalog::reap_dead`] found.
+pub(crate) struct Reaped {
+    /// Dead sessions reaped.
+    pub(crate) sessions: Vec<String>,
+    /// Arrays now `removing` (their deletion became due).
+    pub(crate) due: Vec<String>,
+    /// Arrays whose last in-place writer was reaped (checksums to recompute).
+    pub(crate) writers_gone: Vec<String>,
+}
+
+/// Result of starting a remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RemoveStart {
+    /// No live holder: the row is `removing`; finish it now.
+    Now,
+    /// Live holders: the row is `deleting`.
+    Deferred(usize),
+    /// No such array.
+    NotFound,
+}
+
+/// A holder as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderRow {
+    /// Session id.
+    pub session: String,
+    /// Process id at session start (display only).
+    pub pid: Option<u32>,
+    /// Session start, ms since the epoch.
+    pub started_at_ms: Option<i64>,
+    /// Arrays held, with the time each reference was taken (ms since the epoch).
+    pub arrays: Vec<(String, i64)>,
+}
+
+/// Deletes every row of a dead session (SPEC [P5]).
+fn reap_session_tx(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM refs WHERE session = ?1", [id])?;
+    tx.execute("DELETE FROM inplace_writers WHERE session = ?1", [id])?;
+    tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Reaps dead holders of `name`; returns how many live holders remain.
+fn reap_holders_of(
+    tx: &Transaction<'_>,
+    name: &str,
+    alive: &dyn Fn(&str) -> bool,
+) -> rusqlite::Result<usize> {
+    let holders: Vec<String> = tx
+        .prepare("SELECT session FROM refs WHERE name = ?1")?
+        .query_map([name], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut live = 0;
+    for h in holders {
+        if alive(&h) {
+            live += 1;
+        } else {
+            reap_session_tx(tx, &h)?;
+        }
+    }
+    Ok(live)
+}
+
+/// Marks `removing` every array whose deletion is due (deleting or held scratch, no holder left)
+/// and returns their names.
+fn mark_due_tx(tx: &Transaction<'_>) -> rusqlite::Result<Vec<String>> {
+    let due: Vec<String> = tx
+        .prepare(
+            "SELECT name FROM arrays
+             WHERE (state = 'deleting' OR (state = 'live' AND scratch = 1 AND ever_held = 1))
+               AND NOT EXISTS (SELECT 1 FROM refs WHERE refs.name = arrays.name)",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for n in &due {
+        tx.execute(
+            "UPDATE arrays SET state = 'removing', updated_at = ?2 WHERE name = ?1",
+            params![n, now_ms()],
+        )?;
+    }
+    Ok(due)
+}
+
+impl Catalog {
+    /// Records that `session` holds `name` (SPEC [P3], [P4]): only a `live` array can gain a holder.
+    pub(crate) fn acquire_ref(
+        &mut self,
+        session: &str,
+        name: &str,
+    ) -> Result<Acquired, CatalogError> {
+        self.set_sync(false)?;
+        self.immediate("take a reference", |tx| {
+            let state: Option<String> = tx
+                .query_row("SELECT state FROM arrays WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            match state.as_deref() {
+                Some("live") => {}
+                Some("publishing") => return Ok(Acquired::Unfinished),
+                _ => return Ok(Acquired::NotFound),
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO refs(session, name, since) VALUES (?1, ?2, ?3)",
+                params![session, name, now_ms()],
+            )?;
+            tx.execute(
+                "UPDATE arrays SET ever_held = 1 WHERE name = ?1 AND ever_held = 0",
+                [name],
+            )?;
+            Ok(Acquired::Held)
+        })
+    }
+
+    /// Drops `session`'s reference on `name`. If that makes a deletion due (deleting, or a held
+    /// scratch array) once dead holders are reaped, marks the row `removing` and returns true:
+    /// the caller must finish the removal.
+    pub(crate) fn release_ref(
+        &mut self,
+        session: &str,
+        name: &str,
+        alive: &dyn Fn(&str) -> bool,
+    ) -> Result<bool, CatalogError> {
+        self.set_sync(false)?;
+        self.immediate("release a reference", |tx| {
+            tx.execute(
+                "DELETE FROM refs WHERE session = ?1 AND name = ?2",
+                params![session, name],
+            )?;
+            let row: Option<(String, i64, i64)> = tx
+                .query_row(
+                    "SELECT state, scratch, ever_held FROM arrays WHERE name = ?1",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((state, scratch, ever_held)) = row else {
+                return Ok(false);
+            };
+            let due = state == "deleting" || (state == "live" && scratch != 0 && ever_held != 0);
+            if !due || reap_holders_of(tx, name, alive)? > 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE arrays SET state = 'removing', updated_at = ?2 WHERE name = ?1",
+                params![name, now_ms()],
+            )?;
+            Ok(true)
+        })
+    }
+
+    /// Starts a remove (SPEC [W8]): reaps dead holders, then defers or proceeds.
+    pub(crate) fn begin_remove(
+        &mut self,
+        name: &str,
+        alive: &dyn Fn(&str) -> bool,
+    ) -> Result<RemoveStart, CatalogError> {
+        self.set_sync(true)?;
+        self.immediate("start a remove", |tx| {
+            let state: Option<String> = tx
+                .query_row("SELECT state FROM arrays WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if !matches!(state.as_deref(), Some("live" | "deleting")) {
+                return Ok(RemoveStart::NotFound);
+            }
+            let live = reap_holders_of(tx, name, alive)?;
+            let next = if live > 0 { "deleting" } else { "removing" };
+            tx.execute(
+                "UPDATE arrays SET state = ?2, updated_at = ?3 WHERE name = ?1",
+                params![name, next, now_ms()],
+            )?;
+            Ok(if live > 0 {
+                RemoveStart::Deferred(live)
+            } else {
+                RemoveStart::Now
+            })
+        })
+    }
+
+    /// Marks or unmarks `name` as scratch; returns true if that makes its deletion due now (the
+    /// row is then `removing`).
+    pub(crate) fn set_scratch(
+        &mut self,
+        name: &str,
+        on: bool,
+        alive: &dyn Fn(&str) -> bool,
+    ) -> Result<Option<bool>, CatalogError> {
+        self.set_sync(true)?;
+        self.immediate("set scratch", |tx| {
+            let n = tx.execute(
+                "UPDATE arrays SET scratch = ?2 WHERE name = ?1 AND state = 'live'",
+                params![name, on],
+            )?;
+            if n == 0 {
+                return Ok(None);
+            }
+            let ever_held: i64 = tx.query_row(
+                "SELECT ever_held FROM arrays WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )?;
+            if !on || ever_held == 0 || reap_holders_of(tx, name, alive)? > 0 {
+                return Ok(Some(false));
+            }
+            tx.execute(
+                "UPDATE arrays SET state = 'removing', updated_at = ?2 WHERE name = ?1",
+                params![name, now_ms()],
+            )?;
+            Ok(Some(true))
+        })
+    }
+
+    /// Reaps every dead session (SPEC [P5]) and marks every deletion that became due. Returns the
+    /// reaped session ids, the names now `removing`, and the names whose last in-place writer was
+    /// reaped (their checksums need recomputing).
+    pub(crate) fn reap_dead(
+        &mut self,
+        alive: &dyn Fn(&str) -> bool,
+    ) -> Result<Reaped, CatalogError> {
+        self.set_sync(true)?;
+        self.immediate("reap dead holders", |tx| {
+            let ids: Vec<String> = tx
+                .prepare(
+                    "SELECT id FROM sessions UNION SELECT session FROM refs
+                     UNION SELECT session FROM inplace_writers",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut reaped = Vec::new();
+            let mut writers_gone = Vec::new();
+            for id in ids {
+                if alive(&id) {
+                    continue;
+                }
+                let written: Vec<String> = tx
+                    .prepare("SELECT name FROM inplace_writers WHERE session = ?1")?
+                    .query_map([&id], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                reap_session_tx(tx, &id)?;
+                for n in written {
+                    let left: i64 = tx.query_row(
+                        "SELECT COALESCE(SUM(count), 0) FROM inplace_writers WHERE name = ?1",
+                        [&n],
+                        |r| r.get(0),
+                    )?;
+                    if left == 0 && !writers_gone.contains(&n) {
+                        writers_gone.push(n);
+                    }
+                }
+                reaped.push(id);
+            }
+            let due = mark_due_tx(tx)?;
+            Ok(Reaped {
+                sessions: reaped,
+                due,
+                writers_gone,
+            })
+        })
+    }
+
+    /// Every holder with the arrays it holds, and every registered session (holding or not).
+    pub fn holders(&mut self) -> Result<Vec<HolderRow>, CatalogError> {
+        self.read("list holders", |tx| {
+            let mut out: Vec<HolderRow> = tx
+                .prepare(
+                    "SELECT id, pid, started_at FROM sessions
+                     UNION SELECT DISTINCT session, NULL, NULL FROM refs WHERE session NOT IN (SELECT id FROM sessions)
+                     ORDER BY 1",
+                )?
+                .query_map([], |r| {
+                    Ok(HolderRow {
+                        session: r.get(0)?,
+                        pid: r.get::<_, Option<i64>>(1)?.and_then(|p| u32::try_from(p).ok()),
+                        started_at_ms: r.get(2)?,
+                        arrays: Vec::new(),
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            for h in &mut out {
+                h.arrays = tx
+                    .prepare("SELECT name, since FROM refs WHERE session = ?1 ORDER BY name")?
+                    .query_map([&h.session], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+            }
+            Ok(out)
         })
     }
 }
@@ -604,6 +951,8 @@ struct RawRow {
     state: String,
     generation: i64,
     checksum_stale: i64,
+    scratch: i64,
+    ever_held: i64,
     staging: Option<String>,
     files: Vec<(String, i64, Option<i64>)>,
 }
@@ -612,7 +961,7 @@ fn get_raw(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<Option<RawRow>>
     let row = tx
         .query_row(
             "SELECT name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
-                    checksum_stale, staging FROM arrays WHERE name = ?1",
+                    checksum_stale, staging, scratch, ever_held FROM arrays WHERE name = ?1",
             [name],
             |r| {
                 Ok(RawRow {
@@ -628,6 +977,8 @@ fn get_raw(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<Option<RawRow>>
                     generation: r.get(9)?,
                     checksum_stale: r.get(10)?,
                     staging: r.get(11)?,
+                    scratch: r.get(12)?,
+                    ever_held: r.get(13)?,
                     files: Vec::new(),
                 })
             },
@@ -688,6 +1039,7 @@ impl RawRow {
         let state = match self.state.as_str() {
             "publishing" => ArrayState::Publishing,
             "live" => ArrayState::Live,
+            "deleting" => ArrayState::Deleting,
             "removing" => ArrayState::Removing,
             s => return Err(corrupt(format!("unknown state {s:?}"))),
         };
@@ -710,6 +1062,8 @@ impl RawRow {
             generation: u64::try_from(self.generation).unwrap_or(0),
             files,
             checksum_stale: self.checksum_stale != 0,
+            scratch: self.scratch != 0,
+            ever_held: self.ever_held != 0,
             staging: self.staging,
         })
     }

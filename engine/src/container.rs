@@ -16,7 +16,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use serde::Deserialize;
 
 use crate::array::ArrayInner;
-use crate::catalog::{Access, ArrayRecord, ArrayState, Catalog, FileRecord};
+use crate::catalog::{Access, ArrayRecord, ArrayState, Catalog, FileRecord, RemoveStart};
 use crate::error::{io_at, CatalogError, ContainerError, MetaError, OpenError, WriteError};
 use crate::meta::{render_yaml, ArrayMeta, DENSE_SUFFIXES, SPARSE_SUFFIXES};
 use crate::name::ArrayName;
@@ -64,6 +64,13 @@ pub(crate) struct Session {
     pub(crate) id: String,
     path: PathBuf,
     _lock: File,
+    fork_slot: Option<usize>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        sys::release_fork_slot(self.fork_slot);
+    }
 }
 
 type RegistryKey = (u64, u64, bool);
@@ -75,6 +82,7 @@ pub(crate) struct Shared {
     catalog: Mutex<Catalog>,
     pub(crate) session: Option<Session>,
     pub(crate) arrays: Mutex<HashMap<String, Weak<ArrayInner>>>,
+    pub(crate) counts: Mutex<crate::refs::Counts>,
     pid: u32,
     key: RegistryKey,
     staging_seq: AtomicU64,
@@ -88,8 +96,28 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A held lock stripe; released on drop (closing the file releases the `flock`).
-pub(crate) struct StripeGuard(#[allow(dead_code)] Option<File>);
+/// A held lock stripe; released on drop (closing the file releases the `flock`). Registered so a
+/// child forked while it is held does not keep it (SPEC [P2]).
+pub(crate) struct StripeGuard {
+    _file: Option<File>,
+    fork_slot: Option<usize>,
+}
+
+impl StripeGuard {
+    fn held(file: File) -> StripeGuard {
+        let fork_slot = sys::forget_in_forked_child(&file);
+        StripeGuard {
+            _file: Some(file),
+            fork_slot,
+        }
+    }
+}
+
+impl Drop for StripeGuard {
+    fn drop(&mut self) {
+        sys::release_fork_slot(self.fork_slot);
+    }
+}
 
 #[derive(Deserialize)]
 struct ContainerYaml {
@@ -253,6 +281,7 @@ impl Container {
             catalog: Mutex::new(catalog),
             session: None,
             arrays: Mutex::new(HashMap::new()),
+            counts: Mutex::new(HashMap::new()),
             pid: std::process::id(),
             key,
             staging_seq: AtomicU64::new(0),
@@ -265,8 +294,7 @@ impl Container {
         drop(registry);
         let c = Container { shared };
         if !readonly {
-            c.recover_unfinished()?;
-            c.clean_dead_sessions()?;
+            c.gc()?;
         }
         Ok(c)
     }
@@ -308,9 +336,12 @@ impl Container {
             .collect())
     }
 
-    /// Removes an array: its metadata file first, then its data files (SPEC [W8]). Processes that
-    /// map it keep reading the old bytes (Linux keeps an unlinked inode until its last map goes).
-    pub fn remove(&self, name: &str) -> Result<(), WriteError> {
+    /// Removes an array (SPEC [W8]). If live processes hold it, the removal is deferred: the
+    /// array is gone for new holders at once and its files are unlinked when the last holder
+    /// releases it. Otherwise its metadata file is unlinked first, then its data files; processes
+    /// that map it keep reading the old bytes (Linux keeps an unlinked inode until its last map
+    /// goes).
+    pub fn remove(&self, name: &str) -> Result<Removal, WriteError> {
         let name = ArrayName::new(name)?;
         self.shared.writable()?;
         let _g = self
@@ -318,19 +349,18 @@ impl Container {
             .lock_stripe(&name, true)
             .map_err(self.shared.lock_err(&name))?;
         self.shared.recover_locked(&name)?;
-        match self.shared.catalog().get(name.as_str())? {
-            Some(r) if r.state == ArrayState::Live => {}
-            _ => {
-                return Err(WriteError::NotFound {
-                    container: self.shared.root.clone(),
-                    name: name.to_string(),
-                })
+        let alive = |s: &str| self.shared.session_alive(s);
+        match self.shared.catalog().begin_remove(name.as_str(), &alive)? {
+            RemoveStart::NotFound => Err(WriteError::NotFound {
+                container: self.shared.root.clone(),
+                name: name.to_string(),
+            }),
+            RemoveStart::Deferred(holders) => Ok(Removal::Deferred { holders }),
+            RemoveStart::Now => {
+                self.shared.finish_remove(&name)?;
+                Ok(Removal::Removed)
             }
         }
-        self.shared
-            .catalog()
-            .set_state(name.as_str(), ArrayState::Removing)?;
-        self.shared.finish_remove(&name)
     }
 
     /// Rolls forward every publish or remove left unfinished by a dead process (SPEC [W5]).
@@ -359,22 +389,66 @@ impl Container {
         Ok((done, failed))
     }
 
-    /// Removes what dead sessions left: their catalog rows, in-place writer registrations (then
-    /// recomputing checksums nobody is writing any more) and staging files. Returns the number of
-    /// dead sessions cleaned.
-    pub fn clean_dead_sessions(&self) -> Result<usize, ContainerError> {
+    /// Garbage collection (SPEC [P5], [W5]): rolls forward interrupted publishes and removes,
+    /// reaps dead holders (their references, in-place writer registrations and sessions), runs
+    /// the deletions they were blocking, recomputes checksums nobody is writing any more, and
+    /// removes dead sessions' staging files. Runs at every read-write open.
+    pub fn gc(&self) -> Result<GcReport, ContainerError> {
+        let mut report = GcReport::default();
         if self.shared.readonly {
-            return Ok(0);
+            return Ok(report);
         }
-        let own = self.shared.session.as_ref().map(|s| s.id.clone());
-        let sessions_dir = self.shared.dir.join("sessions");
-        let mut ids: Vec<String> = self
-            .shared
-            .catalog()
-            .sessions()?
+        let (recovered, failed) = self.recover_unfinished()?;
+        report.recovered = recovered;
+        report.failed = failed
             .into_iter()
-            .map(|(id, _)| id)
+            .map(|(n, e)| (n, e.to_string()))
             .collect();
+        let alive = |s: &str| self.shared.session_alive(s);
+        let crate::catalog::Reaped {
+            sessions,
+            due,
+            writers_gone,
+        } = self.shared.catalog().reap_dead(&alive)?;
+        report.reaped_sessions = sessions;
+        let as_container_err = |name: &ArrayName, e: WriteError| ContainerError::Io {
+            path: name.file_path(&self.shared.root, "yaml"),
+            op: "finish a due deletion or checksum",
+            source: io::Error::other(e.to_string()),
+        };
+        for n in due {
+            let Ok(name) = ArrayName::new(&n) else {
+                continue;
+            };
+            let _g = self
+                .shared
+                .lock_stripe(&name, true)
+                .map_err(|e| ContainerError::io(self.shared.stripe_path(&name), "lock", e))?;
+            self.shared
+                .finish_remove(&name)
+                .map_err(|e| as_container_err(&name, e))?;
+            report.deleted.push(n);
+        }
+        for n in writers_gone {
+            let Ok(name) = ArrayName::new(&n) else {
+                continue;
+            };
+            let _g = self
+                .shared
+                .lock_stripe(&name, true)
+                .map_err(|e| ContainerError::io(self.shared.stripe_path(&name), "lock", e))?;
+            self.shared
+                .refresh_checksums(&name)
+                .map_err(|e| as_container_err(&name, e))?;
+        }
+        report.staging_removed = self.remove_dead_staging()?;
+        Ok(report)
+    }
+
+    /// Removes session lock files and staging directories of dead sessions (unless an unfinished
+    /// publish still needs the staged files). Returns how many staging directories were removed.
+    fn remove_dead_staging(&self) -> Result<usize, ContainerError> {
+        let mut ids: Vec<String> = Vec::new();
         for dir in ["sessions", "staging"] {
             let d = self.shared.dir.join(dir);
             if let Ok(entries) = fs::read_dir(&d) {
@@ -384,64 +458,90 @@ impl Container {
                         .to_string_lossy()
                         .trim_end_matches(".lock")
                         .to_string();
-                    if !ids.contains(&n) {
+                    if is_session_id(&n) && !ids.contains(&n) {
                         ids.push(n);
                     }
                 }
             }
         }
-        let mut cleaned = 0;
+        let mut removed = 0;
         for id in ids {
-            if Some(&id) == own.as_ref() || !is_session_id(&id) {
-                continue;
-            }
-            let lock_path = sessions_dir.join(format!("{id}.lock"));
-            // Dead if its lock file is gone or can be locked by us ([P1]).
+            // Hold the dead session's lock (if its file exists) while removing its files.
+            let lock_path = self.shared.dir.join("sessions").join(format!("{id}.lock"));
             let probe = match File::open(&lock_path) {
-                Ok(f) => match f.try_lock() {
-                    Ok(()) => Some(f),
-                    Err(_) => continue, // alive
-                },
-                Err(_) => None,
+                Ok(f) if f.try_lock().is_ok() => Some(f),
+                Ok(_) => continue, // alive
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(_) => continue,
             };
-            let orphaned = self.shared.catalog().remove_session(&id)?;
-            for n in orphaned {
-                if let Ok(name) = ArrayName::new(&n) {
-                    let _g =
-                        self.shared
-                            .lock_stripe(&name, true)
-                            .map_err(|e| ContainerError::Io {
-                                path: self.shared.stripe_path(&name),
-                                op: "lock",
-                                source: e,
-                            })?;
-                    self.shared
-                        .refresh_checksums(&name)
-                        .map_err(|e| ContainerError::Io {
-                            path: name.file_path(&self.shared.root, "yaml"),
-                            op: "recompute checksums",
-                            source: io::Error::other(e.to_string()),
-                        })?;
-                }
+            if self
+                .shared
+                .catalog()
+                .sessions()?
+                .iter()
+                .any(|(s, _)| *s == id)
+            {
+                continue; // reaped in the next gc (its row is removed by `reap_dead` first)
             }
-            let staging = self.shared.dir.join("staging").join(&id);
-            match fs::remove_dir_all(&staging) {
-                Ok(()) | Err(_) if !staging.exists() => {}
-                Err(e) => {
-                    return Err(ContainerError::io(
-                        staging,
-                        "remove dead session's staging files",
-                        e,
-                    ))
+            if !self.shared.staging_needed(&id)? {
+                let staging = self.shared.dir.join("staging").join(&id);
+                match fs::remove_dir_all(&staging) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(ContainerError::io(
+                            staging,
+                            "remove dead session's staging files",
+                            e,
+                        ))
+                    }
                 }
-                Ok(()) => {}
             }
             let _ = fs::remove_file(&lock_path);
             drop(probe);
-            cleaned += 1;
         }
-        Ok(cleaned)
+        // Temporary session files of processes that died while starting.
+        if let Ok(entries) = fs::read_dir(self.shared.dir.join("sessions")) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                    if let Ok(f) = File::open(e.path()) {
+                        if f.try_lock().is_ok() {
+                            let _ = fs::remove_file(e.path());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(removed)
     }
+}
+
+/// What [`Container::remove`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The files are gone.
+    Removed,
+    /// Live processes hold the array: it is gone for new holders and its files are removed when
+    /// the last holder releases it.
+    Deferred {
+        /// Live holders (processes) at the time of the call.
+        holders: usize,
+    },
+}
+
+/// What [`Container::gc`] did.
+#[derive(Debug, Clone, Default)]
+pub struct GcReport {
+    /// Interrupted publishes and removes rolled forward.
+    pub recovered: usize,
+    /// Unfinished rows whose recovery failed, with the error.
+    pub failed: Vec<(String, String)>,
+    /// Dead sessions reaped.
+    pub reaped_sessions: Vec<String>,
+    /// Arrays deleted because their deferred deletion became due.
+    pub deleted: Vec<String>,
+    /// Dead sessions' staging directories removed.
+    pub staging_removed: usize,
 }
 
 fn is_session_id(s: &str) -> bool {
@@ -468,20 +568,51 @@ impl Shared {
 
     fn start_session(&self) -> Result<Session, ContainerError> {
         let id = random_id().map_err(io_at("/dev/urandom", "read", ContainerError::io))?;
-        let path = self.dir.join("sessions").join(format!("{id}.lock"));
+        let dir = self.dir.join("sessions");
+        let tmp = dir.join(format!(".tmp-{id}"));
+        let path = dir.join(format!("{id}.lock"));
         let file = OpenOptions::new()
             .create_new(true)
             .write(true)
-            .open(&path)
-            .map_err(io_at(&path, "create session lock", ContainerError::io))?;
+            .open(&tmp)
+            .map_err(io_at(&tmp, "create session lock", ContainerError::io))?;
         file.lock()
-            .map_err(io_at(&path, "lock session", ContainerError::io))?;
+            .map_err(io_at(&tmp, "lock session", ContainerError::io))?;
+        // Renamed only once locked: a session file under its final name is always locked by a
+        // live process ([P1]).
+        fs::rename(&tmp, &path).map_err(io_at(
+            &path,
+            "publish session lock",
+            ContainerError::io,
+        ))?;
+        let fork_slot = sys::forget_in_forked_child(&file);
         self.catalog().add_session(&id, self.pid)?;
         Ok(Session {
             id,
             path,
             _lock: file,
+            fork_slot,
         })
+    }
+
+    /// Whether session `id` is alive ([P1]): ours, or its lock file is locked by someone.
+    pub(crate) fn session_alive(&self, id: &str) -> bool {
+        if self.session.as_ref().is_some_and(|s| s.id == id) {
+            return true;
+        }
+        if !is_session_id(id) {
+            return false;
+        }
+        match File::open(self.dir.join("sessions").join(format!("{id}.lock"))) {
+            Err(e) => e.kind() != io::ErrorKind::NotFound,
+            Ok(f) => !matches!(f.try_lock(), Ok(())),
+        }
+    }
+
+    /// Whether this handle was inherited through `fork()` (SPEC [P2]): then nothing may be done
+    /// with it (its catalog connection, session and staging files are the parent's).
+    pub(crate) fn is_foreign(&self) -> bool {
+        self.pid != std::process::id()
     }
 
     /// Whether an unfinished publish still needs staged files of session `id` (they stay until
@@ -510,7 +641,12 @@ impl Shared {
         let path = self.stripe_path(name);
         let file = match File::open(&path) {
             Ok(f) => f,
-            Err(_) if self.readonly => return Ok(StripeGuard(None)),
+            Err(_) if self.readonly => {
+                return Ok(StripeGuard {
+                    _file: None,
+                    fork_slot: None,
+                })
+            }
             Err(e) => return Err(e),
         };
         if exclusive {
@@ -518,13 +654,13 @@ impl Shared {
         } else {
             file.lock_shared()?;
         }
-        Ok(StripeGuard(Some(file)))
+        Ok(StripeGuard::held(file))
     }
 
     fn try_lock_stripe(&self, name: &ArrayName) -> Option<StripeGuard> {
         let file = File::open(self.stripe_path(name)).ok()?;
         file.try_lock().ok()?;
-        Some(StripeGuard(Some(file)))
+        Some(StripeGuard::held(file))
     }
 
     pub(crate) fn lock_err(&self, name: &ArrayName) -> impl FnOnce(io::Error) -> WriteError {
@@ -609,6 +745,7 @@ impl Shared {
         meta: &ArrayMeta,
         files: &[FileRecord],
         stem: &str,
+        scratch: bool,
     ) -> Result<(), WriteError> {
         self.writable()?;
         self.ensure_parent(name)?;
@@ -616,7 +753,7 @@ impl Shared {
         self.recover_locked(name)?;
         let staging = format!("{}/{stem}", self.session_id());
         self.catalog()
-            .begin_publish(name.as_str(), meta, files, &staging)?;
+            .begin_publish(name.as_str(), meta, files, &staging, scratch)?;
         self.roll_forward(name, meta, &staging)?;
         self.catalog().set_state(name.as_str(), ArrayState::Live)?;
         lock(&self.arrays).remove(name.as_str());
@@ -669,7 +806,7 @@ impl Shared {
             return Ok(());
         };
         match rec.state {
-            ArrayState::Live => Ok(()),
+            ArrayState::Live | ArrayState::Deleting => Ok(()),
             ArrayState::Publishing => {
                 self.ensure_parent(name)?;
                 self.roll_forward(name, &rec.meta, rec.staging.as_deref().unwrap_or(""))?;
@@ -680,7 +817,7 @@ impl Shared {
         }
     }
 
-    fn finish_remove(&self, name: &ArrayName) -> Result<(), WriteError> {
+    pub(crate) fn finish_remove(&self, name: &ArrayName) -> Result<(), WriteError> {
         remove_if_exists(&name.file_path(&self.root, "yaml"))?;
         for suffix in DENSE_SUFFIXES.iter().chain(SPARSE_SUFFIXES.iter()) {
             remove_if_exists(&name.file_path(&self.root, suffix))?;
@@ -781,6 +918,19 @@ impl Drop for Shared {
             }
         }
         if let Some(s) = &self.session {
+            // Every handle is gone, so every reference was released, except `retain`s never
+            // matched by a `release`: end the session as if it had died, running what it blocked.
+            let own = s.id.clone();
+            let alive = |id: &str| id != own && self.session_alive(id);
+            if let Ok(reaped) = self.catalog().reap_dead(&alive) {
+                for n in reaped.due {
+                    if let Ok(name) = ArrayName::new(&n) {
+                        if let Ok(_g) = self.lock_stripe(&name, true) {
+                            let _ = self.finish_remove(&name);
+                        }
+                    }
+                }
+            }
             let _ = self.catalog().remove_session(&s.id);
             if matches!(self.staging_needed(&s.id), Ok(false)) {
                 let _ = fs::remove_dir_all(self.dir.join("staging").join(&s.id));

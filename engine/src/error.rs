@@ -368,6 +368,12 @@ pub enum WriteError {
         /// The name.
         name: String,
     },
+    /// `release` of an array this process holds no reference on.
+    #[error("array {name:?}: this process holds no reference to release")]
+    NotHeld {
+        /// The name.
+        name: String,
+    },
     /// The container was opened read-only.
     #[error("{container} was opened read-only; open it read-write to change it")]
     ReadOnly {

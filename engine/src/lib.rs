@@ -37,6 +37,7 @@ mod dtype;
 pub mod error;
 pub mod meta;
 mod name;
+mod refs;
 pub mod sparse;
 mod sys;
 mod writer;
@@ -45,11 +46,14 @@ pub use adopt::AdoptReport;
 pub use array::{Array, Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
 pub use cache::{cache_stats, CacheStats};
 pub use catalog::{ArrayRecord, ArrayState, FileRecord, SCHEMA_VERSION};
-pub use container::{Container, CONTAINER_MAJOR, CONTAINER_MINOR, LOCK_STRIPES, RESERVED_DIR};
+pub use container::{
+    Container, GcReport, Removal, CONTAINER_MAJOR, CONTAINER_MINOR, LOCK_STRIPES, RESERVED_DIR,
+};
 pub use dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
 pub use error::{
     CatalogError, ContainerError, MetaError, NameError, OpenError, SparseError, WriteError,
 };
 pub use meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
 pub use name::ArrayName;
+pub use refs::{Holder, Ref};
 pub use writer::{Allocation, CreateOptions, DenseWriter};

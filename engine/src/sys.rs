@@ -13,6 +13,8 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Once;
 
 use memmap2::{MmapMut, MmapOptions, MmapRaw};
 
@@ -149,6 +151,56 @@ pub(crate) fn fs_magic(path: &Path) -> io::Result<i64> {
     let st = unsafe { buf.assume_init() };
     #[allow(clippy::unnecessary_cast)]
     Ok(st.f_type as i64)
+}
+
+/// Descriptors of lock files (sessions, held stripes) that a forked child must not keep: a child
+/// shares its parent's open file descriptions, so an inherited descriptor would keep the parent's
+/// `flock` (and therefore its references) alive after the parent dies (SPEC [P2]).
+static FORK_SLOTS: [AtomicI32; 256] = [const { AtomicI32::new(-1) }; 256];
+static ATFORK: Once = Once::new();
+
+extern "C" fn neutralise_locks_in_child() {
+    // Runs in the child right after fork(), before it returns: only async-signal-safe calls.
+    // SAFETY: open, dup3 and close are async-signal-safe; the path is a NUL-terminated literal.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if null < 0 {
+            return;
+        }
+        for slot in &FORK_SLOTS {
+            let fd = slot.load(Ordering::Relaxed);
+            if fd >= 0 && fd != null {
+                // Atomically makes `fd` refer to /dev/null: the child drops its share of the lock's
+                // open file description while the fd number stays valid for the File that owns it.
+                libc::dup3(null, fd, libc::O_CLOEXEC);
+            }
+        }
+        libc::close(null);
+    }
+}
+
+/// Registers `file` so a forked child does not keep its lock; returns the slot to release with
+/// [`release_fork_slot`] before the file is closed. `None` if every slot is taken (the lock then
+/// stays inherited, as without this protection).
+pub(crate) fn forget_in_forked_child(file: &File) -> Option<usize> {
+    ATFORK.call_once(|| {
+        // SAFETY: registers a handler that only makes async-signal-safe calls (see above).
+        unsafe {
+            libc::pthread_atfork(None, None, Some(neutralise_locks_in_child));
+        }
+    });
+    let fd = file.as_raw_fd();
+    FORK_SLOTS.iter().position(|slot| {
+        slot.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    })
+}
+
+/// Unregisters a slot from [`forget_in_forked_child`] (call before closing the file).
+pub(crate) fn release_fork_slot(slot: Option<usize>) {
+    if let Some(s) = slot.and_then(|i| FORK_SLOTS.get(i)) {
+        s.store(-1, Ordering::Release);
+    }
 }
 
 /// Whether this process may create files in `dir` (`access(2)` with `W_OK`).

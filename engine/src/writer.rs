@@ -33,6 +33,9 @@ pub enum Allocation {
 pub struct CreateOptions {
     /// Space reservation (default: reserve).
     pub allocation: Allocation,
+    /// Publish as a scratch array: removed automatically when its last reference is released
+    /// after having been held (SPEC [P6]).
+    pub scratch: bool,
 }
 
 /// Staged files of one array; removed on drop unless published (or kept for recovery).
@@ -41,6 +44,7 @@ struct Staged {
     stem: String,
     paths: Vec<PathBuf>,
     keep: bool,
+    scratch: bool,
 }
 
 impl Staged {
@@ -61,6 +65,7 @@ impl Staged {
             stem: container.shared.next_stem(),
             paths: Vec::new(),
             keep: false,
+            scratch: false,
         })
     }
 
@@ -122,7 +127,10 @@ impl Staged {
                 crc32c: Some(crc),
             })
             .collect();
-        let result = self.container.shared.commit(name, meta, &files, &self.stem);
+        let result = self
+            .container
+            .shared
+            .commit(name, meta, &files, &self.stem, self.scratch);
         if result.is_err() {
             // Once the intent is recorded the staged files belong to recovery: keep them.
             let ours = format!("{}/{}", self.container.shared.session_id(), self.stem);
@@ -139,7 +147,8 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        if !self.keep {
+        // In a forked child these are the parent's files (SPEC [P2]): leave them.
+        if !self.keep && !self.container.shared.is_foreign() {
             for p in &self.paths {
                 let _ = fs::remove_file(p);
             }
@@ -276,6 +285,7 @@ impl Container {
         let name = ArrayName::new(name)?;
         let meta = DenseMeta::new(dtype, shape.to_vec())?;
         let mut staged = Staged::new(self)?;
+        staged.scratch = opts.scratch;
         let (path, file) = staged.create("array")?;
         let len = meta.byte_len();
         match opts.allocation {

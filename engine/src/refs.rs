@@ -1,0 +1,239 @@
+//! Cross-process reference counts (SPEC 9.3). A process counts its references in memory and
+//! writes the catalog only on 0→1 and 1→0, so opening an array a million times costs two catalog
+//! writes. A session's references die with its process: others reap them (SPEC [P5]). Deferred and
+//! scratch deletions run in whichever process releases last.
+
+use std::collections::HashMap;
+
+use crate::catalog::{Acquired, HolderRow};
+use crate::container::{lock, Container, Shared};
+use crate::error::{CatalogError, OpenError, WriteError};
+use crate::name::ArrayName;
+
+/// In-process reference counts, by array name.
+pub(crate) type Counts = HashMap<String, u64>;
+
+impl Shared {
+    /// Takes one in-process reference on `name`; on 0→1 records it in the catalog, which checks
+    /// that the array exists and is live (recovering an interrupted publish first).
+    pub(crate) fn retain(&self, name: &ArrayName) -> Result<(), OpenError> {
+        if self.readonly {
+            return Err(OpenError::ReadOnly {
+                container: self.root.clone(),
+            });
+        }
+        // Held across the catalog write so two threads cannot both see 0 (or 1 → 0 racing 0 → 1).
+        let mut counts = lock(&self.counts);
+        if let Some(c) = counts.get_mut(name.as_str()) {
+            *c += 1;
+            return Ok(());
+        }
+        loop {
+            match self
+                .catalog()
+                .acquire_ref(self.session_id(), name.as_str())?
+            {
+                Acquired::Held => break,
+                Acquired::NotFound => {
+                    return Err(OpenError::NotFound {
+                        container: self.root.clone(),
+                        name: name.to_string(),
+                    })
+                }
+                Acquired::Unfinished => {
+                    let _g = self
+                        .lock_stripe(name, true)
+                        .map_err(|e| OpenError::io(self.stripe_path(name), "lock", e))?;
+                    self.recover_locked(name).map_err(|e| OpenError::Recovery {
+                        name: name.to_string(),
+                        source: Box::new(e),
+                    })?;
+                }
+            }
+        }
+        counts.insert(name.to_string(), 1);
+        Ok(())
+    }
+
+    /// Drops one in-process reference; on 1→0 removes it from the catalog and, if that makes a
+    /// deferred or scratch deletion due, performs it.
+    pub(crate) fn release(&self, name: &ArrayName) -> Result<(), WriteError> {
+        if self.is_foreign() {
+            return Ok(()); // a forked child holds none of its parent's references ([P2])
+        }
+        let mut counts = lock(&self.counts);
+        match counts.get_mut(name.as_str()) {
+            None => {
+                return Err(WriteError::NotHeld {
+                    name: name.to_string(),
+                })
+            }
+            Some(c) if *c > 1 => {
+                *c -= 1;
+                return Ok(());
+            }
+            Some(_) => {}
+        }
+        let alive = |s: &str| self.session_alive(s);
+        let due = self
+            .catalog()
+            .release_ref(self.session_id(), name.as_str(), &alive)?;
+        counts.remove(name.as_str());
+        drop(counts);
+        if due {
+            let _g = self.lock_stripe(name, true).map_err(self.lock_err(name))?;
+            self.finish_remove(name)?;
+        }
+        Ok(())
+    }
+
+    /// This process's count of references on `name`.
+    pub(crate) fn local_count(&self, name: &str) -> u64 {
+        lock(&self.counts).get(name).copied().unwrap_or(0)
+    }
+}
+
+/// A reference on an array, released when dropped (or by [`Ref::release`], which reports errors).
+/// While any live process holds a reference, the array's files are not deleted.
+pub struct Ref {
+    container: Container,
+    name: ArrayName,
+    held: bool,
+}
+
+impl std::fmt::Debug for Ref {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ref")
+            .field("name", &self.name.as_str())
+            .finish()
+    }
+}
+
+impl Ref {
+    pub(crate) fn take(container: &Container, name: &ArrayName) -> Result<Ref, OpenError> {
+        container.shared.retain(name)?;
+        Ok(Ref {
+            container: container.clone(),
+            name: name.clone(),
+            held: true,
+        })
+    }
+
+    /// The array's name.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// Releases the reference, running a deletion it was blocking.
+    pub fn release(mut self) -> Result<(), WriteError> {
+        self.held = false;
+        self.container.shared.release(&self.name)
+    }
+}
+
+impl Drop for Ref {
+    fn drop(&mut self) {
+        if self.held {
+            let _ = self.container.shared.release(&self.name);
+        }
+    }
+}
+
+/// A process holding references, as reported by [`Container::holders`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Session id (the name of its lock file in `.dafstore/sessions/`).
+    pub session: String,
+    /// Process id when the session started (for display; never used for liveness).
+    pub pid: Option<u32>,
+    /// Whether the session's process is alive (its lock is held).
+    pub alive: bool,
+    /// Whether it is this process's session.
+    pub this_process: bool,
+    /// Session start, ms since the Unix epoch.
+    pub started_at_ms: Option<i64>,
+    /// Arrays held: name, when the reference was taken (ms since the Unix epoch), and how many
+    /// references (known for this process; 1 for others, which the catalog records once each).
+    pub arrays: Vec<(String, i64, u64)>,
+}
+
+impl Container {
+    /// Takes a reference on `name`, released when the returned [`Ref`] is dropped.
+    pub fn hold(&self, name: &str) -> Result<Ref, OpenError> {
+        Ref::take(self, &ArrayName::new(name)?)
+    }
+
+    /// Takes a reference on `name` (manual counting; match each with [`Container::release`]).
+    pub fn retain(&self, name: &str) -> Result<(), OpenError> {
+        self.shared.retain(&ArrayName::new(name)?)
+    }
+
+    /// Releases a reference taken with [`Container::retain`].
+    pub fn release(&self, name: &str) -> Result<(), WriteError> {
+        self.shared.release(&ArrayName::new(name)?)
+    }
+
+    /// How many references this process holds on `name` (handles, [`Ref`]s and `retain`s).
+    pub fn local_refs(&self, name: &str) -> u64 {
+        self.shared.local_count(name)
+    }
+
+    /// Every session registered in the catalog with what it holds, alive or dead.
+    pub fn holders(&self) -> Result<Vec<Holder>, CatalogError> {
+        let rows: Vec<HolderRow> = self.shared.catalog().holders()?;
+        let own = self.shared.session_id().to_string();
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let this_process = r.session == own;
+                let arrays = r
+                    .arrays
+                    .into_iter()
+                    .map(|(n, since)| {
+                        let count = if this_process {
+                            self.shared.local_count(&n).max(1)
+                        } else {
+                            1
+                        };
+                        (n, since, count)
+                    })
+                    .collect();
+                Holder {
+                    alive: self.shared.session_alive(&r.session),
+                    this_process,
+                    session: r.session,
+                    pid: r.pid,
+                    started_at_ms: r.started_at_ms,
+                    arrays,
+                }
+            })
+            .collect())
+    }
+
+    /// Marks (or unmarks) `name` as a scratch array: removed automatically when its last reference
+    /// is released after having been held (SPEC [P6]). If it was held before and nobody holds it
+    /// now, it is removed at once.
+    pub fn set_scratch(&self, name: &str, on: bool) -> Result<(), WriteError> {
+        let name = ArrayName::new(name)?;
+        self.shared.writable()?;
+        let alive = |s: &str| self.shared.session_alive(s);
+        match self
+            .shared
+            .catalog()
+            .set_scratch(name.as_str(), on, &alive)?
+        {
+            None => Err(WriteError::NotFound {
+                container: self.shared.root.clone(),
+                name: name.to_string(),
+            }),
+            Some(false) => Ok(()),
+            Some(true) => {
+                let _g = self
+                    .shared
+                    .lock_stripe(&name, true)
+                    .map_err(self.shared.lock_err(&name))?;
+                self.shared.finish_remove(&name)
+            }
+        }
+    }
+}
