@@ -350,7 +350,8 @@ impl Container {
             .map_err(self.shared.lock_err(&name))?;
         self.shared.recover_locked(&name)?;
         let alive = |s: &str| self.shared.session_alive(s);
-        match self.shared.catalog().begin_remove(name.as_str(), &alive)? {
+        let start = self.shared.catalog().begin_remove(name.as_str(), &alive)?;
+        match start {
             RemoveStart::NotFound => Err(WriteError::NotFound {
                 container: self.shared.root.clone(),
                 name: name.to_string(),
@@ -922,7 +923,8 @@ impl Drop for Shared {
             // matched by a `release`: end the session as if it had died, running what it blocked.
             let own = s.id.clone();
             let alive = |id: &str| id != own && self.session_alive(id);
-            if let Ok(reaped) = self.catalog().reap_dead(&alive) {
+            let reaped = self.catalog().reap_dead(&alive);
+            if let Ok(reaped) = reaped {
                 for n in reaped.due {
                     if let Ok(name) = ArrayName::new(&n) {
                         if let Ok(_g) = self.lock_stripe(&name, true) {

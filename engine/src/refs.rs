@@ -29,10 +29,11 @@ impl Shared {
             return Ok(());
         }
         loop {
-            match self
+            // Bind first: the catalog guard must not live into the arms (recovery locks it).
+            let acquired = self
                 .catalog()
-                .acquire_ref(self.session_id(), name.as_str())?
-            {
+                .acquire_ref(self.session_id(), name.as_str())?;
+            match acquired {
                 Acquired::Held => break,
                 Acquired::NotFound => {
                     return Err(OpenError::NotFound {
@@ -217,11 +218,12 @@ impl Container {
         let name = ArrayName::new(name)?;
         self.shared.writable()?;
         let alive = |s: &str| self.shared.session_alive(s);
-        match self
+        // Bind first: the catalog guard must not live into the arms (finish_remove locks it).
+        let due = self
             .shared
             .catalog()
-            .set_scratch(name.as_str(), on, &alive)?
-        {
+            .set_scratch(name.as_str(), on, &alive)?;
+        match due {
             None => Err(WriteError::NotFound {
                 container: self.shared.root.clone(),
                 name: name.to_string(),
