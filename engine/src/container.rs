@@ -261,7 +261,12 @@ impl Container {
         let mut registry = lock(&REGISTRY);
         if let Some(shared) = registry.get(&key).and_then(Weak::upgrade) {
             if shared.pid == std::process::id() {
-                return Ok(Container { shared });
+                drop(registry);
+                let c = Container { shared };
+                if !readonly {
+                    c.gc()?; // every open reaps dead holders ([P5])
+                }
+                return Ok(c);
             }
             // A forked child: the parent's connection and session must not be used here.
         }
