@@ -19,7 +19,7 @@ use crate::dtype::{DType, Element, IndexSlice};
 use crate::error::{OpenError, WriteError};
 use crate::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
 use crate::name::ArrayName;
-use crate::refs::Ref;
+use crate::refs::{Ref, Retained};
 use crate::sys;
 
 /// A mapped generation of an array: its metadata and one map per non-empty file.
@@ -541,7 +541,8 @@ impl Container {
         };
         check_dtype::<T>(name.as_str(), meta.dtype)?;
         let path = name.file_path(&self.shared.root, "array");
-        let (file, len) = open_checked(&path, meta.byte_len(), false)?;
+        let (file, _) = open_checked(&path, meta.byte_len(), false)?;
+        let len = usize::try_from(meta.byte_len()).unwrap_or(usize::MAX);
         let map = if len == 0 {
             None
         } else {
@@ -575,22 +576,49 @@ impl Container {
     fn map_array(&self, name: &ArrayName, writable: bool) -> Result<ArrayInner, OpenError> {
         let shared = &self.shared;
         shared.check_parent(name)?;
-        // The reference first: from here the files cannot be deleted under us (SPEC [P4]). Read-only
-        // handles cannot write the catalog and take none (run them under `dafctl hold`).
-        let reference = if shared.readonly {
-            None
-        } else {
-            Some(Ref::take(self, name)?)
+        let not_found = || OpenError::NotFound {
+            container: shared.root.clone(),
+            name: name.to_string(),
         };
+        let recover = || -> Result<(), OpenError> {
+            let _g = shared
+                .lock_stripe(name, true)
+                .map_err(|e| OpenError::io(shared.stripe_path(name), "lock", e))?;
+            shared
+                .recover_locked(name)
+                .map_err(|e| OpenError::Recovery {
+                    name: name.to_string(),
+                    source: Box::new(e),
+                })
+        };
+        let mut reference: Option<Ref> = None;
         loop {
+            // The shared stripe keeps a publish of this name from renaming files while we read the
+            // row and open them (SPEC [W6]).
             let guard = shared
                 .lock_stripe(name, false)
                 .map_err(|e| OpenError::io(shared.stripe_path(name), "lock", e))?;
-            let Some(rec) = shared.catalog().get(name.as_str())? else {
-                return Err(OpenError::NotFound {
-                    container: shared.root.clone(),
-                    name: name.to_string(),
-                });
+            // The reference first: from then on the files cannot be deleted under us (SPEC [P4]).
+            // Its 0→1 transaction also reads the row. Read-only handles take none (they cannot
+            // write the catalog; run them under `dafctl hold`).
+            let mut row = None;
+            if reference.is_none() && !shared.readonly {
+                match shared.try_retain(name)? {
+                    Retained::Held(r) => {
+                        reference = Some(Ref::adopt(self, name));
+                        row = r;
+                    }
+                    Retained::NotFound => return Err(not_found()),
+                    Retained::Unfinished => {
+                        drop(guard);
+                        recover()?;
+                        continue;
+                    }
+                }
+            }
+            let rec = match row {
+                Some(r) => *r,
+                None => shared.catalog().get(name.as_str())?.ok_or_else(not_found)?,
             };
             // A `deleting` array is still open to processes holding it, as this one now does.
             let openable = rec.state == ArrayState::Live
@@ -600,34 +628,25 @@ impl Container {
                 if shared.readonly
                     || matches!(rec.state, ArrayState::Removing | ArrayState::Deleting)
                 {
-                    return Err(OpenError::NotFound {
-                        container: shared.root.clone(),
-                        name: name.to_string(),
-                    });
+                    return Err(not_found());
                 }
-                let _g = shared
-                    .lock_stripe(name, true)
-                    .map_err(|e| OpenError::io(shared.stripe_path(name), "lock", e))?;
-                shared
-                    .recover_locked(name)
-                    .map_err(|e| OpenError::Recovery {
-                        name: name.to_string(),
-                        source: Box::new(e),
-                    })?;
+                recover()?;
                 continue;
             }
             let mut maps = Vec::new();
             let mut primary = None;
             for (suffix, expected) in rec.meta.files() {
                 let path = name.file_path(&shared.root, suffix);
-                let (file, len) = open_checked(&path, expected, writable)?;
+                let (file, md) = open_checked(&path, expected, writable)?;
+                let len = usize::try_from(expected).map_err(|_| OpenError::SizeMismatch {
+                    path: path.clone(),
+                    expected,
+                    actual: md.len(),
+                })?;
                 if len == 0 {
                     maps.push(None);
                     continue;
                 }
-                let md = file
-                    .metadata()
-                    .map_err(|e| OpenError::io(path.clone(), "stat", e))?;
                 let key = FileKey::of(&md);
                 let map = cache::map_file(&file, key, len, writable)
                     .map_err(|e| OpenError::io(path.clone(), "map", e))?;
@@ -666,7 +685,7 @@ fn open_checked(
     path: &std::path::Path,
     expected: u64,
     write: bool,
-) -> Result<(std::fs::File, usize), OpenError> {
+) -> Result<(std::fs::File, std::fs::Metadata), OpenError> {
     let file = open_nofollow(path, write).map_err(|e| {
         if e.raw_os_error() == Some(libc::ELOOP) {
             OpenError::NotRegularFile {
@@ -691,10 +710,5 @@ fn open_checked(
             actual: md.len(),
         });
     }
-    let len = usize::try_from(expected).map_err(|_| OpenError::SizeMismatch {
-        path: path.to_path_buf(),
-        expected,
-        actual: md.len(),
-    })?;
-    Ok((file, len))
+    Ok((file, md))
 }

@@ -586,10 +586,10 @@ impl Catalog {
 }
 
 /// Result of taking a reference in the catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Acquired {
-    /// The reference is recorded.
-    Held,
+    /// The reference is recorded; the array's row as read in the same transaction.
+    Held(Box<ArrayRecord>),
     /// No such array (or it is `deleting`/`removing`: gone for new holders).
     NotFound,
     /// An interrupted publish must be recovered first.
@@ -687,27 +687,32 @@ impl Catalog {
         name: &str,
     ) -> Result<Acquired, CatalogError> {
         self.set_sync(false)?;
-        self.immediate("take a reference", |tx| {
-            let state: Option<String> = tx
-                .query_row("SELECT state FROM arrays WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            match state.as_deref() {
-                Some("live") => {}
-                Some("publishing") => return Ok(Acquired::Unfinished),
-                _ => return Ok(Acquired::NotFound),
+        let path = self.path.clone();
+        let raw = self.immediate("take a reference", |tx| {
+            let Some(row) = get_raw(tx, name)? else {
+                return Ok(None);
+            };
+            if row.state == "live" {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO refs(session, name, since) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![session, name, now_ms()])?;
+                if row.ever_held == 0 {
+                    tx.prepare_cached("UPDATE arrays SET ever_held = 1 WHERE name = ?1")?
+                        .execute([name])?;
+                }
             }
-            tx.execute(
-                "INSERT OR IGNORE INTO refs(session, name, since) VALUES (?1, ?2, ?3)",
-                params![session, name, now_ms()],
-            )?;
-            tx.execute(
-                "UPDATE arrays SET ever_held = 1 WHERE name = ?1 AND ever_held = 0",
-                [name],
-            )?;
-            Ok(Acquired::Held)
-        })
+            Ok(Some(row))
+        })?;
+        match raw {
+            None => Ok(Acquired::NotFound),
+            Some(row) if row.state == "publishing" => Ok(Acquired::Unfinished),
+            Some(row) if row.state != "live" => Ok(Acquired::NotFound),
+            Some(mut row) => {
+                row.ever_held = 1;
+                Ok(Acquired::Held(Box::new(row.into_record(&path)?)))
+            }
+        }
     }
 
     /// Drops `session`'s reference on `name`. If that makes a deletion due (deleting, or a held
@@ -721,10 +726,8 @@ impl Catalog {
     ) -> Result<bool, CatalogError> {
         self.set_sync(false)?;
         self.immediate("release a reference", |tx| {
-            tx.execute(
-                "DELETE FROM refs WHERE session = ?1 AND name = ?2",
-                params![session, name],
-            )?;
+            tx.prepare_cached("DELETE FROM refs WHERE session = ?1 AND name = ?2")?
+                .execute(params![session, name])?;
             let row: Option<(String, i64, i64)> = tx
                 .query_row(
                     "SELECT state, scratch, ever_held FROM arrays WHERE name = ?1",
@@ -959,9 +962,11 @@ struct RawRow {
 
 fn get_raw(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<Option<RawRow>> {
     let row = tx
-        .query_row(
+        .prepare_cached(
             "SELECT name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
                     checksum_stale, staging, scratch, ever_held FROM arrays WHERE name = ?1",
+        )?
+        .query_row(
             [name],
             |r| {
                 Ok(RawRow {
@@ -986,7 +991,9 @@ fn get_raw(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<Option<RawRow>>
         .optional()?;
     let Some(mut row) = row else { return Ok(None) };
     row.files = tx
-        .prepare("SELECT suffix, size, crc32c FROM array_files WHERE name = ?1 ORDER BY rowid")?
+        .prepare_cached(
+            "SELECT suffix, size, crc32c FROM array_files WHERE name = ?1 ORDER BY rowid",
+        )?
         .query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     Ok(Some(row))

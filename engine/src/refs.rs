@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::catalog::{Acquired, HolderRow};
+use crate::catalog::{Acquired, ArrayRecord, HolderRow};
 use crate::container::{lock, Container, Shared};
 use crate::error::{CatalogError, OpenError, WriteError};
 use crate::name::ArrayName;
@@ -13,10 +13,21 @@ use crate::name::ArrayName;
 /// In-process reference counts, by array name.
 pub(crate) type Counts = HashMap<String, u64>;
 
+/// Outcome of [`Shared::try_retain`].
+pub(crate) enum Retained {
+    /// Held; the catalog row if the catalog was read (0→1).
+    Held(Option<Box<ArrayRecord>>),
+    /// No such live array.
+    NotFound,
+    /// An interrupted publish must be recovered first.
+    Unfinished,
+}
+
 impl Shared {
-    /// Takes one in-process reference on `name`; on 0→1 records it in the catalog, which checks
-    /// that the array exists and is live (recovering an interrupted publish first).
-    pub(crate) fn retain(&self, name: &ArrayName) -> Result<(), OpenError> {
+    /// Takes one in-process reference on `name` without recovering anything: on 0→1 records it
+    /// in the catalog, which checks that the array is live and returns its row (read in the same
+    /// transaction); `Ok(None)` when this process already held it (no catalog access).
+    pub(crate) fn try_retain(&self, name: &ArrayName) -> Result<Retained, OpenError> {
         if self.readonly {
             return Err(OpenError::ReadOnly {
                 container: self.root.clone(),
@@ -26,22 +37,33 @@ impl Shared {
         let mut counts = lock(&self.counts);
         if let Some(c) = counts.get_mut(name.as_str()) {
             *c += 1;
-            return Ok(());
+            return Ok(Retained::Held(None));
         }
+        let acquired = self
+            .catalog()
+            .acquire_ref(self.session_id(), name.as_str())?;
+        Ok(match acquired {
+            Acquired::Held(rec) => {
+                counts.insert(name.to_string(), 1);
+                Retained::Held(Some(rec))
+            }
+            Acquired::NotFound => Retained::NotFound,
+            Acquired::Unfinished => Retained::Unfinished,
+        })
+    }
+
+    /// Takes one in-process reference on `name`, recovering an interrupted publish if needed.
+    pub(crate) fn retain(&self, name: &ArrayName) -> Result<(), OpenError> {
         loop {
-            // Bind first: the catalog guard must not live into the arms (recovery locks it).
-            let acquired = self
-                .catalog()
-                .acquire_ref(self.session_id(), name.as_str())?;
-            match acquired {
-                Acquired::Held => break,
-                Acquired::NotFound => {
+            match self.try_retain(name)? {
+                Retained::Held(_) => return Ok(()),
+                Retained::NotFound => {
                     return Err(OpenError::NotFound {
                         container: self.root.clone(),
                         name: name.to_string(),
                     })
                 }
-                Acquired::Unfinished => {
+                Retained::Unfinished => {
                     let _g = self
                         .lock_stripe(name, true)
                         .map_err(|e| OpenError::io(self.stripe_path(name), "lock", e))?;
@@ -52,8 +74,6 @@ impl Shared {
                 }
             }
         }
-        counts.insert(name.to_string(), 1);
-        Ok(())
     }
 
     /// Drops one in-process reference; on 1→0 removes it from the catalog and, if that makes a
@@ -113,11 +133,16 @@ impl std::fmt::Debug for Ref {
 impl Ref {
     pub(crate) fn take(container: &Container, name: &ArrayName) -> Result<Ref, OpenError> {
         container.shared.retain(name)?;
-        Ok(Ref {
+        Ok(Ref::adopt(container, name))
+    }
+
+    /// Wraps an in-process reference already taken (with `try_retain`).
+    pub(crate) fn adopt(container: &Container, name: &ArrayName) -> Ref {
+        Ref {
             container: container.clone(),
             name: name.clone(),
             held: true,
-        })
+        }
     }
 
     /// The array's name.
