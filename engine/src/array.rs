@@ -485,41 +485,30 @@ impl Container {
             return Err(self.kind_mismatch(name.as_str(), "sparse", "dense"));
         };
         check_dtype::<T>(name.as_str(), meta.dtype)?;
+        // Map (and check containment, sizes, take the reference) before registering as a writer:
+        // a failed open must leave the metadata and checksums as they were.
+        let inner = self.map_array(&name, true)?;
         let recovery = |e: WriteError| OpenError::Recovery {
             name: name.to_string(),
             source: Box::new(e),
         };
-        {
-            let _g = shared
-                .lock_stripe(&name, true)
-                .map_err(|e| recovery(shared.lock_err(&name)(e)))?;
-            let first = shared
-                .catalog()
-                .add_inplace_writer(shared.session_id(), name.as_str())?;
-            if first {
-                shared
-                    .rewrite_yaml(&name, &rec.meta, None)
-                    .map_err(recovery)?;
-            }
-        }
-        let mut guard = DenseMut::<T> {
-            inner: None,
+        let _g = shared
+            .lock_stripe(&name, true)
+            .map_err(|e| recovery(shared.lock_err(&name)(e)))?;
+        let first = shared
+            .catalog()
+            .add_inplace_writer(shared.session_id(), name.as_str())?;
+        // From here, dropping the handle unregisters the writer, whatever fails next.
+        let handle = DenseMut::<T> {
+            inner: Some(Arc::new(inner)),
             _t: PhantomData,
         };
-        // From here, dropping `guard` unregisters the writer, whatever fails next.
-        match self.map_array(&name, true) {
-            Ok(inner) => {
-                guard.inner = Some(Arc::new(inner));
-                Ok(guard)
-            }
-            Err(e) => {
-                let _g = shared.lock_stripe(&name, true);
-                let _ = shared
-                    .catalog()
-                    .remove_inplace_writer(shared.session_id(), name.as_str());
-                Err(e)
-            }
+        if first {
+            shared
+                .rewrite_yaml(&name, &rec.meta, None)
+                .map_err(recovery)?;
         }
+        Ok(handle)
     }
 
     /// Opens a dense array copy-on-write: writes stay in this process (numpy's `c`).

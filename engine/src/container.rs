@@ -726,6 +726,21 @@ impl Shared {
         Ok(path)
     }
 
+    /// For writers touching an existing array's files: the directory holding them must resolve
+    /// inside the container ([N7]); a symlink swapped in after publishing must not make us write,
+    /// rename or unlink outside it.
+    pub(crate) fn check_parent_for_write(&self, name: &ArrayName) -> Result<(), WriteError> {
+        match self.check_parent(name) {
+            Ok(()) => Ok(()),
+            Err(OpenError::NotFound { .. }) => Ok(()), // nothing there to touch
+            Err(OpenError::Io { path, op, source }) => Err(WriteError::Io { path, op, source }),
+            Err(_) => Err(WriteError::NameConflict {
+                path: name.parent_dir(&self.root),
+                name: name.to_string(),
+            }),
+        }
+    }
+
     /// Checks that the directory holding `name`'s files resolves inside the container ([N7]).
     pub(crate) fn check_parent(&self, name: &ArrayName) -> Result<(), OpenError> {
         if !name.as_str().contains('/') {
@@ -824,6 +839,7 @@ impl Shared {
     }
 
     pub(crate) fn finish_remove(&self, name: &ArrayName) -> Result<(), WriteError> {
+        self.check_parent_for_write(name)?;
         remove_if_exists(&name.file_path(&self.root, "yaml"))?;
         for suffix in DENSE_SUFFIXES.iter().chain(SPARSE_SUFFIXES.iter()) {
             remove_if_exists(&name.file_path(&self.root, suffix))?;
@@ -845,6 +861,7 @@ impl Shared {
         meta: &ArrayMeta,
         crcs: Option<&[(String, u32)]>,
     ) -> Result<(), WriteError> {
+        self.check_parent_for_write(name)?;
         let dir = self.staging_dir();
         fs::create_dir_all(&dir).map_err(io_at(
             &dir,
@@ -869,6 +886,7 @@ impl Shared {
     /// Under the exclusive stripe: recomputes the checksums of `name` if no in-place writer is
     /// registered, records them, and writes them back into its metadata file.
     pub(crate) fn refresh_checksums(&self, name: &ArrayName) -> Result<(), WriteError> {
+        self.check_parent_for_write(name)?;
         let Some(rec) = self.catalog().get(name.as_str())? else {
             return Ok(());
         };
@@ -876,12 +894,17 @@ impl Shared {
             return Ok(());
         }
         let mut crcs = Vec::new();
-        for (suffix, _) in rec.meta.files() {
+        for (suffix, expected) in rec.meta.files() {
             let p = name.file_path(&self.root, suffix);
-            crcs.push((
-                suffix.to_string(),
-                crate::checksum::crc32c_file(&p).map_err(io_at(&p, "read", WriteError::io))?,
-            ));
+            // A file changed in size outside dafstore is damaged: leave the checksum stale for
+            // fsck rather than record the checksum of damaged bytes.
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.is_file() && m.len() == expected => {}
+                _ => return Ok(()),
+            }
+            let crc =
+                crate::checksum::crc32c_file(&p).map_err(io_at(&p, "read", WriteError::io))?;
+            crcs.push((suffix.to_string(), crc));
         }
         if self.catalog().set_checksums(name.as_str(), &crcs)? {
             self.rewrite_yaml(name, &rec.meta, Some(&crcs))?;

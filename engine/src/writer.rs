@@ -377,14 +377,14 @@ impl Container {
         indptr: &[P],
     ) -> Result<(), WriteError> {
         let name = ArrayName::new(name)?;
-        let meta = SparseMeta::new(
-            T::DTYPE,
-            I::DTYPE,
-            P::DTYPE,
-            shape,
-            data.len() as u64,
-            layout,
-        )?;
+        // nnz: when indices and the end of indptr agree, they define it (so a short `data` is
+        // reported as `data`); otherwise `data` does (and the disagreeing one is reported).
+        let ptr_end = indptr.last().and_then(|p| p.to_u64());
+        let nnz = match ptr_end {
+            Some(end) if end == indices.len() as u64 => end,
+            _ => data.len() as u64,
+        };
+        let meta = SparseMeta::new(T::DTYPE, I::DTYPE, P::DTYPE, shape, nnz, layout)?;
         let sparse_err = |source| WriteError::Sparse {
             name: name.to_string(),
             source,

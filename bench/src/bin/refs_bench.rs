@@ -88,7 +88,10 @@ fn main() {
             .into_iter()
             .map(|ch| {
                 let out = ch.wait_with_output().expect("worker");
-                String::from_utf8_lossy(&out.stdout).trim().parse::<u64>().expect("ops")
+                String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .parse::<u64>()
+                    .expect("ops")
             })
             .sum();
         throughput.insert(procs.to_string(), serde_json::json!(total as f64 / 2.0));

@@ -1,0 +1,123 @@
+//! Helper process for the multi-process integration tests (`tests/tests/multiprocess.rs`): each
+//! subcommand does one thing to a container from a separate process, so the tests can check what
+//! another process sees. Errors go to stderr with exit status 2.
+//!
+//! Subcommands:
+//! - `write-dense DIR NAME v1,v2,...` — writes a 1-d float64 array (an empty list is shape `[0]`).
+//! - `read-dense DIR NAME` — prints the float64 values of NAME, comma separated.
+//! - `write-sample DIR` — writes the fixed set of arrays checked by `multiprocess.rs`.
+//! - `write-many DIR ID COUNT` — writes COUNT arrays `w<ID>/a<i>` = `[ID, i, ID * 1000 + i]`.
+//! - `create-and-hang DIR NAME LEN` — creates a float64 DenseWriter of LEN elements, fills it,
+//!   does not publish, prints `ready`, then sleeps until killed.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use dafstore::{Container, Layout};
+
+fn parse_values(csv: &str) -> Result<Vec<f64>, String> {
+    if csv.is_empty() {
+        return Ok(Vec::new());
+    }
+    csv.split(',')
+        .map(|v| {
+            v.parse::<f64>()
+                .map_err(|e| format!("bad value {v:?}: {e}"))
+        })
+        .collect()
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let s = |e: &dyn std::fmt::Display| e.to_string();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["write-dense", dir, name, csv] => {
+            let values = parse_values(csv)?;
+            let c = Container::open(dir).map_err(|e| s(&e))?;
+            c.write_dense::<f64>(name, &[values.len() as u64], &values)
+                .map_err(|e| s(&e))
+        }
+        ["read-dense", dir, name] => {
+            let c = Container::open_read_only(dir).map_err(|e| s(&e))?;
+            let a = c.open_dense::<f64>(name).map_err(|e| s(&e))?;
+            let text: Vec<String> = a.iter().map(f64::to_string).collect();
+            println!("{}", text.join(","));
+            Ok(())
+        }
+        ["write-sample", dir] => {
+            let c = Container::open(dir).map_err(|e| s(&e))?;
+            let d: Vec<f64> = (0..6).map(|i| f64::from(i) * 0.5).collect();
+            c.write_dense::<f64>("dense/f64", &[2, 3], &d)
+                .map_err(|e| s(&e))?;
+            c.write_dense::<i32>("dense/i32", &[4], &[-2, -1, 0, i32::MAX])
+                .map_err(|e| s(&e))?;
+            c.write_dense_bool("flags", &[3], &[true, false, true])
+                .map_err(|e| s(&e))?;
+            c.write_sparse::<f32, i32, i64>(
+                "sparse/csr",
+                Layout::Rows,
+                [3, 4],
+                &[1.0, 2.0, 3.0],
+                &[1, 3, 0],
+                &[0, 2, 2, 3],
+            )
+            .map_err(|e| s(&e))?;
+            c.write_sparse::<u16, u64, u32>(
+                "sparse/csc",
+                Layout::Columns,
+                [2, 3],
+                &[7, 8],
+                &[1, 0],
+                &[0, 1, 1, 2],
+            )
+            .map_err(|e| s(&e))
+        }
+        ["write-many", dir, id, count] => {
+            let id: u32 = id.parse().map_err(|e| s(&e))?;
+            let count: u32 = count.parse().map_err(|e| s(&e))?;
+            let c = Container::open(dir).map_err(|e| s(&e))?;
+            for i in 0..count {
+                let values = [f64::from(id), f64::from(i), f64::from(id * 1000 + i)];
+                c.write_dense::<f64>(&format!("w{id}/a{i}"), &[3], &values)
+                    .map_err(|e| format!("write w{id}/a{i}: {e}"))?;
+            }
+            Ok(())
+        }
+        ["create-and-hang", dir, name, len] => {
+            let len: u64 = len.parse().map_err(|e| s(&e))?;
+            let c = Container::open(dir).map_err(|e| s(&e))?;
+            let mut w = c.create_dense::<f64>(name, &[len]).map_err(|e| s(&e))?;
+            for (i, v) in w
+                .as_mut_slice::<f64>()
+                .map_err(|e| s(&e))?
+                .iter_mut()
+                .enumerate()
+            {
+                *v = i as f64 + 1.0;
+            }
+            println!("ready");
+            std::io::stdout().flush().map_err(|e| s(&e))?;
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
+        _ => Err(format!(
+            "usage: dafstore-test-helper COMMAND ARGS... (got {args:?})"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dafstore-test-helper: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
