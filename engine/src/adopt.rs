@@ -6,12 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{ArrayState, FileRecord};
-use crate::container::{open_nofollow, Container};
-use crate::dtype::{DType, IndexSlice};
+use crate::container::Container;
 use crate::error::ContainerError;
-use crate::meta::{read_yaml_file, ArrayMeta};
 use crate::name::ArrayName;
-use crate::sys::SharedMap;
 
 /// What [`Container::adopt`] did.
 #[derive(Debug, Default, Clone)]
@@ -84,84 +81,34 @@ impl Container {
                 return Ok(None);
             }
         }
-        let doc = read_yaml_file(yaml).map_err(|e| e.to_string())?;
-        let mut files = Vec::new();
-        let mut maps = Vec::new();
-        for (suffix, expected) in doc.meta.files() {
-            let p = name.file_path(self.root(), suffix);
-            if suffix == "data" && !p.exists() && name.file_path(self.root(), "sparse").exists() {
-                return Err(format!(
-                    "{} uses the pre-release daf name `.sparse`; rename it to `{}` and adopt again (SPEC 5.5)",
-                    name.file_path(self.root(), "sparse").display(),
-                    p.display()
-                ));
-            }
-            let f = open_nofollow(&p, false).map_err(|e| format!("{}: {e}", p.display()))?;
-            let md = f.metadata().map_err(|e| format!("{}: {e}", p.display()))?;
-            if !md.is_file() || md.len() != expected {
-                return Err(format!(
-                    "{}: {} bytes, the metadata promises {expected} (SPEC [D3]/[S3])",
-                    p.display(),
-                    md.len()
-                ));
-            }
-            let map = match usize::try_from(expected) {
-                Ok(0) => None,
-                Ok(n) => Some(
-                    SharedMap::new(&f, n, false)
-                        .map_err(|e| format!("{}: cannot map: {e}", p.display()))?,
-                ),
-                Err(_) => return Err(format!("{}: too large to map", p.display())),
-            };
-            let crc = map.as_ref().map_or(0, |m| crc32c::crc32c(m.bytes()));
-            files.push(FileRecord {
+        let sparse_legacy = name.file_path(self.root(), "sparse");
+        if sparse_legacy.exists() && !name.file_path(self.root(), "data").exists() {
+            return Err(format!(
+                "{} uses the pre-release daf name `.sparse`; rename it to `{}.data` and adopt again (SPEC 5.5)",
+                sparse_legacy.display(),
+                name
+            ));
+        }
+        // Every check a spec reader makes, and the checksums (verified if recorded).
+        let arr = crate::inspect::read_array_files(self.root(), name.as_str(), true)
+            .map_err(|e| e.to_string())?;
+        let files: Vec<FileRecord> = arr
+            .meta
+            .files()
+            .into_iter()
+            .map(|(suffix, size)| FileRecord {
                 suffix: suffix.to_string(),
-                size: expected,
-                crc32c: Some(crc),
-            });
-            maps.push(map);
-        }
-        let bytes = |i: usize| {
-            maps.get(i)
-                .and_then(Option::as_ref)
-                .map_or(&[][..], |m| m.bytes())
-        };
-        match &doc.meta {
-            ArrayMeta::Dense(d) if d.dtype == DType::Bool => {
-                if let Some(at) = bytes(0).iter().position(|&b| b > 1) {
-                    return Err(format!("bool element {at} is not 0 or 1 (SPEC [T2])"));
-                }
-            }
-            ArrayMeta::Dense(_) => {}
-            ArrayMeta::Sparse(s) => {
-                let idx = index_view(s.indices_dtype, bytes(1))?;
-                let ptr = index_view(s.indptr_dtype, bytes(2))?;
-                crate::sparse::validate(s, s.nnz, idx, ptr).map_err(|e| e.to_string())?;
-            }
-        }
+                size,
+                crc32c: arr.computed_crc32c.get(suffix).copied(),
+            })
+            .collect();
+        let doc = arr;
         shared
             .catalog()
             .insert_live(name.as_str(), &doc.meta, &files)
             .map_err(|e| e.to_string())?;
         Ok(Some(name.to_string()))
     }
-}
-
-fn index_view(dtype: DType, bytes: &[u8]) -> Result<IndexSlice<'_>, String> {
-    let bad = |_| "index buffer is not aligned".to_string();
-    Ok(match dtype {
-        DType::Int32 => IndexSlice::I32(cast(bytes).map_err(bad)?),
-        DType::UInt32 => IndexSlice::U32(cast(bytes).map_err(bad)?),
-        DType::UInt64 => IndexSlice::U64(cast(bytes).map_err(bad)?),
-        _ => IndexSlice::I64(cast(bytes).map_err(bad)?),
-    })
-}
-
-fn cast<T: bytemuck::Pod>(bytes: &[u8]) -> Result<&[T], bytemuck::PodCastError> {
-    if bytes.is_empty() {
-        return Ok(&[]);
-    }
-    bytemuck::try_cast_slice(bytes)
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

@@ -35,6 +35,7 @@ pub mod checksum;
 mod container;
 mod dtype;
 pub mod error;
+pub mod inspect;
 pub mod meta;
 mod name;
 mod refs;
