@@ -60,6 +60,14 @@ impl Container {
         Ok((c, report))
     }
 
+    /// Registers the complete, valid array `name` whose files are in place (fsck's repair of an
+    /// orphan array).
+    pub(crate) fn adopt_name(&self, name: &str) -> Result<(), String> {
+        let name = ArrayName::new(name).map_err(|e| e.to_string())?;
+        self.adopt_one(&name.file_path(self.root(), "yaml"))
+            .map(|_| ())
+    }
+
     /// Registers the array described by `yaml`; `Ok(None)` if already registered.
     fn adopt_one(&self, yaml: &Path) -> Result<Option<String>, String> {
         let rel = yaml

@@ -890,6 +890,30 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// `PRAGMA integrity_check`: empty when the database is sound, else SQLite's findings.
+    pub(crate) fn integrity_problems(&mut self) -> Result<Vec<String>, CatalogError> {
+        let rows: Vec<String> = self.read("check integrity", |tx| {
+            tx.prepare("PRAGMA integrity_check")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })?;
+        Ok(rows.into_iter().filter(|r| r != "ok").collect())
+    }
+
+    /// Sessions registered as in-place writers of `name`.
+    pub(crate) fn inplace_writer_sessions(
+        &mut self,
+        name: &str,
+    ) -> Result<Vec<String>, CatalogError> {
+        self.read("list in-place writers", |tx| {
+            tx.prepare("SELECT session FROM inplace_writers WHERE name = ?1")?
+                .query_map([name], |r| r.get(0))?
+                .collect()
+        })
+    }
+}
+
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),

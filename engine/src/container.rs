@@ -235,16 +235,22 @@ impl Container {
     /// Opens a container read-write, recovering any publish or remove a crashed process left
     /// unfinished, and cleaning up after dead sessions.
     pub fn open(path: impl AsRef<Path>) -> Result<Container, ContainerError> {
-        Container::open_with(path.as_ref(), false)
+        Container::open_with(path.as_ref(), false, true)
     }
 
     /// Opens a container read-only. On media this process cannot write, the catalog is opened
     /// immutable (nobody may be writing it then).
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Container, ContainerError> {
-        Container::open_with(path.as_ref(), true)
+        Container::open_with(path.as_ref(), true, false)
     }
 
-    fn open_with(path: &Path, readonly: bool) -> Result<Container, ContainerError> {
+    /// Opens read-write without garbage collection, so an inspection (fsck) sees the container as
+    /// it was left.
+    pub(crate) fn open_without_gc(path: &Path) -> Result<Container, ContainerError> {
+        Container::open_with(path, false, false)
+    }
+
+    fn open_with(path: &Path, readonly: bool, run_gc: bool) -> Result<Container, ContainerError> {
         let root =
             fs::canonicalize(path).map_err(io_at(path, "open container", ContainerError::io))?;
         let dir = root.join(RESERVED_DIR);
@@ -263,7 +269,7 @@ impl Container {
             if shared.pid == std::process::id() {
                 drop(registry);
                 let c = Container { shared };
-                if !readonly {
+                if run_gc {
                     c.gc()?; // every open reaps dead holders ([P5])
                 }
                 return Ok(c);
@@ -298,7 +304,7 @@ impl Container {
         registry.insert(key, Arc::downgrade(&shared));
         drop(registry);
         let c = Container { shared };
-        if !readonly {
+        if run_gc {
             c.gc()?;
         }
         Ok(c)
@@ -550,7 +556,7 @@ pub struct GcReport {
     pub staging_removed: usize,
 }
 
-fn is_session_id(s: &str) -> bool {
+pub(crate) fn is_session_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -623,7 +629,7 @@ impl Shared {
 
     /// Whether an unfinished publish still needs staged files of session `id` (they stay until
     /// recovery succeeds).
-    fn staging_needed(&self, id: &str) -> Result<bool, CatalogError> {
+    pub(crate) fn staging_needed(&self, id: &str) -> Result<bool, CatalogError> {
         let prefix = format!("{id}/");
         Ok(self.catalog().list()?.iter().any(|r| {
             r.state == ArrayState::Publishing
@@ -663,7 +669,7 @@ impl Shared {
         Ok(StripeGuard::held(file))
     }
 
-    fn try_lock_stripe(&self, name: &ArrayName) -> Option<StripeGuard> {
+    pub(crate) fn try_lock_stripe(&self, name: &ArrayName) -> Option<StripeGuard> {
         let file = File::open(self.stripe_path(name)).ok()?;
         file.try_lock().ok()?;
         Some(StripeGuard::held(file))

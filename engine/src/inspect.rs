@@ -139,9 +139,23 @@ pub fn read_array_files(root: &Path, name: &str, verify: bool) -> Result<ArrayFi
         }
         Err(ReadYamlError::Meta(m)) => return Err(m.into()),
     };
+    check_data_files(root, &name, doc.meta, doc.version, doc.crc32c, verify)
+}
+
+/// Checks the data files of `name` against `meta` (from its YAML, or from the catalog): kinds,
+/// sizes, then content (sparse invariants, bool bytes), and with `verify` the checksums in
+/// `recorded`. Returns the mapped files.
+pub fn check_data_files(
+    root: &Path,
+    name: &ArrayName,
+    meta: ArrayMeta,
+    version: (u64, u64),
+    recorded: BTreeMap<String, u32>,
+    verify: bool,
+) -> Result<ArrayFiles, InspectError> {
     let mut maps = Vec::new();
     let mut computed = BTreeMap::new();
-    for (suffix, expected) in doc.meta.files() {
+    for (suffix, expected) in meta.files() {
         let path = name.file_path(root, suffix);
         let file = open_nofollow(&path, false).map_err(|e| InspectError::BadFile {
             path: path.clone(),
@@ -186,7 +200,7 @@ pub fn read_array_files(root: &Path, name: &str, verify: bool) -> Result<ArrayFi
         };
         if verify {
             let crc = map.as_ref().map_or(0, |m| crc32c::crc32c(m.bytes()));
-            if let Some(&rec) = doc.crc32c.get(suffix) {
+            if let Some(&rec) = recorded.get(suffix) {
                 if rec != crc {
                     return Err(InspectError::ChecksumMismatch {
                         path,
@@ -200,12 +214,13 @@ pub fn read_array_files(root: &Path, name: &str, verify: bool) -> Result<ArrayFi
         maps.push(map);
     }
     let files = ArrayFiles {
-        meta: doc.meta,
-        version: doc.version,
-        crc32c: doc.crc32c,
+        meta,
+        version,
+        crc32c: recorded,
         computed_crc32c: computed,
         maps,
     };
+    let yaml = name.file_path(root, "yaml");
     match &files.meta {
         ArrayMeta::Dense(d) if d.dtype == DType::Bool => {
             if let Some(at) = files.bytes(0).iter().position(|&b| b > 1) {
@@ -218,13 +233,12 @@ pub fn read_array_files(root: &Path, name: &str, verify: bool) -> Result<ArrayFi
         }
         ArrayMeta::Dense(_) => {}
         ArrayMeta::Sparse(s) => {
-            let sparse_err = |source| InspectError::Sparse {
-                path: yaml.clone(),
-                source,
-            };
             let idx = index_view(s.indices_dtype, files.bytes(1));
             let ptr = index_view(s.indptr_dtype, files.bytes(2));
-            crate::sparse::validate(s, s.nnz, idx, ptr).map_err(sparse_err)?;
+            crate::sparse::validate(s, s.nnz, idx, ptr).map_err(|source| InspectError::Sparse {
+                path: yaml.clone(),
+                source,
+            })?;
             if s.data_dtype == DType::Bool {
                 if let Some(at) = files.bytes(0).iter().position(|&b| b > 1) {
                     return Err(InspectError::InvalidBool {

@@ -35,6 +35,7 @@ pub mod checksum;
 mod container;
 mod dtype;
 pub mod error;
+mod fsck;
 pub mod inspect;
 pub mod meta;
 mod name;
@@ -54,6 +55,7 @@ pub use dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
 pub use error::{
     CatalogError, ContainerError, MetaError, NameError, OpenError, SparseError, WriteError,
 };
+pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
 pub use meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
 pub use name::ArrayName;
 pub use refs::{Holder, Ref};

@@ -1,0 +1,566 @@
+//! `fsck`: checks everything the spec promises about a container and, when asked, repairs what can
+//! be repaired without losing committed data. Committed array data is never deleted or rewritten:
+//! damage to it (wrong size, broken invariants, checksum mismatch) is reported, not "fixed".
+//!
+//! Checks: catalog integrity; each catalog row against its files (kinds, sizes, sparse invariants,
+//! bool bytes; with `deep`, checksums) and against its YAML; unfinished publishes and removes;
+//! stale checksums nobody is writing; dead holders; deletions due; staging leftovers; orphan files
+//! (array files the catalog does not know).
+//!
+//! Repairs: roll unfinished operations forward; rewrite a missing, unparsable or disagreeing YAML
+//! from the catalog (the engine's source of truth) when the data files match the catalog;
+//! re-register a complete, valid orphan array; reap dead holders and run due deletions; remove
+//! dead sessions' staging files; recompute stale checksums.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::catalog::{ArrayRecord, ArrayState};
+use crate::container::{is_session_id, Container};
+use crate::error::ContainerError;
+use crate::inspect::{check_data_files, read_array_files, InspectError};
+use crate::meta::{read_yaml_file, ReadYamlError, DENSE_SUFFIXES, SPARSE_SUFFIXES};
+use crate::name::ArrayName;
+
+/// What to do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FsckOptions {
+    /// Also verify every checksum (reads every byte).
+    pub deep: bool,
+    /// Repair what can be repaired without losing committed data.
+    pub repair: bool,
+}
+
+/// Kinds of problems fsck reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// SQLite's integrity check failed.
+    CatalogCorrupt,
+    /// A publish or remove was interrupted (repair: roll forward).
+    UnfinishedOperation,
+    /// A data file is missing or not a regular file.
+    MissingFile,
+    /// A data file's size differs from the catalog's.
+    SizeMismatch,
+    /// A sparse invariant is broken.
+    SparseInvariant,
+    /// A bool byte is not 0 or 1.
+    InvalidBool,
+    /// A checksum does not match (deep).
+    ChecksumMismatch,
+    /// The YAML is missing, does not parse, or disagrees with the catalog (repair: rewrite it).
+    MetadataMismatch,
+    /// Checksums are stale and nobody is writing in place (repair: recompute).
+    ChecksumStale,
+    /// A holder's process is dead (repair: reap).
+    DeadHolder,
+    /// A deferred or scratch deletion is due (repair: run it).
+    DeletionDue,
+    /// Staging files of a dead session (repair: remove).
+    StagingLeftover,
+    /// A complete, valid array the catalog does not know (repair: register it).
+    OrphanArray,
+    /// An array file that belongs to no array (reported, never deleted).
+    OrphanFile,
+}
+
+impl ProblemKind {
+    /// A stable snake_case name (used in `--json`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProblemKind::CatalogCorrupt => "catalog_corrupt",
+            ProblemKind::UnfinishedOperation => "unfinished_operation",
+            ProblemKind::MissingFile => "missing_file",
+            ProblemKind::SizeMismatch => "size_mismatch",
+            ProblemKind::SparseInvariant => "sparse_invariant",
+            ProblemKind::InvalidBool => "invalid_bool",
+            ProblemKind::ChecksumMismatch => "checksum_mismatch",
+            ProblemKind::MetadataMismatch => "metadata_mismatch",
+            ProblemKind::ChecksumStale => "checksum_stale",
+            ProblemKind::DeadHolder => "dead_holder",
+            ProblemKind::DeletionDue => "deletion_due",
+            ProblemKind::StagingLeftover => "staging_leftover",
+            ProblemKind::OrphanArray => "orphan_array",
+            ProblemKind::OrphanFile => "orphan_file",
+        }
+    }
+}
+
+/// One problem found.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// What kind.
+    pub kind: ProblemKind,
+    /// The file or directory concerned.
+    pub path: PathBuf,
+    /// The array concerned, if any.
+    pub name: Option<String>,
+    /// What is wrong (and what was done).
+    pub message: String,
+    /// Whether `--repair` fixed it.
+    pub fixed: bool,
+}
+
+/// The outcome of [`Container::fsck_dir`].
+#[derive(Debug, Clone, Default)]
+pub struct FsckReport {
+    /// Everything found.
+    pub problems: Vec<Problem>,
+    /// Catalog rows checked.
+    pub arrays_checked: usize,
+}
+
+impl FsckReport {
+    /// fsck's exit code convention: 0 clean, 1 problems found and all fixed, 4 problems left.
+    pub fn exit_code(&self) -> u8 {
+        if self.problems.is_empty() {
+            0
+        } else if self.problems.iter().all(|p| p.fixed) {
+            1
+        } else {
+            4
+        }
+    }
+}
+
+fn damage_kind(e: &InspectError) -> ProblemKind {
+    match e {
+        InspectError::BadFile { .. } | InspectError::MissingMetadata { .. } => {
+            ProblemKind::MissingFile
+        }
+        InspectError::SizeMismatch { .. } => ProblemKind::SizeMismatch,
+        InspectError::Sparse { .. } => ProblemKind::SparseInvariant,
+        InspectError::InvalidBool { .. } => ProblemKind::InvalidBool,
+        InspectError::ChecksumMismatch { .. } => ProblemKind::ChecksumMismatch,
+        _ => ProblemKind::MetadataMismatch,
+    }
+}
+
+fn damage_path(e: &InspectError, fallback: &Path) -> PathBuf {
+    match e {
+        InspectError::BadFile { path, .. }
+        | InspectError::MissingMetadata { path }
+        | InspectError::SizeMismatch { path, .. }
+        | InspectError::Sparse { path, .. }
+        | InspectError::InvalidBool { path, .. }
+        | InspectError::ChecksumMismatch { path, .. } => path.clone(),
+        _ => fallback.to_path_buf(),
+    }
+}
+
+struct Found {
+    problems: Vec<Problem>,
+}
+
+impl Found {
+    fn add(
+        &mut self,
+        kind: ProblemKind,
+        path: PathBuf,
+        name: Option<&str>,
+        message: String,
+    ) -> usize {
+        self.problems.push(Problem {
+            kind,
+            path,
+            name: name.map(str::to_string),
+            message,
+            fixed: false,
+        });
+        self.problems.len() - 1
+    }
+}
+
+impl Container {
+    /// Checks the container in `dir` (opened without garbage collection, so nothing is fixed
+    /// behind fsck's back) and, with `opts.repair`, repairs what it can. `progress(done, total)` is
+    /// called as arrays are checked. Errors are operational (cannot open, unsupported version).
+    pub fn fsck_dir(
+        dir: &Path,
+        opts: FsckOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<FsckReport, ContainerError> {
+        let c = Container::open_without_gc(dir)?;
+        c.fsck(opts, progress)
+    }
+
+    fn fsck(
+        &self,
+        opts: FsckOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<FsckReport, ContainerError> {
+        let shared = &self.shared;
+        let root = shared.root.clone();
+        let mut found = Found {
+            problems: Vec::new(),
+        };
+        for p in shared.catalog().integrity_problems()? {
+            found.add(
+                ProblemKind::CatalogCorrupt,
+                shared.dir.join("catalog.sqlite"),
+                None,
+                format!("SQLite integrity check: {p}"),
+            );
+        }
+        let records = shared.catalog().list()?;
+        let total = records.len() as u64;
+        let mut known: BTreeSet<String> = BTreeSet::new();
+        let mut yaml_rewrites: Vec<(usize, ArrayRecord)> = Vec::new();
+        let mut unfinished: Vec<(usize, ArrayName)> = Vec::new();
+        let mut stale: Vec<(usize, ArrayName)> = Vec::new();
+        for (i, rec) in records.iter().enumerate() {
+            progress(i as u64, total);
+            known.insert(rec.name.clone());
+            let Ok(name) = ArrayName::new(&rec.name) else {
+                found.add(
+                    ProblemKind::CatalogCorrupt,
+                    shared.dir.join("catalog.sqlite"),
+                    Some(&rec.name),
+                    format!("catalog row with an invalid name {:?}", rec.name),
+                );
+                continue;
+            };
+            let yaml = name.file_path(&root, "yaml");
+            match rec.state {
+                ArrayState::Publishing | ArrayState::Removing => {
+                    if shared.try_lock_stripe(&name).is_some() {
+                        let what = if rec.state == ArrayState::Publishing {
+                            "publish"
+                        } else {
+                            "remove"
+                        };
+                        let k = found.add(ProblemKind::UnfinishedOperation, yaml, Some(&rec.name), format!("an interrupted {what} of {:?} (its process died); repair rolls it forward", rec.name));
+                        unfinished.push((k, name));
+                    }
+                    continue;
+                }
+                ArrayState::Live | ArrayState::Deleting => {}
+            }
+            // Data files against the catalog (the engine's truth), then the YAML against both.
+            let recorded: BTreeMap<String, u32> = if rec.checksum_stale {
+                BTreeMap::new()
+            } else {
+                rec.files
+                    .iter()
+                    .filter_map(|f| f.crc32c.map(|c| (f.suffix.clone(), c)))
+                    .collect()
+            };
+            let files_ok = match check_data_files(
+                &root,
+                &name,
+                rec.meta.clone(),
+                (1, 1),
+                recorded,
+                opts.deep,
+            ) {
+                Ok(_) => true,
+                Err(e) => {
+                    found.add(damage_kind(&e), damage_path(&e, &yaml), Some(&rec.name), format!("{e}; committed data is never deleted: restore it from a copy or remove the array"));
+                    false
+                }
+            };
+            let yaml_problem = match read_yaml_file(&yaml) {
+                Err(ReadYamlError::Io(_, e)) => Some(format!(
+                    "{}: cannot read the metadata file: {e}",
+                    yaml.display()
+                )),
+                Err(ReadYamlError::Meta(e)) => Some(e.to_string()),
+                Ok(doc) if doc.meta != rec.meta => Some(format!(
+                    "{}: metadata says {} {:?} {}, the catalog says {} {:?} {}",
+                    yaml.display(),
+                    doc.meta.kind(),
+                    doc.meta.shape(),
+                    doc.meta.dtype(),
+                    rec.meta.kind(),
+                    rec.meta.shape(),
+                    rec.meta.dtype()
+                )),
+                Ok(doc) => {
+                    let disagree =
+                        rec.files
+                            .iter()
+                            .any(|f| match (f.crc32c, doc.crc32c.get(&f.suffix)) {
+                                (Some(a), Some(&b)) => !rec.checksum_stale && a != b,
+                                _ => false,
+                            });
+                    disagree.then(|| {
+                        format!(
+                            "{}: its crc32c values disagree with the catalog's",
+                            yaml.display()
+                        )
+                    })
+                }
+            };
+            if let Some(msg) = yaml_problem {
+                let fix = if files_ok {
+                    "; repair rewrites it from the catalog"
+                } else {
+                    ""
+                };
+                let k = found.add(
+                    ProblemKind::MetadataMismatch,
+                    yaml.clone(),
+                    Some(&rec.name),
+                    format!("{msg}{fix}"),
+                );
+                if files_ok {
+                    yaml_rewrites.push((k, rec.clone()));
+                }
+            }
+            if rec.checksum_stale && files_ok {
+                let writers = shared.catalog().inplace_writer_sessions(&rec.name)?;
+                if writers.iter().all(|s| !shared.session_alive(s)) {
+                    let k = found.add(ProblemKind::ChecksumStale, yaml, Some(&rec.name), format!("checksums of {:?} are stale and nobody writes it in place; repair recomputes them", rec.name));
+                    stale.push((k, name));
+                }
+            }
+        }
+        progress(total, total);
+
+        // Holders and deletions.
+        let mut dead_holders = Vec::new();
+        for h in self.holders()? {
+            if !h.alive {
+                let arrays: Vec<&str> = h.arrays.iter().map(|(n, _, _)| n.as_str()).collect();
+                let k = found.add(
+                    ProblemKind::DeadHolder,
+                    shared.dir.join("sessions").join(format!("{}.lock", h.session)),
+                    None,
+                    format!("session {} (pid {}) is dead but still registered, holding {:?}; repair (or gc) reaps it", h.session, h.pid.map_or("?".into(), |p| p.to_string()), arrays),
+                );
+                dead_holders.push(k);
+            }
+        }
+        let live_holders: BTreeSet<String> = self
+            .holders()?
+            .into_iter()
+            .filter(|h| h.alive)
+            .flat_map(|h| h.arrays.into_iter().map(|(n, _, _)| n))
+            .collect();
+        let mut due = Vec::new();
+        for rec in &records {
+            let deleting = rec.state == ArrayState::Deleting;
+            let scratch_due = rec.state == ArrayState::Live && rec.scratch && rec.ever_held;
+            if (deleting || scratch_due) && !live_holders.contains(&rec.name) {
+                let k = found.add(
+                    ProblemKind::DeletionDue,
+                    root.join(&rec.name),
+                    Some(&rec.name),
+                    format!(
+                        "{:?} is due for deletion (no live holder); repair (or gc) deletes it",
+                        rec.name
+                    ),
+                );
+                due.push(k);
+            }
+        }
+
+        // Staging leftovers of dead sessions.
+        let mut staging = Vec::new();
+        if let Ok(entries) = fs::read_dir(shared.dir.join("staging")) {
+            for e in entries.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                if !is_session_id(&id) || shared.session_alive(&id) || shared.staging_needed(&id)? {
+                    continue;
+                }
+                let k = found.add(
+                    ProblemKind::StagingLeftover,
+                    e.path(),
+                    None,
+                    format!(
+                        "{}: staging files of dead session {id}; repair (or gc) removes them",
+                        e.path().display()
+                    ),
+                );
+                staging.push(k);
+            }
+        }
+
+        // Orphans: array files the catalog does not know.
+        let mut orphan_arrays = Vec::new();
+        let mut files = Vec::new();
+        collect_files(&root, &mut files);
+        let mut claimed: BTreeSet<PathBuf> = BTreeSet::new();
+        for n in &known {
+            if let Ok(name) = ArrayName::new(n) {
+                for sfx in DENSE_SUFFIXES
+                    .iter()
+                    .chain(SPARSE_SUFFIXES.iter())
+                    .chain(["yaml"].iter())
+                {
+                    claimed.insert(name.file_path(&root, sfx));
+                }
+            }
+        }
+        for f in &files {
+            if claimed.contains(f) || f.extension().is_none_or(|e| e != "yaml") {
+                continue;
+            }
+            let rel = f.strip_prefix(&root).unwrap_or(f).with_extension("");
+            let rel = rel.to_string_lossy().into_owned();
+            match read_array_files(&root, &rel, true) {
+                Ok(arr) => {
+                    for (sfx, _) in arr.meta.files() {
+                        if let Ok(name) = ArrayName::new(&rel) {
+                            claimed.insert(name.file_path(&root, sfx));
+                        }
+                    }
+                    claimed.insert(f.clone());
+                    let k = found.add(ProblemKind::OrphanArray, f.clone(), Some(&rel), format!("{}: a complete, valid array the catalog does not know; repair registers it", f.display()));
+                    orphan_arrays.push(k);
+                }
+                Err(e) => {
+                    claimed.insert(f.clone());
+                    found.add(
+                        ProblemKind::OrphanFile,
+                        f.clone(),
+                        Some(&rel),
+                        format!(
+                            "{}: not in the catalog and not a valid array ({e}); left in place",
+                            f.display()
+                        ),
+                    );
+                }
+            }
+        }
+        for f in &files {
+            let ours = f
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| DENSE_SUFFIXES.contains(&e) || SPARSE_SUFFIXES.contains(&e));
+            if ours && !claimed.contains(f) {
+                found.add(ProblemKind::OrphanFile, f.clone(), None, format!("{}: an array file of no array (no metadata file, not in the catalog); left in place", f.display()));
+            }
+        }
+
+        if opts.repair && !shared.readonly {
+            self.repair(
+                &mut found,
+                unfinished,
+                yaml_rewrites,
+                stale,
+                orphan_arrays,
+                dead_holders,
+                due,
+                staging,
+            );
+        }
+        Ok(FsckReport {
+            problems: found.problems,
+            arrays_checked: records.len(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn repair(
+        &self,
+        found: &mut Found,
+        unfinished: Vec<(usize, ArrayName)>,
+        yaml_rewrites: Vec<(usize, ArrayRecord)>,
+        stale: Vec<(usize, ArrayName)>,
+        orphan_arrays: Vec<usize>,
+        dead_holders: Vec<usize>,
+        due: Vec<usize>,
+        staging: Vec<usize>,
+    ) {
+        let shared = &self.shared;
+        let note = |found: &mut Found, k: usize, result: Result<(), String>| {
+            if let Some(p) = found.problems.get_mut(k) {
+                match result {
+                    Ok(()) => p.fixed = true,
+                    Err(e) => p.message.push_str(&format!("; repair failed: {e}")),
+                }
+            }
+        };
+        for (k, name) in unfinished {
+            let r = shared
+                .lock_stripe(&name, true)
+                .map_err(|e| e.to_string())
+                .and_then(|_g| shared.recover_locked(&name).map_err(|e| e.to_string()));
+            note(found, k, r);
+        }
+        for (k, rec) in yaml_rewrites {
+            let r = ArrayName::new(&rec.name)
+                .map_err(|e| e.to_string())
+                .and_then(|name| {
+                    let _g = shared.lock_stripe(&name, true).map_err(|e| e.to_string())?;
+                    let crcs: Option<Vec<(String, u32)>> = if rec.checksum_stale {
+                        None
+                    } else {
+                        rec.files
+                            .iter()
+                            .map(|f| f.crc32c.map(|c| (f.suffix.clone(), c)))
+                            .collect()
+                    };
+                    shared
+                        .rewrite_yaml(&name, &rec.meta, crcs.as_deref())
+                        .map_err(|e| e.to_string())
+                });
+            note(found, k, r);
+        }
+        for k in orphan_arrays {
+            let r = match found.problems.get(k).and_then(|p| p.name.clone()) {
+                Some(n) => self.adopt_name(&n),
+                None => Err("no name".into()),
+            };
+            note(found, k, r);
+        }
+        // Reaping, due deletions and staging leftovers are exactly what gc does.
+        let gc = self.gc();
+        for k in dead_holders.into_iter().chain(due).chain(staging) {
+            let r = match &gc {
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            };
+            note(found, k, r);
+        }
+        for (k, name) in stale {
+            let r = shared
+                .lock_stripe(&name, true)
+                .map_err(|e| e.to_string())
+                .and_then(|_g| shared.refresh_checksums(&name).map_err(|e| e.to_string()));
+            note(found, k, r);
+        }
+        // Verify what was marked fixed: a problem gc could not clear is not fixed.
+        if let Ok(holders) = self.holders() {
+            let dead: BTreeSet<String> = holders
+                .into_iter()
+                .filter(|h| !h.alive)
+                .map(|h| h.session)
+                .collect();
+            for p in &mut found.problems {
+                if p.kind == ProblemKind::DeadHolder {
+                    let id = p
+                        .path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    if dead.contains(&id) {
+                        p.fixed = false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every regular file under `dir`, skipping reserved (`.`-prefixed) entries and not following
+/// symlinks.
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            collect_files(&e.path(), out);
+        } else if ft.is_file() {
+            out.push(e.path());
+        }
+    }
+}
