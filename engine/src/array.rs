@@ -316,6 +316,7 @@ impl Array {
 /// closes too, ignoring them.
 pub struct DenseMut<T: Element> {
     inner: Option<Arc<ArrayInner>>,
+    access: Option<crate::sys::WriteAccess>,
     _t: PhantomData<T>,
 }
 
@@ -339,13 +340,13 @@ impl<T: Element> DenseMut<T> {
 
     /// The elements, writable.
     pub fn as_mut_slice(&mut self) -> &mut [T] {
-        let Some(Some(map)) = self.inner().and_then(|i| i.maps.first()) else {
+        let (Some(inner), Some(access)) = (self.inner.as_deref(), self.access.as_mut()) else {
             return &mut [];
         };
-        // SAFETY: the map was made writable in `open_dense_mut`; `&mut self` makes this the only
-        // `&mut` slice of this handle in use. Other handles on the same file share the memory, as
-        // documented on `DenseMut` (shared-memory contract).
-        typed_mut(unsafe { map.map.bytes_mut() })
+        match inner.maps.first() {
+            Some(Some(map)) => typed_mut(map.map.bytes_mut(access)),
+            _ => &mut [],
+        }
     }
 
     /// Writes dirty pages back to the file (msync).
@@ -499,8 +500,14 @@ impl Container {
             .catalog()
             .add_inplace_writer(shared.session_id(), name.as_str())?;
         // From here, dropping the handle unregisters the writer, whatever fails next.
+        let access = inner
+            .maps
+            .first()
+            .and_then(|m| m.as_ref())
+            .and_then(|m| m.map.write_access());
         let handle = DenseMut::<T> {
             inner: Some(Arc::new(inner)),
+            access,
             _t: PhantomData,
         };
         if first {

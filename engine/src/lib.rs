@@ -26,6 +26,8 @@
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+// Every unsafe block lives in `sys` (which allows it); the compiler refuses it anywhere else.
+#![deny(unsafe_code)]
 
 mod adopt;
 mod array;

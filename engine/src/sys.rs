@@ -7,6 +7,8 @@
 //! rewritten in place (SPEC [W4]); replacement makes new inodes. A process outside dafstore that
 //! truncates a published file breaks it; `dafctl fsck` detects that.
 
+#![allow(unsafe_code)]
+
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
@@ -68,18 +70,19 @@ impl SharedMap {
         unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), self.raw.len()) }
     }
 
-    /// The mapped bytes, writable.
-    ///
-    /// # Safety
-    /// The map must be writable (`writable()`), and the caller must not let two `&mut` slices
-    /// obtained from this call be used at the same time. Readers of the same map through
-    /// [`SharedMap::bytes`] see the writes (shared memory, as documented on `DenseMut`).
-    // The lint's concern (a `&mut` out of `&self`) is exactly what the `# Safety` contract covers.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn bytes_mut(&self) -> &mut [u8] {
-        debug_assert!(self.writable);
-        // SAFETY: the caller guarantees the map is writable (PROT_WRITE, MAP_SHARED) and that this
-        // is the only `&mut` in use; `len()` bytes are mapped for the lifetime of `self`.
+    /// A write-access token for this map, only if it is writable. One in-place writer handle
+    /// owns one token; writing needs `&mut` of it, so a handle never has two `&mut` views at once.
+    pub(crate) fn write_access(&self) -> Option<WriteAccess> {
+        self.writable.then_some(WriteAccess(()))
+    }
+
+    /// The mapped bytes, writable, for the holder of a token from [`SharedMap::write_access`].
+    pub(crate) fn bytes_mut<'a>(&'a self, _access: &'a mut WriteAccess) -> &'a mut [u8] {
+        // SAFETY: a token exists only for a writable map (PROT_WRITE, MAP_SHARED; checked in
+        // `write_access`); `len()` bytes stay mapped while `self` is borrowed; the `&mut` borrow of
+        // the token makes this the only `&mut` view of its owner (an in-place writer handle) in use.
+        // Other handles on the same file share the memory and see the writes: the documented
+        // shared-memory contract of `DenseMut`, the same as numpy's `r+` memmap.
         unsafe { std::slice::from_raw_parts_mut(self.raw.as_mut_ptr(), self.raw.len()) }
     }
 
@@ -88,6 +91,9 @@ impl SharedMap {
         self.raw.flush()
     }
 }
+
+/// Permission to write through a writable [`SharedMap`] (see [`SharedMap::write_access`]).
+pub(crate) struct WriteAccess(());
 
 /// Makes a writable shared map of a whole non-empty file owned by one writer (a staging file,
 /// outside the cache): `&mut` access then goes through `&mut MmapMut`, safely.
