@@ -134,15 +134,23 @@ pub(crate) fn fsync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
 
+/// The network file system a `statfs` magic number names, if it is one ([F1]).
+fn network_fs(magic: i64) -> Option<&'static str> {
+    NETWORK_FS
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map(|(_, fs)| *fs)
+}
+
 fn check_local_fs(path: &Path) -> Result<(), ContainerError> {
     let magic = sys::fs_magic(path).map_err(io_at(path, "statfs", ContainerError::io))?;
-    if let Some((_, fs)) = NETWORK_FS.iter().find(|(m, _)| *m == magic) {
-        return Err(ContainerError::NetworkFileSystem {
+    match network_fs(magic) {
+        Some(fs) => Err(ContainerError::NetworkFileSystem {
             path: path.to_path_buf(),
             fs,
-        });
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn random_id() -> io::Result<String> {
@@ -972,6 +980,27 @@ impl Drop for Shared {
                 let _ = fs::remove_dir_all(self.dir.join("staging").join(&s.id));
             }
             let _ = fs::remove_file(&s.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_file_systems_are_named_and_local_ones_are_not() {
+        assert_eq!(network_fs(0x6969), Some("NFS"));
+        assert_eq!(network_fs(0xFF53_4D42), Some("CIFS"));
+        assert_eq!(network_fs(0x6573_5546), Some("FUSE"));
+        assert_eq!(network_fs(0x0102_1994), None); // tmpfs
+        assert_eq!(network_fs(0xEF53), None); // ext4
+        assert_eq!(network_fs(0x5846_5342), None); // xfs
+                                                   // The machine running the tests: /dev/shm and the temp dir are local.
+        for p in ["/dev/shm", "/tmp"] {
+            if Path::new(p).is_dir() {
+                assert!(check_local_fs(Path::new(p)).is_ok(), "{p}");
+            }
         }
     }
 }
