@@ -252,10 +252,10 @@ impl Container {
         Container::open_with(path.as_ref(), true, false)
     }
 
-    /// Opens read-write without garbage collection, so an inspection (fsck) sees the container as
-    /// it was left.
-    pub(crate) fn open_without_gc(path: &Path) -> Result<Container, ContainerError> {
-        Container::open_with(path, false, false)
+    /// Opens read-write without garbage collection, so an inspection (fsck) or a `gc` that
+    /// reports what it did sees the container as it was left.
+    pub fn open_without_gc(path: impl AsRef<Path>) -> Result<Container, ContainerError> {
+        Container::open_with(path.as_ref(), false, false)
     }
 
     fn open_with(path: &Path, readonly: bool, run_gc: bool) -> Result<Container, ContainerError> {
@@ -964,7 +964,9 @@ impl Drop for Shared {
             // Every handle is gone, so every reference was released, except `retain`s never
             // matched by a `release`: end the session as if it had died, running what it blocked.
             let own = s.id.clone();
-            let alive = |id: &str| id != own && self.session_alive(id);
+            // Only our own session: reaping others is gc's job, and a handle opened for
+            // inspection (fsck without --repair) must change nothing when it ends.
+            let alive = |id: &str| id != own;
             let reaped = self.catalog().reap_dead(&alive);
             if let Ok(reaped) = reaped {
                 for n in reaped.due {

@@ -220,7 +220,6 @@ pub fn check_data_files(
         computed_crc32c: computed,
         maps,
     };
-    let yaml = name.file_path(root, "yaml");
     match &files.meta {
         ArrayMeta::Dense(d) if d.dtype == DType::Bool => {
             if let Some(at) = files.bytes(0).iter().position(|&b| b > 1) {
@@ -235,9 +234,22 @@ pub fn check_data_files(
         ArrayMeta::Sparse(s) => {
             let idx = index_view(s.indices_dtype, files.bytes(1));
             let ptr = index_view(s.indptr_dtype, files.bytes(2));
-            crate::sparse::validate(s, s.nnz, idx, ptr).map_err(|source| InspectError::Sparse {
-                path: yaml.clone(),
-                source,
+            crate::sparse::validate(s, s.nnz, idx, ptr).map_err(|source| {
+                // Name the file that breaks the invariant.
+                let suffix = match &source {
+                    SparseError::IndptrLength { .. }
+                    | SparseError::IndptrStart { .. }
+                    | SparseError::IndptrDecreasing { .. }
+                    | SparseError::IndptrEnd { .. } => "indptr",
+                    SparseError::IndexOutOfRange { .. } => "indices",
+                    SparseError::NnzMismatch { what, .. } if *what == "indices" => "indices",
+                    SparseError::NnzMismatch { .. } => "data",
+                    _ => "yaml",
+                };
+                InspectError::Sparse {
+                    path: name.file_path(root, suffix),
+                    source,
+                }
             })?;
             if s.data_dtype == DType::Bool {
                 if let Some(at) = files.bytes(0).iter().position(|&b| b > 1) {

@@ -4,14 +4,17 @@
 
 mod cmd;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 /// Maintain dafstore containers of memory-mapped arrays.
+///
+/// Exit codes: 0 success, 1 failure, 2 usage error; `fsck` has its own (see `dafctl fsck --help`).
 #[derive(Parser)]
-#[command(name = "dafctl", version, about, long_about = None)]
+#[command(name = "dafctl", version, about, long_about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,6 +22,140 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create an empty container in DIR (made if missing).
+    #[command(after_help = "Example: dafctl init /dev/shm/cells")]
+    Init {
+        /// Directory to turn into a container (created if missing; must not be a container yet).
+        dir: PathBuf,
+    },
+
+    /// List the arrays of a container.
+    ///
+    /// Lists every array in the catalog, sorted by name, including arrays whose removal is
+    /// deferred while processes still hold them (state `deleting`) and interrupted publishes or
+    /// removes (`publishing`, `removing`): the STATE column tells. REFS is the number of live
+    /// processes holding the array. Opens the container read-only: changes nothing.
+    #[command(after_help = "Example: dafctl ls /dev/shm/cells --json")]
+    Ls {
+        /// The container.
+        dir: PathBuf,
+        /// Print one JSON document (a list of objects, as `info --json` prints them).
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Show one array: kind, dtypes, shape, size, references and state.
+    ///
+    /// Shows arrays in any catalog state (a `deleting` array too). Opens the container read-only.
+    #[command(after_help = "Example: dafctl info /dev/shm/cells cells/umis --json")]
+    Info {
+        /// The container.
+        dir: PathBuf,
+        /// The array name.
+        name: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Remove arrays; deferred while processes hold them.
+    ///
+    /// An array nobody holds is removed at once. An array held by live processes is gone for new
+    /// holders at once, and its files are deleted when the last holder releases it (or dies and
+    /// is reaped). Exits 1 if any name could not be removed (the others are still removed).
+    #[command(after_help = "Example: dafctl rm /dev/shm/cells cells/umis cells/genes")]
+    Rm {
+        /// The container.
+        dir: PathBuf,
+        /// Names of the arrays to remove.
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+    },
+
+    /// List the processes holding references: pid, alive or dead, arrays and counts.
+    ///
+    /// Lists every session registered in the catalog (processes that take references or write),
+    /// with what each holds. A dead holder stays listed until the next `dafctl gc` (or any
+    /// read-write open) reaps it. Opens the container read-only: reaps nothing.
+    #[command(after_help = "Example: dafctl refs /dev/shm/cells --json")]
+    Refs {
+        /// The container.
+        dir: PathBuf,
+        /// Print one JSON document: a list of {session, pid, alive, arrays: {name: count}}.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Hold references on arrays while a command runs (or until killed).
+    ///
+    /// Takes a reference on every NAME, then prints exactly one line `held NAME...` on stdout.
+    /// With `-- CMD ARG...`: runs CMD (stdio inherited), releases the references when it exits
+    /// and exits with its status (128+N if it was killed by signal N; 127 if CMD was not
+    /// found, 126 if it could not be started). SIGTERM, SIGINT or SIGHUP sent to dafctl with
+    /// kill(2) is forwarded to CMD (a Ctrl-C on the terminal reaches CMD directly).
+    /// Without CMD: holds until SIGTERM, SIGINT or SIGHUP, then releases and exits 0.
+    /// If dafctl is killed otherwise (SIGKILL), its references are reaped by the next gc.
+    ///
+    /// This is how programs reading arrays by the spec alone (shell, Python's numpy.memmap)
+    /// take part in reference counting: the arrays' files are not deleted while CMD runs.
+    #[command(after_help = "Example: dafctl hold /dev/shm/cells cells/umis -- python3 read.py")]
+    Hold {
+        /// The container.
+        dir: PathBuf,
+        /// Names of the arrays to hold.
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        /// Command to run while the references are held (after `--`).
+        #[arg(last = true, value_name = "CMD")]
+        cmd: Vec<OsString>,
+    },
+
+    /// Garbage-collect: reap dead holders, run due deletions, clean stale staging files.
+    ///
+    /// Also rolls forward publishes and removes interrupted by a crash. Exits 1 if one of them
+    /// could not be recovered (each is listed with its error).
+    #[command(after_help = "Example: dafctl gc /dev/shm/cells --json")]
+    Gc {
+        /// The container.
+        dir: PathBuf,
+        /// Print the report as one JSON object
+        /// (recovered, failed, reaped_sessions, deleted, staging_removed).
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Check a container's files and catalog against each other and the spec.
+    ///
+    /// Exit codes: 0 clean, 1 problems found and all fixed (--repair), 4 problems left,
+    /// 8 operational error (cannot open the container, usage error).
+    /// Every problem message names the file concerned. --repair never deletes array data.
+    #[command(after_help = "Example: dafctl fsck /dev/shm/cells --deep --repair")]
+    Fsck {
+        /// The container.
+        dir: PathBuf,
+        /// Fix what can be fixed safely (never deleting array data).
+        #[arg(long)]
+        repair: bool,
+        /// Also read every byte: verify checksums, sparse invariants and bool bytes.
+        #[arg(long)]
+        deep: bool,
+        /// Print one JSON object: {arrays_checked, problems: [{kind, path, name, message,
+        /// fixed}], exit_code}.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Turn an existing daf directory (no catalog) into a container.
+    ///
+    /// Registers every valid array found (never changing a byte of its files); arrays already
+    /// registered are left alone. Prints the adopted names and every refused file with the
+    /// reason. Exits 0 if nothing was refused, 1 otherwise.
+    #[command(after_help = "Example: dafctl adopt ./my-daf-dir")]
+    Adopt {
+        /// The daf directory (or container) to adopt.
+        dir: PathBuf,
+    },
+
     /// Write a dense and a sparse array to a container, reopen them, and show what happened.
     ///
     /// Example: `dafctl demo` (a temporary container, removed at the end) or
@@ -31,15 +168,50 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Demo { dir } => cmd::demo::run(dir),
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            let code = match e.exit_code() {
+                2 if invoked_fsck() => cmd::fsck::EXIT_OPERATIONAL,
+                c => u8::try_from(c).unwrap_or(2),
+            };
+            return ExitCode::from(code);
+        }
+    };
+    let (result, error_code) = match cli.command {
+        Command::Init { dir } => (cmd::init::run(&dir), 1),
+        Command::Ls { dir, json } => (cmd::ls::run(&dir, json), 1),
+        Command::Info { dir, name, json } => (cmd::info::run(&dir, &name, json), 1),
+        Command::Rm { dir, names } => (cmd::rm::run(&dir, &names), 1),
+        Command::Refs { dir, json } => (cmd::refs::run(&dir, json), 1),
+        Command::Hold { dir, names, cmd } => (cmd::hold::run(&dir, &names, &cmd), 1),
+        Command::Gc { dir, json } => (cmd::gc::run(&dir, json), 1),
+        Command::Fsck {
+            dir,
+            repair,
+            deep,
+            json,
+        } => (
+            cmd::fsck::run(&dir, repair, deep, json),
+            cmd::fsck::EXIT_OPERATIONAL,
+        ),
+        Command::Adopt { dir } => (cmd::adopt::run(&dir), 1),
+        Command::Demo { dir } => (cmd::demo::run(dir).map(|()| 0), 1),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("dafctl: error: {e}");
-            ExitCode::from(1)
+            ExitCode::from(error_code)
         }
     }
+}
+
+/// Whether the (unparsable) command line names the `fsck` subcommand, whose usage errors exit 8.
+fn invoked_fsck() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .find(|a| !a.to_string_lossy().starts_with('-'))
+        .is_some_and(|a| a == "fsck")
 }

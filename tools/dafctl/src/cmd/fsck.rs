@@ -1,0 +1,87 @@
+//! `dafctl fsck DIR [--repair] [--deep] [--json]`: check a container (and repair what can be
+//! repaired without losing committed data). Exit codes: 0 clean, 1 problems found and all fixed,
+//! 4 problems left, 8 operational error (cannot open, usage).
+
+use std::path::Path;
+
+use dafstore::{Container, FsckOptions};
+use serde::Serialize;
+
+use super::common::{print_json, Progress};
+use super::Result;
+
+/// Exit code of an operational error (cannot open, usage).
+pub const EXIT_OPERATIONAL: u8 = 8;
+
+#[derive(Serialize)]
+struct FsckJson {
+    arrays_checked: usize,
+    problems: Vec<ProblemJson>,
+    exit_code: u8,
+}
+
+#[derive(Serialize)]
+struct ProblemJson {
+    kind: &'static str,
+    path: String,
+    name: Option<String>,
+    message: String,
+    fixed: bool,
+}
+
+pub fn run(dir: &Path, repair: bool, deep: bool, json: bool) -> Result<u8> {
+    let progress = Progress::counter(if deep {
+        "fsck --deep: checking arrays (reading every byte)"
+    } else {
+        "fsck: checking arrays"
+    });
+    let report = Container::fsck_dir(dir, FsckOptions { deep, repair }, &mut |done, total| {
+        progress.update(done, total)
+    })?;
+    progress.finish();
+    let code = report.exit_code();
+    if json {
+        print_json(&FsckJson {
+            arrays_checked: report.arrays_checked,
+            problems: report
+                .problems
+                .iter()
+                .map(|p| ProblemJson {
+                    kind: p.kind.name(),
+                    path: p.path.to_string_lossy().into_owned(),
+                    name: p.name.clone(),
+                    message: p.message.clone(),
+                    fixed: p.fixed,
+                })
+                .collect(),
+            exit_code: code,
+        })?;
+        return Ok(code);
+    }
+    for p in &report.problems {
+        let status = if p.fixed {
+            "fixed"
+        } else if repair {
+            "NOT FIXED"
+        } else {
+            "found"
+        };
+        println!("{status}: {}: {}", p.kind.name(), p.message);
+    }
+    let fixed = report.problems.iter().filter(|p| p.fixed).count();
+    let left = report.problems.len() - fixed;
+    println!(
+        "{} arrays checked{}: {} problem{}, {fixed} fixed, {left} left",
+        report.arrays_checked,
+        if deep { " (deep)" } else { "" },
+        report.problems.len(),
+        if report.problems.len() == 1 { "" } else { "s" },
+    );
+    if left > 0 && !repair {
+        println!(
+            "run `dafctl fsck {} --repair` to fix what can be fixed without losing data",
+            dir.display()
+        );
+    }
+    Ok(code)
+}

@@ -1,0 +1,106 @@
+//! `dafctl gc DIR [--json]`: reap dead holders, run the deletions they blocked, roll forward
+//! interrupted publishes and removes, and remove dead sessions' staging files.
+//! The container is opened without the gc every read-write open runs, so the report is the
+//! engine's own account of this gc.
+
+use std::path::Path;
+
+use dafstore::{Container, GcReport};
+use serde::Serialize;
+
+use super::common::{print_json, Progress};
+use super::Result;
+
+#[derive(Serialize)]
+struct GcJson {
+    /// Interrupted publishes and removes rolled forward.
+    recovered: usize,
+    /// Unfinished arrays whose recovery failed: name and error.
+    failed: Vec<FailedJson>,
+    /// Dead sessions reaped.
+    reaped_sessions: Vec<String>,
+    /// Arrays deleted because their deferred deletion became due.
+    deleted: Vec<String>,
+    /// Dead sessions' staging directories removed.
+    staging_removed: usize,
+}
+
+#[derive(Serialize)]
+struct FailedJson {
+    name: String,
+    error: String,
+}
+
+/// Opens without the automatic gc of a read-write open, so the report is exactly what this
+/// `gc` did.
+fn collect(dir: &Path) -> Result<GcReport> {
+    Ok(Container::open_without_gc(dir)?.gc()?)
+}
+
+pub fn run(dir: &Path, json: bool) -> Result<u8> {
+    let progress = Progress::spinner("gc: reaping dead holders and running due deletions");
+    let report = collect(dir)?;
+    progress.finish();
+    let code = u8::from(!report.failed.is_empty());
+    if json {
+        print_json(&GcJson {
+            recovered: report.recovered,
+            failed: report
+                .failed
+                .iter()
+                .map(|(name, error)| FailedJson {
+                    name: name.clone(),
+                    error: error.clone(),
+                })
+                .collect(),
+            reaped_sessions: report.reaped_sessions,
+            deleted: report.deleted,
+            staging_removed: report.staging_removed,
+        })?;
+        return Ok(code);
+    }
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    println!(
+        "reaped {}",
+        plural(
+            report.reaped_sessions.len(),
+            "dead session",
+            "dead sessions"
+        )
+    );
+    for s in &report.reaped_sessions {
+        println!("  session {s}");
+    }
+    println!(
+        "deleted {}",
+        plural(
+            report.deleted.len(),
+            "array whose deletion was due",
+            "arrays whose deletion was due"
+        )
+    );
+    for n in &report.deleted {
+        println!("  {n}");
+    }
+    println!(
+        "recovered {}",
+        plural(
+            report.recovered,
+            "interrupted publish or remove",
+            "interrupted publishes or removes"
+        )
+    );
+    println!(
+        "removed {}",
+        plural(
+            report.staging_removed,
+            "stale staging directory",
+            "stale staging directories"
+        )
+    );
+    for (name, error) in &report.failed {
+        eprintln!("dafctl: error: recovering {name:?} failed: {error}");
+    }
+    Ok(code)
+}

@@ -1,0 +1,48 @@
+//! `dafctl ls DIR [--json]`: every array of the catalog (any state), sorted by name.
+
+use std::path::Path;
+
+use dafstore::Container;
+
+use super::common::{print_json, print_table, shape_text};
+use super::info::{live_refs, ArrayInfo};
+use super::Result;
+
+pub fn run(dir: &Path, json: bool) -> Result<u8> {
+    let c = Container::open_read_only(dir)?;
+    let refs = live_refs(&c.holders()?);
+    let infos: Vec<ArrayInfo> = c
+        .records()?
+        .iter()
+        .map(|r| ArrayInfo::new(r, &refs))
+        .collect();
+    if json {
+        print_json(&infos)?;
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = infos
+        .iter()
+        .map(|i| {
+            vec![
+                i.name.clone(),
+                i.kind_text(),
+                i.dtype_text(),
+                shape_text(&i.shape),
+                i.nnz.map_or("-".into(), |n| n.to_string()),
+                i.bytes.to_string(),
+                i.refs.to_string(),
+                i.state.to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "NAME", "KIND", "DTYPE", "SHAPE", "NNZ", "BYTES", "REFS", "STATE",
+        ],
+        &rows,
+    )?;
+    if infos.is_empty() {
+        println!("(no arrays)");
+    }
+    Ok(0)
+}

@@ -1,0 +1,26 @@
+//! `dafctl rm DIR NAME...`: remove arrays, deferred while referenced (SPEC [W8]).
+
+use std::path::Path;
+
+use dafstore::{Container, Removal};
+
+use super::Result;
+
+pub fn run(dir: &Path, names: &[String]) -> Result<u8> {
+    let c = Container::open(dir)?;
+    let mut code = 0;
+    for name in names {
+        match c.remove(name) {
+            Ok(Removal::Removed) => println!("removed {name}"),
+            Ok(Removal::Deferred { holders }) => println!(
+                "{name}: deferred, held by {holders} process{}; its files are deleted when the last one releases it",
+                if holders == 1 { "" } else { "es" }
+            ),
+            Err(e) => {
+                eprintln!("dafctl: error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
