@@ -126,6 +126,7 @@ impl ArrayFiles {
 pub fn read_array_files(root: &Path, name: &str, verify: bool) -> Result<ArrayFiles, InspectError> {
     let name = ArrayName::new(name)?;
     let yaml = name.file_path(root, "yaml");
+    check_inside(root, &name)?;
     let doc = match read_yaml_file(&yaml) {
         Ok(d) => d,
         Err(ReadYamlError::Io(p, e)) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -263,6 +264,32 @@ pub fn check_data_files(
         }
     }
     Ok(files)
+}
+
+/// The directory holding `name`'s files must resolve inside `root` ([N7]): a directory component
+/// that is a symlink leading out of the container is refused.
+fn check_inside(root: &Path, name: &ArrayName) -> Result<(), InspectError> {
+    if !name.as_str().contains('/') {
+        return Ok(());
+    }
+    let parent = name.parent_dir(root);
+    let bad = |problem: String| InspectError::BadFile {
+        path: parent.clone(),
+        problem,
+    };
+    let root = std::fs::canonicalize(root)
+        .map_err(|e| bad(format!("cannot resolve the container: {e}")))?;
+    match std::fs::canonicalize(&parent) {
+        Ok(p) if p.starts_with(&root) => Ok(()),
+        Ok(p) => Err(bad(format!(
+            "resolves to {} outside the container",
+            p.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(InspectError::MissingMetadata {
+            path: name.file_path(&root, "yaml"),
+        }),
+        Err(e) => Err(bad(e.to_string())),
+    }
 }
 
 /// Views index bytes whose size was checked against the dtype: the casts cannot fail (maps are

@@ -72,17 +72,18 @@ impl DenseMeta {
             shape: shape.clone(),
             dtype,
         };
-        let len = shape
-            .iter()
-            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        // Any zero dimension makes zero elements, however large the others ([D2]).
+        let len = if shape.contains(&0) {
+            0
+        } else {
+            shape
+                .iter()
+                .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+                .ok_or_else(overflow)?
+        };
+        // The byte size must fit 64 bits ([D2]); what this machine can map is checked when mapping.
+        len.checked_mul(dtype.itemsize() as u64)
             .ok_or_else(overflow)?;
-        let bytes = len
-            .checked_mul(dtype.itemsize() as u64)
-            .ok_or_else(overflow)?;
-        // A map is indexed by isize; refuse what could never be mapped on this machine.
-        if isize::try_from(bytes).is_err() {
-            return Err(overflow());
-        }
         Ok(DenseMeta { dtype, shape, len })
     }
 
@@ -217,9 +218,7 @@ impl SparseMeta {
 }
 
 fn fits(count: u64, dtype: DType) -> bool {
-    count
-        .checked_mul(dtype.itemsize() as u64)
-        .is_some_and(|b| isize::try_from(b).is_ok())
+    count.checked_mul(dtype.itemsize() as u64).is_some()
 }
 
 /// Metadata of an array of either kind.
@@ -299,6 +298,12 @@ struct RawYaml {
     crc32c: Option<BTreeMap<String, Int>>,
 }
 
+/// Only the version, every other key ignored (read before anything else is type-checked).
+#[derive(Deserialize)]
+struct VersionProbe {
+    version: Option<Vec<Int>>,
+}
+
 /// A non-negative YAML integer, strictly: a plain integer scalar, not a quoted string or a float
 /// that a lenient deserializer would coerce ([Y1]).
 #[derive(Debug, Clone, Copy)]
@@ -372,6 +377,20 @@ pub fn parse_yaml(bytes: &[u8], path: &Path) -> Result<YamlDoc, MetaError> {
     }
     let text =
         std::str::from_utf8(bytes).map_err(|e| invalid(path, "Y1", format!("not UTF-8: {e}")))?;
+    // The version first: a future major may change any other key, and must be reported as the
+    // unsupported version it is, not as invalid 1.x metadata ([Y2]).
+    let probe: VersionProbe = serde_saphyr::from_str_with_options(text, yaml_options())
+        .map_err(|e| invalid(path, "Y1", one_line(&e.to_string())))?;
+    if let Some(&[major, minor]) = probe.version.map(ints).as_deref() {
+        if major != FORMAT_MAJOR {
+            return Err(MetaError::UnsupportedVersion {
+                path: path.to_path_buf(),
+                found_major: major,
+                found_minor: minor,
+                supported: FORMAT_MAJOR,
+            });
+        }
+    }
     let raw: RawYaml = serde_saphyr::from_str_with_options(text, yaml_options())
         .map_err(|e| invalid(path, "Y1", one_line(&e.to_string())))?;
     let version = match raw.version.map(ints).as_deref() {
@@ -519,7 +538,14 @@ pub fn render_yaml(meta: &ArrayMeta, crc32c: Option<&[(String, u32)]>) -> String
 /// Reads and parses a metadata file, refusing more than [`MAX_YAML_BYTES`] without reading it all.
 pub fn read_yaml_file(path: &Path) -> Result<YamlDoc, ReadYamlError> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| ReadYamlError::Io(path.to_path_buf(), e))?;
+    // Metadata files must be regular files, never followed through a symlink ([N7]).
+    let file = crate::container::open_nofollow(path, false)
+        .map_err(|e| ReadYamlError::Io(path.to_path_buf(), e))?;
+    let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    if !is_file {
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
+        return Err(ReadYamlError::Io(path.to_path_buf(), e));
+    }
     let mut bytes = Vec::new();
     file.take(MAX_YAML_BYTES + 1)
         .read_to_end(&mut bytes)

@@ -1,0 +1,682 @@
+"""dafreader: a reader of dafstore / daf array files, written from format-spec/SPEC.md alone.
+
+Dependencies: numpy and PyYAML, nothing else (no dafstore bindings, no scipy).
+
+    import dafreader
+    a = dafreader.read_array("/dev/shm/cells", "cells/umis", verify=False)
+    if a.kind == "dense":
+        a.array              # numpy array: a read-only np.memmap, zero-copy ([D3], [D4])
+    else:
+        a.data, a.indices, a.indptr, a.shape, a.layout   # CSR ("rows") or CSC ("columns")
+
+Every refusal is a `FormatError` whose `.error_class` is one of `ERROR_CLASSES` (the classes of
+the conformance vectors in format-spec/vectors/, the same as the Rust engine's
+`InspectError::class()`) and whose `.rule` is the SPEC tag it enforces.
+
+What it does, by SPEC rule:
+
+- names [N1]-[N6] are checked before any file is touched; files are opened relative to the
+  array's directory, which must resolve inside the container, and never through a symbolic link
+  ([N7]);
+- the metadata file is parsed strictly [Y1]-[Y5]: at most 64 KiB, UTF-8, one YAML document whose
+  root is a mapping; duplicate keys, aliases and anchors are refused; sizes are plain decimal
+  integers (YAML 1.1 octal, hex, sexagesimal and `_` forms, floats, strings, booleans and negative
+  numbers are not sizes); unknown keys are ignored; major version 1 only;
+- file lengths are checked before mapping [D3] [S3]; empty files are not mapped [D4];
+- sparse invariants [S4] [S5] are validated once, bool bytes are checked [T2];
+- with `verify=True`, each file's CRC-32C is computed (pure Python: about 10 MB/s) and
+  compared with the recorded `crc32c` [K1];
+- the consistent-snapshot protocol [R2]: open the `.yaml` and keep it open, fstat it, open and
+  size-check every data file, stat the `.yaml` path again, and start over if it changed. The maps
+  stay valid after the files are replaced or removed.
+
+Legacy `<name>.sparse` files (SPEC 5.5, a MAY) are not read.
+
+Reference counting without bindings ([R4], [P7]): a file of an array may be deleted once nobody
+holds the array. A Python process takes part by running under `dafctl hold`, which takes the
+references, prints `held NAME...`, runs the command, and releases them when it exits:
+
+    dafctl hold /dev/shm/cells cells/umis cells/genes -- python3 analysis.py
+
+or, from inside the script, by re-executing itself under `dafctl hold` (see `run_held`):
+
+    import dafreader
+    dafreader.run_held("/dev/shm/cells", ["cells/umis"])   # returns once held
+    umis = dafreader.read_array("/dev/shm/cells", "cells/umis")
+
+While held, an array is not removed (a remove waits for the last holder), so the script can open
+it at any time. Maps stay valid even after a removal: Linux keeps a mapped file's inode alive.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import re
+import shutil
+import stat
+import sys
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+import numpy as np
+import yaml
+
+__all__ = [
+    "ERROR_CLASSES",
+    "DTYPES",
+    "INDEX_DTYPES",
+    "FormatError",
+    "DenseArray",
+    "SparseArray",
+    "read_array",
+    "parse_metadata",
+    "check_name",
+    "crc32c",
+    "hold_command",
+    "run_held",
+]
+
+SUPPORTED_MAJOR = 1
+MAX_YAML_BYTES = 64 * 1024
+U64_MAX = 2**64 - 1
+
+ERROR_CLASSES = (
+    "invalid_name",  # [N1]-[N6]
+    "missing",  # [R1] no <name>.yaml
+    "unsupported_version",  # [Y2] major version other than 1
+    "unknown_dtype",  # [T1]
+    "shape_overflow",  # [D2] a byte size that does not fit in 64 bits
+    "invalid_metadata",  # [Y1]-[Y5], [D1], [S1], [S2], [T3], [K1] value types
+    "missing_file",  # [D3]/[S3]/[N7] data file absent, not a regular file, or outside
+    "size_mismatch",  # [D3]/[S3]
+    "sparse_invariant",  # [S4]/[S5]
+    "invalid_bool",  # [T2]
+    "checksum_mismatch",  # [K1]
+)
+
+# SPEC section 4: numpy spelling -> little-endian numpy dtype of the stored bytes.
+DTYPES = {
+    "bool": np.dtype("u1"),  # viewed as np.bool_ once every byte is checked to be 0 or 1
+    "int8": np.dtype("i1"),
+    "int16": np.dtype("<i2"),
+    "int32": np.dtype("<i4"),
+    "int64": np.dtype("<i8"),
+    "uint8": np.dtype("u1"),
+    "uint16": np.dtype("<u2"),
+    "uint32": np.dtype("<u4"),
+    "uint64": np.dtype("<u8"),
+    "float16": np.dtype("<f2"),
+    "float32": np.dtype("<f4"),
+    "float64": np.dtype("<f8"),
+}
+INDEX_DTYPES = ("int32", "int64", "uint32", "uint64")  # [T3]
+_INDEX_MAX = {"int32": 2**31 - 1, "int64": 2**63 - 1, "uint32": 2**32 - 1, "uint64": 2**64 - 1}
+_FILE_SUFFIXES = ("array", "yaml", "data", "indices", "indptr")
+
+
+class FormatError(Exception):
+    """Array files that SPEC.md says to refuse. `error_class` is one of `ERROR_CLASSES`."""
+
+    def __init__(self, error_class: str, message: str, rule: str, path: Optional[str] = None):
+        assert error_class in ERROR_CLASSES, error_class
+        where = f"{path}: " if path else ""
+        super().__init__(f"{where}{message} (SPEC [{rule}])")
+        self.error_class = error_class
+        self.rule = rule
+        self.path = path
+
+
+# ---------------------------------------------------------------------------------------------
+# CRC-32C (Castagnoli): reflected polynomial 0x82F63B78, initial value and final xor 0xFFFFFFFF.
+
+_CRC_TABLE = []
+for _i in range(256):
+    _c = _i
+    for _ in range(8):
+        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
+    _CRC_TABLE.append(_c)
+
+
+def crc32c(data, crc: int = 0) -> int:
+    """CRC-32C of `data` (bytes-like), continuing from `crc` (the CRC of the bytes before)."""
+    table = _CRC_TABLE
+    crc ^= 0xFFFFFFFF
+    for b in memoryview(data).cast("B"):
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+# ---------------------------------------------------------------------------------------------
+# Names [N1]-[N6].
+
+
+def check_name(name: Union[str, bytes]) -> list[str]:
+    """Validates an array name; returns its components."""
+
+    def fail(why, rule):
+        raise FormatError("invalid_name", f"invalid array name {name!r}: {why}", rule)
+
+    if isinstance(name, (bytes, bytearray)):
+        try:
+            name = bytes(name).decode("utf-8")
+        except UnicodeDecodeError:
+            fail("not UTF-8", "N1")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        fail("not UTF-8", "N1")
+    if name == "":
+        fail("empty", "N2")
+    if "\0" in name or "\\" in name:
+        fail("contains NUL or a backslash", "N4")
+    parts = name.split("/")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part == "":
+            fail("empty component (leading, trailing or doubled '/')", "N2")
+        if part.startswith("."):
+            fail(f"component {part!r} is '.', '..' or starts with '.' (reserved)", "N3")
+        limit = 247 if last else 255
+        if len(part.encode("utf-8")) > limit:
+            fail(f"component longer than {limit} bytes", "N5")
+        if not last and any(part.endswith("." + s) for s in _FILE_SUFFIXES):
+            fail(f"directory component {part!r} ends in an array file suffix", "N6")
+    return parts
+
+
+# ---------------------------------------------------------------------------------------------
+# Metadata [Y1]-[Y5], [D1], [D2], [S1], [S2], [T1], [T3], [K1].
+
+_INT = "tag:yaml.org,2002:int"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys, aliases and anchors, and whose only integers are
+    plain decimal ones (YAML 1.2 core schema: `[-+]?[0-9]+`)."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases are refused (SPEC [Y4])", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        if not isinstance(node, yaml.MappingNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a mapping, found {node.id}", node.start_mark
+            )
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "unhashable key", key_node.start_mark
+                ) from None
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _INT]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(_INT, re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+_StrictLoader.add_constructor(_INT, lambda loader, node: int(loader.construct_scalar(node), 10))
+
+
+@dataclass
+class Metadata:
+    """A parsed, validated metadata file."""
+
+    kind: str  # "dense" or "sparse"
+    version: tuple[int, int]
+    shape: tuple[int, ...]
+    dtype: str  # dense: dtype; sparse: data_dtype
+    indices_dtype: Optional[str] = None
+    indptr_dtype: Optional[str] = None
+    nnz: Optional[int] = None
+    layout: Optional[str] = None
+    crc32c: dict = field(default_factory=dict)
+
+    def files(self) -> list[tuple[str, str, int]]:
+        """(suffix, dtype, element count) of each data file, in SPEC order."""
+        if self.kind == "dense":
+            return [("array", self.dtype, math.prod(self.shape))]
+        major = self.shape[0] if self.layout == "rows" else self.shape[1]
+        return [
+            ("data", self.dtype, self.nnz),
+            ("indices", self.indices_dtype, self.nnz),
+            ("indptr", self.indptr_dtype, major + 1),
+        ]
+
+
+def _is_size(v) -> bool:
+    return type(v) is int and v >= 0  # not bool (a subclass of int), not negative
+
+
+def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
+    """Parses and validates the bytes of a `<name>.yaml` file."""
+
+    def bad(why, rule="Y1"):
+        return FormatError("invalid_metadata", f"invalid metadata: {why}", rule, path)
+
+    if len(data) > MAX_YAML_BYTES:
+        raise bad(f"more than {MAX_YAML_BYTES} bytes", "Y4")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise bad(f"not UTF-8: {e}") from None
+    try:
+        loader = _StrictLoader(text)
+        try:
+            doc = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as e:
+        raise bad(" ".join(str(e).split())) from None
+    if not isinstance(doc, dict):
+        raise bad(f"the root is not a mapping but {type(doc).__name__}")
+
+    version = doc.get("version")
+    if version is None:
+        raise bad("missing key `version`", "Y2")
+    if not (isinstance(version, list) and len(version) == 2 and all(map(_is_size, version))):
+        raise bad(
+            f"version must be [major, minor], two non-negative integers; found {version!r}", "Y2"
+        )
+    if version[0] != SUPPORTED_MAJOR:
+        raise FormatError(
+            "unsupported_version",
+            f"format version {version[0]}.{version[1]}; this reader reads major version "
+            f"{SUPPORTED_MAJOR}",
+            "Y2",
+            path,
+        )
+
+    def dtype_of(key, index=False):
+        value = doc.get(key)
+        if value is None:
+            raise bad(f"missing key `{key}`", "S1")
+        if not isinstance(value, str):
+            raise bad(f"{key} must be a string, found {value!r}")
+        if value not in DTYPES:
+            raise FormatError(
+                "unknown_dtype",
+                f"{key}: unknown dtype {value!r}; valid dtypes are {', '.join(DTYPES)}",
+                "T1",
+                path,
+            )
+        if index and value not in INDEX_DTYPES:
+            raise bad(f"{key} is {value}; index dtypes are {', '.join(INDEX_DTYPES)}", "T3")
+        return value
+
+    def size_of(key, value, rule):
+        if not _is_size(value):
+            raise bad(f"{key} must be a non-negative decimal integer, found {value!r}", rule)
+        return value
+
+    def fits(count, dtype):
+        if count * DTYPES[dtype].itemsize > U64_MAX:
+            raise FormatError(
+                "shape_overflow",
+                f"{count} elements of {dtype} do not fit in a 64-bit byte size",
+                "D2",
+                path,
+            )
+
+    has_dense, has_sparse = "dtype" in doc, "data_dtype" in doc
+    if has_dense == has_sparse:
+        raise bad("needs exactly one of `dtype` (dense) and `data_dtype` (sparse)", "Y5")
+    shape = doc.get("shape")
+    if shape is None:
+        raise bad("missing key `shape`", "D1" if has_dense else "S1")
+    if not isinstance(shape, list):
+        raise bad(f"shape must be a sequence, found {shape!r}", "D1" if has_dense else "S1")
+    shape = tuple(size_of("shape", s, "D1") for s in shape)
+
+    crc = doc.get("crc32c", {})
+    if not isinstance(crc, dict):
+        raise bad(f"crc32c must be a mapping of file suffix to CRC-32C, found {crc!r}", "K1")
+    for suffix, value in crc.items():
+        if not isinstance(suffix, str) or not _is_size(value) or value > 0xFFFFFFFF:
+            raise bad(f"crc32c {suffix!r}: {value!r} is not a 32-bit checksum", "K1")
+
+    if has_dense:
+        dtype = dtype_of("dtype")
+        fits(math.prod(shape), dtype)  # exact arithmetic: an empty product is 1, a 0 makes 0
+        return Metadata("dense", tuple(version), shape, dtype, crc32c=dict(crc))
+
+    data_dtype = dtype_of("data_dtype")
+    indices_dtype = dtype_of("indices_dtype", index=True)
+    indptr_dtype = dtype_of("indptr_dtype", index=True)
+    if len(shape) != 2:
+        raise bad(f"a sparse shape is [rows, columns], found {list(shape)}", "S1")
+    if "nnz" not in doc:
+        raise bad("missing key `nnz`", "S1")
+    nnz = size_of("nnz", doc["nnz"], "S1")
+    layout = doc.get("layout", "rows")
+    if layout not in ("rows", "columns"):
+        raise bad(f"layout is {layout!r}, must be rows or columns", "S2")
+    meta = Metadata(
+        "sparse",
+        tuple(version),
+        shape,
+        data_dtype,
+        indices_dtype,
+        indptr_dtype,
+        nnz,
+        layout,
+        dict(crc),
+    )
+    for _, dtype, count in meta.files():
+        fits(count, dtype)
+    return meta
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrays.
+
+
+@dataclass
+class DenseArray:
+    """A dense array. `array` is a read-only np.memmap (an empty ndarray for zero-size arrays).
+
+    numpy cannot represent a zero-size shape whose non-zero dimensions multiply past its index
+    range (e.g. [2^32, 2^32, 0]); such an array is valid ([D2]) and `array` then has shape (0,),
+    while `shape` always holds the shape of the file."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    array: np.ndarray
+    version: tuple[int, int]
+    crc32c: dict  # recorded, by suffix
+    computed_crc32c: Optional[dict] = None  # with verify=True
+    kind: str = "dense"
+
+
+@dataclass
+class SparseArray:
+    """A sparse array as CSR (layout "rows") or CSC ("columns") triplets of read-only arrays."""
+
+    name: str
+    data_dtype: str
+    indices_dtype: str
+    indptr_dtype: str
+    shape: tuple[int, int]
+    nnz: int
+    layout: str
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    version: tuple[int, int]
+    crc32c: dict
+    computed_crc32c: Optional[dict] = None
+    kind: str = "sparse"
+
+    def to_dense(self) -> np.ndarray:
+        """A dense copy (sums duplicate entries, as scipy does)."""
+        out = np.zeros(self.shape, dtype=self.data.dtype)
+        for major in range(len(self.indptr) - 1):
+            for k in range(int(self.indptr[major]), int(self.indptr[major + 1])):
+                minor = int(self.indices[k])
+                out[(major, minor) if self.layout == "rows" else (minor, major)] += self.data[k]
+        return out
+
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_MAX_ATTEMPTS = 1000
+# For tests of [R2]: called as hook(attempt) after the data files are opened, before the re-stat.
+_after_open_hook = None
+
+
+def _open_file(dir_fd: int, filename: str, path: str, absent=("missing_file", "D3")):
+    """Opens an array file without following a symbolic link; it must be a regular file ([N7]).
+    `absent` is the (error class, rule) when the file does not exist."""
+    try:
+        fd = os.open(filename, _OPEN_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise FormatError(absent[0], "no such file", absent[1], path) from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise FormatError("missing_file", "is a symbolic link", "N7", path) from None
+        raise FormatError("missing_file", f"cannot open: {e.strerror}", "D3", path) from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise FormatError("missing_file", "not a regular file", "N7", path)
+    return fd, st
+
+
+def _map(fd: int, dtype: np.dtype, count: int, shape) -> np.ndarray:
+    if count == 0:  # [D4]: never map an empty file
+        try:
+            return np.empty(shape, dtype=dtype)
+        except ValueError:
+            return np.empty((0,), dtype=dtype)
+    with os.fdopen(os.dup(fd), "rb") as f:
+        return np.memmap(f, dtype=dtype, mode="r", shape=shape)
+
+
+def _file_crc(fd: int, chunk: int = 1 << 20) -> int:
+    crc, offset = 0, 0
+    while True:
+        block = os.pread(fd, chunk, offset)
+        if not block:
+            return crc
+        crc = crc32c(block, crc)
+        offset += len(block)
+
+
+def read_array(root, name: Union[str, bytes], verify: bool = False):
+    """Reads array `name` of the container (or daf directory) `root`.
+
+    Returns a `DenseArray` or `SparseArray`; raises `FormatError` for anything SPEC.md refuses.
+    With `verify`, every data file's CRC-32C is computed and compared with the recorded one."""
+    parts = check_name(name)
+    name = "/".join(parts)
+    root = os.fspath(root)
+    real_root = os.path.realpath(root)
+    dir_path = os.path.join(root, *parts[:-1])
+    real_dir = os.path.realpath(dir_path)
+    if real_dir != real_root and not real_dir.startswith(real_root.rstrip("/") + "/"):
+        raise FormatError("missing_file", "resolves outside the container", "N7", dir_path)
+    try:
+        dir_fd = os.open(real_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FormatError(
+            "missing",
+            "no metadata file: the array does not exist",
+            "R1",
+            os.path.join(dir_path, parts[-1] + ".yaml"),
+        ) from None
+    try:
+        for _ in range(_MAX_ATTEMPTS):
+            result = _read_once(dir_fd, dir_path, parts[-1], name, verify)
+            if result is not None:
+                return result
+        raise OSError(errno.EAGAIN, f"{name}: replaced {_MAX_ATTEMPTS} times while reading")
+    finally:
+        os.close(dir_fd)
+
+
+def _read_once(dir_fd, dir_path, last, name, verify):
+    """One attempt of the [R2] protocol; None when the array was replaced meanwhile."""
+    yaml_name = last + ".yaml"
+    yaml_path = os.path.join(dir_path, yaml_name)
+    # Step 1: open the metadata file and keep it open; an absent one means no array ([R1]).
+    yfd, st_a = _open_file(dir_fd, yaml_name, yaml_path, absent=("missing", "R1"))
+    fds = []
+    try:
+        data = os.pread(yfd, MAX_YAML_BYTES + 1, 0)
+        meta = parse_metadata(data, yaml_path)
+
+        def replaced() -> bool:  # step 3: the path still names the file we opened?
+            try:
+                st_b = os.stat(yaml_name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return True
+            return (st_b.st_dev, st_b.st_ino) != (st_a.st_dev, st_a.st_ino)
+
+        files = []
+        for suffix, dtype, count in meta.files():
+            path = os.path.join(dir_path, f"{last}.{suffix}")
+            try:
+                fd, st = _open_file(dir_fd, f"{last}.{suffix}", path)
+            except FormatError:
+                if replaced():
+                    return None
+                raise
+            fds.append(fd)
+            expected = count * DTYPES[dtype].itemsize
+            if st.st_size != expected:
+                if replaced():
+                    return None
+                raise FormatError(
+                    "size_mismatch",
+                    f"file is {st.st_size} bytes, the metadata promises {expected}",
+                    "S3" if meta.kind == "sparse" else "D3",
+                    path,
+                )
+            files.append((suffix, dtype, count, fd, path))
+        if _after_open_hook is not None:
+            _after_open_hook()
+        if replaced():
+            return None
+
+        arrays = {}
+        for suffix, dtype, count, fd, _ in files:
+            shape = meta.shape if meta.kind == "dense" else (count,)
+            arrays[suffix] = _map(fd, DTYPES[dtype], count, shape)
+        computed = None
+        if verify:
+            computed = {}
+            for suffix, _, _, fd, path in files:
+                computed[suffix] = _file_crc(fd)
+                recorded = meta.crc32c.get(suffix)
+                if recorded is not None and recorded != computed[suffix]:
+                    raise FormatError(
+                        "checksum_mismatch",
+                        f"CRC-32C is {computed[suffix]:08x}, the metadata records {recorded:08x}: "
+                        "the file is corrupt",
+                        "K1",
+                        path,
+                    )
+    finally:
+        for fd in fds:
+            os.close(fd)
+        os.close(yfd)
+
+    if meta.kind == "dense":
+        array = (
+            _checked_bool(arrays["array"], os.path.join(dir_path, last + ".array"))
+            if meta.dtype == "bool"
+            else arrays["array"]
+        )
+        return DenseArray(name, meta.dtype, meta.shape, array, meta.version, meta.crc32c, computed)
+    _check_sparse(meta, arrays["indices"], arrays["indptr"], yaml_path)
+    data = arrays["data"]
+    if meta.dtype == "bool":
+        data = _checked_bool(data, os.path.join(dir_path, last + ".data"))
+    return SparseArray(
+        name,
+        meta.dtype,
+        meta.indices_dtype,
+        meta.indptr_dtype,
+        meta.shape,
+        meta.nnz,
+        meta.layout,
+        data,
+        arrays["indices"],
+        arrays["indptr"],
+        meta.version,
+        meta.crc32c,
+        computed,
+    )
+
+
+def _checked_bool(raw: np.ndarray, path: str) -> np.ndarray:
+    """[T2]: every byte 0 or 1, then viewed as np.bool_ (still zero-copy)."""
+    if raw.size:
+        bad = np.flatnonzero(raw.reshape(-1) > 1)
+        if bad.size:
+            at = int(bad[0])
+            byte = int(raw.reshape(-1)[at])
+            raise FormatError(
+                "invalid_bool", f"bool element {at} is byte {byte}, must be 0 or 1", "T2", path
+            )
+    return raw.view(np.bool_)
+
+
+def _check_sparse(meta: Metadata, indices: np.ndarray, indptr: np.ndarray, path: str) -> None:
+    """[S4] and [S5], once, in O(nnz), so later indexing cannot go out of bounds ([S6])."""
+
+    def fail(why, rule="S4"):
+        raise FormatError("sparse_invariant", why, rule, path)
+
+    rows, columns = meta.shape
+    minor = columns if meta.layout == "rows" else rows
+    if meta.nnz > _INDEX_MAX[meta.indptr_dtype]:
+        fail(f"nnz {meta.nnz} does not fit {meta.indptr_dtype}", "S5")
+    if minor > 0 and minor - 1 > _INDEX_MAX[meta.indices_dtype]:
+        fail(f"minor dimension {minor} - 1 does not fit {meta.indices_dtype}", "S5")
+    if int(indptr[0]) != 0:
+        fail(f"indptr[0] is {int(indptr[0])}, must be 0")
+    decreasing = np.flatnonzero(indptr[1:] < indptr[:-1])
+    if decreasing.size:
+        i = int(decreasing[0]) + 1
+        fail(f"indptr decreases at {i}: {int(indptr[i - 1])} then {int(indptr[i])}")
+    if int(indptr[-1]) != meta.nnz:
+        fail(f"indptr ends at {int(indptr[-1])}, nnz is {meta.nnz}")
+    if indices.size:
+        if minor == 0:
+            fail("an index in a matrix whose minor dimension is 0")
+        # minor - 1 fits the index dtype ([S5] above), so the comparison is exact.
+        out = indices > np.array(minor - 1, dtype=indices.dtype)
+        if indices.dtype.kind == "i":
+            out |= indices < 0
+        bad = np.flatnonzero(out)
+        if bad.size:
+            k = int(bad[0])
+            fail(f"indices[{k}] = {int(indices[k])} is not in [0, {minor})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference counting through `dafctl hold` ([R4], [P7]).
+
+_HELD_ENV = "DAFREADER_HELD"
+
+
+def hold_command(container, names, argv, dafctl: str = "dafctl") -> list[str]:
+    """The command line that runs `argv` while `dafctl hold` holds `names` in `container`."""
+    return [dafctl, "hold", os.fspath(container), *names, "--", *argv]
+
+
+def run_held(container, names, dafctl: Optional[str] = None) -> None:
+    """Makes sure this Python process runs under `dafctl hold CONTAINER NAMES...`.
+
+    The first call re-executes the script (`sys.executable` with `sys.argv`) under `dafctl hold`,
+    so it does not return, and whatever ran before it runs again: call it first. In the
+    re-executed process (marked by the environment variable DAFREADER_HELD) it returns at once,
+    with the references held until the process exits. For scripts run as `python3 script.py`,
+    not `python3 -c`."""
+    key = json.dumps([os.path.realpath(container), *names])
+    if os.environ.get(_HELD_ENV) == key:
+        return
+    dafctl = dafctl or shutil.which("dafctl") or "dafctl"
+    os.environ[_HELD_ENV] = key
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = hold_command(container, names, [sys.executable, *sys.argv], dafctl)
+    os.execvp(argv[0], argv)

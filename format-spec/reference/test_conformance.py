@@ -1,0 +1,195 @@
+"""Runs every conformance vector (format-spec/vectors/*/expected.json) through dafreader, and
+checks the suite itself: the committed vectors are what generate.py writes, SPEC.md cites exactly
+the vectors of each rule, every error class is exercised, and the [R2] snapshot retry works."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dafreader
+from expectations import check
+
+REPO = Path(__file__).resolve().parents[2]
+VECTORS = REPO / "format-spec" / "vectors"
+SPEC = REPO / "format-spec" / "SPEC.md"
+
+
+def vector_ids() -> list[str]:
+    return sorted(p.parent.name for p in VECTORS.glob("*/expected.json"))
+
+
+def expected(vid: str) -> dict:
+    return json.loads((VECTORS / vid / "expected.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("vid", vector_ids())
+def test_vector(vid):
+    check(expected(vid), VECTORS / vid)
+
+
+def test_vectors_present():
+    assert len(vector_ids()) >= 100
+
+
+def test_every_error_class_has_a_vector():
+    classes = {expected(v).get("error_class") for v in vector_ids()}
+    assert set(dafreader.ERROR_CLASSES) <= classes
+
+
+def test_crc32c_check_value():
+    assert dafreader.crc32c(b"123456789") == 0xE3069283
+    assert dafreader.crc32c(b"") == 0
+    assert dafreader.crc32c(b"56789", dafreader.crc32c(b"1234")) == 0xE3069283
+
+
+def test_committed_vectors_are_generated():
+    run = subprocess.run(
+        [sys.executable, str(VECTORS / "generate.py"), "--check"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+
+
+def spec_citations() -> dict[str, set[str]]:
+    """Rule tag -> vectors cited after it in SPEC.md ("Vectors: `a`, `b`.")."""
+    text = SPEC.read_text(encoding="utf-8")
+    # A rule is defined where its back-quoted tag is not inside parentheses (those are references).
+    defs = [(m.start(), m.group(1)) for m in re.finditer(r"(?<!\()`\[([A-Z]\d+)\]`", text)]
+    out: dict[str, set[str]] = {}
+    for m in re.finditer(r"Vectors: ((?:`[a-z0-9-]+`(?:,\s+)?)+)\.", text):
+        rule = [tag for pos, tag in defs if pos < m.start()][-1]
+        out.setdefault(rule, set()).update(re.findall(r"`([a-z0-9-]+)`", m.group(1)))
+    return out
+
+
+def test_spec_cites_exactly_the_vectors_of_each_rule():
+    by_rule: dict[str, set[str]] = {}
+    for vid in vector_ids():
+        for rule in expected(vid)["rules"]:
+            by_rule.setdefault(rule, set()).add(vid)
+    cited = spec_citations()
+    for rule in sorted(set(by_rule) | set(cited)):
+        want, got = by_rule.get(rule, set()), cited.get(rule, set())
+        assert got == want, (
+            f"[{rule}]: SPEC.md cites {sorted(got - want)} that do not list it, "
+            f"and misses {sorted(want - got)}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reader behaviour beyond the vectors.
+
+
+def write_dense(root: Path, name: str, values: list[float]) -> None:
+    """Publishes a float64 1-d array as a writer does ([W3] steps 2-4): unlink the old metadata,
+    rename the new data file into place, then the new metadata."""
+    data = np.asarray(values, dtype="<f8").tobytes()
+    (root / f"{name}.array.new").write_bytes(data)
+    (root / f"{name}.yaml.new").write_text(
+        f"crc32c:\n  array: {dafreader.crc32c(data)}\ndtype: float64\nshape:\n- {len(values)}\n"
+        "version:\n- 1\n- 1\n"
+    )
+    if (root / f"{name}.yaml").exists():
+        (root / f"{name}.yaml").unlink()
+    os.rename(root / f"{name}.array.new", root / f"{name}.array")
+    os.rename(root / f"{name}.yaml.new", root / f"{name}.yaml")
+
+
+def test_snapshot_retries_after_a_replace(tmp_path, monkeypatch):
+    write_dense(tmp_path, "x", [1.0, 2.0])
+    calls = []
+
+    def replace_once():
+        calls.append(1)
+        if len(calls) == 1:
+            write_dense(tmp_path, "x", [7.0, 8.0, 9.0])
+
+    monkeypatch.setattr(dafreader, "_after_open_hook", replace_once)
+    a = dafreader.read_array(tmp_path, "x", verify=True)
+    assert len(calls) == 2, "the first attempt saw the replace and started again"
+    assert a.array.tolist() == [7.0, 8.0, 9.0]
+
+
+def test_maps_keep_the_old_generation(tmp_path):
+    write_dense(tmp_path, "x", [1.0, 2.0])
+    old = dafreader.read_array(tmp_path, "x")
+    write_dense(tmp_path, "x", [5.0])
+    (tmp_path / "x.yaml").unlink()
+    (tmp_path / "x.array").unlink()
+    assert old.array.tolist() == [1.0, 2.0]
+
+
+def test_dense_is_a_read_only_zero_copy_map(tmp_path):
+    write_dense(tmp_path, "x", [1.0, 2.0, 3.0])
+    a = dafreader.read_array(tmp_path, "x")
+    assert isinstance(a.array, np.memmap)
+    assert not a.array.flags.writeable
+    with pytest.raises(ValueError):
+        a.array[0] = 5.0
+
+
+def test_zero_size_is_not_mapped():
+    a = dafreader.read_array(VECTORS / "dense-zero-size-2d", "x")
+    assert not isinstance(a.array, np.memmap) and a.array.shape == (3, 0)
+
+
+def test_sparse_to_dense():
+    rows = dafreader.read_array(VECTORS / "sparse-rows", "x")
+    assert rows.to_dense().tolist() == [[0, 1.5, 0, -2], [0, 0, 0, 0], [4.25, 0, 0, 0]]
+    cols = dafreader.read_array(VECTORS / "sparse-columns", "x")
+    assert cols.to_dense().tolist() == [[1, 0, 0, 0], [0, 0, 3, 0], [2, 0, 0, 0]]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "shape:\n- 0x3\n",
+        "shape:\n- 1_0\n",
+        "shape:\n- 1:30\n",
+        "shape:\n- !!int 0x3\n",
+        "shape:\n- 3e0\n",
+        "shape:\n- .inf\n",
+    ],
+)
+def test_only_plain_decimal_integers_are_sizes(text):
+    with pytest.raises(dafreader.FormatError) as e:
+        dafreader.parse_metadata(("dtype: int8\n" + text + "version:\n- 1\n- 1\n").encode())
+    assert e.value.error_class == "invalid_metadata"
+
+
+def test_decimal_integers_are_decimal():
+    meta = dafreader.parse_metadata(b"dtype: int8\nshape:\n- 010\n- +2\nversion:\n- 1\n- 1\n")
+    assert meta.shape == (10, 2)
+
+
+def test_metadata_larger_than_64_kib_is_refused():
+    text = b"dtype: int8\nshape:\n- 3\nversion:\n- 1\n- 1\n" + b"#" * (64 * 1024)
+    with pytest.raises(dafreader.FormatError) as e:
+        dafreader.parse_metadata(text)
+    assert (e.value.error_class, e.value.rule) == ("invalid_metadata", "Y4")
+
+
+def test_lone_surrogate_name_is_not_utf8():
+    with pytest.raises(dafreader.FormatError) as e:
+        dafreader.check_name("x\udcff")
+    assert e.value.rule == "N1"
+
+
+def test_hold_command():
+    assert dafreader.hold_command("/c", ["a", "b/c"], ["python3", "s.py"]) == [
+        "dafctl",
+        "hold",
+        "/c",
+        "a",
+        "b/c",
+        "--",
+        "python3",
+        "s.py",
+    ]

@@ -1,0 +1,1961 @@
+#!/usr/bin/env python3
+"""Generates the conformance vectors of the dafstore array-file format (format-spec/SPEC.md).
+
+Each vector is a directory holding array files (the vector directory is the container root, a
+"daf directory" without `.dafstore/`) and an `expected.json` saying what a reader must return for
+one array name, or which error class it must raise. The schema is in README.md next to this file.
+
+Everything is written explicitly: data bytes with `struct` in little-endian order, YAML text by
+hand (PyYAML `dump` style where the vector is valid), CRC-32C by the table below. numpy is not
+needed here; Python 3.11 alone runs it.
+
+Usage:
+    python3 generate.py            # (re)writes every vector directory and the README index
+    python3 generate.py --check    # exit 1 if the committed vectors are not what it writes
+    python3 generate.py --out DIR  # writes the vectors into DIR instead (README untouched)
+
+The generator owns every sub-directory of format-spec/vectors/: it deletes them and writes them
+again, so a vector is changed here, never by hand. Any future format change adds vectors here
+before code (SPEC section 10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import math
+import os
+import re
+import shutil
+import struct
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# --------------------------------------------------------------------------------------------
+# CRC-32C (Castagnoli): reflected polynomial 0x82F63B78, init and final xor 0xFFFFFFFF.
+
+_CRC_TABLE = []
+for _i in range(256):
+    _c = _i
+    for _ in range(8):
+        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
+    _CRC_TABLE.append(_c)
+
+
+def crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+assert crc32c(b"123456789") == 0xE3069283
+
+# --------------------------------------------------------------------------------------------
+# dtypes (SPEC section 4): struct format (little-endian) and item size.
+
+FORMATS = {
+    "bool": "B",
+    "int8": "b",
+    "int16": "h",
+    "int32": "i",
+    "int64": "q",
+    "uint8": "B",
+    "uint16": "H",
+    "uint32": "I",
+    "uint64": "Q",
+    "float16": "e",
+    "float32": "f",
+    "float64": "d",
+}
+ITEMSIZE = {d: struct.calcsize("<" + f) for d, f in FORMATS.items()}
+FLOATS = {"float16", "float32", "float64"}
+
+NAN, INF = math.nan, math.inf
+
+
+def pack(dtype: str, values: list) -> bytes:
+    """The little-endian bytes of `values` as `dtype` (bools as bytes 0/1)."""
+    if dtype == "bool":
+        return bytes(1 if v else 0 for v in values)
+    return struct.pack("<%d%s" % (len(values), FORMATS[dtype]), *values)
+
+
+def unpack(dtype: str, data: bytes) -> list:
+    """The values stored in `data` (floats exactly as stored, e.g. float32(0.1))."""
+    n = len(data) // ITEMSIZE[dtype]
+    if dtype == "bool":
+        return [b == 1 for b in data]
+    return list(struct.unpack("<%d%s" % (n, FORMATS[dtype]), data))
+
+
+# --------------------------------------------------------------------------------------------
+# JSON values. NaN and infinities are strings. Every finite float is checked to be read back
+# exactly by serde_json's default (not `float_roundtrip`) parser, which the Rust runner uses: it
+# computes `significand as f64` then one multiplication or division by a power of ten. The Rust
+# runner compares float64 bit for bit, and a float16/float32 element (exact in float64) as equal
+# when the JSON value, as parsed, is within one float64 ulp of it and rounds to it; a value that
+# parser would read otherwise is refused here.
+
+_POW10 = [float("1e%d" % k) for k in range(309)]
+
+
+def _serde_json_default_parse(text: str) -> float:
+    m = re.fullmatch(r"(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?", text)
+    assert m, text
+    neg, whole, frac, exp = m.groups()
+    frac = frac or ""
+    digits = whole + frac
+    significand = int(digits)
+    if significand >= 2**64:
+        raise ValueError(f"{text}: more digits than serde_json keeps")
+    exponent = int(exp or 0) - len(frac)
+    f = float(significand)
+    while True:
+        if abs(exponent) < len(_POW10):
+            f = f * _POW10[abs(exponent)] if exponent >= 0 else f / _POW10[abs(exponent)]
+            break
+        if f == 0.0:
+            break
+        f /= 1e308
+        exponent += 308
+    return -f if neg else f
+
+
+def json_value(v, dtype="float64"):
+    if isinstance(v, bool) or isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        text = repr(v)
+        back = _serde_json_default_parse(text)
+        fmt = "<" + FORMATS[dtype]
+        exact = struct.pack("<d", back) == struct.pack("<d", v)
+        if dtype != "float64" and not exact:  # within one float64 ulp, same float16/32 value
+            bits = struct.unpack("<2q", struct.pack("<2d", back, v))
+            exact = abs(bits[0] - bits[1]) <= 1 and struct.pack(fmt, back) == struct.pack(fmt, v)
+        if not exact:
+            raise ValueError(
+                f"{text} would not be read exactly by serde_json; choose another value"
+            )
+        return v
+    raise TypeError(v)
+
+
+# --------------------------------------------------------------------------------------------
+# YAML text, PyYAML `dump` style: keys sorted, block sequences, nested mappings indented by two.
+
+
+def yaml_dump(mapping: dict) -> str:
+    out = []
+    for key in sorted(mapping):
+        value = mapping[key]
+        if isinstance(value, dict):
+            out.append(f"{key}:\n")
+            out.extend(f"  {k}: {v}\n" for k, v in sorted(value.items()))
+        elif isinstance(value, (list, tuple)):
+            if value:
+                out.append(f"{key}:\n")
+                out.extend(f"- {v}\n" for v in value)
+            else:
+                out.append(f"{key}: []\n")
+        else:
+            out.append(f"{key}: {value}\n")
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Vectors.
+
+VECTORS: dict[str, "Vector"] = {}
+
+
+class Vector:
+    def __init__(self, vid: str, description: str, rules: list[str], *, name="x", verify=False):
+        assert vid not in VECTORS, vid
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", vid), vid
+        self.id = vid
+        self.description = description
+        self.rules = list(rules)
+        self.name = name
+        self.name_hex = None
+        self.verify = verify
+        self.files: dict[str, bytes] = {}
+        self.symlinks: dict[str, str] = {}
+        self.result: dict = {}
+        VECTORS[vid] = self
+
+    def ok(self, fields: dict) -> "Vector":
+        self.result = {"expect": "ok", **fields}
+        return self
+
+    def error(self, error_class: str, ok_fields: dict | None = None) -> "Vector":
+        """Expects `error_class`; with `ok_fields`, success with those fields also conforms."""
+        assert error_class in ERROR_CLASSES, error_class
+        self.result = {"expect": "error", "error_class": error_class}
+        if ok_fields is not None:
+            self.result["ok_allowed"] = True
+            self.result.update(ok_fields)
+        return self
+
+    def expected_json(self) -> dict:
+        out = {"description": self.description}
+        if self.name_hex is not None:
+            out["name_hex"] = self.name_hex
+        else:
+            out["name"] = self.name
+        out["verify"] = self.verify
+        out["rules"] = self.rules
+        out.update(self.result)
+        return out
+
+
+ERROR_CLASSES = [
+    "invalid_name",
+    "missing",
+    "unsupported_version",
+    "unknown_dtype",
+    "shape_overflow",
+    "invalid_metadata",
+    "missing_file",
+    "size_mismatch",
+    "sparse_invariant",
+    "invalid_bool",
+    "checksum_mismatch",
+]
+
+
+def crc_fields(files: dict[str, bytes], recorded: dict[str, int], verify: bool) -> dict:
+    out = {"crc32c": recorded}
+    if verify:
+        out["computed_crc32c"] = {s: crc32c(b) for s, b in files.items()}
+    return out
+
+
+def dense_files(name, dtype, shape, values, *, version=(1, 1), crc=True, extra=""):
+    """Files of a valid dense array; returns (files by path, data bytes, recorded checksums)."""
+    data = pack(dtype, values)
+    keys = {"dtype": dtype, "shape": list(shape), "version": list(version)}
+    recorded = {}
+    if crc is True:
+        recorded = {"array": crc32c(data)}
+    elif crc is not False:
+        recorded = {"array": crc}
+    if recorded:
+        keys["crc32c"] = recorded
+    return (
+        {f"{name}.yaml": (yaml_dump(keys) + extra).encode(), f"{name}.array": data},
+        data,
+        recorded,
+    )
+
+
+def dense_ok_fields(dtype, shape, data, recorded, verify, version=(1, 1)):
+    return {
+        "kind": "dense",
+        "version": list(version),
+        "dtype": dtype,
+        "shape": list(shape),
+        "values": [json_value(v, dtype) for v in unpack(dtype, data)],
+        **crc_fields({"array": data}, recorded, verify),
+    }
+
+
+def dense(
+    vid,
+    description,
+    rules,
+    dtype,
+    shape,
+    values,
+    *,
+    name="x",
+    verify=False,
+    version=(1, 1),
+    crc=True,
+    extra="",
+) -> Vector:
+    """A valid dense array, expected to read back as written."""
+    v = Vector(vid, description, rules, name=name, verify=verify)
+    files, data, recorded = dense_files(
+        name, dtype, shape, values, version=version, crc=crc, extra=extra
+    )
+    v.files.update(files)
+    return v.ok(dense_ok_fields(dtype, shape, data, recorded, verify, version))
+
+
+def sparse_files(
+    name,
+    data_dtype,
+    indices_dtype,
+    indptr_dtype,
+    shape,
+    data,
+    indices,
+    indptr,
+    *,
+    layout="rows",
+    nnz=None,
+    version=(1, 1),
+    crc=True,
+    extra="",
+    layout_key=True,
+):
+    files = {
+        "data": pack(data_dtype, data),
+        "indices": pack(indices_dtype, indices),
+        "indptr": pack(indptr_dtype, indptr),
+    }
+    keys = {
+        "data_dtype": data_dtype,
+        "indices_dtype": indices_dtype,
+        "indptr_dtype": indptr_dtype,
+        "nnz": len(data) if nnz is None else nnz,
+        "shape": list(shape),
+        "version": list(version),
+    }
+    if layout_key:
+        keys["layout"] = layout
+    recorded = {}
+    if crc is True:
+        recorded = {s: crc32c(b) for s, b in files.items()}
+    elif crc is not False:
+        recorded = crc
+    if recorded:
+        keys["crc32c"] = recorded
+    out = {f"{name}.yaml": (yaml_dump(keys) + extra).encode()}
+    out.update({f"{name}.{s}": b for s, b in files.items()})
+    return out, files, recorded
+
+
+def sparse(
+    vid,
+    description,
+    rules,
+    data_dtype,
+    indices_dtype,
+    indptr_dtype,
+    shape,
+    data,
+    indices,
+    indptr,
+    *,
+    layout="rows",
+    name="x",
+    verify=False,
+    version=(1, 1),
+    crc=True,
+    extra="",
+    layout_key=True,
+) -> Vector:
+    """A valid sparse array, expected to read back as written."""
+    v = Vector(vid, description, rules, name=name, verify=verify)
+    files, raw, recorded = sparse_files(
+        name,
+        data_dtype,
+        indices_dtype,
+        indptr_dtype,
+        shape,
+        data,
+        indices,
+        indptr,
+        layout=layout,
+        version=version,
+        crc=crc,
+        extra=extra,
+        layout_key=layout_key,
+    )
+    v.files.update(files)
+    return v.ok(
+        {
+            "kind": "sparse",
+            "version": list(version),
+            "data_dtype": data_dtype,
+            "indices_dtype": indices_dtype,
+            "indptr_dtype": indptr_dtype,
+            "shape": list(shape),
+            "nnz": len(data),
+            "layout": layout,
+            "data": [json_value(x, data_dtype) for x in unpack(data_dtype, raw["data"])],
+            "indices": unpack(indices_dtype, raw["indices"]),
+            "indptr": unpack(indptr_dtype, raw["indptr"]),
+            **crc_fields(raw, recorded, verify),
+        }
+    )
+
+
+def bad(
+    vid,
+    description,
+    rules,
+    error_class,
+    files: dict[str, bytes],
+    *,
+    name="x",
+    verify=False,
+    symlinks=None,
+    ok_fields=None,
+) -> Vector:
+    """An array that must be refused with `error_class`."""
+    v = Vector(vid, description, rules, name=name, verify=verify)
+    v.files.update(files)
+    v.symlinks.update(symlinks or {})
+    return v.error(error_class, ok_fields)
+
+
+def bad_yaml(
+    vid, description, rules, error_class, text, *, data=b"\x01\x02\x03", suffix="array", name="x"
+) -> Vector:
+    """Metadata text that must be refused (`x.array` holds 3 bytes, an int8 [3] array)."""
+    if isinstance(text, str):
+        text = text.encode()
+    return bad(
+        vid,
+        description,
+        rules,
+        error_class,
+        {f"{name}.yaml": text, f"{name}.{suffix}": data},
+        name=name,
+    )
+
+
+# A valid int8 [3] array's YAML, for metadata variations: 3 bytes in x.array.
+INT8_3 = "dtype: int8\nshape:\n- 3\nversion:\n- 1\n- 1\n"
+
+
+def int8_3_ok(version=(1, 1)):
+    return dense_ok_fields("int8", [3], b"\x01\x02\x03", {}, False, version)
+
+
+# Sparse CSR 3 x 4 (row 1 empty), used by many sparse vectors:
+#   [[0, 1.5, 0, -2], [0, 0, 0, 0], [4.25, 0, 0, 0]]
+CSR = dict(data=[1.5, -2.0, 4.25], indices=[1, 3, 0], indptr=[0, 2, 2, 3])
+
+
+def csr_files(**kw):
+    args = dict(data=CSR["data"], indices=CSR["indices"], indptr=CSR["indptr"])
+    args.update({k: kw.pop(k) for k in list(kw) if k in args})
+    files, _, _ = sparse_files(
+        "x",
+        kw.pop("data_dtype", "float64"),
+        kw.pop("indices_dtype", "int32"),
+        kw.pop("indptr_dtype", "int64"),
+        kw.pop("shape", [3, 4]),
+        args["data"],
+        args["indices"],
+        args["indptr"],
+        **kw,
+    )
+    return files
+
+
+def sparse_yaml(**over) -> str:
+    keys = {
+        "data_dtype": "float64",
+        "indices_dtype": "int32",
+        "indptr_dtype": "int64",
+        "layout": "rows",
+        "nnz": 3,
+        "shape": [3, 4],
+        "version": [1, 1],
+    }
+    keys.update(over)
+    return yaml_dump({k: v for k, v in keys.items() if v is not None})
+
+
+def sparse_bad_yaml(vid, description, rules, error_class, text):
+    files = csr_files(crc=False)
+    files["x.yaml"] = text.encode()
+    return bad(vid, description, rules, error_class, files)
+
+
+# ============================================================================================
+# 1. Every dtype, dense 1-d [T1] [D1] [D3]
+
+dense(
+    "dtype-bool",
+    "bool elements are bytes 0 and 1",
+    ["T1", "T2"],
+    "bool",
+    [4],
+    [False, True, True, False],
+)
+dense("dtype-int8", "int8, two's complement", ["T1"], "int8", [5], [-128, -1, 0, 1, 127])
+dense("dtype-int16", "int16, little-endian", ["T1"], "int16", [4], [-32768, -1, 256, 32767])
+dense(
+    "dtype-int32",
+    "int32, little-endian",
+    ["T1"],
+    "int32",
+    [4],
+    [-2147483648, -1, 65536, 2147483647],
+)
+dense(
+    "dtype-int64",
+    "int64, little-endian, extremes",
+    ["T1"],
+    "int64",
+    [4],
+    [-(2**63), -1, 2**32, 2**63 - 1],
+)
+dense("dtype-uint8", "uint8", ["T1"], "uint8", [3], [0, 128, 255])
+dense("dtype-uint16", "uint16, little-endian", ["T1"], "uint16", [3], [0, 256, 65535])
+dense("dtype-uint32", "uint32, little-endian", ["T1"], "uint32", [3], [0, 65536, 2**32 - 1])
+dense(
+    "dtype-uint64",
+    "uint64, little-endian, up to 2^64-1",
+    ["T1"],
+    "uint64",
+    [3],
+    [0, 2**32, 2**64 - 1],
+)
+dense(
+    "dtype-float16",
+    "IEEE binary16: signed zero, max, smallest normal and subnormal, inf, NaN",
+    ["T1"],
+    "float16",
+    [10],
+    [0.0, -0.0, 1.0, -2.5, 65504.0, 2.0**-14, 2.0**-24, INF, -INF, NAN],
+)
+dense(
+    "dtype-float32",
+    "IEEE binary32: 0.1 as stored, max, smallest normal and subnormal, inf, NaN",
+    ["T1"],
+    "float32",
+    [10],
+    [0.0, -0.0, 0.1, -1.25, 3.4028234663852886e38, 2.0**-126, 2.0**-149, INF, -INF, NAN],
+)
+dense(
+    "dtype-float64",
+    "IEEE binary64: max, smallest normal and subnormal, inf, NaN",
+    ["T1"],
+    "float64",
+    [11],
+    [
+        0.0,
+        -0.0,
+        0.1,
+        -1.5,
+        1.7976931348623157e308,
+        2.2250738585072014e-308,
+        5e-324,
+        1e100,
+        INF,
+        -INF,
+        NAN,
+    ],
+)
+
+# 2. Shapes [D1] [D2] [D3] [D4]
+
+dense("dense-0d", "0-d array: shape [] holds one element", ["D2", "D3"], "float64", [], [-2.5])
+dense(
+    "dense-2d",
+    "2-d, row-major (C order)",
+    ["D1", "D3"],
+    "float64",
+    [2, 3],
+    [0.5, 1.0, 1.5, 2.0, 2.5, 3.0],
+)
+dense(
+    "dense-3d",
+    "3-d, row-major",
+    ["D1", "D3"],
+    "int16",
+    [2, 3, 2],
+    [i * 257 - 1000 for i in range(12)],
+)
+dense(
+    "dense-6d",
+    "6-d with unit dimensions, row-major",
+    ["D1", "D3"],
+    "uint8",
+    [1, 2, 1, 3, 1, 2],
+    list(range(12)),
+)
+dense(
+    "dense-zero-size-1d",
+    "shape [0]: empty .array file, not mapped",
+    ["D2", "D4"],
+    "float32",
+    [0],
+    [],
+)
+dense("dense-zero-size-2d", "shape [3, 0]: empty file", ["D2", "D4"], "int64", [3, 0], [])
+dense("dense-zero-size-3d", "shape [2, 0, 4] bool: empty file", ["D2", "D4"], "bool", [2, 0, 4], [])
+dense(
+    "dense-zero-size-huge-dims-first",
+    "shape [0, 2^32, 2^32]: zero elements, zero bytes: the byte size fits, so valid",
+    ["D2", "D4"],
+    "int8",
+    [0, 2**32, 2**32],
+    [],
+)
+dense(
+    "dense-zero-size-huge-dims-last",
+    "shape [2^32, 2^32, 0]: zero elements, zero bytes: valid whatever the order of the factors",
+    ["D2", "D4"],
+    "int8",
+    [2**32, 2**32, 0],
+    [],
+)
+
+# 3. daf 1.0 files, exactly as daf (PyYAML dump) writes them [Y2] [Y5]
+
+v = Vector(
+    "daf10-dense-float32", "daf 1.0 dense 2-d float32, byte for byte as daf writes it", ["Y2", "Y5"]
+)
+_data = pack("float32", [1.0, -0.5, 2.25, 0.0, 1024.0, -3.0])
+v.files = {"x.yaml": b"dtype: float32\nshape:\n- 2\n- 3\nversion:\n- 1\n- 0\n", "x.array": _data}
+v.ok(dense_ok_fields("float32", [2, 3], _data, {}, False, (1, 0)))
+
+v = Vector("daf10-dense-int64-1d", "daf 1.0 dense 1-d int64", ["Y2"])
+_data = pack("int64", [7, -7, 2**40])
+v.files = {"x.yaml": b"dtype: int64\nshape:\n- 3\nversion:\n- 1\n- 0\n", "x.array": _data}
+v.ok(dense_ok_fields("int64", [3], _data, {}, False, (1, 0)))
+
+sparse(
+    "daf10-sparse",
+    "daf 1.0 sparse (compressed rows, no layout key), as daf writes it",
+    ["Y2", "Y5", "S2"],
+    "float32",
+    "int32",
+    "int32",
+    [3, 4],
+    CSR["data"],
+    CSR["indices"],
+    CSR["indptr"],
+    version=(1, 0),
+    crc=False,
+    layout_key=False,
+)
+assert VECTORS["daf10-sparse"].files["x.yaml"] == (
+    b"data_dtype: float32\nindices_dtype: int32\nindptr_dtype: int32\nnnz: 3\nshape:\n- 3\n- 4\n"
+    b"version:\n- 1\n- 0\n"
+)
+
+# 4. Unknown keys and minor versions [Y2] [Y3], YAML styles [Y1]
+
+dense(
+    "yaml-unknown-keys",
+    "1.x file with unknown optional keys of every shape: ignored",
+    ["Y3"],
+    "int32",
+    [2],
+    [1, -1],
+    version=(1, 7),
+    extra="future_key:\n  nested:\n  - 1\n  - 2\nhistogram: [0, 1, 2]\nnote: 'not a size: -1.5'\n"
+    "zz_flag: true\n",
+)
+sparse(
+    "yaml-unknown-keys-sparse",
+    "sparse 1.x with unknown keys, including a future checksum "
+    "kind and an unknown suffix in crc32c",
+    ["Y3"],
+    "float64",
+    "int32",
+    "int64",
+    [3, 4],
+    CSR["data"],
+    CSR["indices"],
+    CSR["indptr"],
+    version=(1, 2),
+    extra="crc64nvme:\n  data: 12\nowner: somebody\n",
+)
+dense(
+    "version-1-99",
+    "any minor version of major 1 is read",
+    ["Y2"],
+    "uint8",
+    [2],
+    [1, 2],
+    version=(1, 99),
+)
+
+v = Vector("yaml-flow-style", "flow style mapping and sequences, quoted dtype", ["Y1"])
+v.files = {
+    "x.yaml": b"{version: [1, 1], 'dtype': \"int16\", shape: [2, 1]}\n",
+    "x.array": pack("int16", [-2, 2]),
+}
+v.ok(dense_ok_fields("int16", [2, 1], pack("int16", [-2, 2]), {}, False))
+
+v = Vector("yaml-comments-markers", "document markers and comments are YAML, not data", ["Y1"])
+v.files = {
+    "x.yaml": b"%YAML 1.1\n---\n# written by hand\ndtype: int8  # one byte\nshape:\n- 3\n"
+    b"version:\n- 1\n- 1\n...\n",
+    "x.array": b"\x01\x02\x03",
+}
+v.ok(int8_3_ok())
+
+v = Vector("dtype-quoted", "a quoted dtype is the same string", ["T1"])
+v.files = {
+    "x.yaml": b"dtype: 'int8'\nshape:\n- 3\nversion:\n- 1\n- 1\n",
+    "x.array": b"\x01\x02\x03",
+}
+v.ok(int8_3_ok())
+
+# 5. Sparse arrays [S1]-[S6]
+
+sparse(
+    "sparse-rows",
+    "CSR with an empty row",
+    ["S1", "S2", "S4"],
+    "float64",
+    "int32",
+    "int64",
+    [3, 4],
+    CSR["data"],
+    CSR["indices"],
+    CSR["indptr"],
+)
+sparse(
+    "sparse-columns",
+    "CSC: indptr has columns + 1 entries, indices are rows",
+    ["S2", "S3", "S4"],
+    "float32",
+    "int64",
+    "int32",
+    [3, 4],
+    [1.0, 2.0, 3.0],
+    [0, 2, 1],
+    [0, 2, 2, 3, 3],
+    layout="columns",
+)
+sparse(
+    "sparse-rows-no-layout-1-1",
+    "version 1.1 without layout: rows",
+    ["S2"],
+    "int16",
+    "int32",
+    "int32",
+    [2, 2],
+    [5, -5],
+    [1, 0],
+    [0, 1, 2],
+    layout_key=False,
+)
+sparse(
+    "sparse-rows-nnz0",
+    "nnz = 0: empty data and indices files, not mapped",
+    ["S3", "S4", "D4"],
+    "int16",
+    "int32",
+    "int32",
+    [2, 3],
+    [],
+    [],
+    [0, 0, 0],
+)
+sparse(
+    "sparse-columns-nnz0",
+    "CSC with nnz = 0",
+    ["S3", "S4", "D4"],
+    "uint8",
+    "int32",
+    "int64",
+    [3, 2],
+    [],
+    [],
+    [0, 0, 0],
+    layout="columns",
+)
+sparse(
+    "sparse-rows-zero-rows",
+    "shape [0, 5]: indptr is [0]",
+    ["S3", "S4"],
+    "float64",
+    "int32",
+    "int64",
+    [0, 5],
+    [],
+    [],
+    [0],
+)
+sparse(
+    "sparse-rows-zero-columns",
+    "shape [4, 0]: every row empty",
+    ["S3", "S4"],
+    "float64",
+    "int32",
+    "int64",
+    [4, 0],
+    [],
+    [],
+    [0, 0, 0, 0, 0],
+)
+sparse(
+    "sparse-columns-zero-both",
+    "shape [0, 0] columns",
+    ["S3", "S4"],
+    "int8",
+    "uint32",
+    "uint64",
+    [0, 0],
+    [],
+    [],
+    [0],
+    layout="columns",
+)
+sparse(
+    "sparse-unsigned-index-dtypes",
+    "uint32 indices, uint64 indptr",
+    ["T3"],
+    "int8",
+    "uint32",
+    "uint64",
+    [2, 3],
+    [-1, 1, 127],
+    [2, 0, 1],
+    [0, 1, 3],
+)
+sparse(
+    "sparse-int64-indices-uint32-indptr",
+    "int64 indices, uint32 indptr",
+    ["T3"],
+    "uint16",
+    "int64",
+    "uint32",
+    [3, 2],
+    [1, 65535],
+    [1, 0],
+    [0, 0, 1, 2],
+)
+sparse(
+    "sparse-data-bool",
+    "bool data",
+    ["T2"],
+    "bool",
+    "int32",
+    "int32",
+    [2, 2],
+    [True, False],
+    [0, 1],
+    [0, 1, 2],
+)
+sparse(
+    "sparse-data-float16",
+    "float16 data with inf and NaN",
+    ["T1"],
+    "float16",
+    "int32",
+    "int32",
+    [1, 4],
+    [0.5, INF, NAN, -0.0],
+    [0, 1, 2, 3],
+    [0, 4],
+)
+sparse(
+    "sparse-data-uint64",
+    "uint64 data",
+    ["T1"],
+    "uint64",
+    "int64",
+    "int64",
+    [2, 1],
+    [2**64 - 1, 1],
+    [0, 0],
+    [0, 1, 2],
+    layout="rows",
+)
+sparse(
+    "sparse-unsorted-duplicate-indices",
+    "indices unsorted and repeated within a row: valid "
+    "(SHOULD be canonical; readers MUST NOT rely on it)",
+    ["S4"],
+    "float64",
+    "int32",
+    "int64",
+    [2, 3],
+    [1.0, 2.0, 3.0, 4.0],
+    [2, 0, 2, 1],
+    [0, 3, 4],
+)
+sparse(
+    "sparse-index-dtype-at-limit",
+    "minor = 2^31: minor - 1 is int32's max, so int32 indices are enough",
+    ["S5"],
+    "float32",
+    "int32",
+    "int32",
+    [1, 2**31],
+    [1.0],
+    [2**31 - 1],
+    [0, 1],
+)
+
+# 6. Checksums [K1]
+
+dense(
+    "crc-dense-verify",
+    "recorded CRC-32C matches; verified",
+    ["K1"],
+    "float64",
+    [3],
+    [1.0, 2.0, 3.0],
+    verify=True,
+)
+dense(
+    "crc-zero-size-verify",
+    "the CRC-32C of an empty file is 0",
+    ["K1", "D4"],
+    "int32",
+    [0],
+    [],
+    verify=True,
+)
+dense(
+    "crc-absent-verify",
+    "daf 1.0 file without crc32c, verify asked: nothing to compare",
+    ["K1"],
+    "int16",
+    [2],
+    [3, 4],
+    version=(1, 0),
+    crc=False,
+    verify=True,
+)
+dense(
+    "crc-dense-mismatch-no-verify",
+    "wrong recorded CRC-32C is not checked unless verify is asked",
+    ["K1"],
+    "float64",
+    [3],
+    [1.0, 2.0, 3.0],
+    crc=0x12345678,
+)
+sparse(
+    "crc-sparse-verify",
+    "sparse: three recorded checksums match",
+    ["K1"],
+    "float64",
+    "int32",
+    "int64",
+    [3, 4],
+    CSR["data"],
+    CSR["indices"],
+    CSR["indptr"],
+    verify=True,
+)
+_f, _raw, _ = sparse_files(
+    "x", "float64", "int32", "int64", [3, 4], CSR["data"], CSR["indices"], CSR["indptr"], crc=False
+)
+sparse(
+    "crc-sparse-partial-verify",
+    "only some files have a recorded checksum: those are verified",
+    ["K1"],
+    "float64",
+    "int32",
+    "int64",
+    [3, 4],
+    CSR["data"],
+    CSR["indices"],
+    CSR["indptr"],
+    crc={"indptr": crc32c(_raw["indptr"])},
+    verify=True,
+)
+_files, _data, _ = dense_files("x", "float64", [3], [1.0, 2.0, 3.0], crc=0x12345678)
+bad(
+    "crc-dense-mismatch-verify",
+    "recorded CRC-32C differs from the bytes; verify asked",
+    ["K1"],
+    "checksum_mismatch",
+    _files,
+    verify=True,
+)
+_f, _raw, _ = sparse_files(
+    "x", "float64", "int32", "int64", [3, 4], CSR["data"], CSR["indices"], CSR["indptr"], crc=False
+)
+_rec = {s: crc32c(b) for s, b in _raw.items()}
+_rec["indices"] ^= 1
+bad(
+    "crc-sparse-mismatch-indices-verify",
+    "sparse: the indices checksum is wrong; verify asked",
+    ["K1"],
+    "checksum_mismatch",
+    sparse_files(
+        "x",
+        "float64",
+        "int32",
+        "int64",
+        [3, 4],
+        CSR["data"],
+        CSR["indices"],
+        CSR["indptr"],
+        crc=_rec,
+    )[0],
+    verify=True,
+)
+bad_yaml(
+    "crc-value-too-large",
+    "a CRC-32C is 32 bits",
+    ["K1"],
+    "invalid_metadata",
+    "crc32c:\n  array: 4294967296\n" + INT8_3,
+)
+bad_yaml(
+    "crc-not-a-mapping",
+    "crc32c must map suffixes to integers",
+    ["K1"],
+    "invalid_metadata",
+    "crc32c: 12345\n" + INT8_3,
+)
+bad_yaml(
+    "crc-value-quoted",
+    "a quoted checksum is a string, not an integer",
+    ["K1"],
+    "invalid_metadata",
+    "crc32c:\n  array: '1234'\n" + INT8_3,
+)
+
+# 7. Invalid dense files [D2] [D3] [T2]
+
+_files, _, _ = dense_files("x", "int32", [4], [1, 2, 3, 4], crc=False)
+bad(
+    "dense-size-short",
+    ".array one element short",
+    ["D3"],
+    "size_mismatch",
+    {**_files, "x.array": _files["x.array"][:12]},
+)
+bad(
+    "dense-size-long",
+    ".array one element too long",
+    ["D3"],
+    "size_mismatch",
+    {**_files, "x.array": _files["x.array"] + pack("int32", [5])},
+)
+_files, _, _ = dense_files("x", "float64", [2], [1.0, 2.0], crc=False)
+bad(
+    "dense-size-partial-element",
+    ".array 15 bytes for two float64",
+    ["D3"],
+    "size_mismatch",
+    {**_files, "x.array": _files["x.array"][:15]},
+)
+_files, _, _ = dense_files("x", "float64", [], [1.0], crc=False)
+bad(
+    "dense-0d-empty-file",
+    "0-d needs one element, the file is empty",
+    ["D2", "D3"],
+    "size_mismatch",
+    {**_files, "x.array": b""},
+)
+_files, _, _ = dense_files("x", "float64", [0], [], crc=False)
+bad(
+    "dense-zero-size-nonempty-file",
+    "shape [0] but the file has a byte",
+    ["D3", "D4"],
+    "size_mismatch",
+    {**_files, "x.array": b"\x00"},
+)
+bad_yaml(
+    "dense-huge-shape-size-mismatch",
+    "shape [2^62] int8 fits in 64 bits: a size mismatch",
+    ["D2", "D3"],
+    "size_mismatch",
+    "dtype: int8\nshape:\n- 4611686018427387904\nversion:\n- 1\n- 1\n",
+)
+bad_yaml(
+    "dense-shape-2-63-size-mismatch",
+    "shape [2^63] int8: 2^63 bytes fit in a 64-bit unsigned "
+    "integer, so not an overflow: a size mismatch",
+    ["D2", "D3"],
+    "size_mismatch",
+    "dtype: int8\nshape:\n- 9223372036854775808\nversion:\n- 1\n- 1\n",
+)
+bad_yaml(
+    "dense-shape-overflow-product",
+    "product 2^32 * 2^32 does not fit in 64 bits",
+    ["D2"],
+    "shape_overflow",
+    "dtype: int8\nshape:\n- 4294967296\n- 4294967296\nversion:\n- 1\n- 1\n",
+)
+bad_yaml(
+    "dense-shape-overflow-bytes",
+    "2^61 float64 elements: the product fits, the byte size (2^64) does not",
+    ["D2"],
+    "shape_overflow",
+    "dtype: float64\nshape:\n- 2305843009213693952\nversion:\n- 1\n- 1\n",
+)
+bad_yaml(
+    "dense-shape-overflow-max",
+    "shape [2^64-1, 2]",
+    ["D2"],
+    "shape_overflow",
+    "dtype: uint8\nshape:\n- 18446744073709551615\n- 2\nversion:\n- 1\n- 1\n",
+)
+bad(
+    "dense-bool-byte-2",
+    "bool byte 2 is invalid",
+    ["T2"],
+    "invalid_bool",
+    {
+        "x.yaml": dense_files("x", "bool", [3], [0, 0, 0], crc=False)[0]["x.yaml"],
+        "x.array": b"\x01\x02\x00",
+    },
+)
+bad(
+    "dense-bool-byte-ff",
+    "bool byte 0xff is invalid",
+    ["T2"],
+    "invalid_bool",
+    {
+        "x.yaml": dense_files("x", "bool", [2, 2], [0] * 4, crc=False)[0]["x.yaml"],
+        "x.array": b"\x00\x01\x01\xff",
+    },
+)
+
+# 8. Invalid sparse arrays [S1]-[S6] [T3]
+
+bad(
+    "sparse-indptr-decreasing",
+    "indptr [0, 2, 1, 3] decreases",
+    ["S4", "S6"],
+    "sparse_invariant",
+    csr_files(indptr=[0, 2, 1, 3]),
+)
+bad(
+    "sparse-indptr-first-nonzero",
+    "indptr[0] must be 0",
+    ["S4", "S6"],
+    "sparse_invariant",
+    csr_files(indptr=[1, 2, 2, 3]),
+)
+bad(
+    "sparse-indptr-end-not-nnz",
+    "indptr[rows] = 2 but nnz = 3 (files hold 3 entries)",
+    ["S4", "S6"],
+    "sparse_invariant",
+    csr_files(indptr=[0, 1, 2, 2]),
+)
+bad(
+    "sparse-indptr-negative",
+    "int64 indptr with a negative entry",
+    ["S4", "S6"],
+    "sparse_invariant",
+    csr_files(indptr=[0, -1, 2, 3]),
+)
+bad(
+    "sparse-index-out-of-range",
+    "index 4 in a 4-column CSR",
+    ["S4", "S6"],
+    "sparse_invariant",
+    csr_files(indices=[1, 4, 0]),
+)
+bad(
+    "sparse-index-negative",
+    "int32 index -1",
+    ["S4", "S6"],
+    "sparse_invariant",
+    csr_files(indices=[1, -1, 0]),
+)
+bad(
+    "sparse-index-uint64-max",
+    "uint64 index 2^64-1",
+    ["S4", "S6"],
+    "sparse_invariant",
+    csr_files(indices_dtype="uint64", indices=[1, 2**64 - 1, 0]),
+)
+bad(
+    "sparse-columns-index-out-of-range",
+    "CSC 2 x 4: index 3 is a valid column but not a row",
+    ["S2", "S4", "S6"],
+    "sparse_invariant",
+    sparse_files(
+        "x",
+        "float64",
+        "int32",
+        "int64",
+        [2, 4],
+        [1.0, 2.0],
+        [0, 3],
+        [0, 1, 1, 2, 2],
+        layout="columns",
+        crc=False,
+    )[0],
+)
+bad(
+    "sparse-index-dtype-too-small",
+    "minor = 2^31 + 1: minor - 1 does not fit int32 indices",
+    ["S5"],
+    "sparse_invariant",
+    sparse_files("x", "float32", "int32", "int32", [1, 2**31 + 1], [], [], [0, 0], crc=False)[0],
+)
+bad(
+    "sparse-nnz-more-than-files",
+    "nnz: 4 but the files hold 3 entries",
+    ["S3"],
+    "size_mismatch",
+    csr_files(nnz=4, crc=False),
+)
+_f = csr_files(crc=False)
+bad(
+    "sparse-data-size-mismatch",
+    ".data one element short",
+    ["S3"],
+    "size_mismatch",
+    {**_f, "x.data": _f["x.data"][:16]},
+)
+bad(
+    "sparse-indices-size-mismatch",
+    ".indices one byte long",
+    ["S3"],
+    "size_mismatch",
+    {**_f, "x.indices": _f["x.indices"] + b"\x00"},
+)
+bad(
+    "sparse-indptr-size-mismatch",
+    "layout: columns on a 3 x 4 matrix written as rows: indptr needs 5 entries, has 4",
+    ["S2", "S3"],
+    "size_mismatch",
+    {**_f, "x.yaml": sparse_yaml(layout="columns").encode()},
+)
+bad(
+    "sparse-missing-data-file",
+    "x.data absent",
+    ["S3"],
+    "missing_file",
+    {k: b for k, b in _f.items() if k != "x.data"},
+)
+bad(
+    "sparse-missing-indptr-file",
+    "x.indptr absent",
+    ["S3"],
+    "missing_file",
+    {k: b for k, b in _f.items() if k != "x.indptr"},
+)
+_legacy = {("x.sparse" if k == "x.data" else k): b for k, b in _f.items()}
+_legacy_ok = {k: v for k, v in VECTORS["sparse-rows"].result.items() if k != "expect"}
+_legacy_ok["crc32c"] = {}
+bad(
+    "sparse-legacy-sparse-file",
+    "early pre-release name x.sparse instead of x.data: readers MAY "
+    "accept it (SPEC 5.5), or report the missing x.data",
+    ["S3"],
+    "missing_file",
+    _legacy,
+    ok_fields=_legacy_ok,
+)
+bad(
+    "sparse-data-bool-byte-2",
+    "sparse bool data with byte 2",
+    ["T2"],
+    "invalid_bool",
+    {
+        **sparse_files(
+            "x", "bool", "int32", "int32", [2, 2], [True, True], [0, 1], [0, 1, 2], crc=False
+        )[0],
+        "x.data": b"\x01\x02",
+    },
+)
+bad(
+    "sparse-indptr-size-overflow",
+    "shape [2^64-1, 1] rows: indptr needs 2^64 entries",
+    ["S3", "D2"],
+    "shape_overflow",
+    {"x.yaml": sparse_yaml(shape=[2**64 - 1, 1], nnz=0).encode()},
+)
+bad(
+    "sparse-nnz-size-overflow",
+    "nnz 2^61 float64: the data file would be 2^64 bytes",
+    ["S3", "D2"],
+    "shape_overflow",
+    {"x.yaml": sparse_yaml(nnz=2**61, shape=[1, 1]).encode()},
+)
+sparse_bad_yaml(
+    "sparse-layout-invalid",
+    "layout: diagonal",
+    ["S2"],
+    "invalid_metadata",
+    sparse_yaml(layout="diagonal"),
+)
+sparse_bad_yaml(
+    "sparse-layout-capitalized",
+    "layout: Rows (case matters)",
+    ["S2"],
+    "invalid_metadata",
+    sparse_yaml(layout="Rows"),
+)
+sparse_bad_yaml(
+    "sparse-shape-1d",
+    "sparse shape must have exactly two sizes",
+    ["S1"],
+    "invalid_metadata",
+    sparse_yaml(shape=[12]),
+)
+sparse_bad_yaml(
+    "sparse-shape-3d",
+    "sparse shape with three sizes",
+    ["S1"],
+    "invalid_metadata",
+    sparse_yaml(shape=[3, 4, 1]),
+)
+sparse_bad_yaml(
+    "sparse-missing-nnz", "nnz is required", ["S1"], "invalid_metadata", sparse_yaml(nnz=None)
+)
+sparse_bad_yaml(
+    "sparse-missing-indices-dtype",
+    "indices_dtype is required",
+    ["S1"],
+    "invalid_metadata",
+    sparse_yaml(indices_dtype=None),
+)
+sparse_bad_yaml(
+    "sparse-missing-indptr-dtype",
+    "indptr_dtype is required",
+    ["S1"],
+    "invalid_metadata",
+    sparse_yaml(indptr_dtype=None),
+)
+sparse_bad_yaml(
+    "sparse-indices-dtype-float32",
+    "float32 is a dtype but not an index dtype",
+    ["T3"],
+    "invalid_metadata",
+    sparse_yaml(indices_dtype="float32"),
+)
+sparse_bad_yaml(
+    "sparse-indptr-dtype-int16",
+    "int16 is not an index dtype",
+    ["T3"],
+    "invalid_metadata",
+    sparse_yaml(indptr_dtype="int16"),
+)
+sparse_bad_yaml(
+    "sparse-indices-dtype-unknown",
+    "indices_dtype: int",
+    ["T1", "T3"],
+    "unknown_dtype",
+    sparse_yaml(indices_dtype="int"),
+)
+sparse_bad_yaml(
+    "sparse-data-dtype-unknown",
+    "data_dtype: float",
+    ["T1"],
+    "unknown_dtype",
+    sparse_yaml(data_dtype="float"),
+)
+sparse_bad_yaml(
+    "sparse-nnz-float",
+    "nnz: 3.0 is a float, not a size",
+    ["Y1", "S1"],
+    "invalid_metadata",
+    sparse_yaml(nnz="3.0"),
+)
+sparse_bad_yaml(
+    "sparse-nnz-quoted",
+    'nnz: "3" is a string, not a size',
+    ["Y1", "S1"],
+    "invalid_metadata",
+    sparse_yaml(nnz='"3"'),
+)
+sparse_bad_yaml(
+    "sparse-nnz-negative", "nnz: -3", ["Y1", "S1"], "invalid_metadata", sparse_yaml(nnz=-3)
+)
+
+# 9. Metadata [Y1] [Y2] [Y4] [Y5] [D1] [T1]
+
+bad_yaml(
+    "yaml-syntax-error",
+    "unclosed flow sequence",
+    ["Y1"],
+    "invalid_metadata",
+    "dtype: [int8\nshape:\n- 3\nversion:\n- 1\n- 1\n",
+)
+bad_yaml(
+    "yaml-root-sequence", "root is a sequence", ["Y1"], "invalid_metadata", "- dtype\n- int8\n"
+)
+bad_yaml("yaml-root-scalar", "root is a scalar", ["Y1"], "invalid_metadata", "int8\n")
+bad_yaml("yaml-empty", "empty metadata file (no mapping)", ["Y1"], "invalid_metadata", "")
+bad_yaml(
+    "yaml-two-documents",
+    "two YAML documents",
+    ["Y1"],
+    "invalid_metadata",
+    "---\n" + INT8_3 + "---\n" + INT8_3,
+)
+bad_yaml(
+    "yaml-not-utf8",
+    "a byte that is not UTF-8 (in an unknown key's value)",
+    ["Y1"],
+    "invalid_metadata",
+    INT8_3.encode() + b"note: caf\xe9\n",
+)
+bad_yaml(
+    "yaml-duplicate-key",
+    "dtype twice (same value)",
+    ["Y1"],
+    "invalid_metadata",
+    "dtype: int8\n" + INT8_3,
+)
+bad_yaml(
+    "yaml-duplicate-key-nested",
+    "crc32c.array twice",
+    ["Y1"],
+    "invalid_metadata",
+    "crc32c:\n  array: 1\n  array: 1\n" + INT8_3,
+)
+bad_yaml(
+    "yaml-duplicate-unknown-key",
+    "an unknown key twice: duplicates are refused even where the key is ignored",
+    ["Y1", "Y3"],
+    "invalid_metadata",
+    INT8_3 + "note: a\nnote: b\n",
+)
+bad_yaml(
+    "yaml-both-dtype-and-data-dtype",
+    "dense keys plus data_dtype",
+    ["Y5"],
+    "invalid_metadata",
+    "data_dtype: int8\n" + INT8_3,
+)
+sparse_bad_yaml(
+    "yaml-both-data-dtype-and-dtype",
+    "sparse keys plus dtype",
+    ["Y5"],
+    "invalid_metadata",
+    sparse_yaml(dtype="float64"),
+)
+bad_yaml(
+    "yaml-neither-dtype",
+    "neither dtype nor data_dtype",
+    ["Y5"],
+    "invalid_metadata",
+    "shape:\n- 3\nversion:\n- 1\n- 1\n",
+)
+bad_yaml(
+    "dense-missing-shape",
+    "shape is required",
+    ["D1"],
+    "invalid_metadata",
+    "dtype: int8\nversion:\n- 1\n- 1\n",
+)
+bad_yaml(
+    "dense-shape-float",
+    "shape: [3.0]",
+    ["Y1", "D1"],
+    "invalid_metadata",
+    "dtype: int8\nshape:\n- 3.0\nversion:\n- 1\n- 1\n",
+)
+bad_yaml(
+    "dense-shape-quoted",
+    'shape: ["3"]',
+    ["Y1", "D1"],
+    "invalid_metadata",
+    'dtype: int8\nshape:\n- "3"\nversion:\n- 1\n- 1\n',
+)
+bad_yaml(
+    "dense-shape-negative",
+    "shape: [-3]",
+    ["Y1", "D1"],
+    "invalid_metadata",
+    "dtype: int8\nshape:\n- -3\nversion:\n- 1\n- 1\n",
+)
+bad_yaml(
+    "dense-shape-bool",
+    "shape: [true]",
+    ["Y1", "D1"],
+    "invalid_metadata",
+    "dtype: int8\nshape:\n- true\nversion:\n- 1\n- 1\n",
+)
+bad_yaml(
+    "dense-shape-scalar",
+    "shape: 3 (not a sequence)",
+    ["D1"],
+    "invalid_metadata",
+    "dtype: int8\nshape: 3\nversion:\n- 1\n- 1\n",
+)
+bad_yaml(
+    "dense-shape-null",
+    "shape: (null)",
+    ["D1"],
+    "invalid_metadata",
+    "dtype: int8\nshape:\nversion:\n- 1\n- 1\n",
+)
+bad_yaml(
+    "dense-dtype-sequence",
+    "dtype: [int8] (not a string)",
+    ["D1"],
+    "invalid_metadata",
+    "dtype:\n- int8\nshape:\n- 3\nversion:\n- 1\n- 1\n",
+)
+bad_yaml(
+    "version-missing",
+    "version is required",
+    ["Y2"],
+    "invalid_metadata",
+    "dtype: int8\nshape:\n- 3\n",
+)
+bad_yaml(
+    "version-too-short",
+    "version: [1]",
+    ["Y2"],
+    "invalid_metadata",
+    "dtype: int8\nshape:\n- 3\nversion:\n- 1\n",
+)
+bad_yaml(
+    "version-too-long",
+    "version: [1, 1, 0]",
+    ["Y2"],
+    "invalid_metadata",
+    "dtype: int8\nshape:\n- 3\nversion:\n- 1\n- 1\n- 0\n",
+)
+bad_yaml(
+    "version-float",
+    "version: 1.1 (a float, not a sequence)",
+    ["Y2"],
+    "invalid_metadata",
+    "dtype: int8\nshape:\n- 3\nversion: 1.1\n",
+)
+bad_yaml(
+    "version-float-elements",
+    "version: [1.0, 1.0]",
+    ["Y2"],
+    "invalid_metadata",
+    "dtype: int8\nshape:\n- 3\nversion:\n- 1.0\n- 1.0\n",
+)
+bad_yaml(
+    "version-quoted-elements",
+    "version: ['1', '1']",
+    ["Y2"],
+    "invalid_metadata",
+    "dtype: int8\nshape:\n- 3\nversion:\n- '1'\n- '1'\n",
+)
+bad_yaml(
+    "version-negative-minor",
+    "version: [1, -1]",
+    ["Y2"],
+    "invalid_metadata",
+    "dtype: int8\nshape:\n- 3\nversion:\n- 1\n- -1\n",
+)
+bad_yaml(
+    "version-2-0",
+    "a future major version",
+    ["Y2"],
+    "unsupported_version",
+    "dtype: int8\nshape:\n- 3\nversion:\n- 2\n- 0\n",
+)
+bad_yaml(
+    "version-0-9",
+    "major version 0",
+    ["Y2"],
+    "unsupported_version",
+    "dtype: int8\nshape:\n- 3\nversion:\n- 0\n- 9\n",
+)
+bad_yaml(
+    "version-2-0-unknown-dtype",
+    "a 2.0 file is refused for its version, not for a dtype 1.x does not know",
+    ["Y2"],
+    "unsupported_version",
+    "dtype: complex128\nshape:\n- 3\nversion:\n- 2\n- 0\n",
+)
+bad_yaml(
+    "version-2-0-changed-keys",
+    "a 2.0 file may change the meaning and type of every key "
+    "but version: it is refused for its version",
+    ["Y2", "Y3"],
+    "unsupported_version",
+    "dtype:\n  kind: complex\n  bits: 128\nshape: 3x1\nversion:\n- 2\n- 0\n",
+)
+for _spelling, _vid in [
+    ("float", "float"),
+    ("f8", "f8"),
+    ("'<f8'", "lt-f8"),
+    ("Float64", "capital-float64"),
+    ("int", "int"),
+    ("complex64", "complex64"),
+    ("float128", "float128"),
+    ("'int8 '", "trailing-space"),
+]:
+    bad_yaml(
+        f"dtype-unknown-{_vid}",
+        f"dtype {_spelling} is not a spelling of SPEC section 4",
+        ["T1"],
+        "unknown_dtype",
+        f"dtype: {_spelling}\nshape:\n- 3\nversion:\n- 1\n- 1\n",
+    )
+
+# [Y4] aliases and tags: a reader MAY refuse them; it MUST NOT expand them without bound.
+_bomb = "lol0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+for _i in range(1, 10):
+    _bomb += f"lol{_i}: &a{_i} [" + ", ".join([f"*a{_i - 1}"] * 10) + "]\n"
+bad_yaml(
+    "yaml-alias-bomb",
+    "10^10 elements by aliases in unknown keys: refuse, or ignore without expanding",
+    ["Y4"],
+    "invalid_metadata",
+    _bomb + INT8_3,
+)
+VECTORS["yaml-alias-bomb"].result.update({"ok_allowed": True, **int8_3_ok()})
+bad_yaml(
+    "yaml-alias-in-shape",
+    "an alias used for a size: MAY be refused",
+    ["Y4"],
+    "invalid_metadata",
+    "dtype: int8\nn: &n 3\nshape:\n- *n\nversion:\n- 1\n- 1\n",
+)
+VECTORS["yaml-alias-in-shape"].result.update({"ok_allowed": True, **int8_3_ok()})
+bad_yaml(
+    "yaml-python-tag",
+    "a language-specific tag in an unknown key: MAY be refused, never executed",
+    ["Y4"],
+    "invalid_metadata",
+    INT8_3 + "hook: !!python/object/apply:os.system ['echo executed']\n",
+)
+VECTORS["yaml-python-tag"].result.update({"ok_allowed": True, **int8_3_ok()})
+
+# 10. Files [R1] [N7]
+
+bad(
+    "files-missing-yaml",
+    "x.array without x.yaml: the array does not exist",
+    ["R1"],
+    "missing",
+    {"x.array": b"\x01\x02\x03"},
+)
+bad("files-nothing", "no file at all", ["R1"], "missing", {"README": b"no array here\n"})
+bad(
+    "files-missing-array",
+    "x.yaml without x.array",
+    ["D3"],
+    "missing_file",
+    {"x.yaml": INT8_3.encode()},
+)
+bad(
+    "files-array-symlink",
+    "x.array is a symbolic link (to a file in the container)",
+    ["N7"],
+    "missing_file",
+    {"x.yaml": INT8_3.encode(), "bytes.bin": b"\x01\x02\x03"},
+    symlinks={"x.array": "bytes.bin"},
+)
+bad(
+    "files-array-directory",
+    "x.array is a directory",
+    ["N7"],
+    "missing_file",
+    {"x.yaml": INT8_3.encode(), "x.array/README": b"a directory, not a file\n"},
+)
+bad(
+    "files-yaml-directory",
+    "x.yaml is a directory",
+    ["N7"],
+    "missing_file",
+    {"x.yaml/README": b"a directory, not a file\n", "x.array": b"\x01\x02\x03"},
+)
+bad(
+    "files-yaml-symlink",
+    "x.yaml is a symbolic link inside the container",
+    ["N7"],
+    "missing_file",
+    {"meta.txt": INT8_3.encode(), "x.array": b"\x01\x02\x03"},
+    symlinks={"x.yaml": "meta.txt"},
+)
+bad(
+    "files-yaml-symlink-outside",
+    "x.yaml is a symbolic link to another vector's file, outside the container",
+    ["N7"],
+    "missing_file",
+    {"x.array": VECTORS["dtype-int32"].files["x.array"]},
+    symlinks={"x.yaml": "../dtype-int32/x.yaml"},
+)
+bad(
+    "name-dir-symlink-outside",
+    "directory component d is a symbolic link to another vector, outside the container",
+    ["N7"],
+    "missing_file",
+    {},
+    name="d/x",
+    symlinks={"d": "../dtype-int32"},
+)
+v = dense(
+    "name-dir-symlink-inside",
+    "directory component d is a symbolic link to real/, inside the container: allowed",
+    ["N7"],
+    "int8",
+    [2],
+    [4, 5],
+    name="real/x",
+)
+v.name = "d/x"
+v.symlinks = {"d": "real"}
+
+# 11. Names [N1]-[N6]
+
+dense(
+    "name-nested",
+    "array a/b/c: files a/b/c.yaml and a/b/c.array",
+    ["N2", "N7"],
+    "int32",
+    [2],
+    [7, 8],
+    name="a/b/c",
+)
+dense("name-unicode", "UTF-8 names", ["N1"], "int8", [1], [1], name="données/β")
+dense(
+    "name-suffix-lookalikes",
+    "directories named array and yaml.d, last component ending in .yaml: all valid",
+    ["N6"],
+    "int8",
+    [1],
+    [2],
+    name="array/yaml.d/b.yaml",
+)
+dense(
+    "name-last-247-bytes",
+    "a last component of 247 bytes is valid",
+    ["N5"],
+    "int8",
+    [1],
+    [3],
+    name="n" * 247,
+)
+dense(
+    "name-dir-255-bytes",
+    "a directory component of 255 bytes is valid",
+    ["N5"],
+    "int8",
+    [1],
+    [4],
+    name="d" * 255 + "/x",
+)
+dense(
+    "name-last-247-bytes-utf8",
+    "123 two-byte characters + 1 byte = 247 bytes: valid",
+    ["N5"],
+    "int8",
+    [1],
+    [5],
+    name="é" * 123 + "x",
+)
+_x = dense_files("x", "int8", [3], [1, 2, 3], crc=False)[0]
+
+
+def bad_name(vid, description, rules, name, files=None, symlinks=None):
+    return bad(vid, description, rules, "invalid_name", files or {}, name=name, symlinks=symlinks)
+
+
+bad_name(
+    "name-hidden-dir",
+    "component .hidden is reserved, even though its files exist",
+    ["N3", "C1"],
+    ".hidden/x",
+    {".hidden/x.yaml": _x["x.yaml"], ".hidden/x.array": _x["x.array"]},
+)
+bad_name(
+    "name-hidden-last",
+    "last component .x",
+    ["N3"],
+    "a/.x",
+    {"a/.x.yaml": _x["x.yaml"], "a/.x.array": _x["x.array"]},
+)
+bad_name(
+    "name-reserved-dafstore",
+    "the reserved directory .dafstore",
+    ["N3", "C1"],
+    ".dafstore/x",
+    {".dafstore/x.yaml": _x["x.yaml"], ".dafstore/x.array": _x["x.array"]},
+)
+bad_name("name-dot", "component .", ["N3"], "./x", _x)
+bad_name(
+    "name-dotdot",
+    "component ..",
+    ["N3"],
+    "a/../x",
+    {**_x, "a/y.yaml": _x["x.yaml"], "a/y.array": _x["x.array"]},
+)
+bad_name(
+    "name-dotdot-escape", "a name reaching outside the container", ["N3", "N7"], "../dtype-int32/x"
+)
+bad_name("name-empty", "empty name", ["N2"], "")
+bad_name("name-leading-slash", "leading /", ["N2"], "/x", _x)
+bad_name("name-trailing-slash", "trailing /", ["N2"], "x/", _x)
+bad_name(
+    "name-double-slash",
+    "doubled /",
+    ["N2"],
+    "a//x",
+    {"a/x.yaml": _x["x.yaml"], "a/x.array": _x["x.array"]},
+)
+bad_name("name-nul", "NUL in a name", ["N4"], "x\0y")
+bad_name("name-backslash", "backslash in a name", ["N4"], "a\\x")
+bad_name("name-last-248-bytes", "a last component of 248 bytes", ["N5"], "n" * 248)
+bad_name(
+    "name-last-248-bytes-utf8",
+    "124 two-byte characters = 248 bytes (124 characters)",
+    ["N5"],
+    "é" * 124,
+)
+bad_name("name-dir-256-bytes", "a directory component of 256 bytes", ["N5"], "d" * 256 + "/x")
+bad_name(
+    "name-dir-ends-yaml",
+    "directory a.yaml would collide with array a's metadata file, even though its files exist",
+    ["N6"],
+    "a.yaml/x",
+    {"a.yaml/x.yaml": _x["x.yaml"], "a.yaml/x.array": _x["x.array"]},
+)
+for _sfx in ["array", "data", "indices", "indptr"]:
+    bad_name(
+        f"name-dir-ends-{_sfx}", f"directory component ending in .{_sfx}", ["N6"], f"a.{_sfx}/x"
+    )
+v = bad_name("name-not-utf8", "a name that is not UTF-8 (given as bytes)", ["N1"], None)
+v.name_hex = b"x\xff".hex()
+
+
+# ============================================================================================
+# Writing.
+
+
+def expected_text(obj: dict) -> str:
+    """expected.json: one top-level key per line, each value on one line."""
+    lines = [f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in obj.items()]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def write_vectors(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(out.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+    for vid, v in sorted(VECTORS.items()):
+        vdir = out / vid
+        vdir.mkdir()
+        for rel, data in sorted(v.files.items()):
+            p = vdir / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+        for rel, target in sorted(v.symlinks.items()):
+            p = vdir / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(target, p)
+        text = expected_text(v.expected_json())
+        (vdir / "expected.json").write_text(text, encoding="utf-8")
+
+
+README_BEGIN = "<!-- BEGIN GENERATED INDEX (generate.py) -->\n"
+README_END = "<!-- END GENERATED INDEX -->\n"
+
+
+def readme_index() -> str:
+    rows = ["| vector | expect | rules | what |", "|---|---|---|---|"]
+    for vid, v in sorted(VECTORS.items()):
+        r = v.result
+        expect = r["expect"] if r["expect"] == "ok" else r["error_class"]
+        if r.get("ok_allowed"):
+            expect += " (or ok)"
+        flag = " (verify)" if v.verify else ""
+        rows.append(
+            f"| `{vid}` | {expect}{flag} | {', '.join(v.rules)} | "
+            f"{v.description.replace('|', '/')} |"
+        )
+    by_rule: dict[str, list[str]] = {}
+    for vid, v in sorted(VECTORS.items()):
+        for r in v.rules:
+            by_rule.setdefault(r, []).append(vid)
+    key = lambda r: (r[0], int(r[1:]))  # noqa: E731
+    rules = ["| rule | vectors |", "|---|---|"]
+    rules += [
+        f"| [{r}] | {', '.join(f'`{x}`' for x in by_rule[r])} |" for r in sorted(by_rule, key=key)
+    ]
+    return (
+        README_BEGIN
+        + f"{len(VECTORS)} vectors.\n\n"
+        + "\n".join(rows)
+        + "\n\nBy rule:\n\n"
+        + "\n".join(rules)
+        + "\n"
+        + README_END
+    )
+
+
+def update_readme(path: Path, check: bool) -> bool:
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(README_BEGIN), text.index(README_END) + len(README_END)
+    new = text[:start] + readme_index() + text[end:]
+    if check:
+        return new == text
+    path.write_text(new, encoding="utf-8")
+    return True
+
+
+def same_tree(a: Path, b: Path) -> list[str]:
+    """Differences between two vector trees (files, bytes, symlink targets)."""
+    diffs = []
+
+    def entries(root: Path) -> dict[str, tuple]:
+        out = {}
+        for dirpath, dirnames, filenames in os.walk(root):
+            for n in dirnames + filenames:
+                p = Path(dirpath) / n
+                rel = str(p.relative_to(root))
+                if p.is_symlink():
+                    out[rel] = ("link", os.readlink(p))
+                elif p.is_dir():
+                    out[rel] = ("dir",)
+                else:
+                    out[rel] = ("file", p)
+            dirnames[:] = [d for d in dirnames if not (Path(dirpath) / d).is_symlink()]
+        return out
+
+    def vector_entries(root: Path) -> dict[str, tuple]:  # not README.md, generate.py, caches
+        return {
+            k: v
+            for k, v in entries(root).items()
+            if "/" in k and not k.startswith("__pycache__")
+        }
+
+    ea, eb = vector_entries(a), vector_entries(b)
+    for k in sorted(set(ea) | set(eb)):
+        x, y = ea.get(k), eb.get(k)
+        if x is None or y is None:
+            diffs.append(f"{k}: only in {'generated' if y is None else 'committed'}")
+        elif x[0] != y[0]:
+            diffs.append(f"{k}: {x[0]} vs {y[0]}")
+        elif x[0] == "link" and x[1] != y[1]:
+            diffs.append(f"{k}: link {x[1]} vs {y[1]}")
+        elif x[0] == "file" and not filecmp.cmp(x[1], y[1], shallow=False):
+            diffs.append(f"{k}: contents differ")
+    return diffs
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--out", type=Path, help="write the vectors here instead of next to this script"
+    )
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="compare the committed vectors with a fresh generation; exit 1 on a difference",
+    )
+    args = ap.parse_args(argv)
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            write_vectors(Path(tmp))
+            diffs = same_tree(Path(tmp), HERE)
+        if not update_readme(HERE / "README.md", check=True):
+            diffs.append("README.md: generated index is stale")
+        for d in diffs:
+            print(d, file=sys.stderr)
+        if diffs:
+            print("vectors are stale: run python3 format-spec/vectors/generate.py", file=sys.stderr)
+            return 1
+        print(f"{len(VECTORS)} vectors up to date")
+        return 0
+    out = args.out or HERE
+    write_vectors(out)
+    if args.out is None:
+        update_readme(HERE / "README.md", check=False)
+    print(f"wrote {len(VECTORS)} vectors to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
