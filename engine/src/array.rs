@@ -37,7 +37,8 @@ pub(crate) struct ArrayInner {
 }
 
 impl ArrayInner {
-    fn bytes(&self, i: usize) -> &[u8] {
+    /// The mapped bytes of data file `i` (in `meta.files()` order); empty for an unmapped file.
+    pub(crate) fn bytes(&self, i: usize) -> &[u8] {
         match self.maps.get(i) {
             Some(Some(m)) => m.map.bytes(),
             _ => &[],
@@ -78,6 +79,11 @@ pub struct DenseArray {
 impl DenseArray {
     fn meta(&self) -> &DenseMeta {
         &self.meta
+    }
+
+    /// The mapped generation (for views that must keep the map alive, e.g. Arrow buffers).
+    pub(crate) fn mapped(&self) -> &Arc<ArrayInner> {
+        &self.inner
     }
 
     /// The array's name.
@@ -183,6 +189,11 @@ pub struct SparseArray {
 impl SparseArray {
     fn meta(&self) -> &SparseMeta {
         &self.meta
+    }
+
+    /// The mapped generation (for views that must keep the maps alive, e.g. Arrow buffers).
+    pub(crate) fn mapped(&self) -> &Arc<ArrayInner> {
+        &self.inner
     }
 
     /// The array's name.

@@ -39,6 +39,7 @@ mod dtype;
 pub mod error;
 mod fsck;
 pub mod inspect;
+pub mod interop;
 pub mod meta;
 mod name;
 mod refs;
@@ -58,7 +59,11 @@ pub use error::{
     CatalogError, ContainerError, MetaError, NameError, OpenError, SparseError, WriteError,
 };
 pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
+pub use interop::{ArrowSparse, Format, ImportOptions, ImportReport, ImportedArray, InteropError};
 pub use meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
 pub use name::ArrayName;
 pub use refs::{Holder, Ref};
 pub use writer::{Allocation, CreateOptions, DenseWriter};
+/// The arrow-rs crates whose types [`DenseArray::to_arrow`] and [`SparseArray::to_arrow_buffers`]
+/// return, re-exported so callers use the same versions.
+pub use {arrow_array, arrow_buffer, arrow_schema};

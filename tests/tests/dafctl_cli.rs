@@ -1001,3 +1001,61 @@ fn fsck_deep_finds_a_flipped_byte_that_plain_fsck_does_not() {
     assert_eq!(fsck_json(&dir, &["--deep", "--repair"]).0, 4);
     assert_eq!(fs::read(&path).unwrap(), bytes);
 }
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/interop")
+        .join(rel)
+}
+
+#[test]
+fn import_and_export_npy_through_the_cli_round_trip_numpys_bytes() {
+    let (_t, dir) = setup();
+    let src = fixture("npy/float32_1d.npy");
+    let run = |args: &[&str]| dafctl(args);
+    let d = dir.to_str().expect("utf-8");
+    let imp = run(&["import", d, "v", src.to_str().expect("utf-8")]);
+    assert_eq!(imp.code, 0, "{}", imp.stderr);
+    assert!(
+        imp.stdout.contains("imported v") && imp.stdout.contains("float32"),
+        "{}",
+        imp.stdout
+    );
+    let c = Container::open_read_only(&dir).expect("open");
+    assert_eq!(c.open_dense_untyped("v").expect("v").shape(), &[7]);
+    let dst = dir.parent().expect("parent").join("v.npy");
+    let exp = run(&["export", d, "v", dst.to_str().expect("utf-8")]);
+    assert_eq!(exp.code, 0, "{}", exp.stderr);
+    assert_eq!(
+        std::fs::read(&dst).expect("exported"),
+        std::fs::read(&src).expect("numpy's"),
+        "same bytes as np.save"
+    );
+}
+
+#[test]
+fn import_refuses_nulls_without_fill_strings_always_and_unknown_extensions() {
+    let (_t, dir) = setup();
+    let d = dir.to_str().expect("utf-8");
+    let mixed = fixture("feather/mixed.feather");
+    let m = mixed.to_str().expect("utf-8");
+    let nulls = dafctl(&["import", d, "i", m, "--column", "ints"]);
+    assert_eq!(nulls.code, 1);
+    assert!(
+        nulls.stderr.contains("null") && nulls.stderr.contains("mixed.feather"),
+        "{}",
+        nulls.stderr
+    );
+    let filled = dafctl(&["import", d, "i", m, "--column", "ints", "--fill", "0"]);
+    assert_eq!(filled.code, 0, "{}", filled.stderr);
+    let c = Container::open_read_only(&dir).expect("open");
+    assert_eq!(&*c.open_dense::<i32>("i").expect("i"), &[1, 0, 3, 0, 5]);
+    let strings = dafctl(&["import", d, "s", m, "--column", "strings"]);
+    assert_eq!(strings.code, 1);
+    assert!(strings.stderr.contains("strings"), "{}", strings.stderr);
+    let unknown = dafctl(&["import", d, "u", "/nonexistent/file.xyz"]);
+    assert_eq!(unknown.code, 1);
+    assert!(unknown.stderr.contains("file.xyz"), "{}", unknown.stderr);
+    let bad_format = dafctl(&["import", d, "u", m, "--format", "parquet"]);
+    assert_eq!(bad_format.code, 2, "a usage error");
+}

@@ -156,6 +156,54 @@ enum Command {
         dir: PathBuf,
     },
 
+    /// Import a .npy, .npz (scipy.sparse.save_npz or plain) or Feather/Arrow IPC file as NAME.
+    ///
+    /// The format comes from the extension (.npy, .npz, .feather, .arrow, .ipc) or --format.
+    /// .npy: numpy's format 1.0-3.0; big-endian and Fortran order are converted; large files are
+    /// streamed into a reserved array. .npz from scipy.sparse.save_npz becomes a sparse array
+    /// (csr: rows, csc: columns); a plain .npz imports each entry as NAME/<key>. Feather/Arrow:
+    /// one fixed-width column (--column, default: the only one); LZ4/ZSTD are decompressed;
+    /// columns with nulls need --fill; strings and nested types are refused. An existing NAME is
+    /// replaced atomically.
+    #[command(
+        after_help = "Example: dafctl import /dev/shm/cells cells/umis umis.npy\n         dafctl import /dev/shm/cells x table.feather --column x --fill 0"
+    )]
+    Import {
+        /// The container.
+        dir: PathBuf,
+        /// The array name to create.
+        name: String,
+        /// The file to read.
+        file: PathBuf,
+        /// npy, npz or feather (default: from the extension).
+        #[arg(long, value_parser = ["npy", "npz", "feather"])]
+        format: Option<String>,
+        /// Feather/Arrow: the column to import (default: the only column).
+        #[arg(long)]
+        column: Option<String>,
+        /// Feather/Arrow: the value replacing nulls (without it, nulls are refused).
+        #[arg(long)]
+        fill: Option<f64>,
+    },
+
+    /// Export NAME to a .npy (dense), .npz (sparse, loadable by scipy.sparse.load_npz) or Feather file.
+    ///
+    /// The format comes from the extension or --format. Feather is written uncompressed and 64-byte
+    /// aligned, readable by pyarrow and polars. An existing FILE is replaced by rename, never
+    /// truncated in place.
+    #[command(after_help = "Example: dafctl export /dev/shm/cells cells/umis umis.npy")]
+    Export {
+        /// The container.
+        dir: PathBuf,
+        /// The array to export.
+        name: String,
+        /// The file to write.
+        file: PathBuf,
+        /// npy, npz or feather (default: from the extension).
+        #[arg(long, value_parser = ["npy", "npz", "feather"])]
+        format: Option<String>,
+    },
+
     /// Write a dense and a sparse array to a container, reopen them, and show what happened.
     ///
     /// Example: `dafctl demo` (a temporary container, removed at the end) or
@@ -197,6 +245,26 @@ fn main() -> ExitCode {
             cmd::fsck::EXIT_OPERATIONAL,
         ),
         Command::Adopt { dir } => (cmd::adopt::run(&dir), 1),
+        Command::Import {
+            dir,
+            name,
+            file,
+            format,
+            column,
+            fill,
+        } => (
+            cmd::transfer::import(&dir, &name, &file, format.as_deref(), column, fill),
+            1,
+        ),
+        Command::Export {
+            dir,
+            name,
+            file,
+            format,
+        } => (
+            cmd::transfer::export(&dir, &name, &file, format.as_deref()),
+            1,
+        ),
         Command::Demo { dir } => (cmd::demo::run(dir).map(|()| 0), 1),
     };
     match result {

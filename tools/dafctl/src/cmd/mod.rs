@@ -11,6 +11,7 @@ pub mod init;
 pub mod ls;
 pub mod refs;
 pub mod rm;
+pub mod transfer;
 
 /// What a command returns: its exit code, or an error (printed by `main`, which picks the code).
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
