@@ -687,11 +687,30 @@ fn demo_writes_and_checks_a_container() {
     let out = dafctl(&["demo", s(&dir)]);
     expect_code(&out, 0);
     assert!(out.stdout.contains("done:"), "{out:?}");
+    // The multi-process part: 3 holders counted, a deferred removal, a SIGKILLed worker reaped,
+    // and the last release deleting the shared array.
+    for step in [
+        "the catalog counts 3 holders",
+        "Deferred { holders: 3 }",
+        "killed with SIGKILL; gc reaped 1 dead session",
+        "were deleted by this last release",
+    ] {
+        assert!(
+            out.stdout.contains(step),
+            "missing {step:?} in {}",
+            out.stdout
+        );
+    }
     let names: Vec<String> = ls_json(&dir)
         .iter()
         .map(|a| a["name"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(names, ["cells/genes", "cells/umis"]);
+    assert_eq!(
+        names,
+        ["cells/genes"],
+        "cells/umis was removed once its holders were gone"
+    );
+    assert!(!dir.join("cells/umis.array").exists());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -213,6 +213,15 @@ enum Command {
         /// directory under /dev/shm (or the system temp dir), removed at the end.
         dir: Option<PathBuf>,
     },
+
+    /// A worker process of `dafctl demo` (internal).
+    #[command(hide = true)]
+    DemoWorker {
+        /// The container.
+        dir: PathBuf,
+        /// Arrays to hold.
+        names: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -266,6 +275,7 @@ fn main() -> ExitCode {
             1,
         ),
         Command::Demo { dir } => (cmd::demo::run(dir).map(|()| 0), 1),
+        Command::DemoWorker { dir, names } => (cmd::demo::worker(&dir, &names).map(|()| 0), 1),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -145,6 +145,170 @@ fn tour(dir: &Path) -> Result<()> {
             );
         }
     }
+    drop((umis, again, genes));
+    drop(c);
+    shared_by_processes(dir)?;
     println!("done: read the files from any language with format-spec/SPEC.md");
+    Ok(())
+}
+
+/// A worker process of the demo (`dafctl demo-worker DIR NAME...`): opens the arrays, reads every
+/// element (so every page is mapped in), prints `ready`, and keeps its handles (and so its
+/// references) until told `release` on stdin, or until it dies.
+pub fn worker(dir: &Path, names: &[String]) -> Result<()> {
+    use std::io::BufRead;
+    let c = Container::open(dir)?;
+    let mut handles = Vec::new();
+    let mut total = 0.0f64;
+    for n in names {
+        let a = c.open_dense::<f32>(n)?;
+        total += a.iter().map(|&v| f64::from(v)).sum::<f64>();
+        handles.push(a);
+    }
+    println!("ready {total}");
+    for line in std::io::stdin().lock().lines() {
+        if line?.trim() == "release" {
+            handles.clear();
+            println!("released");
+        }
+    }
+    Ok(())
+}
+
+struct Worker {
+    child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Worker {
+    fn spawn(dir: &Path, name: &str) -> Result<Worker> {
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .arg("demo-worker")
+            .arg(dir)
+            .arg(name)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let out = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        Ok(Worker { child, out })
+    }
+
+    fn expect(&mut self, word: &str) -> Result<()> {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.out.read_line(&mut line)?;
+        if line.starts_with(word) {
+            Ok(())
+        } else {
+            Err(format!(
+                "demo worker {} said {line:?}, expected {word}",
+                self.child.id()
+            )
+            .into())
+        }
+    }
+
+    fn send(&mut self, what: &str) -> Result<()> {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().ok_or("no stdin")?;
+        writeln!(stdin, "{what}")?;
+        Ok(())
+    }
+
+    /// Proportional set size (kB) of the worker's map of `file`: each shared page counts
+    /// 1/n in each of the n processes mapping it, so the sum over processes is what the file
+    /// costs in memory.
+    fn map_pss_kib(&self, file: &Path) -> Result<u64> {
+        let text = std::fs::read_to_string(format!("/proc/{}/smaps", self.child.id()))?;
+        let target = file.to_string_lossy();
+        let mut in_map = false;
+        let mut total = 0;
+        for line in text.lines() {
+            let is_header = line.split_whitespace().next().is_some_and(|f| {
+                f.contains('-') && f.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+            });
+            if is_header {
+                in_map = line.ends_with(target.as_ref());
+            } else if in_map {
+                if let Some(v) = line.strip_prefix("Pss:") {
+                    total += v.trim().trim_end_matches("kB").trim().parse::<u64>()?;
+                }
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The seed 000 workflow with real processes: workers share one array, the catalog counts them,
+/// memory is paid once, a removal waits for them, a killed worker is reaped, the last release
+/// deletes.
+fn shared_by_processes(dir: &Path) -> Result<()> {
+    let name = "cells/umis";
+    let bytes = ROWS * COLS * 4;
+    let mut workers = (0..3)
+        .map(|_| Worker::spawn(dir, name))
+        .collect::<Result<Vec<_>>>()?;
+    let c = Container::open(dir)?;
+    let array_file = c.root().join(format!("{name}.array"));
+    let mut pss = Vec::new();
+    for w in &mut workers {
+        w.expect("ready")?;
+    }
+    for w in &workers {
+        pss.push(w.map_pss_kib(&array_file)?);
+    }
+    let holders: Vec<u32> = c
+        .holders()?
+        .iter()
+        .filter(|h| h.arrays.iter().any(|(n, _, _)| n == name))
+        .filter_map(|h| h.pid)
+        .collect();
+    println!("processes: 3 workers mapped and read {name}; the catalog counts {} holders (pids {holders:?})", holders.len());
+    let sum: u64 = pss.iter().sum();
+    println!(
+        "memory: each worker's map of it costs {:?} kB of PSS, {:.2} MB together for a {:.2} MB array: the pages are shared, paid once",
+        pss,
+        sum as f64 * 1024.0 / 1e6,
+        bytes as f64 / 1e6
+    );
+    let removal = c.remove(name)?;
+    println!("remove: {name} -> {removal:?}: gone for new holders, files kept for the 3 workers");
+    let mut killed = workers.remove(0);
+    let pid = killed.child.id();
+    killed.child.kill()?;
+    killed.child.wait()?;
+    drop(killed);
+    let report = c.gc()?;
+    println!("crash: worker {pid} killed with SIGKILL; gc reaped {} dead session(s); the array stays for the 2 live workers", report.reaped_sessions.len());
+    let live = workers.len();
+    for (i, w) in workers.iter_mut().enumerate() {
+        w.send("release")?;
+        w.expect("released")?;
+        println!(
+            "release: worker {} released {name}; its files {}",
+            w.child.id(),
+            if array_file.exists() {
+                "stay (still held)"
+            } else if i + 1 == live {
+                "were deleted by this last release"
+            } else {
+                "are gone"
+            }
+        );
+    }
+    if array_file.exists() {
+        return Err(format!(
+            "{} still exists after the last release",
+            array_file.display()
+        )
+        .into());
+    }
     Ok(())
 }
