@@ -484,6 +484,17 @@ impl Container {
     }
 
     /// Opens a dense array for in-place writing ([W7]). The file's size never changes.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let c = dafstore::Container::create(dir.path().join("c"))?;
+    /// c.write_dense::<i64>("n", &[3], &[1, 2, 3])?;
+    /// let mut w = c.open_dense_mut::<i64>("n")?;
+    /// w.as_mut_slice()[0] = 10;
+    /// w.close()?; // flushes and recomputes the checksum
+    /// assert_eq!(&*c.open_dense::<i64>("n")?, &[10, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_dense_mut<T: Element>(&self, name: &str) -> Result<DenseMut<T>, OpenError> {
         let name = ArrayName::new(name)?;
         let shared = &self.shared;

@@ -177,6 +177,19 @@ impl Container {
     /// Checks the container in `dir` (opened without garbage collection, so nothing is fixed
     /// behind fsck's back) and, with `opts.repair`, repairs what it can. `progress(done, total)` is
     /// called as arrays are checked. Errors are operational (cannot open, unsupported version).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use dafstore::{Container, FsckOptions};
+    /// let path = dir.path().join("c");
+    /// Container::create(&path)?.write_dense::<u8>("x", &[4], &[1, 2, 3, 4])?;
+    /// std::fs::write(path.join("x.yaml"), "garbage: [")?; // damage the metadata
+    /// let found = Container::fsck_dir(&path, FsckOptions::default(), &mut |_, _| {})?;
+    /// assert_eq!(found.exit_code(), 4);
+    /// let repaired = Container::fsck_dir(&path, FsckOptions { repair: true, ..Default::default() }, &mut |_, _| {})?;
+    /// assert_eq!(repaired.exit_code(), 1); // rewritten from the catalog
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fsck_dir(
         dir: &Path,
         opts: FsckOptions,
