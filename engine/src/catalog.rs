@@ -14,6 +14,7 @@ use rusqlite::{
 
 use crate::dtype::DType;
 use crate::error::CatalogError;
+use crate::failpoint::hit_sql;
 use crate::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
 
 /// Catalog schema version (`PRAGMA user_version`).
@@ -410,6 +411,7 @@ impl Catalog {
                     scratch
                 ],
             )?;
+            hit_sql("publish.intent_mid_tx")?;
             for f in files {
                 tx.execute(
                     "INSERT INTO array_files(name, suffix, size, crc32c) VALUES (?1, ?2, ?3, ?4)",
@@ -697,6 +699,7 @@ impl Catalog {
                     "INSERT OR IGNORE INTO refs(session, name, since) VALUES (?1, ?2, ?3)",
                 )?
                 .execute(params![session, name, now_ms()])?;
+                hit_sql("refs.acquire_mid_tx")?;
                 if row.ever_held == 0 {
                     tx.prepare_cached("UPDATE arrays SET ever_held = 1 WHERE name = ?1")?
                         .execute([name])?;
@@ -728,6 +731,7 @@ impl Catalog {
         self.immediate("release a reference", |tx| {
             tx.prepare_cached("DELETE FROM refs WHERE session = ?1 AND name = ?2")?
                 .execute(params![session, name])?;
+            hit_sql("refs.release_mid_tx")?;
             let row: Option<(String, i64, i64)> = tx
                 .query_row(
                     "SELECT state, scratch, ever_held FROM arrays WHERE name = ?1",
@@ -772,6 +776,7 @@ impl Catalog {
                 "UPDATE arrays SET state = ?2, updated_at = ?3 WHERE name = ?1",
                 params![name, next, now_ms()],
             )?;
+            hit_sql("remove.mark_mid_tx")?;
             Ok(if live > 0 {
                 RemoveStart::Deferred(live)
             } else {
@@ -852,6 +857,7 @@ impl Catalog {
                 }
                 reaped.push(id);
             }
+            hit_sql("gc.reap_mid_tx")?;
             let due = mark_due_tx(tx)?;
             Ok(Reaped {
                 sessions: reaped,

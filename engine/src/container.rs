@@ -18,6 +18,7 @@ use serde::Deserialize;
 use crate::array::ArrayInner;
 use crate::catalog::{Access, ArrayRecord, ArrayState, Catalog, FileRecord, RemoveStart};
 use crate::error::{io_at, CatalogError, ContainerError, MetaError, OpenError, WriteError};
+use crate::failpoint::failpoint;
 use crate::meta::{render_yaml, ArrayMeta, DENSE_SUFFIXES, SPARSE_SUFFIXES};
 use crate::name::ArrayName;
 use crate::sys;
@@ -306,7 +307,15 @@ impl Container {
             staging_seq: AtomicU64::new(0),
         };
         if !readonly {
-            shared.session = Some(shared.start_session()?);
+            match shared.start_session() {
+                Ok(s) => shared.session = Some(s),
+                Err(e) => {
+                    // `Shared`'s Drop takes the registry lock: release it before `shared` drops,
+                    // or this thread deadlocks on itself (and every later open in the process).
+                    drop(registry);
+                    return Err(e);
+                }
+            }
         }
         let shared = Arc::new(shared);
         registry.insert(key, Arc::downgrade(&shared));
@@ -377,6 +386,7 @@ impl Container {
             }),
             RemoveStart::Deferred(holders) => Ok(Removal::Deferred { holders }),
             RemoveStart::Now => {
+                failpoint!("remove.after_mark_removing");
                 self.shared.finish_remove(&name)?;
                 Ok(Removal::Removed)
             }
@@ -444,10 +454,13 @@ impl Container {
                 .shared
                 .lock_stripe(&name, true)
                 .map_err(|e| ContainerError::io(self.shared.stripe_path(&name), "lock", e))?;
-            self.shared
-                .finish_remove(&name)
-                .map_err(|e| as_container_err(&name, e))?;
-            report.deleted.push(n);
+            if self
+                .shared
+                .finish_due_remove(&name)
+                .map_err(|e| as_container_err(&name, e))?
+            {
+                report.deleted.push(n);
+            }
         }
         for n in writers_gone {
             let Ok(name) = ArrayName::new(&n) else {
@@ -789,8 +802,11 @@ impl Shared {
         let staging = format!("{}/{stem}", self.session_id());
         self.catalog()
             .begin_publish(name.as_str(), meta, files, &staging, scratch)?;
+        failpoint!("publish.after_intent");
         self.roll_forward(name, meta, &staging)?;
+        failpoint!("publish.before_live");
         self.catalog().set_state(name.as_str(), ArrayState::Live)?;
+        failpoint!("publish.after_live");
         lock(&self.arrays).remove(name.as_str());
         Ok(())
     }
@@ -807,6 +823,7 @@ impl Shared {
         let yaml_final = name.file_path(&self.root, "yaml");
         if yaml_staged.exists() {
             remove_if_exists(&yaml_final)?;
+            failpoint!("publish.after_unlink_yaml");
             let (ours, others): (&[&str], &[&str]) = match meta {
                 ArrayMeta::Dense(_) => (&DENSE_SUFFIXES, &SPARSE_SUFFIXES),
                 ArrayMeta::Sparse(_) => (&SPARSE_SUFFIXES, &DENSE_SUFFIXES),
@@ -820,19 +837,26 @@ impl Shared {
                         "rename staged file into place",
                         WriteError::io,
                     ))?;
+                    // After the first rename of a sparse array: between the data renames.
+                    failpoint!("publish.after_data_rename");
                 }
             }
             for suffix in others {
                 remove_if_exists(&name.file_path(&self.root, suffix))?;
             }
+            failpoint!("publish.before_yaml_rename");
             fs::rename(&yaml_staged, &yaml_final).map_err(io_at(
                 &yaml_final,
                 "rename staged metadata into place",
                 WriteError::io,
             ))?;
+            failpoint!("publish.after_yaml_rename");
         }
         let parent = name.parent_dir(&self.root);
-        fsync_dir(&parent).map_err(io_at(&parent, "sync directory", WriteError::io))
+        failpoint!("publish.before_dir_sync");
+        fsync_dir(&parent).map_err(io_at(&parent, "sync directory", WriteError::io))?;
+        failpoint!("publish.after_dir_sync");
+        Ok(())
     }
 
     /// Under the exclusive stripe: finishes whatever a dead process left for `name`.
@@ -852,9 +876,25 @@ impl Shared {
         }
     }
 
+    /// Under the exclusive stripe: finishes a removal that was marked `removing` before the
+    /// stripe was taken (last release, reap, `set_scratch`), if the row is still `removing`.
+    /// Another writer may have taken the stripe first, finished it as recovery and published a
+    /// new array under the name; that array is left alone ([W8]). Returns whether it removed.
+    pub(crate) fn finish_due_remove(&self, name: &ArrayName) -> Result<bool, WriteError> {
+        let still_due = self
+            .catalog()
+            .get(name.as_str())?
+            .is_some_and(|r| r.state == ArrayState::Removing);
+        if still_due {
+            self.finish_remove(name)?;
+        }
+        Ok(still_due)
+    }
+
     pub(crate) fn finish_remove(&self, name: &ArrayName) -> Result<(), WriteError> {
         self.check_parent_for_write(name)?;
         remove_if_exists(&name.file_path(&self.root, "yaml"))?;
+        failpoint!("remove.after_unlink_yaml");
         for suffix in DENSE_SUFFIXES.iter().chain(SPARSE_SUFFIXES.iter()) {
             remove_if_exists(&name.file_path(&self.root, suffix))?;
         }
@@ -862,6 +902,7 @@ impl Shared {
         if parent.exists() {
             fsync_dir(&parent).map_err(io_at(&parent, "sync directory", WriteError::io))?;
         }
+        failpoint!("remove.before_delete_row");
         self.catalog().delete(name.as_str())?;
         lock(&self.arrays).remove(name.as_str());
         Ok(())
@@ -972,7 +1013,7 @@ impl Drop for Shared {
                 for n in reaped.due {
                     if let Ok(name) = ArrayName::new(&n) {
                         if let Ok(_g) = self.lock_stripe(&name, true) {
-                            let _ = self.finish_remove(&name);
+                            let _ = self.finish_due_remove(&name);
                         }
                     }
                 }

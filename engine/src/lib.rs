@@ -37,6 +37,7 @@ pub mod checksum;
 mod container;
 mod dtype;
 pub mod error;
+mod failpoint;
 mod fsck;
 pub mod inspect;
 pub mod interop;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use crate::catalog::{Acquired, ArrayRecord, HolderRow};
 use crate::container::{lock, Container, Shared};
 use crate::error::{CatalogError, OpenError, WriteError};
+use crate::failpoint::failpoint;
 use crate::name::ArrayName;
 
 /// In-process reference counts, by array name.
@@ -102,8 +103,12 @@ impl Shared {
         counts.remove(name.as_str());
         drop(counts);
         if due {
+            // Marked `removing` but not yet under the stripe: another writer may finish the
+            // removal and publish anew under the name here ([W8]); finish_due_remove re-checks.
+            failpoint!("release.before_stripe");
             let _g = self.lock_stripe(name, true).map_err(self.lock_err(name))?;
-            self.finish_remove(name)?;
+            failpoint!("release.after_mark_removing");
+            self.finish_due_remove(name)?;
         }
         Ok(())
     }
@@ -185,6 +190,19 @@ pub struct Holder {
 
 impl Container {
     /// Takes a reference on `name`, released when the returned [`Ref`] is dropped.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use dafstore::{Container, Removal};
+    /// let c = Container::create(dir.path().join("c"))?;
+    /// c.write_dense::<f64>("x", &[2], &[1.0, 2.0])?;
+    /// let held = c.hold("x")?;
+    /// assert!(matches!(c.remove("x")?, Removal::Deferred { holders: 1 })); // files stay
+    /// assert!(c.root().join("x.array").exists());
+    /// drop(held); // the last release deletes
+    /// assert!(!c.root().join("x.array").exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn hold(&self, name: &str) -> Result<Ref, OpenError> {
         Ref::take(self, &ArrayName::new(name)?)
     }
@@ -259,7 +277,7 @@ impl Container {
                     .shared
                     .lock_stripe(&name, true)
                     .map_err(self.shared.lock_err(&name))?;
-                self.shared.finish_remove(&name)
+                self.shared.finish_due_remove(&name).map(|_| ())
             }
         }
     }

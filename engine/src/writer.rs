@@ -11,6 +11,7 @@ use crate::catalog::{ArrayState, FileRecord};
 use crate::container::{fsync_dir, Container};
 use crate::dtype::{DType, Element, IndexElement, IndexSlice};
 use crate::error::{io_at, WriteError};
+use crate::failpoint::{self, failpoint};
 use crate::meta::{render_yaml, ArrayMeta, DenseMeta, Layout, SparseMeta};
 use crate::name::ArrayName;
 use memmap2::MmapMut;
@@ -93,6 +94,7 @@ impl Staged {
         let (path, mut file) = self.create(suffix)?;
         let len = bytes.len() as u64;
         let mut crc = 0u32;
+        failpoint::hit("stage.write").map_err(|e| no_space(&path, len, e, "write"))?;
         for chunk in bytes.chunks(8 << 20) {
             file.write_all(chunk)
                 .map_err(|e| no_space(&path, len, e, "write"))?;
@@ -117,6 +119,7 @@ impl Staged {
             .map_err(|e| no_space(&path, yaml.len() as u64, e, "write"))?;
         let dir = self.container.shared.staging_dir();
         fsync_dir(&dir).map_err(io_at(&dir, "sync directory", WriteError::io))?;
+        failpoint!("publish.after_stage_sync");
         let files: Vec<FileRecord> = meta
             .files()
             .into_iter()
@@ -266,6 +269,18 @@ impl DenseWriter {
 
 impl Container {
     /// Creates a dense array of `T` to fill through a map, reserving its space.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let c = dafstore::Container::create(dir.path().join("c"))?;
+    /// let mut w = c.create_dense::<f32>("m", &[2, 3])?; // space reserved now
+    /// for (i, v) in w.as_mut_slice::<f32>()?.iter_mut().enumerate() {
+    ///     *v = i as f32;
+    /// }
+    /// w.publish()?; // visible only now, complete
+    /// assert_eq!(c.open_dense::<f32>("m")?[5], 5.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create_dense<T: Element>(
         &self,
         name: &str,
@@ -288,6 +303,7 @@ impl Container {
         staged.scratch = opts.scratch;
         let (path, file) = staged.create("array")?;
         let len = meta.byte_len();
+        failpoint::hit("stage.reserve").map_err(|e| no_space(&path, len, e, "reserve space"))?;
         match opts.allocation {
             Allocation::Reserve => crate::sys::reserve(&file, len)
                 .map_err(|e| no_space(&path, len, e, "reserve space"))?,

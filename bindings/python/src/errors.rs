@@ -1,0 +1,210 @@
+//! Engine errors as Python exceptions. Each engine error is classified into one class of the
+//! hierarchy defined in `dafstore/_errors.py` (one base, `DafstoreError`, with `FileNotFoundError`,
+//! `ValueError`, `TypeError`, `OSError`… mixed in where they fit); the message is the engine's
+//! own (`Display`), and for OS failures `errno` is set.
+
+use std::fmt::Display;
+use std::io;
+
+use dafstore::{
+    CatalogError, ContainerError, InteropError, MetaError, NameError, OpenError, WriteError,
+};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyModule;
+
+/// An exception class of `dafstore._errors` and the errno to set, if any.
+pub(crate) struct Class {
+    name: &'static str,
+    errno: Option<i32>,
+}
+
+const fn class(name: &'static str) -> Class {
+    Class { name, errno: None }
+}
+
+fn os(source: &io::Error) -> Class {
+    match source.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EFBIG) => Class {
+            name: "NoSpaceError",
+            errno: Some(libc::ENOSPC),
+        },
+        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => Class {
+            name: "DafstorePermissionError",
+            errno: source.raw_os_error(),
+        },
+        errno => Class {
+            name: "DafstoreOSError",
+            errno,
+        },
+    }
+}
+
+/// How an engine error is classified.
+pub(crate) trait Classify: Display {
+    /// The exception class.
+    fn class(&self) -> Class;
+}
+
+impl Classify for NameError {
+    fn class(&self) -> Class {
+        class("InvalidNameError")
+    }
+}
+
+impl Classify for CatalogError {
+    fn class(&self) -> Class {
+        match self {
+            CatalogError::SchemaTooNew { .. } => class("UnsupportedVersionError"),
+            _ => class("CatalogError"),
+        }
+    }
+}
+
+impl Classify for MetaError {
+    fn class(&self) -> Class {
+        let from_argument = |path: &std::path::Path| path == std::path::Path::new("<argument>");
+        match self {
+            MetaError::UnknownDtype { .. } => class("UnsupportedDtypeError"),
+            MetaError::ShapeOverflow { path, .. } if from_argument(path) => {
+                class("InvalidArrayError")
+            }
+            MetaError::Invalid { path, .. } if from_argument(path) => class("InvalidArrayError"),
+            MetaError::UnsupportedVersion { .. } => class("UnsupportedVersionError"),
+            // Metadata read from a file that is not what the spec says.
+            _ => class("CorruptArrayError"),
+        }
+    }
+}
+
+impl Classify for ContainerError {
+    fn class(&self) -> Class {
+        match self {
+            ContainerError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                class("NotAContainerError")
+            }
+            ContainerError::Io { source, .. } => os(source),
+            ContainerError::NotAContainer { .. } => class("NotAContainerError"),
+            ContainerError::AlreadyExists { .. } => class("ContainerExistsError"),
+            ContainerError::Meta(e) => e.class(),
+            ContainerError::Catalog(e) => e.class(),
+            ContainerError::NetworkFileSystem { .. } => class("UnsupportedFileSystemError"),
+            _ => class("DafstoreError"),
+        }
+    }
+}
+
+impl Classify for OpenError {
+    fn class(&self) -> Class {
+        match self {
+            OpenError::Name(e) => e.class(),
+            OpenError::NotFound { .. } => class("ArrayNotFoundError"),
+            OpenError::KindMismatch { .. } => class("KindMismatchError"),
+            OpenError::DtypeMismatch { .. } => class("DtypeMismatchError"),
+            OpenError::SizeMismatch { .. } | OpenError::NotRegularFile { .. } => {
+                class("CorruptArrayError")
+            }
+            OpenError::Io { source, .. } => os(source),
+            OpenError::Meta(e) => e.class(),
+            OpenError::Catalog(e) => e.class(),
+            OpenError::Recovery { source, .. } => source.class(),
+            OpenError::ReadOnly { .. } => class("ReadOnlyError"),
+            _ => class("DafstoreError"),
+        }
+    }
+}
+
+impl Classify for WriteError {
+    fn class(&self) -> Class {
+        match self {
+            WriteError::Name(e) => e.class(),
+            WriteError::Meta(e) => e.class(),
+            WriteError::Sparse { .. }
+            | WriteError::LengthMismatch { .. }
+            | WriteError::InvalidBool { .. } => class("InvalidArrayError"),
+            WriteError::NoSpace { .. } => Class {
+                name: "NoSpaceError",
+                errno: Some(libc::ENOSPC),
+            },
+            WriteError::NameConflict { .. } => class("NameConflictError"),
+            WriteError::NotFound { .. } => class("ArrayNotFoundError"),
+            WriteError::NotHeld { .. } => class("NotHeldError"),
+            WriteError::ReadOnly { .. } => class("ReadOnlyError"),
+            WriteError::Io { source, .. } => os(source),
+            WriteError::Catalog(e) => e.class(),
+            _ => class("DafstoreError"),
+        }
+    }
+}
+
+impl Classify for InteropError {
+    fn class(&self) -> Class {
+        match self {
+            InteropError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => Class {
+                name: "DafstoreFileNotFoundError",
+                errno: Some(libc::ENOENT),
+            },
+            InteropError::Io { source, .. } => os(source),
+            InteropError::Open { source, .. } => source.class(),
+            InteropError::Write { source, .. } => source.class(),
+            InteropError::UnsupportedDtype { .. } => class("UnsupportedDtypeError"),
+            InteropError::CannotExport { .. } => class("KindMismatchError"),
+            _ => class("InteropError"),
+        }
+    }
+}
+
+/// A failure raised by the bindings themselves (not an engine error), classified by name.
+pub(crate) struct Own {
+    pub(crate) class: &'static str,
+    pub(crate) message: String,
+    pub(crate) errno: Option<i32>,
+}
+
+impl Display for Own {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Classify for Own {
+    fn class(&self) -> Class {
+        Class {
+            name: self.class,
+            errno: self.errno,
+        }
+    }
+}
+
+static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+/// The Python exception for `e`: an instance of its class in `dafstore._errors`, with the engine's
+/// message, and `errno` set for OS failures.
+pub(crate) fn to_py<E: Classify + ?Sized>(py: Python<'_>, e: &E) -> PyErr {
+    let Class { name, errno } = e.class();
+    let message = e.to_string();
+    let build = || -> PyResult<PyErr> {
+        let module =
+            ERRORS.get_or_try_init(py, || py.import("dafstore._errors").map(|m| m.unbind()))?;
+        let class = module.bind(py).getattr(name)?;
+        let instance = class.call1((message.clone(),))?;
+        if let Some(errno) = errno {
+            instance.setattr("errno", errno)?;
+        }
+        Ok(PyErr::from_value(instance))
+    };
+    build().unwrap_or_else(|_| PyRuntimeError::new_err(message.clone()))
+}
+
+/// `Result` of an engine call to `PyResult`.
+pub(crate) trait OrRaise<T> {
+    /// Converts the error into its Python exception.
+    fn or_raise(self, py: Python<'_>) -> PyResult<T>;
+}
+
+impl<T, E: Classify> OrRaise<T> for Result<T, E> {
+    fn or_raise(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| to_py(py, &e))
+    }
+}

@@ -1,0 +1,1042 @@
+//! `dafstore._native`: the engine for Python. The pythonic API (context managers, numpy, scipy and
+//! pyarrow glue, the exception classes) is in `python/dafstore/`; this module is the thin layer
+//! under it.
+//!
+//! Zero-copy views: a [`MappedView`] owns what keeps some mapped memory alive (a read-only array
+//! handle with its map and reference, an in-place or copy-on-write handle, or the alias of a
+//! writer's staging map) and describes that memory with `__array_interface__`, so `numpy.asarray`
+//! makes an array over it whose `.base` is the view: the map and the reference live exactly as
+//! long as some array uses them. pyarrow buffers take the same object as their `base`.
+//!
+//! The GIL is released around every engine call (catalog transactions, flock waits, fsync,
+//! checksums, maps), including when a view or a reference is dropped (a release may be a catalog
+//! transaction and run a deferred deletion; closing an in-place writer recomputes checksums).
+//!
+//! Never: touch a Python object with the GIL released, or hand Python a pointer whose owner it
+//! does not also hold. All `unsafe` is in [`unsafe_views`].
+
+#![deny(unsafe_code)]
+
+mod errors;
+mod unsafe_views;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use dafstore::{
+    Allocation, Bool8, Container, CreateOptions, DType, DenseArray, DenseWriter, Element, Format,
+    FsckOptions, ImportOptions, Layout, Ref, Removal, SparseArray, WriteError,
+};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::errors::{OrRaise, Own};
+use crate::unsafe_views::{ndarray_bytes, StagingAlias};
+
+/// Runs `$body` with `$t` the Rust element type of dtype `$dtype`.
+macro_rules! with_element {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            DType::Bool => {
+                type $t = Bool8;
+                $body
+            }
+            DType::Int8 => {
+                type $t = i8;
+                $body
+            }
+            DType::Int16 => {
+                type $t = i16;
+                $body
+            }
+            DType::Int32 => {
+                type $t = i32;
+                $body
+            }
+            DType::Int64 => {
+                type $t = i64;
+                $body
+            }
+            DType::UInt8 => {
+                type $t = u8;
+                $body
+            }
+            DType::UInt16 => {
+                type $t = u16;
+                $body
+            }
+            DType::UInt32 => {
+                type $t = u32;
+                $body
+            }
+            DType::UInt64 => {
+                type $t = u64;
+                $body
+            }
+            DType::Float16 => {
+                type $t = half::f16;
+                $body
+            }
+            DType::Float32 => {
+                type $t = f32;
+                $body
+            }
+            DType::Float64 => {
+                type $t = f64;
+                $body
+            }
+        }
+    };
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn dtype(py: Python<'_>, name: &str) -> PyResult<DType> {
+    DType::from_name(name).ok_or_else(|| {
+        errors::to_py(
+            py,
+            &Own {
+                class: "UnsupportedDtypeError",
+                message: format!(
+                    "dtype {name:?} is not stored by dafstore; valid dtypes are {} (see format-spec/SPEC.md [T1]); convert it first (e.g. a.astype('float64'))",
+                    DType::valid_names()
+                ),
+                errno: None,
+            },
+        )
+    })
+}
+
+/// numpy's `typestr` of a dtype (little-endian, as stored).
+fn typestr(d: DType) -> &'static str {
+    match d {
+        DType::Bool => "|b1",
+        DType::Int8 => "|i1",
+        DType::Int16 => "<i2",
+        DType::Int32 => "<i4",
+        DType::Int64 => "<i8",
+        DType::UInt8 => "|u1",
+        DType::UInt16 => "<u2",
+        DType::UInt32 => "<u4",
+        DType::UInt64 => "<u8",
+        DType::Float16 => "<f2",
+        DType::Float32 => "<f4",
+        DType::Float64 => "<f8",
+    }
+}
+
+/// What keeps a view's memory mapped (and, for array handles, the array's reference held). The
+/// handles are never read again: they are held for what their `Drop` does.
+#[allow(dead_code)]
+enum Owner {
+    /// Nothing (a view with no bytes, or one already dropped).
+    Nothing,
+    /// A read-only dense handle (mode `r`).
+    Dense(DenseArray),
+    /// A read-only sparse handle (one of its three buffers).
+    Sparse(SparseArray),
+    /// An in-place (`r+`, a `DenseMut<T>`) or copy-on-write (`c`, a `DensePrivate<T>`) handle.
+    Handle(Box<dyn Send + Sync>),
+    /// The alias of a writer's staging map (a `create` block).
+    Staging(Arc<StagingAlias>),
+}
+
+/// Mapped memory of an array, described by `__array_interface__` (numpy's protocol), owned by
+/// this object: `numpy.asarray(view)` is an array over it with no copy, whose `.base` is the
+/// view. The memory is unmapped (and the array's reference released) when the view is destroyed,
+/// which cannot happen while an array still uses it.
+#[pyclass(frozen, weakref, module = "dafstore._native")]
+struct MappedView {
+    owner: Owner,
+    address: usize,
+    nbytes: usize,
+    shape: Vec<u64>,
+    dtype: DType,
+    readonly: bool,
+    name: String,
+    mode: &'static str,
+}
+
+impl MappedView {
+    fn new(
+        owner: Owner,
+        bytes: (usize, usize),
+        shape: Vec<u64>,
+        dtype: DType,
+        readonly: bool,
+        name: &str,
+        mode: &'static str,
+    ) -> MappedView {
+        let (address, nbytes) = bytes;
+        MappedView {
+            owner,
+            // numpy wants a non-null pointer even for no bytes; nothing is ever read there.
+            address: if nbytes == 0 { 1 << 12 } else { address },
+            nbytes,
+            shape,
+            dtype,
+            readonly,
+            name: name.to_string(),
+            mode,
+        }
+    }
+}
+
+#[pymethods]
+impl MappedView {
+    /// numpy's array interface (version 3) over the mapped bytes.
+    #[getter]
+    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("version", 3)?;
+        d.set_item("shape", PyTuple::new(py, &self.shape)?)?;
+        d.set_item("typestr", typestr(self.dtype))?;
+        d.set_item("data", (self.address, self.readonly))?;
+        Ok(d)
+    }
+
+    /// Address of the first byte.
+    #[getter]
+    fn address(&self) -> usize {
+        self.address
+    }
+
+    /// Length in bytes.
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.nbytes
+    }
+
+    /// Shape.
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, &self.shape)
+    }
+
+    /// Element dtype (numpy spelling).
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        self.dtype.name()
+    }
+
+    /// Whether the memory is read-only.
+    #[getter]
+    fn readonly(&self) -> bool {
+        self.readonly
+    }
+
+    /// The array's name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `r`, `r+`, `c`, or `w` (a writer being filled).
+    #[getter]
+    fn mode(&self) -> &'static str {
+        self.mode
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<dafstore mapped view {:?} mode={} dtype={} shape={:?} at {:#x}>",
+            self.name,
+            self.mode,
+            self.dtype.name(),
+            self.shape,
+            self.address
+        )
+    }
+}
+
+/// Drops `value` with the GIL released: a release can be a catalog transaction (and run a
+/// deferred deletion), closing an in-place writer recomputes checksums.
+fn drop_detached<T: Send>(value: T) {
+    Python::attach(|py| py.detach(move || drop(value)));
+}
+
+impl Drop for MappedView {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.owner, Owner::Nothing) {
+            Owner::Nothing => {}
+            Owner::Staging(alias) => drop(alias),
+            owner => drop_detached(owner),
+        }
+    }
+}
+
+/// A dense array being created (`with c.create(...) as a:`): `view()` is the writable memory to
+/// fill, `publish()` makes it visible atomically, `discard()` (or dropping it) throws it away.
+#[pyclass(frozen, module = "dafstore._native")]
+struct DenseCreate {
+    writer: Mutex<Option<DenseWriter>>,
+    alias: Option<Arc<StagingAlias>>,
+    shape: Vec<u64>,
+    dtype: DType,
+    name: String,
+}
+
+#[pymethods]
+impl DenseCreate {
+    /// The writable memory of the new array (zero-filled). It stays valid after `publish` or
+    /// `discard` (then as a private copy: writes no longer reach any file).
+    fn view(&self) -> MappedView {
+        let (owner, bytes) = match &self.alias {
+            Some(a) => (Owner::Staging(Arc::clone(a)), (a.address(), a.len())),
+            None => (Owner::Nothing, (0, 0)),
+        };
+        MappedView::new(
+            owner,
+            bytes,
+            self.shape.clone(),
+            self.dtype,
+            false,
+            &self.name,
+            "w",
+        )
+    }
+
+    /// Syncs the data, records its checksum and publishes the array atomically.
+    fn publish(&self, py: Python<'_>) -> PyResult<()> {
+        let writer = lock(&self.writer).take();
+        let Some(writer) = writer else {
+            return Err(errors::to_py(
+                py,
+                &Own {
+                    class: "DafstoreError",
+                    message: format!(
+                        "array {:?}: this writer was already published or discarded",
+                        self.name
+                    ),
+                    errno: None,
+                },
+            ));
+        };
+        let published = py.detach(|| writer.publish());
+        // Published or not (a failed publish may leave the file to recovery), the view must not
+        // write to that file any more.
+        self.detach_view(py)?;
+        published.or_raise(py)
+    }
+
+    /// Discards the array: nothing is published, the staging file is removed.
+    fn discard(&self, py: Python<'_>) -> PyResult<()> {
+        let writer = lock(&self.writer).take();
+        py.detach(move || drop(writer));
+        self.detach_view(py)
+    }
+
+    /// Whether neither `publish` nor `discard` has been called.
+    #[getter]
+    fn pending(&self) -> bool {
+        lock(&self.writer).is_some()
+    }
+}
+
+impl Drop for DenseCreate {
+    fn drop(&mut self) {
+        let writer = lock(&self.writer).take();
+        if writer.is_some() {
+            drop_detached(writer);
+        }
+    }
+}
+
+impl DenseCreate {
+    /// Makes the view a private copy of the file's pages (see `StagingAlias::make_private`).
+    fn detach_view(&self, py: Python<'_>) -> PyResult<()> {
+        let Some(alias) = &self.alias else {
+            return Ok(());
+        };
+        alias.make_private().map_err(|e| {
+            errors::to_py(
+                py,
+                &Own {
+                    class: "DafstoreOSError",
+                    message: format!(
+                        "array {:?}: cannot detach the filled view from its file: {e}",
+                        self.name
+                    ),
+                    errno: e.raw_os_error(),
+                },
+            )
+        })
+    }
+}
+
+/// A reference on an array (`c.hold(name)`), released by `release()` or when destroyed.
+#[pyclass(frozen, module = "dafstore._native")]
+struct Hold {
+    reference: Mutex<Option<Ref>>,
+    name: String,
+}
+
+#[pymethods]
+impl Hold {
+    /// Releases the reference (running a deletion it was blocking). Idempotent.
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        let reference = lock(&self.reference).take();
+        match reference {
+            Some(r) => py.detach(move || r.release()).or_raise(py),
+            None => Ok(()),
+        }
+    }
+
+    /// The array's name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the reference is still held.
+    #[getter]
+    fn held(&self) -> bool {
+        lock(&self.reference).is_some()
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let reference = lock(&self.reference).take();
+        if reference.is_some() {
+            drop_detached(reference);
+        }
+    }
+}
+
+/// A handle on a container (the engine's `Container`).
+#[pyclass(frozen, module = "dafstore._native", name = "Container")]
+struct NativeContainer {
+    inner: Mutex<Option<Container>>,
+    root: String,
+    readonly: bool,
+}
+
+impl NativeContainer {
+    fn wrap(c: Container) -> NativeContainer {
+        NativeContainer {
+            root: c.root().to_string_lossy().into_owned(),
+            readonly: c.is_read_only(),
+            inner: Mutex::new(Some(c)),
+        }
+    }
+
+    fn get(&self, py: Python<'_>) -> PyResult<Container> {
+        lock(&self.inner).clone().ok_or_else(|| {
+            errors::to_py(
+                py,
+                &Own {
+                    class: "ContainerClosedError",
+                    message: format!("container {} is closed", self.root),
+                    errno: None,
+                },
+            )
+        })
+    }
+}
+
+impl Drop for NativeContainer {
+    fn drop(&mut self) {
+        // The last handle of a container ends its session (catalog transactions).
+        let c = lock(&self.inner).take();
+        if c.is_some() {
+            drop_detached(c);
+        }
+    }
+}
+
+fn allocation(reserve: bool) -> Allocation {
+    if reserve {
+        Allocation::Reserve
+    } else {
+        Allocation::Holes
+    }
+}
+
+fn invalid(py: Python<'_>, message: String) -> PyErr {
+    errors::to_py(
+        py,
+        &Own {
+            class: "InvalidArrayError",
+            message,
+            errno: None,
+        },
+    )
+}
+
+fn cast<'a, T: Element>(
+    py: Python<'_>,
+    bytes: &'a [u8],
+    what: &str,
+    name: &str,
+) -> PyResult<&'a [T]> {
+    if bytes.is_empty() {
+        return Ok(&[]);
+    }
+    bytemuck::try_cast_slice(bytes).map_err(|e| {
+        invalid(
+            py,
+            format!("sparse array {name:?}: {what} cannot be viewed as {}: {e:?}; pass aligned, C-contiguous arrays", T::DTYPE),
+        )
+    })
+}
+
+fn removal(r: Removal) -> (bool, usize) {
+    match r {
+        Removal::Removed => (false, 0),
+        Removal::Deferred { holders } => (true, holders),
+    }
+}
+
+fn format_of(py: Python<'_>, format: Option<&str>) -> PyResult<Option<Format>> {
+    match format {
+        None => Ok(None),
+        Some("npy") => Ok(Some(Format::Npy)),
+        Some("npz") => Ok(Some(Format::Npz)),
+        Some("feather") | Some("arrow") | Some("ipc") => Ok(Some(Format::Feather)),
+        Some(other) => Err(errors::to_py(
+            py,
+            &Own {
+                class: "InteropError",
+                message: format!("unknown format {other:?}; use \"npy\", \"npz\" or \"feather\""),
+                errno: None,
+            },
+        )),
+    }
+}
+
+#[pymethods]
+impl NativeContainer {
+    /// Creates a new container in `path` (made if missing) and opens it read-write.
+    #[staticmethod]
+    fn create(py: Python<'_>, path: std::path::PathBuf) -> PyResult<NativeContainer> {
+        let c = py.detach(|| Container::create(&path)).or_raise(py)?;
+        Ok(NativeContainer::wrap(c))
+    }
+
+    /// Opens a container, read-write (`readonly=False`, recovering unfinished operations and
+    /// reaping dead holders unless `gc=False`) or read-only.
+    #[staticmethod]
+    #[pyo3(signature = (path, readonly=false, gc=true))]
+    fn open(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        readonly: bool,
+        gc: bool,
+    ) -> PyResult<NativeContainer> {
+        let c = py
+            .detach(|| match (readonly, gc) {
+                (true, _) => Container::open_read_only(&path),
+                (false, true) => Container::open(&path),
+                (false, false) => Container::open_without_gc(&path),
+            })
+            .or_raise(py)?;
+        Ok(NativeContainer::wrap(c))
+    }
+
+    /// The container directory (canonical).
+    #[getter]
+    fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// Whether this handle is read-only.
+    #[getter]
+    fn readonly(&self) -> bool {
+        self.readonly
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        lock(&self.inner).is_none()
+    }
+
+    /// Drops this handle. Arrays still open keep their own handle (and the session) alive.
+    fn close(&self, py: Python<'_>) {
+        let c = lock(&self.inner).take();
+        py.detach(move || drop(c));
+    }
+
+    /// Writes a dense array from a C-contiguous little-endian numpy array and publishes it.
+    // The arguments are the Python method's (keywords with defaults).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (name, array, dtype, shape, scratch=false, reserve=true))]
+    fn write_dense(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        array: &Bound<'_, PyAny>,
+        dtype: &str,
+        shape: Vec<u64>,
+        scratch: bool,
+        reserve: bool,
+    ) -> PyResult<()> {
+        let c = self.get(py)?;
+        let dtype = self::dtype(py, dtype)?;
+        let bytes = ndarray_bytes(array)?;
+        py.detach(|| -> Result<(), WriteError> {
+            let opts = CreateOptions {
+                allocation: allocation(reserve),
+                scratch,
+            };
+            let mut writer = c.create_dense_with(name, dtype, &shape, opts)?;
+            let target = writer.as_bytes_mut();
+            if target.len() != bytes.len() {
+                return Err(WriteError::LengthMismatch {
+                    name: name.to_string(),
+                    expected: (target.len() / dtype.itemsize()) as u64,
+                    actual: (bytes.len() / dtype.itemsize()) as u64,
+                    shape,
+                });
+            }
+            target.copy_from_slice(bytes);
+            writer.publish()
+        })
+        .or_raise(py)
+    }
+
+    /// Writes a sparse array (CSR for layout `rows`, CSC for `columns`) from three C-contiguous
+    /// little-endian numpy arrays; `indices` and `indptr` share one dtype, `int32` or `int64`.
+    // The arguments are the Python method's (keywords with defaults).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (name, layout, shape, data, data_dtype, indices, indptr, index_dtype, scratch=false))]
+    fn write_sparse(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        layout: &str,
+        shape: [u64; 2],
+        data: &Bound<'_, PyAny>,
+        data_dtype: &str,
+        indices: &Bound<'_, PyAny>,
+        indptr: &Bound<'_, PyAny>,
+        index_dtype: &str,
+        scratch: bool,
+    ) -> PyResult<()> {
+        let c = self.get(py)?;
+        let layout = Layout::from_name(layout).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "layout {layout:?}: use \"rows\" (CSR) or \"columns\" (CSC)"
+            ))
+        })?;
+        let data_dtype = self::dtype(py, data_dtype)?;
+        let (data, indices, indptr) = (
+            ndarray_bytes(data)?,
+            ndarray_bytes(indices)?,
+            ndarray_bytes(indptr)?,
+        );
+        macro_rules! write {
+            ($i:ty) => {{
+                let indices = cast::<$i>(py, indices, "indices", name)?;
+                let indptr = cast::<$i>(py, indptr, "indptr", name)?;
+                with_element!(data_dtype, T => {
+                    let data = cast::<T>(py, data, "data", name)?;
+                    py.detach(|| -> Result<(), WriteError> {
+                        c.write_sparse::<T, $i, $i>(name, layout, shape, data, indices, indptr)?;
+                        if scratch {
+                            c.set_scratch(name, true)?;
+                        }
+                        Ok(())
+                    })
+                    .or_raise(py)
+                })
+            }};
+        }
+        match index_dtype {
+            "int32" => write!(i32),
+            "int64" => write!(i64),
+            other => Err(PyValueError::new_err(format!(
+                "index dtype {other:?}: use \"int32\" or \"int64\""
+            ))),
+        }
+    }
+
+    /// Creates a dense array to fill through a map (`DenseCreate.view()`), reserving its space
+    /// (or leaving holes with `reserve=False`).
+    #[pyo3(signature = (name, dtype, shape, scratch=false, reserve=true))]
+    fn create_dense(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        dtype: &str,
+        shape: Vec<u64>,
+        scratch: bool,
+        reserve: bool,
+    ) -> PyResult<DenseCreate> {
+        let c = self.get(py)?;
+        let dtype = self::dtype(py, dtype)?;
+        let (writer, alias) = py
+            .detach(|| -> Result<_, WriteError> {
+                let opts = CreateOptions {
+                    allocation: allocation(reserve),
+                    scratch,
+                };
+                let mut writer = c.create_dense_with(name, dtype, &shape, opts)?;
+                let map = writer.as_bytes_mut();
+                let alias = if map.is_empty() {
+                    None
+                } else {
+                    Some(StagingAlias::new(map).map_err(|e| WriteError::Io {
+                        path: std::path::PathBuf::from(name),
+                        op: "map the new array a second time",
+                        source: e,
+                    })?)
+                };
+                Ok((writer, alias))
+            })
+            .or_raise(py)?;
+        Ok(DenseCreate {
+            writer: Mutex::new(Some(writer)),
+            alias: alias.map(Arc::new),
+            shape,
+            dtype,
+            name: name.to_string(),
+        })
+    }
+
+    /// Opens a dense array: `r` read-only (the shared map), `r+` in place (writes reach the file
+    /// and every process mapping it), `c` copy-on-write (writes stay in this process). With
+    /// `dtype`, the recorded dtype must be that one.
+    #[pyo3(signature = (name, mode="r", dtype=None))]
+    fn open_dense(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        mode: &str,
+        dtype: Option<&str>,
+    ) -> PyResult<MappedView> {
+        let c = self.get(py)?;
+        let requested = dtype.map(|d| self::dtype(py, d)).transpose()?;
+        match mode {
+            "r" => {
+                let a = py
+                    .detach(|| -> Result<DenseArray, dafstore::OpenError> {
+                        let a = c.open_dense_untyped(name)?;
+                        if let Some(d) = requested {
+                            with_element!(d, T => { a.clone().typed::<T>()?; });
+                        }
+                        Ok(a)
+                    })
+                    .or_raise(py)?;
+                let bytes = (a.as_bytes().as_ptr() as usize, a.as_bytes().len());
+                let (shape, dtype) = (a.shape().to_vec(), a.dtype());
+                Ok(MappedView::new(
+                    Owner::Dense(a),
+                    bytes,
+                    shape,
+                    dtype,
+                    true,
+                    name,
+                    "r",
+                ))
+            }
+            "r+" | "c" => {
+                let writable = mode == "r+";
+                let (owner, bytes, shape, dtype) = py
+                    .detach(|| -> Result<_, dafstore::OpenError> {
+                        let d = match requested {
+                            Some(d) => d,
+                            None => c.record(name)?.meta.dtype(),
+                        };
+                        with_element!(d, T => {
+                            if writable {
+                                let mut m = c.open_dense_mut::<T>(name)?;
+                                let s = m.as_mut_slice();
+                                let bytes = (s.as_mut_ptr() as usize, std::mem::size_of_val(s));
+                                let shape = m.shape().to_vec();
+                                Ok((Owner::Handle(Box::new(m)), bytes, shape, d))
+                            } else {
+                                let mut m = c.open_dense_private::<T>(name)?;
+                                let s = m.as_mut_slice();
+                                let bytes = (s.as_mut_ptr() as usize, std::mem::size_of_val(s));
+                                let shape = m.shape().to_vec();
+                                Ok((Owner::Handle(Box::new(m)), bytes, shape, d))
+                            }
+                        })
+                    })
+                    .or_raise(py)?;
+                let mode = if writable { "r+" } else { "c" };
+                Ok(MappedView::new(
+                    owner, bytes, shape, dtype, false, name, mode,
+                ))
+            }
+            other => Err(PyValueError::new_err(format!(
+                "mode {other:?}: use \"r\" (read-only), \"r+\" (in place) or \"c\" (copy-on-write)"
+            ))),
+        }
+    }
+
+    /// Opens a sparse array read-only: `(layout, shape, nnz, data, indices, indptr)`, the last
+    /// three views over the three mapped files.
+    fn open_sparse<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyTuple>> {
+        let c = self.get(py)?;
+        let s = py.detach(|| c.open_sparse(name)).or_raise(py)?;
+        let meta = s.sparse_meta().clone();
+        let view = |bytes: &[u8], dtype: DType, len: u64| -> PyResult<Bound<'py, MappedView>> {
+            Bound::new(
+                py,
+                MappedView::new(
+                    Owner::Sparse(s.clone()),
+                    (bytes.as_ptr() as usize, bytes.len()),
+                    vec![len],
+                    dtype,
+                    true,
+                    name,
+                    "r",
+                ),
+            )
+        };
+        let data = view(s.data_bytes(), meta.data_dtype, meta.nnz)?;
+        let indices = view(s.indices_bytes(), meta.indices_dtype, meta.nnz)?;
+        let indptr = view(s.indptr_bytes(), meta.indptr_dtype, meta.major() + 1)?;
+        (
+            meta.layout.name(),
+            (meta.shape[0], meta.shape[1]),
+            meta.nnz,
+            data,
+            indices,
+            indptr,
+        )
+            .into_pyobject(py)
+    }
+
+    /// Address of the shared map of dense array `name` in this process (every read-only open of
+    /// the same generation shares it).
+    fn map_address(&self, py: Python<'_>, name: &str) -> PyResult<usize> {
+        let c = self.get(py)?;
+        py.detach(|| {
+            c.open_dense_untyped(name)
+                .map(|a| a.as_bytes().as_ptr() as usize)
+        })
+        .or_raise(py)
+    }
+
+    /// Removes an array: `(deferred, holders)`; deferred while live processes hold it.
+    fn remove(&self, py: Python<'_>, name: &str) -> PyResult<(bool, usize)> {
+        let c = self.get(py)?;
+        py.detach(|| c.remove(name)).map(removal).or_raise(py)
+    }
+
+    /// Takes a reference on `name`.
+    fn hold(&self, py: Python<'_>, name: &str) -> PyResult<Hold> {
+        let c = self.get(py)?;
+        let r = py.detach(|| c.hold(name)).or_raise(py)?;
+        Ok(Hold {
+            reference: Mutex::new(Some(r)),
+            name: name.to_string(),
+        })
+    }
+
+    /// Takes a reference on `name` (match with `release`).
+    fn retain(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        let c = self.get(py)?;
+        py.detach(|| c.retain(name)).or_raise(py)
+    }
+
+    /// Releases a reference taken with `retain`.
+    fn release(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        let c = self.get(py)?;
+        py.detach(|| c.release(name)).or_raise(py)
+    }
+
+    /// References this process holds on `name`.
+    fn local_refs(&self, py: Python<'_>, name: &str) -> PyResult<u64> {
+        let c = self.get(py)?;
+        Ok(py.detach(|| c.local_refs(name)))
+    }
+
+    /// Marks (or unmarks) `name` as a scratch array.
+    fn set_scratch(&self, py: Python<'_>, name: &str, on: bool) -> PyResult<()> {
+        let c = self.get(py)?;
+        py.detach(|| c.set_scratch(name, on)).or_raise(py)
+    }
+
+    /// Names of the live arrays, sorted.
+    fn names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let c = self.get(py)?;
+        py.detach(|| c.names()).or_raise(py)
+    }
+
+    /// The catalog row of a live array, as a dict.
+    fn record<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.get(py)?;
+        let (r, local) = py
+            .detach(|| c.record(name).map(|r| (r, c.local_refs(name))))
+            .or_raise(py)?;
+        let d = PyDict::new(py);
+        d.set_item("name", &r.name)?;
+        d.set_item("kind", r.meta.kind())?;
+        d.set_item("dtype", r.meta.dtype().name())?;
+        d.set_item("shape", PyTuple::new(py, r.meta.shape())?)?;
+        d.set_item("state", r.state.name())?;
+        d.set_item("generation", r.generation)?;
+        d.set_item("scratch", r.scratch)?;
+        d.set_item("checksum_stale", r.checksum_stale)?;
+        d.set_item("local_refs", local)?;
+        let files = PyList::empty(py);
+        for f in &r.files {
+            files.append((f.suffix.as_str(), f.size, f.crc32c))?;
+        }
+        d.set_item("files", files)?;
+        if let dafstore::ArrayMeta::Sparse(s) = &r.meta {
+            d.set_item("layout", s.layout.name())?;
+            d.set_item("nnz", s.nnz)?;
+            d.set_item("indices_dtype", s.indices_dtype.name())?;
+            d.set_item("indptr_dtype", s.indptr_dtype.name())?;
+        }
+        Ok(d)
+    }
+
+    /// Every session in the catalog with what it holds.
+    fn holders<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let c = self.get(py)?;
+        let holders = py.detach(|| c.holders()).or_raise(py)?;
+        let out = PyList::empty(py);
+        for h in holders {
+            let d = PyDict::new(py);
+            d.set_item("session", &h.session)?;
+            d.set_item("pid", h.pid)?;
+            d.set_item("alive", h.alive)?;
+            d.set_item("this_process", h.this_process)?;
+            d.set_item("started_at_ms", h.started_at_ms)?;
+            d.set_item("arrays", h.arrays)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// Garbage collection: recovers unfinished operations, reaps dead holders, runs due
+    /// deletions, removes dead sessions' staging files.
+    fn gc<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.get(py)?;
+        let r = py.detach(|| c.gc()).or_raise(py)?;
+        let d = PyDict::new(py);
+        d.set_item("recovered", r.recovered)?;
+        d.set_item("failed", r.failed)?;
+        d.set_item("reaped_sessions", r.reaped_sessions)?;
+        d.set_item("deleted", r.deleted)?;
+        d.set_item("staging_removed", r.staging_removed)?;
+        Ok(d)
+    }
+
+    /// Checks the container (and repairs what can be repaired without losing data).
+    #[pyo3(signature = (deep=false, repair=false))]
+    fn fsck<'py>(&self, py: Python<'py>, deep: bool, repair: bool) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.get(py)?;
+        let report = py
+            .detach(|| Container::fsck_dir(c.root(), FsckOptions { deep, repair }, &mut |_, _| {}))
+            .or_raise(py)?;
+        let d = PyDict::new(py);
+        d.set_item("arrays_checked", report.arrays_checked)?;
+        d.set_item("exit_code", report.exit_code())?;
+        let problems = PyList::empty(py);
+        for p in &report.problems {
+            let pd = PyDict::new(py);
+            pd.set_item("kind", p.kind.name())?;
+            pd.set_item("path", p.path.to_string_lossy())?;
+            pd.set_item("name", p.name.as_deref())?;
+            pd.set_item("message", &p.message)?;
+            pd.set_item("fixed", p.fixed)?;
+            problems.append(pd)?;
+        }
+        d.set_item("problems", problems)?;
+        Ok(d)
+    }
+
+    /// Imports a `.npy`, `.npz` or Feather/Arrow IPC file as array `name`.
+    #[pyo3(signature = (name, path, format=None, column=None, fill=None))]
+    fn import_file<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        path: std::path::PathBuf,
+        format: Option<&str>,
+        column: Option<String>,
+        fill: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let c = self.get(py)?;
+        let format = format_of(py, format)?;
+        let report = py
+            .detach(|| {
+                c.import(
+                    name,
+                    &path,
+                    ImportOptions {
+                        format,
+                        column,
+                        fill,
+                        progress: None,
+                    },
+                )
+            })
+            .or_raise(py)?;
+        let out = PyList::empty(py);
+        for a in report.arrays {
+            let d = PyDict::new(py);
+            d.set_item("name", a.name)?;
+            d.set_item("kind", a.kind)?;
+            d.set_item("dtype", a.dtype.name())?;
+            d.set_item("shape", PyTuple::new(py, a.shape)?)?;
+            d.set_item("conversions", a.conversions)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// Exports array `name` to a `.npy`, `.npz` or Feather file.
+    #[pyo3(signature = (name, path, format=None))]
+    fn export(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        path: std::path::PathBuf,
+        format: Option<&str>,
+    ) -> PyResult<()> {
+        let c = self.get(py)?;
+        let format = format_of(py, format)?;
+        py.detach(|| c.export(name, &path, format)).or_raise(py)
+    }
+
+    /// Kind of array `name`: `"dense"` or `"sparse"`.
+    fn kind(&self, py: Python<'_>, name: &str) -> PyResult<&'static str> {
+        let c = self.get(py)?;
+        py.detach(|| c.open_array(name).map(|a| a.kind()))
+            .or_raise(py)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<dafstore._native.Container {}{}>",
+            self.root,
+            if self.readonly { " (read-only)" } else { "" }
+        )
+    }
+}
+
+/// `(live_maps, maps_created)` of the process-wide map cache.
+#[pyfunction]
+fn cache_stats() -> (usize, u64) {
+    let s = dafstore::cache_stats();
+    (s.live_maps, s.maps_created)
+}
+
+/// The dtypes dafstore stores, numpy spellings.
+#[pyfunction]
+fn dtypes() -> Vec<&'static str> {
+    DType::ALL.iter().map(|d| d.name()).collect()
+}
+
+#[pymodule(name = "_native")]
+fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeContainer>()?;
+    m.add_class::<MappedView>()?;
+    m.add_class::<DenseCreate>()?;
+    m.add_class::<Hold>()?;
+    m.add_function(wrap_pyfunction!(cache_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(dtypes, m)?)?;
+    m.add("ENGINE_VERSION", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

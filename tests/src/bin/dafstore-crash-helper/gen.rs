@@ -1,0 +1,193 @@
+//! Deterministic array contents for the crash tests (shared by the helper process and the tests,
+//! which include this file with `#[path]`): every array is derived from one `u64` seed stored in
+//! its first element, so any reader can tell which generation it holds and check that every byte
+//! of it belongs to that generation (a torn or mixed array fails the check).
+#![allow(dead_code)]
+
+use dafstore::{Array, Container, IndexSlice, Layout, OpenError};
+
+/// splitmix64: a good 64-bit mix, so contents depend on every bit of the seed.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// A small deterministic generator (xorshift64*), seeded.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A generator whose sequence depends on `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(mix(seed) | 1)
+    }
+
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The elements of the dense array of `seed`: `[seed, mix(seed ^ 1), mix(seed ^ 2), ...]`, of a
+/// length from 1 to 2,000, or up to 200,000 for one seed in four (so kills land in big copies).
+pub fn dense_values(seed: u64) -> Vec<u64> {
+    let m = mix(seed);
+    let max = if m.is_multiple_of(4) { 200_000 } else { 2_000 };
+    let len = 1 + (m >> 8) % max;
+    (0..len)
+        .map(|i| if i == 0 { seed } else { mix(seed ^ i) })
+        .collect()
+}
+
+/// The sparse array of `seed` (compressed rows): shape, data (`data[0]` is the seed), indices,
+/// indptr.
+pub struct SparseParts {
+    /// `[rows, columns]`.
+    pub shape: [u64; 2],
+    /// nnz values.
+    pub data: Vec<u64>,
+    /// Column of each value.
+    pub indices: Vec<u32>,
+    /// Row offsets.
+    pub indptr: Vec<u64>,
+}
+
+/// The sparse array of `seed`: 1–40 rows, 1–40 columns, every row 0–4 sorted distinct columns,
+/// at least one value.
+pub fn sparse_parts(seed: u64) -> SparseParts {
+    let mut rng = Rng::new(seed ^ 0x5151);
+    let rows = 1 + rng.below(40);
+    let cols = 1 + rng.below(40);
+    let mut indices = Vec::new();
+    let mut indptr = vec![0u64];
+    for r in 0..rows {
+        let want = rng.below(cols.min(4) + 1).max(u64::from(r == 0));
+        let mut cs: Vec<u32> = Vec::new();
+        while (cs.len() as u64) < want {
+            let c = rng.below(cols) as u32;
+            if !cs.contains(&c) {
+                cs.push(c);
+            }
+        }
+        cs.sort_unstable();
+        indices.extend_from_slice(&cs);
+        indptr.push(indices.len() as u64);
+    }
+    let data = (0..indices.len() as u64)
+        .map(|i| if i == 0 { seed } else { mix(seed ^ (i << 1)) })
+        .collect();
+    SparseParts {
+        shape: [rows, cols],
+        data,
+        indices,
+        indptr,
+    }
+}
+
+/// Writes the dense array of `seed` through a mapped writer (create, fill, publish).
+pub fn publish_dense_mapped(c: &Container, name: &str, seed: u64) -> Result<(), String> {
+    let v = dense_values(seed);
+    let mut w = c
+        .create_dense::<u64>(name, &[v.len() as u64])
+        .map_err(|e| e.to_string())?;
+    w.as_mut_slice::<u64>()
+        .map_err(|e| e.to_string())?
+        .copy_from_slice(&v);
+    w.publish().map_err(|e| e.to_string())
+}
+
+/// Writes the dense array of `seed` from a slice.
+pub fn write_dense(c: &Container, name: &str, seed: u64) -> Result<(), String> {
+    let v = dense_values(seed);
+    c.write_dense::<u64>(name, &[v.len() as u64], &v)
+        .map_err(|e| e.to_string())
+}
+
+/// Writes the sparse array of `seed`.
+pub fn write_sparse(c: &Container, name: &str, seed: u64) -> Result<(), String> {
+    let p = sparse_parts(seed);
+    c.write_sparse::<u64, u32, u64>(name, Layout::Rows, p.shape, &p.data, &p.indices, &p.indptr)
+        .map_err(|e| e.to_string())
+}
+
+/// Checks that `a` is exactly the generation its first element names; returns that seed.
+pub fn verify_array(a: &Array) -> Result<u64, String> {
+    match a {
+        Array::Dense(d) => {
+            let v: &[u64] = d.as_slice().map_err(|e| e.to_string())?;
+            let seed = *v.first().ok_or("empty dense array")?;
+            if v != dense_values(seed).as_slice() {
+                return Err(format!("dense array of seed {seed} has other contents"));
+            }
+            Ok(seed)
+        }
+        Array::Sparse(s) => {
+            let data: &[u64] = s.data().map_err(|e| e.to_string())?;
+            let seed = *data.first().ok_or("empty sparse array")?;
+            let p = sparse_parts(seed);
+            let IndexSlice::U32(ind) = s.indices() else {
+                return Err("indices are not uint32".into());
+            };
+            let IndexSlice::U64(ptr) = s.indptr() else {
+                return Err("indptr is not uint64".into());
+            };
+            if s.shape() != p.shape || data != p.data || ind != p.indices || ptr != p.indptr {
+                return Err(format!("sparse array of seed {seed} has other contents"));
+            }
+            Ok(seed)
+        }
+    }
+}
+
+/// Opens `name` and verifies it: `Ok(None)` if there is no such array.
+pub fn open_and_verify(c: &Container, name: &str) -> Result<Option<u64>, String> {
+    match c.open_array(name) {
+        Ok(a) => verify_array(&a)
+            .map(Some)
+            .map_err(|e| format!("{name}: {e}")),
+        Err(OpenError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(format!("{name}: {e}")),
+    }
+}
+
+/// What a reader without our code sees ([R1]): the seed of the complete, checksum-verified array
+/// `name` if its metadata file exists, `Ok(None)` if it does not, an error for anything torn.
+pub fn read_by_spec(root: &std::path::Path, name: &str) -> Result<Option<u64>, String> {
+    if !root.join(format!("{name}.yaml")).exists() {
+        return Ok(None);
+    }
+    let files = dafstore::inspect::read_array_files(root, name, true)
+        .map_err(|e| format!("{name}: visible but not readable by the spec: {e}"))?;
+    let first = files.bytes(0);
+    if first.len() < 8 {
+        return Err(format!("{name}: visible with {} bytes", first.len()));
+    }
+    let seed = u64::from_le_bytes(first[..8].try_into().unwrap_or([0; 8]));
+    let expect: Vec<Vec<u8>> = match files.meta {
+        dafstore::ArrayMeta::Dense(_) => vec![le(&dense_values(seed))],
+        dafstore::ArrayMeta::Sparse(_) => {
+            let p = sparse_parts(seed);
+            let ind: Vec<u8> = p.indices.iter().flat_map(|v| v.to_le_bytes()).collect();
+            vec![le(&p.data), ind, le(&p.indptr)]
+        }
+    };
+    for (i, e) in expect.iter().enumerate() {
+        if files.bytes(i) != e.as_slice() {
+            return Err(format!("{name}: file {i} is not generation {seed}"));
+        }
+    }
+    Ok(Some(seed))
+}
+
+fn le(v: &[u64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}

@@ -1,0 +1,358 @@
+//! A child process for the crash tests (`tests/tests/kill_loop.rs`, `crash_points.rs`,
+//! `io_errors.rs`). Commands:
+//!
+//! - `churn DIR SLOT SLOTS SEED LOG`: random creates, replaces (dense through a map or from a
+//!   slice, sparse), removes, retains, releases, opens and scratch arrays, forever (30 s at most),
+//!   until the parent kills it. Slot `SLOT` of `SLOTS` owns the names `kSLOT/...` (only it publishes
+//!   or removes them); it holds and opens the non-scratch names of every slot. Before each operation
+//!   it appends `B OP NAME SEED` to LOG, and after the operation returned `E RESULT`, synced, so
+//!   the parent knows which operations returned and which one was interrupted. An unexpected error
+//!   or a torn array is logged as `X MESSAGE` and ends the process with status 3.
+//! - `op DIR OP NAME [SEED]`: one operation, then prints `ok`, `ok SEED`, `removed`, `deferred`,
+//!   `notfound` or `err MESSAGE`. OP: `dense-mapped`, `write-dense`, `sparse`, `scratch` (dense,
+//!   scratch), `bytes-mapped` and `bytes-write` (SEED ones as a uint8 array, through a map or
+//!   from a slice), `remove`, `open`, `retain` (and keep it), `hold-remove-release` (hold NAME, remove
+//!   it (deferred by this process's own reference), release it: the release runs the deletion),
+//!   `open-only` (just open the container: recovery and gc), `hold-forever` (hold NAME, print
+//!   `held`, sleep until killed).
+//! - `fill-holes DIR NAME BYTES`: creates a dense uint8 array with `Allocation::Holes` and fills
+//!   every byte through the map, then publishes (on a full file system: SIGBUS).
+//! - `rlimit BYTES DIR OP NAME SEED`: sets RLIMIT_FSIZE to BYTES, ignores SIGXFSZ (so writes past
+//!   the limit fail with EFBIG), then runs `op DIR OP NAME SEED`.
+//!
+//! With the `failpoints` feature, `DAFSTORE_FAILPOINT` (see `engine/src/failpoint.rs`) stops any
+//! of these at a chosen step.
+
+mod gen;
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use dafstore::{Allocation, Container, CreateOptions, DType, OpenError, Removal, WriteError};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    match a.as_slice() {
+        ["churn", dir, slot, slots, seed, log] => churn(dir, slot, slots, seed, log),
+        ["op", dir, op, name, rest @ ..] => {
+            println!("{}", one_op(dir, op, name, rest.first().copied()));
+            ExitCode::SUCCESS
+        }
+        ["fill-holes", dir, name, bytes] => fill_holes(dir, name, bytes),
+        ["rlimit", bytes, dir, op, name, seed] => {
+            limit_file_size(bytes.parse().expect("BYTES"));
+            println!("{}", one_op(dir, op, name, Some(seed)));
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("usage: see the module documentation (got {args:?})");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn one_op(dir: &str, op: &str, name: &str, seed: Option<&str>) -> String {
+    let c = match Container::open(dir) {
+        Ok(c) => c,
+        Err(e) => return format!("err open: {e}"),
+    };
+    let seed: u64 = seed.and_then(|s| s.parse().ok()).unwrap_or(1);
+    let done = |r: Result<(), String>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("err {e}"),
+    };
+    match op {
+        "dense-mapped" => done(gen::publish_dense_mapped(&c, name, seed)),
+        "write-dense" => done(gen::write_dense(&c, name, seed)),
+        "sparse" => done(gen::write_sparse(&c, name, seed)),
+        "scratch" => done(publish_scratch(&c, name, seed)),
+        "bytes-mapped" => done(bytes_mapped(&c, name, seed)),
+        "bytes-write" => done(
+            c.write_dense::<u8>(name, &[seed], &vec![1u8; seed as usize])
+                .map_err(|e| e.to_string()),
+        ),
+        "remove" => match c.remove(name) {
+            Ok(Removal::Removed) => "removed".into(),
+            Ok(Removal::Deferred { .. }) => "deferred".into(),
+            Err(WriteError::NotFound { .. }) => "notfound".into(),
+            Err(e) => format!("err {e}"),
+        },
+        "open" => match gen::open_and_verify(&c, name) {
+            Ok(Some(s)) => format!("ok {s}"),
+            Ok(None) => "notfound".into(),
+            Err(e) => format!("err {e}"),
+        },
+        "retain" => match c.retain(name) {
+            Ok(()) => {
+                // Keep the reference: leave without releasing (as a crash would).
+                std::mem::forget(c);
+                "ok".into()
+            }
+            Err(OpenError::NotFound { .. }) => "notfound".into(),
+            Err(e) => format!("err {e}"),
+        },
+        "hold-remove-release" => {
+            let r = (|| -> Result<String, String> {
+                c.retain(name).map_err(|e| e.to_string())?;
+                let removal = c.remove(name).map_err(|e| e.to_string())?;
+                c.release(name).map_err(|e| e.to_string())?;
+                Ok(format!("{removal:?}"))
+            })();
+            match r {
+                Ok(s) => format!("ok {s}"),
+                Err(e) => format!("err {e}"),
+            }
+        }
+        "open-only" => "ok".into(),
+        "hold-forever" => match c.hold(name) {
+            Ok(r) => {
+                println!("held");
+                let _ = std::io::stdout().flush();
+                std::thread::sleep(Duration::from_secs(120));
+                drop(r);
+                "ok".into()
+            }
+            Err(e) => format!("err {e}"),
+        },
+        _ => format!("err unknown op {op}"),
+    }
+}
+
+/// A dense uint8 array of `len` ones, through a mapped writer (space reserved at create).
+fn bytes_mapped(c: &Container, name: &str, len: u64) -> Result<(), String> {
+    let mut w = c
+        .create_dense::<u8>(name, &[len])
+        .map_err(|e| e.to_string())?;
+    w.as_bytes_mut().fill(1);
+    w.publish().map_err(|e| e.to_string())
+}
+
+fn publish_scratch(c: &Container, name: &str, seed: u64) -> Result<(), String> {
+    let v = gen::dense_values(seed);
+    let opts = CreateOptions {
+        scratch: true,
+        ..CreateOptions::default()
+    };
+    let mut w = c
+        .create_dense_with(name, DType::UInt64, &[v.len() as u64], opts)
+        .map_err(|e| e.to_string())?;
+    w.as_mut_slice::<u64>()
+        .map_err(|e| e.to_string())?
+        .copy_from_slice(&v);
+    w.publish().map_err(|e| e.to_string())
+}
+
+fn fill_holes(dir: &str, name: &str, bytes: &str) -> ExitCode {
+    let c = Container::open(dir).expect("open");
+    let len: u64 = bytes.parse().expect("BYTES");
+    let opts = CreateOptions {
+        allocation: Allocation::Holes,
+        ..CreateOptions::default()
+    };
+    let mut w = c
+        .create_dense_with(name, DType::UInt8, &[len], opts)
+        .expect("create with holes");
+    println!("created");
+    let _ = std::io::stdout().flush();
+    // Touch every page: on a full file system the first page that cannot be allocated is SIGBUS.
+    w.as_bytes_mut().fill(1);
+    println!("filled");
+    match w.publish() {
+        Ok(()) => println!("ok"),
+        Err(e) => println!("err {e}"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// RLIMIT_FSIZE = `bytes`, SIGXFSZ ignored: a write past the limit fails with EFBIG.
+fn limit_file_size(bytes: u64) {
+    let lim = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: bytes,
+    };
+    // SAFETY: plain libc calls with valid arguments; `lim` outlives the call; SIG_IGN is a valid
+    // disposition for SIGXFSZ.
+    unsafe {
+        assert_eq!(libc::signal(libc::SIGXFSZ, libc::SIG_IGN), libc::SIG_DFL);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+    }
+}
+
+/// The operations of `churn`, with their log spellings.
+#[derive(Clone, Copy)]
+enum Op {
+    DenseMapped,
+    WriteDense,
+    Sparse,
+    Remove,
+    Hold,
+    Release,
+    Open,
+    ScratchPublish,
+    ScratchHold,
+    ScratchRelease,
+    ScratchOpen,
+}
+
+impl Op {
+    fn tag(self) -> &'static str {
+        match self {
+            Op::DenseMapped => "pub",
+            Op::WriteDense => "wr",
+            Op::Sparse => "sp",
+            Op::Remove => "rm",
+            Op::Hold => "hold",
+            Op::Release => "rel",
+            Op::Open => "open",
+            Op::ScratchPublish => "spub",
+            Op::ScratchHold => "shold",
+            Op::ScratchRelease => "srel",
+            Op::ScratchOpen => "sopen",
+        }
+    }
+}
+
+struct Log(File);
+
+impl Log {
+    /// Appends one line with one `write` (whole or not at all when the process is killed).
+    fn line(&mut self, text: &str, sync: bool) {
+        let mut buf = text.as_bytes().to_vec();
+        buf.push(b'\n');
+        self.0.write_all(&buf).expect("write log");
+        if sync {
+            self.0.sync_data().expect("sync log");
+        }
+    }
+}
+
+fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode {
+    let slot: u64 = slot.parse().expect("SLOT");
+    let slots: u64 = slots.parse().expect("SLOTS");
+    let mut rng = gen::Rng::new(seed.parse().expect("SEED"));
+    let mut log = Log(OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open log"));
+    let names = churn_names(slot);
+    let all: Vec<String> = (0..slots)
+        .flat_map(|s| {
+            let n = churn_names(s);
+            n.dense.into_iter().chain(n.sparse)
+        })
+        .collect();
+    let fail = |log: &mut Log, msg: String| -> ExitCode {
+        log.line(&format!("X {msg}"), true);
+        eprintln!("churn: {msg}");
+        ExitCode::from(3)
+    };
+    log.line("B open-container - 0", false);
+    let c = match Container::open(dir) {
+        Ok(c) => c,
+        Err(e) => return fail(&mut log, format!("open: {e}")),
+    };
+    log.line("E ok", true);
+    let mut held: HashMap<String, u64> = HashMap::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    let pick = |rng: &mut gen::Rng, v: &[String]| v[rng.below(v.len() as u64) as usize].clone();
+    while Instant::now() < end {
+        let p = rng.below(100);
+        let (op, name) = match p {
+            0..22 => (Op::DenseMapped, pick(&mut rng, &names.dense)),
+            22..32 => (Op::WriteDense, pick(&mut rng, &names.dense)),
+            32..46 => (Op::Sparse, pick(&mut rng, &names.sparse)),
+            46..58 => {
+                let own: Vec<String> = names.dense.iter().chain(&names.sparse).cloned().collect();
+                (Op::Remove, pick(&mut rng, &own))
+            }
+            58..66 => (Op::Hold, pick(&mut rng, &all)),
+            66..74 => {
+                let mine: Vec<String> = held
+                    .iter()
+                    .filter(|(n, k)| **k > 0 && !n.ends_with("/t0"))
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                (Op::Release, pick(&mut rng, &mine))
+            }
+            74..84 => (Op::Open, pick(&mut rng, &all)),
+            84..90 => (Op::ScratchPublish, names.scratch.clone()),
+            90..94 => (Op::ScratchHold, names.scratch.clone()),
+            94..97 => {
+                if held.get(&names.scratch).copied().unwrap_or(0) == 0 {
+                    continue;
+                }
+                (Op::ScratchRelease, names.scratch.clone())
+            }
+            _ => (Op::ScratchOpen, names.scratch.clone()),
+        };
+        let seed = rng.next();
+        log.line(&format!("B {} {name} {seed}", op.tag()), false);
+        let result: Result<String, String> = match op {
+            Op::DenseMapped => gen::publish_dense_mapped(&c, &name, seed).map(|()| "ok".into()),
+            Op::WriteDense => gen::write_dense(&c, &name, seed).map(|()| "ok".into()),
+            Op::Sparse => gen::write_sparse(&c, &name, seed).map(|()| "ok".into()),
+            Op::ScratchPublish => publish_scratch(&c, &name, seed).map(|()| "ok".into()),
+            Op::Remove => match c.remove(&name) {
+                Ok(Removal::Removed) => Ok("removed".into()),
+                Ok(Removal::Deferred { .. }) => Ok("deferred".into()),
+                Err(WriteError::NotFound { .. }) => Ok("notfound".into()),
+                Err(e) => Err(format!("remove {name}: {e}")),
+            },
+            Op::Hold | Op::ScratchHold => match c.retain(&name) {
+                Ok(()) => {
+                    *held.entry(name.clone()).or_default() += 1;
+                    Ok("ok".into())
+                }
+                Err(OpenError::NotFound { .. }) => Ok("notfound".into()),
+                Err(e) => Err(format!("retain {name}: {e}")),
+            },
+            Op::Release | Op::ScratchRelease => match c.release(&name) {
+                Ok(()) => {
+                    if let Some(k) = held.get_mut(&name) {
+                        *k -= 1;
+                    }
+                    Ok("ok".into())
+                }
+                Err(e) => Err(format!("release {name}: {e}")),
+            },
+            Op::Open | Op::ScratchOpen => match gen::open_and_verify(&c, &name) {
+                Ok(Some(s)) => Ok(format!("ok {s}")),
+                Ok(None) => Ok("notfound".into()),
+                Err(e) => Err(format!("open {e}")),
+            },
+        };
+        match result {
+            Ok(r) => log.line(&format!("E {r}"), true),
+            Err(e) => return fail(&mut log, e),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The names a churn slot owns.
+struct ChurnNames {
+    dense: Vec<String>,
+    sparse: Vec<String>,
+    scratch: String,
+}
+
+fn churn_names(slot: u64) -> ChurnNames {
+    ChurnNames {
+        dense: vec![
+            format!("k{slot}/d0"),
+            format!("k{slot}/d1"),
+            format!("k{slot}/n/d2"),
+            format!("k{slot}-top"),
+        ],
+        sparse: vec![format!("k{slot}/s0"), format!("k{slot}/s1")],
+        scratch: format!("k{slot}/t0"),
+    }
+}

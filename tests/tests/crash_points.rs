@@ -1,0 +1,648 @@
+//! Crash points (cargo feature `failpoints`): a child process stops exactly at one step of a
+//! publish (create, replace, replace of another kind), a remove, a release or a gc — by exiting
+//! there (status 77, no destructor runs: a crash), or by failing there with an injected error —
+//! and this process checks what a reader without our code sees before recovery ([R1]), what the
+//! catalog says, and what the next open sees: the old complete generation or the new complete one,
+//! never a mix; the catalog and the files agree; nothing is left over; a deep fsck is clean.
+//! A crash during recovery is recovered by the next open. Every failpoint named in the engine's
+//! sources must have a case here (`every_failpoint_in_the_engine_is_tested`).
+//!
+//! Run: `cargo test -p dafstore-tests --features failpoints --test crash_points`.
+#![cfg(feature = "failpoints")]
+
+#[path = "../src/bin/dafstore-crash-helper/gen.rs"]
+mod gen;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use dafstore::{ArrayState, Container, FsckOptions, Removal};
+use dafstore_tests::{listing, Entry};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_dafstore-crash-helper");
+/// Exit status of a process stopped by a failpoint (engine/src/failpoint.rs).
+const FAILPOINT_EXIT: i32 = 77;
+
+/// The arrays every case starts with: name and seed (`gen`): dense `d`, sparse `s`, dense `k`.
+const START: [(&str, u64); 3] = [("d", 1), ("s", 2), ("k", 3)];
+/// Every name a case may touch.
+const NAMES: [&str; 4] = ["d", "s", "k", "new"];
+
+fn setup() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("c");
+    let c = Container::create(&root).unwrap();
+    gen::write_dense(&c, "d", 1).unwrap();
+    gen::write_sparse(&c, "s", 2).unwrap();
+    gen::write_dense(&c, "k", 3).unwrap();
+    drop(c);
+    let root = root.canonicalize().unwrap();
+    (t, root)
+}
+
+fn helper(root: &Path, failpoint: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(HELPER);
+    cmd.arg("op").arg(root).args(args);
+    cmd.env_remove("DAFSTORE_FAILPOINT");
+    if let Some(fp) = failpoint {
+        cmd.env("DAFSTORE_FAILPOINT", fp);
+    }
+    cmd.stdin(Stdio::null()).output().expect("run helper")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).trim().to_string()
+}
+
+/// Runs the helper and expects it to stop at `point` with status 77.
+fn crash_at(root: &Path, point: &str, args: &[&str]) {
+    let out = helper(root, Some(point), args);
+    assert_eq!(
+        out.status.code(),
+        Some(FAILPOINT_EXIT),
+        "{point} {args:?} was not reached: status {}, stdout {:?}, stderr {:?}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains(&format!("failpoint {point}")));
+}
+
+/// Runs the helper with an injected error at `point`; returns what the operation printed.
+fn fail_at(root: &Path, point: &str, kind: &str, args: &[&str]) -> String {
+    let out = helper(root, Some(&format!("{point}:{kind}")), args);
+    assert!(
+        out.status.success(),
+        "{point}:{kind} {args:?}: status {}, stderr {:?}",
+        out.status,
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// What a reader without our code sees, name by name.
+fn by_spec(root: &Path) -> BTreeMap<&'static str, Option<u64>> {
+    NAMES
+        .iter()
+        .map(|n| {
+            (
+                *n,
+                gen::read_by_spec(root, n).unwrap_or_else(|e| panic!("{e}")),
+            )
+        })
+        .collect()
+}
+
+/// Catalog rows as (state, generation), read without recovering anything.
+fn rows(root: &Path) -> BTreeMap<String, (ArrayState, u64)> {
+    let c = Container::open_read_only(root).unwrap();
+    c.records()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.name, (r.state, r.generation)))
+        .collect()
+}
+
+fn start_state() -> BTreeMap<&'static str, Option<u64>> {
+    NAMES
+        .iter()
+        .map(|n| {
+            (
+                *n,
+                START.iter().find(|(s, _)| s == n).map(|(_, seed)| *seed),
+            )
+        })
+        .collect()
+}
+
+fn staging_files(root: &Path) -> Vec<PathBuf> {
+    listing(&root.join(".dafstore/staging"))
+        .into_iter()
+        .filter(|(_, e)| !matches!(e, Entry::Dir))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Opens the container (recovery + gc) and checks that it holds exactly `expect`, complete, with
+/// catalog and files in agreement, nothing left over, and a clean deep fsck.
+fn check_after_open(root: &Path, expect: &BTreeMap<&str, Option<u64>>, context: &str) {
+    let c = Container::open(root).unwrap();
+    let mut files = BTreeSet::new();
+    for (name, want) in expect {
+        let seen = gen::open_and_verify(&c, name).unwrap_or_else(|e| panic!("{context}: {e}"));
+        assert_eq!(seen, *want, "{context}: {name} after recovery");
+        if seen.is_some() {
+            let rec = c.record(name).unwrap();
+            files.insert(PathBuf::from(format!("{name}.yaml")));
+            for (sfx, _) in rec.meta.files() {
+                files.insert(PathBuf::from(format!("{name}.{sfx}")));
+            }
+        }
+    }
+    let present: Vec<String> = expect
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(c.names().unwrap(), present, "{context}");
+    for r in c.records().unwrap() {
+        assert_eq!(r.state, ArrayState::Live, "{context}: {}", r.name);
+    }
+    assert!(
+        c.holders().unwrap().iter().all(|h| h.this_process),
+        "{context}: dead holders left"
+    );
+    let on_disk: BTreeSet<PathBuf> = listing(root)
+        .into_iter()
+        .filter(|(_, e)| !matches!(e, Entry::Dir))
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(on_disk, files, "{context}: files on disk");
+    assert_eq!(staging_files(root), Vec::<PathBuf>::new(), "{context}");
+    drop(c);
+    let opts = FsckOptions {
+        deep: true,
+        repair: false,
+    };
+    let r = Container::fsck_dir(root, opts, &mut |_, _| {}).unwrap();
+    assert!(r.problems.is_empty(), "{context}: fsck: {:?}", r.problems);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Gen {
+    Old,
+    New,
+    Absent,
+}
+
+/// One publish through one path: the array it writes, the helper op, old and new seeds.
+struct Target {
+    name: &'static str,
+    op: &'static str,
+    new: u64,
+}
+
+const TARGETS: [Target; 4] = [
+    // create (mapped writer)
+    Target {
+        name: "new",
+        op: "dense-mapped",
+        new: 21,
+    },
+    // replace dense (from a slice)
+    Target {
+        name: "d",
+        op: "write-dense",
+        new: 11,
+    },
+    // replace sparse (three data files: the crash lands between their renames)
+    Target {
+        name: "s",
+        op: "sparse",
+        new: 12,
+    },
+    // replace a dense array by a sparse one (the old kind's file is removed)
+    Target {
+        name: "k",
+        op: "sparse",
+        new: 13,
+    },
+];
+
+/// Publish steps in order: name, what a spec reader sees before recovery, what the next open
+/// sees, whether the catalog row is `publishing` at that point, and which ops reach it.
+const PUBLISH_POINTS: [(&str, Gen, Gen, bool, &[&str]); 13] = [
+    (
+        "stage.reserve",
+        Gen::Old,
+        Gen::Old,
+        false,
+        &["dense-mapped"],
+    ),
+    (
+        "stage.write",
+        Gen::Old,
+        Gen::Old,
+        false,
+        &["write-dense", "sparse"],
+    ),
+    ("publish.after_stage_sync", Gen::Old, Gen::Old, false, &[]),
+    ("publish.intent_mid_tx", Gen::Old, Gen::Old, false, &[]),
+    ("publish.after_intent", Gen::Old, Gen::New, true, &[]),
+    (
+        "publish.after_unlink_yaml",
+        Gen::Absent,
+        Gen::New,
+        true,
+        &[],
+    ),
+    (
+        "publish.after_data_rename",
+        Gen::Absent,
+        Gen::New,
+        true,
+        &[],
+    ),
+    (
+        "publish.before_yaml_rename",
+        Gen::Absent,
+        Gen::New,
+        true,
+        &[],
+    ),
+    ("publish.after_yaml_rename", Gen::New, Gen::New, true, &[]),
+    ("publish.before_dir_sync", Gen::New, Gen::New, true, &[]),
+    ("publish.after_dir_sync", Gen::New, Gen::New, true, &[]),
+    ("publish.before_live", Gen::New, Gen::New, true, &[]),
+    ("publish.after_live", Gen::New, Gen::New, false, &[]),
+];
+
+fn seed_of(g: Gen, t: &Target) -> Option<u64> {
+    match g {
+        Gen::Old => start_state()[t.name],
+        Gen::New => Some(t.new),
+        Gen::Absent => None,
+    }
+}
+
+fn expect_with(name: &str, v: Option<u64>) -> BTreeMap<&'static str, Option<u64>> {
+    let mut e = start_state();
+    let key = NAMES.iter().find(|n| **n == name).expect("known name");
+    e.insert(key, v);
+    e
+}
+
+#[test]
+fn a_crash_at_each_publish_step_leaves_the_old_or_the_new_generation_complete() {
+    for (point, before, after, publishing, ops) in PUBLISH_POINTS {
+        for t in TARGETS
+            .iter()
+            .filter(|t| ops.is_empty() || ops.contains(&t.op))
+        {
+            let context = format!("crash at {point} publishing {} by {}", t.name, t.op);
+            let (_t, root) = setup();
+            let rows_before = rows(&root);
+            crash_at(&root, point, &[t.op, t.name, &t.new.to_string()]);
+            // Before recovery: a reader without our code sees one complete generation, or nothing
+            // while the new one is being renamed into place.
+            let want_before = expect_with(t.name, seed_of(before, t));
+            assert_eq!(by_spec(&root), want_before, "{context}: before recovery");
+            let rows_now = rows(&root);
+            let row = rows_now.get(t.name).copied();
+            if publishing {
+                assert_eq!(row.map(|r| r.0), Some(ArrayState::Publishing), "{context}");
+            } else if after == Gen::Old {
+                assert_eq!(rows_now, rows_before, "{context}: the catalog changed");
+            } else {
+                assert_eq!(row.map(|r| r.0), Some(ArrayState::Live), "{context}");
+            }
+            check_after_open(&root, &expect_with(t.name, seed_of(after, t)), &context);
+            if after == Gen::New {
+                let old_gen = rows_before.get(t.name).map_or(0, |r| r.1);
+                assert_eq!(rows(&root)[t.name].1, old_gen + 1, "{context}: generation");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_error_at_each_publish_step_is_returned_and_publishes_nothing_before_the_intent() {
+    for (point, _, after, publishing, ops) in PUBLISH_POINTS {
+        for kind in ["error", "enospc"] {
+            let t = TARGETS
+                .iter()
+                .find(|t| ops.is_empty() || ops.contains(&t.op))
+                .expect("a target");
+            let context = format!("{point}:{kind} publishing {} by {}", t.name, t.op);
+            let (_t, root) = setup();
+            let rows_before = rows(&root);
+            let files_before = listing(&root);
+            let printed = fail_at(&root, point, kind, &[t.op, t.name, &t.new.to_string()]);
+            assert!(printed.starts_with("err "), "{context}: {printed}");
+            if point.starts_with("stage.") {
+                // Real I/O paths: the injected error is reported like the OS's.
+                let want = if kind == "enospc" {
+                    "no space left"
+                } else {
+                    "Input/output error"
+                };
+                assert!(printed.contains(want), "{context}: {printed}");
+            } else {
+                assert!(
+                    printed.contains(&format!("failpoint {point}")),
+                    "{context}: {printed}"
+                );
+            }
+            if after == Gen::Old {
+                // Nothing published, nothing left: the catalog, the files and staging are as
+                // before (the failed writer removed its staging files itself).
+                assert_eq!(rows(&root), rows_before, "{context}: the catalog changed");
+                assert_eq!(listing(&root), files_before, "{context}: files changed");
+                assert_eq!(staging_files(&root), Vec::<PathBuf>::new(), "{context}");
+            } else if publishing {
+                // The intent was committed: the publish is rolled forward by the next open
+                // (SPEC 9.4), so an error from publish means "maybe published".
+                assert_eq!(rows(&root)[t.name].0, ArrayState::Publishing, "{context}");
+            }
+            check_after_open(&root, &expect_with(t.name, seed_of(after, t)), &context);
+        }
+    }
+}
+
+/// Remove steps: name, spec reader before recovery, next open, catalog state at that point.
+const REMOVE_POINTS: [(&str, Gen, Gen, ArrayState); 4] = [
+    ("remove.mark_mid_tx", Gen::Old, Gen::Old, ArrayState::Live),
+    (
+        "remove.after_mark_removing",
+        Gen::Old,
+        Gen::Absent,
+        ArrayState::Removing,
+    ),
+    (
+        "remove.after_unlink_yaml",
+        Gen::Absent,
+        Gen::Absent,
+        ArrayState::Removing,
+    ),
+    (
+        "remove.before_delete_row",
+        Gen::Absent,
+        Gen::Absent,
+        ArrayState::Removing,
+    ),
+];
+
+#[test]
+fn a_crash_or_an_error_at_each_remove_step_is_finished_by_the_next_open() {
+    for (point, before, after, state) in REMOVE_POINTS {
+        for name in ["d", "s"] {
+            for mode in ["exit", "error"] {
+                let context = format!("{point}:{mode} removing {name}");
+                let (_t, root) = setup();
+                if mode == "exit" {
+                    crash_at(&root, point, &["remove", name]);
+                } else {
+                    let printed = fail_at(&root, point, mode, &["remove", name]);
+                    assert!(
+                        printed.starts_with("err ") && printed.contains("failpoint"),
+                        "{context}: {printed}"
+                    );
+                }
+                let t = Target {
+                    name,
+                    op: "remove",
+                    new: 0,
+                };
+                assert_eq!(
+                    by_spec(&root),
+                    expect_with(name, seed_of(before, &t)),
+                    "{context}: before recovery"
+                );
+                assert_eq!(rows(&root)[name].0, state, "{context}");
+                check_after_open(&root, &expect_with(name, seed_of(after, &t)), &context);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_crash_inside_a_reference_transaction_rolls_it_back() {
+    // Taking a reference: the row is inserted, then the process dies before the commit.
+    let (_t, root) = setup();
+    crash_at(&root, "refs.acquire_mid_tx", &["retain", "d"]);
+    let c = Container::open_read_only(&root).unwrap();
+    assert!(
+        c.holders().unwrap().iter().all(|h| h.arrays.is_empty()),
+        "a rolled-back reference is recorded"
+    );
+    drop(c);
+    check_after_open(&root, &start_state(), "refs.acquire_mid_tx");
+    let c = Container::open(&root).unwrap();
+    assert_eq!(c.remove("d").unwrap(), Removal::Removed, "not deferred");
+    drop(c);
+
+    // The same point failing: the retain returns the error and holds nothing.
+    let (_t, root) = setup();
+    let printed = fail_at(&root, "refs.acquire_mid_tx", "error", &["retain", "d"]);
+    assert!(printed.starts_with("err "), "{printed}");
+    let c = Container::open_read_only(&root).unwrap();
+    assert!(c.holders().unwrap().iter().all(|h| h.arrays.is_empty()));
+    drop(c);
+    check_after_open(&root, &start_state(), "refs.acquire_mid_tx:error");
+}
+
+#[test]
+fn a_crash_while_releasing_the_last_reference_of_a_deferred_removal_is_finished_by_gc() {
+    // hold d, remove d (deferred: this process holds it), release d: the release must delete it.
+    for (point, state_before, before) in [
+        ("refs.release_mid_tx", ArrayState::Deleting, Gen::Old),
+        (
+            "release.after_mark_removing",
+            ArrayState::Removing,
+            Gen::Old,
+        ),
+        (
+            "remove.after_unlink_yaml",
+            ArrayState::Removing,
+            Gen::Absent,
+        ),
+        (
+            "remove.before_delete_row",
+            ArrayState::Removing,
+            Gen::Absent,
+        ),
+    ] {
+        let (_t, root) = setup();
+        crash_at(&root, point, &["hold-remove-release", "d"]);
+        assert_eq!(rows(&root)["d"].0, state_before, "{point}");
+        let t = Target {
+            name: "d",
+            op: "",
+            new: 0,
+        };
+        assert_eq!(
+            by_spec(&root),
+            expect_with("d", seed_of(before, &t)),
+            "{point}"
+        );
+        check_after_open(&root, &expect_with("d", None), point);
+    }
+    // Failing instead of crashing: the error is returned; the process still holds d, and when it
+    // ends its reference goes and the deletion runs.
+    for point in ["refs.release_mid_tx", "release.after_mark_removing"] {
+        let (_t, root) = setup();
+        let printed = fail_at(&root, point, "error", &["hold-remove-release", "d"]);
+        assert!(printed.starts_with("err "), "{point}: {printed}");
+        check_after_open(&root, &expect_with("d", None), point);
+    }
+    // Without a failpoint the helper does it all.
+    let (_t, root) = setup();
+    let out = helper(&root, None, &["hold-remove-release", "d"]);
+    assert_eq!(text(&out.stdout), "ok Deferred { holders: 1 }");
+    assert_eq!(by_spec(&root)["d"], None);
+    check_after_open(&root, &expect_with("d", None), "no failpoint");
+}
+
+#[test]
+fn a_removal_made_due_by_a_release_never_deletes_an_array_published_under_the_name_meanwhile() {
+    // The last release marks `d` removing, then waits for the stripe lock. In that window this
+    // process finishes the removal (as recovery, like any writer taking the stripe first),
+    // publishes a new `d` and holds it. When the releaser goes on, it must leave the new array,
+    // and this process's reference on it, alone ([W8]).
+    let (t, root) = setup();
+    let go = t.path().join("go");
+    let mut releaser = Command::new(HELPER)
+        .arg("op")
+        .arg(&root)
+        .args(["hold-remove-release", "d"])
+        .env(
+            "DAFSTORE_FAILPOINT",
+            format!("release.before_stripe:wait={}", go.display()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while rows(&root).get("d").map(|r| r.0) != Some(ArrayState::Removing) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the release never marked d removing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let c = Container::open(&root).unwrap();
+    gen::write_dense(&c, "d", 9).unwrap();
+    let held = c.hold("d").unwrap();
+    std::fs::write(&go, b"").unwrap();
+    let out = releaser.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ok Deferred { holders: 1 }");
+    assert_eq!(by_spec(&root)["d"], Some(9), "the new d is intact");
+    assert_eq!(rows(&root)["d"].0, ArrayState::Live);
+    let holders: Vec<String> = c
+        .holders()
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.this_process)
+        .flat_map(|h| h.arrays.into_iter().map(|a| a.0))
+        .collect();
+    assert_eq!(
+        holders,
+        ["d"],
+        "this process's reference on the new d survived"
+    );
+    drop(held);
+    drop(c);
+    check_after_open(&root, &expect_with("d", Some(9)), "release.before_stripe");
+}
+
+#[test]
+fn a_crash_inside_the_reaping_transaction_is_rolled_back_and_gc_runs_again() {
+    let (_t, root) = setup();
+    // A live holder of d, so the remove is deferred; then the holder dies.
+    let mut holder = Command::new(HELPER)
+        .arg("op")
+        .arg(&root)
+        .args(["hold-forever", "d"])
+        .env_remove("DAFSTORE_FAILPOINT")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(holder.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "held");
+    }
+    let c = Container::open(&root).unwrap();
+    assert_eq!(c.remove("d").unwrap(), Removal::Deferred { holders: 1 });
+    drop(c);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // The next open reaps the dead holder and runs the deletion; it crashes inside that
+    // transaction: nothing of it is committed.
+    crash_at(&root, "gc.reap_mid_tx", &["open-only", "d"]);
+    assert_eq!(rows(&root)["d"].0, ArrayState::Deleting);
+    assert_eq!(by_spec(&root)["d"], Some(1));
+    // The same point failing: the open reports it; nothing changed.
+    let printed = fail_at(&root, "gc.reap_mid_tx", "error", &["open-only", "d"]);
+    assert!(
+        printed.starts_with("err open") && printed.contains("failpoint"),
+        "{printed}"
+    );
+    assert_eq!(rows(&root)["d"].0, ArrayState::Deleting);
+    check_after_open(&root, &expect_with("d", None), "gc.reap_mid_tx");
+}
+
+#[test]
+fn a_crash_during_recovery_is_recovered_by_the_next_open() {
+    // A sparse replace stops after its intent; the next open dies after renaming one of the three
+    // data files; the one after that dies after syncing the directory, before marking the row
+    // live; the last one finishes.
+    let (_t, root) = setup();
+    crash_at(&root, "publish.after_intent", &["sparse", "s", "12"]);
+    crash_at(&root, "publish.after_data_rename", &["open-only", "s"]);
+    assert_eq!(by_spec(&root)["s"], None, "invisible while being renamed");
+    assert_eq!(rows(&root)["s"].0, ArrayState::Publishing);
+    crash_at(&root, "publish.after_dir_sync", &["open-only", "s"]);
+    assert_eq!(by_spec(&root)["s"], Some(12));
+    assert_eq!(rows(&root)["s"].0, ArrayState::Publishing);
+    check_after_open(&root, &expect_with("s", Some(12)), "recovery of a publish");
+
+    // A remove stops after unlinking the YAML; the next open dies before deleting the row.
+    let (_t, root) = setup();
+    crash_at(&root, "remove.after_unlink_yaml", &["remove", "s"]);
+    crash_at(&root, "remove.before_delete_row", &["open-only", "s"]);
+    assert_eq!(rows(&root)["s"].0, ArrayState::Removing);
+    check_after_open(&root, &expect_with("s", None), "recovery of a remove");
+}
+
+/// Every failpoint named in the engine's sources.
+fn engine_failpoints() -> BTreeSet<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/src");
+    let mut out = BTreeSet::new();
+    let mut dirs = vec![src];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "rs") || p.ends_with("failpoint.rs") {
+                continue;
+            }
+            let s = std::fs::read_to_string(&p).unwrap();
+            for pat in ["failpoint!(\"", "hit(\"", "hit_sql(\""] {
+                for (i, _) in s.match_indices(pat) {
+                    let rest = &s[i + pat.len()..];
+                    out.insert(rest[..rest.find('"').unwrap()].to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_failpoint_in_the_engine_is_tested() {
+    let mut tested: BTreeSet<String> = PUBLISH_POINTS
+        .iter()
+        .map(|p| p.0.to_string())
+        .chain(REMOVE_POINTS.iter().map(|p| p.0.to_string()))
+        .collect();
+    for p in [
+        "refs.acquire_mid_tx",
+        "refs.release_mid_tx",
+        "release.after_mark_removing",
+        "release.before_stripe",
+        "gc.reap_mid_tx",
+    ] {
+        tested.insert(p.to_string());
+    }
+    assert_eq!(engine_failpoints(), tested);
+}
