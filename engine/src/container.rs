@@ -600,6 +600,23 @@ impl Shared {
     }
 
     fn start_session(&self) -> Result<Session, ContainerError> {
+        // Between its creation and its lock, the temporary file is unlocked, and another
+        // process's gc may take it for a dead starter's and unlink it; then the rename fails with
+        // NotFound and we start over under a new id. Once locked it is never removed by others.
+        let mut attempts = 0;
+        loop {
+            match self.try_start_session() {
+                Err(ContainerError::Io { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound && attempts < 100 =>
+                {
+                    attempts += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn try_start_session(&self) -> Result<Session, ContainerError> {
         let id = random_id().map_err(io_at("/dev/urandom", "read", ContainerError::io))?;
         let dir = self.dir.join("sessions");
         let tmp = dir.join(format!(".tmp-{id}"));
@@ -609,6 +626,11 @@ impl Shared {
             .write(true)
             .open(&tmp)
             .map_err(io_at(&tmp, "create session lock", ContainerError::io))?;
+        crate::failpoint::hit("session.before_lock").map_err(io_at(
+            &tmp,
+            "start session (injected failure)",
+            ContainerError::io,
+        ))?;
         file.lock()
             .map_err(io_at(&tmp, "lock session", ContainerError::io))?;
         // Renamed only once locked: a session file under its final name is always locked by a

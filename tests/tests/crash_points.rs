@@ -492,7 +492,7 @@ fn a_removal_made_due_by_a_release_never_deletes_an_array_published_under_the_na
     // and this process's reference on it, alone ([W8]).
     let (t, root) = setup();
     let go = t.path().join("go");
-    let mut releaser = Command::new(HELPER)
+    let releaser = Command::new(HELPER)
         .arg("op")
         .arg(&root)
         .args(["hold-remove-release", "d"])
@@ -536,6 +536,52 @@ fn a_removal_made_due_by_a_release_never_deletes_an_array_published_under_the_na
     drop(held);
     drop(c);
     check_after_open(&root, &expect_with("d", Some(9)), "release.before_stripe");
+}
+
+#[test]
+fn a_session_file_removed_by_another_gc_before_it_was_locked_is_started_again() {
+    // A starting process has created its temporary session file but not locked it yet; another
+    // process's gc takes it for a dead starter's and unlinks it. The starter must start over under
+    // a new id, not fail its open.
+    let (t, root) = setup();
+    let go = t.path().join("go");
+    let starter = Command::new(HELPER)
+        .arg("op")
+        .arg(&root)
+        .args(["open-only", "d"])
+        .env(
+            "DAFSTORE_FAILPOINT",
+            format!("session.before_lock:wait={}", go.display()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sessions = root.join(".dafstore/sessions");
+    let temporary = || {
+        std::fs::read_dir(&sessions)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !temporary() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temporary session file appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(Container::open(&root).unwrap()); // its gc removes the unlocked temporary file
+    assert!(
+        !temporary(),
+        "the gc removed the unlocked temporary session file"
+    );
+    std::fs::write(&go, b"").unwrap();
+    let out = starter.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ok", "{}", text(&out.stderr));
+    check_after_open(&root, &start_state(), "session.before_lock");
 }
 
 #[test]
@@ -640,6 +686,7 @@ fn every_failpoint_in_the_engine_is_tested() {
         "refs.release_mid_tx",
         "release.after_mark_removing",
         "release.before_stripe",
+        "session.before_lock",
         "gc.reap_mid_tx",
     ] {
         tested.insert(p.to_string());
