@@ -314,18 +314,20 @@ impl DenseCreate {
                 },
             ));
         };
-        let published = py.detach(|| writer.publish());
-        // Published or not (a failed publish may leave the file to recovery), the view must not
-        // write to that file any more.
-        self.detach_view(py)?;
-        published.or_raise(py)
+        // Detached first: from here on nothing written through a view of the block (a slice of it
+        // kept by another thread, say) can reach the file, so the checksum `publish` records is
+        // that of the bytes it publishes. The view keeps showing the same bytes.
+        let detached = self.detach_view(py);
+        py.detach(|| writer.publish()).or_raise(py)?;
+        detached
     }
 
     /// Discards the array: nothing is published, the staging file is removed.
     fn discard(&self, py: Python<'_>) -> PyResult<()> {
         let writer = lock(&self.writer).take();
+        let detached = self.detach_view(py);
         py.detach(move || drop(writer));
-        self.detach_view(py)
+        detached
     }
 
     /// Whether neither `publish` nor `discard` has been called.
@@ -350,7 +352,8 @@ impl DenseCreate {
         let Some(alias) = &self.alias else {
             return Ok(());
         };
-        alias.make_private().map_err(|e| {
+        // A copy into anonymous memory (the fallback) can take a while for a large array.
+        py.detach(|| alias.make_private()).map_err(|e| {
             errors::to_py(
                 py,
                 &Own {

@@ -9,12 +9,16 @@
 //!   own map of the staging file is unmapped by `publish` or by discarding.
 //!
 //! Never: hand out a pointer whose memory this module does not keep mapped for the life of its
-//! owner, or write to a published file (after publishing, the alias is remapped copy-on-write).
+//! owner, or write to a published file (before publishing, the alias is detached from the file:
+//! remapped copy-on-write).
 
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
+use std::fs::{self, File};
 use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Mutex;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -76,12 +80,49 @@ pub(crate) fn ndarray_bytes<'a>(array: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8
 pub(crate) struct StagingAlias {
     address: usize,
     len: usize,
+    state: Mutex<AliasState>,
+}
+
+enum AliasState {
+    /// Still the shared pages of the staging file; the file itself, opened read-only when the
+    /// alias was made (if it could be found), for `make_private`.
+    Shared(Option<File>),
+    /// Detached from the file (see `make_private`): nothing written here reaches a file.
+    Detached,
 }
 
 fn page_size() -> usize {
     // SAFETY: sysconf takes an integer and touches no memory of ours.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(size).unwrap_or(4096)
+}
+
+/// The file mapped at `address` in this process, opened read-only, found by the path
+/// `/proc/self/maps` gives for that mapping. Accepted only if it is the mapped file: the same inode
+/// number (the device is not compared: on overlayfs the maps line names the underlying file system)
+/// and exactly `len` bytes (so a private mapping of it has no page past its end). Unlike
+/// `/proc/self/map_files`, this needs no capability (CAP_CHECKPOINT_RESTORE / CAP_SYS_ADMIN).
+fn mapped_file(address: usize, len: usize) -> Option<File> {
+    let maps = fs::read_to_string("/proc/self/maps").ok()?;
+    let prefix = format!("{address:x}-");
+    let line = maps.lines().find(|l| l.starts_with(&prefix))?;
+    // address perms offset dev inode, then padding and the path (which may contain spaces).
+    let mut rest = line;
+    let mut fields = [""; 5];
+    for field in &mut fields {
+        rest = rest.trim_start_matches(' ');
+        let end = rest.find(' ')?;
+        *field = &rest[..end];
+        rest = &rest[end..];
+    }
+    let inode: u64 = fields[4].parse().ok()?;
+    let path = rest.trim_start_matches(' ');
+    if fields[2] != "00000000" || inode == 0 || !path.starts_with('/') {
+        return None;
+    }
+    let file = File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    (meta.is_file() && meta.ino() == inode && meta.len() == len as u64).then_some(file)
 }
 
 impl StagingAlias {
@@ -106,9 +147,11 @@ impl StagingAlias {
         if new == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
+        let address = new as usize;
         Ok(StagingAlias {
-            address: new as usize,
+            address,
             len,
+            state: Mutex::new(AliasState::Shared(mapped_file(address, len))),
         })
     }
 
@@ -122,43 +165,45 @@ impl StagingAlias {
         self.len
     }
 
-    /// After the staging file was published: turns this mapping into a private copy-on-write
-    /// mapping of the same file, so a write through a view that outlived the `create` block stays
-    /// in this process and never changes the published file (its checksum stays right). If that
-    /// cannot be done, the mapping is made read-only instead (such a write then faults).
+    /// Detaches this mapping from the staging file, before it is published or discarded, so a
+    /// write through a view that outlives the `create` block (a slice of it taken inside the
+    /// block, say) stays in this process and never changes the published file (its checksum stays
+    /// right). The bytes stay the same and the memory stays mapped at the same address:
+    ///
+    /// - normally it becomes a private copy-on-write mapping of the same file (no copy: it shares
+    ///   the page cache until written);
+    /// - if the file could not be opened when the alias was made, the bytes are copied into
+    ///   anonymous memory moved to the same address;
+    /// - if even that fails (no memory), the mapping is made read-only (a write then faults).
+    ///
+    /// Idempotent.
     pub(crate) fn make_private(&self) -> io::Result<()> {
-        let pages = self.len.div_ceil(page_size()) * page_size();
-        let path = format!(
-            "/proc/self/map_files/{:x}-{:x}",
-            self.address,
-            self.address + pages
-        );
-        let remapped = CString::new(path).ok().and_then(|path| {
-            // SAFETY: `path` is a NUL-terminated string that lives across the call.
-            let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-            if fd < 0 {
-                return None;
-            }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let file = match std::mem::replace(&mut *state, AliasState::Detached) {
+            AliasState::Detached => return Ok(()),
+            AliasState::Shared(file) => file,
+        };
+        if let Some(file) = file {
             // SAFETY: `self.address`..+`self.len` is this alias's own mapping (made in `new`,
             // unmapped only in `drop`); MAP_FIXED replaces exactly that range, atomically, with a
-            // private mapping of the file it already maps (opened through /proc/self/map_files, so
-            // the very same inode, whatever happened to its name), with the same length and
-            // offset 0: the memory stays mapped and shows the same bytes.
+            // private mapping of `file`, which `mapped_file` checked is the very file mapped there
+            // (same inode) and exactly `len` bytes long, at offset 0: the memory stays mapped, shows
+            // the same bytes (the same page cache), and has no page past the end of the file.
             let p = unsafe {
                 libc::mmap(
                     self.address as *mut libc::c_void,
                     self.len,
                     libc::PROT_READ | libc::PROT_WRITE,
                     libc::MAP_PRIVATE | libc::MAP_FIXED,
-                    fd,
+                    file.as_raw_fd(),
                     0,
                 )
             };
-            // SAFETY: `fd` was opened above and is not used after this.
-            unsafe { libc::close(fd) };
-            (p != libc::MAP_FAILED).then_some(())
-        });
-        if remapped.is_some() {
+            if p != libc::MAP_FAILED {
+                return Ok(());
+            }
+        }
+        if self.copy_to_anonymous().is_ok() {
             return Ok(());
         }
         // SAFETY: the range is this alias's own mapping; only its protection changes.
@@ -170,13 +215,60 @@ impl StagingAlias {
             Err(io::Error::last_os_error())
         }
     }
+
+    /// Replaces the mapping, at the same address, by anonymous memory holding a copy of its bytes.
+    fn copy_to_anonymous(&self) -> io::Result<()> {
+        let pages = self.len.div_ceil(page_size()) * page_size();
+        // SAFETY: a new private anonymous mapping at an address the kernel chooses; no memory of
+        // ours is touched.
+        let tmp = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                pages,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if tmp == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: both ranges are mapped and readable/writable for `self.len` bytes (the alias,
+        // made in `new`, and `tmp`, just made with at least that many bytes), and they do not
+        // overlap (`tmp` is a new mapping).
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.address as *const u8, tmp.cast::<u8>(), self.len)
+        };
+        // SAFETY: `tmp` is the anonymous mapping made above (`pages` bytes, page-aligned);
+        // MREMAP_FIXED moves it onto this alias's own range, which it replaces atomically (the
+        // old mapping there, `self.len` bytes rounded up to `pages`, is unmapped by the kernel),
+        // so the memory at `self.address` stays mapped with the same bytes.
+        let moved = unsafe {
+            libc::mremap(
+                tmp,
+                pages,
+                pages,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                self.address as *mut libc::c_void,
+            )
+        };
+        if moved == libc::MAP_FAILED {
+            let e = io::Error::last_os_error();
+            // SAFETY: `tmp` is still the anonymous mapping made above, used by nothing else.
+            unsafe { libc::munmap(tmp, pages) };
+            return Err(e);
+        }
+        Ok(())
+    }
 }
 
 impl Drop for StagingAlias {
     fn drop(&mut self) {
-        // SAFETY: the range is this alias's own mapping (made in `new`); whoever pointed into it
-        // (the numpy array, through the view object that owns this alias) is gone, since the view
-        // drops its alias only when it is itself destroyed.
+        // SAFETY: the range is this alias's own mapping (made in `new`, possibly replaced at the
+        // same address by `make_private`); whoever pointed into it (the numpy array, through the
+        // view object that owns this alias) is gone, since the view drops its alias only when it
+        // is itself destroyed.
         unsafe { libc::munmap(self.address as *mut libc::c_void, self.len) };
     }
 }

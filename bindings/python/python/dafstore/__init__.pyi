@@ -1,0 +1,285 @@
+"""Type stubs of the ``dafstore`` package (the implementation is ``dafstore/_container.py``)."""
+
+from dataclasses import dataclass
+from os import PathLike
+from typing import Any, Iterator, Optional, Protocol, Sequence, Union, overload
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow
+import scipy.sparse
+
+from ._errors import (
+    ArrayNotFoundError as ArrayNotFoundError,
+    CatalogError as CatalogError,
+    ContainerClosedError as ContainerClosedError,
+    ContainerExistsError as ContainerExistsError,
+    CorruptArrayError as CorruptArrayError,
+    DafstoreError as DafstoreError,
+    DafstoreFileNotFoundError as DafstoreFileNotFoundError,
+    DafstoreOSError as DafstoreOSError,
+    DafstorePermissionError as DafstorePermissionError,
+    DtypeMismatchError as DtypeMismatchError,
+    InteropError as InteropError,
+    InvalidArrayError as InvalidArrayError,
+    InvalidNameError as InvalidNameError,
+    KindMismatchError as KindMismatchError,
+    NameConflictError as NameConflictError,
+    NoSpaceError as NoSpaceError,
+    NotAContainerError as NotAContainerError,
+    NotHeldError as NotHeldError,
+    ReadOnlyError as ReadOnlyError,
+    UnsupportedDtypeError as UnsupportedDtypeError,
+    UnsupportedFileSystemError as UnsupportedFileSystemError,
+    UnsupportedVersionError as UnsupportedVersionError,
+)
+
+__version__: str
+
+__all__ = [
+    "Container",
+    "ArrayWriter",
+    "Hold",
+    "ArrayInfo",
+    "FileInfo",
+    "Holder",
+    "HeldArray",
+    "Removal",
+    "GcReport",
+    "FsckReport",
+    "Problem",
+    "ImportedArray",
+    "SparseArrays",
+    "DTYPES",
+    "cache_stats",
+    "DafstoreError",
+    "ArrayNotFoundError",
+    "NotAContainerError",
+    "DafstoreFileNotFoundError",
+    "ContainerExistsError",
+    "NameConflictError",
+    "InvalidNameError",
+    "InvalidArrayError",
+    "UnsupportedDtypeError",
+    "KindMismatchError",
+    "DtypeMismatchError",
+    "ReadOnlyError",
+    "DafstorePermissionError",
+    "NotHeldError",
+    "ContainerClosedError",
+    "NoSpaceError",
+    "CorruptArrayError",
+    "UnsupportedVersionError",
+    "UnsupportedFileSystemError",
+    "CatalogError",
+    "InteropError",
+    "DafstoreOSError",
+]
+
+_Path = Union[str, PathLike[str]]
+_Shape = Union[int, Sequence[int]]
+
+#: The dtypes dafstore stores (numpy spellings).
+DTYPES: tuple[str, ...]
+
+def cache_stats() -> tuple[int, int]:
+    """``(live_maps, maps_created)`` of this process's map cache (for leak checks)."""
+
+@dataclass(frozen=True)
+class FileInfo:
+    suffix: str
+    size: int
+    crc32c: Optional[int]
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    name: str
+    kind: str
+    dtype: str
+    shape: tuple[int, ...]
+    state: str
+    generation: int
+    scratch: bool
+    checksum_stale: bool
+    local_refs: int
+    files: tuple[FileInfo, ...]
+    layout: Optional[str] = ...
+    nnz: Optional[int] = ...
+    indices_dtype: Optional[str] = ...
+    indptr_dtype: Optional[str] = ...
+
+@dataclass(frozen=True)
+class HeldArray:
+    name: str
+    since_ms: int
+    count: int
+
+@dataclass(frozen=True)
+class Holder:
+    session: str
+    pid: Optional[int]
+    alive: bool
+    this_process: bool
+    started_at_ms: Optional[int]
+    arrays: tuple[HeldArray, ...]
+
+@dataclass(frozen=True)
+class Removal:
+    deferred: bool
+    holders: int
+
+@dataclass(frozen=True)
+class GcReport:
+    recovered: int
+    failed: tuple[tuple[str, str], ...]
+    reaped_sessions: tuple[str, ...]
+    deleted: tuple[str, ...]
+    staging_removed: int
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    path: str
+    name: Optional[str]
+    message: str
+    fixed: bool
+
+@dataclass(frozen=True)
+class FsckReport:
+    arrays_checked: int
+    exit_code: int
+    problems: tuple[Problem, ...]
+    @property
+    def clean(self) -> bool: ...
+
+@dataclass(frozen=True)
+class ImportedArray:
+    name: str
+    kind: str
+    dtype: str
+    shape: tuple[int, ...]
+    conversions: tuple[str, ...]
+
+@dataclass(frozen=True)
+class SparseArrays:
+    layout: str
+    shape: tuple[int, int]
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+
+class ArrayWriter:
+    """A dense array being created; ``with c.create(name, shape, dtype) as a:`` fills ``a`` (the
+    map) and publishes on success, discards on an exception."""
+
+    name: str
+    def __init__(self, native: Any, name: str) -> None:
+        """Internal: made by ``Container.create(name, shape, dtype)``."""
+    @property
+    def array(self) -> np.ndarray: ...
+    @property
+    def pending(self) -> bool: ...
+    def publish(self) -> None: ...
+    def discard(self) -> None: ...
+    def __enter__(self) -> np.ndarray: ...
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
+
+class Hold:
+    """References on arrays, released by ``release()`` or at the end of a ``with`` block."""
+
+    names: tuple[str, ...]
+    def __init__(self, native: Any, names: Sequence[str]) -> None:
+        """Internal: made by ``Container.hold(*names)``."""
+    @property
+    def held(self) -> bool: ...
+    def release(self) -> None: ...
+    def __enter__(self) -> Hold: ...
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
+
+class _CreateContainer(Protocol):
+    def __call__(self, path: _Path) -> Container: ...
+
+class _CreateArray(Protocol):
+    def __call__(
+        self,
+        name: str,
+        shape: _Shape,
+        dtype: npt.DTypeLike = "float64",
+        *,
+        scratch: bool = False,
+        reserve: bool = True,
+    ) -> ArrayWriter: ...
+
+class _OpenContainer(Protocol):
+    def __call__(self, path: _Path, readonly: bool = False) -> Container: ...
+
+class _OpenArray(Protocol):
+    def __call__(
+        self, name: str, mode: str = "r", *, dtype: Optional[npt.DTypeLike] = None
+    ) -> np.ndarray: ...
+
+class _Create:
+    @overload
+    def __get__(self, obj: None, owner: Any) -> _CreateContainer: ...
+    @overload
+    def __get__(self, obj: Container, owner: Any) -> _CreateArray: ...
+
+class _Open:
+    @overload
+    def __get__(self, obj: None, owner: Any) -> _OpenContainer: ...
+    @overload
+    def __get__(self, obj: Container, owner: Any) -> _OpenArray: ...
+
+class Container:
+    """A dafstore container. ``Container.create(path)`` / ``Container.open(path,
+    readonly=False)`` on the class; ``c.create(name, shape, dtype)`` / ``c.open(name, mode)`` on
+    an instance."""
+
+    create: _Create
+    open: _Open
+    def __init__(self, native: Any) -> None:
+        """Internal: use ``Container.create(path)`` or ``Container.open(path)``."""
+    @property
+    def path(self) -> str: ...
+    @property
+    def readonly(self) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Container: ...
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
+    def __contains__(self, name: object) -> bool: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def write(
+        self, name: str, array: npt.ArrayLike, *, scratch: bool = False, reserve: bool = True
+    ) -> None: ...
+    def write_sparse(self, name: str, matrix: Any, *, scratch: bool = False) -> None: ...
+    def open_sparse(
+        self, name: str, *, array: bool = False
+    ) -> Union[scipy.sparse.csr_matrix, scipy.sparse.csc_matrix, scipy.sparse.csr_array,
+               scipy.sparse.csc_array]: ...
+    def open_sparse_arrays(self, name: str) -> SparseArrays: ...
+    def open_arrow(self, name: str) -> pyarrow.Array: ...
+    def kind(self, name: str) -> str: ...
+    def remove(self, name: str) -> Removal: ...
+    def set_scratch(self, name: str, on: bool = True) -> None: ...
+    def hold(self, *names: str) -> Hold: ...
+    def retain(self, name: str) -> None: ...
+    def release(self, name: str) -> None: ...
+    def local_refs(self, name: str) -> int: ...
+    def ls(self) -> list[str]: ...
+    def info(self, name: str) -> ArrayInfo: ...
+    def refs(self) -> list[Holder]: ...
+    def gc(self) -> GcReport: ...
+    def fsck(self, *, deep: bool = False, repair: bool = False) -> FsckReport: ...
+    def import_file(
+        self,
+        name: str,
+        path: _Path,
+        *,
+        format: Optional[str] = None,
+        column: Optional[str] = None,
+        fill: Optional[float] = None,
+    ) -> list[ImportedArray]: ...
+    def export(self, name: str, path: _Path, *, format: Optional[str] = None) -> None: ...
+    def _map_address(self, name: str) -> int: ...

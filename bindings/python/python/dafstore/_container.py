@@ -1,0 +1,664 @@
+"""The pythonic layer over ``dafstore._native``: containers, numpy / scipy / pyarrow views.
+
+Every view returned here is zero-copy: its memory is the engine's map of the array's file, owned
+by a ``dafstore._native.MappedView`` object that numpy (``array.base``), scipy (through its numpy
+arrays) and pyarrow (``pa.foreign_buffer(..., base=view)``) keep alive. The map and the reference
+on the array are released when the last of those is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
+
+import numpy as np
+
+from . import _errors
+from . import _native
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow
+    import scipy.sparse
+
+__all__ = [
+    "Container",
+    "ArrayWriter",
+    "Hold",
+    "ArrayInfo",
+    "FileInfo",
+    "Holder",
+    "HeldArray",
+    "Removal",
+    "GcReport",
+    "FsckReport",
+    "Problem",
+    "ImportedArray",
+    "SparseArrays",
+    "DTYPES",
+    "cache_stats",
+]
+
+#: The dtypes dafstore stores (numpy spellings).
+DTYPES: tuple[str, ...] = tuple(_native.dtypes())
+
+_MODES = ("r", "r+", "c")
+
+
+def cache_stats() -> tuple[int, int]:
+    """``(live_maps, maps_created)`` of this process's map cache (for leak checks)."""
+    return _native.cache_stats()
+
+
+def _storable(dtype: Any) -> np.dtype:
+    """The little-endian numpy dtype dafstore stores for ``dtype``, or UnsupportedDtypeError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise _errors.UnsupportedDtypeError(
+            f"dtype {dtype!r} is not a numpy dtype; valid dtypes are {', '.join(DTYPES)}"
+        ) from e
+    if dt.kind not in "biuf" or dt.name not in DTYPES or dt.fields is not None:
+        raise _errors.UnsupportedDtypeError(
+            f"dtype {dt!s} is not stored by dafstore; valid dtypes are {', '.join(DTYPES)} "
+            "(see format-spec/SPEC.md [T1]); convert it first (e.g. a.astype('float64'))"
+        )
+    return np.dtype(dt.name).newbyteorder("<") if dt.itemsize > 1 else np.dtype(dt.name)
+
+
+def _contiguous(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``array`` as an aligned, C-contiguous array of ``dtype`` (copied only if it is not one)."""
+    return np.require(array, dtype=dtype, requirements=["C", "A"])
+
+
+def _shape(shape: Any) -> list[int]:
+    dims = [shape] if isinstance(shape, (int, np.integer)) else list(shape)
+    out = []
+    for d in dims:
+        if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+            raise _errors.InvalidArrayError(f"shape {shape!r}: dimensions must be integers")
+        if d < 0:
+            raise _errors.InvalidArrayError(f"shape {shape!r}: dimensions must not be negative")
+        out.append(int(d))
+    return out
+
+
+def _scipy_sparse() -> Any:
+    try:
+        import scipy.sparse as sp
+    except ImportError as e:  # pragma: no cover - exercised only without scipy
+        raise ImportError("open_sparse/write_sparse need scipy: pip install scipy") from e
+    return sp
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow as pa
+    except ImportError as e:  # pragma: no cover - exercised only without pyarrow
+        raise ImportError("open_arrow needs pyarrow: pip install pyarrow") from e
+    return pa
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One data file of an array as the catalog records it."""
+
+    suffix: str
+    size: int
+    crc32c: Optional[int]
+
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    """What the catalog records about an array (``Container.info``)."""
+
+    name: str
+    kind: str
+    dtype: str
+    shape: tuple[int, ...]
+    state: str
+    generation: int
+    scratch: bool
+    checksum_stale: bool
+    local_refs: int
+    files: tuple[FileInfo, ...]
+    layout: Optional[str] = None
+    nnz: Optional[int] = None
+    indices_dtype: Optional[str] = None
+    indptr_dtype: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class HeldArray:
+    """An array a holder holds: since when (ms since the epoch) and how many references."""
+
+    name: str
+    since_ms: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A process's session and what it holds (``Container.refs``)."""
+
+    session: str
+    pid: Optional[int]
+    alive: bool
+    this_process: bool
+    started_at_ms: Optional[int]
+    arrays: tuple[HeldArray, ...]
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What ``Container.remove`` did: removed now, or deferred while ``holders`` hold it."""
+
+    deferred: bool
+    holders: int
+
+
+@dataclass(frozen=True)
+class GcReport:
+    """What ``Container.gc`` did."""
+
+    recovered: int
+    failed: tuple[tuple[str, str], ...]
+    reaped_sessions: tuple[str, ...]
+    deleted: tuple[str, ...]
+    staging_removed: int
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem ``fsck`` found."""
+
+    kind: str
+    path: str
+    name: Optional[str]
+    message: str
+    fixed: bool
+
+
+@dataclass(frozen=True)
+class FsckReport:
+    """What ``Container.fsck`` found; ``exit_code`` follows fsck: 0 clean, 1 all fixed, 4 left."""
+
+    arrays_checked: int
+    exit_code: int
+    problems: tuple[Problem, ...]
+
+    @property
+    def clean(self) -> bool:
+        """No problem found."""
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class ImportedArray:
+    """An array created by ``Container.import_file``."""
+
+    name: str
+    kind: str
+    dtype: str
+    shape: tuple[int, ...]
+    conversions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SparseArrays:
+    """The three mapped components of a sparse array as numpy arrays (no scipy needed)."""
+
+    layout: str
+    shape: tuple[int, int]
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+
+
+# --------------------------------------------------------------------------------------------
+# Context managers
+
+
+class ArrayWriter:
+    """A dense array being created. ``with c.create(name, shape, dtype) as a:`` gives ``a``, a
+    writable numpy array over the new file's map (zero-filled); the array is published atomically
+    when the block ends normally and discarded if it raises. Without ``with``: fill ``.array``,
+    then call ``publish()`` or ``discard()``.
+
+    After the block ``a`` stays valid but read-only: it is then a private copy-on-write map of the
+    published file, so nothing written through a leftover view can change the published array.
+    """
+
+    __slots__ = ("_native", "_array", "name")
+
+    def __init__(self, native: Any, name: str) -> None:
+        self._native = native
+        self._array: np.ndarray = np.asarray(native.view())
+        self.name = name
+
+    @property
+    def array(self) -> np.ndarray:
+        """The writable array to fill."""
+        return self._array
+
+    @property
+    def pending(self) -> bool:
+        """Neither published nor discarded yet."""
+        return bool(self._native.pending)
+
+    def publish(self) -> None:
+        """Syncs the data, records its checksum, and makes the array visible atomically."""
+        try:
+            self._native.publish()
+        finally:
+            self._array.flags.writeable = False
+
+    def discard(self) -> None:
+        """Throws the array away: nothing is published."""
+        try:
+            self._native.discard()
+        finally:
+            self._array.flags.writeable = False
+
+    def __enter__(self) -> np.ndarray:
+        return self._array
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.publish()
+        else:
+            self.discard()
+
+    def __repr__(self) -> str:
+        state = "pending" if self.pending else "done"
+        return f"<dafstore.ArrayWriter {self.name!r} {state}>"
+
+
+class Hold:
+    """References on arrays (``c.hold(*names)``), taken when created and released by
+    ``release()``, at the end of a ``with`` block, or when garbage-collected. While any live
+    process holds an array, its files are not deleted (a ``remove`` is deferred)."""
+
+    __slots__ = ("_refs", "names")
+
+    def __init__(self, native: Any, names: Sequence[str]) -> None:
+        self.names: tuple[str, ...] = tuple(names)
+        self._refs: list[Any] = []
+        try:
+            for n in self.names:
+                self._refs.append(native.hold(n))
+        except BaseException:
+            self.release()
+            raise
+
+    @property
+    def held(self) -> bool:
+        """Whether the references are still held."""
+        return any(r.held for r in self._refs)
+
+    def release(self) -> None:
+        """Releases every reference (running deletions they were blocking). Idempotent."""
+        first: Optional[BaseException] = None
+        while self._refs:
+            r = self._refs.pop()
+            try:
+                r.release()
+            except BaseException as e:  # release the others, then report the first error
+                first = first or e
+        if first is not None:
+            raise first
+
+    def __enter__(self) -> "Hold":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<dafstore.Hold {list(self.names)!r} {'held' if self.held else 'released'}>"
+
+
+# --------------------------------------------------------------------------------------------
+# Container
+
+class _dual:
+    """A method with one meaning on the class and another on an instance, as the API asks:
+    ``Container.create(path)`` makes a container, ``c.create(name, shape, dtype)`` an array;
+    ``Container.open(path)`` opens a container, ``c.open(name)`` an array."""
+
+    def __init__(self, on_class: Callable[..., Any], on_instance: Callable[..., Any]) -> None:
+        self._on_class = on_class
+        self._on_instance = on_instance
+        class_doc = getattr(on_class, "__func__", on_class).__doc__
+        self.__doc__ = f"On the class: {class_doc}\n\nOn an instance: {on_instance.__doc__}"
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self._on_class.__get__(None, objtype)
+        return self._on_instance.__get__(obj, objtype)
+
+
+def _reopen(path: str, readonly: bool) -> "Container":
+    return Container.open(path, readonly=readonly)
+
+
+class Container:
+    """A dafstore container: a directory of memory-mapped arrays with a SQLite catalog, shared by
+    the processes of one host. ``Container.create(path)`` makes one, ``Container.open(path)``
+    opens one. Handles pickle as their path (a worker process opens its own), and work as context
+    managers (``close()`` at the end; arrays still open keep their maps)."""
+
+    __slots__ = ("_c", "__weakref__")
+
+    def __init__(self, native: Any) -> None:
+        if not isinstance(native, _native.Container):
+            raise TypeError("use Container.create(path) or Container.open(path)")
+        self._c = native
+
+    # -- container-level ----------------------------------------------------------------
+
+    @classmethod
+    def _create_container(cls, path: "str | os.PathLike[str]") -> "Container":
+        """Creates a new container in ``path`` (made if missing) and opens it read-write.
+        Raises ContainerExistsError if it already is one."""
+        return cls(_native.Container.create(os.fspath(path)))
+
+    @classmethod
+    def _open_container(
+        cls, path: "str | os.PathLike[str]", readonly: bool = False
+    ) -> "Container":
+        """Opens the container in ``path``: read-write (recovering unfinished operations and
+        reaping dead holders), or read-only with ``readonly=True`` (takes no references, changes
+        nothing). Raises NotAContainerError if there is none."""
+        return cls(_native.Container.open(os.fspath(path), readonly=readonly))
+
+    @property
+    def path(self) -> str:
+        """The container directory (canonical)."""
+        return str(self._c.root)
+
+    @property
+    def readonly(self) -> bool:
+        """Whether this handle is read-only."""
+        return bool(self._c.readonly)
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return bool(self._c.closed)
+
+    def close(self) -> None:
+        """Drops this handle. Arrays still open keep working (they hold the engine's handle)."""
+        self._c.close()
+
+    def __enter__(self) -> "Container":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close()
+
+    def __reduce__(self) -> Any:
+        return (_reopen, (self.path, self.readonly))
+
+    def __repr__(self) -> str:
+        ro = ", readonly=True" if self.readonly else ""
+        closed = " (closed)" if self.closed else ""
+        return f"dafstore.Container({self.path!r}{ro}){closed}"
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self._c.record(name)
+        except (_errors.ArrayNotFoundError, _errors.InvalidNameError):
+            return False
+        return True
+
+    # -- writing ------------------------------------------------------------------------
+
+    def write(
+        self, name: str, array: Any, *, scratch: bool = False, reserve: bool = True
+    ) -> None:
+        """Writes ``array`` (anything ``numpy.asarray`` takes) as dense array ``name`` and
+        publishes it atomically, replacing any array of that name (readers of the old one keep
+        their maps). ``scratch=True``: deleted automatically after its last reference is
+        released. ``reserve=False``: leave holes instead of reserving the space."""
+        a = np.asarray(array)
+        dt = _storable(a.dtype)
+        a = _contiguous(a, dt)
+        self._c.write_dense(name, a, dt.name, list(a.shape), scratch, reserve)
+
+    def write_sparse(self, name: str, matrix: Any, *, scratch: bool = False) -> None:
+        """Writes a ``scipy.sparse`` CSR or CSC matrix (or array) as sparse array ``name`` (layout
+        ``rows`` or ``columns``), after validating it, and publishes it atomically."""
+        sp = _scipy_sparse()
+        fmt = getattr(matrix, "format", None)
+        if not sp.issparse(matrix) or fmt not in ("csr", "csc"):
+            raise TypeError(
+                f"write_sparse takes a scipy.sparse CSR or CSC matrix, not {type(matrix).__name__}"
+                + (f" ({fmt})" if fmt else "")
+                + "; convert it with .tocsr()"
+            )
+        layout = "rows" if fmt == "csr" else "columns"
+        rows, cols = (int(d) for d in matrix.shape)
+        indptr = np.asarray(matrix.indptr)
+        nnz = int(indptr[-1]) if len(indptr) else 0
+        data = np.asarray(matrix.data)[:nnz]
+        indices = np.asarray(matrix.indices)[:nnz]
+        dt = _storable(data.dtype)
+        if indices.dtype == indptr.dtype and indices.dtype in (np.int32, np.int64):
+            idx = np.dtype(indices.dtype.name).newbyteorder("<")
+        else:
+            idx = np.dtype("<i8")
+        data = _contiguous(data, dt)
+        indices = _contiguous(indices, idx)
+        indptr = _contiguous(indptr, idx)
+        self._c.write_sparse(
+            name, layout, (rows, cols), data, dt.name, indices, indptr, idx.name, scratch
+        )
+
+    def _create_array(
+        self,
+        name: str,
+        shape: Any,
+        dtype: Any = "float64",
+        *,
+        scratch: bool = False,
+        reserve: bool = True,
+    ) -> ArrayWriter:
+        """Creates dense array ``name`` to fill in place: ``with c.create(name, shape, dtype) as
+        a:`` gives a writable numpy array over the new file's map (zero-filled, space reserved
+        now so running out of space is an error here, not a crash later); the array is published
+        atomically when the block ends, discarded if it raises."""
+        dt = _storable(dtype)
+        native = self._c.create_dense(name, dt.name, _shape(shape), scratch, reserve)
+        return ArrayWriter(native, name)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _open_array(self, name: str, mode: str = "r", *, dtype: Any = None) -> np.ndarray:
+        """Opens dense array ``name`` as a numpy array that is the map itself (no copy):
+        ``mode="r"`` read-only (the process-wide shared map), ``"r+"`` in place (writes reach
+        the file and every process that maps it; checksums are recomputed when the last in-place
+        user is gone), ``"c"`` copy-on-write (writes stay in this process). The array's ``.base``
+        owns the map and the reference; both are released when the array is garbage-collected.
+        With ``dtype``, raises DtypeMismatchError unless the array holds that dtype."""
+        if mode not in _MODES:
+            raise ValueError(f"mode {mode!r}: use 'r' (read-only), 'r+' (in place) or 'c' (copy-on-write)")
+        want = None if dtype is None else _storable(dtype).name
+        return np.asarray(self._c.open_dense(name, mode, want))
+
+    def open_sparse_arrays(self, name: str) -> SparseArrays:
+        """The three mapped components of sparse array ``name`` as read-only numpy arrays (no
+        copy, no scipy needed)."""
+        layout, shape, _nnz, data, indices, indptr = self._c.open_sparse(name)
+        return SparseArrays(
+            layout, (int(shape[0]), int(shape[1])),
+            np.asarray(data), np.asarray(indices), np.asarray(indptr),
+        )
+
+    def open_sparse(self, name: str, *, array: bool = False) -> "scipy.sparse.spmatrix":
+        """Opens sparse array ``name`` as a ``scipy.sparse.csr_matrix`` (layout ``rows``) or
+        ``csc_matrix`` (``columns``) over the mapped files: ``data``, ``indices`` and ``indptr``
+        are read-only numpy views of the maps (no copy) whose bases keep them alive. With
+        ``array=True``: ``csr_array`` / ``csc_array``.
+
+        ``indices`` and ``indptr`` are zero-copy when they share a signed dtype (int32 or int64,
+        as every array written from scipy does); otherwise both are converted to int64, which
+        scipy requires (a copy of those two only)."""
+        sp = _scipy_sparse()
+        parts = self.open_sparse_arrays(name)
+        data, indices, indptr = parts.data, parts.indices, parts.indptr
+        if data.dtype == np.float16:
+            raise _errors.UnsupportedDtypeError(
+                f"array {name!r} holds float16, which scipy.sparse does not support; use "
+                "open_sparse_arrays(name) for the raw components"
+            )
+        if indices.dtype != indptr.dtype or indices.dtype.kind != "i":
+            indices = indices.astype(np.int64)
+            indptr = indptr.astype(np.int64)
+        if parts.layout == "rows":
+            cls = sp.csr_array if array else sp.csr_matrix
+        else:
+            cls = sp.csc_array if array else sp.csc_matrix
+        # Built empty, then given the mapped arrays: scipy's constructor would cast the index
+        # arrays (to int32 when the values fit) and copy them.
+        m = cls(parts.shape, dtype=data.dtype)
+        m.data = data
+        m.indices = indices
+        m.indptr = indptr
+        return m
+
+    def open_arrow(self, name: str) -> "pyarrow.Array":
+        """Opens dense array ``name`` as a pyarrow array over the map (no copy; the buffer's base
+        keeps the map and the reference alive), so ``polars.from_arrow`` is zero-copy too. A 1-d
+        array is a primitive array, a 0-d one an array of length 1, an n-d one nested
+        ``FixedSizeListArray`` s (row-major). ``bool`` is the one copy: Arrow packs bools in bits."""
+        pa = _pyarrow()
+        view = self._c.open_dense(name, "r", None)
+        shape = tuple(int(d) for d in view.shape)
+        n = math.prod(shape)
+        if view.dtype == "bool":
+            values = pa.array(np.asarray(view).reshape(-1), type=pa.bool_())
+        else:
+            typ = pa.from_numpy_dtype(np.dtype(view.dtype))
+            buf = pa.foreign_buffer(view.address, view.nbytes, base=view)
+            values = pa.Array.from_buffers(typ, n, [None, buf])
+        for dim in reversed(shape[1:]):
+            values = pa.FixedSizeListArray.from_arrays(values, dim)
+        return values
+
+    def _map_address(self, name: str) -> int:
+        """Address of this process's shared map of dense array ``name`` (for zero-copy checks)."""
+        return int(self._c.map_address(name))
+
+    def kind(self, name: str) -> str:
+        """``"dense"`` or ``"sparse"``."""
+        return str(self._c.kind(name))
+
+    # -- references and removal ---------------------------------------------------------
+
+    def remove(self, name: str) -> Removal:
+        """Removes array ``name``. While live processes hold it the removal is deferred: it is
+        gone for new opens at once, and its files are deleted when the last holder releases it
+        (or dies). Processes that map it keep reading the old bytes."""
+        deferred, holders = self._c.remove(name)
+        return Removal(bool(deferred), int(holders))
+
+    def set_scratch(self, name: str, on: bool = True) -> None:
+        """Marks ``name`` as a scratch array: deleted automatically once it has been held and its
+        last reference is released (or its last holder dies)."""
+        self._c.set_scratch(name, on)
+
+    def hold(self, *names: str) -> Hold:
+        """Takes a reference on each array: ``with c.hold("a", "b"):``. While held, the arrays'
+        files are not deleted by any process."""
+        return Hold(self._c, names)
+
+    def retain(self, name: str) -> None:
+        """Takes a reference by hand (match each with ``release``)."""
+        self._c.retain(name)
+
+    def release(self, name: str) -> None:
+        """Releases a reference taken with ``retain`` (NotHeldError if none is held)."""
+        self._c.release(name)
+
+    def local_refs(self, name: str) -> int:
+        """References this process holds on ``name`` (open arrays, holds and retains)."""
+        return int(self._c.local_refs(name))
+
+    # -- inspection and maintenance -----------------------------------------------------
+
+    def ls(self) -> list[str]:
+        """Names of the live arrays, sorted."""
+        return list(self._c.names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ls())
+
+    def info(self, name: str) -> ArrayInfo:
+        """What the catalog records about ``name``."""
+        r = dict(self._c.record(name))
+        r["shape"] = tuple(r["shape"])
+        r["files"] = tuple(FileInfo(*f) for f in r["files"])
+        return ArrayInfo(**r)
+
+    def refs(self) -> list[Holder]:
+        """Every process registered in the catalog with the arrays it holds."""
+        out = []
+        for h in self._c.holders():
+            arrays = tuple(HeldArray(n, since, count) for n, since, count in h["arrays"])
+            out.append(
+                Holder(h["session"], h["pid"], h["alive"], h["this_process"],
+                       h["started_at_ms"], arrays)
+            )
+        return out
+
+    def gc(self) -> GcReport:
+        """Garbage collection: rolls forward interrupted operations, reaps dead holders (their
+        references and sessions), runs the deletions they were blocking. Runs at every read-write
+        open too."""
+        r = self._c.gc()
+        return GcReport(
+            r["recovered"], tuple(tuple(f) for f in r["failed"]), tuple(r["reaped_sessions"]),
+            tuple(r["deleted"]), r["staging_removed"],
+        )
+
+    def fsck(self, *, deep: bool = False, repair: bool = False) -> FsckReport:
+        """Checks the container (``deep``: every checksum too) and, with ``repair``, repairs what
+        can be repaired without losing committed data."""
+        r = self._c.fsck(deep, repair)
+        problems = tuple(Problem(**p) for p in r["problems"])
+        return FsckReport(r["arrays_checked"], r["exit_code"], problems)
+
+    def import_file(
+        self,
+        name: str,
+        path: "str | os.PathLike[str]",
+        *,
+        format: Optional[str] = None,
+        column: Optional[str] = None,
+        fill: Optional[float] = None,
+    ) -> list[ImportedArray]:
+        """Imports a ``.npy``, ``.npz`` (``scipy.sparse.save_npz`` or plain) or Feather / Arrow IPC
+        file as array ``name``; ``format`` is ``npy``, ``npz`` or ``feather`` (default: from the
+        extension)."""
+        out = []
+        for a in self._c.import_file(name, os.fspath(path), format, column, fill):
+            out.append(ImportedArray(a["name"], a["kind"], a["dtype"], tuple(a["shape"]),
+                                     tuple(a["conversions"])))
+        return out
+
+    def export(
+        self, name: str, path: "str | os.PathLike[str]", *, format: Optional[str] = None
+    ) -> None:
+        """Exports array ``name``: dense as ``.npy`` or Feather, sparse as a scipy ``.npz``."""
+        self._c.export(name, os.fspath(path), format)
+
+    create = _dual(_create_container, _create_array)
+    open = _dual(_open_container, _open_array)

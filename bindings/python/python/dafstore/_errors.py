@@ -1,0 +1,126 @@
+"""The exceptions dafstore raises.
+
+Every error of the engine arrives as an instance of one of these classes, with the engine's own
+message (which names the path or array concerned, what is wrong and what to do). All derive from
+:class:`DafstoreError`; each also derives from the built-in exception it corresponds to, so
+``except FileNotFoundError`` or ``except ValueError`` work as one would expect. OS failures set
+``errno``.
+
+This module imports nothing else of dafstore: the extension module looks the classes up here.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DafstoreError",
+    "ArrayNotFoundError",
+    "NotAContainerError",
+    "DafstoreFileNotFoundError",
+    "ContainerExistsError",
+    "NameConflictError",
+    "InvalidNameError",
+    "InvalidArrayError",
+    "UnsupportedDtypeError",
+    "KindMismatchError",
+    "DtypeMismatchError",
+    "ReadOnlyError",
+    "DafstorePermissionError",
+    "NotHeldError",
+    "ContainerClosedError",
+    "NoSpaceError",
+    "CorruptArrayError",
+    "UnsupportedVersionError",
+    "UnsupportedFileSystemError",
+    "CatalogError",
+    "InteropError",
+    "DafstoreOSError",
+]
+
+
+class DafstoreError(Exception):
+    """Base class of every error dafstore raises."""
+
+
+class ArrayNotFoundError(DafstoreError, FileNotFoundError):
+    """No live array of that name (never published, removed, or being removed)."""
+
+
+class NotAContainerError(DafstoreError, FileNotFoundError):
+    """The directory does not exist or is not a dafstore container (no ``.dafstore/``)."""
+
+
+class DafstoreFileNotFoundError(DafstoreError, FileNotFoundError):
+    """A file given to import/export does not exist."""
+
+
+class ContainerExistsError(DafstoreError, FileExistsError):
+    """``Container.create`` on a directory that already is a container."""
+
+
+class NameConflictError(DafstoreError, FileExistsError):
+    """The array name collides with an existing file or directory in the container."""
+
+
+class InvalidNameError(DafstoreError, ValueError):
+    """The array name breaks the naming rules (empty, ``..``, leading ``.``, too long...)."""
+
+
+class InvalidArrayError(DafstoreError, ValueError):
+    """The data given cannot be stored as it is: a broken sparse invariant, a bool byte other
+    than 0 or 1, a shape that does not match the data or overflows."""
+
+
+class UnsupportedDtypeError(DafstoreError, TypeError):
+    """A dtype dafstore does not store (complex, strings, objects, datetimes...)."""
+
+
+class KindMismatchError(DafstoreError, TypeError):
+    """A dense array opened as sparse, or the reverse (or exported to the other kind's format)."""
+
+
+class DtypeMismatchError(DafstoreError, TypeError):
+    """The array holds another dtype than the one asked for."""
+
+
+class ReadOnlyError(DafstoreError, PermissionError):
+    """A change asked of a container opened read-only."""
+
+
+class DafstorePermissionError(DafstoreError, PermissionError):
+    """The operating system refused access (EACCES, EPERM, EROFS)."""
+
+
+class NotHeldError(DafstoreError, RuntimeError):
+    """``release`` of an array this process holds no reference on."""
+
+
+class ContainerClosedError(DafstoreError, ValueError):
+    """An operation on a container handle after ``close()``."""
+
+
+class NoSpaceError(DafstoreError, OSError):
+    """Not enough space to reserve the array (ENOSPC), reported at create, never as a SIGBUS."""
+
+
+class CorruptArrayError(DafstoreError, OSError):
+    """Files on disk disagree with their metadata (changed outside dafstore); run ``fsck``."""
+
+
+class UnsupportedVersionError(DafstoreError, OSError):
+    """Written by a newer dafstore (format or catalog schema); upgrade dafstore."""
+
+
+class UnsupportedFileSystemError(DafstoreError, OSError):
+    """The container is on a network file system (NFS, SMB, FUSE...), where it is not safe."""
+
+
+class CatalogError(DafstoreError, OSError):
+    """The SQLite catalog failed."""
+
+
+class InteropError(DafstoreError, ValueError):
+    """An import or export file is not valid, or not representable (nulls, strings...)."""
+
+
+class DafstoreOSError(DafstoreError, OSError):
+    """Any other operating-system failure; ``errno`` is set."""

@@ -1,0 +1,96 @@
+"""Worker processes of the multi-process tests (started with multiprocessing's spawn method, so
+this module is imported fresh in each: nothing is inherited but the arguments)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+import dafstore
+
+
+def chunk(i: int, n: int, rows: int) -> slice:
+    return slice(i * rows // n, (i + 1) * rows // n)
+
+
+def ordered_sum(parts: list[np.ndarray]) -> np.ndarray:
+    """Sums in a fixed order, so the parent can reproduce the exact same floating-point values."""
+    total = np.array(parts[0], copy=True)
+    for p in parts[1:]:
+        total += p
+    return total
+
+
+def pss_kib(pid: str = "self") -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise RuntimeError("no Pss in smaps_rollup")
+
+
+def partial_sums(path: str, i: int, n: int, out: Any) -> None:
+    """Stage 1 of the seed 000 workflow: each worker reduces its rows of the shared input and
+    publishes the partial results as scratch arrays (deleted once they have been used)."""
+    try:
+        c = dafstore.Container.open(path)
+        x = c.open("input/X")
+        rows = chunk(i, n, x.shape[0])
+        c.write(f"tmp/colsum_{i}", x[rows].sum(axis=0), scratch=True)
+        m = c.open_sparse("input/M")
+        v = c.open("input/v")
+        c.write(f"tmp/spmv_{i}", np.asarray(m[rows] @ v), scratch=True)
+        out.put((i, "ok", os.getpid()))
+    except BaseException as e:  # report to the parent instead of dying silently
+        out.put((i, f"{type(e).__name__}: {e}", os.getpid()))
+
+
+def normalise(path: str, i: int, n: int, barrier: Any, out: Any) -> None:
+    """Stage 2: every worker holds every scratch partial at once (the barrier), combines them,
+    writes its share of the result, and releases them: the last release deletes them."""
+    try:
+        c = dafstore.Container.open(path)
+        parts = [c.open(f"tmp/colsum_{j}") for j in range(n)]
+        spmv = [c.open(f"tmp/spmv_{j}") for j in range(n)]
+        barrier.wait(60)  # every worker now holds every partial
+        barrier.wait(60)  # the parent has looked at the holders
+        total = ordered_sum(parts)
+        x = c.open("input/X")
+        rows = chunk(i, n, x.shape[0])
+        c.write(f"result/normalised_{i}", x[rows] / total)
+        if i == 0:
+            c.write("result/spmv", np.concatenate(spmv))
+        del parts, spmv, x
+        gc.collect()
+        out.put((i, "ok", os.getpid()))
+    except BaseException as e:
+        out.put((i, f"{type(e).__name__}: {e}", os.getpid()))
+
+
+def hold_until_killed(path: str, names: list[str], ready: Any) -> None:
+    """Opens arrays (holding their references) and waits to be killed."""
+    c = dafstore.Container.open(path)
+    views = [c.open(n) for n in names]
+    for v in views:
+        float(v.sum())
+    ready.set()
+    time.sleep(300)
+
+
+def map_and_measure(path: str, name: str, barrier: Any, out: Any) -> None:
+    """PSS before mapping, then after every worker has mapped and read the whole array."""
+    try:
+        c = dafstore.Container.open(path)
+        before = pss_kib()
+        a = c.open(name)
+        total = float(a.sum())  # touches every page
+        barrier.wait(60)  # every worker maps it now
+        after = pss_kib()
+        barrier.wait(60)  # keep it mapped until every worker has measured
+        out.put((after - before, total, os.getpid()))
+    except BaseException as e:
+        out.put((None, f"{type(e).__name__}: {e}", os.getpid()))
