@@ -356,6 +356,36 @@ impl Catalog {
         raws.into_iter().map(|r| r.into_record(&path)).collect()
     }
 
+    /// Every row, with the rows this version cannot interpret set apart (name, error) instead of
+    /// failing the whole listing (fsck reports them).
+    pub(crate) fn list_lenient(
+        &mut self,
+    ) -> Result<(Vec<ArrayRecord>, Vec<(String, CatalogError)>), CatalogError> {
+        let path = self.path.clone();
+        let raws = self.read("list arrays", |tx| {
+            let names: Vec<String> = tx
+                .prepare("SELECT name FROM arrays ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(names.len());
+            for n in names {
+                if let Some(r) = get_raw(tx, &n)? {
+                    out.push(r);
+                }
+            }
+            Ok(out)
+        })?;
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        for r in raws {
+            let name = r.name.clone();
+            match r.into_record(&path) {
+                Ok(rec) => good.push(rec),
+                Err(e) => bad.push((name, e)),
+            }
+        }
+        Ok((good, bad))
+    }
+
     /// Names of rows not `live` (interrupted publishes and removes).
     pub(crate) fn unfinished(&mut self) -> Result<Vec<String>, CatalogError> {
         self.read("list unfinished", |tx| {
@@ -1092,6 +1122,20 @@ impl RawRow {
                 })
             })
             .collect::<Result<Vec<_>, CatalogError>>()?;
+        if let Some(s) = self.staging.as_deref().filter(|s| !s.is_empty()) {
+            // [W3]/9.1: `<session>/<n>`, so recovery never touches a path outside staging/.
+            let ok = s.split_once('/').is_some_and(|(id, n)| {
+                crate::container::is_session_id(id)
+                    && !n.is_empty()
+                    && n.len() <= 20
+                    && n.bytes().all(|b| b.is_ascii_digit())
+            });
+            if !ok {
+                return Err(corrupt(format!(
+                    "staging location {s:?} is not <session>/<number> under .dafstore/staging"
+                )));
+            }
+        }
         Ok(ArrayRecord {
             name: self.name,
             meta,

@@ -217,9 +217,18 @@ impl Container {
                 format!("SQLite integrity check: {p}"),
             );
         }
-        let records = shared.catalog().list()?;
+        let (records, corrupt_rows) = shared.catalog().list_lenient()?;
+        for (name, e) in &corrupt_rows {
+            found.add(
+                ProblemKind::CatalogCorrupt,
+                shared.dir.join("catalog.sqlite"),
+                Some(name),
+                format!("{e}; repair cannot guess the right value: restore the catalog or the array from a copy"),
+            );
+        }
         let total = records.len() as u64;
-        let mut known: BTreeSet<String> = BTreeSet::new();
+        // A corrupt row's files are not orphans: they stay as they are.
+        let mut known: BTreeSet<String> = corrupt_rows.iter().map(|(n, _)| n.clone()).collect();
         let mut yaml_rewrites: Vec<(usize, ArrayRecord)> = Vec::new();
         let mut unfinished: Vec<(usize, ArrayName)> = Vec::new();
         let mut stale: Vec<(usize, ArrayName)> = Vec::new();

@@ -169,3 +169,65 @@ fn orphans_staging_leftovers_and_missing_files() {
     let c = Container::open(&dir).unwrap();
     assert_eq!(&*c.open_dense::<i8>("o").unwrap(), &[1, 2]);
 }
+
+#[test]
+fn a_catalog_staging_location_outside_the_container_is_corrupt_and_never_followed() {
+    // A damaged (or hostile) catalog row claims an unfinished publish of `x` whose staged files
+    // are `../../outside/o.*`. Recovery would rename them onto `x.*`: it must refuse the row
+    // and leave both the files outside and the published `x` alone.
+    let (t, dir) = setup();
+    let outside = t.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    for sfx in ["yaml", "array"] {
+        fs::copy(
+            dir.join(format!("x.{sfx}")),
+            outside.join(format!("o.{sfx}")),
+        )
+        .unwrap();
+    }
+    let before: Vec<Vec<u8>> = ["yaml", "array"]
+        .iter()
+        .map(|s| fs::read(outside.join(format!("o.{s}"))).unwrap())
+        .collect();
+    let x_before = fs::read(dir.join("x.array")).unwrap();
+    let db = rusqlite::Connection::open(dir.join(".dafstore/catalog.sqlite")).unwrap();
+    db.execute(
+        "UPDATE arrays SET state = 'publishing', staging = '../../../outside/o' WHERE name = 'x'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let c = Container::open(&dir).expect("the rest of the container stays usable");
+    assert_eq!(c.open_sparse("m").unwrap().nnz(), 2);
+    let err = c
+        .open_dense::<f64>("x")
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    drop(c);
+    assert!(err.contains("staging location"), "{err}");
+    assert!(err.contains("fsck"), "the error says what to do: {err}");
+    for (s, b) in ["yaml", "array"].iter().zip(&before) {
+        assert_eq!(
+            &fs::read(outside.join(format!("o.{s}"))).unwrap(),
+            b,
+            "outside o.{s} kept"
+        );
+    }
+    assert_eq!(fs::read(dir.join("x.array")).unwrap(), x_before);
+    let r = fsck(&dir, false, false);
+    assert_eq!(kinds(&r), [ProblemKind::CatalogCorrupt], "{r:?}");
+    assert!(r.problems[0].message.contains("staging location"), "{r:?}");
+    let r = fsck(&dir, false, true);
+    assert_eq!(
+        kinds(&r),
+        [ProblemKind::CatalogCorrupt],
+        "repair leaves it reported: {r:?}"
+    );
+    assert!(!r.problems[0].fixed);
+    assert_eq!(
+        fs::read(dir.join("x.array")).unwrap(),
+        x_before,
+        "x's files kept by repair"
+    );
+}
