@@ -172,6 +172,9 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Rows a listing could not interpret: (name, why).
+pub(crate) type CorruptRows = Vec<(String, CatalogError)>;
+
 impl Catalog {
     pub(crate) fn open(path: &Path, access: Access) -> Result<Catalog, CatalogError> {
         let err = |context: &str| {
@@ -360,7 +363,7 @@ impl Catalog {
     /// failing the whole listing (fsck reports them).
     pub(crate) fn list_lenient(
         &mut self,
-    ) -> Result<(Vec<ArrayRecord>, Vec<(String, CatalogError)>), CatalogError> {
+    ) -> Result<(Vec<ArrayRecord>, CorruptRows), CatalogError> {
         let path = self.path.clone();
         let raws = self.read("list arrays", |tx| {
             let names: Vec<String> = tx
