@@ -361,9 +361,7 @@ impl Catalog {
 
     /// Every row, with the rows this version cannot interpret set apart (name, error) instead of
     /// failing the whole listing (fsck reports them).
-    pub(crate) fn list_lenient(
-        &mut self,
-    ) -> Result<(Vec<ArrayRecord>, CorruptRows), CatalogError> {
+    pub(crate) fn list_lenient(&mut self) -> Result<(Vec<ArrayRecord>, CorruptRows), CatalogError> {
         let path = self.path.clone();
         let raws = self.read("list arrays", |tx| {
             let names: Vec<String> = tx
