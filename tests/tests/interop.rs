@@ -955,3 +955,22 @@ fn arrow_views_of_2d_float16_bool_and_sparse() {
         (0, 0, 3)
     );
 }
+
+#[test]
+fn a_compressed_buffer_declaring_a_huge_uncompressed_length_is_refused_before_any_allocation() {
+    // Found by the import_feather fuzz target: an LZ4 buffer whose 8-byte length prefix promises
+    // far more than its batch's rows can hold; arrow-ipc would allocate it before decompressing.
+    let _g = shared();
+    let (_t, c) = new_container();
+    let opts = ImportOptions {
+        fill: Some(0.0),
+        ..Default::default()
+    };
+    let err = c
+        .import("a", fixture("bad/lz4-huge-uncompressed-length.feather"), opts)
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("lz4-huge-uncompressed-length.feather"), "{msg}");
+    assert!(msg.contains("declares") && msg.contains("uncompressed"), "{msg}");
+    assert!(c.records().unwrap().is_empty(), "nothing published");
+}

@@ -122,6 +122,9 @@ struct BatchBlock {
     rows: u64,
     compression: Option<String>,
     direct: Option<Direct>,
+    /// Compressed batches: (offset in the body, length) of the column's buffers that the decoder
+    /// will decompress, whose declared uncompressed lengths are checked first.
+    compressed: Vec<(u64, u64)>,
 }
 
 /// The column's values buffer in an uncompressed batch, when the column has no nulls.
@@ -179,6 +182,14 @@ fn direct_position(schema: &Schema, index: usize) -> Option<(usize, usize)> {
     Some((nodes, buffers + 1))
 }
 
+/// What [`batch_info`] reads from a record batch's metadata.
+struct BatchInfo {
+    rows: u64,
+    compression: Option<String>,
+    direct: Option<Direct>,
+    compressed: Vec<(u64, u64)>,
+}
+
 /// Parses a message's metadata (`[0xFFFFFFFF] len flatbuffer`, the prefix being absent before
 /// Arrow 0.15): the record batch's row count and compression codec, and where the column's values
 /// are if they can be read directly (`position` from [`direct_position`]).
@@ -186,7 +197,7 @@ fn batch_info(
     path: &Path,
     meta: &[u8],
     position: Option<(usize, usize)>,
-) -> Result<(u64, Option<String>, Option<Direct>), InteropError> {
+) -> Result<BatchInfo, InteropError> {
     let word = |at: usize| -> Option<u32> {
         meta.get(at..at.checked_add(4)?)
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
@@ -232,7 +243,35 @@ fn batch_info(
         }
         _ => None,
     };
-    Ok((rows, compression, direct))
+    // A compressed buffer starts with its uncompressed length, which arrow-ipc allocates before
+    // decompressing: the column's validity and values buffers (the only ones the projection
+    // decodes) are located here and their lengths checked before decoding.
+    let mut compressed = Vec::new();
+    if compression.is_some() {
+        let Some((_, values)) = position else {
+            return Err(malformed(
+                path,
+                "the file is compressed and a nested column comes before the one to import, so its buffers cannot be checked safely; write the file uncompressed or put the column first",
+            ));
+        };
+        for i in [values - 1, values] {
+            let b = batch
+                .buffers()
+                .filter(|b| i < b.len())
+                .map(|b| b.get(i))
+                .ok_or_else(|| malformed(path, "a record batch lacks the column's buffers"))?;
+            match (u64::try_from(b.offset()), u64::try_from(b.length())) {
+                (Ok(offset), Ok(len)) => compressed.push((offset, len)),
+                _ => return Err(malformed(path, "a buffer has a negative offset or length")),
+            }
+        }
+    }
+    Ok(BatchInfo {
+        rows,
+        compression,
+        direct,
+        compressed,
+    })
 }
 
 /// Imports one column of a Feather v2 / Arrow IPC file as a 1-d dense array.
@@ -340,12 +379,9 @@ pub(crate) fn import(
             "the file is big-endian; rewrite it on a little-endian machine",
         ));
     }
-    // bool is bit-packed in Arrow: always decoded. Other types may be read straight into the map.
-    let position = if dtype == DType::Bool {
-        None
-    } else {
-        direct_position(&schema, index)
-    };
+    // Where the column's buffers are. bool is bit-packed in Arrow: always decoded (never
+    // `direct`); other types may be read straight into the map.
+    let buffers_position = direct_position(&schema, index);
 
     // Pass 1: the row count of every batch, from its metadata alone.
     let mut batches = Vec::new();
@@ -370,15 +406,20 @@ pub(crate) fn import(
             ));
         }
         let meta = read_at(&file, path, offset, meta_len)?;
-        let (n, compression, direct) = batch_info(path, &meta, position)?;
+        let info = batch_info(path, &meta, buffers_position)?;
         rows = rows
-            .checked_add(n)
+            .checked_add(info.rows)
             .ok_or_else(|| malformed(path, "the row count overflows"))?;
         batches.push(BatchBlock {
             block: *block,
-            rows: n,
-            compression,
-            direct,
+            rows: info.rows,
+            compression: info.compression,
+            direct: if dtype == DType::Bool {
+                None
+            } else {
+                info.direct
+            },
+            compressed: info.compressed,
         });
     }
     progress.advance(footer_len + TRAILER);
@@ -427,6 +468,31 @@ pub(crate) fn import(
         let mut data = MutableBuffer::from_len_zeroed(len);
         file.read_exact_at(data.as_slice_mut(), offset)
             .map_err(InteropError::io(path, "read"))?;
+        // Each compressed buffer declares its uncompressed length in its first 8 bytes; a fixed-
+        // width column of `rows` values needs at most 16 bytes per row (plus padding).
+        let most = b.rows.saturating_mul(16).saturating_add(64);
+        let body = u64::try_from(block.metaDataLength()).unwrap_or(u64::MAX);
+        for &(off, blen) in &b.compressed {
+            if blen < 8 {
+                continue;
+            }
+            let at = body
+                .checked_add(off)
+                .and_then(|a| usize::try_from(a).ok())
+                .and_then(|a| data.as_slice().get(a..a.checked_add(8)?))
+                .and_then(|w| <[u8; 8]>::try_from(w).ok())
+                .ok_or_else(|| malformed(path, "a compressed buffer lies outside its batch"))?;
+            let declared = i64::from_le_bytes(at);
+            if declared > 0 && declared as u64 > most {
+                return Err(malformed(
+                    path,
+                    format!(
+                        "a compressed buffer declares {declared} bytes uncompressed, more than {} rows can hold; the file is damaged",
+                        b.rows
+                    ),
+                ));
+            }
+        }
         let data: Buffer = data.into();
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             decoder.read_record_batch(block, &data)
