@@ -967,10 +967,20 @@ fn a_compressed_buffer_declaring_a_huge_uncompressed_length_is_refused_before_an
         ..Default::default()
     };
     let err = c
-        .import("a", fixture("bad/lz4-huge-uncompressed-length.feather"), opts)
+        .import(
+            "a",
+            fixture("bad/lz4-huge-uncompressed-length.feather"),
+            opts,
+        )
         .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("lz4-huge-uncompressed-length.feather"), "{msg}");
-    assert!(msg.contains("declares") && msg.contains("uncompressed"), "{msg}");
+    assert!(
+        msg.contains("lz4-huge-uncompressed-length.feather"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("declares") && msg.contains("uncompressed"),
+        "{msg}"
+    );
     assert!(c.records().unwrap().is_empty(), "nothing published");
 }
