@@ -23,6 +23,9 @@ SECS="${FUZZ_SECONDS:-60}"
 JOBS="${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}"
 CARGO_FUZZ_VERSION="${CARGO_FUZZ_VERSION:-0.13.2}"
 export RUSTC_BOOTSTRAP=1
+# Its own target dir (fuzz/target), whatever the caller's CARGO_TARGET_DIR: the binaries are
+# looked up there, and sanitizer builds must not mix with the workspace's.
+unset CARGO_TARGET_DIR
 exec </dev/null
 
 start=$(date +%s)
