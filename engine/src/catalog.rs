@@ -359,6 +359,18 @@ impl Catalog {
         raws.into_iter().map(|r| r.into_record(&path)).collect()
     }
 
+    /// Whether an unfinished publish (`publishing` row) has its staged files under `prefix`
+    /// (`<session>/`): one query instead of reading every row.
+    pub(crate) fn staging_in_use(&mut self, prefix: &str) -> Result<bool, CatalogError> {
+        self.read("look up unfinished publishes", |tx| {
+            tx.prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM arrays WHERE state = 'publishing'
+                   AND substr(staging, 1, length(?1)) = ?1)",
+            )?
+            .query_row([prefix], |r| r.get::<_, bool>(0))
+        })
+    }
+
     /// Every row, with the rows this version cannot interpret set apart (name, error) instead of
     /// failing the whole listing (fsck reports them).
     pub(crate) fn list_lenient(&mut self) -> Result<(Vec<ArrayRecord>, CorruptRows), CatalogError> {

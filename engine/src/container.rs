@@ -673,11 +673,7 @@ impl Shared {
     /// Whether an unfinished publish still needs staged files of session `id` (they stay until
     /// recovery succeeds).
     pub(crate) fn staging_needed(&self, id: &str) -> Result<bool, CatalogError> {
-        let prefix = format!("{id}/");
-        Ok(self.catalog().list()?.iter().any(|r| {
-            r.state == ArrayState::Publishing
-                && r.staging.as_deref().is_some_and(|s| s.starts_with(&prefix))
-        }))
+        self.catalog().staging_in_use(&format!("{id}/"))
     }
 
     pub(crate) fn session_id(&self) -> &str {
