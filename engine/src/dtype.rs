@@ -82,6 +82,25 @@ impl DType {
         }
     }
 
+    /// numpy's type string of this dtype as stored (little-endian; `|` for one-byte types): the
+    /// `.npy` header's `descr` and the `typestr` of numpy's array interface.
+    pub const fn numpy_typestr(self) -> &'static str {
+        match self {
+            DType::Bool => "|b1",
+            DType::Int8 => "|i1",
+            DType::Int16 => "<i2",
+            DType::Int32 => "<i4",
+            DType::Int64 => "<i8",
+            DType::UInt8 => "|u1",
+            DType::UInt16 => "<u2",
+            DType::UInt32 => "<u4",
+            DType::UInt64 => "<u8",
+            DType::Float16 => "<f2",
+            DType::Float32 => "<f4",
+            DType::Float64 => "<f8",
+        }
+    }
+
     /// Parses a numpy spelling; anything else is `None` (callers build the error listing
     /// [`DType::valid_names`]).
     pub fn from_name(name: &str) -> Option<DType> {

@@ -109,24 +109,6 @@ fn dtype(py: Python<'_>, name: &str) -> PyResult<DType> {
     })
 }
 
-/// numpy's `typestr` of a dtype (little-endian, as stored).
-fn typestr(d: DType) -> &'static str {
-    match d {
-        DType::Bool => "|b1",
-        DType::Int8 => "|i1",
-        DType::Int16 => "<i2",
-        DType::Int32 => "<i4",
-        DType::Int64 => "<i8",
-        DType::UInt8 => "|u1",
-        DType::UInt16 => "<u2",
-        DType::UInt32 => "<u4",
-        DType::UInt64 => "<u8",
-        DType::Float16 => "<f2",
-        DType::Float32 => "<f4",
-        DType::Float64 => "<f8",
-    }
-}
-
 /// What keeps a view's memory mapped (and, for array handles, the array's reference held). The
 /// handles are never read again: they are held for what their `Drop` does.
 #[allow(dead_code)]
@@ -192,7 +174,7 @@ impl MappedView {
         let d = PyDict::new(py);
         d.set_item("version", 3)?;
         d.set_item("shape", PyTuple::new(py, &self.shape)?)?;
-        d.set_item("typestr", typestr(self.dtype))?;
+        d.set_item("typestr", self.dtype.numpy_typestr())?;
         d.set_item("data", (self.address, self.readonly))?;
         Ok(d)
     }

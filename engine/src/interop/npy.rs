@@ -451,24 +451,6 @@ fn parse_descr(s: &str) -> Option<Descr> {
     Some(Descr::Number { dtype, big_endian })
 }
 
-/// The descr numpy writes for a dtype (little-endian; `|` for one-byte types).
-pub(crate) fn descr_of(dtype: DType) -> &'static str {
-    match dtype {
-        DType::Bool => "|b1",
-        DType::Int8 => "|i1",
-        DType::Int16 => "<i2",
-        DType::Int32 => "<i4",
-        DType::Int64 => "<i8",
-        DType::UInt8 => "|u1",
-        DType::UInt16 => "<u2",
-        DType::UInt32 => "<u4",
-        DType::UInt64 => "<u8",
-        DType::Float16 => "<f2",
-        DType::Float32 => "<f4",
-        DType::Float64 => "<f8",
-    }
-}
-
 /// The header numpy writes for a C-order array (`numpy.lib.format._write_array_header`): the dict
 /// with keys sorted, spare room for the first dimension to grow, padded with spaces and a newline
 /// so the data starts on a 64-byte boundary; version 1.0 unless the header needs 2.0.
@@ -743,7 +725,7 @@ pub(crate) fn read_data(
 pub(crate) fn export(d: &DenseArray, path: &Path) -> Result<(), InteropError> {
     let (out, file) = Output::create(path)?;
     let mut w = BufWriter::new(file);
-    write_npy(&mut w, descr_of(d.dtype()), d.shape(), d.as_bytes())
+    write_npy(&mut w, d.dtype().numpy_typestr(), d.shape(), d.as_bytes())
         .map_err(InteropError::io(path, "write"))?;
     let file = w
         .into_inner()
@@ -843,7 +825,7 @@ mod tests {
         assert_eq!(parse_descr("|S3"), Some(Descr::Bytes(3)));
         for d in DType::ALL {
             assert_eq!(
-                parse_descr(descr_of(d)),
+                parse_descr(d.numpy_typestr()),
                 Some(Descr::Number {
                     dtype: d,
                     big_endian: false

@@ -407,13 +407,13 @@ pub(crate) fn export(s: &SparseArray, path: &Path) -> Result<(), InteropError> {
     let entries: [(&str, &str, Vec<u64>, &[u8]); 5] = [
         (
             "indices.npy",
-            npy::descr_of(meta.indices_dtype),
+            meta.indices_dtype.numpy_typestr(),
             vec![s.nnz()],
             s.indices_bytes(),
         ),
         (
             "indptr.npy",
-            npy::descr_of(meta.indptr_dtype),
+            meta.indptr_dtype.numpy_typestr(),
             vec![major_plus_one],
             s.indptr_bytes(),
         ),
@@ -421,7 +421,7 @@ pub(crate) fn export(s: &SparseArray, path: &Path) -> Result<(), InteropError> {
         ("shape.npy", "<i8", vec![2], &shape_bytes),
         (
             "data.npy",
-            npy::descr_of(meta.data_dtype),
+            meta.data_dtype.numpy_typestr(),
             vec![s.nnz()],
             s.data_bytes(),
         ),
