@@ -342,21 +342,11 @@ impl Catalog {
 
     /// Every row, sorted by name.
     pub fn list(&mut self) -> Result<Vec<ArrayRecord>, CatalogError> {
-        let path = self.path.clone();
-        let raws = self.read("list arrays", |tx| {
-            let names: Vec<String> = tx
-                .prepare("SELECT name FROM arrays ORDER BY name")?
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let mut out = Vec::with_capacity(names.len());
-            for n in names {
-                if let Some(r) = get_raw(tx, &n)? {
-                    out.push(r);
-                }
-            }
-            Ok(out)
-        })?;
-        raws.into_iter().map(|r| r.into_record(&path)).collect()
+        let (records, corrupt) = self.list_lenient()?;
+        match corrupt.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(records),
+        }
     }
 
     /// Whether an unfinished publish (`publishing` row) has its staged files under `prefix`
