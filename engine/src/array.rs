@@ -14,7 +14,7 @@ use memmap2::MmapMut;
 
 use crate::cache::{self, FileKey, FileMap};
 use crate::catalog::ArrayState;
-use crate::container::{lock, open_nofollow, Container};
+use crate::container::{open_nofollow, Container};
 use crate::dtype::{DType, Element, IndexSlice};
 use crate::error::{OpenError, WriteError};
 use crate::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
@@ -328,6 +328,8 @@ impl Array {
 pub struct DenseMut<T: Element> {
     inner: Option<Arc<ArrayInner>>,
     access: Option<crate::sys::WriteAccess>,
+    /// The fork epoch of the process that registered the writer ([P2]).
+    epoch: u64,
     _t: PhantomData<T>,
 }
 
@@ -385,7 +387,7 @@ impl<T: Element> DenseMut<T> {
         let Some(inner) = self.inner.take() else {
             return Ok(());
         };
-        if inner.container.shared.is_foreign() {
+        if self.epoch != sys::fork_epoch() {
             return Ok(()); // inherited through fork: the parent's writer ([P2])
         }
         if let Some(Some(m)) = inner.maps.first() {
@@ -449,7 +451,9 @@ impl Container {
     pub fn open_array(&self, name: &str) -> Result<Array, OpenError> {
         let name = ArrayName::new(name)?;
         // The guard must be gone before a stale `inner` is dropped (its drop may lock `arrays`).
-        let cached = lock(&self.shared.arrays)
+        let cached = self
+            .shared
+            .arrays()
             .get(name.as_str())
             .and_then(std::sync::Weak::upgrade);
         if let Some(inner) = cached {
@@ -458,7 +462,9 @@ impl Container {
             }
         }
         let inner = Arc::new(self.map_array(&name, false)?);
-        lock(&self.shared.arrays).insert(name.to_string(), Arc::downgrade(&inner));
+        self.shared
+            .arrays()
+            .insert(name.to_string(), Arc::downgrade(&inner));
         Ok(wrap(inner))
     }
 
@@ -530,6 +536,7 @@ impl Container {
         let handle = DenseMut::<T> {
             inner: Some(Arc::new(inner)),
             access,
+            epoch: sys::fork_epoch(),
             _t: PhantomData,
         };
         if first {

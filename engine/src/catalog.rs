@@ -146,6 +146,8 @@ pub struct Catalog {
     pid: u32,
     /// Whether `synchronous=FULL` is set (publish, remove) or NORMAL (references).
     sync_full: bool,
+    /// Why there is no connection (a forked child that could not start its session).
+    unusable: Option<String>,
 }
 
 impl Drop for Catalog {
@@ -214,6 +216,7 @@ impl Catalog {
             path: path.to_path_buf(),
             pid: std::process::id(),
             sync_full: true,
+            unusable: None,
         };
         if access == Access::Create {
             cat.immediate("create schema", |tx| {
@@ -246,8 +249,30 @@ impl Catalog {
         Ok(cat)
     }
 
+    /// A catalog without a connection: every use returns `why` (SPEC [P2]).
+    pub(crate) fn unusable(path: &Path, why: String) -> Catalog {
+        Catalog {
+            conn: None,
+            path: path.to_path_buf(),
+            pid: std::process::id(),
+            sync_full: true,
+            unusable: Some(why),
+        }
+    }
+
+    /// `Ok` if this catalog has a connection.
+    pub(crate) fn usable(&mut self) -> Result<(), CatalogError> {
+        self.conn().map(|_| ())
+    }
+
     fn conn(&mut self) -> Result<&mut Connection, CatalogError> {
         let path = self.path.clone();
+        if let Some(why) = &self.unusable {
+            return Err(CatalogError::ForkedSession {
+                path,
+                detail: why.clone(),
+            });
+        }
         self.conn.as_mut().ok_or(CatalogError::Sqlite {
             path,
             context: "use the catalog".into(),

@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, Weak};
 
 use serde::Deserialize;
 
@@ -76,17 +76,34 @@ impl Drop for Session {
 
 type RegistryKey = (u64, u64, bool);
 
+/// One container as seen by the processes of one fork tree: what is the same in all of them (the
+/// paths) and, per process, its own catalog connection, session, references and open arrays.
 pub(crate) struct Shared {
     pub(crate) root: PathBuf,
     pub(crate) dir: PathBuf,
     pub(crate) readonly: bool,
-    catalog: Mutex<Catalog>,
-    pub(crate) session: Option<Session>,
-    pub(crate) arrays: Mutex<HashMap<String, Weak<ArrayInner>>>,
-    pub(crate) counts: Mutex<crate::refs::Counts>,
-    pid: u32,
+    access: Access,
     key: RegistryKey,
     staging_seq: AtomicU64,
+    /// The process that opened the container.
+    origin: Proc,
+}
+
+/// What belongs to one process (SPEC [P2]). A process forked from the one that opened the
+/// container must not use its parent's catalog connection (SQLite's rule), session or
+/// references; the first time it uses an inherited handle it gets its own `Proc` (its heir),
+/// which re-takes, under its own session, the references its inherited views stand for.
+pub(crate) struct Proc {
+    /// The fork epoch of the process that made it (`sys::fork_epoch`).
+    epoch: u64,
+    catalog: Mutex<Catalog>,
+    /// `None` on read-only handles (and on an heir that could not start one: then `catalog` is
+    /// unusable and says why).
+    session: Option<Session>,
+    arrays: Mutex<HashMap<String, Weak<ArrayInner>>>,
+    counts: Mutex<crate::refs::Counts>,
+    /// This state in a process forked from this one (made there on first use).
+    heir: OnceLock<Box<Proc>>,
 }
 
 static REGISTRY: LazyLock<Mutex<HashMap<RegistryKey, Weak<Shared>>>> =
@@ -275,17 +292,14 @@ impl Container {
         let key = (md.dev(), md.ino(), readonly);
         let mut registry = lock(&REGISTRY);
         if let Some(shared) = registry.get(&key).and_then(Weak::upgrade) {
-            if shared.pid == std::process::id() {
-                drop(registry);
-                let c = Container { shared };
-                if run_gc {
-                    c.gc()?; // every open reaps dead holders ([P5])
-                }
-                return Ok(c);
+            // Also in a forked child: its own state is made on first use ([P2]).
+            drop(registry);
+            let c = Container { shared };
+            if run_gc {
+                c.gc()?; // every open reaps dead holders ([P5])
             }
-            // A forked child: the parent's connection and session must not be used here.
+            return Ok(c);
         }
-        let catalog_path = dir.join("catalog.sqlite");
         let access = if !readonly {
             Access::ReadWrite
         } else if writable_dir(&dir) {
@@ -293,31 +307,23 @@ impl Container {
         } else {
             Access::Immutable
         };
-        let catalog = Catalog::open(&catalog_path, access)?;
-        let mut shared = Shared {
+        let origin = match Proc::start(&dir, access, readonly, None) {
+            Ok(p) => p,
+            Err(e) => {
+                // `Proc`'s parts may end a session on drop: never while holding the registry.
+                drop(registry);
+                return Err(e);
+            }
+        };
+        let shared = Arc::new(Shared {
             root,
             dir,
             readonly,
-            catalog: Mutex::new(catalog),
-            session: None,
-            arrays: Mutex::new(HashMap::new()),
-            counts: Mutex::new(HashMap::new()),
-            pid: std::process::id(),
+            access,
             key,
             staging_seq: AtomicU64::new(0),
-        };
-        if !readonly {
-            match shared.start_session() {
-                Ok(s) => shared.session = Some(s),
-                Err(e) => {
-                    // `Shared`'s Drop takes the registry lock: release it before `shared` drops,
-                    // or this thread deadlocks on itself (and every later open in the process).
-                    drop(registry);
-                    return Err(e);
-                }
-            }
-        }
-        let shared = Arc::new(shared);
+            origin,
+        });
         registry.insert(key, Arc::downgrade(&shared));
         drop(registry);
         let c = Container { shared };
@@ -585,74 +591,215 @@ fn writable_dir(dir: &Path) -> bool {
     sys::can_write(dir)
 }
 
-impl Shared {
-    pub(crate) fn catalog(&self) -> MutexGuard<'_, Catalog> {
-        lock(&self.catalog)
+impl Proc {
+    /// Opens the catalog and, read-write, starts a session; with `counts` (a forked child's
+    /// inherited references), takes each of them again under the new session.
+    fn start(
+        dir: &Path,
+        access: Access,
+        readonly: bool,
+        counts: Option<crate::refs::Counts>,
+    ) -> Result<Proc, ContainerError> {
+        let mut catalog = Catalog::open(&dir.join("catalog.sqlite"), access)?;
+        let pid = std::process::id();
+        let session = if readonly {
+            None
+        } else {
+            Some(start_session(dir, &mut catalog, pid)?)
+        };
+        let mut held = crate::refs::Counts::new();
+        if let (Some(s), Some(counts)) = (&session, counts) {
+            for (name, n) in counts {
+                // An array removed (or being replaced) since the fork is not held again: the
+                // inherited view keeps its bytes (the kernel keeps a mapped inode).
+                if let Ok(crate::catalog::Acquired::Held(_)) = catalog.acquire_ref(&s.id, &name) {
+                    held.insert(name, n);
+                }
+            }
+        }
+        Ok(Proc {
+            epoch: sys::fork_epoch(),
+            catalog: Mutex::new(catalog),
+            session,
+            arrays: Mutex::new(HashMap::new()),
+            counts: Mutex::new(held),
+            heir: OnceLock::new(),
+        })
     }
 
+    /// A forked child's state when its own session could not be started: every catalog access
+    /// returns `why`.
+    fn broken(dir: &Path, why: String) -> Proc {
+        Proc {
+            epoch: sys::fork_epoch(),
+            catalog: Mutex::new(Catalog::unusable(&dir.join("catalog.sqlite"), why)),
+            session: None,
+            arrays: Mutex::new(HashMap::new()),
+            counts: Mutex::new(HashMap::new()),
+            heir: OnceLock::new(),
+        }
+    }
+}
+
+/// A copy of what `m` guards, inherited through fork(). A thread of the parent may have held the
+/// lock at fork(); that thread does not exist in the child, so never block on it: `None` then.
+fn clone_unblocked<T: Clone>(m: &Mutex<T>) -> Option<T> {
+    for _ in 0..100 {
+        match m.try_lock() {
+            Ok(g) => return Some(g.clone()),
+            Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner().clone()),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                std::thread::sleep(std::time::Duration::from_millis(1))
+            }
+        }
+    }
+    None
+}
+
+fn start_session(dir: &Path, catalog: &mut Catalog, pid: u32) -> Result<Session, ContainerError> {
+    // Between its creation and its lock, the temporary file is unlocked, and another
+    // process's gc may take it for a dead starter's and unlink it; then the rename fails with
+    // NotFound and we start over under a new id. Once locked it is never removed by others.
+    let mut attempts = 0;
+    loop {
+        match try_start_session(dir, catalog, pid) {
+            Err(ContainerError::Io { source, .. })
+                if source.kind() == io::ErrorKind::NotFound && attempts < 100 =>
+            {
+                attempts += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+fn try_start_session(
+    dir: &Path,
+    catalog: &mut Catalog,
+    pid: u32,
+) -> Result<Session, ContainerError> {
+    let id = random_id().map_err(io_at("/dev/urandom", "read", ContainerError::io))?;
+    let dir = dir.join("sessions");
+    let tmp = dir.join(format!(".tmp-{id}"));
+    let path = dir.join(format!("{id}.lock"));
+    let file = OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(&tmp)
+        .map_err(io_at(&tmp, "create session lock", ContainerError::io))?;
+    crate::failpoint::hit("session.before_lock").map_err(io_at(
+        &tmp,
+        "start session (injected failure)",
+        ContainerError::io,
+    ))?;
+    file.lock()
+        .map_err(io_at(&tmp, "lock session", ContainerError::io))?;
+    // Renamed only once locked: a session file under its final name is always locked by a
+    // live process ([P1]).
+    fs::rename(&tmp, &path).map_err(io_at(&path, "publish session lock", ContainerError::io))?;
+    let fork_slot = sys::forget_in_forked_child(&file);
+    catalog.add_session(&id, pid)?;
+    Ok(Session {
+        id,
+        path,
+        _lock: file,
+        fork_slot,
+    })
+}
+
+impl Shared {
     pub(crate) fn writable(&self) -> Result<(), WriteError> {
         if self.readonly {
             return Err(WriteError::ReadOnly {
                 container: self.root.clone(),
             });
         }
+        if self.here().session.is_none() {
+            // A forked child whose own session could not start: the catalog says why.
+            self.catalog().usable()?;
+        }
         Ok(())
     }
 
-    fn start_session(&self) -> Result<Session, ContainerError> {
-        // Between its creation and its lock, the temporary file is unlocked, and another
-        // process's gc may take it for a dead starter's and unlink it; then the rename fails with
-        // NotFound and we start over under a new id. Once locked it is never removed by others.
-        let mut attempts = 0;
-        loop {
-            match self.try_start_session() {
-                Err(ContainerError::Io { source, .. })
-                    if source.kind() == io::ErrorKind::NotFound && attempts < 100 =>
-                {
-                    attempts += 1;
+    /// This process's state: the opener's, or (in a forked child) its own heir, made on first
+    /// use ([P2]). One atomic load when nothing was forked.
+    pub(crate) fn here(&self) -> &Proc {
+        let now = sys::fork_epoch();
+        let mut p = &self.origin;
+        while p.epoch != now {
+            p = p.heir.get_or_init(|| Box::new(self.heir_of(p)));
+        }
+        p
+    }
+
+    /// This process's state if it has one already (never makes an heir).
+    fn here_if_started(&self) -> Result<&Proc, &Proc> {
+        let now = sys::fork_epoch();
+        let mut p = &self.origin;
+        while p.epoch != now {
+            match p.heir.get() {
+                Some(h) => p = h,
+                None => return Err(p),
+            }
+        }
+        Ok(p)
+    }
+
+    /// The state of a forked child, from the state `parent` it inherited: its own catalog
+    /// connection and session, and, under that session, a reference for every one the inherited
+    /// handles stand for (still live arrays only). Never fails: if the session cannot be
+    /// started, the heir's catalog is unusable and every operation returns why.
+    fn heir_of(&self, parent: &Proc) -> Proc {
+        let counts = clone_unblocked(&parent.counts).unwrap_or_default();
+        let arrays = clone_unblocked(&parent.arrays).unwrap_or_default();
+        match Proc::start(&self.dir, self.access, self.readonly, Some(counts)) {
+            Ok(mut p) => {
+                p.arrays = Mutex::new(arrays);
+                p
+            }
+            Err(e) => Proc::broken(&self.dir, e.to_string()),
+        }
+    }
+
+    /// The catalog connection of this process.
+    pub(crate) fn catalog(&self) -> MutexGuard<'_, Catalog> {
+        lock(&self.here().catalog)
+    }
+
+    /// This process's reference counts.
+    pub(crate) fn counts(&self) -> MutexGuard<'_, crate::refs::Counts> {
+        lock(&self.here().counts)
+    }
+
+    /// This process's open arrays, by name.
+    pub(crate) fn arrays(&self) -> MutexGuard<'_, HashMap<String, Weak<ArrayInner>>> {
+        lock(&self.here().arrays)
+    }
+
+    /// Forgets one reference that a forked child's inherited handle stood for, when the child has
+    /// not used the container (so holds nothing in the catalog): its heir must not take it.
+    pub(crate) fn forget_inherited(&self, name: &str) {
+        if let Err(p) = self.here_if_started() {
+            if let Ok(mut counts) = p.counts.try_lock() {
+                if let Some(c) = counts.get_mut(name) {
+                    *c -= 1;
+                    if *c == 0 {
+                        counts.remove(name);
+                    }
                 }
-                r => return r,
             }
         }
     }
 
-    fn try_start_session(&self) -> Result<Session, ContainerError> {
-        let id = random_id().map_err(io_at("/dev/urandom", "read", ContainerError::io))?;
-        let dir = self.dir.join("sessions");
-        let tmp = dir.join(format!(".tmp-{id}"));
-        let path = dir.join(format!("{id}.lock"));
-        let file = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .open(&tmp)
-            .map_err(io_at(&tmp, "create session lock", ContainerError::io))?;
-        crate::failpoint::hit("session.before_lock").map_err(io_at(
-            &tmp,
-            "start session (injected failure)",
-            ContainerError::io,
-        ))?;
-        file.lock()
-            .map_err(io_at(&tmp, "lock session", ContainerError::io))?;
-        // Renamed only once locked: a session file under its final name is always locked by a
-        // live process ([P1]).
-        fs::rename(&tmp, &path).map_err(io_at(
-            &path,
-            "publish session lock",
-            ContainerError::io,
-        ))?;
-        let fork_slot = sys::forget_in_forked_child(&file);
-        self.catalog().add_session(&id, self.pid)?;
-        Ok(Session {
-            id,
-            path,
-            _lock: file,
-            fork_slot,
-        })
+    /// Whether this process has its own state yet (false in a forked child that has not used
+    /// the container).
+    pub(crate) fn started_here(&self) -> bool {
+        self.here_if_started().is_ok()
     }
 
     /// Whether session `id` is alive ([P1]): ours, or its lock file is locked by someone.
     pub(crate) fn session_alive(&self, id: &str) -> bool {
-        if self.session.as_ref().is_some_and(|s| s.id == id) {
+        if self.here().session.as_ref().is_some_and(|s| s.id == id) {
             return true;
         }
         if !is_session_id(id) {
@@ -664,20 +811,15 @@ impl Shared {
         }
     }
 
-    /// Whether this handle was inherited through `fork()` (SPEC [P2]): then nothing may be done
-    /// with it (its catalog connection, session and staging files are the parent's).
-    pub(crate) fn is_foreign(&self) -> bool {
-        self.pid != std::process::id()
-    }
-
     /// Whether an unfinished publish still needs staged files of session `id` (they stay until
     /// recovery succeeds).
     pub(crate) fn staging_needed(&self, id: &str) -> Result<bool, CatalogError> {
         self.catalog().staging_in_use(&format!("{id}/"))
     }
 
+    /// This process's session id (empty on read-only handles).
     pub(crate) fn session_id(&self) -> &str {
-        self.session.as_ref().map_or("", |s| s.id.as_str())
+        self.here().session.as_ref().map_or("", |s| s.id.as_str())
     }
 
     pub(crate) fn stripe_path(&self, name: &ArrayName) -> PathBuf {
@@ -825,7 +967,7 @@ impl Shared {
         failpoint!("publish.before_live");
         self.catalog().set_state(name.as_str(), ArrayState::Live)?;
         failpoint!("publish.after_live");
-        lock(&self.arrays).remove(name.as_str());
+        self.arrays().remove(name.as_str());
         Ok(())
     }
 
@@ -922,7 +1064,7 @@ impl Shared {
         }
         failpoint!("remove.before_delete_row");
         self.catalog().delete(name.as_str())?;
-        lock(&self.arrays).remove(name.as_str());
+        self.arrays().remove(name.as_str());
         Ok(())
     }
 
@@ -1005,11 +1147,6 @@ pub(crate) fn open_nofollow(path: &Path, write: bool) -> io::Result<File> {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if self.pid != std::process::id() {
-            // A forked child: the catalog leaks its connection itself (see `Catalog`'s Drop); the
-            // session and staging files belong to the parent.
-            return;
-        }
         {
             let mut registry = lock(&REGISTRY);
             if registry
@@ -1019,29 +1156,38 @@ impl Drop for Shared {
                 registry.remove(&self.key);
             }
         }
-        if let Some(s) = &self.session {
-            // Every handle is gone, so every reference was released, except `retain`s never
-            // matched by a `release`: end the session as if it had died, running what it blocked.
-            let own = s.id.clone();
-            // Only our own session: reaping others is gc's job, and a handle opened for
-            // inspection (fsck without --repair) must change nothing when it ends.
-            let alive = |id: &str| id != own;
-            let reaped = self.catalog().reap_dead(&alive);
-            if let Ok(reaped) = reaped {
-                for n in reaped.due {
-                    if let Ok(name) = ArrayName::new(&n) {
-                        if let Ok(_g) = self.lock_stripe(&name, true) {
-                            let _ = self.finish_due_remove(&name);
-                        }
+        // Only this process's own state: an inherited one belongs to a parent (its catalog
+        // connection is leaked by `Catalog`'s Drop, its session and staging files are left).
+        if let Ok(p) = self.here_if_started() {
+            self.end_session(p);
+        }
+    }
+}
+
+impl Shared {
+    /// Every handle of this process is gone, so every reference was released, except `retain`s
+    /// never matched by a `release`: ends the session as if it had died, running what it blocked.
+    fn end_session(&self, p: &Proc) {
+        let Some(s) = &p.session else { return };
+        let own = s.id.clone();
+        // Only our own session: reaping others is gc's job, and a handle opened for
+        // inspection (fsck without --repair) must change nothing when it ends.
+        let alive = |id: &str| id != own;
+        let reaped = self.catalog().reap_dead(&alive);
+        if let Ok(reaped) = reaped {
+            for n in reaped.due {
+                if let Ok(name) = ArrayName::new(&n) {
+                    if let Ok(_g) = self.lock_stripe(&name, true) {
+                        let _ = self.finish_due_remove(&name);
                     }
                 }
             }
-            let _ = self.catalog().remove_session(&s.id);
-            if matches!(self.staging_needed(&s.id), Ok(false)) {
-                let _ = fs::remove_dir_all(self.dir.join("staging").join(&s.id));
-            }
-            let _ = fs::remove_file(&s.path);
         }
+        let _ = self.catalog().remove_session(&s.id);
+        if matches!(self.staging_needed(&s.id), Ok(false)) {
+            let _ = fs::remove_dir_all(self.dir.join("staging").join(&s.id));
+        }
+        let _ = fs::remove_file(&s.path);
     }
 }
 

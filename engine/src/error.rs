@@ -174,6 +174,15 @@ pub enum CatalogError {
         /// What is wrong.
         detail: String,
     },
+    /// A process forked from the one that opened the container could not start its own session
+    /// (SPEC [P2]), so it cannot use the handles it inherited.
+    #[error("catalog {path}: this process was forked from the one that opened the container and could not start its own session: {detail}; open the container again in this process")]
+    ForkedSession {
+        /// The catalog file.
+        path: PathBuf,
+        /// Why the session could not start.
+        detail: String,
+    },
 }
 
 /// Creating or opening a container failed.
@@ -366,6 +375,12 @@ pub enum WriteError {
         /// The container directory.
         container: PathBuf,
         /// The name.
+        name: String,
+    },
+    /// A writer made before `fork()` used in the child (SPEC [P2]).
+    #[error("the writer of {name:?} was created by the parent process before fork(); create it in the process that publishes it")]
+    ForkedWriter {
+        /// The array name.
         name: String,
     },
     /// `release` of an array this process holds no reference on.

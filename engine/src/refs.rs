@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use crate::catalog::{Acquired, ArrayRecord, HolderRow};
-use crate::container::{lock, Container, Shared};
+use crate::container::{Container, Shared};
 use crate::error::{CatalogError, OpenError, WriteError};
 use crate::failpoint::failpoint;
 use crate::name::ArrayName;
@@ -35,7 +35,7 @@ impl Shared {
             });
         }
         // Held across the catalog write so two threads cannot both see 0 (or 1 → 0 racing 0 → 1).
-        let mut counts = lock(&self.counts);
+        let mut counts = self.counts();
         if let Some(c) = counts.get_mut(name.as_str()) {
             *c += 1;
             return Ok(Retained::Held(None));
@@ -80,10 +80,13 @@ impl Shared {
     /// Drops one in-process reference; on 1→0 removes it from the catalog and, if that makes a
     /// deferred or scratch deletion due, performs it.
     pub(crate) fn release(&self, name: &ArrayName) -> Result<(), WriteError> {
-        if self.is_foreign() {
-            return Ok(()); // a forked child holds none of its parent's references ([P2])
+        if !self.started_here() {
+            // A forked child that has not used the container holds nothing in the catalog: its
+            // inherited handle's count is forgotten so its heir does not take it again ([P2]).
+            self.forget_inherited(name.as_str());
+            return Ok(());
         }
-        let mut counts = lock(&self.counts);
+        let mut counts = self.counts();
         match counts.get_mut(name.as_str()) {
             None => {
                 return Err(WriteError::NotHeld {
@@ -115,7 +118,7 @@ impl Shared {
 
     /// This process's count of references on `name`.
     pub(crate) fn local_count(&self, name: &str) -> u64 {
-        lock(&self.counts).get(name).copied().unwrap_or(0)
+        self.counts().get(name).copied().unwrap_or(0)
     }
 }
 

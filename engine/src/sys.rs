@@ -16,7 +16,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Once;
 
 use memmap2::{MmapMut, MmapOptions, MmapRaw};
@@ -165,9 +165,15 @@ pub(crate) fn fs_magic(path: &Path) -> io::Result<i64> {
 /// `flock` (and therefore its references) alive after the parent dies (SPEC [P2]).
 static FORK_SLOTS: [AtomicI32; 256] = [const { AtomicI32::new(-1) }; 256];
 static ATFORK: Once = Once::new();
+/// How many `fork()`s separate this process from the one that first used dafstore: every object
+/// records the epoch it was made in, so a forked child tells inherited state from its own
+/// (SPEC [P2]) with one atomic load, no `getpid` system call.
+static FORK_EPOCH: AtomicU64 = AtomicU64::new(0);
 
 extern "C" fn neutralise_locks_in_child() {
-    // Runs in the child right after fork(), before it returns: only async-signal-safe calls.
+    // Runs in the child right after fork(), before it returns: only async-signal-safe calls
+    // (an atomic add is one instruction).
+    FORK_EPOCH.fetch_add(1, Ordering::Relaxed);
     // SAFETY: open, dup3 and close are async-signal-safe; the path is a NUL-terminated literal.
     unsafe {
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
@@ -190,17 +196,29 @@ extern "C" fn neutralise_locks_in_child() {
 /// [`release_fork_slot`] before the file is closed. `None` if every slot is taken (the lock then
 /// stays inherited, as without this protection).
 pub(crate) fn forget_in_forked_child(file: &File) -> Option<usize> {
+    register_atfork();
+    let fd = file.as_raw_fd();
+    FORK_SLOTS.iter().position(|slot| {
+        slot.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    })
+}
+
+fn register_atfork() {
     ATFORK.call_once(|| {
         // SAFETY: registers a handler that only makes async-signal-safe calls (see above).
         unsafe {
             libc::pthread_atfork(None, None, Some(neutralise_locks_in_child));
         }
     });
-    let fd = file.as_raw_fd();
-    FORK_SLOTS.iter().position(|slot| {
-        slot.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-    })
+}
+
+/// The fork epoch of this process (see `FORK_EPOCH`). The first call registers the `fork()`
+/// handler, so every fork after it is counted; call it before making anything a child must not
+/// use as its own.
+pub(crate) fn fork_epoch() -> u64 {
+    register_atfork();
+    FORK_EPOCH.load(Ordering::Relaxed)
 }
 
 /// Unregisters a slot from [`forget_in_forked_child`] (call before closing the file).

@@ -42,6 +42,9 @@ pub struct CreateOptions {
 /// Staged files of one array; removed on drop unless published (or kept for recovery).
 struct Staged {
     container: Container,
+    /// The fork epoch of the process that staged the files (SPEC [P2]): only it may publish or
+    /// remove them.
+    epoch: u64,
     stem: String,
     paths: Vec<PathBuf>,
     keep: bool,
@@ -63,6 +66,7 @@ impl Staged {
         }
         Ok(Staged {
             container: container.clone(),
+            epoch: crate::sys::fork_epoch(),
             stem: container.shared.next_stem(),
             paths: Vec::new(),
             keep: false,
@@ -112,6 +116,13 @@ impl Staged {
         meta: &ArrayMeta,
         crcs: Vec<(String, u32)>,
     ) -> Result<(), WriteError> {
+        if self.epoch != crate::sys::fork_epoch() {
+            // Staged under the parent's session: publishing them here would name files this
+            // process's session does not have ([P2]).
+            return Err(WriteError::ForkedWriter {
+                name: name.to_string(),
+            });
+        }
         let yaml = render_yaml(meta, Some(&crcs));
         let (path, mut f) = self.create("yaml")?;
         f.write_all(yaml.as_bytes())
@@ -151,7 +162,7 @@ impl Staged {
 impl Drop for Staged {
     fn drop(&mut self) {
         // In a forked child these are the parent's files (SPEC [P2]): leave them.
-        if !self.keep && !self.container.shared.is_foreign() {
+        if !self.keep && self.epoch == crate::sys::fork_epoch() {
             for p in &self.paths {
                 let _ = fs::remove_file(p);
             }

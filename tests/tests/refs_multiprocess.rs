@@ -277,6 +277,64 @@ fn a_forked_child_does_not_keep_its_parents_references_alive() {
 }
 
 #[test]
+fn a_forked_child_using_inherited_handles_gets_its_own_session_and_references() {
+    // The pattern of every fork-based Python pool: a container opened before the fork, used by
+    // the children. Each child must hold what it opens under its own session (so the parent can
+    // remove what no child holds), and re-take the references its inherited views stand for.
+    let (_t, dir) = setup(&["b", "held"]);
+    let out = Command::new(HELPER)
+        .args(["fork-use", dir.to_str().unwrap()])
+        .output()
+        .expect("run helper");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "child own-session true",
+        "child recorded-pid true",
+        "child holds b,held",
+        "child holds-after-drop held",
+        "parent remove-b Removed",
+        "parent remove-held Deferred { holders: 1 }",
+        "parent held-file-while-child-holds true",
+        "child held-file-after-release false",
+        "parent child-exit 0",
+        "parent holders-left 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == want),
+            "missing {want:?} in:\n{text}"
+        );
+    }
+    assert!(!dir.join("b.array").exists());
+    assert!(!dir.join("held.array").exists());
+}
+
+#[test]
+fn a_writer_created_before_a_fork_is_published_only_by_the_parent() {
+    let (_t, dir) = setup(&[]);
+    let out = Command::new(HELPER)
+        .args(["fork-writer", dir.to_str().unwrap()])
+        .output()
+        .expect("run helper");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("child publish ")
+            && l.contains("created by the parent process before fork()")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == "parent publish ok [7.0, 8.0, 9.0]"),
+        "{text}"
+    );
+}
+
+#[test]
 fn eight_processes_of_random_traffic_match_an_independent_tally() {
     let names = ["a", "b", "c", "d"];
     let (_t, dir) = setup(&[]);

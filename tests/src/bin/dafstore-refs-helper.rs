@@ -5,6 +5,11 @@
 //!   without running destructors), `panic` (panic in main), EOF (return from main normally).
 //! - `fork-hold DIR NAME`: holds NAME, forks a child that sleeps (never execs), prints
 //!   `held CHILD_PID`, then sleeps until killed.
+//! - `fork-use DIR`: opens `held` (a view kept across the fork) and forks; the child uses the
+//!   inherited handle (opens `b`, lists holders, drops views) and the parent removes `b` and
+//!   `held` in between; both print `child KEY VALUE` / `parent KEY VALUE` lines for the test.
+//! - `fork-writer DIR`: creates a writer of `w`, forks; the child tries to publish it (prints
+//!   `child publish ERROR`), then the parent publishes it (prints `parent publish ok`).
 //! - `stress DIR SEED MILLIS NAME...`: random retain/release/remove/open/write for MILLIS ms,
 //!   then prints `tally NAME COUNT` for every name it still holds, `errors N` (unexpected errors,
 //!   e.g. SQLITE_BUSY), `done`, and waits for stdin EOF before releasing everything.
@@ -22,6 +27,8 @@ fn main() {
     match cmd {
         "hold" => hold(&dir, &args[3..]),
         "fork-hold" => fork_hold(&dir, &args[3]),
+        "fork-use" => fork_use(&dir),
+        "fork-writer" => fork_writer(&dir),
         "stress" => stress(&dir, &args[3], &args[4], &args[5..]),
         _ => {
             eprintln!("usage: see the module doc");
@@ -61,6 +68,115 @@ fn fork_hold(dir: &str, name: &str) {
     }
     println!("held {pid}");
     std::thread::sleep(Duration::from_secs(60));
+}
+
+fn held_by_this_process(c: &Container) -> (String, Option<u32>, String) {
+    let me = c.holders().expect("holders");
+    let me = me
+        .into_iter()
+        .find(|h| h.this_process)
+        .expect("own session");
+    let names: Vec<String> = me.arrays.iter().map(|(n, _, _)| n.clone()).collect();
+    (me.session, me.pid, names.join(","))
+}
+
+fn wait_byte(fd: i32) {
+    let mut b = [0u8; 1];
+    // SAFETY: reads one byte into a live local buffer from a pipe we own.
+    let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) };
+    assert_eq!(n, 1, "pipe read");
+}
+
+fn send_byte(fd: i32) {
+    // SAFETY: writes one byte from a static buffer to a pipe we own.
+    let n = unsafe { libc::write(fd, b"1".as_ptr().cast(), 1) };
+    assert_eq!(n, 1, "pipe write");
+}
+
+fn fork_use(dir: &str) {
+    let c = Container::open(dir).expect("open");
+    let held = c.open_dense::<f64>("held").expect("open held");
+    let (parent_session, _, _) = held_by_this_process(&c);
+    let (mut to_parent, mut to_child) = ([0i32; 2], [0i32; 2]);
+    // SAFETY: pipe() fills the two-element arrays we pass.
+    unsafe {
+        assert_eq!(libc::pipe(to_parent.as_mut_ptr()), 0);
+        assert_eq!(libc::pipe(to_child.as_mut_ptr()), 0);
+    }
+    // SAFETY: single-threaded here; both sides go on as plain single-threaded Rust processes.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // The child: everything below goes through handles inherited from the parent.
+        let b = c.open_dense::<f64>("b").expect("child: open b");
+        assert_eq!(&*b, &[1.0, 2.0, 3.0]);
+        let (session, recorded_pid, names) = held_by_this_process(&c);
+        println!("child own-session {}", session != parent_session);
+        println!(
+            "child recorded-pid {}",
+            recorded_pid == Some(std::process::id())
+        );
+        println!("child holds {names}");
+        drop(b);
+        println!("child holds-after-drop {}", held_by_this_process(&c).2);
+        send_byte(to_parent[1]);
+        wait_byte(to_child[0]);
+        // The parent has removed `held` (deferred: this child holds it). The last release runs
+        // the deletion here.
+        drop(held);
+        println!(
+            "child held-file-after-release {}",
+            std::path::Path::new(dir).join("held.array").exists()
+        );
+        drop(c);
+        std::process::exit(0);
+    }
+    wait_byte(to_parent[0]);
+    println!("parent remove-b {:?}", c.remove("b").expect("remove b"));
+    drop(held);
+    println!(
+        "parent remove-held {:?}",
+        c.remove("held").expect("remove held")
+    );
+    println!(
+        "parent held-file-while-child-holds {}",
+        std::path::Path::new(dir).join("held.array").exists()
+    );
+    send_byte(to_child[1]);
+    let mut status = 0;
+    // SAFETY: waits for our own child; `status` is a live local.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    println!("parent child-exit {status}");
+    let holding: Vec<String> = c
+        .holders()
+        .expect("holders")
+        .into_iter()
+        .filter(|h| !h.arrays.is_empty())
+        .map(|h| h.session)
+        .collect();
+    println!("parent holders-left {}", holding.len());
+}
+
+fn fork_writer(dir: &str) {
+    let c = Container::open(dir).expect("open");
+    let mut w = c.create_dense::<f64>("w", &[3]).expect("create");
+    w.as_mut_slice::<f64>()
+        .expect("typed")
+        .copy_from_slice(&[7.0, 8.0, 9.0]);
+    // SAFETY: single-threaded here; both sides go on as plain single-threaded Rust processes.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        match w.publish() {
+            Ok(()) => println!("child publish ok"),
+            Err(e) => println!("child publish {e}"),
+        }
+        std::process::exit(0);
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child; `status` is a live local.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    w.publish().expect("parent publish");
+    let v = c.open_dense::<f64>("w").expect("open w");
+    println!("parent publish ok {:?}", &*v);
 }
 
 /// xorshift64*: a deterministic generator so a failing run can be replayed from its seed.
