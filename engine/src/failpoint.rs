@@ -58,11 +58,17 @@ pub(crate) fn hit(_name: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// An injected error inside a catalog transaction (rolled back by SQLite like any other error).
+/// An injected error inside a catalog transaction (rolled back by SQLite like any other error):
+/// `enospc` is SQLite's SQLITE_FULL, `error` its SQLITE_IOERR.
 pub(crate) fn hit_sql(name: &str) -> rusqlite::Result<()> {
     hit(name).map_err(|e| {
+        let code = if e.raw_os_error() == Some(libc::ENOSPC) {
+            rusqlite::ffi::SQLITE_FULL
+        } else {
+            rusqlite::ffi::SQLITE_IOERR
+        };
         rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            rusqlite::ffi::Error::new(code),
             Some(format!("failpoint {name}: {e}")),
         )
     })
