@@ -371,7 +371,7 @@ fn after_a_failed_finishing_step_of_a_publish_the_same_process_opens_the_new_gen
         for name in ["new", "d"] {
             let context = format!("{point}:error then open {name}");
             let (_t, root) = setup();
-            let printed = fail_at(&root, point, "error", &["write-then-open", name, "9"]);
+            let printed = fail_at(&root, point, "error-once", &["write-then-open", name, "9"]);
             assert_eq!(printed, "ok 9", "{context}");
             assert_eq!(
                 rows(&root)[name],
