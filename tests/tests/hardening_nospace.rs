@@ -342,3 +342,95 @@ fn rm_on_a_completely_full_file_system_succeeds_and_frees_the_space_for_the_next
     );
     fsck_clean(&root, "after rm on a full file system");
 }
+
+/// Closes an in-place writer of `m` (all 7s written) with `free` bytes left, without the reserve;
+/// returns the close's result, after checking that the writes are kept and fsck is clean.
+fn close_in_place(free: u64) -> Option<Result<(), WriteError>> {
+    let fs = Tmpfs::mount("2m")?;
+    let root = fs.mnt.join("c");
+    let context = format!("in-place close with {free} bytes free");
+    let c = Container::create(&root).unwrap();
+    c.write_dense::<u64>("m", &[1000], &[0; 1000]).unwrap();
+    let mut w = c.open_dense_mut::<u64>("m").unwrap();
+    w.as_mut_slice().fill(7);
+    // Without the reserve, so the catalog's own slack is all there is.
+    fs::remove_file(root.join(".dafstore/reserve")).unwrap();
+    fill_leaving(&fs.mnt.join("filler"), free);
+    let result = w.close();
+    // Whether the writer is still registered, read from the catalog by SQLite itself.
+    let db = rusqlite::Connection::open_with_flags(
+        root.join(".dafstore/catalog.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let registered: i64 = db
+        .query_row(
+            "SELECT COALESCE(SUM(count), 0) FROM inplace_writers WHERE name = 'm'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(db);
+    // An error means the close did not happen (the writer is still registered); Ok that it did.
+    assert_eq!(
+        registered,
+        i64::from(result.is_err()),
+        "{context}: {result:?}"
+    );
+    drop(c);
+    fs::remove_file(fs.mnt.join("filler")).unwrap();
+    let c = Container::open(&root).unwrap();
+    assert_eq!(
+        c.open_dense::<u64>("m").unwrap().as_slice(),
+        &[7; 1000],
+        "{context}"
+    );
+    drop(c);
+    // Clean, or (when the checksums could not be recorded) stale checksums that repair recomputes.
+    let check = |repair| {
+        let opts = FsckOptions { deep: true, repair };
+        Container::fsck_dir(&root, opts, &mut |_, _| {}).unwrap()
+    };
+    let found = check(false);
+    assert!(
+        found
+            .problems
+            .iter()
+            .all(|p| p.kind == dafstore::ProblemKind::ChecksumStale),
+        "{context}: fsck: {:?}",
+        found.problems
+    );
+    if !found.problems.is_empty() {
+        check(true);
+    }
+    fsck_clean(&root, &context);
+    Some(result)
+}
+
+#[test]
+fn closing_an_in_place_writer_with_k_bytes_left_fails_only_before_it_is_unregistered() {
+    // The writer's unregistration in the catalog commits the close ([W7], [W9]); recording the
+    // new checksums and rewriting the metadata file with them are finishing steps: running out of
+    // space there is not a failure of the close (the checksums stay stale, or the metadata file
+    // stays without them; both are valid).
+    let mut outcomes = String::new();
+    for pages in 0..=12u64 {
+        let Some(result) = close_in_place(pages * PAGE) else {
+            return;
+        };
+        outcomes.push(match result {
+            Ok(()) => '+',
+            Err(WriteError::NoSpace { path, .. }) => {
+                assert!(
+                    path.ends_with("catalog.sqlite"),
+                    "{pages} pages free: NoSpace after the close was committed, at {}",
+                    path.display()
+                );
+                'c'
+            }
+            Err(e) => panic!("{pages} pages free: {e:?}"),
+        });
+    }
+    eprintln!("in-place close, 0..=12 pages free: {outcomes}");
+    assert!(outcomes.ends_with('+'), "{outcomes}");
+}
