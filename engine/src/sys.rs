@@ -248,30 +248,6 @@ pub(crate) fn can_write(dir: &Path) -> bool {
     unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    #[test]
-    fn map_reads_file_and_refuses_zero_length() {
-        let mut f = tempfile::tempfile().unwrap();
-        f.write_all(b"hello").unwrap();
-        let m = SharedMap::new(&f, 5, false).unwrap();
-        drop(f); // a map does not need its descriptor
-        assert_eq!(m.bytes(), b"hello");
-        let g = tempfile::tempfile().unwrap();
-        assert!(SharedMap::new(&g, 0, false).is_err());
-    }
-
-    #[test]
-    fn reserve_allocates() {
-        let f = tempfile::tempfile().unwrap();
-        reserve(&f, 8192).unwrap();
-        assert_eq!(f.metadata().unwrap().len(), 8192);
-    }
-}
-
 /// The OS error number behind the last failed call of SQLite on `conn` (0 if none): tells an
 /// SQLITE_IOERR caused by a full file system (ENOSPC) from other I/O errors.
 pub(crate) fn sqlite_system_errno(conn: &rusqlite::Connection) -> i32 {
@@ -301,4 +277,28 @@ pub(crate) fn fs_space(path: &Path) -> io::Result<(u64, u64)> {
         (st.f_bavail as u64).saturating_mul(frsize),
         (st.f_blocks as u64).saturating_mul(frsize),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn map_reads_file_and_refuses_zero_length() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"hello").unwrap();
+        let m = SharedMap::new(&f, 5, false).unwrap();
+        drop(f); // a map does not need its descriptor
+        assert_eq!(m.bytes(), b"hello");
+        let g = tempfile::tempfile().unwrap();
+        assert!(SharedMap::new(&g, 0, false).is_err());
+    }
+
+    #[test]
+    fn reserve_allocates() {
+        let f = tempfile::tempfile().unwrap();
+        reserve(&f, 8192).unwrap();
+        assert_eq!(f.metadata().unwrap().len(), 8192);
+    }
 }

@@ -254,10 +254,10 @@ fn one(op: Op, replace: bool, keep_reserve: bool, free: u64) -> Option<char> {
     for r in c.records().unwrap() {
         assert_eq!(r.state, ArrayState::Live, "{context}: {}", r.name);
     }
-    if want.is_some() {
+    if let Some(g) = want {
         // Generation 1 was the old one of a replace; a new array's first generation is 1.
         let generation = c.record(name).unwrap().generation;
-        let expected = if replace { want.unwrap() } else { 1 };
+        let expected = if replace { g } else { 1 };
         assert_eq!(generation, expected, "{context}: generation");
     }
     drop(c);
