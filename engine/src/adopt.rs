@@ -21,12 +21,35 @@ pub struct AdoptReport {
     pub refused: Vec<(PathBuf, String)>,
 }
 
+/// `adopt` registers an existing daf directory: refuse a missing path or a non-directory.
+fn check_adoptable(path: &Path) -> Result<(), ContainerError> {
+    let io = |op, source| ContainerError::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    };
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(io(
+            "adopt it: it is not a directory (adopt takes a daf directory; check the path)",
+            std::io::Error::from_raw_os_error(libc::ENOTDIR),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(io(
+            "adopt it: the directory does not exist (check the path; `dafctl init` creates a new container)",
+            e,
+        )),
+        Err(e) => Err(io("adopt it", e)),
+    }
+}
+
 impl Container {
     /// Turns `path` into a container if it is not one (daf directories have no catalog), then
     /// registers every array whose files are complete and valid and not yet in the catalog.
-    /// Array files are never modified.
+    /// Array files are never modified. A path that is not an existing directory is an error
+    /// (a typo must not create an empty container).
     pub fn adopt(path: impl AsRef<Path>) -> Result<(Container, AdoptReport), ContainerError> {
         let path = path.as_ref();
+        check_adoptable(path)?;
         let c = if path
             .join(crate::container::RESERVED_DIR)
             .join("container.yaml")

@@ -265,6 +265,46 @@ impl Catalog {
         self.conn().map(|_| ())
     }
 
+    /// [`Catalog::open`] read-write on a file system that may be full: opening in WAL mode may
+    /// have to create the WAL index (`-shm`), which needs space. When it fails with an I/O or
+    /// disk-full error while the file system has less free space than the reserve's size, the
+    /// space reserve is given up and the open retried once (SPEC [Q1]); if it still fails for
+    /// lack of space, the error is [`CatalogError::NoSpace`].
+    pub(crate) fn open_read_write(path: &Path) -> Result<Catalog, CatalogError> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let full = || {
+            crate::sys::fs_space(dir)
+                .is_ok_and(|(free, total)| free < crate::reserve::size_for(total))
+        };
+        let space_error = |e: &CatalogError| {
+            matches!(e, CatalogError::Sqlite { source, .. }
+                if matches!(source.sqlite_error_code(),
+                    Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure)))
+        };
+        match Catalog::open(path, Access::ReadWrite) {
+            Err(e) if space_error(&e) && full() => {
+                if crate::reserve::release(dir) {
+                    if let r @ Ok(_) = Catalog::open(path, Access::ReadWrite) {
+                        return r;
+                    }
+                }
+                match e {
+                    CatalogError::Sqlite {
+                        path,
+                        context,
+                        source,
+                    } => Err(CatalogError::NoSpace {
+                        path,
+                        context,
+                        source,
+                    }),
+                    e => Err(e),
+                }
+            }
+            r => r,
+        }
+    }
+
     fn conn(&mut self) -> Result<&mut Connection, CatalogError> {
         let path = self.path.clone();
         if let Some(why) = &self.unusable {
@@ -306,13 +346,35 @@ impl Catalog {
         }
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, retrying when the database is busy.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, retrying when the database is busy. When the
+    /// file system is full, the space reserve is given up and the transaction retried once (SPEC
+    /// [Q1]): this is for transactions that free space or finish committed work.
     pub(crate) fn immediate<T>(
         &mut self,
         context: &str,
+        f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, CatalogError> {
+        self.immediate_with(context, true, f)
+    }
+
+    /// [`Catalog::immediate`] without the space reserve: for transactions that grow the container
+    /// (a publish intent), which fail with [`CatalogError::NoSpace`] on a full file system.
+    pub(crate) fn immediate_growing<T>(
+        &mut self,
+        context: &str,
+        f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, CatalogError> {
+        self.immediate_with(context, false, f)
+    }
+
+    fn immediate_with<T>(
+        &mut self,
+        context: &str,
+        use_reserve: bool,
         mut f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, CatalogError> {
         let mut attempt = 0u32;
+        let mut reserve_used = false;
         loop {
             let conn = self.conn()?;
             let result = (|| {
@@ -321,14 +383,39 @@ impl Catalog {
                 tx.commit()?;
                 Ok(v)
             })();
+            let errno = if result.is_err() {
+                crate::sys::sqlite_system_errno(conn)
+            } else {
+                0
+            };
             match result {
                 Ok(v) => return Ok(v),
                 Err(e) if is_busy(&e) && attempt < 100 => {
                     attempt += 1;
                     sleep(Duration::from_millis(u64::from(attempt.min(20))));
                 }
+                Err(e) if is_full(&e, errno) => {
+                    if use_reserve && !reserve_used && self.release_reserve() {
+                        reserve_used = true;
+                        continue;
+                    }
+                    return Err(self.no_space_err(context, e));
+                }
                 Err(e) => return Err(self.sqlite_err(context, e)),
             }
+        }
+    }
+
+    /// Deletes the space reserve next to the catalog ([Q1]); whether there was one.
+    fn release_reserve(&self) -> bool {
+        self.path.parent().is_some_and(crate::reserve::release)
+    }
+
+    fn no_space_err(&self, context: &str, source: rusqlite::Error) -> CatalogError {
+        CatalogError::NoSpace {
+            path: self.path.clone(),
+            context: context.to_string(),
+            source,
         }
     }
 
@@ -339,6 +426,7 @@ impl Catalog {
         mut f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, CatalogError> {
         let mut attempt = 0u32;
+        let mut reserve_used = false;
         loop {
             let conn = self.conn()?;
             let result = (|| {
@@ -347,11 +435,24 @@ impl Catalog {
                 tx.finish()?;
                 Ok(v)
             })();
+            let errno = if result.is_err() {
+                crate::sys::sqlite_system_errno(conn)
+            } else {
+                0
+            };
             match result {
                 Ok(v) => return Ok(v),
                 Err(e) if is_busy(&e) && attempt < 100 => {
                     attempt += 1;
                     sleep(Duration::from_millis(u64::from(attempt.min(20))));
+                }
+                // A read in WAL mode may need to grow the shared-memory index file.
+                Err(e) if is_full(&e, errno) => {
+                    if !reserve_used && self.release_reserve() {
+                        reserve_used = true;
+                        continue;
+                    }
+                    return Err(self.no_space_err(context, e));
                 }
                 Err(e) => return Err(self.sqlite_err(context, e)),
             }
@@ -433,7 +534,8 @@ impl Catalog {
         scratch: bool,
     ) -> Result<u64, CatalogError> {
         self.set_sync(true)?;
-        self.immediate("record publish intent", |tx| {
+        // The intent is the publish's commit point ([W3] step 1): it never uses the reserve.
+        self.immediate_growing("record publish intent", |tx| {
             let old: Option<(i64, i64)> = tx
                 .query_row("SELECT generation, created_at FROM arrays WHERE name = ?1", [name], |r| {
                     Ok((r.get(0)?, r.get(1)?))
@@ -975,6 +1077,19 @@ impl Catalog {
                 .query_map([name], |r| r.get(0))?
                 .collect()
         })
+    }
+}
+
+/// Whether SQLite failed because the file system is full: SQLITE_FULL, or an I/O error whose OS
+/// error (`errno`, from `sqlite3_system_errno`) is ENOSPC, EDQUOT or EFBIG (growing the WAL index,
+/// syncing). The transaction was rolled back.
+fn is_full(e: &rusqlite::Error, errno: i32) -> bool {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => true,
+        Some(ErrorCode::SystemIoFailure) => {
+            crate::error::is_no_space(&std::io::Error::from_raw_os_error(errno))
+        }
+        _ => false,
     }
 }
 

@@ -238,7 +238,8 @@ impl Container {
                 .map_err(io_at(&p, "create lock file", ContainerError::io))?;
         }
         Catalog::open(&dir.join("catalog.sqlite"), Access::Create)?;
-        // The version file is written last: a half-created container is not a container.
+        crate::reserve::ensure(&dir); // [Q1]
+                                      // The version file is written last: a half-created container is not a container.
         let tmp = dir.join("container.yaml.tmp");
         let write = || -> io::Result<()> {
             let mut f = File::create(&tmp)?;
@@ -394,6 +395,8 @@ impl Container {
             RemoveStart::Now => {
                 failpoint!("remove.after_mark_removing");
                 self.shared.finish_remove(&name)?;
+                // Space was freed: re-make the space reserve if it was used ([Q1]).
+                crate::reserve::ensure(&self.shared.dir);
                 Ok(Removal::Removed)
             }
         }
@@ -481,6 +484,7 @@ impl Container {
                 .map_err(|e| as_container_err(&name, e))?;
         }
         report.staging_removed = self.remove_dead_staging()?;
+        crate::reserve::ensure(&self.shared.dir); // [Q1]
         Ok(report)
     }
 
@@ -600,7 +604,12 @@ impl Proc {
         readonly: bool,
         counts: Option<crate::refs::Counts>,
     ) -> Result<Proc, ContainerError> {
-        let mut catalog = Catalog::open(&dir.join("catalog.sqlite"), access)?;
+        let path = dir.join("catalog.sqlite");
+        let mut catalog = if access == Access::ReadWrite {
+            Catalog::open_read_write(&path)? // [Q1]: works on a full file system
+        } else {
+            Catalog::open(&path, access)?
+        };
         let pid = std::process::id();
         let session = if readonly {
             None
@@ -947,6 +956,11 @@ impl Shared {
 
     /// Publishes staged files under `name` (SPEC [W3] steps 1–6). `stem` names the staged files
     /// `<staging_dir>/<stem>.<suffix>` and `<stem>.yaml`, all already synced.
+    ///
+    /// The committed intent (step 1) is the commit point ([W9]): an error before it means nothing
+    /// was published; once it is committed the publish is, and a failure of a finishing step
+    /// (2–6) is not returned: the row stays `publishing` and recovery finishes it (the next
+    /// open of the name in this process, or any open's gc).
     pub(crate) fn commit(
         &self,
         name: &ArrayName,
@@ -960,14 +974,42 @@ impl Shared {
         let _g = self.lock_stripe(name, true).map_err(self.lock_err(name))?;
         self.recover_locked(name)?;
         let staging = format!("{}/{stem}", self.session_id());
-        self.catalog()
-            .begin_publish(name.as_str(), meta, files, &staging, scratch)?;
+        let intent = self
+            .catalog()
+            .begin_publish(name.as_str(), meta, files, &staging, scratch);
+        if let Err(e) = intent {
+            // SQLite rolls a failed transaction back; should its commit have reached the database
+            // anyway, the row says so, and then the publish is committed ([W9]).
+            if !self.intent_recorded(name, &staging) {
+                return Err(e.into());
+            }
+        }
+        // Committed. Whatever fails from here is finished by recovery.
+        let _ = self.finish_publish(name, meta, &staging);
+        self.arrays().remove(name.as_str());
+        Ok(())
+    }
+
+    /// Whether the catalog holds the intent of our publish from `staging` ([W3] step 1).
+    fn intent_recorded(&self, name: &ArrayName, staging: &str) -> bool {
+        matches!(
+            self.catalog().get(name.as_str()),
+            Ok(Some(r)) if r.state == ArrayState::Publishing && r.staging.as_deref() == Some(staging)
+        )
+    }
+
+    /// Steps 2–6 of [W3] after the intent is committed (the commit point, [W9]).
+    fn finish_publish(
+        &self,
+        name: &ArrayName,
+        meta: &ArrayMeta,
+        staging: &str,
+    ) -> Result<(), WriteError> {
         failpoint!("publish.after_intent");
-        self.roll_forward(name, meta, &staging)?;
+        self.roll_forward(name, meta, staging)?;
         failpoint!("publish.before_live");
         self.catalog().set_state(name.as_str(), ArrayState::Live)?;
         failpoint!("publish.after_live");
-        self.arrays().remove(name.as_str());
         Ok(())
     }
 

@@ -164,6 +164,17 @@ pub enum CatalogError {
         /// Supported schema version.
         supported: i64,
     },
+    /// The file system holding the catalog is full (SQLITE_FULL, or an I/O error whose OS error
+    /// is ENOSPC, EDQUOT or EFBIG). The transaction was rolled back: nothing changed.
+    #[error("catalog {path}: {context}: no space left on its file system ({source}); nothing was changed; free space (remove arrays with `dafctl rm`, or other files) and retry")]
+    NoSpace {
+        /// The catalog file.
+        path: PathBuf,
+        /// What was being done.
+        context: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
     /// A row holds a value this version cannot interpret.
     #[error("catalog {path}: row for {name:?} is corrupt: {detail}; run `dafctl fsck --repair`")]
     CorruptRow {
@@ -353,12 +364,13 @@ pub enum WriteError {
         /// The byte.
         byte: u8,
     },
-    /// Not enough space to reserve the array.
-    #[error("{path}: no space left to reserve {bytes} bytes; free space, or create with holes (risk: SIGBUS while filling if the file system fills up)")]
+    /// The file system ran out of space (ENOSPC, EDQUOT, EFBIG, or SQLite's SQLITE_FULL) before
+    /// the publish's commit point (SPEC 7.2): nothing was published, staging files are removed.
+    #[error("{path}: no space left{}; nothing was published; free space (remove arrays with `dafctl rm`, or other files) and retry{}", no_space_need(*bytes), no_space_hint(*bytes))]
     NoSpace {
-        /// The staging file.
+        /// The file that could not be written (a staging file, the catalog).
         path: PathBuf,
-        /// Bytes needed.
+        /// Bytes needed, when known (0: unknown, e.g. the catalog's journal could not grow).
         bytes: u64,
     },
     /// The name collides with an existing file or directory.
@@ -407,7 +419,42 @@ pub enum WriteError {
     },
     /// The catalog failed.
     #[error(transparent)]
-    Catalog(#[from] CatalogError),
+    Catalog(CatalogError),
+}
+
+fn no_space_need(bytes: u64) -> String {
+    if bytes == 0 {
+        " on its file system".to_string()
+    } else {
+        format!(" to reserve {bytes} bytes")
+    }
+}
+
+fn no_space_hint(bytes: u64) -> &'static str {
+    if bytes == 0 {
+        ""
+    } else {
+        ", or create with holes (risk: SIGBUS while filling if the file system fills up)"
+    }
+}
+
+/// Whether an OS error means the file system (or the process's file size limit) has no room.
+pub(crate) fn is_no_space(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)
+    )
+}
+
+/// A catalog that ran out of space is a [`WriteError::NoSpace`] naming the catalog file (SPEC
+/// 7.2: every out-of-space failure before the commit point is `NoSpace`).
+impl From<CatalogError> for WriteError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::NoSpace { path, .. } => WriteError::NoSpace { path, bytes: 0 },
+            e => WriteError::Catalog(e),
+        }
+    }
 }
 
 /// Builds a closure that wraps an `io::Error` with a path and operation, for any of the enums above.
@@ -433,7 +480,11 @@ impl OpenError {
 }
 
 impl WriteError {
+    /// A failed file system call; out of space (ENOSPC, EDQUOT, EFBIG) is [`WriteError::NoSpace`].
     pub(crate) fn io(path: PathBuf, op: &'static str, source: io::Error) -> Self {
+        if is_no_space(&source) {
+            return WriteError::NoSpace { path, bytes: 0 };
+        }
         WriteError::Io { path, op, source }
     }
 }

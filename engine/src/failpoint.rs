@@ -4,13 +4,15 @@
 //! without the feature the call is an inlined `Ok(())` and the macro expands to nothing.
 //!
 //! With the feature, the environment variable `DAFSTORE_FAILPOINT` selects one point and what it
-//! does when reached (first hit only matters: the process ends, or the operation fails):
+//! does when reached (every hit, unless `-once`: the process ends, or the operation fails):
 //!
 //! - `NAME` or `NAME:exit` — the process ends at once with status 77 (`std::process::exit`: no
 //!   destructor runs, so no session, lock or staging cleanup; as far as the container is concerned
 //!   this is a crash at that exact point);
 //! - `NAME:error` — the operation fails there with an injected `EIO`;
 //! - `NAME:enospc` — the operation fails there with an injected `ENOSPC`;
+//! - `NAME:error-once` — the first time the point is reached, `EIO`; later (a retry, recovery
+//!   in the same process) it passes;
 //! - `NAME:wait=PATH` — the process pauses there until the file PATH exists (at most 60 s), then
 //!   goes on: a test can run another process's operation exactly inside that window.
 //!
@@ -43,6 +45,14 @@ pub(crate) fn hit(name: &str) -> io::Result<()> {
     }
     match action {
         "error" => Err(io::Error::from_raw_os_error(libc::EIO)),
+        "error-once" => {
+            static FIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if FIRED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err(io::Error::from_raw_os_error(libc::EIO))
+            }
+        }
         "enospc" => Err(io::Error::from_raw_os_error(libc::ENOSPC)),
         _ => {
             eprintln!("dafstore: failpoint {name}: exiting with status {EXIT_CODE}");
@@ -58,11 +68,17 @@ pub(crate) fn hit(_name: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// An injected error inside a catalog transaction (rolled back by SQLite like any other error).
+/// An injected error inside a catalog transaction (rolled back by SQLite like any other error):
+/// `enospc` is SQLite's SQLITE_FULL, `error` its SQLITE_IOERR.
 pub(crate) fn hit_sql(name: &str) -> rusqlite::Result<()> {
     hit(name).map_err(|e| {
+        let code = if e.raw_os_error() == Some(libc::ENOSPC) {
+            rusqlite::ffi::SQLITE_FULL
+        } else {
+            rusqlite::ffi::SQLITE_IOERR
+        };
         rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            rusqlite::ffi::Error::new(code),
             Some(format!("failpoint {name}: {e}")),
         )
     })
@@ -76,11 +92,12 @@ macro_rules! failpoint {
         #[cfg(feature = "failpoints")]
         {
             if let Err(e) = crate::failpoint::hit($name) {
-                return Err(crate::error::WriteError::Io {
-                    path: std::path::PathBuf::from(concat!("<failpoint ", $name, ">")),
-                    op: "continue (injected failure)",
-                    source: e,
-                }
+                // Like the OS's error: an injected ENOSPC is `NoSpace`.
+                return Err(crate::error::WriteError::io(
+                    std::path::PathBuf::from(concat!("<failpoint ", $name, ">")),
+                    "continue (injected failure)",
+                    e,
+                )
                 .into());
             }
         }

@@ -44,6 +44,7 @@ pub mod interop;
 pub mod meta;
 mod name;
 mod refs;
+mod reserve;
 pub mod sparse;
 mod sys;
 mod writer;

@@ -266,6 +266,37 @@ pub(crate) fn can_write(dir: &Path) -> bool {
     unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
 
+/// The OS error number behind the last failed call of SQLite on `conn` (0 if none): tells an
+/// SQLITE_IOERR caused by a full file system (ENOSPC) from other I/O errors.
+pub(crate) fn sqlite_system_errno(conn: &rusqlite::Connection) -> i32 {
+    // SAFETY: `handle` is the live sqlite3 pointer owned by `conn`, borrowed for this call only;
+    // sqlite3_system_errno only reads an integer from the connection and changes nothing.
+    unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) }
+}
+
+/// Bytes available to unprivileged users and total size of the file system holding `path`.
+pub(crate) fn fs_space(path: &Path) -> io::Result<(u64, u64)> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let mut buf = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `c` is a valid NUL-terminated string and `buf` points to writable memory of the
+    // size statvfs expects; both outlive the call.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), buf.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: statvfs returned 0, so it initialised `buf` (and `zeroed` already made every byte
+    // valid for this plain-old-data struct).
+    let st = unsafe { buf.assume_init() };
+    #[allow(clippy::unnecessary_cast)]
+    let frsize = st.f_frsize as u64;
+    #[allow(clippy::unnecessary_cast)]
+    Ok((
+        (st.f_bavail as u64).saturating_mul(frsize),
+        (st.f_blocks as u64).saturating_mul(frsize),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,7 +171,7 @@ impl Drop for Staged {
 }
 
 fn no_space(path: &std::path::Path, bytes: u64, e: io::Error, op: &'static str) -> WriteError {
-    if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EFBIG) {
+    if crate::error::is_no_space(&e) {
         WriteError::NoSpace {
             path: path.to_path_buf(),
             bytes,

@@ -307,7 +307,8 @@ fn a_crash_at_each_publish_step_leaves_the_old_or_the_new_generation_complete() 
 }
 
 #[test]
-fn an_error_at_each_publish_step_is_returned_and_publishes_nothing_before_the_intent() {
+fn an_error_before_the_publish_intent_is_returned_with_nothing_published_and_after_it_the_publish_succeeds(
+) {
     for (point, _, after, publishing, ops) in PUBLISH_POINTS {
         for kind in ["error", "enospc"] {
             let t = TARGETS
@@ -319,33 +320,65 @@ fn an_error_at_each_publish_step_is_returned_and_publishes_nothing_before_the_in
             let rows_before = rows(&root);
             let files_before = listing(&root);
             let printed = fail_at(&root, point, kind, &[t.op, t.name, &t.new.to_string()]);
-            assert!(printed.starts_with("err "), "{context}: {printed}");
-            if point.starts_with("stage.") {
-                // Real I/O paths: the injected error is reported like the OS's.
-                let want = if kind == "enospc" {
-                    "no space left"
-                } else {
-                    "Input/output error"
-                };
-                assert!(printed.contains(want), "{context}: {printed}");
-            } else {
-                assert!(
-                    printed.contains(&format!("failpoint {point}")),
-                    "{context}: {printed}"
-                );
-            }
             if after == Gen::Old {
-                // Nothing published, nothing left: the catalog, the files and staging are as
+                // Before the commit point (the committed intent, SPEC [W9]): an error, and
+                // nothing published, nothing left: the catalog, the files and staging are as
                 // before (the failed writer removed its staging files itself).
+                assert!(printed.starts_with("err "), "{context}: {printed}");
+                if kind == "enospc" {
+                    // Out of space, in the staging files or in the catalog: NoSpace.
+                    assert!(printed.contains("no space left"), "{context}: {printed}");
+                    assert!(
+                        printed.contains("nothing was published"),
+                        "{context}: {printed}"
+                    );
+                } else if point.starts_with("stage.") {
+                    // Real I/O paths: the injected error is reported like the OS's.
+                    assert!(
+                        printed.contains("Input/output error"),
+                        "{context}: {printed}"
+                    );
+                } else {
+                    assert!(
+                        printed.contains(&format!("failpoint {point}")),
+                        "{context}: {printed}"
+                    );
+                }
                 assert_eq!(rows(&root), rows_before, "{context}: the catalog changed");
                 assert_eq!(listing(&root), files_before, "{context}: files changed");
                 assert_eq!(staging_files(&root), Vec::<PathBuf>::new(), "{context}");
-            } else if publishing {
-                // The intent was committed: the publish is rolled forward by the next open
-                // (SPEC 9.4), so an error from publish means "maybe published".
-                assert_eq!(rows(&root)[t.name].0, ArrayState::Publishing, "{context}");
+            } else {
+                // After the commit point the publish is committed: the call succeeds, and a
+                // failed finishing step leaves the row to recovery (SPEC [W9], 9.4).
+                assert_eq!(printed, "ok", "{context}");
+                if publishing {
+                    assert_eq!(rows(&root)[t.name].0, ArrayState::Publishing, "{context}");
+                }
             }
             check_after_open(&root, &expect_with(t.name, seed_of(after, t)), &context);
+        }
+    }
+}
+
+#[test]
+fn after_a_failed_finishing_step_of_a_publish_the_same_process_opens_the_new_generation() {
+    // Every point after the commit point where the publish is left `publishing`: the write
+    // returns ok, and the writer's own next open of the name recovers it and sees the new bytes.
+    for (point, _, _, publishing, _) in PUBLISH_POINTS {
+        if !publishing {
+            continue;
+        }
+        for name in ["new", "d"] {
+            let context = format!("{point}:error then open {name}");
+            let (_t, root) = setup();
+            let printed = fail_at(&root, point, "error-once", &["write-then-open", name, "9"]);
+            assert_eq!(printed, "ok 9", "{context}");
+            assert_eq!(
+                rows(&root)[name],
+                (ArrayState::Live, rows(&root)[name].1),
+                "{context}"
+            );
+            check_after_open(&root, &expect_with(name, Some(9)), &context);
         }
     }
 }

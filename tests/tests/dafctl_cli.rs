@@ -493,6 +493,25 @@ fn hold_runs_a_command_with_the_references_held_and_exits_with_its_status() {
 }
 
 #[test]
+fn hold_exits_128_plus_n_when_its_command_dies_of_any_signal_including_the_ones_hold_waits_for() {
+    let (_t, dir) = setup();
+    // SIGTERM, SIGINT and SIGHUP are the signals dafctl itself blocks to wait for: the command
+    // must still die of them (a clean signal mask), and hold must report it as 128+N.
+    for sig in [
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGKILL,
+        libc::SIGUSR1,
+    ] {
+        let script = format!("kill -{sig} $$; exit 0");
+        let out = dafctl(&["hold", s(&dir), "x", "--", "sh", "-c", &script]);
+        expect_code(&out, 128 + sig);
+        assert!(holders_of(&dir, "x").is_empty(), "signal {sig}");
+    }
+}
+
+#[test]
 fn hold_without_a_command_releases_and_exits_0_on_sigterm_and_sigint() {
     let (_t, dir) = setup();
     for sig in [libc::SIGTERM, libc::SIGINT] {
@@ -591,6 +610,24 @@ fn adopt_registers_a_daf_directory_and_reports_every_refused_file() {
     assert!(out.stdout.lines().any(|l| l == "adopted broken"), "{out:?}");
     assert!(!out.stdout.contains("refused "), "{out:?}");
     assert_eq!(ls_json(&dir).len(), 4);
+}
+
+#[test]
+fn adopt_of_a_missing_directory_fails_naming_it_and_creates_nothing() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let typo = t.path().join("typo");
+    let out = dafctl(&["adopt", s(&typo)]);
+    expect_code(&out, 1);
+    assert!(out.stderr.contains(s(&typo)), "{out:?}");
+    assert!(out.stderr.contains("does not exist"), "{out:?}");
+    assert!(!typo.exists(), "adopt created {}", typo.display());
+    // A file is not a daf directory either.
+    let file = t.path().join("file");
+    fs::write(&file, "x").unwrap();
+    let out = dafctl(&["adopt", s(&file)]);
+    expect_code(&out, 1);
+    assert!(out.stderr.contains(s(&file)), "{out:?}");
+    assert!(file.is_file());
 }
 
 #[test]

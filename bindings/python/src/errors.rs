@@ -57,6 +57,10 @@ impl Classify for CatalogError {
     fn class(&self) -> Class {
         match self {
             CatalogError::SchemaTooNew { .. } => class("UnsupportedVersionError"),
+            CatalogError::NoSpace { .. } => Class {
+                name: "NoSpaceError",
+                errno: Some(libc::ENOSPC),
+            },
             _ => class("CatalogError"),
         }
     }

@@ -13,7 +13,8 @@
 //!   scratch), `bytes-mapped` and `bytes-write` (SEED ones as a uint8 array, through a map or
 //!   from a slice), `remove`, `open`, `retain` (and keep it), `hold-remove-release` (hold NAME, remove
 //!   it (deferred by this process's own reference), release it: the release runs the deletion),
-//!   `open-only` (just open the container: recovery and gc), `hold-forever` (hold NAME, print
+//!   `open-only` (just open the container: recovery and gc), `write-then-open` (write-dense, then
+//!   open NAME in the same process and print `ok SEED`), `hold-forever` (hold NAME, print
 //!   `held`, sleep until killed).
 //! - `fill-holes DIR NAME BYTES`: creates a dense uint8 array with `Allocation::Holes` and fills
 //!   every byte through the map, then publishes (on a full file system: SIGBUS).
@@ -79,6 +80,14 @@ fn one_op(dir: &str, op: &str, name: &str, seed: Option<&str>) -> String {
             Ok(Removal::Removed) => "removed".into(),
             Ok(Removal::Deferred { .. }) => "deferred".into(),
             Err(WriteError::NotFound { .. }) => "notfound".into(),
+            Err(e) => format!("err {e}"),
+        },
+        "write-then-open" => match gen::write_dense(&c, name, seed) {
+            Ok(()) => match gen::open_and_verify(&c, name) {
+                Ok(Some(s)) => format!("ok {s}"),
+                Ok(None) => "notfound".into(),
+                Err(e) => format!("err open: {e}"),
+            },
             Err(e) => format!("err {e}"),
         },
         "open" => match gen::open_and_verify(&c, name) {

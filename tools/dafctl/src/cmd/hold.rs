@@ -4,7 +4,9 @@
 //!
 //! The termination signals are blocked in every thread of dafctl (the mask is set before any
 //! thread starts) and taken synchronously with `sigwaitinfo`, so no handler runs at an arbitrary
-//! point. The child gets a clean signal mask (std resets it before `exec`).
+//! point. The child gets a clean signal mask: std's `Command` keeps the caller's mask, so it is
+//! emptied in the child between fork and `exec` (otherwise CMD could not be killed by these
+//! signals and would exit 0 where it should die of them).
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -89,7 +91,10 @@ pub fn run(dir: &Path, names: &[String], cmd: &[OsString]) -> Result<u8> {
 
 /// Runs CMD, forwarding termination signals sent to dafctl, and returns the exit code to use.
 fn run_child(program: &OsString, args: &[OsString], signals: Blocked) -> Result<u8> {
-    let mut child = match Command::new(program).args(args).spawn() {
+    let mut command = Command::new(program);
+    command.args(args);
+    unblock_signals_in_child(&mut command);
+    let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
             eprintln!(
@@ -129,6 +134,25 @@ fn run_child(program: &OsString, args: &[OsString], signals: Blocked) -> Result<
         (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(255),
         (None, None) => 1,
     })
+}
+
+/// Makes CMD start with an empty signal mask: the mask is inherited across `fork` and `exec`,
+/// and dafctl blocks the termination signals to take them with `sigwaitinfo`.
+fn unblock_signals_in_child(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before `exec`; it only calls sigemptyset and
+    // pthread_sigmask, which are async-signal-safe, on a local sigset_t, and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            if rc != 0 {
+                return Err(io::Error::from_raw_os_error(rc));
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Waits until the child has exited without reaping it (`WNOWAIT`), so its pid stays reserved.
