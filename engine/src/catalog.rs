@@ -146,6 +146,72 @@ pub struct Catalog {
     pid: u32,
     /// Whether `synchronous=FULL` is set (publish, remove) or NORMAL (references).
     sync_full: bool,
+    /// For an `immutable=1` read-only connection: the catalog file as it was when opened (SPEC
+    /// [Q1]); every read is checked against it.
+    snapshot: Option<Fingerprint>,
+}
+
+/// The catalog file's identity and last change, taken only while its write-ahead log is empty
+/// or absent: then the file alone is the committed state (SPEC [Q1]). Any writer appends to the
+/// log before anything else, and a checkpoint changes the file's times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+fn fingerprint(path: &Path) -> Option<Fingerprint> {
+    use std::os::unix::fs::MetadataExt;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    match std::fs::metadata(&wal) {
+        Ok(m) if m.len() > 0 => return None,
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(_) => return None,
+    }
+    let m = std::fs::metadata(path).ok()?;
+    Some(Fingerprint {
+        dev: m.dev(),
+        ino: m.ino(),
+        len: m.len(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+        ctime: (m.ctime(), m.ctime_nsec()),
+    })
+}
+
+/// The container directory of a catalog at `<container>/.dafstore/catalog.sqlite`.
+fn container_of(path: &Path) -> PathBuf {
+    path.parent()
+        .and_then(Path::parent)
+        .unwrap_or(path)
+        .to_path_buf()
+}
+
+fn damaged(path: &Path, detail: String) -> CatalogError {
+    CatalogError::Damaged {
+        path: path.to_path_buf(),
+        container: container_of(path),
+        detail,
+    }
+}
+
+/// An SQLite failure; a file that is not a database or is corrupt is a catalog to rebuild
+/// (SPEC [Q2]).
+fn sqlite_error(path: &Path, context: &str, source: rusqlite::Error) -> CatalogError {
+    match source.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            damaged(path, format!("{context}: {source}"))
+        }
+        _ => CatalogError::Sqlite {
+            path: path.to_path_buf(),
+            context: context.to_string(),
+            source,
+        },
+    }
 }
 
 impl Drop for Catalog {
@@ -177,14 +243,72 @@ pub(crate) type CorruptRows = Vec<(String, CatalogError)>;
 
 impl Catalog {
     pub(crate) fn open(path: &Path, access: Access) -> Result<Catalog, CatalogError> {
+        if access != Access::Create {
+            // A missing or empty file would be created (or initialised) by SQLite as an empty
+            // catalog, silently hiding every array: it is a catalog to rebuild (SPEC [Q2]).
+            match std::fs::metadata(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(CatalogError::Missing {
+                        path: path.to_path_buf(),
+                        container: container_of(path),
+                    })
+                }
+                Ok(m) if m.len() == 0 => {
+                    return Err(damaged(path, "the file is empty".into()));
+                }
+                _ => {}
+            }
+        }
+        match access {
+            Access::ReadOnly => Catalog::open_read_only(path),
+            Access::ReadWrite => {
+                // On a read-only file system or without write permission, SQLite would open the
+                // database read-only without a word and fail at the first write with "attempt to
+                // write a readonly database": say what is wrong instead.
+                let dir = path.parent().unwrap_or(Path::new("."));
+                for p in [dir, path] {
+                    crate::sys::write_access(p).map_err(|source| CatalogError::NotWritable {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                }
+                Catalog::open_conn(path, access)
+            }
+            _ => Catalog::open_conn(path, access),
+        }
+    }
+
+    /// A read-only open that sees committed state (SPEC [Q1]): a normal read-only connection
+    /// (SQLite reads the write-ahead log through `-shm`, read-only if need be); if SQLite cannot
+    /// set that up (it would have to create or size `-shm`: no write permission, full file
+    /// system), an `immutable=1` connection, valid only while the log is empty and the database
+    /// file unchanged, checked around every read.
+    fn open_read_only(path: &Path) -> Result<Catalog, CatalogError> {
+        let err = match Catalog::open_conn(path, Access::ReadOnly) {
+            Ok(c) => return Ok(c),
+            Err(e @ (CatalogError::SchemaTooNew { .. } | CatalogError::Damaged { .. })) => {
+                return Err(e)
+            }
+            Err(e) => e,
+        };
+        let unreadable = |detail: String| CatalogError::Unreadable {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let Some(fp) = fingerprint(path) else {
+            return Err(unreadable(err.to_string()));
+        };
+        let mut cat = Catalog::open_conn(path, Access::Immutable)
+            .map_err(|e| unreadable(format!("{err}; then, immutable: {e}")))?;
+        cat.snapshot = Some(fp);
+        Ok(cat)
+    }
+
+    fn open_conn(path: &Path, access: Access) -> Result<Catalog, CatalogError> {
         let err = |context: &str| {
             let path = path.to_path_buf();
             let context = context.to_string();
-            move |source| CatalogError::Sqlite {
-                path,
-                context,
-                source,
-            }
+            move |source| sqlite_error(&path, &context, source)
         };
         let flags = match access {
             Access::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
@@ -202,6 +326,12 @@ impl Catalog {
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(err("set busy timeout"))?;
         if matches!(access, Access::Create | Access::ReadWrite) {
+            if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+                return Err(CatalogError::NotWritable {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::from_raw_os_error(libc::EACCES),
+                });
+            }
             conn.pragma_update(None, "journal_mode", "WAL")
                 .map_err(err("enable WAL"))?;
             conn.pragma_update(None, "synchronous", "FULL")
@@ -214,6 +344,7 @@ impl Catalog {
             path: path.to_path_buf(),
             pid: std::process::id(),
             sync_full: true,
+            snapshot: None,
         };
         if access == Access::Create {
             cat.immediate("create schema", |tx| {
@@ -237,13 +368,26 @@ impl Catalog {
             });
         }
         if version < 1 {
-            return Err(CatalogError::CorruptRow {
-                path: path.to_path_buf(),
-                name: String::new(),
-                detail: "the catalog has no schema (user_version 0)".into(),
-            });
+            return Err(damaged(
+                path,
+                "it has no schema (user_version 0): it is not a dafstore catalog".into(),
+            ));
         }
         Ok(cat)
+    }
+
+    /// Replaces an `immutable=1` connection whose snapshot went out of date (SPEC [Q1]).
+    fn reopen_read_only(&mut self) -> Result<(), CatalogError> {
+        let mut fresh = Catalog::open_read_only(&self.path)?;
+        self.conn = fresh.conn.take();
+        self.snapshot = fresh.snapshot;
+        Ok(())
+    }
+
+    /// Whether the `immutable=1` snapshot (if this is one) still is the committed state.
+    fn snapshot_current(&self) -> bool {
+        self.snapshot
+            .is_none_or(|fp| fingerprint(&self.path) == Some(fp))
     }
 
     fn conn(&mut self) -> Result<&mut Connection, CatalogError> {
@@ -274,11 +418,7 @@ impl Catalog {
     }
 
     fn sqlite_err(&self, context: &str, source: rusqlite::Error) -> CatalogError {
-        CatalogError::Sqlite {
-            path: self.path.clone(),
-            context: context.to_string(),
-            source,
-        }
+        sqlite_error(&self.path, context, source)
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, retrying when the database is busy.
@@ -315,6 +455,9 @@ impl Catalog {
     ) -> Result<T, CatalogError> {
         let mut attempt = 0u32;
         loop {
+            if !self.snapshot_current() {
+                self.reopen_read_only()?;
+            }
             let conn = self.conn()?;
             let result = (|| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
@@ -323,6 +466,17 @@ impl Catalog {
                 Ok(v)
             })();
             match result {
+                // What an immutable connection read is committed state only if nothing changed
+                // meanwhile (SPEC [Q1]); otherwise read again.
+                Ok(_) if !self.snapshot_current() && attempt < 100 => {
+                    attempt += 1;
+                }
+                Ok(_) if !self.snapshot_current() => {
+                    return Err(CatalogError::Unreadable {
+                        path: self.path.clone(),
+                        detail: "the catalog kept changing under an immutable read".into(),
+                    })
+                }
                 Ok(v) => return Ok(v),
                 Err(e) if is_busy(&e) && attempt < 100 => {
                     attempt += 1;

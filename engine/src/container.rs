@@ -247,8 +247,9 @@ impl Container {
         Container::open_with(path.as_ref(), false, true)
     }
 
-    /// Opens a container read-only. On media this process cannot write, the catalog is opened
-    /// immutable (nobody may be writing it then).
+    /// Opens a container read-only. It sees the committed state even where this process cannot
+    /// write (another user's container, a read-only or full file system), or refuses with
+    /// [`CatalogError::Unreadable`] (SPEC [Q1]); it never pairs stale metadata with new bytes.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Container, ContainerError> {
         Container::open_with(path.as_ref(), true, false)
     }
@@ -286,12 +287,11 @@ impl Container {
             // A forked child: the parent's connection and session must not be used here.
         }
         let catalog_path = dir.join("catalog.sqlite");
-        let access = if !readonly {
-            Access::ReadWrite
-        } else if writable_dir(&dir) {
+        // Read-only handles see committed state even without write access (SPEC [Q1]).
+        let access = if readonly {
             Access::ReadOnly
         } else {
-            Access::Immutable
+            Access::ReadWrite
         };
         let catalog = Catalog::open(&catalog_path, access)?;
         let mut shared = Shared {
@@ -579,10 +579,6 @@ pub struct GcReport {
 
 pub(crate) fn is_session_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn writable_dir(dir: &Path) -> bool {
-    sys::can_write(dir)
 }
 
 impl Shared {
