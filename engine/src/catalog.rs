@@ -543,10 +543,22 @@ impl Catalog {
         Ok((good, bad))
     }
 
-    /// Names of rows not `live` (interrupted publishes and removes).
+    /// Names of interrupted publishes and removes (`publishing`, `removing`). A `deleting` row is
+    /// not unfinished: its removal waits for live holders ([W8]); see [`Catalog::deferred`].
     pub(crate) fn unfinished(&mut self) -> Result<Vec<String>, CatalogError> {
         self.read("list unfinished", |tx| {
-            tx.prepare("SELECT name FROM arrays WHERE state != 'live' ORDER BY name")?
+            tx.prepare(
+                "SELECT name FROM arrays WHERE state IN ('publishing', 'removing') ORDER BY name",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect()
+        })
+    }
+
+    /// Names of removals deferred while live processes hold the array (`deleting`, [W8]).
+    pub(crate) fn deferred(&mut self) -> Result<Vec<String>, CatalogError> {
+        self.read("list deferred removals", |tx| {
+            tx.prepare("SELECT name FROM arrays WHERE state = 'deleting' ORDER BY name")?
                 .query_map([], |r| r.get(0))?
                 .collect()
         })

@@ -160,7 +160,7 @@ fn random_id() -> io::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn read_container_yaml(path: &Path) -> Result<(), ContainerError> {
+pub(crate) fn read_container_yaml(path: &Path) -> Result<(), ContainerError> {
     let mut text = String::new();
     File::open(path)
         .and_then(|f| {
@@ -475,6 +475,7 @@ impl Container {
                 .map_err(|e| as_container_err(&name, e))?;
         }
         report.staging_removed = self.remove_dead_staging()?;
+        report.deferred = self.shared.catalog().deferred()?;
         Ok(report)
     }
 
@@ -575,6 +576,9 @@ pub struct GcReport {
     pub deleted: Vec<String>,
     /// Dead sessions' staging directories removed.
     pub staging_removed: usize,
+    /// Removals still deferred after this gc because live processes hold the arrays ([W8]):
+    /// nothing to recover, they run when the last holder releases.
+    pub deferred: Vec<String>,
 }
 
 pub(crate) fn is_session_id(s: &str) -> bool {

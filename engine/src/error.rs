@@ -254,6 +254,14 @@ pub enum ContainerError {
     /// The catalog failed.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// A catalog rebuild (SPEC [Q2]) was refused because processes still have the container open.
+    #[error("{path}: cannot rebuild the catalog while {} process(es) have the container open (live sessions: {}); stop them, then run `dafctl fsck --repair {path}` again (see {SPEC} [Q2])", sessions.len(), sessions.join(", "))]
+    LiveSessions {
+        /// The container directory.
+        path: PathBuf,
+        /// The live session ids.
+        sessions: Vec<String>,
+    },
     /// The container is on a network file system.
     #[error("{path} is on a network file system ({fs}); dafstore needs a local file system because SQLite WAL and flock are unreliable there (see {SPEC} [F1]); use a local disk or /dev/shm")]
     NetworkFileSystem {

@@ -6,10 +6,10 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use dafstore::Container;
+use dafstore::{Container, ContainerError, FsckOptions, ProblemKind, Removal};
 
 const READONLY_HELPER: &str = env!("CARGO_BIN_EXE_dafstore-readonly-helper");
 
@@ -112,4 +112,156 @@ fn a_read_only_open_as_another_user_sees_what_the_owner_committed_never_stale_me
     owner.remove("b").unwrap();
     drop(owner); // checkpointed into the catalog file, log removed
     assert_eq!(reader.again(), "names=a a=float64:9.5,10.5");
+}
+
+fn sample(root: &Path) {
+    let c = Container::create(root).unwrap();
+    c.write_dense::<f64>("x/a", &[3], &[1.0, 2.0, 3.0]).unwrap();
+    c.write_sparse::<f32, i32, i64>(
+        "s",
+        dafstore::Layout::Rows,
+        [2, 3],
+        &[5.0, 6.0],
+        &[0, 2],
+        &[0, 1, 2],
+    )
+    .unwrap();
+}
+
+fn fsck(root: &Path, repair: bool, deep: bool) -> dafstore::FsckReport {
+    Container::fsck_dir(root, FsckOptions { deep, repair }, &mut |_, _| {}).unwrap()
+}
+
+fn catalog_files_aside(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(root.join(".dafstore"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("catalog.sqlite.damaged-"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_deleted_empty_or_garbage_catalog_is_named_in_every_error_and_fsck_repair_rebuilds_it_from_the_files_keeping_the_damaged_copy(
+) {
+    for damage in ["deleted", "empty", "garbage"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("c");
+        sample(&root);
+        let catalog = root.join(".dafstore/catalog.sqlite");
+        let damaged: Option<Vec<u8>> = match damage {
+            "deleted" => {
+                fs::remove_file(&catalog).unwrap();
+                None
+            }
+            "empty" => Some(Vec::new()),
+            _ => Some(b"this is not an SQLite database, it was overwritten".repeat(100)),
+        };
+        if let Some(bytes) = &damaged {
+            fs::write(&catalog, bytes).unwrap();
+        }
+        for (what, result) in [
+            ("open", Container::open(&root).map(|_| ())),
+            ("open_read_only", Container::open_read_only(&root).map(|_| ())),
+            ("adopt", Container::adopt(&root).map(|_| ())),
+        ] {
+            let e = result.expect_err(what);
+            let text = e.to_string();
+            assert!(
+                matches!(&e, ContainerError::Catalog(c) if c.needs_rebuild()),
+                "{damage} {what}: {e:?}"
+            );
+            assert!(text.contains(&catalog.display().to_string()), "{text}");
+            assert!(
+                text.contains(&format!("dafctl fsck --repair {}", root.display())),
+                "{damage} {what}: {text}"
+            );
+        }
+        // Without --repair: reported, nothing changed.
+        let found = fsck(&root, false, false);
+        assert_eq!(found.exit_code(), 4, "{damage}: {:?}", found.problems);
+        assert_eq!(found.problems[0].kind, ProblemKind::CatalogCorrupt);
+        assert_eq!(fs::read(&catalog).ok(), damaged, "{damage}");
+        assert!(catalog_files_aside(&root).is_empty());
+
+        let repaired = fsck(&root, true, false);
+        assert_eq!(repaired.exit_code(), 1, "{damage}: {:?}", repaired.problems);
+        assert_eq!(repaired.problems[0].kind, ProblemKind::CatalogCorrupt);
+        assert!(repaired.problems[0].fixed);
+        assert_eq!(repaired.problems.len(), 1, "{:?}", repaired.problems);
+        // The damaged catalog is kept aside, byte for byte.
+        let aside = catalog_files_aside(&root);
+        match &damaged {
+            None => assert!(aside.is_empty(), "{aside:?}"),
+            Some(bytes) => {
+                assert_eq!(aside.len(), 1, "{aside:?}");
+                assert_eq!(&fs::read(&aside[0]).unwrap(), bytes);
+            }
+        }
+        // Every array is back, with its values and the checksums its YAML recorded.
+        let c = Container::open(&root).unwrap();
+        assert_eq!(c.names().unwrap(), ["s", "x/a"]);
+        assert_eq!(
+            c.open_dense::<f64>("x/a").unwrap().as_slice(),
+            &[1.0, 2.0, 3.0]
+        );
+        assert_eq!(c.open_sparse("s").unwrap().nnz(), 2);
+        assert!(c
+            .record("x/a")
+            .unwrap()
+            .files
+            .iter()
+            .all(|f| f.crc32c.is_some()));
+        drop(c);
+        assert_eq!(fsck(&root, false, true).exit_code(), 0, "{damage}");
+    }
+}
+
+#[test]
+fn a_catalog_rebuild_is_refused_while_a_process_has_the_container_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("c");
+    sample(&root);
+    let c = Container::open(&root).unwrap(); // a live session
+    let catalog = root.join(".dafstore/catalog.sqlite");
+    fs::write(&catalog, b"garbage".repeat(1000)).unwrap();
+    let e = Container::rebuild_catalog(&root).unwrap_err();
+    assert!(
+        matches!(&e, ContainerError::LiveSessions { sessions, .. } if sessions.len() == 1),
+        "{e:?}"
+    );
+    let report = fsck(&root, true, false);
+    assert_eq!(report.exit_code(), 4);
+    assert!(!report.problems[0].fixed);
+    assert!(
+        report.problems[0].message.contains("repair refused"),
+        "{}",
+        report.problems[0].message
+    );
+    assert_eq!(fs::read(&catalog).unwrap(), b"garbage".repeat(1000));
+    assert!(catalog_files_aside(&root).is_empty());
+    drop(c);
+    assert_eq!(fsck(&root, true, false).exit_code(), 1);
+    assert_eq!(
+        Container::open(&root).unwrap().names().unwrap(),
+        ["s", "x/a"]
+    );
+}
+
+#[test]
+fn gc_reports_a_removal_deferred_by_a_live_holder_as_deferred_not_as_a_recovered_operation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("c");
+    let c = Container::create(&root).unwrap();
+    c.write_dense::<f64>("x", &[1], &[1.0]).unwrap();
+    let held = c.open_array("x").unwrap();
+    assert!(matches!(c.remove("x").unwrap(), Removal::Deferred { .. }));
+    let report = c.gc().unwrap();
+    assert_eq!(report.recovered, 0, "{report:?}");
+    assert_eq!(report.deferred, ["x"]);
+    drop(held);
+    let report = c.gc().unwrap();
+    assert_eq!((report.recovered, report.deferred.len()), (0, 0));
 }

@@ -119,7 +119,7 @@ enum Command {
         /// The container.
         dir: PathBuf,
         /// Print the report as one JSON object
-        /// (recovered, failed, reaped_sessions, deleted, staging_removed).
+        /// (recovered, failed, reaped_sessions, deleted, staging_removed, deferred).
         #[arg(long)]
         json: bool,
     },
