@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use dafstore::{Container, ContainerError, FsckOptions, ProblemKind, Removal};
+use dafstore::{CatalogError, Container, ContainerError, FsckOptions, ProblemKind, Removal};
 
 const READONLY_HELPER: &str = env!("CARGO_BIN_EXE_dafstore-readonly-helper");
 
@@ -264,4 +264,143 @@ fn gc_reports_a_removal_deferred_by_a_live_holder_as_deferred_not_as_a_recovered
     drop(held);
     let report = c.gc().unwrap();
     assert_eq!((report.recovered, report.deferred.len()), (0, 0));
+}
+
+/// A small tmpfs mounted on a temporary directory, unmounted on drop; `None` when this process
+/// may not mount (not root).
+struct Tmpfs {
+    mnt: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let mnt = dir.path().join("mnt");
+        fs::create_dir(&mnt).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&mnt)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: cannot mount a tmpfs (needs root)");
+            return None;
+        }
+        Some(Tmpfs { mnt, _dir: dir })
+    }
+
+    fn remount_read_only(&self) {
+        let ok = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.mnt)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount read-only");
+    }
+
+    /// Fills the file system: writes `filler` until the OS says ENOSPC.
+    fn fill(&self) {
+        let mut f = fs::File::create(self.mnt.join("filler")).unwrap();
+        let chunk = vec![7u8; 4096];
+        loop {
+            match f.write_all(&chunk) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("filling: {e}"),
+            }
+        }
+        assert_eq!(
+            fs::write(self.mnt.join("one-more"), [1u8; 4096])
+                .unwrap_err()
+                .raw_os_error(),
+            Some(libc::ENOSPC)
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let umount = |lazy: bool| {
+            let mut cmd = Command::new("umount");
+            if lazy {
+                cmd.arg("-l");
+            }
+            cmd.arg(&self.mnt)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !umount(false) {
+            umount(true);
+        }
+    }
+}
+
+/// Everything a reader does, none of which may need write access or free space.
+fn read_everything(root: &Path, out: &Path) {
+    let c = Container::open_read_only(root).unwrap();
+    assert_eq!(c.names().unwrap(), ["s", "x/a"]);
+    assert_eq!(
+        c.open_dense::<f64>("x/a").unwrap().as_slice(),
+        &[1.0, 2.0, 3.0]
+    );
+    assert_eq!(c.open_sparse("s").unwrap().nnz(), 2);
+    c.holders().unwrap();
+    let _ = fs::remove_file(out);
+    c.export("x/a", out, None).unwrap();
+    assert!(fs::metadata(out).unwrap().len() > 24);
+    drop(c);
+    for deep in [false, true] {
+        let report = fsck(root, false, deep);
+        assert_eq!(report.exit_code(), 0, "{:?}", report.problems);
+    }
+}
+
+#[test]
+fn a_container_on_a_read_only_mount_is_read_checked_and_exported_and_a_read_write_open_is_a_typed_permission_error(
+) {
+    let Some(fs_) = Tmpfs::mount("4m") else {
+        return;
+    };
+    let root = fs_.mnt.join("c");
+    sample(&root);
+    fs_.remount_read_only();
+    let out = tempfile::tempdir().unwrap();
+    read_everything(&root, &out.path().join("a.npy"));
+    for result in [
+        Container::open(&root).map(|_| ()),
+        Container::open_without_gc(&root).map(|_| ()),
+    ] {
+        let e = result.unwrap_err();
+        assert!(
+            matches!(&e, ContainerError::Catalog(CatalogError::NotWritable { source, .. })
+                if source.raw_os_error() == Some(libc::EROFS)),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("catalog.sqlite"), "{e}");
+        assert!(e.to_string().contains("open the container read-only"), "{e}");
+    }
+}
+
+#[test]
+fn on_a_full_file_system_read_only_opens_listing_fsck_and_export_work() {
+    let Some(fs_) = Tmpfs::mount("1m") else {
+        return;
+    };
+    let root = fs_.mnt.join("c");
+    sample(&root);
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path().join("a.npy");
+    // While a writer has the container open (its log and -shm exist)...
+    let owner = Container::open(&root).unwrap();
+    fs_.fill();
+    read_everything(&root, &out);
+    // (Closing writes the catalog: give it space; writes on a full disk are not this test's.)
+    fs::remove_file(fs_.mnt.join("filler")).unwrap();
+    drop(owner);
+    // ... and with nobody else there (no log: SQLite would have to create -shm).
+    fs_.fill();
+    read_everything(&root, &out);
 }

@@ -57,6 +57,8 @@ impl Classify for CatalogError {
     fn class(&self) -> Class {
         match self {
             CatalogError::SchemaTooNew { .. } => class("UnsupportedVersionError"),
+            // A read-write open on a read-only file system or without write permission.
+            CatalogError::NotWritable { source, .. } => os(source),
             _ => class("CatalogError"),
         }
     }
