@@ -183,6 +183,24 @@ fn fingerprint(path: &Path) -> Option<Fingerprint> {
     })
 }
 
+/// Refuses a schema newer than this engine's, or none (SPEC 9.1, [Q2]).
+fn check_schema_version(path: &Path, version: i64) -> Result<(), CatalogError> {
+    if version > SCHEMA_VERSION {
+        return Err(CatalogError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < 1 {
+        return Err(damaged(
+            path,
+            "it has no schema (user_version 0): it is not a dafstore catalog".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The container directory of a catalog at `<container>/.dafstore/catalog.sqlite`.
 fn container_of(path: &Path) -> PathBuf {
     path.parent()
@@ -325,6 +343,13 @@ impl Catalog {
         .map_err(err("open"))?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(err("set busy timeout"))?;
+        if access != Access::Create {
+            // Before anything writes: a database that is not a dafstore catalog stays untouched.
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(err("read schema version"))?;
+            check_schema_version(path, version)?;
+        }
         if matches!(access, Access::Create | Access::ReadWrite) {
             if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
                 return Err(CatalogError::NotWritable {
@@ -356,22 +381,12 @@ impl Catalog {
                 Ok(())
             })?;
         }
-        let version: i64 = cat
-            .conn()?
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(err("read schema version"))?;
-        if version > SCHEMA_VERSION {
-            return Err(CatalogError::SchemaTooNew {
-                path: path.to_path_buf(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        if version < 1 {
-            return Err(damaged(
-                path,
-                "it has no schema (user_version 0): it is not a dafstore catalog".into(),
-            ));
+        if access == Access::Create {
+            let version: i64 = cat
+                .conn()?
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(err("read schema version"))?;
+            check_schema_version(path, version)?;
         }
         Ok(cat)
     }

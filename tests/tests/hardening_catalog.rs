@@ -146,7 +146,7 @@ fn catalog_files_aside(root: &Path) -> Vec<PathBuf> {
 #[test]
 fn a_deleted_empty_or_garbage_catalog_is_named_in_every_error_and_fsck_repair_rebuilds_it_from_the_files_keeping_the_damaged_copy(
 ) {
-    for damage in ["deleted", "empty", "garbage"] {
+    for damage in ["deleted", "empty", "garbage", "no schema"] {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("c");
         sample(&root);
@@ -157,6 +157,15 @@ fn a_deleted_empty_or_garbage_catalog_is_named_in_every_error_and_fsck_repair_re
                 None
             }
             "empty" => Some(Vec::new()),
+            "no schema" => {
+                // A sound SQLite database that is not a dafstore catalog.
+                fs::remove_file(&catalog).unwrap();
+                let db = rusqlite::Connection::open(&catalog).unwrap();
+                db.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+                    .unwrap();
+                drop(db);
+                Some(fs::read(&catalog).unwrap())
+            }
             _ => Some(b"this is not an SQLite database, it was overwritten".repeat(100)),
         };
         if let Some(bytes) = &damaged {
@@ -183,7 +192,7 @@ fn a_deleted_empty_or_garbage_catalog_is_named_in_every_error_and_fsck_repair_re
         let found = fsck(&root, false, false);
         assert_eq!(found.exit_code(), 4, "{damage}: {:?}", found.problems);
         assert_eq!(found.problems[0].kind, ProblemKind::CatalogCorrupt);
-        assert_eq!(fs::read(&catalog).ok(), damaged, "{damage}");
+        assert!(fs::read(&catalog).ok() == damaged, "{damage}: the catalog changed");
         assert!(catalog_files_aside(&root).is_empty());
 
         let repaired = fsck(&root, true, false);
@@ -197,7 +206,7 @@ fn a_deleted_empty_or_garbage_catalog_is_named_in_every_error_and_fsck_repair_re
             None => assert!(aside.is_empty(), "{aside:?}"),
             Some(bytes) => {
                 assert_eq!(aside.len(), 1, "{aside:?}");
-                assert_eq!(&fs::read(&aside[0]).unwrap(), bytes);
+                assert!(&fs::read(&aside[0]).unwrap() == bytes, "{damage}: copy differs");
             }
         }
         // Every array is back, with its values and the checksums its YAML recorded.
@@ -403,4 +412,46 @@ fn on_a_full_file_system_read_only_opens_listing_fsck_and_export_work() {
     // ... and with nobody else there (no log: SQLite would have to create -shm).
     fs_.fill();
     read_everything(&root, &out);
+}
+
+#[test]
+fn a_log_a_reader_cannot_read_is_refused_not_ignored() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run a reader as another user (setpriv)");
+        return;
+    }
+    let tmp = world_readable_tempdir();
+    let root = tmp.path().join("c");
+    {
+        let c = Container::create(&root).unwrap();
+        c.write_dense::<f64>("a", &[1], &[1.0]).unwrap();
+    }
+    let owner = Container::open(&root).unwrap();
+    owner.write_dense::<f64>("b", &[1], &[2.0]).unwrap(); // committed, in the log
+    // A copy whose log holds that commit and whose -shm is gone: a reader that cannot create
+    // -shm cannot read the log, and the file alone is stale.
+    let copy = tmp.path().join("copy");
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(&root)
+        .arg(&copy)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    drop(owner);
+    fs::remove_file(copy.join(".dafstore/catalog.sqlite-shm")).unwrap();
+    assert!(fs::metadata(copy.join(".dafstore/catalog.sqlite-wal")).unwrap().len() > 0);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(READONLY_HELPER)
+        .arg("watch")
+        .arg(&copy)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stdout {:?}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr.contains("cannot be read consistently"), "{stderr}");
+    assert!(stderr.contains("catalog.sqlite"), "{stderr}");
 }
