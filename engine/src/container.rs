@@ -114,6 +114,14 @@ impl StripeGuard {
     }
 }
 
+impl StripeGuard {
+    /// Whether the stripe is really locked (a read-only handle that may not open the lock file
+    /// goes without, see [`Shared::lock_stripe`]).
+    pub(crate) fn is_locked(&self) -> bool {
+        self._file.is_some()
+    }
+}
+
 impl Drop for StripeGuard {
     fn drop(&mut self) {
         sys::release_fork_slot(self.fork_slot);
@@ -662,6 +670,18 @@ impl Shared {
             Err(e) => e.kind() != io::ErrorKind::NotFound,
             Ok(f) => !matches!(f.try_lock(), Ok(())),
         }
+    }
+
+    /// Whether `name`'s row is no longer the one read as `rec` (another generation or state):
+    /// with no stripe lock, this after opening the files is what ties them to the row (SPEC
+    /// [Q1]): a publish records its intent before it renames any file.
+    pub(crate) fn row_changed(
+        &self,
+        name: &ArrayName,
+        rec: &ArrayRecord,
+    ) -> Result<bool, CatalogError> {
+        let now = self.catalog().get(name.as_str())?;
+        Ok(now.is_none_or(|r| r.generation != rec.generation || r.state != rec.state))
     }
 
     /// Whether this handle was inherited through `fork()` (SPEC [P2]): then nothing may be done

@@ -455,3 +455,49 @@ fn a_log_a_reader_cannot_read_is_refused_not_ignored() {
     assert!(stderr.contains("cannot be read consistently"), "{stderr}");
     assert!(stderr.contains("catalog.sqlite"), "{stderr}");
 }
+
+/// Needs the `failpoints` feature (a pause between reading the row and opening the files) and
+/// root (a reader as another user who may not open the lock stripes).
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_read_only_open_without_the_stripe_lock_never_pairs_a_row_with_the_files_of_a_later_publish() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run a reader as another user (setpriv)");
+        return;
+    }
+    let tmp = world_readable_tempdir();
+    let root = tmp.path().join("c");
+    let owner = Container::create(&root).unwrap();
+    owner.write_dense::<f64>("a", &[2], &[1.5, 2.5]).unwrap();
+    // The reader may not open the lock files, so it reads without the shared stripe.
+    for e in fs::read_dir(root.join(".dafstore/locks")).unwrap() {
+        fs::set_permissions(e.unwrap().path(), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let go = tmp.path().join("go");
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(READONLY_HELPER)
+        .arg("watch")
+        .arg(&root)
+        .env(
+            "DAFSTORE_FAILPOINT",
+            format!("open.after_row:wait={}", go.display()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the reader has read the row of `a` (float64) and paused before its files.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("failpoint open.after_row"), "{line}");
+    owner.write_dense::<i64>("a", &[2], &[7, 8]).unwrap(); // same byte size, another dtype
+    fs::write(&go, b"").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "names=a a=int64:7,8"
+    );
+}
