@@ -218,7 +218,10 @@ impl CatalogError {
     /// Whether the catalog file itself is missing or damaged, so that `dafctl fsck --repair`
     /// rebuilds it from the array files (SPEC 9.1).
     pub fn needs_rebuild(&self) -> bool {
-        matches!(self, CatalogError::Missing { .. } | CatalogError::Damaged { .. })
+        matches!(
+            self,
+            CatalogError::Missing { .. } | CatalogError::Damaged { .. }
+        )
     }
 }
 

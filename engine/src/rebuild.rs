@@ -78,8 +78,11 @@ impl Container {
         {
             let mut cat = Catalog::open(&fresh, Access::Create)?;
             let mut yamls = Vec::new();
-            crate::adopt::collect_yaml(&root, &mut yamls)
-                .map_err(io_at(&root, "scan for array metadata", ContainerError::io))?;
+            crate::adopt::collect_yaml(&root, &mut yamls).map_err(io_at(
+                &root,
+                "scan for array metadata",
+                ContainerError::io,
+            ))?;
             yamls.sort();
             for yaml in yamls {
                 match register(&root, &yaml, &mut cat) {
@@ -90,7 +93,11 @@ impl Container {
         } // closed: SQLite checkpoints and removes the new catalog's log
         File::open(&fresh)
             .and_then(|f| f.sync_all())
-            .map_err(io_at(&fresh, "sync the rebuilt catalog", ContainerError::io))?;
+            .map_err(io_at(
+                &fresh,
+                "sync the rebuilt catalog",
+                ContainerError::io,
+            ))?;
         for suffix in ["", "-wal", "-shm"] {
             let from = dir.join(format!("catalog.sqlite{suffix}"));
             let to = dir.join(format!("catalog.sqlite.damaged-{stamp}{suffix}"));
@@ -126,8 +133,8 @@ fn register(root: &Path, yaml: &Path, cat: &mut Catalog) -> Result<String, Strin
         ArrayName::new(rel.strip_suffix(".yaml").unwrap_or(rel)).map_err(|e| e.to_string())?;
     // Sizes, kinds, sparse invariants and bool bytes; checksums are taken from the YAML (a full
     // verification is `fsck --deep`).
-    let arr = crate::inspect::read_array_files(root, name.as_str(), false)
-        .map_err(|e| e.to_string())?;
+    let arr =
+        crate::inspect::read_array_files(root, name.as_str(), false).map_err(|e| e.to_string())?;
     let files: Vec<FileRecord> = arr
         .meta
         .files()

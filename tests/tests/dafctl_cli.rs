@@ -1089,10 +1089,18 @@ fn a_deleted_catalog_makes_every_command_say_to_run_fsck_repair_which_rebuilds_i
         .unwrap();
     fs::remove_file(dir.join(".dafstore/catalog.sqlite")).unwrap();
     let repair_hint = format!("dafctl fsck --repair {}", s(&dir));
-    for args in [vec!["ls", s(&dir)], vec!["info", s(&dir), "x"], vec!["gc", s(&dir)]] {
+    for args in [
+        vec!["ls", s(&dir)],
+        vec!["info", s(&dir), "x"],
+        vec!["gc", s(&dir)],
+    ] {
         let out = dafctl(&args);
         assert_eq!(out.code, 1, "{out:?}");
-        assert!(out.stderr.contains(&repair_hint), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&repair_hint),
+            "{args:?}: {}",
+            out.stderr
+        );
         assert!(out.stderr.contains("catalog.sqlite"), "{}", out.stderr);
     }
     let found = dafctl(&["fsck", s(&dir)]);
@@ -1100,7 +1108,11 @@ fn a_deleted_catalog_makes_every_command_say_to_run_fsck_repair_which_rebuilds_i
     assert!(found.stdout.contains("catalog_corrupt"), "{}", found.stdout);
     let repaired = dafctl(&["fsck", s(&dir), "--repair"]);
     assert_eq!(repaired.code, 1, "{repaired:?}");
-    assert!(repaired.stdout.contains("rebuilt from the array files"), "{}", repaired.stdout);
+    assert!(
+        repaired.stdout.contains("rebuilt from the array files"),
+        "{}",
+        repaired.stdout
+    );
     let ls = dafctl(&["ls", s(&dir), "--json"]);
     assert_eq!(ls.code, 0, "{ls:?}");
     assert_eq!(ls.json()[0]["name"], "x");

@@ -14,10 +14,10 @@ use dafstore::{CatalogError, Container, ContainerError, FsckOptions, ProblemKind
 const READONLY_HELPER: &str = env!("CARGO_BIN_EXE_dafstore-readonly-helper");
 
 fn is_root() -> bool {
-    // SAFETY-free: geteuid has no preconditions; libc marks it unsafe only as an FFI call.
-    #[allow(unsafe_code)]
-    let uid = unsafe { libc::geteuid() };
-    uid == 0
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
 /// A directory every user can enter and read (tempdir makes 0700 ones).
@@ -173,7 +173,10 @@ fn a_deleted_empty_or_garbage_catalog_is_named_in_every_error_and_fsck_repair_re
         }
         for (what, result) in [
             ("open", Container::open(&root).map(|_| ())),
-            ("open_read_only", Container::open_read_only(&root).map(|_| ())),
+            (
+                "open_read_only",
+                Container::open_read_only(&root).map(|_| ()),
+            ),
             ("adopt", Container::adopt(&root).map(|_| ())),
         ] {
             let e = result.expect_err(what);
@@ -192,7 +195,10 @@ fn a_deleted_empty_or_garbage_catalog_is_named_in_every_error_and_fsck_repair_re
         let found = fsck(&root, false, false);
         assert_eq!(found.exit_code(), 4, "{damage}: {:?}", found.problems);
         assert_eq!(found.problems[0].kind, ProblemKind::CatalogCorrupt);
-        assert!(fs::read(&catalog).ok() == damaged, "{damage}: the catalog changed");
+        assert!(
+            fs::read(&catalog).ok() == damaged,
+            "{damage}: the catalog changed"
+        );
         assert!(catalog_files_aside(&root).is_empty());
 
         let repaired = fsck(&root, true, false);
@@ -206,7 +212,10 @@ fn a_deleted_empty_or_garbage_catalog_is_named_in_every_error_and_fsck_repair_re
             None => assert!(aside.is_empty(), "{aside:?}"),
             Some(bytes) => {
                 assert_eq!(aside.len(), 1, "{aside:?}");
-                assert!(&fs::read(&aside[0]).unwrap() == bytes, "{damage}: copy differs");
+                assert!(
+                    &fs::read(&aside[0]).unwrap() == bytes,
+                    "{damage}: copy differs"
+                );
             }
         }
         // Every array is back, with its values and the checksums its YAML recorded.
@@ -389,7 +398,10 @@ fn a_container_on_a_read_only_mount_is_read_checked_and_exported_and_a_read_writ
             "{e:?}"
         );
         assert!(e.to_string().contains("catalog.sqlite"), "{e}");
-        assert!(e.to_string().contains("open the container read-only"), "{e}");
+        assert!(
+            e.to_string().contains("open the container read-only"),
+            "{e}"
+        );
     }
 }
 
@@ -428,8 +440,8 @@ fn a_log_a_reader_cannot_read_is_refused_not_ignored() {
     }
     let owner = Container::open(&root).unwrap();
     owner.write_dense::<f64>("b", &[1], &[2.0]).unwrap(); // committed, in the log
-    // A copy whose log holds that commit and whose -shm is gone: a reader that cannot create
-    // -shm cannot read the log, and the file alone is stale.
+                                                          // A copy whose log holds that commit and whose -shm is gone: a reader that cannot create
+                                                          // -shm cannot read the log, and the file alone is stale.
     let copy = tmp.path().join("copy");
     let ok = Command::new("cp")
         .arg("-a")
@@ -441,7 +453,12 @@ fn a_log_a_reader_cannot_read_is_refused_not_ignored() {
     assert!(ok);
     drop(owner);
     fs::remove_file(copy.join(".dafstore/catalog.sqlite-shm")).unwrap();
-    assert!(fs::metadata(copy.join(".dafstore/catalog.sqlite-wal")).unwrap().len() > 0);
+    assert!(
+        fs::metadata(copy.join(".dafstore/catalog.sqlite-wal"))
+            .unwrap()
+            .len()
+            > 0
+    );
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(READONLY_HELPER)
@@ -451,7 +468,12 @@ fn a_log_a_reader_cannot_read_is_refused_not_ignored() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stdout {:?}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(stderr.contains("cannot be read consistently"), "{stderr}");
     assert!(stderr.contains("catalog.sqlite"), "{stderr}");
 }
