@@ -523,3 +523,34 @@ fn a_read_only_open_without_the_stripe_lock_never_pairs_a_row_with_the_files_of_
         "names=a a=int64:7,8"
     );
 }
+
+#[test]
+fn a_read_write_open_by_a_user_who_may_not_write_is_a_permission_error_naming_the_catalog() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run a process as another user (setpriv)");
+        return;
+    }
+    let tmp = world_readable_tempdir();
+    let root = tmp.path().join("c");
+    sample(&root);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(READONLY_HELPER)
+        .arg("open-rw")
+        .arg(&root)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let catalog = root.join(".dafstore/catalog.sqlite");
+    assert!(
+        stderr.contains(&format!(
+            "catalog {}: cannot open for writing",
+            catalog.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(stderr.contains("open the container read-only"), "{stderr}");
+}

@@ -5,6 +5,8 @@
 //! stdin, until end of input. A state line is `names=N1,N2 a=DTYPE:V1,V2` (the live names, then
 //! the dtype and values of the dense array `a`, or `a=none`), or `error=MESSAGE`. Exit status 2 if
 //! the container cannot be opened.
+//!
+//! `open-rw DIR`: opens DIR read-write; prints `ok`, or the error on stderr (exit status 2).
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -43,6 +45,19 @@ fn main() -> ExitCode {
         eprintln!("usage: dafstore-readonly-helper watch DIR");
         return ExitCode::from(2);
     };
+    if cmd == "open-rw" {
+        // A read-write open: prints `ok`, or the error on stderr with exit status 2.
+        return match Container::open(dir) {
+            Ok(_) => {
+                println!("ok");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if cmd != "watch" {
         eprintln!("unknown command {cmd:?}");
         return ExitCode::from(2);
