@@ -419,6 +419,18 @@ impl Container {
             let Some(_g) = self.shared.try_lock_stripe(&name) else {
                 continue;
             };
+            // Count only what is still unfinished under the stripe: another process may have
+            // finished it since the listing (then nothing was recovered here).
+            let row = self.shared.catalog().get(name.as_str());
+            match row {
+                Ok(Some(r)) if matches!(r.state, ArrayState::Publishing | ArrayState::Removing) => {
+                }
+                Ok(_) => continue,
+                Err(e) => {
+                    failed.push((n, e.into()));
+                    continue;
+                }
+            }
             match self.shared.recover_locked(&name) {
                 Ok(()) => done += 1,
                 Err(e) => failed.push((n, e)),

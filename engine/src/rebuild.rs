@@ -45,6 +45,19 @@ fn live_sessions(dir: &Path) -> Vec<String> {
     live
 }
 
+/// Takes every lock stripe ([W6]) exclusively; released when the files are dropped.
+fn lock_all_stripes(dir: &Path) -> Result<Vec<File>, ContainerError> {
+    let mut held = Vec::new();
+    for i in 0..crate::container::LOCK_STRIPES {
+        let p = dir.join("locks").join(format!("{i:02}.lock"));
+        let f = File::open(&p).map_err(io_at(&p, "open lock stripe", ContainerError::io))?;
+        f.lock()
+            .map_err(io_at(&p, "lock stripe", ContainerError::io))?;
+        held.push(f);
+    }
+    Ok(held)
+}
+
 impl Container {
     /// Rebuilds the catalog of the container `dir` from its array files (SPEC [Q2]). Every
     /// complete, valid array (its YAML and data files agree, sparse invariants hold) is registered
@@ -64,6 +77,10 @@ impl Container {
             });
         }
         read_container_yaml(&version_file)?;
+        // Every stripe, exclusively, for the whole rebuild: no publish or remove can commit to
+        // the old catalog meanwhile (it would be lost with it). A live writer holding one is
+        // waited for, then found live below.
+        let _stripes = lock_all_stripes(&dir)?;
         let live = live_sessions(&dir);
         if !live.is_empty() {
             return Err(ContainerError::LiveSessions {
