@@ -554,3 +554,48 @@ fn a_read_write_open_by_a_user_who_may_not_write_is_a_permission_error_naming_th
     assert!(stderr.contains("Permission denied"), "{stderr}");
     assert!(stderr.contains("open the container read-only"), "{stderr}");
 }
+
+#[test]
+fn a_rebuild_registers_only_complete_valid_arrays_and_leaves_the_rest_in_place_for_fsck_to_report()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("c");
+    sample(&root);
+    Container::open(&root)
+        .unwrap()
+        .write_dense::<f64>("bad", &[4], &[1.0, 2.0, 3.0, 4.0])
+        .unwrap();
+    // Damage one array (its data file loses its last element) and lose the catalog.
+    let bad = root.join("bad.array");
+    let bytes = fs::read(&bad).unwrap();
+    fs::write(&bad, &bytes[..24]).unwrap();
+    fs::remove_file(root.join(".dafstore/catalog.sqlite")).unwrap();
+
+    let report = fsck(&root, true, false);
+    assert_eq!(report.exit_code(), 4, "{:?}", report.problems);
+    assert!(report.problems[0].fixed);
+    assert!(
+        report.problems[0]
+            .message
+            .contains("2 arrays registered, 1 metadata files left"),
+        "{}",
+        report.problems[0].message
+    );
+    // Its metadata file and its data file: reported, not fixed.
+    let left: Vec<_> = report.problems[1..]
+        .iter()
+        .map(|p| (p.kind, p.path.clone(), p.fixed))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            (ProblemKind::OrphanFile, root.join("bad.yaml"), false),
+            (ProblemKind::OrphanFile, bad.clone(), false)
+        ]
+    );
+    assert_eq!(fs::read(&bad).unwrap(), &bytes[..24]); // left in place, untouched
+    assert_eq!(
+        Container::open(&root).unwrap().names().unwrap(),
+        ["s", "x/a"]
+    );
+}
