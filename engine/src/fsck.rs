@@ -202,20 +202,21 @@ impl Container {
         } else {
             Container::open_read_only(dir)
         };
-        let why = match opened {
-            Ok(c) if !opts.repair => return c.fsck(opts, progress),
-            Ok(c) => {
-                let damage = c.shared.catalog().integrity_problems();
-                match damage {
-                    Ok(p) if p.is_empty() => return c.fsck(opts, progress),
-                    Ok(p) => format!("SQLite integrity check: {}", p.join("; ")),
-                    Err(e) if e.needs_rebuild() => e.to_string(),
-                    Err(e) => return Err(e.into()),
-                }
+        let c = match opened {
+            Ok(c) => c,
+            Err(ContainerError::Catalog(e)) if e.needs_rebuild() => {
+                return Container::fsck_rebuilt(dir, opts, progress, e.to_string())
             }
-            Err(ContainerError::Catalog(e)) if e.needs_rebuild() => e.to_string(),
             Err(e) => return Err(e),
         };
+        let integrity = c.shared.catalog().integrity_problems();
+        let why = match integrity {
+            Ok(p) if p.is_empty() || !opts.repair => return c.fsck(opts, progress, p),
+            Ok(p) => format!("SQLite integrity check: {}", p.join("; ")),
+            Err(e) if e.needs_rebuild() => e.to_string(),
+            Err(e) => return Err(e.into()),
+        };
+        drop(c); // its session would make the rebuild refuse
         Container::fsck_rebuilt(dir, opts, progress, why)
     }
 
@@ -272,22 +273,25 @@ impl Container {
         ));
         problem.fixed = true;
         let c = Container::open_without_gc(dir)?;
-        let mut report = c.fsck(opts, progress)?;
+        let integrity = c.shared.catalog().integrity_problems()?;
+        let mut report = c.fsck(opts, progress, integrity)?;
         report.problems.insert(0, problem);
         Ok(report)
     }
 
+    /// The checks and repairs, given what `PRAGMA integrity_check` found.
     fn fsck(
         &self,
         opts: FsckOptions,
         progress: &mut dyn FnMut(u64, u64),
+        integrity: Vec<String>,
     ) -> Result<FsckReport, ContainerError> {
         let shared = &self.shared;
         let root = shared.root.clone();
         let mut found = Found {
             problems: Vec::new(),
         };
-        for p in shared.catalog().integrity_problems()? {
+        for p in integrity {
             found.add(
                 ProblemKind::CatalogCorrupt,
                 shared.dir.join("catalog.sqlite"),
