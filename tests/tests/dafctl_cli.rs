@@ -1117,3 +1117,55 @@ fn a_deleted_catalog_makes_every_command_say_to_run_fsck_repair_which_rebuilds_i
     assert_eq!(ls.code, 0, "{ls:?}");
     assert_eq!(ls.json()[0]["name"], "x");
 }
+
+#[test]
+fn on_a_read_only_mount_ls_fsck_and_export_work_and_gc_names_the_read_only_file_system() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs (needs root)");
+        return;
+    }
+    let dir = mnt.join("c");
+    let run = || {
+        Container::create(&dir)
+            .unwrap()
+            .write_dense::<f64>("x", &[2], &[1.0, 2.0])
+            .unwrap();
+        let ro = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&mnt)
+            .status()
+            .unwrap();
+        assert!(ro.success());
+        let ls = dafctl(&["ls", s(&dir), "--json"]);
+        assert_eq!(ls.code, 0, "{ls:?}");
+        assert_eq!(ls.json()[0]["name"], "x");
+        let fsck = dafctl(&["fsck", s(&dir), "--deep"]);
+        assert_eq!(fsck.code, 0, "{fsck:?}");
+        let out = tmp.path().join("x.npy");
+        let export = dafctl(&["export", s(&dir), "x", s(&out)]);
+        assert_eq!(export.code, 0, "{export:?}");
+        assert!(out.is_file());
+        let gc = dafctl(&["gc", s(&dir)]);
+        assert_eq!(gc.code, 1, "{gc:?}");
+        assert!(gc.stderr.contains("Read-only file system"), "{}", gc.stderr);
+        assert!(
+            gc.stderr.contains("cannot open for writing"),
+            "{}",
+            gc.stderr
+        );
+    };
+    let result = std::panic::catch_unwind(run);
+    let _ = Command::new("umount").arg(&mnt).status();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
