@@ -599,3 +599,41 @@ fn a_rebuild_registers_only_complete_valid_arrays_and_leaves_the_rest_in_place_f
         ["s", "x/a"]
     );
 }
+
+#[test]
+fn a_catalog_that_fails_the_sqlite_integrity_check_is_reported_and_rebuilt_by_fsck_repair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("c");
+    sample(&root);
+    let catalog = root.join(".dafstore/catalog.sqlite");
+    {
+        // An index whose entries no longer match its definition: SQLite opens the database,
+        // `PRAGMA integrity_check` finds the damage.
+        let db = rusqlite::Connection::open(&catalog).unwrap();
+        db.execute_batch(
+            "INSERT INTO refs VALUES ('00000000000000000000000000000000', 'x/a', 0);
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_master SET sql = 'CREATE INDEX refs_by_name ON refs(since)'
+               WHERE name = 'refs_by_name';
+             PRAGMA writable_schema = OFF;",
+        )
+        .unwrap();
+    }
+    let found = fsck(&root, false, false);
+    assert_eq!(found.exit_code(), 4);
+    assert_eq!(found.problems[0].kind, ProblemKind::CatalogCorrupt);
+    assert!(
+        found.problems[0].message.contains("SQLite integrity check"),
+        "{:?}",
+        found.problems
+    );
+    let repaired = fsck(&root, true, false);
+    assert_eq!(repaired.exit_code(), 1, "{:?}", repaired.problems);
+    assert!(repaired.problems[0].fixed);
+    assert_eq!(catalog_files_aside(&root).len(), 1);
+    assert_eq!(fsck(&root, false, true).exit_code(), 0);
+    assert_eq!(
+        Container::open(&root).unwrap().names().unwrap(),
+        ["s", "x/a"]
+    );
+}
