@@ -663,6 +663,9 @@ impl Container {
                 recover()?;
                 continue;
             }
+            crate::failpoint::hit("open.after_row").map_err(|e| {
+                OpenError::io(name.file_path(&shared.root, "yaml"), "open (injected)", e)
+            })?;
             let mut maps = Vec::new();
             let mut primary = None;
             for (suffix, expected) in rec.meta.files() {
@@ -682,6 +685,12 @@ impl Container {
                     .map_err(|e| OpenError::io(path.clone(), "map", e))?;
                 maps.push(Some(map));
                 primary = Some((path, key));
+            }
+            if !guard.is_locked() && shared.row_changed(name, &rec)? {
+                // A publish or remove of this name ran between reading the row and opening the
+                // files (a read-only handle that may not open the stripe's lock file): read again.
+                drop(guard);
+                continue;
             }
             drop(guard);
             return Ok(ArrayInner {

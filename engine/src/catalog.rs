@@ -148,6 +148,90 @@ pub struct Catalog {
     sync_full: bool,
     /// Why there is no connection (a forked child that could not start its session).
     unusable: Option<String>,
+    /// For an `immutable=1` read-only connection: the catalog file as it was when opened (SPEC
+    /// [Q1]); every read is checked against it.
+    snapshot: Option<Fingerprint>,
+}
+
+/// The catalog file's identity and last change, taken only while its write-ahead log is empty
+/// or absent: then the file alone is the committed state (SPEC [Q1]). Any writer appends to the
+/// log before anything else, and a checkpoint changes the file's times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+fn fingerprint(path: &Path) -> Option<Fingerprint> {
+    use std::os::unix::fs::MetadataExt;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    match std::fs::metadata(&wal) {
+        Ok(m) if m.len() > 0 => return None,
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(_) => return None,
+    }
+    let m = std::fs::metadata(path).ok()?;
+    Some(Fingerprint {
+        dev: m.dev(),
+        ino: m.ino(),
+        len: m.len(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+        ctime: (m.ctime(), m.ctime_nsec()),
+    })
+}
+
+/// Refuses a schema newer than this engine's, or none (SPEC 9.1, [Q2]).
+fn check_schema_version(path: &Path, version: i64) -> Result<(), CatalogError> {
+    if version > SCHEMA_VERSION {
+        return Err(CatalogError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < 1 {
+        return Err(damaged(
+            path,
+            "it has no schema (user_version 0): it is not a dafstore catalog".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The container directory of a catalog at `<container>/.dafstore/catalog.sqlite`.
+fn container_of(path: &Path) -> PathBuf {
+    path.parent()
+        .and_then(Path::parent)
+        .unwrap_or(path)
+        .to_path_buf()
+}
+
+fn damaged(path: &Path, detail: String) -> CatalogError {
+    CatalogError::Damaged {
+        path: path.to_path_buf(),
+        container: container_of(path),
+        detail,
+    }
+}
+
+/// An SQLite failure; a file that is not a database or is corrupt is a catalog to rebuild
+/// (SPEC [Q2]).
+fn sqlite_error(path: &Path, context: &str, source: rusqlite::Error) -> CatalogError {
+    match source.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            damaged(path, format!("{context}: {source}"))
+        }
+        _ => CatalogError::Sqlite {
+            path: path.to_path_buf(),
+            context: context.to_string(),
+            source,
+        },
+    }
 }
 
 impl Drop for Catalog {
@@ -179,14 +263,72 @@ pub(crate) type CorruptRows = Vec<(String, CatalogError)>;
 
 impl Catalog {
     pub(crate) fn open(path: &Path, access: Access) -> Result<Catalog, CatalogError> {
+        if access != Access::Create {
+            // A missing or empty file would be created (or initialised) by SQLite as an empty
+            // catalog, silently hiding every array: it is a catalog to rebuild (SPEC [Q2]).
+            match std::fs::metadata(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(CatalogError::Missing {
+                        path: path.to_path_buf(),
+                        container: container_of(path),
+                    })
+                }
+                Ok(m) if m.len() == 0 => {
+                    return Err(damaged(path, "the file is empty".into()));
+                }
+                _ => {}
+            }
+        }
+        match access {
+            Access::ReadOnly => Catalog::open_read_only(path),
+            Access::ReadWrite => {
+                // On a read-only file system or without write permission, SQLite would open the
+                // database read-only without a word and fail at the first write with "attempt to
+                // write a readonly database": say what is wrong instead.
+                let dir = path.parent().unwrap_or(Path::new("."));
+                for p in [dir, path] {
+                    crate::sys::write_access(p).map_err(|source| CatalogError::NotWritable {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                }
+                Catalog::open_conn(path, access)
+            }
+            _ => Catalog::open_conn(path, access),
+        }
+    }
+
+    /// A read-only open that sees committed state (SPEC [Q1]): a normal read-only connection
+    /// (SQLite reads the write-ahead log through `-shm`, read-only if need be); if SQLite cannot
+    /// set that up (it would have to create or size `-shm`: no write permission, full file
+    /// system), an `immutable=1` connection, valid only while the log is empty and the database
+    /// file unchanged, checked around every read.
+    fn open_read_only(path: &Path) -> Result<Catalog, CatalogError> {
+        let err = match Catalog::open_conn(path, Access::ReadOnly) {
+            Ok(c) => return Ok(c),
+            Err(e @ (CatalogError::SchemaTooNew { .. } | CatalogError::Damaged { .. })) => {
+                return Err(e)
+            }
+            Err(e) => e,
+        };
+        let unreadable = |detail: String| CatalogError::Unreadable {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let Some(fp) = fingerprint(path) else {
+            return Err(unreadable(err.to_string()));
+        };
+        let mut cat = Catalog::open_conn(path, Access::Immutable)
+            .map_err(|e| unreadable(format!("{err}; then, immutable: {e}")))?;
+        cat.snapshot = Some(fp);
+        Ok(cat)
+    }
+
+    fn open_conn(path: &Path, access: Access) -> Result<Catalog, CatalogError> {
         let err = |context: &str| {
             let path = path.to_path_buf();
             let context = context.to_string();
-            move |source| CatalogError::Sqlite {
-                path,
-                context,
-                source,
-            }
+            move |source| sqlite_error(&path, &context, source)
         };
         let flags = match access {
             Access::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
@@ -203,7 +345,20 @@ impl Catalog {
         .map_err(err("open"))?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(err("set busy timeout"))?;
+        if access != Access::Create {
+            // Before anything writes: a database that is not a dafstore catalog stays untouched.
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(err("read schema version"))?;
+            check_schema_version(path, version)?;
+        }
         if matches!(access, Access::Create | Access::ReadWrite) {
+            if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+                return Err(CatalogError::NotWritable {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::from_raw_os_error(libc::EACCES),
+                });
+            }
             conn.pragma_update(None, "journal_mode", "WAL")
                 .map_err(err("enable WAL"))?;
             conn.pragma_update(None, "synchronous", "FULL")
@@ -217,6 +372,7 @@ impl Catalog {
             pid: std::process::id(),
             sync_full: true,
             unusable: None,
+            snapshot: None,
         };
         if access == Access::Create {
             cat.immediate("create schema", |tx| {
@@ -228,23 +384,12 @@ impl Catalog {
                 Ok(())
             })?;
         }
-        let version: i64 = cat
-            .conn()?
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(err("read schema version"))?;
-        if version > SCHEMA_VERSION {
-            return Err(CatalogError::SchemaTooNew {
-                path: path.to_path_buf(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        if version < 1 {
-            return Err(CatalogError::CorruptRow {
-                path: path.to_path_buf(),
-                name: String::new(),
-                detail: "the catalog has no schema (user_version 0)".into(),
-            });
+        if access == Access::Create {
+            let version: i64 = cat
+                .conn()?
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(err("read schema version"))?;
+            check_schema_version(path, version)?;
         }
         Ok(cat)
     }
@@ -257,6 +402,7 @@ impl Catalog {
             pid: std::process::id(),
             sync_full: true,
             unusable: Some(why),
+            snapshot: None,
         }
     }
 
@@ -268,7 +414,7 @@ impl Catalog {
     /// [`Catalog::open`] read-write on a file system that may be full: opening in WAL mode may
     /// have to create the WAL index (`-shm`), which needs space. When it fails with an I/O or
     /// disk-full error while the file system has less free space than the reserve's size, the
-    /// space reserve is given up and the open retried once (SPEC [Q1]); if it still fails for
+    /// space reserve is given up and the open retried once (SPEC [Q3]); if it still fails for
     /// lack of space, the error is [`CatalogError::NoSpace`].
     pub(crate) fn open_read_write(path: &Path) -> Result<Catalog, CatalogError> {
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -305,6 +451,20 @@ impl Catalog {
         }
     }
 
+    /// Replaces an `immutable=1` connection whose snapshot went out of date (SPEC [Q1]).
+    fn reopen_read_only(&mut self) -> Result<(), CatalogError> {
+        let mut fresh = Catalog::open_read_only(&self.path)?;
+        self.conn = fresh.conn.take();
+        self.snapshot = fresh.snapshot;
+        Ok(())
+    }
+
+    /// Whether the `immutable=1` snapshot (if this is one) still is the committed state.
+    fn snapshot_current(&self) -> bool {
+        self.snapshot
+            .is_none_or(|fp| fingerprint(&self.path) == Some(fp))
+    }
+
     fn conn(&mut self) -> Result<&mut Connection, CatalogError> {
         let path = self.path.clone();
         if let Some(why) = &self.unusable {
@@ -339,16 +499,12 @@ impl Catalog {
     }
 
     fn sqlite_err(&self, context: &str, source: rusqlite::Error) -> CatalogError {
-        CatalogError::Sqlite {
-            path: self.path.clone(),
-            context: context.to_string(),
-            source,
-        }
+        sqlite_error(&self.path, context, source)
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, retrying when the database is busy. When the
     /// file system is full, the space reserve is given up and the transaction retried once (SPEC
-    /// [Q1]): this is for transactions that free space or finish committed work.
+    /// [Q3]): this is for transactions that free space or finish committed work.
     pub(crate) fn immediate<T>(
         &mut self,
         context: &str,
@@ -406,7 +562,7 @@ impl Catalog {
         }
     }
 
-    /// Deletes the space reserve next to the catalog ([Q1]); whether there was one.
+    /// Deletes the space reserve next to the catalog ([Q3]); whether there was one.
     fn release_reserve(&self) -> bool {
         self.path.parent().is_some_and(crate::reserve::release)
     }
@@ -428,6 +584,9 @@ impl Catalog {
         let mut attempt = 0u32;
         let mut reserve_used = false;
         loop {
+            if !self.snapshot_current() {
+                self.reopen_read_only()?;
+            }
             let conn = self.conn()?;
             let result = (|| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
@@ -441,6 +600,17 @@ impl Catalog {
                 0
             };
             match result {
+                // What an immutable connection read is committed state only if nothing changed
+                // meanwhile (SPEC [Q1]); otherwise read again.
+                Ok(_) if !self.snapshot_current() && attempt < 100 => {
+                    attempt += 1;
+                }
+                Ok(_) if !self.snapshot_current() => {
+                    return Err(CatalogError::Unreadable {
+                        path: self.path.clone(),
+                        detail: "the catalog kept changing under an immutable read".into(),
+                    })
+                }
                 Ok(v) => return Ok(v),
                 Err(e) if is_busy(&e) && attempt < 100 => {
                     attempt += 1;
@@ -515,10 +685,22 @@ impl Catalog {
         Ok((good, bad))
     }
 
-    /// Names of rows not `live` (interrupted publishes and removes).
+    /// Names of interrupted publishes and removes (`publishing`, `removing`). A `deleting` row is
+    /// not unfinished: its removal waits for live holders ([W8]); see [`Catalog::deferred`].
     pub(crate) fn unfinished(&mut self) -> Result<Vec<String>, CatalogError> {
         self.read("list unfinished", |tx| {
-            tx.prepare("SELECT name FROM arrays WHERE state != 'live' ORDER BY name")?
+            tx.prepare(
+                "SELECT name FROM arrays WHERE state IN ('publishing', 'removing') ORDER BY name",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect()
+        })
+    }
+
+    /// Names of removals deferred while live processes hold the array (`deleting`, [W8]).
+    pub(crate) fn deferred(&mut self) -> Result<Vec<String>, CatalogError> {
+        self.read("list deferred removals", |tx| {
+            tx.prepare("SELECT name FROM arrays WHERE state = 'deleting' ORDER BY name")?
                 .query_map([], |r| r.get(0))?
                 .collect()
         })

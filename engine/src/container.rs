@@ -131,6 +131,14 @@ impl StripeGuard {
     }
 }
 
+impl StripeGuard {
+    /// Whether the stripe is really locked (a read-only handle that may not open the lock file
+    /// goes without, see [`Shared::lock_stripe`]).
+    pub(crate) fn is_locked(&self) -> bool {
+        self._file.is_some()
+    }
+}
+
 impl Drop for StripeGuard {
     fn drop(&mut self) {
         sys::release_fork_slot(self.fork_slot);
@@ -177,7 +185,7 @@ fn random_id() -> io::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn read_container_yaml(path: &Path) -> Result<(), ContainerError> {
+pub(crate) fn read_container_yaml(path: &Path) -> Result<(), ContainerError> {
     let mut text = String::new();
     File::open(path)
         .and_then(|f| {
@@ -238,7 +246,7 @@ impl Container {
                 .map_err(io_at(&p, "create lock file", ContainerError::io))?;
         }
         Catalog::open(&dir.join("catalog.sqlite"), Access::Create)?;
-        crate::reserve::ensure(&dir); // [Q1]
+        crate::reserve::ensure(&dir); // [Q3]
                                       // The version file is written last: a half-created container is not a container.
         let tmp = dir.join("container.yaml.tmp");
         let write = || -> io::Result<()> {
@@ -265,8 +273,9 @@ impl Container {
         Container::open_with(path.as_ref(), false, true)
     }
 
-    /// Opens a container read-only. On media this process cannot write, the catalog is opened
-    /// immutable (nobody may be writing it then).
+    /// Opens a container read-only. It sees the committed state even where this process cannot
+    /// write (another user's container, a read-only or full file system), or refuses with
+    /// [`CatalogError::Unreadable`] (SPEC [Q1]); it never pairs stale metadata with new bytes.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Container, ContainerError> {
         Container::open_with(path.as_ref(), true, false)
     }
@@ -301,12 +310,11 @@ impl Container {
             }
             return Ok(c);
         }
-        let access = if !readonly {
-            Access::ReadWrite
-        } else if writable_dir(&dir) {
+        // Read-only handles see committed state even without write access (SPEC [Q1]).
+        let access = if readonly {
             Access::ReadOnly
         } else {
-            Access::Immutable
+            Access::ReadWrite
         };
         let origin = match Proc::start(&dir, access, readonly, None) {
             Ok(p) => p,
@@ -395,7 +403,7 @@ impl Container {
             RemoveStart::Now => {
                 failpoint!("remove.after_mark_removing");
                 self.shared.finish_remove(&name)?;
-                // Space was freed: re-make the space reserve if it was used ([Q1]).
+                // Space was freed: re-make the space reserve if it was used ([Q3]).
                 crate::reserve::ensure(&self.shared.dir);
                 Ok(Removal::Removed)
             }
@@ -420,6 +428,18 @@ impl Container {
             let Some(_g) = self.shared.try_lock_stripe(&name) else {
                 continue;
             };
+            // Count only what is still unfinished under the stripe: another process may have
+            // finished it since the listing (then nothing was recovered here).
+            let row = self.shared.catalog().get(name.as_str());
+            match row {
+                Ok(Some(r)) if matches!(r.state, ArrayState::Publishing | ArrayState::Removing) => {
+                }
+                Ok(_) => continue,
+                Err(e) => {
+                    failed.push((n, e.into()));
+                    continue;
+                }
+            }
             match self.shared.recover_locked(&name) {
                 Ok(()) => done += 1,
                 Err(e) => failed.push((n, e)),
@@ -484,7 +504,8 @@ impl Container {
                 .map_err(|e| as_container_err(&name, e))?;
         }
         report.staging_removed = self.remove_dead_staging()?;
-        crate::reserve::ensure(&self.shared.dir); // [Q1]
+        crate::reserve::ensure(&self.shared.dir); // [Q3]
+        report.deferred = self.shared.catalog().deferred()?;
         Ok(report)
     }
 
@@ -585,14 +606,13 @@ pub struct GcReport {
     pub deleted: Vec<String>,
     /// Dead sessions' staging directories removed.
     pub staging_removed: usize,
+    /// Removals still deferred after this gc because live processes hold the arrays ([W8]):
+    /// nothing to recover, they run when the last holder releases.
+    pub deferred: Vec<String>,
 }
 
 pub(crate) fn is_session_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn writable_dir(dir: &Path) -> bool {
-    sys::can_write(dir)
 }
 
 impl Proc {
@@ -606,7 +626,7 @@ impl Proc {
     ) -> Result<Proc, ContainerError> {
         let path = dir.join("catalog.sqlite");
         let mut catalog = if access == Access::ReadWrite {
-            Catalog::open_read_write(&path)? // [Q1]: works on a full file system
+            Catalog::open_read_write(&path)? // [Q3]: works on a full file system
         } else {
             Catalog::open(&path, access)?
         };
@@ -818,6 +838,18 @@ impl Shared {
             Err(e) => e.kind() != io::ErrorKind::NotFound,
             Ok(f) => !matches!(f.try_lock(), Ok(())),
         }
+    }
+
+    /// Whether `name`'s row is no longer the one read as `rec` (another generation or state):
+    /// with no stripe lock, this after opening the files is what ties them to the row (SPEC
+    /// [Q1]): a publish records its intent before it renames any file.
+    pub(crate) fn row_changed(
+        &self,
+        name: &ArrayName,
+        rec: &ArrayRecord,
+    ) -> Result<bool, CatalogError> {
+        let now = self.catalog().get(name.as_str())?;
+        Ok(now.is_none_or(|r| r.generation != rec.generation || r.state != rec.state))
     }
 
     /// Whether an unfinished publish still needs staged files of session `id` (they stay until

@@ -194,6 +194,55 @@ pub enum CatalogError {
         /// Why the session could not start.
         detail: String,
     },
+    /// The catalog file is missing (SPEC 9.1 rebuild).
+    #[error("catalog {path} is missing; the array files are the data: run `dafctl fsck --repair {container}` to rebuild the catalog from them (see {SPEC} [Q2])")]
+    Missing {
+        /// The catalog file.
+        path: PathBuf,
+        /// The container directory.
+        container: PathBuf,
+    },
+    /// The catalog file is not a usable SQLite catalog: empty, not SQLite, corrupt, or without
+    /// schema (SPEC 9.1 rebuild).
+    #[error("catalog {path} is damaged: {detail}; the array files are intact: run `dafctl fsck --repair {container}` to rebuild the catalog from them (the damaged one is kept aside, see {SPEC} [Q2])")]
+    Damaged {
+        /// The catalog file.
+        path: PathBuf,
+        /// The container directory.
+        container: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A read-write open of a catalog this process cannot write (read-only file system, no
+    /// write permission).
+    #[error("catalog {path}: cannot open for writing: {source}; open the container read-only (`Container::open_read_only`; dafctl ls, info, refs, export and fsck without --repair do), or get write access")]
+    NotWritable {
+        /// The catalog file.
+        path: PathBuf,
+        /// EROFS or EACCES.
+        source: io::Error,
+    },
+    /// A read-only open cannot see the committed state (SPEC [Q1]): SQLite needs to create or
+    /// update `catalog.sqlite-shm` and this process cannot, while committed changes wait in the
+    /// write-ahead log.
+    #[error("catalog {path}: cannot be read consistently without writing: {detail}; SQLite needs catalog.sqlite-shm next to it and this process cannot create or update it (no write permission, read-only or full file system) while changes wait in catalog.sqlite-wal; open it once read-write as a user who can write it (that checkpoints the log), or free space (see {SPEC} [Q1])")]
+    Unreadable {
+        /// The catalog file.
+        path: PathBuf,
+        /// SQLite's error.
+        detail: String,
+    },
+}
+
+impl CatalogError {
+    /// Whether the catalog file itself is missing or damaged, so that `dafctl fsck --repair`
+    /// rebuilds it from the array files (SPEC 9.1).
+    pub fn needs_rebuild(&self) -> bool {
+        matches!(
+            self,
+            CatalogError::Missing { .. } | CatalogError::Damaged { .. }
+        )
+    }
 }
 
 /// Creating or opening a container failed.
@@ -228,6 +277,14 @@ pub enum ContainerError {
     /// The catalog failed.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// A catalog rebuild (SPEC [Q2]) was refused because processes still have the container open.
+    #[error("{path}: cannot rebuild the catalog while {} process(es) have the container open (live sessions: {}); stop them, then run `dafctl fsck --repair {path}` again (see {SPEC} [Q2])", sessions.len(), sessions.join(", "))]
+    LiveSessions {
+        /// The container directory.
+        path: PathBuf,
+        /// The live session ids.
+        sessions: Vec<String>,
+    },
     /// The container is on a network file system.
     #[error("{path} is on a network file system ({fs}); dafstore needs a local file system because SQLite WAL and flock are unreliable there (see {SPEC} [F1]); use a local disk or /dev/shm")]
     NetworkFileSystem {

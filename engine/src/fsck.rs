@@ -195,21 +195,103 @@ impl Container {
         opts: FsckOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<FsckReport, ContainerError> {
-        let c = Container::open_without_gc(dir)?;
-        c.fsck(opts, progress)
+        // Without --repair nothing is written: a read-only open works on read-only media, on a
+        // full file system and without write permission (SPEC [Q1]).
+        let opened = if opts.repair {
+            Container::open_without_gc(dir)
+        } else {
+            Container::open_read_only(dir)
+        };
+        let c = match opened {
+            Ok(c) => c,
+            Err(ContainerError::Catalog(e)) if e.needs_rebuild() => {
+                return Container::fsck_rebuilt(dir, opts, progress, e.to_string())
+            }
+            Err(e) => return Err(e),
+        };
+        let integrity = c.shared.catalog().integrity_problems();
+        let why = match integrity {
+            Ok(p) if p.is_empty() || !opts.repair => return c.fsck(opts, progress, p),
+            Ok(p) => format!("SQLite integrity check: {}", p.join("; ")),
+            Err(e) if e.needs_rebuild() => e.to_string(),
+            Err(e) => return Err(e.into()),
+        };
+        drop(c); // its session would make the rebuild refuse
+        Container::fsck_rebuilt(dir, opts, progress, why)
     }
 
+    /// fsck of a container whose catalog is missing or damaged: reported, and with `repair`
+    /// rebuilt from the array files (SPEC [Q2]) and then checked as usual.
+    fn fsck_rebuilt(
+        dir: &Path,
+        opts: FsckOptions,
+        progress: &mut dyn FnMut(u64, u64),
+        why: String,
+    ) -> Result<FsckReport, ContainerError> {
+        let catalog = fs::canonicalize(dir)
+            .unwrap_or_else(|_| dir.to_path_buf())
+            .join(crate::container::RESERVED_DIR)
+            .join("catalog.sqlite");
+        let mut problem = Problem {
+            kind: ProblemKind::CatalogCorrupt,
+            path: catalog,
+            name: None,
+            message: why,
+            fixed: false,
+        };
+        if !opts.repair {
+            return Ok(FsckReport {
+                problems: vec![problem],
+                arrays_checked: 0,
+            });
+        }
+        let rebuilt = match Container::rebuild_catalog(dir) {
+            Ok(r) => r,
+            Err(e @ ContainerError::LiveSessions { .. }) => {
+                problem.message.push_str(&format!("; repair refused: {e}"));
+                return Ok(FsckReport {
+                    problems: vec![problem],
+                    arrays_checked: 0,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let aside: Vec<String> = rebuilt
+            .moved_aside
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        problem.message.push_str(&format!(
+            "; rebuilt from the array files: {} arrays registered, {} metadata files left for fsck to report; {}; references, scratch flags, deferred removals and interrupted publishes are not recovered (SPEC [Q2])",
+            rebuilt.registered.len(),
+            rebuilt.refused.len(),
+            if aside.is_empty() {
+                "there was no catalog to keep".to_string()
+            } else {
+                format!("the damaged catalog is kept as {}", aside.join(", "))
+            }
+        ));
+        problem.fixed = true;
+        let c = Container::open_without_gc(dir)?;
+        let integrity = c.shared.catalog().integrity_problems()?;
+        let mut report = c.fsck(opts, progress, integrity)?;
+        report.problems.insert(0, problem);
+        Ok(report)
+    }
+
+    /// The checks and repairs, given what `PRAGMA integrity_check` found.
     fn fsck(
         &self,
         opts: FsckOptions,
         progress: &mut dyn FnMut(u64, u64),
+        integrity: Vec<String>,
     ) -> Result<FsckReport, ContainerError> {
         let shared = &self.shared;
         let root = shared.root.clone();
         let mut found = Found {
             problems: Vec::new(),
         };
-        for p in shared.catalog().integrity_problems()? {
+        for p in integrity {
             found.add(
                 ProblemKind::CatalogCorrupt,
                 shared.dir.join("catalog.sqlite"),

@@ -43,6 +43,7 @@ pub mod inspect;
 pub mod interop;
 pub mod meta;
 mod name;
+mod rebuild;
 mod refs;
 mod reserve;
 pub mod sparse;
@@ -64,6 +65,7 @@ pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
 pub use interop::{ArrowSparse, Format, ImportOptions, ImportReport, ImportedArray, InteropError};
 pub use meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
 pub use name::ArrayName;
+pub use rebuild::RebuildReport;
 pub use refs::{Holder, Ref};
 pub use writer::{Allocation, CreateOptions, DenseWriter};
 /// The arrow-rs crates whose types [`DenseArray::to_arrow`] and [`SparseArray::to_arrow_buffers`]

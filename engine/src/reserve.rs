@@ -1,4 +1,4 @@
-//! The space reserve (SPEC 9.1 [Q1]): `.dafstore/reserve`, a small file of allocated blocks that a
+//! The space reserve (SPEC 9.1 [Q3]): `.dafstore/reserve`, a small file of allocated blocks that a
 //! catalog transaction which frees space or finishes committed work (a removal, a release, a
 //! session start, the `live` flip of a committed publish) deletes when the file system is full,
 //! so that removing arrays — how a user frees space — works on a full file system. It is made at

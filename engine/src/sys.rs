@@ -257,13 +257,17 @@ pub(crate) fn arrow_buffer_over_map(
     Some(unsafe { arrow_buffer::Buffer::from_custom_allocation(ptr, len, owner) })
 }
 
-/// Whether this process may create files in `dir` (`access(2)` with `W_OK`).
-pub(crate) fn can_write(dir: &Path) -> bool {
-    let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
+/// Whether this process may write `path` (`access(2)` with `W_OK`): the OS error says why not
+/// (`EROFS` on a read-only file system, `EACCES` without permission).
+pub(crate) fn write_access(path: &Path) -> io::Result<()> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     // SAFETY: `c` is a valid NUL-terminated string that outlives the call; access reads only it.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// The OS error number behind the last failed call of SQLite on `conn` (0 if none): tells an

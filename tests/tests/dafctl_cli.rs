@@ -1115,3 +1115,94 @@ fn import_refuses_nulls_without_fill_strings_always_and_unknown_extensions() {
     let bad_format = dafctl(&["import", d, "u", m, "--format", "parquet"]);
     assert_eq!(bad_format.code, 2, "a usage error");
 }
+
+#[test]
+fn a_deleted_catalog_makes_every_command_say_to_run_fsck_repair_which_rebuilds_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    Container::create(&dir)
+        .unwrap()
+        .write_dense::<f64>("x", &[2], &[1.0, 2.0])
+        .unwrap();
+    fs::remove_file(dir.join(".dafstore/catalog.sqlite")).unwrap();
+    let repair_hint = format!("dafctl fsck --repair {}", s(&dir));
+    for args in [
+        vec!["ls", s(&dir)],
+        vec!["info", s(&dir), "x"],
+        vec!["gc", s(&dir)],
+    ] {
+        let out = dafctl(&args);
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(
+            out.stderr.contains(&repair_hint),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("catalog.sqlite"), "{}", out.stderr);
+    }
+    let found = dafctl(&["fsck", s(&dir)]);
+    assert_eq!(found.code, 4, "{found:?}");
+    assert!(found.stdout.contains("catalog_corrupt"), "{}", found.stdout);
+    let repaired = dafctl(&["fsck", s(&dir), "--repair"]);
+    assert_eq!(repaired.code, 1, "{repaired:?}");
+    assert!(
+        repaired.stdout.contains("rebuilt from the array files"),
+        "{}",
+        repaired.stdout
+    );
+    let ls = dafctl(&["ls", s(&dir), "--json"]);
+    assert_eq!(ls.code, 0, "{ls:?}");
+    assert_eq!(ls.json()[0]["name"], "x");
+}
+
+#[test]
+fn on_a_read_only_mount_ls_fsck_and_export_work_and_gc_names_the_read_only_file_system() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs (needs root)");
+        return;
+    }
+    let dir = mnt.join("c");
+    let run = || {
+        Container::create(&dir)
+            .unwrap()
+            .write_dense::<f64>("x", &[2], &[1.0, 2.0])
+            .unwrap();
+        let ro = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&mnt)
+            .status()
+            .unwrap();
+        assert!(ro.success());
+        let ls = dafctl(&["ls", s(&dir), "--json"]);
+        assert_eq!(ls.code, 0, "{ls:?}");
+        assert_eq!(ls.json()[0]["name"], "x");
+        let fsck = dafctl(&["fsck", s(&dir), "--deep"]);
+        assert_eq!(fsck.code, 0, "{fsck:?}");
+        let out = tmp.path().join("x.npy");
+        let export = dafctl(&["export", s(&dir), "x", s(&out)]);
+        assert_eq!(export.code, 0, "{export:?}");
+        assert!(out.is_file());
+        let gc = dafctl(&["gc", s(&dir)]);
+        assert_eq!(gc.code, 1, "{gc:?}");
+        assert!(gc.stderr.contains("Read-only file system"), "{}", gc.stderr);
+        assert!(
+            gc.stderr.contains("cannot open for writing"),
+            "{}",
+            gc.stderr
+        );
+    };
+    let result = std::panic::catch_unwind(run);
+    let _ = Command::new("umount").arg(&mnt).status();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}

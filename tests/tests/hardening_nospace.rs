@@ -5,7 +5,7 @@
 //! growing for the intent, the `live` flip. For every k a write either returns Ok and a fresh
 //! handle sees the array with its exact bytes, or returns `WriteError::NoSpace` and a fresh handle
 //! sees the array absent (or its old generation, for a replace); staging is empty and a deep fsck
-//! is clean (SPEC [W9]). And removing on a completely full file system works ([Q1]).
+//! is clean (SPEC [W9]). And removing on a completely full file system works ([Q3]).
 
 use std::fs;
 use std::io::Write;

@@ -61,6 +61,8 @@ impl Classify for CatalogError {
                 name: "NoSpaceError",
                 errno: Some(libc::ENOSPC),
             },
+            // A read-write open on a read-only file system or without write permission.
+            CatalogError::NotWritable { source, .. } => os(source),
             _ => class("CatalogError"),
         }
     }

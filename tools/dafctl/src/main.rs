@@ -119,7 +119,7 @@ enum Command {
         /// The container.
         dir: PathBuf,
         /// Print the report as one JSON object
-        /// (recovered, failed, reaped_sessions, deleted, staging_removed).
+        /// (recovered, failed, reaped_sessions, deleted, staging_removed, deferred).
         #[arg(long)]
         json: bool,
     },
@@ -129,6 +129,12 @@ enum Command {
     /// Exit codes: 0 clean, 1 problems found and all fixed (--repair), 4 problems left,
     /// 8 operational error (cannot open the container, usage error).
     /// Every problem message names the file concerned. --repair never deletes array data.
+    ///
+    /// A missing or damaged catalog (.dafstore/catalog.sqlite) is reported; --repair rebuilds it
+    /// from the array files and their metadata, keeping the damaged one as
+    /// .dafstore/catalog.sqlite.damaged-<ms>. The rebuild is refused while processes have the
+    /// container open; it loses references, scratch flags and deferred removals (SPEC [Q2]).
+    /// Without --repair the container is opened read-only (works on read-only media).
     #[command(after_help = "Example: dafctl fsck /dev/shm/cells --deep --repair")]
     Fsck {
         /// The container.

@@ -87,7 +87,9 @@ class ReadOnlyError(DafstoreError, PermissionError):
 
 
 class DafstorePermissionError(DafstoreError, PermissionError):
-    """The operating system refused access (EACCES, EPERM, EROFS)."""
+    """The operating system refused access (EACCES, EPERM, EROFS): also a read-write open of a
+    container on a read-only file system or without write permission (open it with
+    ``readonly=True``)."""
 
 
 class NotHeldError(DafstoreError, RuntimeError):
@@ -115,7 +117,8 @@ class UnsupportedFileSystemError(DafstoreError, OSError):
 
 
 class CatalogError(DafstoreError, OSError):
-    """The SQLite catalog failed."""
+    """The SQLite catalog failed. A missing or damaged catalog says so: ``dafctl fsck --repair
+    DIR`` rebuilds it from the array files."""
 
 
 class InteropError(DafstoreError, ValueError):

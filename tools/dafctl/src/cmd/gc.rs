@@ -23,6 +23,8 @@ struct GcJson {
     deleted: Vec<String>,
     /// Dead sessions' staging directories removed.
     staging_removed: usize,
+    /// Removals still deferred because live processes hold the arrays.
+    deferred: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -56,6 +58,7 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
             reaped_sessions: report.reaped_sessions,
             deleted: report.deleted,
             staging_removed: report.staging_removed,
+            deferred: report.deferred,
         })?;
         return Ok(code);
     }
@@ -99,6 +102,17 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
             "stale staging directories"
         )
     );
+    println!(
+        "{} still held by live processes",
+        plural(
+            report.deferred.len(),
+            "deferred removal",
+            "deferred removals"
+        )
+    );
+    for n in &report.deferred {
+        println!("  {n}");
+    }
     for (name, error) in &report.failed {
         eprintln!("dafctl: error: recovering {name:?} failed: {error}");
     }

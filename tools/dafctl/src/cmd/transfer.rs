@@ -55,7 +55,8 @@ pub fn import(
 }
 
 pub fn export(dir: &Path, name: &str, file: &Path, fmt: Option<&str>) -> Result<u8> {
-    let c = Container::open(dir)?;
+    // Reading needs no write access: works on read-only media and full file systems.
+    let c = Container::open_read_only(dir)?;
     let progress = Progress::spinner(&format!("exporting {name}"));
     c.export(name, file, format(fmt))?;
     progress.finish();
