@@ -236,13 +236,9 @@ fn sqlite_error(path: &Path, context: &str, source: rusqlite::Error) -> CatalogE
 
 impl Drop for Catalog {
     fn drop(&mut self) {
-        if self.pid != std::process::id() {
-            // A connection must not cross fork() (SQLite's rule): closing it in the child could
-            // release locks or checkpoint under the parent. Leak it instead.
-            if let Some(conn) = self.conn.take() {
-                std::mem::forget(conn);
-            }
-        }
+        // A connection must not cross fork() (SQLite's rule): neither used nor closed in the
+        // child (closing could checkpoint). Its files are discarded instead (SPEC [P2]).
+        self.discard_inherited();
     }
 }
 
@@ -403,6 +399,25 @@ impl Catalog {
             sync_full: true,
             unusable: Some(why),
             snapshot: None,
+        }
+    }
+
+    /// In a process forked from the one that opened this connection: drops it without SQLite's
+    /// close (no checkpoint, no unlock of locks the child does not hold), closing its database
+    /// and log files at the VFS level so that a new connection of this process does not share
+    /// their lock bookkeeping (SQLite tracks POSIX locks per process and file; SPEC [P2]).
+    pub(crate) fn discard_inherited(&mut self) {
+        if self.pid != std::process::id() {
+            if let Some(conn) = self.conn.take() {
+                crate::sys::discard_sqlite_connection(conn);
+            }
+        }
+    }
+
+    /// Replaces the reason this catalog has no connection.
+    pub(crate) fn set_unusable(&mut self, why: String) {
+        if self.conn.is_none() {
+            self.unusable = Some(why);
         }
     }
 

@@ -87,6 +87,12 @@ pub(crate) struct Shared {
     staging_seq: AtomicU64,
     /// The process that opened the container.
     origin: Proc,
+    /// Held while a forked child makes its heir, and by releases of inherited references
+    /// ([P2]): a release never falls between the copy of the inherited counts and the heir.
+    heir_lock: Mutex<()>,
+    /// Where a forked child's failed attempt to start its own session is reported (made again at
+    /// the next use).
+    broken: OnceLock<Box<Proc>>,
 }
 
 /// What belongs to one process (SPEC [P2]). A process forked from the one that opened the
@@ -102,6 +108,9 @@ pub(crate) struct Proc {
     session: Option<Session>,
     arrays: Mutex<HashMap<String, Weak<ArrayInner>>>,
     counts: Mutex<crate::refs::Counts>,
+    /// References that handles inherited through fork stand for but that this process could not
+    /// take again (the array was no longer live): their release touches nothing else ([P2]).
+    unheld: Mutex<crate::refs::Counts>,
     /// This state in a process forked from this one (made there on first use).
     heir: OnceLock<Box<Proc>>,
 }
@@ -332,6 +341,8 @@ impl Container {
             key,
             staging_seq: AtomicU64::new(0),
             origin,
+            heir_lock: Mutex::new(()),
+            broken: OnceLock::new(),
         });
         registry.insert(key, Arc::downgrade(&shared));
         drop(registry);
@@ -615,14 +626,21 @@ pub(crate) fn is_session_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// What a forked child inherited from its parent's state: the references its handles stand for.
+struct Inherited {
+    counts: crate::refs::Counts,
+    unheld: crate::refs::Counts,
+    arrays: HashMap<String, Weak<ArrayInner>>,
+}
+
 impl Proc {
-    /// Opens the catalog and, read-write, starts a session; with `counts` (a forked child's
-    /// inherited references), takes each of them again under the new session.
+    /// Opens the catalog and, read-write, starts a session; with `inherited` (a forked child's),
+    /// takes each inherited reference again under the new session ([P2]).
     fn start(
         dir: &Path,
         access: Access,
         readonly: bool,
-        counts: Option<crate::refs::Counts>,
+        inherited: Option<Inherited>,
     ) -> Result<Proc, ContainerError> {
         let path = dir.join("catalog.sqlite");
         let mut catalog = if access == Access::ReadWrite {
@@ -637,12 +655,25 @@ impl Proc {
             Some(start_session(dir, &mut catalog, pid)?)
         };
         let mut held = crate::refs::Counts::new();
-        if let (Some(s), Some(counts)) = (&session, counts) {
-            for (name, n) in counts {
-                // An array removed (or being replaced) since the fork is not held again: the
-                // inherited view keeps its bytes (the kernel keeps a mapped inode).
-                if let Ok(crate::catalog::Acquired::Held(_)) = catalog.acquire_ref(&s.id, &name) {
+        let mut unheld = crate::refs::Counts::new();
+        let mut arrays = HashMap::new();
+        if let Some(inherited) = inherited {
+            unheld = inherited.unheld;
+            for (name, n) in inherited.counts {
+                let taken = match &session {
+                    Some(s) => catalog.acquire_ref(&s.id, &name)?,
+                    None => crate::catalog::Acquired::NotFound,
+                };
+                if let crate::catalog::Acquired::Held(_) = taken {
+                    if let Some(a) = inherited.arrays.get(&name) {
+                        arrays.insert(name.clone(), a.clone());
+                    }
                     held.insert(name, n);
+                } else {
+                    // Removed (or being replaced) since the fork: not held again. The inherited
+                    // views keep their bytes (the kernel keeps a mapped inode); their release
+                    // must not take from a reference this process takes later under the name.
+                    *unheld.entry(name).or_default() += n;
                 }
             }
         }
@@ -650,8 +681,9 @@ impl Proc {
             epoch: sys::fork_epoch(),
             catalog: Mutex::new(catalog),
             session,
-            arrays: Mutex::new(HashMap::new()),
+            arrays: Mutex::new(arrays),
             counts: Mutex::new(held),
+            unheld: Mutex::new(unheld),
             heir: OnceLock::new(),
         })
     }
@@ -665,9 +697,34 @@ impl Proc {
             session: None,
             arrays: Mutex::new(HashMap::new()),
             counts: Mutex::new(HashMap::new()),
+            unheld: Mutex::new(HashMap::new()),
             heir: OnceLock::new(),
         }
     }
+}
+
+/// Takes one from `name`'s count in `m` (a forked child's copy); whether there was one. Never
+/// blocks for long on a lock a vanished thread of the parent may hold.
+fn decrement(m: &Mutex<crate::refs::Counts>, name: &str) -> bool {
+    for _ in 0..100 {
+        match m.try_lock() {
+            Ok(mut counts) => {
+                return match counts.get_mut(name) {
+                    Some(c) if *c > 1 => {
+                        *c -= 1;
+                        true
+                    }
+                    Some(_) => {
+                        counts.remove(name);
+                        true
+                    }
+                    None => false,
+                };
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
+    false
 }
 
 /// A copy of what `m` guards, inherited through fork(). A thread of the parent may have held the
@@ -751,17 +808,40 @@ impl Shared {
     }
 
     /// This process's state: the opener's, or (in a forked child) its own heir, made on first
-    /// use ([P2]). One atomic load when nothing was forked.
+    /// use ([P2]). One atomic load when nothing was forked. If a forked child cannot start its
+    /// own session, a state whose catalog says why (and the next use tries again).
     pub(crate) fn here(&self) -> &Proc {
         let now = sys::fork_epoch();
         let mut p = &self.origin;
         while p.epoch != now {
-            p = p.heir.get_or_init(|| Box::new(self.heir_of(p)));
+            if let Some(h) = p.heir.get() {
+                p = h;
+                continue;
+            }
+            let _g = lock(&self.heir_lock);
+            if p.heir.get().is_none() {
+                match self.heir_of(p) {
+                    Ok(h) => {
+                        let _ = p.heir.set(Box::new(h));
+                    }
+                    Err(why) => return self.broken_here(why),
+                }
+            }
         }
         p
     }
 
-    /// This process's state if it has one already (never makes an heir).
+    /// The state that reports a forked child's failure to start its own session.
+    fn broken_here(&self, why: String) -> &Proc {
+        let b = self
+            .broken
+            .get_or_init(|| Box::new(Proc::broken(&self.dir, why.clone())));
+        lock(&b.catalog).set_unusable(why);
+        b
+    }
+
+    /// This process's state if it has one already (never makes an heir); otherwise the last
+    /// state it inherited.
     fn here_if_started(&self) -> Result<&Proc, &Proc> {
         let now = sys::fork_epoch();
         let mut p = &self.origin;
@@ -774,20 +854,51 @@ impl Shared {
         Ok(p)
     }
 
-    /// The state of a forked child, from the state `parent` it inherited: its own catalog
-    /// connection and session, and, under that session, a reference for every one the inherited
-    /// handles stand for (still live arrays only). Never fails: if the session cannot be
-    /// started, the heir's catalog is unusable and every operation returns why.
-    fn heir_of(&self, parent: &Proc) -> Proc {
-        let counts = clone_unblocked(&parent.counts).unwrap_or_default();
-        let arrays = clone_unblocked(&parent.arrays).unwrap_or_default();
-        match Proc::start(&self.dir, self.access, self.readonly, Some(counts)) {
-            Ok(mut p) => {
-                p.arrays = Mutex::new(arrays);
-                p
+    /// The state of a forked child, from the state `parent` it inherited (under `heir_lock`): its
+    /// own catalog connection and session, and, under that session, a reference for every one
+    /// the inherited handles stand for that is still live. The inherited catalog connections
+    /// are discarded first, without closing them through SQLite (SPEC [P2]): SQLite tracks its
+    /// POSIX locks per process and file, so a new connection in the child would otherwise take
+    /// the parent's locks (which a child does not hold) for its own.
+    fn heir_of(&self, parent: &Proc) -> Result<Proc, String> {
+        let mut p = &self.origin;
+        loop {
+            if let Ok(mut c) = p.catalog.try_lock() {
+                c.discard_inherited();
             }
-            Err(e) => Proc::broken(&self.dir, e.to_string()),
+            match p.heir.get() {
+                Some(h) => p = h,
+                None => break,
+            }
         }
+        let inherited = Inherited {
+            counts: clone_unblocked(&parent.counts).unwrap_or_default(),
+            unheld: clone_unblocked(&parent.unheld).unwrap_or_default(),
+            arrays: clone_unblocked(&parent.arrays).unwrap_or_default(),
+        };
+        Proc::start(&self.dir, self.access, self.readonly, Some(inherited))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Releases, in a forked child, one reference that a handle inherited through fork stood
+    /// for ([P2]). Returns false if it is an ordinary reference of this process's own state.
+    pub(crate) fn release_inherited(&self, name: &str) -> bool {
+        let _g = lock(&self.heir_lock);
+        let (p, started) = match self.here_if_started() {
+            Ok(p) => (p, true),
+            Err(p) => (p, false),
+        };
+        // Not taken again by this process (or by an ancestor): nothing in the catalog.
+        if decrement(&p.unheld, name) {
+            return true;
+        }
+        if started {
+            return false; // counted in this process's state: an ordinary release
+        }
+        // The child has not used the container: it holds nothing in the catalog; its heir must
+        // not take this one again.
+        decrement(&p.counts, name);
+        true
     }
 
     /// The catalog connection of this process.
@@ -803,27 +914,6 @@ impl Shared {
     /// This process's open arrays, by name.
     pub(crate) fn arrays(&self) -> MutexGuard<'_, HashMap<String, Weak<ArrayInner>>> {
         lock(&self.here().arrays)
-    }
-
-    /// Forgets one reference that a forked child's inherited handle stood for, when the child has
-    /// not used the container (so holds nothing in the catalog): its heir must not take it.
-    pub(crate) fn forget_inherited(&self, name: &str) {
-        if let Err(p) = self.here_if_started() {
-            if let Ok(mut counts) = p.counts.try_lock() {
-                if let Some(c) = counts.get_mut(name) {
-                    *c -= 1;
-                    if *c == 0 {
-                        counts.remove(name);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Whether this process has its own state yet (false in a forked child that has not used
-    /// the container).
-    pub(crate) fn started_here(&self) -> bool {
-        self.here_if_started().is_ok()
     }
 
     /// Whether session `id` is alive ([P1]): ours, or its lock file is locked by someone.

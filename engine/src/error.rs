@@ -187,7 +187,7 @@ pub enum CatalogError {
     },
     /// A process forked from the one that opened the container could not start its own session
     /// (SPEC [P2]), so it cannot use the handles it inherited.
-    #[error("catalog {path}: this process was forked from the one that opened the container and could not start its own session: {detail}; open the container again in this process")]
+    #[error("catalog {path}: this process was forked from the one that opened the container and could not start its own session: {detail}; the next use tries again")]
     ForkedSession {
         /// The catalog file.
         path: PathBuf,

@@ -80,10 +80,13 @@ impl Shared {
     /// Drops one in-process reference; on 1→0 removes it from the catalog and, if that makes a
     /// deferred or scratch deletion due, performs it.
     pub(crate) fn release(&self, name: &ArrayName) -> Result<(), WriteError> {
-        if !self.started_here() {
-            // A forked child that has not used the container holds nothing in the catalog: its
-            // inherited handle's count is forgotten so its heir does not take it again ([P2]).
-            self.forget_inherited(name.as_str());
+        self.release_taken_in(name, crate::sys::fork_epoch())
+    }
+
+    /// [`Shared::release`] of a reference taken in the process of fork epoch `epoch`: in a
+    /// forked child, one its inherited handle stands for, which may not be held here ([P2]).
+    pub(crate) fn release_taken_in(&self, name: &ArrayName, epoch: u64) -> Result<(), WriteError> {
+        if epoch != crate::sys::fork_epoch() && self.release_inherited(name.as_str()) {
             return Ok(());
         }
         let mut counts = self.counts();
@@ -128,6 +131,8 @@ pub struct Ref {
     container: Container,
     name: ArrayName,
     held: bool,
+    /// The fork epoch of the process that took it (SPEC [P2]).
+    epoch: u64,
 }
 
 impl std::fmt::Debug for Ref {
@@ -150,6 +155,7 @@ impl Ref {
             container: container.clone(),
             name: name.clone(),
             held: true,
+            epoch: crate::sys::fork_epoch(),
         }
     }
 
@@ -161,14 +167,19 @@ impl Ref {
     /// Releases the reference, running a deletion it was blocking.
     pub fn release(mut self) -> Result<(), WriteError> {
         self.held = false;
-        self.container.shared.release(&self.name)
+        self.container
+            .shared
+            .release_taken_in(&self.name, self.epoch)
     }
 }
 
 impl Drop for Ref {
     fn drop(&mut self) {
         if self.held {
-            let _ = self.container.shared.release(&self.name);
+            let _ = self
+                .container
+                .shared
+                .release_taken_in(&self.name, self.epoch);
         }
     }
 }

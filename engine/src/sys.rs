@@ -221,6 +221,49 @@ pub(crate) fn fork_epoch() -> u64 {
     FORK_EPOCH.load(Ordering::Relaxed)
 }
 
+/// Discards a SQLite connection inherited through `fork()` (SPEC [P2]) the way sqlite3-ruby does
+/// on fork: its database file and its log are closed at the VFS level (`xClose`: gives up the
+/// process's record of its POSIX locks on them, which a forked child does not hold, and closes
+/// the descriptors), and the connection itself is leaked, never closed through SQLite (a close
+/// could checkpoint or delete the log under the parent). A new connection of this process then
+/// takes real locks of its own.
+pub(crate) fn discard_sqlite_connection(conn: rusqlite::Connection) {
+    use rusqlite::ffi;
+    // SAFETY: `handle` returns the live `sqlite3*` of `conn`, which we own and leak below, so it
+    // stays valid for these calls and is never used or closed afterwards.
+    let db = unsafe { conn.handle() };
+    for op in [
+        ffi::SQLITE_FCNTL_FILE_POINTER,
+        ffi::SQLITE_FCNTL_JOURNAL_POINTER,
+    ] {
+        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+        // SAFETY: `db` is valid (above); "main" is a NUL-terminated literal; for these two
+        // opcodes SQLite writes a `sqlite3_file*` (or leaves it null) into the pointer we pass.
+        let rc = unsafe {
+            ffi::sqlite3_file_control(
+                db,
+                c"main".as_ptr(),
+                op,
+                (&raw mut file).cast::<std::ffi::c_void>(),
+            )
+        };
+        if rc != ffi::SQLITE_OK || file.is_null() {
+            continue;
+        }
+        // SAFETY: `file` points to an open `sqlite3_file` owned by the leaked connection;
+        // `pMethods` is null for a file that is not open (checked). After `xClose` the methods
+        // pointer is cleared so nothing can close it twice.
+        unsafe {
+            let methods = (*file).pMethods;
+            if let Some(close) = methods.as_ref().and_then(|m| m.xClose) {
+                close(file);
+                (*file).pMethods = std::ptr::null();
+            }
+        }
+    }
+    std::mem::forget(conn);
+}
+
 /// Unregisters a slot from [`forget_in_forked_child`] (call before closing the file).
 pub(crate) fn release_fork_slot(slot: Option<usize>) {
     if let Some(s) = slot.and_then(|i| FORK_SLOTS.get(i)) {

@@ -334,6 +334,65 @@ fn a_writer_created_before_a_fork_is_published_only_by_the_parent() {
     );
 }
 
+fn run_helper(args: &[&str]) -> String {
+    let out = Command::new(HELPER)
+        .args(args)
+        .output()
+        .expect("run helper");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+fn expect_lines(text: &str, lines: &[&str]) {
+    for want in lines {
+        assert!(
+            text.lines().any(|l| l == *want),
+            "missing {want:?} in:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_forked_child_keeps_publishing_after_its_parent_closed_the_container_and_nothing_is_lost() {
+    // SQLite tracks its POSIX locks per process and file: a new connection in a child must not
+    // take the parent's (which the child does not hold) for its own, or the parent's close
+    // checkpoints and deletes the log under it and the child's commits are lost.
+    let (_t, dir) = setup(&[]);
+    let text = run_helper(&["fork-parent-closes", dir.to_str().unwrap()]);
+    expect_lines(
+        &text,
+        &[
+            "child names x",
+            "child wrote-y",
+            "parent child-exit 0",
+            "parent sees-y [4.0, 5.0, 6.0]",
+        ],
+    );
+}
+
+#[test]
+fn an_inherited_view_of_an_array_removed_before_the_childs_first_use_releases_nothing_of_a_new_one()
+{
+    let (_t, dir) = setup(&[]);
+    let text = run_helper(&["fork-removed-before-use", dir.to_str().unwrap()]);
+    expect_lines(
+        &text,
+        &[
+            "parent remove-x Removed",
+            "child refs-after-inherited-drop 1",
+            "child remove-x Deferred { holders: 1 }",
+            "child new-x-file-while-held true",
+            "child new-x-file-after-release false",
+            "parent child-exit 0",
+        ],
+    );
+}
+
 #[test]
 fn eight_processes_of_random_traffic_match_an_independent_tally() {
     let names = ["a", "b", "c", "d"];

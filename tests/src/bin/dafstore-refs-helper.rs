@@ -10,6 +10,12 @@
 //!   `held` in between; both print `child KEY VALUE` / `parent KEY VALUE` lines for the test.
 //! - `fork-writer DIR`: creates a writer of `w`, forks; the child tries to publish it (prints
 //!   `child publish ERROR`), then the parent publishes it (prints `parent publish ok`).
+//! - `fork-parent-closes DIR`: the child uses the inherited handle, then the parent closes the
+//!   container (the last connection: SQLite checkpoints and deletes the log) while the child goes
+//!   on and publishes `y`; the parent then opens again and prints `parent sees-y VALUES`.
+//! - `fork-removed-before-use DIR`: the parent holds a view of `x`, removes it (deferred), forks;
+//!   the parent releases (x is deleted) before the child's first use; the child writes and opens
+//!   a new `x`, drops the inherited view, and removes `x` (prints `child remove-x ...`).
 //! - `stress DIR SEED MILLIS NAME...`: random retain/release/remove/open/write for MILLIS ms,
 //!   then prints `tally NAME COUNT` for every name it still holds, `errors N` (unexpected errors,
 //!   e.g. SQLITE_BUSY), `done`, and waits for stdin EOF before releasing everything.
@@ -29,6 +35,8 @@ fn main() {
         "fork-hold" => fork_hold(&dir, &args[3]),
         "fork-use" => fork_use(&dir),
         "fork-writer" => fork_writer(&dir),
+        "fork-parent-closes" => fork_parent_closes(&dir),
+        "fork-removed-before-use" => fork_removed_before_use(&dir),
         "stress" => stress(&dir, &args[3], &args[4], &args[5..]),
         _ => {
             eprintln!("usage: see the module doc");
@@ -177,6 +185,87 @@ fn fork_writer(dir: &str) {
     w.publish().expect("parent publish");
     let v = c.open_dense::<f64>("w").expect("open w");
     println!("parent publish ok {:?}", &*v);
+}
+
+fn pipes() -> ([i32; 2], [i32; 2]) {
+    let (mut a, mut b) = ([0i32; 2], [0i32; 2]);
+    // SAFETY: pipe() fills the two-element arrays we pass.
+    unsafe {
+        assert_eq!(libc::pipe(a.as_mut_ptr()), 0);
+        assert_eq!(libc::pipe(b.as_mut_ptr()), 0);
+    }
+    (a, b)
+}
+
+fn wait_child(pid: i32) -> i32 {
+    let mut status = 0;
+    // SAFETY: waits for our own child; `status` is a live local.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    status
+}
+
+fn fork_parent_closes(dir: &str) {
+    let c = Container::open(dir).expect("open");
+    c.write_dense::<f64>("x", &[2], &[1.0, 2.0])
+        .expect("write x");
+    let (to_parent, to_child) = pipes();
+    // SAFETY: single-threaded here; both sides go on as plain single-threaded Rust processes.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let names = c.names().expect("child: first use");
+        println!("child names {}", names.join(","));
+        send_byte(to_parent[1]);
+        wait_byte(to_child[0]); // the parent has closed the container
+        c.write_dense::<f64>("y", &[3], &[4.0, 5.0, 6.0])
+            .expect("child: write y");
+        println!("child wrote-y");
+        drop(c);
+        std::process::exit(0);
+    }
+    wait_byte(to_parent[0]);
+    drop(c); // the last handle of the parent: its session ends, its connection closes
+    send_byte(to_child[1]);
+    println!("parent child-exit {}", wait_child(pid));
+    let c = Container::open(dir).expect("reopen");
+    match c.open_dense::<f64>("y") {
+        Ok(y) => println!("parent sees-y {:?}", &*y),
+        Err(e) => println!("parent sees-y {e}"),
+    }
+}
+
+fn fork_removed_before_use(dir: &str) {
+    let c = Container::open(dir).expect("open");
+    c.write_dense::<f64>("x", &[2], &[1.0, 2.0])
+        .expect("write x");
+    let v = c.open_dense::<f64>("x").expect("open x");
+    let (to_parent, to_child) = pipes();
+    // SAFETY: single-threaded here; both sides go on as plain single-threaded Rust processes.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        wait_byte(to_child[0]); // the parent released x: deleted before this child's first use
+        c.write_dense::<f64>("x", &[2], &[3.0, 4.0])
+            .expect("child: write new x");
+        let v2 = c.open_dense::<f64>("x").expect("child: open new x");
+        drop(v); // the inherited view of the deleted x: not held here, releases nothing
+        println!("child refs-after-inherited-drop {}", c.local_refs("x"));
+        println!("child remove-x {:?}", c.remove("x").expect("child: remove"));
+        println!(
+            "child new-x-file-while-held {}",
+            std::path::Path::new(dir).join("x.array").exists()
+        );
+        drop(v2);
+        println!(
+            "child new-x-file-after-release {}",
+            std::path::Path::new(dir).join("x.array").exists()
+        );
+        drop(c);
+        std::process::exit(0);
+    }
+    drop(v);
+    println!("parent remove-x {:?}", c.remove("x").expect("remove x"));
+    send_byte(to_child[1]);
+    let _ = to_parent;
+    println!("parent child-exit {}", wait_child(pid));
 }
 
 /// xorshift64*: a deterministic generator so a failing run can be replayed from its seed.
