@@ -356,6 +356,10 @@ impl<T: Element> DenseMut<T> {
         let (Some(inner), Some(access)) = (self.inner.as_deref(), self.access.as_mut()) else {
             return &mut [];
         };
+        if self.epoch != sys::fork_epoch() {
+            // Inherited through fork: this process registers it as its own writer first ([P2]).
+            inner.container.shared.here();
+        }
         match inner.maps.first() {
             Some(Some(map)) => typed_mut(map.map.bytes_mut(access)),
             _ => &mut [],
@@ -387,8 +391,13 @@ impl<T: Element> DenseMut<T> {
         let Some(inner) = self.inner.take() else {
             return Ok(());
         };
-        if self.epoch != sys::fork_epoch() {
-            return Ok(()); // inherited through fork: the parent's writer ([P2])
+        if self.epoch != sys::fork_epoch()
+            && inner
+                .container
+                .shared
+                .close_inherited_writer(inner.name.as_str())
+        {
+            return Ok(()); // inherited through fork and not registered here ([P2])
         }
         if let Some(Some(m)) = inner.maps.first() {
             m.map.flush().map_err(|e| {
@@ -406,6 +415,7 @@ impl<T: Element> DenseMut<T> {
         let left = shared
             .catalog()
             .remove_inplace_writer(shared.session_id(), inner.name.as_str())?;
+        crate::container::decrement_count(&mut shared.writers(), inner.name.as_str());
         if left == 0 {
             // The unregistration committed the close (SPEC [W9]'s reasoning): recomputing the
             // checksums and rewriting the metadata file with them are finishing steps. If they
@@ -532,6 +542,7 @@ impl Container {
         let first = shared
             .catalog()
             .add_inplace_writer(shared.session_id(), name.as_str())?;
+        *shared.writers().entry(name.to_string()).or_default() += 1;
         // From here, dropping the handle unregisters the writer, whatever fails next.
         let access = inner
             .maps

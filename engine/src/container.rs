@@ -111,6 +111,13 @@ pub(crate) struct Proc {
     /// References that handles inherited through fork stand for but that this process could not
     /// take again (the array was no longer live): their release touches nothing else ([P2]).
     unheld: Mutex<crate::refs::Counts>,
+    /// In-place writers ([W7]) registered by this process, by name.
+    writers: Mutex<crate::refs::Counts>,
+    /// In-place writers inherited through fork that this process could not register again.
+    unheld_writers: Mutex<crate::refs::Counts>,
+    /// Arrays whose checksums must leave their metadata file once this heir is installed (it
+    /// registered the first in-place writer again, [W7]).
+    unstamp: Mutex<Vec<String>>,
     /// This state in a process forked from this one (made there on first use).
     heir: OnceLock<Box<Proc>>,
 }
@@ -631,6 +638,8 @@ struct Inherited {
     counts: crate::refs::Counts,
     unheld: crate::refs::Counts,
     arrays: HashMap<String, Weak<ArrayInner>>,
+    writers: crate::refs::Counts,
+    unheld_writers: crate::refs::Counts,
 }
 
 impl Proc {
@@ -657,8 +666,37 @@ impl Proc {
         let mut held = crate::refs::Counts::new();
         let mut unheld = crate::refs::Counts::new();
         let mut arrays = HashMap::new();
+        let mut writers = crate::refs::Counts::new();
+        let mut unheld_writers = crate::refs::Counts::new();
+        let mut unstamp = Vec::new();
         if let Some(inherited) = inherited {
             unheld = inherited.unheld;
+            unheld_writers = inherited.unheld_writers;
+            // In-place writers inherited through fork write to the shared file from here too:
+            // registered again under this session, so the checksums stay stale until this
+            // process closes them as well ([W7]).
+            for (name, n) in inherited.writers {
+                let mut registered = 0;
+                if let Some(s) = &session {
+                    for _ in 0..n {
+                        match catalog.add_inplace_writer(&s.id, &name) {
+                            Ok(first) => {
+                                registered += 1;
+                                if first && !unstamp.contains(&name) {
+                                    unstamp.push(name.clone());
+                                }
+                            }
+                            Err(_) => break, // the array is gone
+                        }
+                    }
+                }
+                if registered > 0 {
+                    writers.insert(name.clone(), registered);
+                }
+                if registered < n {
+                    *unheld_writers.entry(name).or_default() += n - registered;
+                }
+            }
             for (name, n) in inherited.counts {
                 let taken = match &session {
                     Some(s) => catalog.acquire_ref(&s.id, &name)?,
@@ -684,6 +722,9 @@ impl Proc {
             arrays: Mutex::new(arrays),
             counts: Mutex::new(held),
             unheld: Mutex::new(unheld),
+            writers: Mutex::new(writers),
+            unheld_writers: Mutex::new(unheld_writers),
+            unstamp: Mutex::new(unstamp),
             heir: OnceLock::new(),
         })
     }
@@ -698,8 +739,26 @@ impl Proc {
             arrays: Mutex::new(HashMap::new()),
             counts: Mutex::new(HashMap::new()),
             unheld: Mutex::new(HashMap::new()),
+            writers: Mutex::new(HashMap::new()),
+            unheld_writers: Mutex::new(HashMap::new()),
+            unstamp: Mutex::new(Vec::new()),
             heir: OnceLock::new(),
         }
+    }
+}
+
+/// Takes one from `name`'s count (removing it at zero); whether there was one.
+pub(crate) fn decrement_count(counts: &mut crate::refs::Counts, name: &str) -> bool {
+    match counts.get_mut(name) {
+        Some(c) if *c > 1 => {
+            *c -= 1;
+            true
+        }
+        Some(_) => {
+            counts.remove(name);
+            true
+        }
+        None => false,
     }
 }
 
@@ -708,19 +767,7 @@ impl Proc {
 fn decrement(m: &Mutex<crate::refs::Counts>, name: &str) -> bool {
     for _ in 0..100 {
         match m.try_lock() {
-            Ok(mut counts) => {
-                return match counts.get_mut(name) {
-                    Some(c) if *c > 1 => {
-                        *c -= 1;
-                        true
-                    }
-                    Some(_) => {
-                        counts.remove(name);
-                        true
-                    }
-                    None => false,
-                };
-            }
+            Ok(mut counts) => return decrement_count(&mut counts, name),
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
         }
     }
@@ -818,17 +865,39 @@ impl Shared {
                 p = h;
                 continue;
             }
-            let _g = lock(&self.heir_lock);
+            let g = lock(&self.heir_lock);
             if p.heir.get().is_none() {
                 match self.heir_of(p) {
                     Ok(h) => {
                         let _ = p.heir.set(Box::new(h));
+                        drop(g);
+                        self.unstamp_inherited_writers();
                     }
                     Err(why) => return self.broken_here(why),
                 }
             }
         }
         p
+    }
+
+    /// Once a forked child's heir is installed: the arrays whose first in-place writer it
+    /// registered again lose the checksums in their metadata file ([W7]), as at a first open
+    /// for in-place writing. A failure leaves them stale in the catalog (fsck says so).
+    fn unstamp_inherited_writers(&self) {
+        let names = std::mem::take(&mut *lock(&self.here().unstamp));
+        for n in names {
+            let Ok(name) = ArrayName::new(&n) else {
+                continue;
+            };
+            let Ok(_g) = self.lock_stripe(&name, true) else {
+                continue;
+            };
+            if let Ok(Some(rec)) = self.catalog().get(name.as_str()) {
+                if rec.state == ArrayState::Live && rec.checksum_stale {
+                    let _ = self.rewrite_yaml(&name, &rec.meta, None);
+                }
+            }
+        }
     }
 
     /// The state that reports a forked child's failure to start its own session.
@@ -875,9 +944,34 @@ impl Shared {
             counts: clone_unblocked(&parent.counts).unwrap_or_default(),
             unheld: clone_unblocked(&parent.unheld).unwrap_or_default(),
             arrays: clone_unblocked(&parent.arrays).unwrap_or_default(),
+            writers: clone_unblocked(&parent.writers).unwrap_or_default(),
+            unheld_writers: clone_unblocked(&parent.unheld_writers).unwrap_or_default(),
         };
         Proc::start(&self.dir, self.access, self.readonly, Some(inherited))
             .map_err(|e| e.to_string())
+    }
+
+    /// This process's in-place writer registrations, by name.
+    pub(crate) fn writers(&self) -> MutexGuard<'_, crate::refs::Counts> {
+        lock(&self.here().writers)
+    }
+
+    /// Closes, in a forked child, an in-place writer inherited through fork ([P2]). Returns
+    /// false if this process registered it again (its heir did): then it closes as its own.
+    pub(crate) fn close_inherited_writer(&self, name: &str) -> bool {
+        let _g = lock(&self.heir_lock);
+        let (p, started) = match self.here_if_started() {
+            Ok(p) => (p, true),
+            Err(p) => (p, false),
+        };
+        if decrement(&p.unheld_writers, name) {
+            return true;
+        }
+        if started {
+            return false;
+        }
+        decrement(&p.writers, name); // the parent's registration stays the parent's
+        true
     }
 
     /// Releases, in a forked child, one reference that a handle inherited through fork stood

@@ -394,6 +394,22 @@ fn an_inherited_view_of_an_array_removed_before_the_childs_first_use_releases_no
 }
 
 #[test]
+fn an_in_place_writer_inherited_through_fork_keeps_the_checksums_stale_until_the_child_closes_it() {
+    let (_t, dir) = setup(&[]);
+    let text = run_helper(&["fork-inplace", dir.to_str().unwrap()]);
+    expect_lines(
+        &text,
+        &[
+            "parent stale-while-child-writes true",
+            "child stale-after-own-close false",
+            "parent child-exit 0",
+            "parent deep-fsck-problems 0",
+            "parent x [42.0, 43.0, 3.0]",
+        ],
+    );
+}
+
+#[test]
 fn eight_processes_of_random_traffic_match_an_independent_tally() {
     let names = ["a", "b", "c", "d"];
     let (_t, dir) = setup(&[]);

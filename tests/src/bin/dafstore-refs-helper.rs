@@ -16,6 +16,9 @@
 //! - `fork-removed-before-use DIR`: the parent holds a view of `x`, removes it (deferred), forks;
 //!   the parent releases (x is deleted) before the child's first use; the child writes and opens
 //!   a new `x`, drops the inherited view, and removes `x` (prints `child remove-x ...`).
+//! - `fork-inplace DIR`: the parent opens `x` for in-place writing and forks; the child writes
+//!   through the inherited writer; the parent closes its writer, then the child closes its own;
+//!   both print whether the checksums are stale, and the parent runs a deep fsck at the end.
 //! - `stress DIR SEED MILLIS NAME...`: random retain/release/remove/open/write for MILLIS ms,
 //!   then prints `tally NAME COUNT` for every name it still holds, `errors N` (unexpected errors,
 //!   e.g. SQLITE_BUSY), `done`, and waits for stdin EOF before releasing everything.
@@ -37,6 +40,7 @@ fn main() {
         "fork-writer" => fork_writer(&dir),
         "fork-parent-closes" => fork_parent_closes(&dir),
         "fork-removed-before-use" => fork_removed_before_use(&dir),
+        "fork-inplace" => fork_inplace(&dir),
         "stress" => stress(&dir, &args[3], &args[4], &args[5..]),
         _ => {
             eprintln!("usage: see the module doc");
@@ -266,6 +270,47 @@ fn fork_removed_before_use(dir: &str) {
     send_byte(to_child[1]);
     let _ = to_parent;
     println!("parent child-exit {}", wait_child(pid));
+}
+
+fn fork_inplace(dir: &str) {
+    let c = Container::open(dir).expect("open");
+    c.write_dense::<f64>("x", &[3], &[1.0, 2.0, 3.0])
+        .expect("write x");
+    let mut w = c.open_dense_mut::<f64>("x").expect("open x in place");
+    let (to_parent, to_child) = pipes();
+    // SAFETY: single-threaded here; both sides go on as plain single-threaded Rust processes.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        w.as_mut_slice()[0] = 42.0; // registers this process as a writer of x first
+        send_byte(to_parent[1]);
+        wait_byte(to_child[0]); // the parent closed its writer
+        w.as_mut_slice()[1] = 43.0;
+        w.close().expect("child: close");
+        let rec = c.record("x").expect("child: record");
+        println!("child stale-after-own-close {}", rec.checksum_stale);
+        drop(c);
+        std::process::exit(0);
+    }
+    wait_byte(to_parent[0]);
+    w.close().expect("parent: close");
+    let rec = c.record("x").expect("record");
+    println!("parent stale-while-child-writes {}", rec.checksum_stale);
+    send_byte(to_child[1]);
+    println!("parent child-exit {}", wait_child(pid));
+    drop(c);
+    let report = Container::fsck_dir(
+        std::path::Path::new(dir),
+        dafstore::FsckOptions {
+            deep: true,
+            repair: false,
+        },
+        &mut |_, _| {},
+    )
+    .expect("fsck");
+    println!("parent deep-fsck-problems {}", report.problems.len());
+    let c = Container::open(dir).expect("reopen");
+    let x = c.open_dense::<f64>("x").expect("open x");
+    println!("parent x {:?}", &*x);
 }
 
 /// xorshift64*: a deterministic generator so a failing run can be replayed from its seed.
