@@ -216,6 +216,10 @@ pub enum ContainerError {
         /// The file system type.
         fs: &'static str,
     },
+    /// A path under the container crosses a link, a nested container or a non-regular file, is
+    /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
+    #[error(transparent)]
+    Path(#[from] crate::beneath::PathError),
 }
 
 /// Opening an array failed.
@@ -302,6 +306,10 @@ pub enum OpenError {
         /// The container directory.
         container: PathBuf,
     },
+    /// A path under the container crosses a link, a nested container or a non-regular file, is
+    /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
+    #[error(transparent)]
+    Path(#[from] crate::beneath::PathError),
 }
 
 /// Creating, writing, publishing or removing an array failed. Nothing was published.
@@ -393,6 +401,10 @@ pub enum WriteError {
     /// The catalog failed.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// A path under the container crosses a link, a nested container or a non-regular file, is
+    /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
+    #[error(transparent)]
+    Path(#[from] crate::beneath::PathError),
 }
 
 /// Builds a closure that wraps an `io::Error` with a path and operation, for any of the enums above.

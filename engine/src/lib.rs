@@ -31,6 +31,7 @@
 
 mod adopt;
 mod array;
+mod beneath;
 mod cache;
 mod catalog;
 pub mod checksum;
@@ -50,6 +51,7 @@ mod writer;
 
 pub use adopt::AdoptReport;
 pub use array::{Array, Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
+pub use beneath::PathError;
 pub use cache::{cache_stats, CacheStats};
 pub use catalog::{ArrayRecord, ArrayState, FileRecord, SCHEMA_VERSION};
 pub use container::{
