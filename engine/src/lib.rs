@@ -64,7 +64,7 @@ pub use error::{
 pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
 pub use interop::{ArrowSparse, Format, ImportOptions, ImportReport, ImportedArray, InteropError};
 pub use meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
-pub use name::ArrayName;
+pub use name::{escape_for_display, is_forbidden_char, ArrayName};
 pub use refs::{Holder, Ref};
 pub use writer::{Allocation, CreateOptions, DenseWriter};
 /// The arrow-rs crates whose types [`DenseArray::to_arrow`] and [`SparseArray::to_arrow_buffers`]
