@@ -171,7 +171,13 @@ impl Dir {
 
     /// The error for entry `name` that could not be opened as `expected`: a link, the wrong type,
     /// or the OS error.
-    fn refused(&self, name: &OsStr, expected: &'static str, op: &'static str, e: io::Error) -> PathError {
+    fn refused(
+        &self,
+        name: &OsStr,
+        expected: &'static str,
+        op: &'static str,
+        e: io::Error,
+    ) -> PathError {
         let path = self.path.join(name);
         match self.entry_type(name) {
             Ok(Some(ft)) if ft.is_symlink() => PathError::Link { path },
@@ -507,8 +513,13 @@ mod tests {
         symlink(root.join("a"), root.join("l")).unwrap();
         assert!(open_dir(root, "a/b").unwrap().is_some());
         assert!(open_dir(root, "a/missing").unwrap().is_none());
-        assert!(matches!(open_dir(root, "l/b"), Err(PathError::Link { path }) if path == root.join("l")));
-        assert!(matches!(open_dir(root, "n"), Err(PathError::NestedContainer { .. })));
+        assert!(
+            matches!(open_dir(root, "l/b"), Err(PathError::Link { path }) if path == root.join("l"))
+        );
+        assert!(matches!(
+            open_dir(root, "n"),
+            Err(PathError::NestedContainer { .. })
+        ));
     }
 
     #[test]
@@ -519,8 +530,20 @@ mod tests {
         assert_eq!(nix_mkfifo(&c), 0);
         let d = Dir::root(t.path()).unwrap();
         let err = d.open_file(OsStr::new("x.yaml"), false).unwrap_err();
-        assert!(matches!(err, PathError::WrongType { found: "FIFO (named pipe)", .. }), "{err}");
-        assert!(matches!(open_regular(&fifo), Err(PathError::WrongType { .. })));
+        assert!(
+            matches!(
+                err,
+                PathError::WrongType {
+                    found: "FIFO (named pipe)",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(matches!(
+            open_regular(&fifo),
+            Err(PathError::WrongType { .. })
+        ));
     }
 
     fn nix_mkfifo(c: &std::ffi::CStr) -> i32 {

@@ -147,7 +147,8 @@ fn refuse_nesting(path: &Path) -> Result<(), ContainerError> {
             _ => break,
         }
     }
-    let mut real = fs::canonicalize(existing).map_err(io_at(existing, "resolve", ContainerError::io))?;
+    let mut real =
+        fs::canonicalize(existing).map_err(io_at(existing, "resolve", ContainerError::io))?;
     for n in rest.iter().rev() {
         real.push(n);
     }
@@ -158,9 +159,11 @@ fn refuse_nesting(path: &Path) -> Result<(), ContainerError> {
         }
         .into());
     }
-    if let Some(other) = beneath::container_below(&real)
-        .map_err(io_at(path, "scan for containers below", ContainerError::io))?
-    {
+    if let Some(other) = beneath::container_below(&real).map_err(io_at(
+        path,
+        "scan for containers below",
+        ContainerError::io,
+    ))? {
         return Err(PathError::WouldNest {
             path: path.to_path_buf(),
             other,
@@ -619,7 +622,9 @@ pub(crate) fn is_session_id(s: &str) -> bool {
 fn path_io(e: PathError) -> io::Error {
     match e {
         PathError::Io { source, .. } => source,
-        PathError::ContainerRemoved { .. } => io::Error::new(io::ErrorKind::NotFound, e.to_string()),
+        PathError::ContainerRemoved { .. } => {
+            io::Error::new(io::ErrorKind::NotFound, e.to_string())
+        }
         other => io::Error::other(other.to_string()),
     }
 }
@@ -666,10 +671,15 @@ impl Shared {
         let path = dir.join(format!("{id}.lock"));
         // Relative to `sessions/`, reached without following a link ([N7]).
         let sessions = beneath::reserved(&self.root, "sessions")?;
-        let (tmp_leaf, leaf) = (tmp.file_name().unwrap_or_default(), path.file_name().unwrap_or_default());
-        let file = sessions
-            .create_new(tmp_leaf)
-            .map_err(io_at(&tmp, "create session lock", ContainerError::io))?;
+        let (tmp_leaf, leaf) = (
+            tmp.file_name().unwrap_or_default(),
+            path.file_name().unwrap_or_default(),
+        );
+        let file = sessions.create_new(tmp_leaf).map_err(io_at(
+            &tmp,
+            "create session lock",
+            ContainerError::io,
+        ))?;
         crate::failpoint::hit("session.before_lock").map_err(io_at(
             &tmp,
             "start session (injected failure)",
@@ -798,7 +808,10 @@ impl Shared {
 
     /// For writers touching an existing array's files: the directory holding them, reached
     /// without following a link ([N7]); `None` if it is missing (nothing there to touch).
-    pub(crate) fn check_parent_for_write(&self, name: &ArrayName) -> Result<Option<Dir>, WriteError> {
+    pub(crate) fn check_parent_for_write(
+        &self,
+        name: &ArrayName,
+    ) -> Result<Option<Dir>, WriteError> {
         Ok(beneath::array_dir(&self.root, name)?)
     }
 

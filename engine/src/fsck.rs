@@ -16,11 +16,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::beneath::PathError;
 use crate::catalog::{ArrayRecord, ArrayState};
 use crate::container::{is_session_id, Container};
 use crate::error::ContainerError;
 use crate::inspect::{check_data_files, read_array_files, InspectError};
-use crate::beneath::PathError;
 use crate::meta::{read_yaml_open, ReadYamlError, DENSE_SUFFIXES, SPARSE_SUFFIXES};
 use crate::name::ArrayName;
 
@@ -417,7 +417,10 @@ impl Container {
             }
         }
         let staging_dir = crate::beneath::reserved(&root, "staging").ok();
-        for n in staging_dir.iter().flat_map(|d| d.names().unwrap_or_default()) {
+        for n in staging_dir
+            .iter()
+            .flat_map(|d| d.names().unwrap_or_default())
+        {
             let id = n.to_string_lossy().into_owned();
             let path = shared.dir.join("staging").join(&n);
             if let Some(d) = &staging_dir {

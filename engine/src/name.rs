@@ -232,7 +232,9 @@ mod tests {
         let raw = "x\n\u{1b}[31m\u{202E}y\\z\u{85}";
         let shown = escape_for_display(raw);
         assert_eq!(shown, "x\\u{000A}\\u{001B}[31m\\u{202E}y\\\\z\\u{0085}");
-        assert!(!shown.chars().any(|c| is_forbidden_char(c) || c.is_control()));
+        assert!(!shown
+            .chars()
+            .any(|c| is_forbidden_char(c) || c.is_control()));
         assert_eq!(escape_for_display("ünï/a b"), "ünï/a b");
     }
 

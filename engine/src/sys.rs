@@ -331,7 +331,14 @@ pub(crate) fn renameat(
     let f = c_name(from)?;
     let t = c_name(to)?;
     // SAFETY: both descriptors are open and both strings NUL-terminated, all valid for the call.
-    let rc = unsafe { libc::renameat(from_dir.as_raw_fd(), f.as_ptr(), to_dir.as_raw_fd(), t.as_ptr()) };
+    let rc = unsafe {
+        libc::renameat(
+            from_dir.as_raw_fd(),
+            f.as_ptr(),
+            to_dir.as_raw_fd(),
+            t.as_ptr(),
+        )
+    };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }

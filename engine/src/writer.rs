@@ -7,8 +7,8 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::catalog::{ArrayState, FileRecord};
 use crate::beneath::Dir;
+use crate::catalog::{ArrayState, FileRecord};
 use crate::container::Container;
 use crate::dtype::{DType, Element, IndexElement, IndexSlice};
 use crate::error::{io_at, WriteError};
@@ -72,10 +72,11 @@ impl Staged {
 
     fn create(&mut self, suffix: &str) -> Result<(PathBuf, File), WriteError> {
         let path = self.dir.path().join(self.leaf(suffix));
-        let file = self
-            .dir
-            .create_new(&self.leaf(suffix))
-            .map_err(io_at(&path, "create staging file", WriteError::io))?;
+        let file = self.dir.create_new(&self.leaf(suffix)).map_err(io_at(
+            &path,
+            "create staging file",
+            WriteError::io,
+        ))?;
         self.paths.push(path.clone());
         Ok((path, file))
     }
