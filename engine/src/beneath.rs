@@ -460,6 +460,26 @@ pub(crate) fn open_regular(path: &Path) -> Result<File, PathError> {
     Ok(file)
 }
 
+/// Opens a file given by the user (an import's input), following links but never blocking: a
+/// FIFO, socket, device or directory is refused after `fstat`, before any read ([N9]).
+pub(crate) fn open_input(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let md = file.metadata()?;
+    if !md.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "is a {}, not a regular file; dafstore reads only regular files (SPEC [N9])",
+                kind_name(&md.file_type())
+            ),
+        ));
+    }
+    Ok(file)
+}
+
 /// The container (a directory holding `.dafstore/container.yaml`) that `dir` is inside, if any:
 /// `dir` itself excluded, the nearest ancestor first ([C4]).
 pub(crate) fn enclosing_container(dir: &Path) -> Option<PathBuf> {

@@ -537,3 +537,17 @@ fn dafctl_fsck_prints_orphan_file_names_with_control_characters_escaped() {
         "{text}"
     );
 }
+
+#[test]
+fn importing_from_a_fifo_fails_at_once_naming_the_file_type() {
+    let t = tempfile::tempdir().unwrap();
+    let c = Container::create(t.path().join("c")).unwrap();
+    let fifo = t.path().join("in.npy");
+    mkfifo(&fifo);
+    let err = without_blocking("import", move || {
+        c.import("x", &fifo, dafstore::ImportOptions::default())
+            .map(drop)
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("FIFO"), "{err}");
+}
