@@ -1083,7 +1083,12 @@ impl Drop for Shared {
                     let _ = staging.remove_tree(&s.id);
                 }
             }
-            let _ = fs::remove_file(&s.path);
+            if let (Ok(sessions), Some(leaf)) = (
+                beneath::reserved(&self.root, "sessions"),
+                s.path.file_name(),
+            ) {
+                let _ = sessions.remove_file(leaf);
+            }
         }
     }
 }
