@@ -298,11 +298,14 @@ impl Dir {
     }
 
     /// The names in this directory (`.` and `..` excluded). The listing goes through the
-    /// descriptor (`/proc/self/fd`), so it is this directory's even if its path was swapped.
+    /// descriptor (`/proc/self/fd`), so it is this directory's even if its path was swapped;
+    /// without `/proc`, through the path (names only: every use of a name is relative to the
+    /// descriptor, so a swapped path cannot make anything outside be touched).
     pub(crate) fn names(&self) -> Result<Vec<OsString>, PathError> {
         use std::os::fd::AsRawFd;
         let via_fd = PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()));
         let entries = std::fs::read_dir(&via_fd)
+            .or_else(|_| std::fs::read_dir(&self.path))
             .map_err(|e| PathError::io(&self.path, "list directory", e))?;
         let mut out = Vec::new();
         for e in entries {
@@ -317,20 +320,21 @@ impl Dir {
     /// Removes the directory `name` and the files in it, never following a link: a link inside
     /// is removed itself, a link or non-directory at `name` is refused ([N7]). Sub-directories
     /// are removed the same way.
-    pub(crate) fn remove_tree(&self, name: &str) -> Result<bool, PathError> {
-        let Some(d) = self.sub_checked(OsStr::new(name), true)? else {
+    pub(crate) fn remove_tree(&self, name: impl AsRef<OsStr>) -> Result<bool, PathError> {
+        let name = name.as_ref();
+        let Some(d) = self.sub_checked(name, true)? else {
             return Ok(false);
         };
         for n in d.names()? {
             match d.entry_type(&n)? {
                 Some(ft) if ft.is_dir() => {
-                    d.remove_tree(&n.to_string_lossy())?;
+                    d.remove_tree(&n)?;
                 }
                 Some(_) => d.remove_file(&n)?,
                 None => {}
             }
         }
-        match self.remove_dir(OsStr::new(name)) {
+        match self.remove_dir(name) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(PathError::io(self.path.join(name), "remove directory", e)),

@@ -504,7 +504,7 @@ impl Container {
             }
         }
         for (kind, f, what) in &hazards {
-            if claimed.contains(f) {
+            if claimed.contains(f) || found.problems.iter().any(|p| p.path == *f) {
                 continue; // reported with its array above
             }
             let message = match kind {
