@@ -365,6 +365,29 @@ pub(crate) fn reserved(root: &Path, sub: &str) -> Result<Dir, PathError> {
     Ok(dir)
 }
 
+/// Refuses a catalog file (`catalog.sqlite`, `-wal`, `-shm`) that is a link or not a regular file
+/// before SQLite opens it: SQLite would follow the link, or fail on a FIFO with a bare "disk I/O
+/// error" ([N7], [N9]). Absent files are fine (SQLite makes `-wal` and `-shm`).
+pub(crate) fn check_catalog_files(root: &Path) -> Result<(), PathError> {
+    let dir = reserved(root, "")?;
+    for file in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"] {
+        let path = || dir.path().join(file);
+        match dir.entry_type(OsStr::new(file))? {
+            None => {}
+            Some(ft) if ft.is_file() => {}
+            Some(ft) if ft.is_symlink() => return Err(PathError::Link { path: path() }),
+            Some(ft) => {
+                return Err(PathError::WrongType {
+                    path: path(),
+                    found: kind_name(&ft),
+                    expected: "regular file",
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Opens directory `rel` (`/`-separated components, may be empty) under the container `root`,
 /// component by component, never following a link and refusing a directory that holds another
 /// container ([N7], [C4]). `None` if a component is missing.

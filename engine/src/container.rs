@@ -313,6 +313,7 @@ impl Container {
             });
         }
         read_container_yaml(&version_file)?;
+        beneath::check_catalog_files(&root)?;
         check_local_fs(&root)?;
         let md = fs::metadata(&root).map_err(io_at(&root, "stat", ContainerError::io))?;
         let key = (md.dev(), md.ino(), readonly);

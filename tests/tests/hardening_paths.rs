@@ -543,3 +543,32 @@ fn importing_from_a_fifo_fails_at_once_naming_the_file_type() {
     .unwrap_err();
     assert!(err.to_string().contains("FIFO"), "{err}");
 }
+
+#[test]
+fn a_fifo_or_link_in_place_of_the_catalog_is_refused_at_open_without_blocking() {
+    for file in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"] {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("c");
+        Container::create(&dir)
+            .unwrap()
+            .write_dense::<i64>("x", &[1], &[1])
+            .unwrap();
+        let p = dir.join(".dafstore").join(file);
+        let _ = fs::remove_file(&p);
+        mkfifo(&p);
+        let d = dir.clone();
+        let err = without_blocking("open", move || Container::open(&d).map(drop)).unwrap_err();
+        assert!(
+            matches!(&err, ContainerError::Path(PathError::WrongType { path, .. }) if *path == p),
+            "{file}: {err:?}"
+        );
+        fs::remove_file(&p).unwrap();
+        symlink(t.path().join("elsewhere"), &p).unwrap();
+        let d = dir.clone();
+        let err = without_blocking("open", move || Container::open(&d).map(drop)).unwrap_err();
+        assert!(
+            matches!(&err, ContainerError::Path(PathError::Link { path }) if *path == p),
+            "{file}: {err:?}"
+        );
+    }
+}
