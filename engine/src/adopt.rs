@@ -60,13 +60,20 @@ impl Container {
             Container::create(path)?
         };
         let mut yamls = Vec::new();
-        collect_yaml(c.root(), &mut yamls).map_err(|e| ContainerError::Io {
+        let mut nested = Vec::new();
+        collect_yaml(c.root(), &mut yamls, &mut nested).map_err(|e| ContainerError::Io {
             path: path.to_path_buf(),
             op: "scan",
             source: e,
         })?;
         yamls.sort();
         let mut report = AdoptReport::default();
+        for dir in nested {
+            report.refused.push((
+                dir,
+                "holds another container (.dafstore): containers never nest (SPEC [C4]); its arrays are not adopted".into(),
+            ));
+        }
         for yaml in yamls {
             match c.adopt_one(&yaml) {
                 Ok(Some(name)) => report.adopted.push(name),
@@ -142,7 +149,13 @@ impl Container {
     }
 }
 
-pub(crate) fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Metadata files under `dir`, not following links and not descending into a directory that
+/// holds `.dafstore` (another container: listed in `nested`, [C4]).
+pub(crate) fn collect_yaml(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    nested: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let n = entry.file_name();
@@ -151,7 +164,12 @@ pub(crate) fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Resul
         }
         let ft = entry.file_type()?; // does not follow symlinks
         if ft.is_dir() {
-            collect_yaml(&entry.path(), out)?;
+            let sub = entry.path();
+            if fs::symlink_metadata(sub.join(crate::container::RESERVED_DIR)).is_ok() {
+                nested.push(sub);
+            } else {
+                collect_yaml(&sub, out, nested)?;
+            }
         } else if ft.is_file() && entry.path().extension().is_some_and(|e| e == "yaml") {
             out.push(entry.path());
         }

@@ -14,7 +14,7 @@ use memmap2::MmapMut;
 
 use crate::cache::{self, FileKey, FileMap};
 use crate::catalog::ArrayState;
-use crate::container::{open_nofollow, Container};
+use crate::container::Container;
 use crate::dtype::{DType, Element, IndexSlice};
 use crate::error::{OpenError, WriteError};
 use crate::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
@@ -582,7 +582,7 @@ impl Container {
         };
         check_dtype::<T>(name.as_str(), meta.dtype)?;
         let path = name.file_path(&self.shared.root, "array");
-        let (file, _) = open_checked(&path, meta.byte_len(), false)?;
+        let (file, _) = open_checked(&self.shared.root, &name, "array", meta.byte_len(), false)?;
         let len = usize::try_from(meta.byte_len()).unwrap_or(usize::MAX);
         let map = if len == 0 {
             None
@@ -681,7 +681,7 @@ impl Container {
             let mut primary = None;
             for (suffix, expected) in rec.meta.files() {
                 let path = name.file_path(&shared.root, suffix);
-                let (file, md) = open_checked(&path, expected, writable)?;
+                let (file, md) = open_checked(&shared.root, name, suffix, expected, writable)?;
                 let len = usize::try_from(expected).map_err(|_| OpenError::SizeMismatch {
                     path: path.clone(),
                     expected,
@@ -730,32 +730,32 @@ fn wrap(inner: Arc<ArrayInner>) -> Array {
     }
 }
 
-/// Opens `path` (no symlinks), checks it is a regular file of exactly `expected` bytes ([D3]).
+/// Opens `name`'s file with `suffix` (resolved under `root` without following any link, without
+/// blocking, refusing nested containers: [N7], [N9], [C4]), checks it is a regular file of exactly
+/// `expected` bytes ([D3]).
 fn open_checked(
-    path: &std::path::Path,
+    root: &std::path::Path,
+    name: &ArrayName,
+    suffix: &str,
     expected: u64,
     write: bool,
 ) -> Result<(std::fs::File, std::fs::Metadata), OpenError> {
-    let file = open_nofollow(path, write).map_err(|e| {
-        if e.raw_os_error() == Some(libc::ELOOP) {
-            OpenError::NotRegularFile {
-                path: path.to_path_buf(),
-            }
-        } else {
-            OpenError::io(path.to_path_buf(), "open", e)
+    let path = name.file_path(root, suffix);
+    let (file, md) = match crate::beneath::open_array_file(root, name, suffix, write) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => {
+            let e = std::io::Error::from(std::io::ErrorKind::NotFound);
+            return Err(OpenError::io(path, "open", e));
         }
-    })?;
-    let md = file
-        .metadata()
-        .map_err(|e| OpenError::io(path.to_path_buf(), "stat", e))?;
-    if !md.is_file() {
-        return Err(OpenError::NotRegularFile {
-            path: path.to_path_buf(),
-        });
-    }
+        // The file itself is a link: not a regular file ([N7]).
+        Err(crate::beneath::PathError::Link { path: p }) if p == path => {
+            return Err(OpenError::NotRegularFile { path })
+        }
+        Err(e) => return Err(e.into()),
+    };
     if md.len() != expected {
         return Err(OpenError::SizeMismatch {
-            path: path.to_path_buf(),
+            path,
             expected,
             actual: md.len(),
         });

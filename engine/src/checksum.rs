@@ -11,7 +11,11 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
 
 /// CRC-32C of a whole file, read in 1 MiB chunks.
 pub fn crc32c_file(path: &Path) -> io::Result<u32> {
-    let mut f = File::open(path)?;
+    crc32c_read(File::open(path)?)
+}
+
+/// CRC-32C of everything `f` yields, read in 1 MiB chunks.
+pub(crate) fn crc32c_read(mut f: impl Read) -> io::Result<u32> {
     let mut buf = vec![0u8; 1 << 20];
     let mut crc = 0u32;
     loop {

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, Weak};
@@ -16,6 +16,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, Weak};
 use serde::Deserialize;
 
 use crate::array::ArrayInner;
+use crate::beneath::{self, Dir, PathError};
 use crate::catalog::{Access, ArrayRecord, ArrayState, Catalog, FileRecord, RemoveStart};
 use crate::error::{io_at, CatalogError, ContainerError, MetaError, OpenError, WriteError};
 use crate::failpoint::failpoint;
@@ -171,6 +172,48 @@ fn container_yaml() -> String {
     format!("format: dafstore\nversion:\n- {CONTAINER_MAJOR}\n- {CONTAINER_MINOR}\n")
 }
 
+/// Refuses to make `path` a container if a container encloses it or one lies below it ([C4]).
+fn refuse_nesting(path: &Path) -> Result<(), ContainerError> {
+    let abs = std::path::absolute(path).map_err(io_at(path, "resolve", ContainerError::io))?;
+    // The nearest existing ancestor, resolved (links in the part that exists are followed: the
+    // question is where the new container would really be).
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(p), Some(n)) => {
+                rest.push(n.to_os_string());
+                existing = p;
+            }
+            _ => break,
+        }
+    }
+    let mut real =
+        fs::canonicalize(existing).map_err(io_at(existing, "resolve", ContainerError::io))?;
+    for n in rest.iter().rev() {
+        real.push(n);
+    }
+    if let Some(other) = beneath::enclosing_container(&real) {
+        return Err(PathError::WouldNest {
+            path: path.to_path_buf(),
+            other,
+        }
+        .into());
+    }
+    if let Some(other) = beneath::container_below(&real).map_err(io_at(
+        path,
+        "scan for containers below",
+        ContainerError::io,
+    ))? {
+        return Err(PathError::WouldNest {
+            path: path.to_path_buf(),
+            other,
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// `fsync` a directory so renames and creations in it are durable.
 pub(crate) fn fsync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
@@ -203,11 +246,9 @@ fn random_id() -> io::Result<String> {
 
 pub(crate) fn read_container_yaml(path: &Path) -> Result<(), ContainerError> {
     let mut text = String::new();
-    File::open(path)
-        .and_then(|f| {
-            f.take(crate::meta::MAX_YAML_BYTES)
-                .read_to_string(&mut text)
-        })
+    beneath::open_regular(path)?
+        .take(crate::meta::MAX_YAML_BYTES)
+        .read_to_string(&mut text)
         .map_err(io_at(
             path,
             "read the container version file",
@@ -240,6 +281,8 @@ impl Container {
     /// that already is a container is refused.
     pub fn create(path: impl AsRef<Path>) -> Result<Container, ContainerError> {
         let path = path.as_ref();
+        // Containers never nest, in either order: refused before anything is made ([C4]).
+        refuse_nesting(path)?;
         fs::create_dir_all(path).map_err(io_at(path, "create directory", ContainerError::io))?;
         check_local_fs(path)?;
         let dir = path.join(RESERVED_DIR);
@@ -313,6 +356,7 @@ impl Container {
             });
         }
         read_container_yaml(&version_file)?;
+        beneath::check_catalog_files(&root)?;
         check_local_fs(&root)?;
         let md = fs::metadata(&root).map_err(io_at(&root, "stat", ContainerError::io))?;
         let key = (md.dev(), md.ino(), readonly);
@@ -410,6 +454,8 @@ impl Container {
             .lock_stripe(&name, true)
             .map_err(self.shared.lock_err(&name))?;
         self.shared.recover_locked(&name)?;
+        // A link or nested container on the way is refused before anything changes ([N7], [C4]).
+        self.shared.check_parent_for_write(&name)?;
         let alive = |s: &str| self.shared.session_alive(s);
         let start = self.shared.catalog().begin_remove(name.as_str(), &alive)?;
         match start {
@@ -530,65 +576,57 @@ impl Container {
     /// Removes session lock files and staging directories of dead sessions (unless an unfinished
     /// publish still needs the staged files). Returns how many staging directories were removed.
     fn remove_dead_staging(&self) -> Result<usize, ContainerError> {
+        let shared = &self.shared;
+        // Everything here is reached through descriptors without following a link: a link in
+        // place of `staging/`, `sessions/` or a session's directory is never followed (fsck
+        // reports it) ([N7]).
+        let sessions = beneath::reserved(&shared.root, "sessions").ok();
+        let staging = beneath::reserved(&shared.root, "staging").ok();
         let mut ids: Vec<String> = Vec::new();
-        for dir in ["sessions", "staging"] {
-            let d = self.shared.dir.join(dir);
-            if let Ok(entries) = fs::read_dir(&d) {
-                for e in entries.flatten() {
-                    let n = e
-                        .file_name()
-                        .to_string_lossy()
-                        .trim_end_matches(".lock")
-                        .to_string();
-                    if is_session_id(&n) && !ids.contains(&n) {
-                        ids.push(n);
-                    }
+        for d in sessions.iter().chain(staging.iter()) {
+            for n in d.names().unwrap_or_default() {
+                let n = n.to_string_lossy().trim_end_matches(".lock").to_string();
+                if is_session_id(&n) && !ids.contains(&n) {
+                    ids.push(n);
                 }
             }
         }
         let mut removed = 0;
         for id in ids {
             // Hold the dead session's lock (if its file exists) while removing its files.
-            let lock_path = self.shared.dir.join("sessions").join(format!("{id}.lock"));
-            let probe = match File::open(&lock_path) {
-                Ok(f) if f.try_lock().is_ok() => Some(f),
-                Ok(_) => continue, // alive
-                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(_) => continue,
+            let lock_name = std::ffi::OsString::from(format!("{id}.lock"));
+            let probe = match sessions.as_ref().map(|d| d.open_file(&lock_name, false)) {
+                Some(Ok(Some((f, _)))) if f.try_lock().is_ok() => Some(f),
+                Some(Ok(None)) | None => None,
+                _ => continue, // alive, or not a lock file we can judge
             };
-            if self
-                .shared
-                .catalog()
-                .sessions()?
-                .iter()
-                .any(|(s, _)| *s == id)
-            {
+            if shared.catalog().sessions()?.iter().any(|(s, _)| *s == id) {
                 continue; // reaped in the next gc (its row is removed by `reap_dead` first)
             }
-            if !self.shared.staging_needed(&id)? {
-                let staging = self.shared.dir.join("staging").join(&id);
-                match fs::remove_dir_all(&staging) {
-                    Ok(()) => removed += 1,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(ContainerError::io(
-                            staging,
-                            "remove dead session's staging files",
-                            e,
-                        ))
+            if !shared.staging_needed(&id)? {
+                if let Some(staging) = &staging {
+                    match staging.remove_tree(&id) {
+                        Ok(true) => removed += 1,
+                        Ok(false) => {}
+                        // A link or a file where a session's directory should be: not followed,
+                        // not removed; fsck reports it.
+                        Err(PathError::Link { .. } | PathError::WrongType { .. }) => {}
+                        Err(e) => return Err(e.into()),
                     }
                 }
             }
-            let _ = fs::remove_file(&lock_path);
+            if let Some(d) = &sessions {
+                let _ = d.remove_file(&lock_name);
+            }
             drop(probe);
         }
         // Temporary session files of processes that died while starting.
-        if let Ok(entries) = fs::read_dir(self.shared.dir.join("sessions")) {
-            for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with(".tmp-") {
-                    if let Ok(f) = File::open(e.path()) {
+        if let Some(d) = &sessions {
+            for n in d.names().unwrap_or_default() {
+                if n.to_string_lossy().starts_with(".tmp-") {
+                    if let Ok(Some((f, _))) = d.open_file(&n, false) {
                         if f.try_lock().is_ok() {
-                            let _ = fs::remove_file(e.path());
+                            let _ = d.remove_file(&n);
                         }
                     }
                 }
@@ -774,6 +812,17 @@ fn decrement(m: &Mutex<crate::refs::Counts>, name: &str) -> bool {
     false
 }
 
+/// A [`PathError`] where only an `io::Error` fits (lock files): its message, or the OS error.
+fn path_io(e: PathError) -> io::Error {
+    match e {
+        PathError::Io { source, .. } => source,
+        PathError::ContainerRemoved { .. } => {
+            io::Error::new(io::ErrorKind::NotFound, e.to_string())
+        }
+        other => io::Error::other(other.to_string()),
+    }
+}
+
 /// A copy of what `m` guards, inherited through fork(). A thread of the parent may have held the
 /// lock at fork(); that thread does not exist in the child, so never block on it: `None` then.
 fn clone_unblocked<T: Clone>(m: &Mutex<T>) -> Option<T> {
@@ -812,14 +861,20 @@ fn try_start_session(
     pid: u32,
 ) -> Result<Session, ContainerError> {
     let id = random_id().map_err(io_at("/dev/urandom", "read", ContainerError::io))?;
-    let dir = dir.join("sessions");
-    let tmp = dir.join(format!(".tmp-{id}"));
-    let path = dir.join(format!("{id}.lock"));
-    let file = OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .open(&tmp)
-        .map_err(io_at(&tmp, "create session lock", ContainerError::io))?;
+    let root = dir.parent().unwrap_or(dir);
+    let tmp = dir.join("sessions").join(format!(".tmp-{id}"));
+    let path = dir.join("sessions").join(format!("{id}.lock"));
+    // Relative to `sessions/`, reached without following a link ([N7]).
+    let sessions = beneath::reserved(root, "sessions")?;
+    let (tmp_leaf, leaf) = (
+        tmp.file_name().unwrap_or_default(),
+        path.file_name().unwrap_or_default(),
+    );
+    let file = sessions.create_new(tmp_leaf).map_err(io_at(
+        &tmp,
+        "create session lock",
+        ContainerError::io,
+    ))?;
     crate::failpoint::hit("session.before_lock").map_err(io_at(
         &tmp,
         "start session (injected failure)",
@@ -829,7 +884,11 @@ fn try_start_session(
         .map_err(io_at(&tmp, "lock session", ContainerError::io))?;
     // Renamed only once locked: a session file under its final name is always locked by a
     // live process ([P1]).
-    fs::rename(&tmp, &path).map_err(io_at(&path, "publish session lock", ContainerError::io))?;
+    sessions.rename(tmp_leaf, &sessions, leaf).map_err(io_at(
+        &path,
+        "publish session lock",
+        ContainerError::io,
+    ))?;
     let fork_slot = sys::forget_in_forked_child(&file);
     catalog.add_session(&id, pid)?;
     Ok(Session {
@@ -1018,7 +1077,7 @@ impl Shared {
         if !is_session_id(id) {
             return false;
         }
-        match File::open(self.dir.join("sessions").join(format!("{id}.lock"))) {
+        match self.reserved_file("sessions", &format!("{id}.lock")) {
             Err(e) => e.kind() != io::ErrorKind::NotFound,
             Ok(f) => !matches!(f.try_lock(), Ok(())),
         }
@@ -1047,6 +1106,21 @@ impl Shared {
         self.here().session.as_ref().map_or("", |s| s.id.as_str())
     }
 
+    /// Opens `.dafstore/<sub>/<file>` for reading without following a link and without blocking
+    /// (a FIFO there is refused, not waited on) ([N7], [N9]).
+    pub(crate) fn reserved_file(&self, sub: &str, file: &str) -> io::Result<File> {
+        let dir = beneath::reserved(&self.root, sub).map_err(path_io)?;
+        match dir.open_file(std::ffi::OsStr::new(file), false) {
+            Ok(Some((f, _))) => Ok(f),
+            Ok(None) => Err(io::Error::from(io::ErrorKind::NotFound)),
+            Err(e) => Err(path_io(e)),
+        }
+    }
+
+    fn stripe_file(&self, name: &ArrayName) -> io::Result<File> {
+        self.reserved_file("locks", &format!("{:02}.lock", name.stripe()))
+    }
+
     pub(crate) fn stripe_path(&self, name: &ArrayName) -> PathBuf {
         self.dir
             .join("locks")
@@ -1056,8 +1130,7 @@ impl Shared {
     /// Takes the stripe of `name`, blocking. Read-only handles on media without lock files go
     /// without (nobody can write there).
     pub(crate) fn lock_stripe(&self, name: &ArrayName, exclusive: bool) -> io::Result<StripeGuard> {
-        let path = self.stripe_path(name);
-        let file = match File::open(&path) {
+        let file = match self.stripe_file(name) {
             Ok(f) => f,
             Err(_) if self.readonly => {
                 return Ok(StripeGuard {
@@ -1076,7 +1149,7 @@ impl Shared {
     }
 
     pub(crate) fn try_lock_stripe(&self, name: &ArrayName) -> Option<StripeGuard> {
-        let file = File::open(self.stripe_path(name)).ok()?;
+        let file = self.stripe_file(name).ok()?;
         file.try_lock().ok()?;
         Some(StripeGuard::held(file))
     }
@@ -1086,88 +1159,56 @@ impl Shared {
     }
 
     /// A fresh staging stem for this session: `.dafstore/staging/<session>/<n>`.
-    pub(crate) fn staging_dir(&self) -> PathBuf {
-        self.dir.join("staging").join(self.session_id())
-    }
-
     pub(crate) fn next_stem(&self) -> String {
         self.staging_seq.fetch_add(1, Ordering::Relaxed).to_string()
     }
 
     /// Makes sure the directory holding `name`'s files exists inside the container, creating
-    /// missing components (and syncing their parents), refusing files and outside symlinks in the
-    /// way ([N7]).
-    pub(crate) fn ensure_parent(&self, name: &ArrayName) -> Result<PathBuf, WriteError> {
-        let mut path = self.root.clone();
-        let comps: Vec<&str> = name.as_str().split('/').collect();
-        for comp in &comps[..comps.len() - 1] {
-            let next = path.join(comp);
-            match fs::symlink_metadata(&next) {
-                Ok(m) if m.is_dir() => {}
-                Ok(m) if m.file_type().is_symlink() => {
-                    let target = fs::canonicalize(&next).map_err(io_at(
-                        &next,
-                        "resolve symlink",
-                        WriteError::io,
-                    ))?;
-                    if !target.starts_with(&self.root) || !target.is_dir() {
-                        return Err(WriteError::NameConflict {
-                            path: next,
-                            name: name.to_string(),
-                        });
-                    }
-                }
-                Ok(_) => {
-                    return Err(WriteError::NameConflict {
-                        path: next,
-                        name: name.to_string(),
-                    })
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    match fs::create_dir(&next) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                        Err(e) => return Err(WriteError::io(next, "create directory", e)),
-                    }
-                    fsync_dir(&path).map_err(io_at(&path, "sync directory", WriteError::io))?;
-                }
-                Err(e) => return Err(WriteError::io(next, "stat", e)),
-            }
-            path = next;
-        }
-        Ok(path)
-    }
-
-    /// For writers touching an existing array's files: the directory holding them must resolve
-    /// inside the container ([N7]); a symlink swapped in after publishing must not make us write,
-    /// rename or unlink outside it.
-    pub(crate) fn check_parent_for_write(&self, name: &ArrayName) -> Result<(), WriteError> {
-        match self.check_parent(name) {
-            Ok(()) => Ok(()),
-            Err(OpenError::NotFound { .. }) => Ok(()), // nothing there to touch
-            Err(OpenError::Io { path, op, source }) => Err(WriteError::Io { path, op, source }),
-            Err(_) => Err(WriteError::NameConflict {
-                path: name.parent_dir(&self.root),
+    /// missing components (and syncing their parents), and returns it open. Every component is
+    /// opened without following a link; a link, a nested container or a non-directory in the way
+    /// is refused ([N7], [C4]).
+    pub(crate) fn ensure_parent(&self, name: &ArrayName) -> Result<Dir, WriteError> {
+        match beneath::create_dir_all(&self.root, beneath::dir_part(name)) {
+            Ok(d) => Ok(d),
+            Err(PathError::WrongType { path, .. }) => Err(WriteError::NameConflict {
+                path,
                 name: name.to_string(),
             }),
+            Err(e) => Err(e.into()),
         }
     }
 
-    /// Checks that the directory holding `name`'s files resolves inside the container ([N7]).
+    /// For writers touching an existing array's files: the directory holding them, reached
+    /// without following a link ([N7]); `None` if it is missing (nothing there to touch).
+    pub(crate) fn check_parent_for_write(
+        &self,
+        name: &ArrayName,
+    ) -> Result<Option<Dir>, WriteError> {
+        Ok(beneath::array_dir(&self.root, name)?)
+    }
+
+    /// Checks that the directory holding `name`'s files is reached inside the container without
+    /// a link or a nested container ([N7], [C4]).
     pub(crate) fn check_parent(&self, name: &ArrayName) -> Result<(), OpenError> {
-        if !name.as_str().contains('/') {
-            return Ok(());
-        }
-        let parent = name.parent_dir(&self.root);
-        match fs::canonicalize(&parent) {
-            Ok(p) if p.starts_with(&self.root) => Ok(()),
-            Ok(_) => Err(OpenError::NotRegularFile { path: parent }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(OpenError::NotFound {
+        match beneath::array_dir(&self.root, name)? {
+            Some(_) => Ok(()),
+            None => Err(OpenError::NotFound {
                 container: self.root.clone(),
                 name: name.to_string(),
             }),
-            Err(e) => Err(OpenError::io(parent, "resolve", e)),
         }
+    }
+
+    /// The staging directory of session `id`, never created here and never followed through a
+    /// link; `None` if it does not exist.
+    pub(crate) fn staging_of(&self, id: &str) -> Result<Option<Dir>, PathError> {
+        beneath::reserved(&self.root, "staging")?.sub(id)
+    }
+
+    /// This session's staging directory, created if missing; `.dafstore/staging` itself is never
+    /// re-created: if it is gone the container was removed ([C5]).
+    pub(crate) fn own_staging(&self) -> Result<Dir, PathError> {
+        beneath::reserved(&self.root, "staging")?.sub_or_create(self.session_id())
     }
 
     /// Publishes staged files under `name` (SPEC [W3] steps 1–6). `stem` names the staged files
@@ -1229,18 +1270,29 @@ impl Shared {
         Ok(())
     }
 
-    /// Steps 2–5 of [W3], idempotent.
+    /// Steps 2–5 of [W3], idempotent. Renames go from the staging directory's descriptor to the
+    /// array directory's, so no link on either path is followed ([N7]).
     fn roll_forward(
         &self,
         name: &ArrayName,
         meta: &ArrayMeta,
         staging: &str,
     ) -> Result<(), WriteError> {
-        let staged = |suffix: &str| self.dir.join("staging").join(format!("{staging}.{suffix}"));
-        let yaml_staged = staged("yaml");
+        let parent = self.ensure_parent(name)?;
+        let (id, stem) = staging.split_once('/').unwrap_or(("", staging));
+        let sdir = if id.is_empty() {
+            None
+        } else {
+            self.staging_of(id)?
+        };
+        let staged = |suffix: &str| std::ffi::OsString::from(format!("{stem}.{suffix}"));
         let yaml_final = name.file_path(&self.root, "yaml");
-        if yaml_staged.exists() {
-            remove_if_exists(&yaml_final)?;
+        let yaml_staged = match &sdir {
+            Some(d) if d.entry_type(&staged("yaml"))?.is_some() => Some(d),
+            _ => None,
+        };
+        if let Some(sdir) = yaml_staged {
+            parent.remove_file(&beneath::leaf(name, "yaml"))?;
             failpoint!("publish.after_unlink_yaml");
             let (ours, others): (&[&str], &[&str]) = match meta {
                 ArrayMeta::Dense(_) => (&DENSE_SUFFIXES, &SPARSE_SUFFIXES),
@@ -1248,31 +1300,28 @@ impl Shared {
             };
             for suffix in ours {
                 let from = staged(suffix);
-                if from.exists() {
+                if sdir.entry_type(&from)?.is_some() {
                     let to = name.file_path(&self.root, suffix);
-                    fs::rename(&from, &to).map_err(io_at(
-                        &to,
-                        "rename staged file into place",
-                        WriteError::io,
-                    ))?;
+                    sdir.rename(&from, &parent, &beneath::leaf(name, suffix))
+                        .map_err(io_at(&to, "rename staged file into place", WriteError::io))?;
                     // After the first rename of a sparse array: between the data renames.
                     failpoint!("publish.after_data_rename");
                 }
             }
             for suffix in others {
-                remove_if_exists(&name.file_path(&self.root, suffix))?;
+                parent.remove_file(&beneath::leaf(name, suffix))?;
             }
             failpoint!("publish.before_yaml_rename");
-            fs::rename(&yaml_staged, &yaml_final).map_err(io_at(
-                &yaml_final,
-                "rename staged metadata into place",
-                WriteError::io,
-            ))?;
+            sdir.rename(&staged("yaml"), &parent, &beneath::leaf(name, "yaml"))
+                .map_err(io_at(
+                    &yaml_final,
+                    "rename staged metadata into place",
+                    WriteError::io,
+                ))?;
             failpoint!("publish.after_yaml_rename");
         }
-        let parent = name.parent_dir(&self.root);
         failpoint!("publish.before_dir_sync");
-        fsync_dir(&parent).map_err(io_at(&parent, "sync directory", WriteError::io))?;
+        parent.sync()?;
         failpoint!("publish.after_dir_sync");
         Ok(())
     }
@@ -1285,7 +1334,6 @@ impl Shared {
         match rec.state {
             ArrayState::Live | ArrayState::Deleting => Ok(()),
             ArrayState::Publishing => {
-                self.ensure_parent(name)?;
                 self.roll_forward(name, &rec.meta, rec.staging.as_deref().unwrap_or(""))?;
                 self.catalog().set_state(name.as_str(), ArrayState::Live)?;
                 Ok(())
@@ -1309,16 +1357,29 @@ impl Shared {
         Ok(still_due)
     }
 
+    /// Unlinks `name`'s files (relative to their directory, reached without following a link) and
+    /// deletes its row. If the directory is now behind a link, a nested container or a file, its
+    /// files are not the container's to unlink: only the row is deleted, the entry in the way is
+    /// left for fsck to report ([N7], [C4]), and nothing is ever left stuck in `removing`.
     pub(crate) fn finish_remove(&self, name: &ArrayName) -> Result<(), WriteError> {
-        self.check_parent_for_write(name)?;
-        remove_if_exists(&name.file_path(&self.root, "yaml"))?;
-        failpoint!("remove.after_unlink_yaml");
-        for suffix in DENSE_SUFFIXES.iter().chain(SPARSE_SUFFIXES.iter()) {
-            remove_if_exists(&name.file_path(&self.root, suffix))?;
+        let dir = match beneath::array_dir(&self.root, name) {
+            Ok(d) => d,
+            Err(
+                PathError::Link { .. }
+                | PathError::NestedContainer { .. }
+                | PathError::WrongType { .. },
+            ) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(dir) = &dir {
+            dir.remove_file(&beneath::leaf(name, "yaml"))?;
         }
-        let parent = name.parent_dir(&self.root);
-        if parent.exists() {
-            fsync_dir(&parent).map_err(io_at(&parent, "sync directory", WriteError::io))?;
+        failpoint!("remove.after_unlink_yaml");
+        if let Some(dir) = &dir {
+            for suffix in DENSE_SUFFIXES.iter().chain(SPARSE_SUFFIXES.iter()) {
+                dir.remove_file(&beneath::leaf(name, suffix))?;
+            }
+            dir.sync()?;
         }
         failpoint!("remove.before_delete_row");
         self.catalog().delete(name.as_str())?;
@@ -1334,24 +1395,25 @@ impl Shared {
         meta: &ArrayMeta,
         crcs: Option<&[(String, u32)]>,
     ) -> Result<(), WriteError> {
-        self.check_parent_for_write(name)?;
-        let dir = self.staging_dir();
-        fs::create_dir_all(&dir).map_err(io_at(
-            &dir,
-            "create staging directory",
-            WriteError::io,
-        ))?;
-        let tmp = dir.join(format!("{}.yaml", self.next_stem()));
+        let Some(parent) = self.check_parent_for_write(name)? else {
+            return Err(WriteError::io(
+                name.parent_dir(&self.root),
+                "replace metadata file",
+                io::Error::from(io::ErrorKind::NotFound),
+            ));
+        };
+        let dir = self.own_staging()?;
+        let tmp = std::ffi::OsString::from(format!("{}.yaml", self.next_stem()));
         let fin = name.file_path(&self.root, "yaml");
         let write = || -> io::Result<()> {
-            let mut f = File::create(&tmp)?;
+            let mut f = dir.create_new(&tmp)?;
             f.write_all(render_yaml(meta, crcs).as_bytes())?;
             f.sync_all()?;
-            fs::rename(&tmp, &fin)?;
-            fsync_dir(&name.parent_dir(&self.root))
+            dir.rename(&tmp, &parent, &beneath::leaf(name, "yaml"))?;
+            parent.sync().map_err(io::Error::other)
         };
         write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
+            let _ = dir.remove_file(&tmp);
             WriteError::io(fin.clone(), "replace metadata file", e)
         })
     }
@@ -1369,14 +1431,15 @@ impl Shared {
         let mut crcs = Vec::new();
         for (suffix, expected) in rec.meta.files() {
             let p = name.file_path(&self.root, suffix);
-            // A file changed in size outside dafstore is damaged: leave the checksum stale for
-            // fsck rather than record the checksum of damaged bytes.
-            match fs::symlink_metadata(&p) {
-                Ok(m) if m.is_file() && m.len() == expected => {}
+            // A file changed in size outside dafstore (or replaced by a link, a FIFO …) is
+            // damaged: leave the checksum stale for fsck rather than record the checksum of
+            // damaged bytes.
+            let file = match beneath::open_array_file(&self.root, name, suffix, false) {
+                Ok(Some((f, m))) if m.len() == expected => f,
                 _ => return Ok(()),
-            }
+            };
             let crc =
-                crate::checksum::crc32c_file(&p).map_err(io_at(&p, "read", WriteError::io))?;
+                crate::checksum::crc32c_read(file).map_err(io_at(&p, "read", WriteError::io))?;
             crcs.push((suffix.to_string(), crc));
         }
         if self.catalog().set_checksums(name.as_str(), &crcs)? {
@@ -1384,23 +1447,6 @@ impl Shared {
         }
         Ok(())
     }
-}
-
-pub(crate) fn remove_if_exists(path: &Path) -> Result<(), WriteError> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(WriteError::io(path.to_path_buf(), "remove", e)),
-    }
-}
-
-/// Opens a published file for reading (or reading and writing) without following a symlink.
-pub(crate) fn open_nofollow(path: &Path, write: bool) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(write)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
 }
 
 impl Drop for Shared {
@@ -1443,9 +1489,16 @@ impl Shared {
         }
         let _ = self.catalog().remove_session(&s.id);
         if matches!(self.staging_needed(&s.id), Ok(false)) {
-            let _ = fs::remove_dir_all(self.dir.join("staging").join(&s.id));
+            if let Ok(staging) = beneath::reserved(&self.root, "staging") {
+                let _ = staging.remove_tree(&s.id);
+            }
         }
-        let _ = fs::remove_file(&s.path);
+        if let (Ok(sessions), Some(leaf)) = (
+            beneath::reserved(&self.root, "sessions"),
+            s.path.file_name(),
+        ) {
+            let _ = sessions.remove_file(leaf);
+        }
     }
 }
 

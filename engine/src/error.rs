@@ -293,6 +293,10 @@ pub enum ContainerError {
         /// The file system type.
         fs: &'static str,
     },
+    /// A path under the container crosses a link, a nested container or a non-regular file, is
+    /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
+    #[error(transparent)]
+    Path(#[from] crate::beneath::PathError),
 }
 
 /// Opening an array failed.
@@ -379,6 +383,10 @@ pub enum OpenError {
         /// The container directory.
         container: PathBuf,
     },
+    /// A path under the container crosses a link, a nested container or a non-regular file, is
+    /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
+    #[error(transparent)]
+    Path(#[from] crate::beneath::PathError),
 }
 
 /// Creating, writing, publishing or removing an array failed. Nothing was published.
@@ -477,6 +485,10 @@ pub enum WriteError {
     /// The catalog failed.
     #[error(transparent)]
     Catalog(CatalogError),
+    /// A path under the container crosses a link, a nested container or a non-regular file, is
+    /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
+    #[error(transparent)]
+    Path(#[from] crate::beneath::PathError),
 }
 
 fn no_space_need(bytes: u64) -> String {

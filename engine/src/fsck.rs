@@ -16,11 +16,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::beneath::PathError;
 use crate::catalog::{ArrayRecord, ArrayState};
 use crate::container::{is_session_id, Container};
 use crate::error::ContainerError;
 use crate::inspect::{check_data_files, read_array_files, InspectError};
-use crate::meta::{read_yaml_file, ReadYamlError, DENSE_SUFFIXES, SPARSE_SUFFIXES};
+use crate::meta::{read_yaml_open, ReadYamlError, DENSE_SUFFIXES, SPARSE_SUFFIXES};
 use crate::name::ArrayName;
 
 /// What to do.
@@ -64,6 +65,14 @@ pub enum ProblemKind {
     OrphanArray,
     /// An array file that belongs to no array (reported, never deleted).
     OrphanFile,
+    /// A symbolic link inside the container (in the array tree or in `.dafstore/`): never
+    /// followed by dafstore ([N7]); reported, never removed.
+    Link,
+    /// A sub-directory holding `.dafstore`: another container inside this one ([C4]); never
+    /// scanned or adopted; reported.
+    NestedContainer,
+    /// A FIFO, socket or device inside the container ([N9]); never opened; reported.
+    SpecialFile,
 }
 
 impl ProblemKind {
@@ -84,6 +93,9 @@ impl ProblemKind {
             ProblemKind::StagingLeftover => "staging_leftover",
             ProblemKind::OrphanArray => "orphan_array",
             ProblemKind::OrphanFile => "orphan_file",
+            ProblemKind::Link => "link",
+            ProblemKind::NestedContainer => "nested_container",
+            ProblemKind::SpecialFile => "special_file",
         }
     }
 }
@@ -134,6 +146,9 @@ fn damage_kind(e: &InspectError) -> ProblemKind {
         InspectError::Sparse { .. } => ProblemKind::SparseInvariant,
         InspectError::InvalidBool { .. } => ProblemKind::InvalidBool,
         InspectError::ChecksumMismatch { .. } => ProblemKind::ChecksumMismatch,
+        InspectError::Path(PathError::Link { .. }) => ProblemKind::Link,
+        InspectError::Path(PathError::NestedContainer { .. }) => ProblemKind::NestedContainer,
+        InspectError::Path(_) => ProblemKind::MissingFile,
         _ => ProblemKind::MetadataMismatch,
     }
 }
@@ -146,6 +161,12 @@ fn damage_path(e: &InspectError, fallback: &Path) -> PathBuf {
         | InspectError::Sparse { path, .. }
         | InspectError::InvalidBool { path, .. }
         | InspectError::ChecksumMismatch { path, .. } => path.clone(),
+        InspectError::Path(
+            PathError::Link { path }
+            | PathError::NestedContainer { path }
+            | PathError::WrongType { path, .. }
+            | PathError::Io { path, .. },
+        ) => path.clone(),
         _ => fallback.to_path_buf(),
     }
 }
@@ -365,7 +386,7 @@ impl Container {
                     false
                 }
             };
-            let yaml_problem = match read_yaml_file(&yaml) {
+            let yaml_problem = match read_yaml_beneath(&root, &name, &yaml) {
                 Err(ReadYamlError::Io(_, e)) => Some(format!(
                     "{}: cannot read the metadata file: {e}",
                     yaml.display()
@@ -463,29 +484,64 @@ impl Container {
 
         // Staging leftovers of dead sessions.
         let mut staging = Vec::new();
-        if let Ok(entries) = fs::read_dir(shared.dir.join("staging")) {
-            for e in entries.flatten() {
-                let id = e.file_name().to_string_lossy().into_owned();
-                if !is_session_id(&id) || shared.session_alive(&id) || shared.staging_needed(&id)? {
-                    continue;
-                }
-                let k = found.add(
-                    ProblemKind::StagingLeftover,
-                    e.path(),
+        // The reserved directories themselves, and each session's staging directory, must be
+        // real directories: a link there is reported and never followed ([N7]).
+        for sub in ["locks", "sessions", "staging"] {
+            if let Err(e @ (PathError::Link { .. } | PathError::WrongType { .. })) =
+                crate::beneath::reserved(&root, sub)
+            {
+                found.add(
+                    ProblemKind::Link,
+                    shared.dir.join(sub),
                     None,
-                    format!(
-                        "{}: staging files of dead session {id}; repair (or gc) removes them",
-                        e.path().display()
-                    ),
+                    format!("{e}; dafstore does not use it until it is a real directory again"),
                 );
-                staging.push(k);
             }
+        }
+        let staging_dir = crate::beneath::reserved(&root, "staging").ok();
+        for n in staging_dir
+            .iter()
+            .flat_map(|d| d.names().unwrap_or_default())
+        {
+            let id = n.to_string_lossy().into_owned();
+            let path = shared.dir.join("staging").join(&n);
+            if let Some(d) = &staging_dir {
+                if let Ok(Some(ft)) = d.entry_type(&n) {
+                    if !ft.is_dir() {
+                        found.add(
+                            ProblemKind::Link,
+                            path.clone(),
+                            None,
+                            format!(
+                                "{}: a {} where only session directories belong; never followed or removed by dafstore; remove it",
+                                escaped_path(&path),
+                                crate::beneath::kind_name(&ft)
+                            ),
+                        );
+                        continue;
+                    }
+                }
+            }
+            if !is_session_id(&id) || shared.session_alive(&id) || shared.staging_needed(&id)? {
+                continue;
+            }
+            let k = found.add(
+                ProblemKind::StagingLeftover,
+                path.clone(),
+                None,
+                format!(
+                    "{}: staging files of dead session {id}; repair (or gc) removes them",
+                    path.display()
+                ),
+            );
+            staging.push(k);
         }
 
         // Orphans: array files the catalog does not know.
         let mut orphan_arrays = Vec::new();
         let mut files = Vec::new();
-        collect_files(&root, &mut files);
+        let mut hazards = Vec::new();
+        collect_files(&root, &mut files, &mut hazards);
         let mut claimed: BTreeSet<PathBuf> = BTreeSet::new();
         for n in &known {
             if let Ok(name) = ArrayName::new(n) {
@@ -528,6 +584,26 @@ impl Container {
                     );
                 }
             }
+        }
+        for (kind, f, what) in &hazards {
+            if claimed.contains(f) || found.problems.iter().any(|p| p.path == *f) {
+                continue; // reported with its array above
+            }
+            let message = match kind {
+                ProblemKind::NestedContainer => format!(
+                    "{}: holds another container (.dafstore); containers never nest (SPEC [C4]): nothing under it is this container's, it is never scanned, adopted or written; move it out of this container",
+                    escaped_path(f)
+                ),
+                ProblemKind::Link => format!(
+                    "{}: a symbolic link inside the container; dafstore never follows links (SPEC [N7]): arrays under or behind it cannot be opened, written or removed; replace it by the directory or file itself",
+                    escaped_path(f)
+                ),
+                _ => format!(
+                    "{}: a {what} inside the container; dafstore never opens it (SPEC [N9]); remove it",
+                    escaped_path(f)
+                ),
+            };
+            found.add(*kind, f.clone(), None, message);
         }
         for f in &files {
             let ours = f
@@ -650,9 +726,14 @@ impl Container {
     }
 }
 
-/// Every regular file under `dir`, skipping reserved (`.`-prefixed) entries and not following
-/// symlinks.
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+/// Every regular file under `dir`, skipping reserved (`.`-prefixed) entries, not following
+/// symlinks and not descending into a directory that holds `.dafstore` (another container,
+/// [C4]). Links, nested containers and special files go to `hazards`.
+fn collect_files(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    hazards: &mut Vec<(ProblemKind, PathBuf, &'static str)>,
+) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -661,10 +742,43 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
             continue;
         }
         let Ok(ft) = e.file_type() else { continue };
+        let kind = crate::beneath::kind_name(&ft);
         if ft.is_dir() {
-            collect_files(&e.path(), out);
+            let sub = e.path();
+            if fs::symlink_metadata(sub.join(crate::container::RESERVED_DIR)).is_ok() {
+                hazards.push((ProblemKind::NestedContainer, sub, kind));
+            } else {
+                collect_files(&sub, out, hazards);
+            }
         } else if ft.is_file() {
             out.push(e.path());
+        } else if ft.is_symlink() {
+            hazards.push((ProblemKind::Link, e.path(), kind));
+        } else {
+            hazards.push((ProblemKind::SpecialFile, e.path(), kind));
         }
     }
+}
+
+/// Reads `name`'s metadata file through the container's descriptors ([N7], [N9], [C4]).
+fn read_yaml_beneath(
+    root: &Path,
+    name: &ArrayName,
+    yaml: &Path,
+) -> Result<crate::meta::YamlDoc, ReadYamlError> {
+    let not_found = || ReadYamlError::Io(yaml.to_path_buf(), std::io::ErrorKind::NotFound.into());
+    match crate::beneath::open_array_file(root, name, "yaml", false) {
+        Ok(Some((f, _))) => read_yaml_open(f, yaml),
+        Ok(None) => Err(not_found()),
+        Err(e) => Err(ReadYamlError::Io(
+            yaml.to_path_buf(),
+            std::io::Error::other(e.to_string()),
+        )),
+    }
+}
+
+/// `path` for a message, with every control or bidi character escaped ([N8]): names found on
+/// disk are never printed raw.
+pub(crate) fn escaped_path(path: &Path) -> String {
+    crate::name::escape_for_display(&path.to_string_lossy())
 }

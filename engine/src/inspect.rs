@@ -6,10 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::container::open_nofollow;
 use crate::dtype::{DType, IndexSlice};
 use crate::error::{MetaError, NameError, SparseError};
-use crate::meta::{read_yaml_file, ArrayMeta, ReadYamlError};
+use crate::meta::{ArrayMeta, ReadYamlError};
 use crate::name::ArrayName;
 use crate::sys::SharedMap;
 
@@ -75,6 +74,10 @@ pub enum InspectError {
         /// Computed.
         actual: u32,
     },
+    /// A path under the container crosses a link, a nested container or a non-regular file, is
+    /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
+    #[error(transparent)]
+    Path(#[from] crate::beneath::PathError),
 }
 
 impl InspectError {
@@ -92,6 +95,8 @@ impl InspectError {
             InspectError::Sparse { .. } => "sparse_invariant",
             InspectError::InvalidBool { .. } => "invalid_bool",
             InspectError::ChecksumMismatch { .. } => "checksum_mismatch",
+            InspectError::Path(crate::beneath::PathError::TooLong { .. }) => "invalid_name",
+            InspectError::Path(_) => "missing_file",
         }
     }
 }
@@ -126,12 +131,14 @@ impl ArrayFiles {
 pub fn read_array_files(root: &Path, name: &str, verify: bool) -> Result<ArrayFiles, InspectError> {
     let name = ArrayName::new(name)?;
     let yaml = name.file_path(root, "yaml");
-    check_inside(root, &name)?;
-    let doc = match read_yaml_file(&yaml) {
+    // Resolved component by component: no link, no nested container, no FIFO ([N7], [N9], [C4]).
+    let missing = || InspectError::MissingMetadata { path: yaml.clone() };
+    let dir = crate::beneath::array_dir(root, &name)?.ok_or_else(missing)?;
+    let (file, _) = dir
+        .open_file(&crate::beneath::leaf(&name, "yaml"), false)?
+        .ok_or_else(missing)?;
+    let doc = match crate::meta::read_yaml_open(file, &yaml) {
         Ok(d) => d,
-        Err(ReadYamlError::Io(p, e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(InspectError::MissingMetadata { path: p })
-        }
         Err(ReadYamlError::Io(p, e)) => {
             return Err(InspectError::BadFile {
                 path: p,
@@ -156,26 +163,19 @@ pub fn check_data_files(
 ) -> Result<ArrayFiles, InspectError> {
     let mut maps = Vec::new();
     let mut computed = BTreeMap::new();
+    let dir = crate::beneath::array_dir(root, name)?;
     for (suffix, expected) in meta.files() {
         let path = name.file_path(root, suffix);
-        let file = open_nofollow(&path, false).map_err(|e| InspectError::BadFile {
-            path: path.clone(),
-            problem: if e.raw_os_error() == Some(libc::ELOOP) {
-                "is a symbolic link".into()
-            } else {
-                e.to_string()
-            },
-        })?;
-        let md = file.metadata().map_err(|e| InspectError::BadFile {
-            path: path.clone(),
-            problem: e.to_string(),
-        })?;
-        if !md.is_file() {
+        let opened = match &dir {
+            Some(d) => d.open_file(&crate::beneath::leaf(name, suffix), false)?,
+            None => None,
+        };
+        let Some((file, md)) = opened else {
             return Err(InspectError::BadFile {
                 path,
-                problem: "not a regular file".into(),
+                problem: "missing".into(),
             });
-        }
+        };
         if md.len() != expected {
             return Err(InspectError::SizeMismatch {
                 path,
@@ -264,32 +264,6 @@ pub fn check_data_files(
         }
     }
     Ok(files)
-}
-
-/// The directory holding `name`'s files must resolve inside `root` ([N7]): a directory component
-/// that is a symlink leading out of the container is refused.
-fn check_inside(root: &Path, name: &ArrayName) -> Result<(), InspectError> {
-    if !name.as_str().contains('/') {
-        return Ok(());
-    }
-    let parent = name.parent_dir(root);
-    let bad = |problem: String| InspectError::BadFile {
-        path: parent.clone(),
-        problem,
-    };
-    let root = std::fs::canonicalize(root)
-        .map_err(|e| bad(format!("cannot resolve the container: {e}")))?;
-    match std::fs::canonicalize(&parent) {
-        Ok(p) if p.starts_with(&root) => Ok(()),
-        Ok(p) => Err(bad(format!(
-            "resolves to {} outside the container",
-            p.display()
-        ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(InspectError::MissingMetadata {
-            path: name.file_path(&root, "yaml"),
-        }),
-        Err(e) => Err(bad(e.to_string())),
-    }
 }
 
 /// Views index bytes whose size was checked against the dtype: the casts cannot fail (maps are

@@ -31,6 +31,7 @@
 
 mod adopt;
 mod array;
+mod beneath;
 mod cache;
 mod catalog;
 pub mod checksum;
@@ -52,6 +53,7 @@ mod writer;
 
 pub use adopt::AdoptReport;
 pub use array::{Array, Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
+pub use beneath::PathError;
 pub use cache::{cache_stats, CacheStats};
 pub use catalog::{ArrayRecord, ArrayState, FileRecord, SCHEMA_VERSION};
 pub use container::{
@@ -64,7 +66,7 @@ pub use error::{
 pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
 pub use interop::{ArrowSparse, Format, ImportOptions, ImportReport, ImportedArray, InteropError};
 pub use meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
-pub use name::ArrayName;
+pub use name::{escape_for_display, is_forbidden_char, ArrayName};
 pub use rebuild::RebuildReport;
 pub use refs::{Holder, Ref};
 pub use writer::{Allocation, CreateOptions, DenseWriter};

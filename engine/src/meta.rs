@@ -536,16 +536,22 @@ pub fn render_yaml(meta: &ArrayMeta, crc32c: Option<&[(String, u32)]>) -> String
 }
 
 /// Reads and parses a metadata file, refusing more than [`MAX_YAML_BYTES`] without reading it all.
+/// The file is opened without following a link and without blocking, and refused unless it is a
+/// regular file ([N7], [N9]).
 pub fn read_yaml_file(path: &Path) -> Result<YamlDoc, ReadYamlError> {
+    let file = crate::beneath::open_regular(path).map_err(|e| match e {
+        crate::beneath::PathError::Io { path, source, .. } => ReadYamlError::Io(path, source),
+        other => ReadYamlError::Io(
+            path.to_path_buf(),
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
+        ),
+    })?;
+    read_yaml_open(file, path)
+}
+
+/// Reads and parses the metadata file `file`, already opened (as a regular file) from `path`.
+pub(crate) fn read_yaml_open(file: std::fs::File, path: &Path) -> Result<YamlDoc, ReadYamlError> {
     use std::io::Read;
-    // Metadata files must be regular files, never followed through a symlink ([N7]).
-    let file = crate::container::open_nofollow(path, false)
-        .map_err(|e| ReadYamlError::Io(path.to_path_buf(), e))?;
-    let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
-    if !is_file {
-        let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
-        return Err(ReadYamlError::Io(path.to_path_buf(), e));
-    }
     let mut bytes = Vec::new();
     file.take(MAX_YAML_BYTES + 1)
         .read_to_end(&mut bytes)

@@ -13,12 +13,43 @@ pub const MAX_DIR_COMPONENT: usize = 255;
 /// Longest last component (bytes) so `<component>.indices` fits in 255 bytes [N5].
 pub const MAX_LAST_COMPONENT: usize = 255 - ".indices".len();
 
+/// Whether `c` may not appear in a name ([N8]): C0 controls, DEL, C1 controls (including U+0085
+/// NEL), the bidi marks U+061C, U+200E, U+200F, the line and paragraph separators U+2028,
+/// U+2029, and the bidi embedding, override and isolate characters U+202A–U+202E,
+/// U+2066–U+2069. Each can fake rows or reorder text when a name is printed.
+pub fn is_forbidden_char(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{1F}'
+        | '\u{7F}'..='\u{9F}'
+        | '\u{61C}'
+        | '\u{200E}'
+        | '\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with every character a name may not hold ([N8]) written as `\u{XXXX}` (and `\` as `\\`),
+/// for printing text that came from disk (file names) without letting it reach a terminal raw.
+pub fn escape_for_display(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if is_forbidden_char(c) || c.is_control() {
+            out.push_str(&format!("\\u{{{:04X}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A validated array name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ArrayName(String);
 
 impl ArrayName {
-    /// Validates `name` against SPEC [N1]–[N6].
+    /// Validates `name` against SPEC [N1]–[N6] and [N8].
     pub fn new(name: &str) -> Result<ArrayName, NameError> {
         let fail = |reason: String, rule: &'static str| NameError {
             name: name.to_string(),
@@ -33,6 +64,15 @@ impl ArrayName {
         }
         if name.contains('\\') {
             return Err(fail("contains a backslash".into(), "N4"));
+        }
+        if let Some(c) = name.chars().find(|c| is_forbidden_char(*c)) {
+            return Err(fail(
+                format!(
+                    "contains the control or bidi character U+{:04X}, which could fake or reorder text where the name is printed",
+                    u32::from(c)
+                ),
+                "N8",
+            ));
         }
         let components: Vec<&str> = name.split('/').collect();
         let last = components.len() - 1;
@@ -169,12 +209,33 @@ mod tests {
             ("x.array/y", "N6"),
             ("x.yaml/y", "N6"),
             ("x.indptr/y", "N6"),
+            ("a\nb", "N8"),
+            ("a\x1b[2Jb", "N8"),
+            ("a\x7fb", "N8"),
+            ("a\u{85}b", "N8"),
+            ("a\u{9b}b", "N8"),
+            ("a\u{202E}b", "N8"),
+            ("a\u{2066}b", "N8"),
+            ("a\u{2028}b", "N8"),
+            ("a\u{2029}b", "N8"),
+            ("d\t/x", "N8"),
         ];
         for (name, rule) in cases {
             let err = ArrayName::new(name).unwrap_err();
             assert_eq!(err.rule, *rule, "{name:?}: {err}");
         }
         assert_eq!(ArrayName::from_bytes(b"a\xffb").unwrap_err().rule, "N1");
+    }
+
+    #[test]
+    fn display_escaping_leaves_no_control_or_bidi_character() {
+        let raw = "x\n\u{1b}[31m\u{202E}y\\z\u{85}";
+        let shown = escape_for_display(raw);
+        assert_eq!(shown, "x\\u{000A}\\u{001B}[31m\\u{202E}y\\\\z\\u{0085}");
+        assert!(!shown
+            .chars()
+            .any(|c| is_forbidden_char(c) || c.is_control()));
+        assert_eq!(escape_for_display("ünï/a b"), "ünï/a b");
     }
 
     #[test]

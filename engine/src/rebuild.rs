@@ -95,7 +95,9 @@ impl Container {
         {
             let mut cat = Catalog::open(&fresh, Access::Create)?;
             let mut yamls = Vec::new();
-            crate::adopt::collect_yaml(&root, &mut yamls).map_err(io_at(
+            // Arrays of a nested container are that container's, never this one's ([C4]).
+            let mut nested = Vec::new();
+            crate::adopt::collect_yaml(&root, &mut yamls, &mut nested).map_err(io_at(
                 &root,
                 "scan for array metadata",
                 ContainerError::io,

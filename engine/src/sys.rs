@@ -1,6 +1,8 @@
 //! Every `unsafe` block of dafstore lives here: making maps, viewing them as slices, an Arrow
 //! buffer over a map, a `pthread_atfork` handler, and a few libc calls (`posix_fallocate`,
-//! `statfs`, `access`). Each block has a `// SAFETY:` comment naming the check that
+//! `statfs`, `access`, and the fd-relative `openat`, `mkdirat`, `unlinkat`, `renameat` that let
+//! [`crate::beneath`] resolve paths under a container without following links). Each block has a
+//! `// SAFETY:` comment naming the check that
 //! makes it sound. The rest of the crate is safe code built on these few functions.
 //!
 //! The contract every map relies on (memmap2's: the file must not be truncated while mapped) is
@@ -13,7 +15,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -342,6 +344,101 @@ pub(crate) fn fs_space(path: &Path) -> io::Result<(u64, u64)> {
         (st.f_bavail as u64).saturating_mul(frsize),
         (st.f_blocks as u64).saturating_mul(frsize),
     ))
+}
+
+/// A path component (no `/`, no NUL) as a C string for the `*at` calls below.
+fn c_name(name: &std::ffi::OsStr) -> io::Result<CString> {
+    if name.as_bytes().contains(&b'/') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a path component cannot contain '/'",
+        ));
+    }
+    CString::new(name.as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
+}
+
+/// `openat(dir, name, flags | O_CLOEXEC, mode)`: opens `name` relative to the directory `dir`.
+/// Callers pass `O_NOFOLLOW` (and `O_NONBLOCK` for files) so no link is followed and no open can
+/// block (SPEC [N7], [N9]).
+pub(crate) fn openat(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> io::Result<OwnedFd> {
+    let c = c_name(name)?;
+    // SAFETY: `dir` is an open descriptor borrowed for the call; `c` is a NUL-terminated string
+    // that outlives it. openat reads only the string; on success the returned descriptor is new
+    // and owned by nobody else, so `OwnedFd` may own (and close) it.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            libc::c_uint::from(mode),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor returned by openat (checked non-negative above).
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `mkdirat(dir, name, mode)`.
+pub(crate) fn mkdirat(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    mode: libc::mode_t,
+) -> io::Result<()> {
+    let c = c_name(name)?;
+    // SAFETY: `dir` is an open descriptor and `c` a NUL-terminated string, both valid for the call.
+    let rc = unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), mode) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `unlinkat(dir, name, flags)` (`flags`: 0 for a file, `AT_REMOVEDIR` for an empty directory).
+/// Never follows a link: a link named `name` is itself removed.
+pub(crate) fn unlinkat(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    flags: libc::c_int,
+) -> io::Result<()> {
+    let c = c_name(name)?;
+    // SAFETY: `dir` is an open descriptor and `c` a NUL-terminated string, both valid for the call.
+    let rc = unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), flags) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `renameat(from_dir, from, to_dir, to)`. Replaces `to` (never through a link: the entry itself).
+pub(crate) fn renameat(
+    from_dir: BorrowedFd<'_>,
+    from: &std::ffi::OsStr,
+    to_dir: BorrowedFd<'_>,
+    to: &std::ffi::OsStr,
+) -> io::Result<()> {
+    let f = c_name(from)?;
+    let t = c_name(to)?;
+    // SAFETY: both descriptors are open and both strings NUL-terminated, all valid for the call.
+    let rc = unsafe {
+        libc::renameat(
+            from_dir.as_raw_fd(),
+            f.as_ptr(),
+            to_dir.as_raw_fd(),
+            t.as_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

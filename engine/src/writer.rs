@@ -3,12 +3,13 @@
 //! the publish protocol of SPEC [W3] (`Shared::commit`). Until `publish` returns, nothing is
 //! visible; a writer dropped without publishing removes its staging files.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use crate::beneath::Dir;
 use crate::catalog::{ArrayState, FileRecord};
-use crate::container::{fsync_dir, Container};
+use crate::container::Container;
 use crate::dtype::{DType, Element, IndexElement, IndexSlice};
 use crate::error::{io_at, WriteError};
 use crate::failpoint::{self, failpoint};
@@ -45,6 +46,8 @@ struct Staged {
     /// The fork epoch of the process that staged the files (SPEC [P2]): only it may publish or
     /// remove them.
     epoch: u64,
+    /// This session's staging directory, reached without following a link ([N7]).
+    dir: Dir,
     stem: String,
     paths: Vec<PathBuf>,
     keep: bool,
@@ -54,19 +57,12 @@ struct Staged {
 impl Staged {
     fn new(container: &Container) -> Result<Staged, WriteError> {
         container.shared.writable()?;
-        let dir = container.shared.staging_dir();
-        if !dir.exists() {
-            fs::create_dir_all(&dir).map_err(io_at(
-                &dir,
-                "create staging directory",
-                WriteError::io,
-            ))?;
-            let parent = container.shared.dir.join("staging");
-            fsync_dir(&parent).map_err(io_at(&parent, "sync directory", WriteError::io))?;
-        }
+        // Creates `staging/<session>` if missing, never `.dafstore` or `staging` ([C5]).
+        let dir = container.shared.own_staging()?;
         Ok(Staged {
             container: container.clone(),
             epoch: crate::sys::fork_epoch(),
+            dir,
             stem: container.shared.next_stem(),
             paths: Vec::new(),
             keep: false,
@@ -74,21 +70,17 @@ impl Staged {
         })
     }
 
-    fn path(&self, suffix: &str) -> PathBuf {
-        self.container
-            .shared
-            .staging_dir()
-            .join(format!("{}.{suffix}", self.stem))
+    fn leaf(&self, suffix: &str) -> std::ffi::OsString {
+        format!("{}.{suffix}", self.stem).into()
     }
 
     fn create(&mut self, suffix: &str) -> Result<(PathBuf, File), WriteError> {
-        let path = self.path(suffix);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io_at(&path, "create staging file", WriteError::io))?;
+        let path = self.dir.path().join(self.leaf(suffix));
+        let file = self.dir.create_new(&self.leaf(suffix)).map_err(io_at(
+            &path,
+            "create staging file",
+            WriteError::io,
+        ))?;
         self.paths.push(path.clone());
         Ok((path, file))
     }
@@ -128,8 +120,7 @@ impl Staged {
         f.write_all(yaml.as_bytes())
             .and_then(|()| f.sync_all())
             .map_err(|e| no_space(&path, yaml.len() as u64, e, "write"))?;
-        let dir = self.container.shared.staging_dir();
-        fsync_dir(&dir).map_err(io_at(&dir, "sync directory", WriteError::io))?;
+        self.dir.sync()?;
         failpoint!("publish.after_stage_sync");
         let files: Vec<FileRecord> = meta
             .files()
@@ -164,7 +155,9 @@ impl Drop for Staged {
         // In a forked child these are the parent's files (SPEC [P2]): leave them.
         if !self.keep && self.epoch == crate::sys::fork_epoch() {
             for p in &self.paths {
-                let _ = fs::remove_file(p);
+                if let Some(leaf) = p.file_name() {
+                    let _ = self.dir.remove_file(leaf);
+                }
             }
         }
     }
@@ -309,6 +302,8 @@ impl Container {
         opts: CreateOptions,
     ) -> Result<DenseWriter, WriteError> {
         let name = ArrayName::new(name)?;
+        // Refused before anything is touched ([N10]).
+        crate::beneath::check_path_length(&self.shared.root, &name)?;
         let meta = DenseMeta::new(dtype, shape.to_vec())?;
         let mut staged = Staged::new(self)?;
         staged.scratch = opts.scratch;
@@ -375,6 +370,8 @@ impl Container {
         bytes: &[u8],
     ) -> Result<(), WriteError> {
         let name = ArrayName::new(name)?;
+        // Refused before anything is touched ([N10]).
+        crate::beneath::check_path_length(&self.shared.root, &name)?;
         let meta = DenseMeta::new(dtype, shape.to_vec())?;
         if bytes.len() as u64 != meta.byte_len() {
             return Err(WriteError::LengthMismatch {
@@ -404,6 +401,8 @@ impl Container {
         indptr: &[P],
     ) -> Result<(), WriteError> {
         let name = ArrayName::new(name)?;
+        // Refused before anything is touched ([N10]).
+        crate::beneath::check_path_length(&self.shared.root, &name)?;
         // nnz: when indices and the end of indptr agree, they define it (so a short `data` is
         // reported as `data`); otherwise `data` does (and the disagreeing one is reported).
         let ptr_end = indptr.last().and_then(|p| p.to_u64());

@@ -15,9 +15,11 @@ the conformance vectors in format-spec/vectors/, the same as the Rust engine's
 
 What it does, by SPEC rule:
 
-- names [N1]-[N6] are checked before any file is touched; files are opened relative to the
-  array's directory, which must resolve inside the container, and never through a symbolic link
-  ([N7]);
+- names [N1]-[N6] and [N8] are checked before any file is touched; the array's directory is
+  reached component by component with `O_NOFOLLOW | O_DIRECTORY` relative to the previous one, so
+  no symbolic link is followed anywhere on the path ([N7]) and a directory holding `.dafstore`
+  (another container) is refused ([C4]); files are opened relative to that directory with
+  `O_NOFOLLOW | O_NONBLOCK` and must be regular files (a FIFO is refused, never waited on) ([N9]);
 - the metadata file is parsed strictly [Y1]-[Y5]: at most 64 KiB, UTF-8, one YAML document whose
   root is a mapping; duplicate keys, aliases and anchors are refused; sizes are plain decimal
   integers (YAML 1.1 octal, hex, sexagesimal and `_` forms, floats, strings, booleans and negative
@@ -153,6 +155,19 @@ def crc32c(data, crc: int = 0) -> int:
 # Names [N1]-[N6].
 
 
+def is_forbidden_char(c: str) -> bool:
+    """Whether `c` may not appear in a name ([N8]): C0 controls, DEL, C1 controls, U+061C,
+    U+200E, U+200F, U+2028-U+202E, U+2066-U+2069."""
+    o = ord(c)
+    return (
+        o <= 0x1F
+        or 0x7F <= o <= 0x9F
+        or o in (0x061C, 0x200E, 0x200F)
+        or 0x2028 <= o <= 0x202E
+        or 0x2066 <= o <= 0x2069
+    )
+
+
 def check_name(name: Union[str, bytes]) -> list[str]:
     """Validates an array name; returns its components."""
 
@@ -172,6 +187,9 @@ def check_name(name: Union[str, bytes]) -> list[str]:
         fail("empty", "N2")
     if "\0" in name or "\\" in name:
         fail("contains NUL or a backslash", "N4")
+    bad = [c for c in name if is_forbidden_char(c)]
+    if bad:
+        fail(f"contains the control or bidi character U+{ord(bad[0]):04X}", "N8")
     parts = name.split("/")
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
@@ -435,7 +453,8 @@ class SparseArray:
         return out
 
 
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _MAX_ATTEMPTS = 1000
 # For tests of [R2]: called as hook(attempt) after the data files are opened, before the re-stat.
 _after_open_hook = None
@@ -455,8 +474,61 @@ def _open_file(dir_fd: int, filename: str, path: str, absent=("missing_file", "D
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise FormatError("missing_file", "not a regular file", "N7", path)
+        raise FormatError("missing_file", f"is a {_kind(st.st_mode)}, not a regular file", "N9", path)
     return fd, st
+
+
+def _kind(mode: int) -> str:
+    for test, what in (
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISFIFO, "FIFO (named pipe)"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISLNK, "symbolic link"),
+    ):
+        if test(mode):
+            return what
+    return "special file"
+
+
+def _open_dir(root: str, parts: list[str], yaml_path: str) -> int:
+    """Opens the directory of the array's files: each component relative to the previous one,
+    never through a link ([N7]), never into a directory holding `.dafstore` ([C4])."""
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FormatError("missing", "no such container", "R1", yaml_path) from None
+    path = root
+    for part in parts:
+        path = os.path.join(path, part)
+        try:
+            sub = os.open(part, _DIR_FLAGS, dir_fd=fd)
+        except FileNotFoundError:
+            os.close(fd)
+            raise FormatError(
+                "missing", "no metadata file: the array does not exist", "R1", yaml_path
+            ) from None
+        except OSError as e:
+            try:
+                st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+                what = _kind(st.st_mode)
+            except OSError:
+                what = e.strerror
+            os.close(fd)
+            rule = "N7" if what == "symbolic link" else "N9"
+            raise FormatError("missing_file", f"directory component is a {what}", rule, path) from None
+        os.close(fd)
+        fd = sub
+        try:
+            os.stat(".dafstore", dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        os.close(fd)
+        raise FormatError(
+            "missing_file", "holds another container (.dafstore); containers never nest", "C4", path
+        )
+    return fd
 
 
 def _map(fd: int, dtype: np.dtype, count: int, shape) -> np.ndarray:
@@ -487,20 +559,8 @@ def read_array(root, name: Union[str, bytes], verify: bool = False):
     parts = check_name(name)
     name = "/".join(parts)
     root = os.fspath(root)
-    real_root = os.path.realpath(root)
     dir_path = os.path.join(root, *parts[:-1])
-    real_dir = os.path.realpath(dir_path)
-    if real_dir != real_root and not real_dir.startswith(real_root.rstrip("/") + "/"):
-        raise FormatError("missing_file", "resolves outside the container", "N7", dir_path)
-    try:
-        dir_fd = os.open(real_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
-        raise FormatError(
-            "missing",
-            "no metadata file: the array does not exist",
-            "R1",
-            os.path.join(dir_path, parts[-1] + ".yaml"),
-        ) from None
+    dir_fd = _open_dir(root, parts[:-1], os.path.join(dir_path, parts[-1] + ".yaml"))
     try:
         for _ in range(_MAX_ATTEMPTS):
             result = _read_once(dir_fd, dir_path, parts[-1], name, verify)

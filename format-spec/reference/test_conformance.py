@@ -193,3 +193,30 @@ def test_hold_command():
         "python3",
         "s.py",
     ]
+
+
+def test_a_fifo_in_place_of_an_array_file_is_refused_without_blocking(tmp_path):
+    """[N9]: no open can block; a FIFO is refused after a non-blocking open (no vector: git
+    cannot store a FIFO)."""
+    (tmp_path / "x.yaml").write_text("dtype: int8\nshape:\n- 2\nversion:\n- 1\n- 1\n")
+    os.mkfifo(tmp_path / "x.array")
+    with pytest.raises(dafreader.FormatError) as e:
+        dafreader.read_array(tmp_path, "x")
+    assert e.value.error_class == "missing_file" and e.value.rule == "N9"
+    assert "FIFO" in str(e.value)
+    os.mkfifo(tmp_path / "y.yaml")
+    with pytest.raises(dafreader.FormatError) as e:
+        dafreader.read_array(tmp_path, "y")
+    assert e.value.error_class == "missing_file"
+
+
+def test_no_link_is_followed_in_a_directory_component(tmp_path):
+    """[N7]: a directory link is refused even when it points inside the container."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "x.yaml").write_text("dtype: int8\nshape:\n- 1\nversion:\n- 1\n- 1\n")
+    (tmp_path / "real" / "x.array").write_bytes(b"\x01")
+    assert dafreader.read_array(tmp_path, "real/x").array.tolist() == [1]
+    (tmp_path / "d").symlink_to("real")
+    with pytest.raises(dafreader.FormatError) as e:
+        dafreader.read_array(tmp_path, "d/x")
+    assert e.value.rule == "N7" and "symbolic link" in str(e.value)

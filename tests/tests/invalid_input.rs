@@ -774,24 +774,27 @@ fn a_symlinked_subdirectory_pointing_outside_is_neither_written_nor_read() {
     fs::create_dir(&empty).unwrap();
     symlink(&empty, c.root().join("link")).unwrap();
     let outside_before = (listing(&outside), listing(&empty));
+    // Refused as a link ([N7]: no link is followed in a directory component), naming it.
     match c.write_dense::<f64>("link/x", &[1], &[1.0]) {
-        Err(WriteError::NameConflict { name, path }) => {
-            assert_eq!(name, "link/x");
+        Err(WriteError::Path(dafstore::PathError::Link { path })) => {
             assert_eq!(path, c.root().join("link"));
         }
         other => panic!("{other:?}"),
     }
     assert!(matches!(
         c.write_dense::<f64>("sub/x", &[1], &[9.0]),
-        Err(WriteError::NameConflict { .. })
+        Err(WriteError::Path(dafstore::PathError::Link { .. }))
     ));
     assert!(matches!(
         c.write_sparse::<f64, i32, i32>("link/s", Layout::Rows, [1, 1], &[1.0], &[0], &[0, 1]),
-        Err(WriteError::NameConflict { .. })
+        Err(WriteError::Path(dafstore::PathError::Link { .. }))
     ));
     let mut w = c.create_dense::<f64>("link/w", &[1]).unwrap();
     w.as_mut_slice::<f64>().unwrap()[0] = 1.0;
-    assert!(matches!(w.publish(), Err(WriteError::NameConflict { .. })));
+    assert!(matches!(
+        w.publish(),
+        Err(WriteError::Path(dafstore::PathError::Link { .. }))
+    ));
     assert!(c.open_array("link/x").is_err());
     assert_eq!((listing(&outside), listing(&empty)), outside_before);
     assert_eq!(c.names().unwrap(), ["sub/x"]);

@@ -7,7 +7,8 @@ use std::fmt::Display;
 use std::io;
 
 use dafstore::{
-    CatalogError, ContainerError, InteropError, MetaError, NameError, OpenError, WriteError,
+    CatalogError, ContainerError, InteropError, MetaError, NameError, OpenError, PathError,
+    WriteError,
 };
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -50,6 +51,21 @@ pub(crate) trait Classify: Display {
 impl Classify for NameError {
     fn class(&self) -> Class {
         class("InvalidNameError")
+    }
+}
+
+impl Classify for PathError {
+    fn class(&self) -> Class {
+        match self {
+            PathError::Link { .. }
+            | PathError::WrongType { .. }
+            | PathError::NestedContainer { .. } => class("CorruptArrayError"),
+            PathError::WouldNest { .. } => class("ContainerExistsError"),
+            PathError::ContainerRemoved { .. } => class("NotAContainerError"),
+            PathError::TooLong { .. } => class("InvalidNameError"),
+            PathError::Io { source, .. } => os(source),
+            _ => class("DafstoreError"),
+        }
     }
 }
 
@@ -96,6 +112,7 @@ impl Classify for ContainerError {
             ContainerError::Meta(e) => e.class(),
             ContainerError::Catalog(e) => e.class(),
             ContainerError::NetworkFileSystem { .. } => class("UnsupportedFileSystemError"),
+            ContainerError::Path(e) => e.class(),
             _ => class("DafstoreError"),
         }
     }
@@ -116,6 +133,7 @@ impl Classify for OpenError {
             OpenError::Catalog(e) => e.class(),
             OpenError::Recovery { source, .. } => source.class(),
             OpenError::ReadOnly { .. } => class("ReadOnlyError"),
+            OpenError::Path(e) => e.class(),
             _ => class("DafstoreError"),
         }
     }
@@ -139,6 +157,7 @@ impl Classify for WriteError {
             WriteError::ReadOnly { .. } => class("ReadOnlyError"),
             WriteError::Io { source, .. } => os(source),
             WriteError::Catalog(e) => e.class(),
+            WriteError::Path(e) => e.class(),
             _ => class("DafstoreError"),
         }
     }

@@ -364,7 +364,9 @@ impl Container {
     ) -> Result<ImportReport, InteropError> {
         let path = path.as_ref();
         let format = Format::resolve(opts.format, path)?;
-        let file = File::open(path).map_err(InteropError::io(path, "open"))?;
+        // Non-blocking and checked before any read: a FIFO given as the input is refused, not
+        // waited on (SPEC [N9]). A link to the input is fine: it is the user's file, outside.
+        let file = crate::beneath::open_input(path).map_err(InteropError::io(path, "open"))?;
         let total = file
             .metadata()
             .map_err(InteropError::io(path, "stat"))?

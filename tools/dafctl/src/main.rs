@@ -286,7 +286,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("dafctl: error: {e}");
+            eprintln!(
+                "dafctl: error: {}",
+                dafstore::escape_for_display(&e.to_string())
+            );
             ExitCode::from(error_code)
         }
     }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use dafstore::Container;
 
-use super::common::Progress;
+use super::common::{shown, Progress};
 use super::Result;
 
 pub fn run(dir: &Path) -> Result<u8> {
@@ -13,13 +13,17 @@ pub fn run(dir: &Path) -> Result<u8> {
     progress.finish();
     println!("container: {}", c.root().display());
     for name in &report.adopted {
-        println!("adopted {name}");
+        println!("adopted {}", shown(name));
     }
     for name in &report.already {
-        println!("already registered {name}");
+        println!("already registered {}", shown(name));
     }
     for (path, reason) in &report.refused {
-        println!("refused {}: {reason}", path.display());
+        println!(
+            "refused {}: {}",
+            shown(&path.display().to_string()),
+            shown(reason)
+        );
     }
     println!(
         "{} adopted, {} already registered, {} refused",

@@ -8,8 +8,20 @@ use serde::Serialize;
 
 use super::Result;
 
+/// `text` (a name, path or message that may come from disk) safe to print on a terminal: control
+/// and bidi characters escaped as `\u{XXXX}` (SPEC [N8]). Nothing from disk is printed raw.
+pub fn shown(text: &str) -> String {
+    dafstore::escape_for_display(text)
+}
+
 /// Prints `rows` under `headers`, each column padded to its widest cell (the last one is not).
+/// Cells are escaped with [`shown`].
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| shown(c)).collect())
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -66,7 +66,11 @@ pub fn run(dir: &Path, repair: bool, deep: bool, json: bool) -> Result<u8> {
         } else {
             "found"
         };
-        println!("{status}: {}: {}", p.kind.name(), p.message);
+        println!(
+            "{status}: {}: {}",
+            p.kind.name(),
+            super::common::shown(&p.message)
+        );
     }
     let fixed = report.problems.iter().filter(|p| p.fixed).count();
     let left = report.problems.len() - fixed;

@@ -84,7 +84,7 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
         )
     );
     for n in &report.deleted {
-        println!("  {n}");
+        println!("  {}", super::common::shown(n));
     }
     println!(
         "recovered {}",
@@ -114,7 +114,11 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
         println!("  {n}");
     }
     for (name, error) in &report.failed {
-        eprintln!("dafctl: error: recovering {name:?} failed: {error}");
+        eprintln!(
+            "dafctl: error: recovering {:?} failed: {}",
+            super::common::shown(name),
+            super::common::shown(error)
+        );
     }
     Ok(code)
 }

@@ -73,7 +73,7 @@ pub fn run(dir: &Path, names: &[String], cmd: &[OsString]) -> Result<u8> {
     }
     {
         let mut out = io::stdout().lock();
-        writeln!(out, "held {}", names.join(" "))?;
+        writeln!(out, "held {}", super::common::shown(&names.join(" ")))?;
         out.flush()?;
     }
     let code = match cmd.split_first() {

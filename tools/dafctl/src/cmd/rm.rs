@@ -4,6 +4,7 @@ use std::path::Path;
 
 use dafstore::{Container, Removal};
 
+use super::common::shown;
 use super::Result;
 
 pub fn run(dir: &Path, names: &[String]) -> Result<u8> {
@@ -11,13 +12,14 @@ pub fn run(dir: &Path, names: &[String]) -> Result<u8> {
     let mut code = 0;
     for name in names {
         match c.remove(name) {
-            Ok(Removal::Removed) => println!("removed {name}"),
+            Ok(Removal::Removed) => println!("removed {}", shown(name)),
             Ok(Removal::Deferred { holders }) => println!(
-                "{name}: deferred, held by {holders} process{}; its files are deleted when the last one releases it",
+                "{}: deferred, held by {holders} process{}; its files are deleted when the last one releases it",
+                shown(name),
                 if holders == 1 { "" } else { "es" }
             ),
             Err(e) => {
-                eprintln!("dafctl: error: {e}");
+                eprintln!("dafctl: error: {}", shown(&e.to_string()));
                 code = 1;
             }
         }
