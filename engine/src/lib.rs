@@ -42,6 +42,7 @@ mod fsck;
 pub mod inspect;
 pub mod interop;
 pub mod meta;
+mod meta_yaml;
 mod name;
 mod refs;
 pub mod sparse;
