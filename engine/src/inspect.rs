@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::container::open_nofollow;
 use crate::dtype::{DType, IndexSlice};
 use crate::error::{MetaError, NameError, SparseError};
-use crate::meta::{read_yaml_file, ArrayMeta, ReadYamlError};
+use crate::meta::ArrayMeta;
 use crate::name::ArrayName;
 use crate::sys::SharedMap;
 
@@ -65,6 +65,23 @@ pub enum InspectError {
         /// The byte.
         byte: u8,
     },
+    /// `.dafstore/container.yaml` does not exist: the directory is not a container ([C2]).
+    #[error(
+        "{path}: no container version file: the directory is not a dafstore container (SPEC [C2])"
+    )]
+    NotAContainer {
+        /// The expected `container.yaml` path.
+        path: PathBuf,
+    },
+    /// The array was replaced on every one of [`MAX_READ_ATTEMPTS`] attempts of the [R2]
+    /// snapshot protocol.
+    #[error("{path}: replaced by a writer on each of {attempts} attempts to read it; try again later (SPEC [R2])")]
+    Busy {
+        /// The metadata file.
+        path: PathBuf,
+        /// Attempts made.
+        attempts: u32,
+    },
     /// A recorded checksum does not match.
     #[error("{path}: CRC-32C is {actual:08x}, the metadata records {expected:08x}: the file is corrupt (SPEC [K1])")]
     ChecksumMismatch {
@@ -82,7 +99,7 @@ impl InspectError {
     pub fn class(&self) -> &'static str {
         match self {
             InspectError::Name(_) => "invalid_name",
-            InspectError::MissingMetadata { .. } => "missing",
+            InspectError::MissingMetadata { .. } | InspectError::NotAContainer { .. } => "missing",
             InspectError::Meta(MetaError::UnsupportedVersion { .. }) => "unsupported_version",
             InspectError::Meta(MetaError::UnknownDtype { .. }) => "unknown_dtype",
             InspectError::Meta(MetaError::ShapeOverflow { .. }) => "shape_overflow",
@@ -92,6 +109,7 @@ impl InspectError {
             InspectError::Sparse { .. } => "sparse_invariant",
             InspectError::InvalidBool { .. } => "invalid_bool",
             InspectError::ChecksumMismatch { .. } => "checksum_mismatch",
+            InspectError::Busy { .. } => "busy",
         }
     }
 }
@@ -120,27 +138,124 @@ impl ArrayFiles {
     }
 }
 
+/// Attempts of the [R2] snapshot protocol before giving up with [`InspectError::Busy`].
+pub const MAX_READ_ATTEMPTS: u32 = 100;
+
 /// Reads the array `name` under `root` as a reader without dafstore's catalog would (SPEC 5–6):
 /// name, metadata, file kinds and sizes, sparse invariants, bool bytes; with `verify`, also every
-/// recorded checksum. Never panics and never reads out of bounds on any input.
+/// recorded checksum. Never panics and never reads out of bounds on any input. Follows the [R2]
+/// snapshot protocol (at most [`MAX_READ_ATTEMPTS`] attempts); it takes no stripe lock, so a
+/// caller that must not see the [W3] publish window holds the stripe of `name` itself (adopt
+/// holds it exclusively).
 pub fn read_array_files(root: &Path, name: &str, verify: bool) -> Result<ArrayFiles, InspectError> {
+    read_array_files_with_hook(root, name, verify, &mut |_| {})
+}
+
+/// [`read_array_files`], calling `hook(attempt)` (from 0) in each attempt after the metadata
+/// file is opened and parsed, before the data files are opened: for tests of [R2] that replace
+/// the array at that exact point.
+#[doc(hidden)]
+pub fn read_array_files_with_hook(
+    root: &Path,
+    name: &str,
+    verify: bool,
+    hook: &mut dyn FnMut(u32),
+) -> Result<ArrayFiles, InspectError> {
+    use std::os::unix::fs::MetadataExt;
     let name = ArrayName::new(name)?;
     let yaml = name.file_path(root, "yaml");
     check_inside(root, &name)?;
-    let doc = match read_yaml_file(&yaml) {
-        Ok(d) => d,
-        Err(ReadYamlError::Io(p, e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(InspectError::MissingMetadata { path: p })
+    for attempt in 0..MAX_READ_ATTEMPTS {
+        // Step 1: open the metadata file (never through a link, [N7]), keep it open, fstat it.
+        let (file, doc) = open_yaml(&yaml)?;
+        let a = file.metadata().map(|m| (m.dev(), m.ino())).ok();
+        hook(attempt);
+        // Step 3: `lstat` the path again ([N7]: a link is not followed); a missing or different
+        // file means a replace (or a remove) happened since step 1.
+        let replaced = || match std::fs::symlink_metadata(&yaml) {
+            Ok(m) => Some((m.dev(), m.ino())) != a,
+            Err(_) => true,
+        };
+        // Step 2: every data file, in order: present, regular, of the right length. A failure is
+        // reported only if the metadata file is still the one read (else: start again).
+        let opened = match open_data_files(root, &name, &doc.meta) {
+            Ok(files) => files,
+            Err(_) if replaced() => continue,
+            Err(e) => return Err(e),
+        };
+        if replaced() {
+            continue;
         }
-        Err(ReadYamlError::Io(p, e)) => {
-            return Err(InspectError::BadFile {
-                path: p,
-                problem: e.to_string(),
-            })
-        }
-        Err(ReadYamlError::Meta(m)) => return Err(m.into()),
+        drop(file);
+        return finish(
+            root,
+            &name,
+            opened,
+            doc.meta,
+            doc.version,
+            doc.crc32c,
+            verify,
+        );
+    }
+    Err(InspectError::Busy {
+        path: yaml,
+        attempts: MAX_READ_ATTEMPTS,
+    })
+}
+
+/// Step 1 of [R2]: opens and parses `<name>.yaml`; absent is [`InspectError::MissingMetadata`],
+/// a link, a directory or anything not a regular file is [`InspectError::BadFile`] ([N7]).
+fn open_yaml(path: &Path) -> Result<(std::fs::File, crate::meta::YamlDoc), InspectError> {
+    use std::io::Read;
+    let bad = |problem: String| InspectError::BadFile {
+        path: path.to_path_buf(),
+        problem,
     };
-    check_data_files(root, &name, doc.meta, doc.version, doc.crc32c, verify)
+    let file = open_nofollow(path, false).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => InspectError::MissingMetadata {
+            path: path.to_path_buf(),
+        },
+        _ if e.raw_os_error() == Some(libc::ELOOP) => bad("is a symbolic link".into()),
+        _ => bad(e.to_string()),
+    })?;
+    let md = file.metadata().map_err(|e| bad(e.to_string()))?;
+    if !md.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    (&file)
+        .take(crate::meta::MAX_YAML_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(e.to_string()))?;
+    let doc = crate::meta::parse_yaml(&bytes, path)?;
+    Ok((file, doc))
+}
+
+/// Reads `<root>/.dafstore/container.yaml` ([C2]) and returns its `[major, minor]`. Absent is
+/// [`InspectError::NotAContainer`] (class `missing`); a link or a non-regular file is
+/// [`InspectError::BadFile`]; the content is checked by [`crate::meta::parse_container_yaml`].
+pub fn read_container_version(root: &Path) -> Result<(u64, u64), InspectError> {
+    use std::io::Read;
+    let path = root.join(crate::RESERVED_DIR).join("container.yaml");
+    let bad = |problem: String| InspectError::BadFile {
+        path: path.clone(),
+        problem,
+    };
+    let file = open_nofollow(&path, false).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => InspectError::NotAContainer { path: path.clone() },
+        _ if e.raw_os_error() == Some(libc::ELOOP) => bad("is a symbolic link".into()),
+        _ => bad(e.to_string()),
+    })?;
+    let md = file.metadata().map_err(|e| bad(e.to_string()))?;
+    if !md.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    (&file)
+        .take(crate::meta::MAX_YAML_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(crate::meta::parse_container_yaml(&bytes, &path)?)
 }
 
 /// Checks the data files of `name` against `meta` (from its YAML, or from the catalog): kinds,
@@ -154,8 +269,18 @@ pub fn check_data_files(
     recorded: BTreeMap<String, u32>,
     verify: bool,
 ) -> Result<ArrayFiles, InspectError> {
-    let mut maps = Vec::new();
-    let mut computed = BTreeMap::new();
+    let opened = open_data_files(root, name, &meta)?;
+    finish(root, name, opened, meta, version, recorded, verify)
+}
+
+/// [R2] step 2 (SPEC 11 order): every data file in order, each present, a regular file and of
+/// the length the metadata implies; the first failure is returned.
+fn open_data_files(
+    root: &Path,
+    name: &ArrayName,
+    meta: &ArrayMeta,
+) -> Result<Vec<(&'static str, std::fs::File, u64)>, InspectError> {
+    let mut out = Vec::new();
     for (suffix, expected) in meta.files() {
         let path = name.file_path(root, suffix);
         let file = open_nofollow(&path, false).map_err(|e| InspectError::BadFile {
@@ -183,10 +308,29 @@ pub fn check_data_files(
                 actual: md.len(),
             });
         }
-        let map = match usize::try_from(expected) {
+        out.push((suffix, file, expected));
+    }
+    Ok(out)
+}
+
+/// Maps the opened files, then (SPEC 11 order) verifies the checksums when asked, then checks
+/// the content: sparse invariants, then bool bytes.
+fn finish(
+    root: &Path,
+    name: &ArrayName,
+    opened: Vec<(&'static str, std::fs::File, u64)>,
+    meta: ArrayMeta,
+    version: (u64, u64),
+    recorded: BTreeMap<String, u32>,
+    verify: bool,
+) -> Result<ArrayFiles, InspectError> {
+    let mut maps = Vec::new();
+    for (suffix, file, expected) in &opened {
+        let path = name.file_path(root, suffix);
+        let map = match usize::try_from(*expected) {
             Ok(0) => None,
             Ok(n) => Some(
-                SharedMap::new(&file, n, false).map_err(|e| InspectError::BadFile {
+                SharedMap::new(file, n, false).map_err(|e| InspectError::BadFile {
                     path: path.clone(),
                     problem: format!("cannot map: {e}"),
                 })?,
@@ -194,17 +338,21 @@ pub fn check_data_files(
             Err(_) => {
                 return Err(InspectError::SizeMismatch {
                     path,
-                    expected,
-                    actual: md.len(),
+                    expected: *expected,
+                    actual: *expected,
                 })
             }
         };
-        if verify {
+        maps.push(map);
+    }
+    let mut computed = BTreeMap::new();
+    if verify {
+        for ((suffix, _, _), map) in opened.iter().zip(&maps) {
             let crc = map.as_ref().map_or(0, |m| crc32c::crc32c(m.bytes()));
-            if let Some(&rec) = recorded.get(suffix) {
+            if let Some(&rec) = recorded.get(*suffix) {
                 if rec != crc {
                     return Err(InspectError::ChecksumMismatch {
-                        path,
+                        path: name.file_path(root, suffix),
                         expected: rec,
                         actual: crc,
                     });
@@ -212,7 +360,6 @@ pub fn check_data_files(
             }
             computed.insert(suffix.to_string(), crc);
         }
-        maps.push(map);
     }
     let files = ArrayFiles {
         meta,

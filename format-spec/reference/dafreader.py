@@ -72,6 +72,7 @@ __all__ = [
     "DenseArray",
     "SparseArray",
     "read_array",
+    "read_container_version",
     "parse_metadata",
     "check_name",
     "crc32c",
@@ -95,6 +96,7 @@ ERROR_CLASSES = (
     "sparse_invariant",  # [S4]/[S5]
     "invalid_bool",  # [T2]
     "checksum_mismatch",  # [K1]
+    "busy",  # [R2] replaced on every one of MAX_ATTEMPTS attempts
 )
 
 # SPEC section 4: numpy spelling -> little-endian numpy dtype of the stored bytes.
@@ -114,7 +116,7 @@ DTYPES = {
 }
 INDEX_DTYPES = ("int32", "int64", "uint32", "uint64")  # [T3]
 _INDEX_MAX = {"int32": 2**31 - 1, "int64": 2**63 - 1, "uint32": 2**32 - 1, "uint64": 2**64 - 1}
-_FILE_SUFFIXES = ("array", "yaml", "data", "indices", "indptr")
+_FILE_SUFFIXES = ("array", "yaml", "data", "indices", "indptr", "sparse")  # [N6]
 
 
 class FormatError(Exception):
@@ -190,49 +192,164 @@ def check_name(name: Union[str, bytes]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Metadata [Y1]-[Y5], [D1], [D2], [S1], [S2], [T1], [T3], [K1].
 
-_INT = "tag:yaml.org,2002:int"
+# The YAML subset of SPEC 5.1.1 ([Y6]-[Y9]), checked the way SPEC says a reader built on a general
+# YAML library conforms: characters and marker lines on the text, then PyYAML's node tree
+# (composed, never constructed with PyYAML's own YAML 1.1 resolvers) walked node by node.
+
+MAX_DEPTH = 16  # [Y8]
+_FORBIDDEN_CHAR = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+_PLAIN_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_PLAIN_FLOAT = re.compile(r"-?(0|[1-9][0-9]*)\.[0-9]+")
+_PLAIN_STR = re.compile(r"[A-Za-z_][A-Za-z0-9_.+/-]*")
+_RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+_DQ_ESCAPE = re.compile(r'\\(u[0-9A-Fa-f]{4}|[\\"nt])')
+_FLOAT = object()  # a decimal fraction: its value is never needed
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys, aliases and anchors, and whose only integers are
-    plain decimal ones (YAML 1.2 core schema: `[-+]?[0-9]+`)."""
+class _SubsetError(Exception):
+    pass
 
+
+def _check_lines(text: str) -> None:
+    """[Y6]: allowed characters, no directive, `---` only first and `...` only last."""
+    m = _FORBIDDEN_CHAR.search(text)
+    if m:
+        line = text.count("\n", 0, m.start()) + 1
+        raise _SubsetError(f"line {line}: character U+{ord(m.group()):04X} is not allowed")
+    started = ended = False
+    for no, raw in enumerate(text.split("\n"), 1):
+        line = raw.rstrip(" ")
+        body = line.lstrip(" ")
+        if not body or body.startswith("#"):
+            continue
+        if line.startswith("%"):
+            raise _SubsetError(f"line {no}: a directive")
+        if ended:
+            raise _SubsetError(f"line {no}: content after `...`")
+        if line.startswith("---"):
+            if line != "---" or started:
+                raise _SubsetError(f"line {no}: `---` only alone on the first line of content")
+            started = True
+            continue
+        if line.startswith("..."):
+            if line != "...":
+                raise _SubsetError(f"line {no}: `...` must be alone on its line")
+            ended = True
+            continue
+        started = True
+
+
+class _Composer(yaml.SafeLoader):
     def compose_node(self, parent, index):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise yaml.composer.ComposerError(
-                None, None, "anchors and aliases are refused (SPEC [Y4])", event.start_mark
-            )
+            raise _SubsetError(f"line {event.start_mark.line + 1}: an anchor or alias")
+        if getattr(event, "tag", None) is not None:
+            raise _SubsetError(f"line {event.start_mark.line + 1}: a tag")
         return super().compose_node(parent, index)
 
-    def construct_mapping(self, node, deep=False):
-        if not isinstance(node, yaml.MappingNode):
-            raise yaml.constructor.ConstructorError(
-                None, None, f"expected a mapping, found {node.id}", node.start_mark
-            )
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-            except TypeError:
-                raise yaml.constructor.ConstructorError(
-                    None, None, "unhashable key", key_node.start_mark
-                ) from None
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+
+def _scalar(node, text: str, *, key: bool = False):
+    """The value of a scalar node of the subset ([Y7])."""
+    line = node.start_mark.line + 1
+    if node.start_mark.line != node.end_mark.line:
+        raise _SubsetError(f"line {line}: a scalar spanning lines")
+    if node.style in ("'", '"'):
+        if node.style == '"':
+            raw = text[node.start_mark.index + 1 : node.end_mark.index - 1]
+            rest = _DQ_ESCAPE.sub("", raw)
+            if "\\" in rest:
+                raise _SubsetError(f"line {line}: an escape outside \\\\ \\\" \\n \\t \\uXXXX")
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in node.value):
+                raise _SubsetError(f"line {line}: a surrogate escape")
+        return node.value
+    if node.style is not None:
+        raise _SubsetError(f"line {line}: a block scalar")
+    v = node.value
+    if not key:
+        if v == "" and node.start_mark.index == node.end_mark.index:
+            return None  # `key:` with nothing after it
+        if v in ("true", "false"):
+            return v == "true"
+        if v == "null":
+            return None
+        if _PLAIN_INT.fullmatch(v):
+            return int(v, 10)
+        if _PLAIN_FLOAT.fullmatch(v):
+            return _FLOAT
+    if _PLAIN_STR.fullmatch(v) and v.lower() not in _RESERVED:
+        return v
+    raise _SubsetError(f"line {line}: plain scalar {v!r} is outside the subset (quote it)")
 
 
-_StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != _INT]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_StrictLoader.add_implicit_resolver(_INT, re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
-_StrictLoader.add_constructor(_INT, lambda loader, node: int(loader.construct_scalar(node), 10))
+def _line_prefix(text: str, mark) -> str:
+    return text[mark.index - mark.column : mark.index]
+
+
+def _walk(node, text: str, depth: int):
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(node, text)
+    if depth > MAX_DEPTH:
+        raise _SubsetError(f"line {line}: more than {MAX_DEPTH} nested collections")
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for item in node.value:
+            if node.flow_style and not isinstance(item, yaml.ScalarNode):
+                raise _SubsetError(f"line {line}: a collection inside a flow sequence")
+            if node.flow_style and item.start_mark.line != node.start_mark.line:
+                raise _SubsetError(f"line {line}: a flow sequence spanning lines")
+            if not node.flow_style and (
+                isinstance(item, yaml.ScalarNode) or item.flow_style
+            ) and not re.fullmatch(r"( *- +)* *- +", _line_prefix(text, item.start_mark)):
+                if not (isinstance(item, yaml.ScalarNode) and item.value == ""
+                        and item.style is None):
+                    raise _SubsetError(f"line {item.start_mark.line + 1}: an item value must "
+                                       "be on the line of its `-`")
+            items.append(_walk(item, text, depth + 1))
+        if node.flow_style and node.end_mark.line != node.start_mark.line:
+            raise _SubsetError(f"line {line}: a flow sequence spanning lines")
+        if node.flow_style and re.search(r",\s*\]$", text[node.start_mark.index:node.end_mark.index]):
+            raise _SubsetError(f"line {line}: a trailing comma")
+        return items
+    if node.flow_style and node.value:
+        raise _SubsetError(f"line {line}: a flow mapping (only {{}} is in the subset)")
+    out = {}
+    for key_node, value_node in node.value:
+        kline = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise _SubsetError(f"line {kline}: a key that is not a string")
+        if not re.fullmatch(r"( *- +)* *", _line_prefix(text, key_node.start_mark)):
+            raise _SubsetError(f"line {kline}: a key must start its line (or follow `- `)")
+        if text[key_node.end_mark.index : key_node.end_mark.index + 1] != ":":
+            raise _SubsetError(f"line {kline}: `:` must follow the key immediately")
+        key = _scalar(key_node, text, key=True)
+        if key in out:
+            raise _SubsetError(f"line {kline}: duplicate key {key!r}")
+        empty = (isinstance(value_node, yaml.ScalarNode) and value_node.style is None
+                 and value_node.value == "")
+        if not empty and (isinstance(value_node, yaml.ScalarNode) or value_node.flow_style):
+            if value_node.start_mark.line != key_node.start_mark.line:
+                raise _SubsetError(f"line {kline}: a value must be on the line of its key")
+        out[key] = _walk(value_node, text, depth + 1)
+    return out
+
+
+def parse_subset(text: str):
+    """Parses a document of the YAML subset of SPEC 5.1.1; raises _SubsetError outside it."""
+    _check_lines(text)
+    loader = _Composer(text)
+    try:
+        root = loader.get_single_node()
+    finally:
+        loader.dispose()
+    if root is None:
+        raise _SubsetError("the document is empty: the root must be a mapping")
+    if not isinstance(root, yaml.MappingNode) or root.flow_style:
+        raise _SubsetError("the root must be a block mapping")
+    if root.start_mark.column != 0:
+        raise _SubsetError("the root mapping must start in column 1")
+    return _walk(root, text, 1)
 
 
 @dataclass
@@ -262,7 +379,7 @@ class Metadata:
 
 
 def _is_size(v) -> bool:
-    return type(v) is int and v >= 0  # not bool (a subclass of int), not negative
+    return type(v) is int and 0 <= v <= U64_MAX  # not bool (a subclass of int), not negative
 
 
 def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
@@ -278,22 +395,19 @@ def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
     except UnicodeDecodeError as e:
         raise bad(f"not UTF-8: {e}") from None
     try:
-        loader = _StrictLoader(text)
-        try:
-            doc = loader.get_single_data()
-        finally:
-            loader.dispose()
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as e:
-        raise bad(" ".join(str(e).split())) from None
-    if not isinstance(doc, dict):
-        raise bad(f"the root is not a mapping but {type(doc).__name__}")
+        doc = parse_subset(text)
+    except (_SubsetError, yaml.YAMLError, RecursionError) as e:
+        raise bad(" ".join(str(e).split()) + " (SPEC 5.1.1)", "Y6") from None
 
+    # The check order of SPEC 5.6: version, kind, key types, dtype spellings, index dtypes,
+    # byte sizes.
     version = doc.get("version")
-    if version is None:
+    if "version" not in doc:
         raise bad("missing key `version`", "Y2")
     if not (isinstance(version, list) and len(version) == 2 and all(map(_is_size, version))):
         raise bad(
-            f"version must be [major, minor], two non-negative integers; found {version!r}", "Y2"
+            f"version must be [major, minor], two integers from 0 to 2^64 - 1; found {version!r}",
+            "Y2",
         )
     if version[0] != SUPPORTED_MAJOR:
         raise FormatError(
@@ -304,12 +418,38 @@ def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
             path,
         )
 
-    def dtype_of(key, index=False):
-        value = doc.get(key)
-        if value is None:
-            raise bad(f"missing key `{key}`", "S1")
+    has_dense, has_sparse = "dtype" in doc, "data_dtype" in doc
+    if has_dense == has_sparse:
+        raise bad("needs exactly one of `dtype` (dense) and `data_dtype` (sparse)", "Y5")
+
+    crc = doc.get("crc32c", {})
+    if not isinstance(crc, dict):
+        raise bad(f"crc32c must be a mapping of file suffix to CRC-32C, found {crc!r}", "K1")
+    for suffix, value in crc.items():
+        if not _is_size(value) or value > 0xFFFFFFFF:
+            raise bad(f"crc32c {suffix!r}: {value!r} is not an integer below 2^32", "K1")
+
+    def string_of(key, rule):
+        if key not in doc:
+            raise bad(f"missing key `{key}`", rule)
+        value = doc[key]
         if not isinstance(value, str):
-            raise bad(f"{key} must be a string, found {value!r}")
+            raise bad(f"{key} must be a string, found {value!r}", rule)
+        return value
+
+    def shape_of(rule):
+        if "shape" not in doc:
+            raise bad("missing key `shape`", rule)
+        shape = doc["shape"]
+        if not isinstance(shape, list):
+            raise bad(f"shape must be a sequence, found {shape!r}", rule)
+        for s in shape:
+            if not _is_size(s):
+                raise bad(f"every dimension must be an integer from 0 to 2^64 - 1, found {s!r}",
+                          rule)
+        return tuple(shape)
+
+    def spelling(key, value):
         if value not in DTYPES:
             raise FormatError(
                 "unknown_dtype",
@@ -317,13 +457,6 @@ def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
                 "T1",
                 path,
             )
-        if index and value not in INDEX_DTYPES:
-            raise bad(f"{key} is {value}; index dtypes are {', '.join(INDEX_DTYPES)}", "T3")
-        return value
-
-    def size_of(key, value, rule):
-        if not _is_size(value):
-            raise bad(f"{key} must be a non-negative decimal integer, found {value!r}", rule)
         return value
 
     def fits(count, dtype):
@@ -335,39 +468,35 @@ def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
                 path,
             )
 
-    has_dense, has_sparse = "dtype" in doc, "data_dtype" in doc
-    if has_dense == has_sparse:
-        raise bad("needs exactly one of `dtype` (dense) and `data_dtype` (sparse)", "Y5")
-    shape = doc.get("shape")
-    if shape is None:
-        raise bad("missing key `shape`", "D1" if has_dense else "S1")
-    if not isinstance(shape, list):
-        raise bad(f"shape must be a sequence, found {shape!r}", "D1" if has_dense else "S1")
-    shape = tuple(size_of("shape", s, "D1") for s in shape)
-
-    crc = doc.get("crc32c", {})
-    if not isinstance(crc, dict):
-        raise bad(f"crc32c must be a mapping of file suffix to CRC-32C, found {crc!r}", "K1")
-    for suffix, value in crc.items():
-        if not isinstance(suffix, str) or not _is_size(value) or value > 0xFFFFFFFF:
-            raise bad(f"crc32c {suffix!r}: {value!r} is not a 32-bit checksum", "K1")
-
     if has_dense:
-        dtype = dtype_of("dtype")
+        dtype = string_of("dtype", "D1")
+        shape = shape_of("D1")
+        spelling("dtype", dtype)
         fits(math.prod(shape), dtype)  # exact arithmetic: an empty product is 1, a 0 makes 0
-        return Metadata("dense", tuple(version), shape, dtype, crc32c=dict(crc))
+        own = {k: v for k, v in crc.items() if k == "array"}  # [K1]: other suffixes ignored
+        return Metadata("dense", tuple(version), shape, dtype, crc32c=own)
 
-    data_dtype = dtype_of("data_dtype")
-    indices_dtype = dtype_of("indices_dtype", index=True)
-    indptr_dtype = dtype_of("indptr_dtype", index=True)
+    data_dtype = string_of("data_dtype", "S1")
+    indices_dtype = string_of("indices_dtype", "S1")
+    indptr_dtype = string_of("indptr_dtype", "S1")
+    shape = shape_of("S1")
     if len(shape) != 2:
         raise bad(f"a sparse shape is [rows, columns], found {list(shape)}", "S1")
     if "nnz" not in doc:
         raise bad("missing key `nnz`", "S1")
-    nnz = size_of("nnz", doc["nnz"], "S1")
+    nnz = doc["nnz"]
+    if not _is_size(nnz):
+        raise bad(f"nnz must be an integer from 0 to 2^64 - 1, found {nnz!r}", "S1")
     layout = doc.get("layout", "rows")
     if layout not in ("rows", "columns"):
         raise bad(f"layout is {layout!r}, must be rows or columns", "S2")
+    spelling("data_dtype", data_dtype)
+    spelling("indices_dtype", indices_dtype)
+    spelling("indptr_dtype", indptr_dtype)
+    for key, value in (("indices_dtype", indices_dtype), ("indptr_dtype", indptr_dtype)):
+        if value not in INDEX_DTYPES:
+            raise bad(f"{key} is {value}; index dtypes are {', '.join(INDEX_DTYPES)}", "T3")
+    own = {k: v for k, v in crc.items() if k in ("data", "indices", "indptr")}
     meta = Metadata(
         "sparse",
         tuple(version),
@@ -377,11 +506,56 @@ def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
         indptr_dtype,
         nnz,
         layout,
-        dict(crc),
+        own,
     )
     for _, dtype, count in meta.files():
         fits(count, dtype)
     return meta
+
+
+def read_container_version(root) -> tuple[int, int]:
+    """[C2]: the `[major, minor]` of `root/.dafstore/container.yaml`. Classes: `missing` (no
+    such file: not a container), `missing_file` (not a regular file, or a symbolic link),
+    `invalid_metadata` (outside the YAML subset, `format` not `dafstore`, bad `version`, in
+    that order), `unsupported_version` (major version other than 1)."""
+    path = os.path.join(os.fspath(root), ".dafstore", "container.yaml")
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise FormatError("missing", "no container version file: not a container", "C2",
+                          path) from None
+    except OSError as e:
+        what = "is a symbolic link" if e.errno == errno.ELOOP else f"cannot open: {e.strerror}"
+        raise FormatError("missing_file", what, "C2", path) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FormatError("missing_file", "not a regular file", "C2", path)
+        data = os.pread(fd, MAX_YAML_BYTES + 1, 0)
+    finally:
+        os.close(fd)
+
+    def bad(why):
+        return FormatError("invalid_metadata", f"invalid container version file: {why}", "C2",
+                           path)
+
+    if len(data) > MAX_YAML_BYTES:
+        raise bad(f"more than {MAX_YAML_BYTES} bytes")
+    try:
+        doc = parse_subset(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise bad(f"not UTF-8: {e}") from None
+    except (_SubsetError, yaml.YAMLError, RecursionError) as e:
+        raise bad(" ".join(str(e).split()) + " (SPEC 5.1.1)") from None
+    if doc.get("format") != "dafstore":
+        raise bad(f"format is {doc.get('format')!r}, expected 'dafstore'")
+    version = doc.get("version")
+    if not (isinstance(version, list) and len(version) == 2 and all(map(_is_size, version))):
+        raise bad(f"version must be [major, minor], found {version!r}")
+    if version[0] != 1:
+        raise FormatError("unsupported_version",
+                          f"container version {version[0]}.{version[1]}; this reader reads 1",
+                          "C2", path)
+    return (version[0], version[1])
 
 
 # ---------------------------------------------------------------------------------------------

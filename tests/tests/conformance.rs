@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dafstore::inspect::{read_array_files, ArrayFiles, InspectError};
+use dafstore::inspect::{read_array_files, read_container_version, ArrayFiles, InspectError};
 use dafstore::{ArrayMeta, ArrayName, DType};
 use half::f16;
 use serde_json::Value;
@@ -56,6 +56,27 @@ fn read(root: &Path, exp: &Value) -> Result<ArrayFiles, InspectError> {
             }
         }
         None => read_array_files(root, exp["name"].as_str().expect("name"), verify),
+    }
+}
+
+/// A `"check": "container"` vector ([C2]): the container version, or the error class.
+fn check_container(dir: &Path, exp: &Value) -> Result<(), String> {
+    match (read_container_version(dir), exp["expect"].as_str()) {
+        (Ok(v), Some("ok")) => check_eq(
+            "container_version",
+            vec![v.0, v.1],
+            u64s(&exp["container_version"]),
+        ),
+        (Ok(v), _) => Err(format!(
+            "expected {}, engine reads container version {v:?}",
+            exp["error_class"]
+        )),
+        (Err(e), _) if exp["expect"] == "error" && e.class() == exp["error_class"] => Ok(()),
+        (Err(e), _) => Err(format!(
+            "expected {}, engine refuses with {}: {e}",
+            exp["expect"],
+            e.class()
+        )),
     }
 }
 
@@ -243,6 +264,12 @@ fn every_conformance_vector() {
     for id in &ids {
         let dir = vectors_dir().join(id);
         let exp = load_json(&dir.join("expected.json"));
+        if exp["check"] == "container" {
+            if let Err(why) = check_container(&dir, &exp) {
+                failures.push(format!("{id}: {why}"));
+            }
+            continue;
+        }
         let result = read(&dir, &exp);
         let got = outcome(&result);
         if exp["ok_allowed"] == Value::Bool(true) {
