@@ -355,3 +355,95 @@ fn value_comparison_is_exact() {
     assert!(!same_value(DType::Int8, &[0xff], &j("255")));
     assert!(!same_value(DType::Bool, &[2], &j("true")));
 }
+
+/// Writes generation `values` of the int8 array `x` in `dir` the way [W3] replaces an array:
+/// new files under temporary names, the old `x.yaml` unlinked, the data file renamed into place,
+/// the new `x.yaml` renamed last. The metadata records the data file's CRC-32C.
+fn replace_int8(dir: &Path, values: &[u8]) {
+    let yaml = format!(
+        "crc32c:\n  array: {}\ndtype: int8\nshape:\n- {}\nversion:\n- 1\n- 1\n",
+        dafstore::checksum::crc32c(values),
+        values.len()
+    );
+    fs::write(dir.join("x.array.new"), values).unwrap();
+    fs::write(dir.join("x.yaml.new"), yaml).unwrap();
+    match fs::remove_file(dir.join("x.yaml")) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("{e}"),
+    }
+    fs::rename(dir.join("x.array.new"), dir.join("x.array")).unwrap();
+    fs::rename(dir.join("x.yaml.new"), dir.join("x.yaml")).unwrap();
+}
+
+fn int8_values(f: &ArrayFiles) -> Vec<u8> {
+    f.bytes(0).to_vec()
+}
+
+#[test]
+fn a_replace_between_reading_the_metadata_and_opening_the_files_is_read_again_not_reported_as_a_size_mismatch(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    replace_int8(dir.path(), &[1, 2, 3]);
+    let mut hook = |attempt: u32| {
+        if attempt == 0 {
+            replace_int8(dir.path(), &[4, 5, 6, 7]);
+        }
+    };
+    let f = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", true, &mut hook)
+        .unwrap_or_else(|e| panic!("{} {e}", e.class()));
+    assert_eq!(int8_values(&f), vec![4, 5, 6, 7]);
+    assert_eq!(f.meta.shape(), vec![4]);
+}
+
+#[test]
+fn a_same_size_replace_after_reading_the_metadata_never_mixes_two_generations() {
+    let dir = tempfile::tempdir().unwrap();
+    replace_int8(dir.path(), &[1, 2, 3]);
+    let mut hook = |attempt: u32| {
+        if attempt == 0 {
+            replace_int8(dir.path(), &[7, 8, 9]);
+        }
+    };
+    // Without verify: the recorded checksum must still be the one of the bytes returned.
+    let f = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
+        .unwrap_or_else(|e| panic!("{} {e}", e.class()));
+    assert_eq!(int8_values(&f), vec![7, 8, 9]);
+    assert_eq!(
+        f.crc32c.get("array"),
+        Some(&dafstore::checksum::crc32c(&[7, 8, 9]))
+    );
+}
+
+#[test]
+fn a_reader_whose_array_is_replaced_on_every_attempt_gives_up_with_busy_after_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    replace_int8(dir.path(), &[1, 2, 3]);
+    let mut attempts = 0u32;
+    let mut hook = |_attempt: u32| {
+        attempts += 1;
+        replace_int8(dir.path(), &[1, 2, 3]);
+    };
+    let err = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
+        .err()
+        .expect("replaced on every attempt");
+    assert_eq!(err.class(), "busy", "{err}");
+    assert_eq!(attempts, dafstore::inspect::MAX_READ_ATTEMPTS);
+}
+
+#[test]
+fn an_array_removed_while_it_is_read_is_missing_not_a_missing_data_file() {
+    let dir = tempfile::tempdir().unwrap();
+    replace_int8(dir.path(), &[1, 2, 3]);
+    let mut hook = |attempt: u32| {
+        if attempt == 0 {
+            // [W8]: the metadata file first, then the data files.
+            fs::remove_file(dir.path().join("x.yaml")).unwrap();
+            fs::remove_file(dir.path().join("x.array")).unwrap();
+        }
+    };
+    let err = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
+        .err()
+        .expect("removed");
+    assert_eq!(err.class(), "missing", "{err}");
+}
