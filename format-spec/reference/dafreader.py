@@ -610,9 +610,12 @@ class SparseArray:
 
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-_MAX_ATTEMPTS = 1000
-# For tests of [R2]: called as hook(attempt) after the data files are opened, before the re-stat.
+MAX_ATTEMPTS = 100  # [R2]: then the class is `busy`
+# For tests of [R2]: called after the data files are opened, before the re-stat.
 _after_open_hook = None
+# For tests of [R2]: called when <name>.yaml is absent in a container, before the reader takes
+# the shared stripe lock to look again.
+_absent_hook = None
 
 
 def _open_file(dir_fd: int, filename: str, path: str, absent=("missing_file", "D3")):
@@ -676,13 +679,53 @@ def read_array(root, name: Union[str, bytes], verify: bool = False):
             os.path.join(dir_path, parts[-1] + ".yaml"),
         ) from None
     try:
-        for _ in range(_MAX_ATTEMPTS):
-            result = _read_once(dir_fd, dir_path, parts[-1], name, verify)
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                result = _read_once(dir_fd, dir_path, parts[-1], name, verify)
+            except FormatError as e:
+                # [R2]: in a container, an absent <name>.yaml may be a publish between [W3]
+                # steps 2 and 4: look once more under the shared stripe lock, which the writer
+                # holds exclusively for steps 1-6.
+                lock = _stripe_lock_path(root, name)
+                if (e.error_class, e.rule) != ("missing", "R1") or lock is None:
+                    raise
+                if _absent_hook is not None:
+                    _absent_hook()
+                with _shared_flock(lock):
+                    result = _read_once(dir_fd, dir_path, parts[-1], name, verify)
             if result is not None:
                 return result
-        raise OSError(errno.EAGAIN, f"{name}: replaced {_MAX_ATTEMPTS} times while reading")
+        raise FormatError(
+            "busy",
+            f"replaced by a writer on each of {MAX_ATTEMPTS} attempts to read it; try again later",
+            "R2",
+            os.path.join(dir_path, parts[-1] + ".yaml"),
+        )
     finally:
         os.close(dir_fd)
+
+
+def _stripe_lock_path(root: str, name: str) -> Optional[str]:
+    """The lock stripe of `name` ([W6]) when `root` is a container that has it, else None."""
+    path = os.path.join(root, ".dafstore", "locks", f"{crc32c(name.encode()) % 64:02d}.lock")
+    return path if os.path.isfile(path) else None
+
+
+class _shared_flock:
+    """A shared flock(2) on `path` for the duration of a `with` block."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __enter__(self):
+        import fcntl
+
+        self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # releases the lock
 
 
 def _read_once(dir_fd, dir_path, last, name, verify):
