@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 import dafreader
 from expectations import check
@@ -255,3 +256,56 @@ def test_hold_command():
         "python3",
         "s.py",
     ]
+
+
+def _subset_documents() -> list[tuple[str, str]]:
+    """(vector, text) of every metadata or container file of the vectors inside the subset."""
+    out = []
+    for vid in vector_ids():
+        for p in sorted((VECTORS / vid).rglob("*.yaml")):
+            if p.is_symlink() or not p.is_file():
+                continue
+            try:
+                text = p.read_bytes().decode("utf-8")
+                dafreader.parse_subset(text)
+            except Exception:
+                continue
+            out.append((f"{vid}/{p.relative_to(VECTORS / vid)}", text))
+    return out
+
+
+def _plain(v):
+    """parse_subset's value with decimal fractions made floats, for comparison."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v
+
+
+def test_every_subset_document_of_the_vectors_means_the_same_in_yaml_1_1_and_1_2():
+    """SPEC 5.1.1: PyYAML (YAML 1.1) and ruamel.yaml (YAML 1.2) load every document the reader
+    accepts to the same values, and so does parse_subset (decimal fractions aside: their value is
+    never needed, parse_subset does not compute it)."""
+    ruamel = pytest.importorskip("ruamel.yaml")
+    docs = _subset_documents()
+    assert len(docs) > 150
+    y12 = ruamel.YAML(typ="safe", pure=True)
+    for where, text in docs:
+        a = yaml.safe_load(text)
+        b = y12.load(text)
+        assert a == b, f"{where}: YAML 1.1 {a!r} != YAML 1.2 {b!r}"
+        mine = dafreader.parse_subset(text)
+
+        def same(x, y):
+            if x is dafreader._FLOAT:
+                return isinstance(y, float)
+            if isinstance(x, dict):
+                return isinstance(y, dict) and x.keys() == y.keys() and all(
+                    same(x[k], y[k]) for k in x
+                )
+            if isinstance(x, list):
+                return isinstance(y, list) and len(x) == len(y) and all(map(same, x, y))
+            return type(x) is type(y) and x == y
+
+        assert same(mine, a), f"{where}: parse_subset {mine!r} != {a!r}"
