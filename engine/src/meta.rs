@@ -351,7 +351,7 @@ fn shape_key(path: &Path, rule: &'static str, root: &Node) -> Result<Vec<u64>, M
     }
 }
 
-/// Parses and validates a metadata file's bytes, in the order of SPEC 5.6 ([Y1]–[Y9], [D1],
+/// Parses and validates a metadata file's bytes, in the order of SPEC 11 ([E2]) ([Y1]–[Y9], [D1],
 /// [D2], [S1], [S2], [T1], [T3], [K1]): the document ([Y4], [Y1], [Y6]–[Y9]), the version
 /// ([Y2]), the kind ([Y5]), the keys' types, the dtype spellings ([T1]), the index dtypes
 /// ([T3]), the byte sizes ([D2]). `path` is used in errors only.
