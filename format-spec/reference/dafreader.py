@@ -286,6 +286,15 @@ def _line_prefix(text: str, mark) -> str:
     return text[mark.index - mark.column : mark.index]
 
 
+def _check_line_end(text: str, mark) -> None:
+    """After a value written on its line (a flow sequence, a quoted scalar), only spaces and a
+    comment that a space separates from it ([Y7]); PyYAML also takes `]#c` as a comment."""
+    end = text.find("\n", mark.index)
+    rest = text[mark.index : len(text) if end < 0 else end]
+    if not re.fullmatch(r"( +(#.*)?)?", rest):
+        raise _SubsetError(f"line {mark.line + 1}: unexpected {rest!r} after a value")
+
+
 def _walk(node, text: str, depth: int):
     line = node.start_mark.line + 1
     if isinstance(node, yaml.ScalarNode):
@@ -306,11 +315,15 @@ def _walk(node, text: str, depth: int):
                         and item.style is None):
                     raise _SubsetError(f"line {item.start_mark.line + 1}: an item value must "
                                        "be on the line of its `-`")
+            if not node.flow_style and isinstance(item, yaml.ScalarNode) and item.style:
+                _check_line_end(text, item.end_mark)
             items.append(_walk(item, text, depth + 1))
         if node.flow_style and node.end_mark.line != node.start_mark.line:
             raise _SubsetError(f"line {line}: a flow sequence spanning lines")
         if node.flow_style and re.search(r",\s*\]$", text[node.start_mark.index:node.end_mark.index]):
             raise _SubsetError(f"line {line}: a trailing comma")
+        if node.flow_style:
+            _check_line_end(text, node.end_mark)
         return items
     if node.flow_style and node.value:
         raise _SubsetError(f"line {line}: a flow mapping (only {{}} is in the subset)")
@@ -331,6 +344,8 @@ def _walk(node, text: str, depth: int):
         if not empty and (isinstance(value_node, yaml.ScalarNode) or value_node.flow_style):
             if value_node.start_mark.line != key_node.start_mark.line:
                 raise _SubsetError(f"line {kline}: a value must be on the line of its key")
+        if isinstance(value_node, yaml.ScalarNode) and value_node.style:
+            _check_line_end(text, value_node.end_mark)
         out[key] = _walk(value_node, text, depth + 1)
     return out
 

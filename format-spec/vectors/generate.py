@@ -2024,6 +2024,12 @@ subset_bad(
     "dtype:\n  int8\nshape:\n- 3\nversion:\n- 1\n- 1\n",
 )
 subset_bad(
+    "yaml-comment-without-space",
+    "a comment after a flow sequence without a space before # (PyYAML takes it as a comment)",
+    ["Y7"],
+    "dtype: int8\nshape: [3]#c\nversion:\n- 1\n- 1\n",
+)
+subset_bad(
     "yaml-plain-with-space",
     "a plain scalar with a space (quote it)",
     ["Y7"],
