@@ -18,17 +18,24 @@ What it does, by SPEC rule:
 - names [N1]-[N6] are checked before any file is touched; files are opened relative to the
   array's directory, which must resolve inside the container, and never through a symbolic link
   ([N7]);
-- the metadata file is parsed strictly [Y1]-[Y5]: at most 64 KiB, UTF-8, one YAML document whose
-  root is a mapping; duplicate keys, aliases and anchors are refused; sizes are plain decimal
-  integers (YAML 1.1 octal, hex, sexagesimal and `_` forms, floats, strings, booleans and negative
-  numbers are not sizes); unknown keys are ignored; major version 1 only;
+- the metadata file is parsed strictly [Y1]-[Y9]: at most 64 KiB, UTF-8, a document of the YAML
+  subset of SPEC 5.1.1 (checked as SPEC says a reader on a general YAML library conforms: the
+  text, then PyYAML's node tree, never PyYAML's own YAML 1.1 resolvers; `parse_subset`) whose
+  root is a block mapping; duplicate keys, anchors, aliases, tags, directives, flow mappings and
+  every plain scalar that YAML 1.1 and 1.2 read differently are refused; sizes are decimal
+  integers from 0 to 2^64 - 1; unknown keys are ignored; major version 1 only; checks in the
+  order of SPEC section 11;
 - file lengths are checked before mapping [D3] [S3]; empty files are not mapped [D4];
 - sparse invariants [S4] [S5] are validated once, bool bytes are checked [T2];
 - with `verify=True`, each file's CRC-32C is computed (pure Python: about 10 MB/s) and
   compared with the recorded `crc32c` [K1];
-- the consistent-snapshot protocol [R2]: open the `.yaml` and keep it open, fstat it, open and
-  size-check every data file, stat the `.yaml` path again, and start over if it changed. The maps
-  stay valid after the files are replaced or removed.
+- the consistent-snapshot protocol [R2]: open the `.yaml` (O_NOFOLLOW) and keep it open, fstat
+  it, open and size-check every data file, lstat the `.yaml` path again, and start over if it
+  changed (also before reporting a missing or wrong-sized data file); at most `MAX_ATTEMPTS`
+  attempts, then the class `busy`. In a container, an absent `.yaml` is looked at once more
+  under the shared lock stripe of the name, which a publishing writer holds exclusively ([W3]
+  steps 2-4). The maps stay valid after the files are replaced or removed;
+- `read_container_version` checks `.dafstore/container.yaml` ([C2]).
 
 Legacy `<name>.sparse` files (SPEC 5.5, a MAY) are not read.
 

@@ -309,3 +309,16 @@ def test_every_subset_document_of_the_vectors_means_the_same_in_yaml_1_1_and_1_2
             return type(x) is type(y) and x == y
 
         assert same(mine, a), f"{where}: parse_subset {mine!r} != {a!r}"
+
+
+def test_an_absolute_directory_link_resolving_inside_the_container_is_followed(tmp_path):
+    """[N7]: a reader MAY refuse an absolute link (openat2 RESOLVE_BENEATH does); this one follows
+    it when it resolves inside the container (no static vector can hold an absolute link)."""
+    (tmp_path / "real").mkdir()
+    write_dense(tmp_path / "real", "x", [3.0])
+    os.symlink(tmp_path / "real", tmp_path / "d")
+    assert dafreader.read_array(tmp_path, "d/x").array.tolist() == [3.0]
+    os.symlink(VECTORS / "dtype-float64", tmp_path / "out")
+    with pytest.raises(dafreader.FormatError) as e:
+        dafreader.read_array(tmp_path, "out/x")
+    assert e.value.error_class == "missing_file"

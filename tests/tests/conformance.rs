@@ -447,3 +447,21 @@ fn an_array_removed_while_it_is_read_is_missing_not_a_missing_data_file() {
         .expect("removed");
     assert_eq!(err.class(), "missing", "{err}");
 }
+
+/// [N7]: a reader MAY refuse a directory link with an absolute target; this one follows it when
+/// it resolves inside the container, and refuses it when it leads outside (no static vector can
+/// hold an absolute link).
+#[test]
+fn an_absolute_directory_link_is_followed_inside_the_container_and_refused_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("real")).unwrap();
+    replace_int8(&dir.path().join("real"), &[5, 6]);
+    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("d")).unwrap();
+    let f = read_array_files(dir.path(), "d/x", false).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(int8_values(&f), vec![5, 6]);
+    std::os::unix::fs::symlink(vectors_dir().join("dtype-int8"), dir.path().join("out")).unwrap();
+    let err = read_array_files(dir.path(), "out/x", false)
+        .err()
+        .expect("outside the container");
+    assert_eq!(err.class(), "missing_file", "{err}");
+}
