@@ -141,19 +141,36 @@ impl ArrayFiles {
 /// Attempts of the [R2] snapshot protocol before giving up with [`InspectError::Busy`].
 pub const MAX_READ_ATTEMPTS: u32 = 100;
 
+/// What [`read_array_files_with_hook`] passes to its hook when `<name>.yaml` is absent in a
+/// container, before it takes the shared stripe lock to look again ([R2]).
+pub const HOOK_ABSENT: u32 = u32::MAX;
+
 /// Reads the array `name` under `root` as a reader without dafstore's catalog would (SPEC 5–6):
 /// name, metadata, file kinds and sizes, sparse invariants, bool bytes; with `verify`, also every
 /// recorded checksum. Never panics and never reads out of bounds on any input. Follows the [R2]
-/// snapshot protocol (at most [`MAX_READ_ATTEMPTS`] attempts); it takes no stripe lock, so a
-/// caller that must not see the [W3] publish window holds the stripe of `name` itself (adopt
-/// holds it exclusively).
+/// snapshot protocol: at most [`MAX_READ_ATTEMPTS`] attempts, and in a container an absent
+/// metadata file is looked at again under the shared stripe lock of `name` (a publish between
+/// [W3] steps 2 and 4 is waited for, not reported as `missing`). A caller that holds the stripe of
+/// `name` itself must not call this (the shared lock would wait for it): see
+/// `read_array_files_holding_stripe`.
 pub fn read_array_files(root: &Path, name: &str, verify: bool) -> Result<ArrayFiles, InspectError> {
     read_array_files_with_hook(root, name, verify, &mut |_| {})
 }
 
+/// [`read_array_files`] for a caller that already holds the stripe lock of `name` (adopt): no
+/// writer can be inside [W3] steps 1–6, so an absent metadata file is `missing` at once.
+pub(crate) fn read_array_files_holding_stripe(
+    root: &Path,
+    name: &str,
+    verify: bool,
+) -> Result<ArrayFiles, InspectError> {
+    read_snapshot(root, name, verify, false, &mut |_| {})
+}
+
 /// [`read_array_files`], calling `hook(attempt)` (from 0) in each attempt after the metadata
-/// file is opened and parsed, before the data files are opened: for tests of [R2] that replace
-/// the array at that exact point.
+/// file is opened and parsed, before the data files are opened, and `hook(HOOK_ABSENT)` when the
+/// metadata file is absent in a container, before the shared stripe lock is taken: for tests of
+/// [R2] that change the files at those exact points.
 #[doc(hidden)]
 pub fn read_array_files_with_hook(
     root: &Path,
@@ -161,46 +178,93 @@ pub fn read_array_files_with_hook(
     verify: bool,
     hook: &mut dyn FnMut(u32),
 ) -> Result<ArrayFiles, InspectError> {
-    use std::os::unix::fs::MetadataExt;
+    read_snapshot(root, name, verify, true, hook)
+}
+
+fn read_snapshot(
+    root: &Path,
+    name: &str,
+    verify: bool,
+    relook_under_stripe: bool,
+    hook: &mut dyn FnMut(u32),
+) -> Result<ArrayFiles, InspectError> {
     let name = ArrayName::new(name)?;
     let yaml = name.file_path(root, "yaml");
     check_inside(root, &name)?;
+    let stripe = root
+        .join(crate::RESERVED_DIR)
+        .join("locks")
+        .join(format!("{:02}.lock", name.stripe()));
     for attempt in 0..MAX_READ_ATTEMPTS {
-        // Step 1: open the metadata file (never through a link, [N7]), keep it open, fstat it.
-        let (file, doc) = open_yaml(&yaml)?;
-        let a = file.metadata().map(|m| (m.dev(), m.ino())).ok();
-        hook(attempt);
-        // Step 3: `lstat` the path again ([N7]: a link is not followed); a missing or different
-        // file means a replace (or a remove) happened since step 1.
-        let replaced = || match std::fs::symlink_metadata(&yaml) {
-            Ok(m) => Some((m.dev(), m.ino())) != a,
-            Err(_) => true,
-        };
-        // Step 2: every data file, in order: present, regular, of the right length. A failure is
-        // reported only if the metadata file is still the one read (else: start again).
-        let opened = match open_data_files(root, &name, &doc.meta) {
-            Ok(files) => files,
-            Err(_) if replaced() => continue,
+        match attempt_once(root, &name, &yaml, verify, attempt, hook) {
+            Ok(Some(files)) => return Ok(files),
+            Ok(None) => continue,
+            Err(InspectError::MissingMetadata { .. }) if relook_under_stripe => {
+                // [R2]: in a container, look once more under the shared stripe, which a writer
+                // holds exclusively for [W3] steps 1-6. Outside a container: `missing`.
+                let Ok(lock) = open_nofollow(&stripe, false) else {
+                    return Err(InspectError::MissingMetadata { path: yaml });
+                };
+                hook(HOOK_ABSENT);
+                lock.lock_shared().map_err(|e| InspectError::BadFile {
+                    path: stripe.clone(),
+                    problem: format!("cannot take the shared stripe lock: {e}"),
+                })?;
+                match attempt_once(root, &name, &yaml, verify, attempt, hook)? {
+                    Some(files) => return Ok(files),
+                    None => continue,
+                }
+            }
             Err(e) => return Err(e),
-        };
-        if replaced() {
-            continue;
         }
-        drop(file);
-        return finish(
-            root,
-            &name,
-            opened,
-            doc.meta,
-            doc.version,
-            doc.crc32c,
-            verify,
-        );
     }
     Err(InspectError::Busy {
         path: yaml,
         attempts: MAX_READ_ATTEMPTS,
     })
+}
+
+/// One attempt of [R2]: `Ok(None)` when the array was replaced or removed meanwhile.
+fn attempt_once(
+    root: &Path,
+    name: &ArrayName,
+    yaml: &Path,
+    verify: bool,
+    attempt: u32,
+    hook: &mut dyn FnMut(u32),
+) -> Result<Option<ArrayFiles>, InspectError> {
+    use std::os::unix::fs::MetadataExt;
+    // Step 1: open the metadata file (never through a link, [N7]), keep it open, fstat it.
+    let (file, doc) = open_yaml(yaml)?;
+    let a = file.metadata().map(|m| (m.dev(), m.ino())).ok();
+    hook(attempt);
+    // Step 3: `lstat` the path again ([N7]: a link is not followed); a missing or different file
+    // means a replace (or a remove) happened since step 1.
+    let replaced = || match std::fs::symlink_metadata(yaml) {
+        Ok(m) => Some((m.dev(), m.ino())) != a,
+        Err(_) => true,
+    };
+    // Step 2: every data file, in order: present, regular, of the right length. A failure is
+    // reported only if the metadata file is still the one read (else: start again).
+    let opened = match open_data_files(root, name, &doc.meta) {
+        Ok(files) => files,
+        Err(_) if replaced() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if replaced() {
+        return Ok(None);
+    }
+    drop(file);
+    finish(
+        root,
+        name,
+        opened,
+        doc.meta,
+        doc.version,
+        doc.crc32c,
+        verify,
+    )
+    .map(Some)
 }
 
 /// Step 1 of [R2]: opens and parses `<name>.yaml`; absent is [`InspectError::MissingMetadata`],

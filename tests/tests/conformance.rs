@@ -465,3 +465,38 @@ fn an_absolute_directory_link_is_followed_inside_the_container_and_refused_outsi
         .expect("outside the container");
     assert_eq!(err.class(), "missing_file", "{err}");
 }
+
+/// [R2] and [W3]: between steps 2 (old `x.yaml` unlinked) and 4 (new `x.yaml` renamed in) a
+/// reader of a container finds no `x.yaml`; it looks again under the shared stripe lock, which
+/// the writer holds exclusively until step 6, so it reads the new generation, not `missing`.
+#[test]
+fn a_publish_between_unlink_and_rename_is_waited_for_under_the_shared_stripe_not_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let locks = dir.path().join(".dafstore/locks");
+    fs::create_dir_all(&locks).unwrap();
+    let stripe = locks.join(format!(
+        "{:02}.lock",
+        dafstore::checksum::crc32c(b"x") % dafstore::LOCK_STRIPES
+    ));
+    fs::write(&stripe, b"").unwrap();
+    replace_int8(dir.path(), &[1, 2, 3]);
+    let writer = fs::File::open(&stripe).unwrap();
+    writer.lock().unwrap(); // steps 1-6 run under the exclusive stripe
+    fs::remove_file(dir.path().join("x.yaml")).unwrap(); // step 2
+    fs::write(dir.path().join("x.array"), [7u8, 8, 9, 10]).unwrap(); // step 3 (a new file)
+    let mut writer = Some(writer);
+    let mut hook = |event: u32| {
+        if event == dafstore::inspect::HOOK_ABSENT {
+            fs::write(
+                dir.path().join("x.yaml.new"),
+                "dtype: int8\nshape:\n- 4\nversion:\n- 1\n- 1\n",
+            )
+            .unwrap();
+            fs::rename(dir.path().join("x.yaml.new"), dir.path().join("x.yaml")).unwrap(); // step 4
+            drop(writer.take()); // step 6 done: the stripe is released
+        }
+    };
+    let f = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
+        .unwrap_or_else(|e| panic!("{} {e}", e.class()));
+    assert_eq!(int8_values(&f), vec![7, 8, 9, 10]);
+}
