@@ -741,6 +741,18 @@ mod tests {
     }
 
     #[test]
+    fn metadata_larger_than_64_kib_is_refused_before_parsing() {
+        let mut text = b"dtype: int8\nshape:\n- 3\nversion:\n- 1\n- 1\n".to_vec();
+        text.resize(MAX_YAML_BYTES as usize + 1, b'\n');
+        match parse_yaml(&text, Path::new("t.yaml")) {
+            Err(MetaError::Invalid { rule: "Y4", .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        text.truncate(MAX_YAML_BYTES as usize);
+        assert!(parse_yaml(&text, Path::new("t.yaml")).is_ok());
+    }
+
+    #[test]
     fn yaml_bomb_is_refused_cheaply() {
         let mut s = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..9 {
