@@ -128,7 +128,8 @@ impl Container {
             ));
         }
         // Every check a spec reader makes, and the checksums (verified if recorded).
-        let arr = crate::inspect::read_array_files(self.root(), name.as_str(), true)
+        // The stripe of `name` is held (exclusively) above: no shared relook ([R2]).
+        let arr = crate::inspect::read_array_files_holding_stripe(self.root(), name.as_str(), true)
             .map_err(|e| e.to_string())?;
         let files: Vec<FileRecord> = arr
             .meta

@@ -13,12 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, Weak};
 
-use serde::Deserialize;
-
 use crate::array::ArrayInner;
 use crate::beneath::{self, Dir, PathError};
 use crate::catalog::{Access, ArrayRecord, ArrayState, Catalog, FileRecord, RemoveStart};
-use crate::error::{io_at, CatalogError, ContainerError, MetaError, OpenError, WriteError};
+use crate::error::{io_at, CatalogError, ContainerError, OpenError, WriteError};
 use crate::failpoint::failpoint;
 use crate::meta::{render_yaml, ArrayMeta, DENSE_SUFFIXES, SPARSE_SUFFIXES};
 use crate::name::ArrayName;
@@ -162,12 +160,6 @@ impl Drop for StripeGuard {
     }
 }
 
-#[derive(Deserialize)]
-struct ContainerYaml {
-    format: Option<String>,
-    version: Option<Vec<u64>>,
-}
-
 fn container_yaml() -> String {
     format!("format: dafstore\nversion:\n- {CONTAINER_MAJOR}\n- {CONTAINER_MINOR}\n")
 }
@@ -254,26 +246,8 @@ pub(crate) fn read_container_yaml(path: &Path) -> Result<(), ContainerError> {
             "read the container version file",
             ContainerError::io,
         ))?;
-    let invalid = |detail: String| MetaError::Invalid {
-        path: path.to_path_buf(),
-        detail,
-        rule: "C2",
-    };
-    let raw: ContainerYaml = serde_saphyr::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-    if raw.format.as_deref() != Some("dafstore") {
-        return Err(invalid(format!("format is {:?}, expected \"dafstore\"", raw.format)).into());
-    }
-    match raw.version.as_deref() {
-        Some(&[CONTAINER_MAJOR, _]) => Ok(()),
-        Some(&[major, minor]) => Err(MetaError::UnsupportedVersion {
-            path: path.to_path_buf(),
-            found_major: major,
-            found_minor: minor,
-            supported: CONTAINER_MAJOR,
-        }
-        .into()),
-        _ => Err(invalid("version must be [major, minor]".into()).into()),
-    }
+    crate::meta::parse_container_yaml(text.as_bytes(), path)?;
+    Ok(())
 }
 
 impl Container {

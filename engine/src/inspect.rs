@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::dtype::{DType, IndexSlice};
 use crate::error::{MetaError, NameError, SparseError};
-use crate::meta::{ArrayMeta, ReadYamlError};
+use crate::meta::ArrayMeta;
 use crate::name::ArrayName;
 use crate::sys::SharedMap;
 
@@ -64,6 +64,23 @@ pub enum InspectError {
         /// The byte.
         byte: u8,
     },
+    /// `.dafstore/container.yaml` does not exist: the directory is not a container ([C2]).
+    #[error(
+        "{path}: no container version file: the directory is not a dafstore container (SPEC [C2])"
+    )]
+    NotAContainer {
+        /// The expected `container.yaml` path.
+        path: PathBuf,
+    },
+    /// The array was replaced on every one of [`MAX_READ_ATTEMPTS`] attempts of the [R2]
+    /// snapshot protocol.
+    #[error("{path}: replaced by a writer on each of {attempts} attempts to read it; try again later (SPEC [R2])")]
+    Busy {
+        /// The metadata file.
+        path: PathBuf,
+        /// Attempts made.
+        attempts: u32,
+    },
     /// A recorded checksum does not match.
     #[error("{path}: CRC-32C is {actual:08x}, the metadata records {expected:08x}: the file is corrupt (SPEC [K1])")]
     ChecksumMismatch {
@@ -85,7 +102,7 @@ impl InspectError {
     pub fn class(&self) -> &'static str {
         match self {
             InspectError::Name(_) => "invalid_name",
-            InspectError::MissingMetadata { .. } => "missing",
+            InspectError::MissingMetadata { .. } | InspectError::NotAContainer { .. } => "missing",
             InspectError::Meta(MetaError::UnsupportedVersion { .. }) => "unsupported_version",
             InspectError::Meta(MetaError::UnknownDtype { .. }) => "unknown_dtype",
             InspectError::Meta(MetaError::ShapeOverflow { .. }) => "shape_overflow",
@@ -95,6 +112,7 @@ impl InspectError {
             InspectError::Sparse { .. } => "sparse_invariant",
             InspectError::InvalidBool { .. } => "invalid_bool",
             InspectError::ChecksumMismatch { .. } => "checksum_mismatch",
+            InspectError::Busy { .. } => "busy",
             InspectError::Path(crate::beneath::PathError::TooLong { .. }) => "invalid_name",
             InspectError::Path(_) => "missing_file",
         }
@@ -125,29 +143,194 @@ impl ArrayFiles {
     }
 }
 
+/// Attempts of the [R2] snapshot protocol before giving up with [`InspectError::Busy`].
+pub const MAX_READ_ATTEMPTS: u32 = 100;
+
+/// What [`read_array_files_with_hook`] passes to its hook when `<name>.yaml` is absent in a
+/// container, before it takes the shared stripe lock to look again ([R2]).
+pub const HOOK_ABSENT: u32 = u32::MAX;
+
 /// Reads the array `name` under `root` as a reader without dafstore's catalog would (SPEC 5–6):
 /// name, metadata, file kinds and sizes, sparse invariants, bool bytes; with `verify`, also every
-/// recorded checksum. Never panics and never reads out of bounds on any input.
+/// recorded checksum. Never panics and never reads out of bounds on any input. Follows the [R2]
+/// snapshot protocol: at most [`MAX_READ_ATTEMPTS`] attempts, and in a container an absent
+/// metadata file is looked at again under the shared stripe lock of `name` (a publish between
+/// [W3] steps 2 and 4 is waited for, not reported as `missing`). A caller that holds the stripe of
+/// `name` itself must not call this (the shared lock would wait for it): see
+/// `read_array_files_holding_stripe`.
 pub fn read_array_files(root: &Path, name: &str, verify: bool) -> Result<ArrayFiles, InspectError> {
+    read_array_files_with_hook(root, name, verify, &mut |_| {})
+}
+
+/// [`read_array_files`] for a caller that already holds the stripe lock of `name` (adopt): no
+/// writer can be inside [W3] steps 1–6, so an absent metadata file is `missing` at once.
+pub(crate) fn read_array_files_holding_stripe(
+    root: &Path,
+    name: &str,
+    verify: bool,
+) -> Result<ArrayFiles, InspectError> {
+    read_snapshot(root, name, verify, false, &mut |_| {})
+}
+
+/// [`read_array_files`], calling `hook(attempt)` (from 0) in each attempt after the metadata
+/// file is opened and parsed, before the data files are opened, and `hook(HOOK_ABSENT)` when the
+/// metadata file is absent in a container, before the shared stripe lock is taken: for tests of
+/// [R2] that change the files at those exact points.
+#[doc(hidden)]
+pub fn read_array_files_with_hook(
+    root: &Path,
+    name: &str,
+    verify: bool,
+    hook: &mut dyn FnMut(u32),
+) -> Result<ArrayFiles, InspectError> {
+    read_snapshot(root, name, verify, true, hook)
+}
+
+fn read_snapshot(
+    root: &Path,
+    name: &str,
+    verify: bool,
+    relook_under_stripe: bool,
+    hook: &mut dyn FnMut(u32),
+) -> Result<ArrayFiles, InspectError> {
     let name = ArrayName::new(name)?;
     let yaml = name.file_path(root, "yaml");
-    // Resolved component by component: no link, no nested container, no FIFO ([N7], [N9], [C4]).
-    let missing = || InspectError::MissingMetadata { path: yaml.clone() };
-    let dir = crate::beneath::array_dir(root, &name)?.ok_or_else(missing)?;
-    let (file, _) = dir
-        .open_file(&crate::beneath::leaf(&name, "yaml"), false)?
-        .ok_or_else(missing)?;
-    let doc = match crate::meta::read_yaml_open(file, &yaml) {
-        Ok(d) => d,
-        Err(ReadYamlError::Io(p, e)) => {
-            return Err(InspectError::BadFile {
-                path: p,
-                problem: e.to_string(),
-            })
+    let stripe = root
+        .join(crate::RESERVED_DIR)
+        .join("locks")
+        .join(format!("{:02}.lock", name.stripe()));
+    for attempt in 0..MAX_READ_ATTEMPTS {
+        match attempt_once(root, &name, &yaml, verify, attempt, hook) {
+            Ok(Some(files)) => return Ok(files),
+            Ok(None) => continue,
+            Err(InspectError::MissingMetadata { .. }) if relook_under_stripe => {
+                // [R2]: in a container, look once more under the shared stripe, which a writer
+                // holds exclusively for [W3] steps 1-6. Outside a container: `missing`.
+                // The lock file, reached without following a link ([N7], [N9]).
+                let lock = crate::beneath::reserved(root, "locks").ok().and_then(|d| {
+                    let leaf = stripe.file_name().unwrap_or_default().to_owned();
+                    d.open_file(&leaf, false).ok().flatten()
+                });
+                let Some((lock, _)) = lock else {
+                    return Err(InspectError::MissingMetadata { path: yaml });
+                };
+                hook(HOOK_ABSENT);
+                lock.lock_shared().map_err(|e| InspectError::BadFile {
+                    path: stripe.clone(),
+                    problem: format!("cannot take the shared stripe lock: {e}"),
+                })?;
+                match attempt_once(root, &name, &yaml, verify, attempt, hook)? {
+                    Some(files) => return Ok(files),
+                    None => continue,
+                }
+            }
+            Err(e) => return Err(e),
         }
-        Err(ReadYamlError::Meta(m)) => return Err(m.into()),
+    }
+    Err(InspectError::Busy {
+        path: yaml,
+        attempts: MAX_READ_ATTEMPTS,
+    })
+}
+
+/// One attempt of [R2]: `Ok(None)` when the array was replaced or removed meanwhile.
+fn attempt_once(
+    root: &Path,
+    name: &ArrayName,
+    yaml: &Path,
+    verify: bool,
+    attempt: u32,
+    hook: &mut dyn FnMut(u32),
+) -> Result<Option<ArrayFiles>, InspectError> {
+    use std::os::unix::fs::MetadataExt;
+    // Step 1: open the metadata file (never through a link, [N7]), keep it open, fstat it.
+    let (file, doc) = open_yaml(root, name, yaml)?;
+    let a = file.metadata().map(|m| (m.dev(), m.ino())).ok();
+    hook(attempt);
+    // Step 3: `lstat` the path again ([N7]: a link is not followed); a missing or different file
+    // means a replace (or a remove) happened since step 1.
+    let replaced = || match std::fs::symlink_metadata(yaml) {
+        Ok(m) => Some((m.dev(), m.ino())) != a,
+        Err(_) => true,
     };
-    check_data_files(root, &name, doc.meta, doc.version, doc.crc32c, verify)
+    // Step 2: every data file, in order: present, regular, of the right length. A failure is
+    // reported only if the metadata file is still the one read (else: start again).
+    let opened = match open_data_files(root, name, &doc.meta) {
+        Ok(files) => files,
+        Err(_) if replaced() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if replaced() {
+        return Ok(None);
+    }
+    drop(file);
+    finish(
+        root,
+        name,
+        opened,
+        doc.meta,
+        doc.version,
+        doc.crc32c,
+        verify,
+    )
+    .map(Some)
+}
+
+/// Step 1 of [R2]: opens and parses `<name>.yaml`, resolved component by component (no link, no
+/// nested container, no FIFO: [N7], [N9], [C4]); absent is [`InspectError::MissingMetadata`].
+fn open_yaml(
+    root: &Path,
+    name: &ArrayName,
+    path: &Path,
+) -> Result<(std::fs::File, crate::meta::YamlDoc), InspectError> {
+    use std::io::Read;
+    let missing = || InspectError::MissingMetadata {
+        path: path.to_path_buf(),
+    };
+    let dir = crate::beneath::array_dir(root, name)?.ok_or_else(missing)?;
+    let (file, _) = dir
+        .open_file(&crate::beneath::leaf(name, "yaml"), false)?
+        .ok_or_else(missing)?;
+    let mut bytes = Vec::new();
+    (&file)
+        .take(crate::meta::MAX_YAML_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| InspectError::BadFile {
+            path: path.to_path_buf(),
+            problem: e.to_string(),
+        })?;
+    let doc = crate::meta::parse_yaml(&bytes, path)?;
+    Ok((file, doc))
+}
+
+/// Reads `<root>/.dafstore/container.yaml` ([C2]) and returns its `[major, minor]`. Absent is
+/// [`InspectError::NotAContainer`] (class `missing`); a link or a non-regular file is
+/// [`InspectError::BadFile`]; the content is checked by [`crate::meta::parse_container_yaml`].
+pub fn read_container_version(root: &Path) -> Result<(u64, u64), InspectError> {
+    use std::io::Read;
+    let path = root.join(crate::RESERVED_DIR).join("container.yaml");
+    let bad = |problem: String| InspectError::BadFile {
+        path: path.clone(),
+        problem,
+    };
+    let file = crate::beneath::open_regular(&path).map_err(|e| match e {
+        crate::beneath::PathError::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            InspectError::NotAContainer { path: path.clone() }
+        }
+        crate::beneath::PathError::Link { .. } => bad("is a symbolic link".into()),
+        crate::beneath::PathError::WrongType { found, .. } => {
+            bad(format!("not a regular file but a {found}"))
+        }
+        e => bad(e.to_string()),
+    })?;
+    let mut bytes = Vec::new();
+    (&file)
+        .take(crate::meta::MAX_YAML_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(crate::meta::parse_container_yaml(&bytes, &path)?)
 }
 
 /// Checks the data files of `name` against `meta` (from its YAML, or from the catalog): kinds,
@@ -161,11 +344,22 @@ pub fn check_data_files(
     recorded: BTreeMap<String, u32>,
     verify: bool,
 ) -> Result<ArrayFiles, InspectError> {
-    let mut maps = Vec::new();
-    let mut computed = BTreeMap::new();
+    let opened = open_data_files(root, name, &meta)?;
+    finish(root, name, opened, meta, version, recorded, verify)
+}
+
+/// [R2] step 2 (SPEC 11 order): every data file in order, each present, a regular file and of
+/// the length the metadata implies; the first failure is returned.
+fn open_data_files(
+    root: &Path,
+    name: &ArrayName,
+    meta: &ArrayMeta,
+) -> Result<Vec<(&'static str, std::fs::File, u64)>, InspectError> {
+    let mut out = Vec::new();
     let dir = crate::beneath::array_dir(root, name)?;
     for (suffix, expected) in meta.files() {
         let path = name.file_path(root, suffix);
+        // Resolved without following a link, never blocking, regular files only ([N7], [N9]).
         let opened = match &dir {
             Some(d) => d.open_file(&crate::beneath::leaf(name, suffix), false)?,
             None => None,
@@ -183,10 +377,29 @@ pub fn check_data_files(
                 actual: md.len(),
             });
         }
-        let map = match usize::try_from(expected) {
+        out.push((suffix, file, expected));
+    }
+    Ok(out)
+}
+
+/// Maps the opened files, then (SPEC 11 order) verifies the checksums when asked, then checks
+/// the content: sparse invariants, then bool bytes.
+fn finish(
+    root: &Path,
+    name: &ArrayName,
+    opened: Vec<(&'static str, std::fs::File, u64)>,
+    meta: ArrayMeta,
+    version: (u64, u64),
+    recorded: BTreeMap<String, u32>,
+    verify: bool,
+) -> Result<ArrayFiles, InspectError> {
+    let mut maps = Vec::new();
+    for (suffix, file, expected) in &opened {
+        let path = name.file_path(root, suffix);
+        let map = match usize::try_from(*expected) {
             Ok(0) => None,
             Ok(n) => Some(
-                SharedMap::new(&file, n, false).map_err(|e| InspectError::BadFile {
+                SharedMap::new(file, n, false).map_err(|e| InspectError::BadFile {
                     path: path.clone(),
                     problem: format!("cannot map: {e}"),
                 })?,
@@ -194,17 +407,21 @@ pub fn check_data_files(
             Err(_) => {
                 return Err(InspectError::SizeMismatch {
                     path,
-                    expected,
-                    actual: md.len(),
+                    expected: *expected,
+                    actual: *expected,
                 })
             }
         };
-        if verify {
+        maps.push(map);
+    }
+    let mut computed = BTreeMap::new();
+    if verify {
+        for ((suffix, _, _), map) in opened.iter().zip(&maps) {
             let crc = map.as_ref().map_or(0, |m| crc32c::crc32c(m.bytes()));
-            if let Some(&rec) = recorded.get(suffix) {
+            if let Some(&rec) = recorded.get(*suffix) {
                 if rec != crc {
                     return Err(InspectError::ChecksumMismatch {
-                        path,
+                        path: name.file_path(root, suffix),
                         expected: rec,
                         actual: crc,
                     });
@@ -212,7 +429,6 @@ pub fn check_data_files(
             }
             computed.insert(suffix.to_string(), crc);
         }
-        maps.push(map);
     }
     let files = ArrayFiles {
         meta,

@@ -43,6 +43,7 @@ mod fsck;
 pub mod inspect;
 pub mod interop;
 pub mod meta;
+mod meta_yaml;
 mod name;
 mod rebuild;
 mod refs;

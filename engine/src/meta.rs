@@ -5,10 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::dtype::DType;
 use crate::error::MetaError;
+use crate::meta_yaml::Node;
 
 /// The major version of array files this engine reads and writes ([Y2]).
 pub const FORMAT_MAJOR: u64 = 1;
@@ -283,69 +282,6 @@ pub struct YamlDoc {
     pub crc32c: BTreeMap<String, u32>,
 }
 
-/// The raw shape of a metadata file: every key optional so errors can say which is missing.
-/// Unknown keys are ignored ([Y3]).
-#[derive(Deserialize)]
-struct RawYaml {
-    version: Option<Vec<Int>>,
-    dtype: Option<String>,
-    shape: Option<Vec<Int>>,
-    data_dtype: Option<String>,
-    indices_dtype: Option<String>,
-    indptr_dtype: Option<String>,
-    nnz: Option<Int>,
-    layout: Option<String>,
-    crc32c: Option<BTreeMap<String, Int>>,
-}
-
-/// Only the version, every other key ignored (read before anything else is type-checked).
-#[derive(Deserialize)]
-struct VersionProbe {
-    version: Option<Vec<Int>>,
-}
-
-/// A non-negative YAML integer, strictly: a plain integer scalar, not a quoted string or a float
-/// that a lenient deserializer would coerce ([Y1]).
-#[derive(Debug, Clone, Copy)]
-struct Int(u64);
-
-impl<'de> Deserialize<'de> for Int {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Int, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Int;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a non-negative integer")
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Int, E> {
-                Ok(Int(v))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Int, E> {
-                u64::try_from(v)
-                    .map(Int)
-                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-fn ints(v: Vec<Int>) -> Vec<u64> {
-    v.into_iter().map(|i| i.0).collect()
-}
-
-fn yaml_options() -> serde_saphyr::Options {
-    let mut opts = serde_saphyr::Options::default();
-    opts.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
-    // Metadata never needs aliases; keep any expansion tiny so a YAML bomb costs nothing ([Y4]).
-    let mut limits = opts.alias_limits;
-    limits.max_total_replayed_events = 1_000;
-    limits.max_replay_stack_depth = 8;
-    limits.max_alias_expansions_per_anchor = 16;
-    opts.alias_limits = limits;
-    opts
-}
-
 fn invalid(path: &Path, rule: &'static str, detail: impl Into<String>) -> MetaError {
     MetaError::Invalid {
         path: path.to_path_buf(),
@@ -362,8 +298,63 @@ fn parse_dtype(path: &Path, key: &str, value: &str) -> Result<DType, MetaError> 
     })
 }
 
-/// Parses and validates a metadata file's bytes ([Y1]–[Y5], [D1], [D2], [S1], [S2], [S5]).
-/// `path` is used in errors only.
+/// A size ([Y7]): an integer from 0 to 2^64 - 1; anything else (floats, strings, booleans,
+/// negative numbers, integers of 2^64 or more) is not a size.
+fn size_of(path: &Path, rule: &'static str, what: &str, node: &Node) -> Result<u64, MetaError> {
+    match node {
+        Node::Int(i) => i.size(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        invalid(
+            path,
+            rule,
+            format!(
+                "{what} must be an integer from 0 to 2^64 - 1, found {}",
+                node.describe()
+            ),
+        )
+    })
+}
+
+/// The string value of a required key ([D1], [S1]).
+fn string_key<'n>(
+    path: &Path,
+    rule: &'static str,
+    root: &'n Node,
+    key: &str,
+) -> Result<&'n str, MetaError> {
+    match root.get(key) {
+        None => Err(invalid(path, rule, format!("missing key `{key}`"))),
+        Some(Node::Str(s)) => Ok(s),
+        Some(other) => Err(invalid(
+            path,
+            rule,
+            format!("{key} must be a string, found {}", other.describe()),
+        )),
+    }
+}
+
+/// `shape`: a sequence of sizes ([D1], [S1]).
+fn shape_key(path: &Path, rule: &'static str, root: &Node) -> Result<Vec<u64>, MetaError> {
+    match root.get("shape") {
+        None => Err(invalid(path, rule, "missing key `shape`")),
+        Some(Node::Seq(items)) => items
+            .iter()
+            .map(|n| size_of(path, rule, "every dimension of shape", n))
+            .collect(),
+        Some(other) => Err(invalid(
+            path,
+            rule,
+            format!("shape must be a sequence, found {}", other.describe()),
+        )),
+    }
+}
+
+/// Parses and validates a metadata file's bytes, in the order of SPEC 11 ([E2]) ([Y1]–[Y9], [D1],
+/// [D2], [S1], [S2], [T1], [T3], [K1]): the document ([Y4], [Y1], [Y6]–[Y9]), the version
+/// ([Y2]), the kind ([Y5]), the keys' types, the dtype spellings ([T1]), the index dtypes
+/// ([T3]), the byte sizes ([D2]). `path` is used in errors only.
 pub fn parse_yaml(bytes: &[u8], path: &Path) -> Result<YamlDoc, MetaError> {
     if bytes.len() as u64 > MAX_YAML_BYTES {
         return Err(invalid(
@@ -377,32 +368,34 @@ pub fn parse_yaml(bytes: &[u8], path: &Path) -> Result<YamlDoc, MetaError> {
     }
     let text =
         std::str::from_utf8(bytes).map_err(|e| invalid(path, "Y1", format!("not UTF-8: {e}")))?;
+    let root = crate::meta_yaml::parse(text).map_err(|e| {
+        invalid(
+            path,
+            "Y6",
+            format!("{e} (metadata is the YAML subset of SPEC 5.1.1)"),
+        )
+    })?;
     // The version first: a future major may change any other key, and must be reported as the
     // unsupported version it is, not as invalid 1.x metadata ([Y2]).
-    let probe: VersionProbe = serde_saphyr::from_str_with_options(text, yaml_options())
-        .map_err(|e| invalid(path, "Y1", one_line(&e.to_string())))?;
-    if let Some(&[major, minor]) = probe.version.map(ints).as_deref() {
-        if major != FORMAT_MAJOR {
-            return Err(MetaError::UnsupportedVersion {
-                path: path.to_path_buf(),
-                found_major: major,
-                found_minor: minor,
-                supported: FORMAT_MAJOR,
-            });
-        }
-    }
-    let raw: RawYaml = serde_saphyr::from_str_with_options(text, yaml_options())
-        .map_err(|e| invalid(path, "Y1", one_line(&e.to_string())))?;
-    let version = match raw.version.map(ints).as_deref() {
-        Some(&[major, minor]) => (major, minor),
-        Some(v) => {
+    let version = match root.get("version") {
+        None => return Err(invalid(path, "Y2", "missing key `version`")),
+        Some(Node::Seq(items)) if items.len() == 2 => (
+            size_of(path, "Y2", "version", &items[0])?,
+            size_of(path, "Y2", "version", &items[1])?,
+        ),
+        Some(other) => {
             return Err(invalid(
                 path,
                 "Y2",
-                format!("version must be [major, minor], found {v:?}"),
+                format!(
+                    "version must be [major, minor], two integers, found {}",
+                    match other {
+                        Node::Seq(items) => format!("a sequence of {} items", items.len()),
+                        other => other.describe(),
+                    }
+                ),
             ))
         }
-        None => return Err(invalid(path, "Y2", "missing key `version`")),
     };
     if version.0 != FORMAT_MAJOR {
         return Err(MetaError::UnsupportedVersion {
@@ -412,11 +405,7 @@ pub fn parse_yaml(bytes: &[u8], path: &Path) -> Result<YamlDoc, MetaError> {
             supported: FORMAT_MAJOR,
         });
     }
-    let shape = ints(
-        raw.shape
-            .ok_or_else(|| invalid(path, "D1", "missing key `shape`"))?,
-    );
-    let meta = match (raw.dtype, raw.data_dtype) {
+    let dense = match (root.get("dtype"), root.get("data_dtype")) {
         (Some(_), Some(_)) => {
             return Err(invalid(
                 path,
@@ -431,62 +420,69 @@ pub fn parse_yaml(bytes: &[u8], path: &Path) -> Result<YamlDoc, MetaError> {
                 "has neither `dtype` (dense) nor `data_dtype` (sparse)",
             ))
         }
-        (Some(dtype), None) => ArrayMeta::Dense(DenseMeta::new_at(
-            parse_dtype(path, "dtype", &dtype)?,
+        (Some(_), None) => true,
+        (None, Some(_)) => false,
+    };
+    // Types of every known key ([D1], [S1], [S2], [K1]): invalid_metadata.
+    let crc32c = crc_key(path, &root)?;
+    let meta = if dense {
+        let dtype = string_key(path, "D1", &root, "dtype")?;
+        let shape = shape_key(path, "D1", &root)?;
+        ArrayMeta::Dense(DenseMeta::new_at(
+            parse_dtype(path, "dtype", dtype)?,
             shape,
             path,
-        )?),
-        (None, Some(data_dtype)) => {
-            let data_dtype = parse_dtype(path, "data_dtype", &data_dtype)?;
-            let indices = raw
-                .indices_dtype
-                .ok_or_else(|| invalid(path, "S1", "missing key `indices_dtype`"))?;
-            let indptr = raw
-                .indptr_dtype
-                .ok_or_else(|| invalid(path, "S1", "missing key `indptr_dtype`"))?;
-            let nnz = raw
-                .nnz
-                .ok_or_else(|| invalid(path, "S1", "missing key `nnz`"))?
-                .0;
-            let shape: [u64; 2] = shape.as_slice().try_into().map_err(|_| {
-                invalid(
-                    path,
-                    "S1",
-                    format!("sparse shape must have 2 dimensions, found {shape:?}"),
-                )
-            })?;
-            let layout = match raw.layout.as_deref() {
-                None => Layout::Rows,
-                Some(l) => Layout::from_name(l).ok_or_else(|| {
-                    invalid(
-                        path,
-                        "S2",
-                        format!("layout is {l:?}, must be \"rows\" or \"columns\""),
-                    )
-                })?,
-            };
-            ArrayMeta::Sparse(SparseMeta::new_at(
-                data_dtype,
-                parse_dtype(path, "indices_dtype", &indices)?,
-                parse_dtype(path, "indptr_dtype", &indptr)?,
-                shape,
-                nnz,
-                layout,
-                path,
-            )?)
-        }
-    };
-    let mut crc32c = BTreeMap::new();
-    for (suffix, Int(v)) in raw.crc32c.unwrap_or_default() {
-        let v = u32::try_from(v).map_err(|_| {
+        )?)
+    } else {
+        let data_dtype = string_key(path, "S1", &root, "data_dtype")?;
+        let indices = string_key(path, "S1", &root, "indices_dtype")?;
+        let indptr = string_key(path, "S1", &root, "indptr_dtype")?;
+        let shape = shape_key(path, "S1", &root)?;
+        let shape: [u64; 2] = shape.as_slice().try_into().map_err(|_| {
             invalid(
                 path,
-                "K1",
-                format!("crc32c of {suffix} is {v}, more than 32 bits"),
+                "S1",
+                format!("sparse shape must have 2 dimensions, found {shape:?}"),
             )
         })?;
-        crc32c.insert(suffix, v);
-    }
+        let nnz = match root.get("nnz") {
+            None => return Err(invalid(path, "S1", "missing key `nnz`")),
+            Some(n) => size_of(path, "S1", "nnz", n)?,
+        };
+        let layout = match root.get("layout") {
+            None => Layout::Rows,
+            Some(Node::Str(l)) if Layout::from_name(l).is_some() => {
+                Layout::from_name(l).unwrap_or(Layout::Rows)
+            }
+            Some(other) => {
+                return Err(invalid(
+                    path,
+                    "S2",
+                    format!(
+                        "layout is {}, must be \"rows\" or \"columns\"",
+                        other.describe()
+                    ),
+                ))
+            }
+        };
+        // Spellings ([T1], unknown_dtype) before index dtypes ([T3], invalid_metadata) and
+        // sizes ([D2], shape_overflow): both in SparseMeta::new_at.
+        let data_dtype = parse_dtype(path, "data_dtype", data_dtype)?;
+        let indices = parse_dtype(path, "indices_dtype", indices)?;
+        let indptr = parse_dtype(path, "indptr_dtype", indptr)?;
+        ArrayMeta::Sparse(SparseMeta::new_at(
+            data_dtype, indices, indptr, shape, nnz, layout, path,
+        )?)
+    };
+    // [K1]: only the checksums of this kind's data files are kept; other suffixes are ignored.
+    let own: &[&str] = match &meta {
+        ArrayMeta::Dense(_) => &DENSE_SUFFIXES,
+        ArrayMeta::Sparse(_) => &SPARSE_SUFFIXES,
+    };
+    let crc32c = crc32c
+        .into_iter()
+        .filter(|(suffix, _)| own.contains(&suffix.as_str()))
+        .collect();
     Ok(YamlDoc {
         meta,
         version,
@@ -494,8 +490,102 @@ pub fn parse_yaml(bytes: &[u8], path: &Path) -> Result<YamlDoc, MetaError> {
     })
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// `crc32c` ([K1]): absent, or a mapping from strings to integers below 2^32 (every entry,
+/// whatever its suffix).
+fn crc_key(path: &Path, root: &Node) -> Result<BTreeMap<String, u32>, MetaError> {
+    let mut out = BTreeMap::new();
+    match root.get("crc32c") {
+        None => {}
+        Some(Node::Map(entries)) => {
+            for (suffix, v) in entries {
+                let crc = match v {
+                    Node::Int(i) => i.size().and_then(|v| u32::try_from(v).ok()),
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    invalid(
+                        path,
+                        "K1",
+                        format!(
+                            "crc32c of {suffix} is {}, must be an integer below 2^32",
+                            v.describe()
+                        ),
+                    )
+                })?;
+                out.insert(suffix.clone(), crc);
+            }
+        }
+        Some(other) => {
+            return Err(invalid(
+                path,
+                "K1",
+                format!(
+                    "crc32c must be a mapping of file suffix to CRC-32C, found {}",
+                    other.describe()
+                ),
+            ))
+        }
+    }
+    Ok(out)
+}
+
+/// Parses and validates `.dafstore/container.yaml` ([C2]): within the metadata YAML subset
+/// (SPEC 5.1.1), a mapping whose `format` is the string `dafstore` and whose `version` is
+/// `[major, minor]` with major 1 (checked in that order). Returns the version.
+pub fn parse_container_yaml(bytes: &[u8], path: &Path) -> Result<(u64, u64), MetaError> {
+    if bytes.len() as u64 > MAX_YAML_BYTES {
+        return Err(invalid(
+            path,
+            "C2",
+            format!("more than the {MAX_YAML_BYTES} bytes allowed"),
+        ));
+    }
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| invalid(path, "C2", format!("not UTF-8: {e}")))?;
+    let root = crate::meta_yaml::parse(text).map_err(|e| {
+        invalid(
+            path,
+            "C2",
+            format!("{e} (the container version file is the YAML subset of SPEC 5.1.1)"),
+        )
+    })?;
+    match root.get("format") {
+        Some(Node::Str(f)) if f == "dafstore" => {}
+        None => return Err(invalid(path, "C2", "missing key `format`")),
+        Some(other) => {
+            return Err(invalid(
+                path,
+                "C2",
+                format!(
+                    "format is {}, expected the string \"dafstore\"",
+                    other.describe()
+                ),
+            ))
+        }
+    }
+    let version = match root.get("version") {
+        Some(Node::Seq(items)) if items.len() == 2 => (
+            size_of(path, "C2", "version", &items[0])?,
+            size_of(path, "C2", "version", &items[1])?,
+        ),
+        None => return Err(invalid(path, "C2", "missing key `version`")),
+        Some(_) => {
+            return Err(invalid(
+                path,
+                "C2",
+                "version must be [major, minor], two integers",
+            ))
+        }
+    };
+    if version.0 != crate::container::CONTAINER_MAJOR {
+        return Err(MetaError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found_major: version.0,
+            found_minor: version.1,
+            supported: crate::container::CONTAINER_MAJOR,
+        });
+    }
+    Ok(version)
 }
 
 /// Renders a metadata file the way daf (PyYAML `dump`) does: keys sorted, block sequences.
@@ -589,10 +679,11 @@ mod tests {
     }
 
     #[test]
-    fn flow_style_and_unknown_keys_are_accepted() {
+    fn flow_sequences_and_unknown_keys_are_accepted_and_flow_mappings_refused() {
         let doc =
-            parse("{version: [1, 7], dtype: int8, shape: [3], future_key: {a: [1, 2]}}").unwrap();
+            parse("version: [1, 7]\ndtype: int8\nshape: [3]\nfuture_key:\n  a: [1, 2]\n").unwrap();
         assert_eq!(doc.version, (1, 7));
+        assert!(parse("{version: [1, 7], dtype: int8, shape: [3]}").is_err());
     }
 
     #[test]
@@ -618,17 +709,21 @@ mod tests {
             MetaError::UnsupportedVersion { .. } => "Y2-major",
             MetaError::ShapeOverflow { .. } => "D2",
         };
-        assert_eq!(rule("[1, 2]"), "Y1");
+        assert_eq!(rule("[1, 2]"), "Y6");
         assert_eq!(rule("dtype: int8\nshape: [1]\n"), "Y2");
         assert_eq!(rule("version: [1]\ndtype: int8\nshape: [1]"), "Y2");
         assert_eq!(rule("version: [2, 0]\ndtype: int8\nshape: [1]"), "Y2-major");
         assert_eq!(rule("version: [1, 0]\ndtype: float\nshape: [1]"), "T1");
-        assert_eq!(rule("version: [1, 0]\ndtype: int8\nshape: [-1]"), "Y1");
-        assert_eq!(rule("version: [1, 0]\ndtype: int8\nshape: [1.5]"), "Y1");
-        assert_eq!(rule("version: [1, 0]\ndtype: int8\nshape: [\"3\"]"), "Y1");
+        assert_eq!(rule("version: [1, 0]\ndtype: int8\nshape: [-1]"), "D1");
+        assert_eq!(rule("version: [1, 0]\ndtype: int8\nshape: [1.5]"), "D1");
+        assert_eq!(rule("version: [1, 0]\ndtype: int8\nshape: [\"3\"]"), "D1");
+        assert_eq!(
+            rule("version: [1, 0]\ndtype: int8\nshape: [18446744073709551616, 0]"),
+            "D1"
+        );
         assert_eq!(
             rule("version: [1, 0]\ndtype: int8\ndtype: int16\nshape: [1]"),
-            "Y1"
+            "Y6"
         );
         assert_eq!(
             rule("version: [1, 0]\ndtype: int64\nshape: [4294967296, 4294967296]"),
@@ -649,6 +744,18 @@ mod tests {
         );
         let bad_shape = "version: [1, 0]\ndata_dtype: float32\nindices_dtype: int32\nindptr_dtype: int32\nshape: [2]\nnnz: 0\n";
         assert_eq!(rule(bad_shape), "S1");
+    }
+
+    #[test]
+    fn metadata_larger_than_64_kib_is_refused_before_parsing() {
+        let mut text = b"dtype: int8\nshape:\n- 3\nversion:\n- 1\n- 1\n".to_vec();
+        text.resize(MAX_YAML_BYTES as usize + 1, b'\n');
+        match parse_yaml(&text, Path::new("t.yaml")) {
+            Err(MetaError::Invalid { rule: "Y4", .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        text.truncate(MAX_YAML_BYTES as usize);
+        assert!(parse_yaml(&text, Path::new("t.yaml")).is_ok());
     }
 
     #[test]

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 
 use crate::error::NameError;
 
-/// The suffixes of array files; a directory component may not end in one of them ([N6]).
-pub(crate) const FILE_SUFFIXES: [&str; 5] = ["array", "yaml", "data", "indices", "indptr"];
+/// The suffixes of array files, and `sparse` (the legacy data file readers MAY open, SPEC 5.5);
+/// a directory component may not end in one of them ([N6]).
+pub(crate) const FILE_SUFFIXES: [&str; 6] =
+    ["array", "yaml", "data", "indices", "indptr", "sparse"];
 
 /// Longest directory component (bytes) [N5].
 pub const MAX_DIR_COMPONENT: usize = 255;

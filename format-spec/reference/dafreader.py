@@ -20,17 +20,24 @@ What it does, by SPEC rule:
   no symbolic link is followed anywhere on the path ([N7]) and a directory holding `.dafstore`
   (another container) is refused ([C4]); files are opened relative to that directory with
   `O_NOFOLLOW | O_NONBLOCK` and must be regular files (a FIFO is refused, never waited on) ([N9]);
-- the metadata file is parsed strictly [Y1]-[Y5]: at most 64 KiB, UTF-8, one YAML document whose
-  root is a mapping; duplicate keys, aliases and anchors are refused; sizes are plain decimal
-  integers (YAML 1.1 octal, hex, sexagesimal and `_` forms, floats, strings, booleans and negative
-  numbers are not sizes); unknown keys are ignored; major version 1 only;
+- the metadata file is parsed strictly [Y1]-[Y9]: at most 64 KiB, UTF-8, a document of the YAML
+  subset of SPEC 5.1.1 (checked as SPEC says a reader on a general YAML library conforms: the
+  text, then PyYAML's node tree, never PyYAML's own YAML 1.1 resolvers; `parse_subset`) whose
+  root is a block mapping; duplicate keys, anchors, aliases, tags, directives, flow mappings and
+  every plain scalar that YAML 1.1 and 1.2 read differently are refused; sizes are decimal
+  integers from 0 to 2^64 - 1; unknown keys are ignored; major version 1 only; checks in the
+  order of SPEC section 11;
 - file lengths are checked before mapping [D3] [S3]; empty files are not mapped [D4];
 - sparse invariants [S4] [S5] are validated once, bool bytes are checked [T2];
 - with `verify=True`, each file's CRC-32C is computed (pure Python: about 10 MB/s) and
   compared with the recorded `crc32c` [K1];
-- the consistent-snapshot protocol [R2]: open the `.yaml` and keep it open, fstat it, open and
-  size-check every data file, stat the `.yaml` path again, and start over if it changed. The maps
-  stay valid after the files are replaced or removed.
+- the consistent-snapshot protocol [R2]: open the `.yaml` (O_NOFOLLOW) and keep it open, fstat
+  it, open and size-check every data file, lstat the `.yaml` path again, and start over if it
+  changed (also before reporting a missing or wrong-sized data file); at most `MAX_ATTEMPTS`
+  attempts, then the class `busy`. In a container, an absent `.yaml` is looked at once more
+  under the shared lock stripe of the name, which a publishing writer holds exclusively ([W3]
+  steps 2-4). The maps stay valid after the files are replaced or removed;
+- `read_container_version` checks `.dafstore/container.yaml` ([C2]).
 
 Legacy `<name>.sparse` files (SPEC 5.5, a MAY) are not read.
 
@@ -74,6 +81,7 @@ __all__ = [
     "DenseArray",
     "SparseArray",
     "read_array",
+    "read_container_version",
     "parse_metadata",
     "check_name",
     "crc32c",
@@ -97,6 +105,7 @@ ERROR_CLASSES = (
     "sparse_invariant",  # [S4]/[S5]
     "invalid_bool",  # [T2]
     "checksum_mismatch",  # [K1]
+    "busy",  # [R2] replaced on every one of MAX_ATTEMPTS attempts
 )
 
 # SPEC section 4: numpy spelling -> little-endian numpy dtype of the stored bytes.
@@ -116,7 +125,7 @@ DTYPES = {
 }
 INDEX_DTYPES = ("int32", "int64", "uint32", "uint64")  # [T3]
 _INDEX_MAX = {"int32": 2**31 - 1, "int64": 2**63 - 1, "uint32": 2**32 - 1, "uint64": 2**64 - 1}
-_FILE_SUFFIXES = ("array", "yaml", "data", "indices", "indptr")
+_FILE_SUFFIXES = ("array", "yaml", "data", "indices", "indptr", "sparse")  # [N6]
 
 
 class FormatError(Exception):
@@ -208,49 +217,179 @@ def check_name(name: Union[str, bytes]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Metadata [Y1]-[Y5], [D1], [D2], [S1], [S2], [T1], [T3], [K1].
 
-_INT = "tag:yaml.org,2002:int"
+# The YAML subset of SPEC 5.1.1 ([Y6]-[Y9]), checked the way SPEC says a reader built on a general
+# YAML library conforms: characters and marker lines on the text, then PyYAML's node tree
+# (composed, never constructed with PyYAML's own YAML 1.1 resolvers) walked node by node.
+
+MAX_DEPTH = 16  # [Y8]
+_FORBIDDEN_CHAR = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+_PLAIN_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_PLAIN_FLOAT = re.compile(r"-?(0|[1-9][0-9]*)\.[0-9]+")
+_PLAIN_STR = re.compile(r"[A-Za-z_][A-Za-z0-9_.+/-]*")
+_RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+_DQ_ESCAPE = re.compile(r'\\(u[0-9A-Fa-f]{4}|[\\"nt])')
+_FLOAT = object()  # a decimal fraction: its value is never needed
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys, aliases and anchors, and whose only integers are
-    plain decimal ones (YAML 1.2 core schema: `[-+]?[0-9]+`)."""
+class _SubsetError(Exception):
+    pass
 
+
+def _check_lines(text: str) -> None:
+    """[Y6]: allowed characters, no directive, `---` only first and `...` only last."""
+    m = _FORBIDDEN_CHAR.search(text)
+    if m:
+        line = text.count("\n", 0, m.start()) + 1
+        raise _SubsetError(f"line {line}: character U+{ord(m.group()):04X} is not allowed")
+    started = ended = False
+    for no, raw in enumerate(text.split("\n"), 1):
+        line = raw.rstrip(" ")
+        body = line.lstrip(" ")
+        if not body or body.startswith("#"):
+            continue
+        if line.startswith("%"):
+            raise _SubsetError(f"line {no}: a directive")
+        if ended:
+            raise _SubsetError(f"line {no}: content after `...`")
+        if line.startswith("---"):
+            if line != "---" or started:
+                raise _SubsetError(f"line {no}: `---` only alone on the first line of content")
+            started = True
+            continue
+        if line.startswith("..."):
+            if line != "...":
+                raise _SubsetError(f"line {no}: `...` must be alone on its line")
+            ended = True
+            continue
+        started = True
+
+
+class _Composer(yaml.SafeLoader):
     def compose_node(self, parent, index):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise yaml.composer.ComposerError(
-                None, None, "anchors and aliases are refused (SPEC [Y4])", event.start_mark
-            )
+            raise _SubsetError(f"line {event.start_mark.line + 1}: an anchor or alias")
+        if getattr(event, "tag", None) is not None:
+            raise _SubsetError(f"line {event.start_mark.line + 1}: a tag")
         return super().compose_node(parent, index)
 
-    def construct_mapping(self, node, deep=False):
-        if not isinstance(node, yaml.MappingNode):
-            raise yaml.constructor.ConstructorError(
-                None, None, f"expected a mapping, found {node.id}", node.start_mark
-            )
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-            except TypeError:
-                raise yaml.constructor.ConstructorError(
-                    None, None, "unhashable key", key_node.start_mark
-                ) from None
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+
+def _scalar(node, text: str, *, key: bool = False):
+    """The value of a scalar node of the subset ([Y7])."""
+    line = node.start_mark.line + 1
+    if node.start_mark.line != node.end_mark.line:
+        raise _SubsetError(f"line {line}: a scalar spanning lines")
+    if node.style in ("'", '"'):
+        if node.style == '"':
+            raw = text[node.start_mark.index + 1 : node.end_mark.index - 1]
+            rest = _DQ_ESCAPE.sub("", raw)
+            if "\\" in rest:
+                raise _SubsetError(f"line {line}: an escape outside \\\\ \\\" \\n \\t \\uXXXX")
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in node.value):
+                raise _SubsetError(f"line {line}: a surrogate escape")
+        return node.value
+    if node.style is not None:
+        raise _SubsetError(f"line {line}: a block scalar")
+    v = node.value
+    if not key:
+        if v == "" and node.start_mark.index == node.end_mark.index:
+            return None  # `key:` with nothing after it
+        if v in ("true", "false"):
+            return v == "true"
+        if v == "null":
+            return None
+        if _PLAIN_INT.fullmatch(v):
+            return int(v, 10)
+        if _PLAIN_FLOAT.fullmatch(v):
+            return _FLOAT
+    if _PLAIN_STR.fullmatch(v) and v.lower() not in _RESERVED:
+        return v
+    raise _SubsetError(f"line {line}: plain scalar {v!r} is outside the subset (quote it)")
 
 
-_StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != _INT]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_StrictLoader.add_implicit_resolver(_INT, re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
-_StrictLoader.add_constructor(_INT, lambda loader, node: int(loader.construct_scalar(node), 10))
+def _line_prefix(text: str, mark) -> str:
+    return text[mark.index - mark.column : mark.index]
+
+
+def _check_line_end(text: str, mark) -> None:
+    """After a value written on its line (a flow sequence, a quoted scalar), only spaces and a
+    comment that a space separates from it ([Y7]); PyYAML also takes `]#c` as a comment."""
+    end = text.find("\n", mark.index)
+    rest = text[mark.index : len(text) if end < 0 else end]
+    if not re.fullmatch(r"( +(#.*)?)?", rest):
+        raise _SubsetError(f"line {mark.line + 1}: unexpected {rest!r} after a value")
+
+
+def _walk(node, text: str, depth: int):
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(node, text)
+    if depth > MAX_DEPTH:
+        raise _SubsetError(f"line {line}: more than {MAX_DEPTH} nested collections")
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for item in node.value:
+            if node.flow_style and not isinstance(item, yaml.ScalarNode):
+                raise _SubsetError(f"line {line}: a collection inside a flow sequence")
+            if node.flow_style and item.start_mark.line != node.start_mark.line:
+                raise _SubsetError(f"line {line}: a flow sequence spanning lines")
+            if not node.flow_style and (
+                isinstance(item, yaml.ScalarNode) or item.flow_style
+            ) and not re.fullmatch(r"( *- +)* *- +", _line_prefix(text, item.start_mark)):
+                if not (isinstance(item, yaml.ScalarNode) and item.value == ""
+                        and item.style is None):
+                    raise _SubsetError(f"line {item.start_mark.line + 1}: an item value must "
+                                       "be on the line of its `-`")
+            if not node.flow_style and isinstance(item, yaml.ScalarNode) and item.style:
+                _check_line_end(text, item.end_mark)
+            items.append(_walk(item, text, depth + 1))
+        if node.flow_style and node.end_mark.line != node.start_mark.line:
+            raise _SubsetError(f"line {line}: a flow sequence spanning lines")
+        if node.flow_style and re.search(r",\s*\]$", text[node.start_mark.index:node.end_mark.index]):
+            raise _SubsetError(f"line {line}: a trailing comma")
+        if node.flow_style:
+            _check_line_end(text, node.end_mark)
+        return items
+    if node.flow_style and node.value:
+        raise _SubsetError(f"line {line}: a flow mapping (only {{}} is in the subset)")
+    out = {}
+    for key_node, value_node in node.value:
+        kline = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise _SubsetError(f"line {kline}: a key that is not a string")
+        if not re.fullmatch(r"( *- +)* *", _line_prefix(text, key_node.start_mark)):
+            raise _SubsetError(f"line {kline}: a key must start its line (or follow `- `)")
+        if text[key_node.end_mark.index : key_node.end_mark.index + 1] != ":":
+            raise _SubsetError(f"line {kline}: `:` must follow the key immediately")
+        key = _scalar(key_node, text, key=True)
+        if key in out:
+            raise _SubsetError(f"line {kline}: duplicate key {key!r}")
+        empty = (isinstance(value_node, yaml.ScalarNode) and value_node.style is None
+                 and value_node.value == "")
+        if not empty and (isinstance(value_node, yaml.ScalarNode) or value_node.flow_style):
+            if value_node.start_mark.line != key_node.start_mark.line:
+                raise _SubsetError(f"line {kline}: a value must be on the line of its key")
+        if isinstance(value_node, yaml.ScalarNode) and value_node.style:
+            _check_line_end(text, value_node.end_mark)
+        out[key] = _walk(value_node, text, depth + 1)
+    return out
+
+
+def parse_subset(text: str):
+    """Parses a document of the YAML subset of SPEC 5.1.1; raises _SubsetError outside it."""
+    _check_lines(text)
+    loader = _Composer(text)
+    try:
+        root = loader.get_single_node()
+    finally:
+        loader.dispose()
+    if root is None:
+        raise _SubsetError("the document is empty: the root must be a mapping")
+    if not isinstance(root, yaml.MappingNode) or root.flow_style:
+        raise _SubsetError("the root must be a block mapping")
+    if root.start_mark.column != 0:
+        raise _SubsetError("the root mapping must start in column 1")
+    return _walk(root, text, 1)
 
 
 @dataclass
@@ -280,7 +419,7 @@ class Metadata:
 
 
 def _is_size(v) -> bool:
-    return type(v) is int and v >= 0  # not bool (a subclass of int), not negative
+    return type(v) is int and 0 <= v <= U64_MAX  # not bool (a subclass of int), not negative
 
 
 def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
@@ -296,22 +435,19 @@ def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
     except UnicodeDecodeError as e:
         raise bad(f"not UTF-8: {e}") from None
     try:
-        loader = _StrictLoader(text)
-        try:
-            doc = loader.get_single_data()
-        finally:
-            loader.dispose()
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as e:
-        raise bad(" ".join(str(e).split())) from None
-    if not isinstance(doc, dict):
-        raise bad(f"the root is not a mapping but {type(doc).__name__}")
+        doc = parse_subset(text)
+    except (_SubsetError, yaml.YAMLError, RecursionError) as e:
+        raise bad(" ".join(str(e).split()) + " (SPEC 5.1.1)", "Y6") from None
 
+    # The check order of SPEC 5.6: version, kind, key types, dtype spellings, index dtypes,
+    # byte sizes.
     version = doc.get("version")
-    if version is None:
+    if "version" not in doc:
         raise bad("missing key `version`", "Y2")
     if not (isinstance(version, list) and len(version) == 2 and all(map(_is_size, version))):
         raise bad(
-            f"version must be [major, minor], two non-negative integers; found {version!r}", "Y2"
+            f"version must be [major, minor], two integers from 0 to 2^64 - 1; found {version!r}",
+            "Y2",
         )
     if version[0] != SUPPORTED_MAJOR:
         raise FormatError(
@@ -322,12 +458,38 @@ def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
             path,
         )
 
-    def dtype_of(key, index=False):
-        value = doc.get(key)
-        if value is None:
-            raise bad(f"missing key `{key}`", "S1")
+    has_dense, has_sparse = "dtype" in doc, "data_dtype" in doc
+    if has_dense == has_sparse:
+        raise bad("needs exactly one of `dtype` (dense) and `data_dtype` (sparse)", "Y5")
+
+    crc = doc.get("crc32c", {})
+    if not isinstance(crc, dict):
+        raise bad(f"crc32c must be a mapping of file suffix to CRC-32C, found {crc!r}", "K1")
+    for suffix, value in crc.items():
+        if not _is_size(value) or value > 0xFFFFFFFF:
+            raise bad(f"crc32c {suffix!r}: {value!r} is not an integer below 2^32", "K1")
+
+    def string_of(key, rule):
+        if key not in doc:
+            raise bad(f"missing key `{key}`", rule)
+        value = doc[key]
         if not isinstance(value, str):
-            raise bad(f"{key} must be a string, found {value!r}")
+            raise bad(f"{key} must be a string, found {value!r}", rule)
+        return value
+
+    def shape_of(rule):
+        if "shape" not in doc:
+            raise bad("missing key `shape`", rule)
+        shape = doc["shape"]
+        if not isinstance(shape, list):
+            raise bad(f"shape must be a sequence, found {shape!r}", rule)
+        for s in shape:
+            if not _is_size(s):
+                raise bad(f"every dimension must be an integer from 0 to 2^64 - 1, found {s!r}",
+                          rule)
+        return tuple(shape)
+
+    def spelling(key, value):
         if value not in DTYPES:
             raise FormatError(
                 "unknown_dtype",
@@ -335,13 +497,6 @@ def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
                 "T1",
                 path,
             )
-        if index and value not in INDEX_DTYPES:
-            raise bad(f"{key} is {value}; index dtypes are {', '.join(INDEX_DTYPES)}", "T3")
-        return value
-
-    def size_of(key, value, rule):
-        if not _is_size(value):
-            raise bad(f"{key} must be a non-negative decimal integer, found {value!r}", rule)
         return value
 
     def fits(count, dtype):
@@ -353,39 +508,35 @@ def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
                 path,
             )
 
-    has_dense, has_sparse = "dtype" in doc, "data_dtype" in doc
-    if has_dense == has_sparse:
-        raise bad("needs exactly one of `dtype` (dense) and `data_dtype` (sparse)", "Y5")
-    shape = doc.get("shape")
-    if shape is None:
-        raise bad("missing key `shape`", "D1" if has_dense else "S1")
-    if not isinstance(shape, list):
-        raise bad(f"shape must be a sequence, found {shape!r}", "D1" if has_dense else "S1")
-    shape = tuple(size_of("shape", s, "D1") for s in shape)
-
-    crc = doc.get("crc32c", {})
-    if not isinstance(crc, dict):
-        raise bad(f"crc32c must be a mapping of file suffix to CRC-32C, found {crc!r}", "K1")
-    for suffix, value in crc.items():
-        if not isinstance(suffix, str) or not _is_size(value) or value > 0xFFFFFFFF:
-            raise bad(f"crc32c {suffix!r}: {value!r} is not a 32-bit checksum", "K1")
-
     if has_dense:
-        dtype = dtype_of("dtype")
+        dtype = string_of("dtype", "D1")
+        shape = shape_of("D1")
+        spelling("dtype", dtype)
         fits(math.prod(shape), dtype)  # exact arithmetic: an empty product is 1, a 0 makes 0
-        return Metadata("dense", tuple(version), shape, dtype, crc32c=dict(crc))
+        own = {k: v for k, v in crc.items() if k == "array"}  # [K1]: other suffixes ignored
+        return Metadata("dense", tuple(version), shape, dtype, crc32c=own)
 
-    data_dtype = dtype_of("data_dtype")
-    indices_dtype = dtype_of("indices_dtype", index=True)
-    indptr_dtype = dtype_of("indptr_dtype", index=True)
+    data_dtype = string_of("data_dtype", "S1")
+    indices_dtype = string_of("indices_dtype", "S1")
+    indptr_dtype = string_of("indptr_dtype", "S1")
+    shape = shape_of("S1")
     if len(shape) != 2:
         raise bad(f"a sparse shape is [rows, columns], found {list(shape)}", "S1")
     if "nnz" not in doc:
         raise bad("missing key `nnz`", "S1")
-    nnz = size_of("nnz", doc["nnz"], "S1")
+    nnz = doc["nnz"]
+    if not _is_size(nnz):
+        raise bad(f"nnz must be an integer from 0 to 2^64 - 1, found {nnz!r}", "S1")
     layout = doc.get("layout", "rows")
     if layout not in ("rows", "columns"):
         raise bad(f"layout is {layout!r}, must be rows or columns", "S2")
+    spelling("data_dtype", data_dtype)
+    spelling("indices_dtype", indices_dtype)
+    spelling("indptr_dtype", indptr_dtype)
+    for key, value in (("indices_dtype", indices_dtype), ("indptr_dtype", indptr_dtype)):
+        if value not in INDEX_DTYPES:
+            raise bad(f"{key} is {value}; index dtypes are {', '.join(INDEX_DTYPES)}", "T3")
+    own = {k: v for k, v in crc.items() if k in ("data", "indices", "indptr")}
     meta = Metadata(
         "sparse",
         tuple(version),
@@ -395,11 +546,56 @@ def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
         indptr_dtype,
         nnz,
         layout,
-        dict(crc),
+        own,
     )
     for _, dtype, count in meta.files():
         fits(count, dtype)
     return meta
+
+
+def read_container_version(root) -> tuple[int, int]:
+    """[C2]: the `[major, minor]` of `root/.dafstore/container.yaml`. Classes: `missing` (no
+    such file: not a container), `missing_file` (not a regular file, or a symbolic link),
+    `invalid_metadata` (outside the YAML subset, `format` not `dafstore`, bad `version`, in
+    that order), `unsupported_version` (major version other than 1)."""
+    path = os.path.join(os.fspath(root), ".dafstore", "container.yaml")
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise FormatError("missing", "no container version file: not a container", "C2",
+                          path) from None
+    except OSError as e:
+        what = "is a symbolic link" if e.errno == errno.ELOOP else f"cannot open: {e.strerror}"
+        raise FormatError("missing_file", what, "C2", path) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FormatError("missing_file", "not a regular file", "C2", path)
+        data = os.pread(fd, MAX_YAML_BYTES + 1, 0)
+    finally:
+        os.close(fd)
+
+    def bad(why):
+        return FormatError("invalid_metadata", f"invalid container version file: {why}", "C2",
+                           path)
+
+    if len(data) > MAX_YAML_BYTES:
+        raise bad(f"more than {MAX_YAML_BYTES} bytes")
+    try:
+        doc = parse_subset(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise bad(f"not UTF-8: {e}") from None
+    except (_SubsetError, yaml.YAMLError, RecursionError) as e:
+        raise bad(" ".join(str(e).split()) + " (SPEC 5.1.1)") from None
+    if doc.get("format") != "dafstore":
+        raise bad(f"format is {doc.get('format')!r}, expected 'dafstore'")
+    version = doc.get("version")
+    if not (isinstance(version, list) and len(version) == 2 and all(map(_is_size, version))):
+        raise bad(f"version must be [major, minor], found {version!r}")
+    if version[0] != 1:
+        raise FormatError("unsupported_version",
+                          f"container version {version[0]}.{version[1]}; this reader reads 1",
+                          "C2", path)
+    return (version[0], version[1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,9 +651,12 @@ class SparseArray:
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_MAX_ATTEMPTS = 1000
+MAX_ATTEMPTS = 100  # [R2]: then the class is `busy`
 # For tests of [R2]: called as hook(attempt) after the data files are opened, before the re-stat.
 _after_open_hook = None
+# For tests of [R2]: called when <name>.yaml is absent in a container, before the reader takes
+# the shared stripe lock to look again.
+_absent_hook = None
 
 
 def _open_file(dir_fd: int, filename: str, path: str, absent=("missing_file", "D3")):
@@ -562,13 +761,53 @@ def read_array(root, name: Union[str, bytes], verify: bool = False):
     dir_path = os.path.join(root, *parts[:-1])
     dir_fd = _open_dir(root, parts[:-1], os.path.join(dir_path, parts[-1] + ".yaml"))
     try:
-        for _ in range(_MAX_ATTEMPTS):
-            result = _read_once(dir_fd, dir_path, parts[-1], name, verify)
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                result = _read_once(dir_fd, dir_path, parts[-1], name, verify)
+            except FormatError as e:
+                # [R2]: in a container, an absent <name>.yaml may be a publish between [W3]
+                # steps 2 and 4: look once more under the shared stripe lock, which the writer
+                # holds exclusively for steps 1-6.
+                lock = _stripe_lock_path(root, name)
+                if (e.error_class, e.rule) != ("missing", "R1") or lock is None:
+                    raise
+                if _absent_hook is not None:
+                    _absent_hook()
+                with _shared_flock(lock):
+                    result = _read_once(dir_fd, dir_path, parts[-1], name, verify)
             if result is not None:
                 return result
-        raise OSError(errno.EAGAIN, f"{name}: replaced {_MAX_ATTEMPTS} times while reading")
+        raise FormatError(
+            "busy",
+            f"replaced by a writer on each of {MAX_ATTEMPTS} attempts to read it; try again later",
+            "R2",
+            os.path.join(dir_path, parts[-1] + ".yaml"),
+        )
     finally:
         os.close(dir_fd)
+
+
+def _stripe_lock_path(root: str, name: str) -> Optional[str]:
+    """The lock stripe of `name` ([W6]) when `root` is a container that has it, else None."""
+    path = os.path.join(root, ".dafstore", "locks", f"{crc32c(name.encode()) % 64:02d}.lock")
+    return path if os.path.isfile(path) else None
+
+
+class _shared_flock:
+    """A shared flock(2) on `path` for the duration of a `with` block."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __enter__(self):
+        import fcntl
+
+        self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # releases the lock
 
 
 def _read_once(dir_fd, dir_path, last, name, verify):

@@ -79,7 +79,10 @@ def check(exp: dict, root: Path) -> str:
     """Reads the array of `exp` under `root` and checks the result; returns "ok" or the error
     class raised (when expected). Raises AssertionError on any difference."""
     try:
-        got = dafreader.read_array(root, name_of(exp), verify=exp["verify"])
+        if exp.get("check") == "container":
+            version = dafreader.read_container_version(root)
+        else:
+            got = dafreader.read_array(root, name_of(exp), verify=exp["verify"])
     except dafreader.FormatError as e:
         assert exp["expect"] == "error", f"expected ok, got {e.error_class}: {e}"
         assert e.error_class == exp["error_class"], (
@@ -89,5 +92,10 @@ def check(exp: dict, root: Path) -> str:
     assert exp["expect"] == "ok" or exp.get("ok_allowed"), (
         f"expected error {exp.get('error_class')}, got ok"
     )
+    if exp.get("check") == "container":
+        assert list(version) == exp["container_version"], (
+            f"container version {version}, expected {exp['container_version']}"
+        )
+        return "ok"
     compare_ok(exp, got)
     return "ok"

@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dafstore::inspect::{read_array_files, ArrayFiles, InspectError};
+use dafstore::inspect::{read_array_files, read_container_version, ArrayFiles, InspectError};
 use dafstore::{ArrayMeta, ArrayName, DType};
 use half::f16;
 use serde_json::Value;
@@ -56,6 +56,27 @@ fn read(root: &Path, exp: &Value) -> Result<ArrayFiles, InspectError> {
             }
         }
         None => read_array_files(root, exp["name"].as_str().expect("name"), verify),
+    }
+}
+
+/// A `"check": "container"` vector ([C2]): the container version, or the error class.
+fn check_container(dir: &Path, exp: &Value) -> Result<(), String> {
+    match (read_container_version(dir), exp["expect"].as_str()) {
+        (Ok(v), Some("ok")) => check_eq(
+            "container_version",
+            vec![v.0, v.1],
+            u64s(&exp["container_version"]),
+        ),
+        (Ok(v), _) => Err(format!(
+            "expected {}, engine reads container version {v:?}",
+            exp["error_class"]
+        )),
+        (Err(e), _) if exp["expect"] == "error" && e.class() == exp["error_class"] => Ok(()),
+        (Err(e), _) => Err(format!(
+            "expected {}, engine refuses with {}: {e}",
+            exp["expect"],
+            e.class()
+        )),
     }
 }
 
@@ -243,6 +264,12 @@ fn every_conformance_vector() {
     for id in &ids {
         let dir = vectors_dir().join(id);
         let exp = load_json(&dir.join("expected.json"));
+        if exp["check"] == "container" {
+            if let Err(why) = check_container(&dir, &exp) {
+                failures.push(format!("{id}: {why}"));
+            }
+            continue;
+        }
         let result = read(&dir, &exp);
         let got = outcome(&result);
         if exp["ok_allowed"] == Value::Bool(true) {
@@ -327,4 +354,152 @@ fn value_comparison_is_exact() {
     ));
     assert!(!same_value(DType::Int8, &[0xff], &j("255")));
     assert!(!same_value(DType::Bool, &[2], &j("true")));
+}
+
+/// Writes generation `values` of the int8 array `x` in `dir` the way [W3] replaces an array:
+/// new files under temporary names, the old `x.yaml` unlinked, the data file renamed into place,
+/// the new `x.yaml` renamed last. The metadata records the data file's CRC-32C.
+fn replace_int8(dir: &Path, values: &[u8]) {
+    let yaml = format!(
+        "crc32c:\n  array: {}\ndtype: int8\nshape:\n- {}\nversion:\n- 1\n- 1\n",
+        dafstore::checksum::crc32c(values),
+        values.len()
+    );
+    fs::write(dir.join("x.array.new"), values).unwrap();
+    fs::write(dir.join("x.yaml.new"), yaml).unwrap();
+    match fs::remove_file(dir.join("x.yaml")) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("{e}"),
+    }
+    fs::rename(dir.join("x.array.new"), dir.join("x.array")).unwrap();
+    fs::rename(dir.join("x.yaml.new"), dir.join("x.yaml")).unwrap();
+}
+
+fn int8_values(f: &ArrayFiles) -> Vec<u8> {
+    f.bytes(0).to_vec()
+}
+
+#[test]
+fn a_replace_between_reading_the_metadata_and_opening_the_files_is_read_again_not_reported_as_a_size_mismatch(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    replace_int8(dir.path(), &[1, 2, 3]);
+    let mut hook = |attempt: u32| {
+        if attempt == 0 {
+            replace_int8(dir.path(), &[4, 5, 6, 7]);
+        }
+    };
+    let f = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", true, &mut hook)
+        .unwrap_or_else(|e| panic!("{} {e}", e.class()));
+    assert_eq!(int8_values(&f), vec![4, 5, 6, 7]);
+    assert_eq!(f.meta.shape(), vec![4]);
+}
+
+#[test]
+fn a_same_size_replace_after_reading_the_metadata_never_mixes_two_generations() {
+    let dir = tempfile::tempdir().unwrap();
+    replace_int8(dir.path(), &[1, 2, 3]);
+    let mut hook = |attempt: u32| {
+        if attempt == 0 {
+            replace_int8(dir.path(), &[7, 8, 9]);
+        }
+    };
+    // Without verify: the recorded checksum must still be the one of the bytes returned.
+    let f = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
+        .unwrap_or_else(|e| panic!("{} {e}", e.class()));
+    assert_eq!(int8_values(&f), vec![7, 8, 9]);
+    assert_eq!(
+        f.crc32c.get("array"),
+        Some(&dafstore::checksum::crc32c(&[7, 8, 9]))
+    );
+}
+
+#[test]
+fn a_reader_whose_array_is_replaced_on_every_attempt_gives_up_with_busy_after_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    replace_int8(dir.path(), &[1, 2, 3]);
+    let mut attempts = 0u32;
+    let mut hook = |_attempt: u32| {
+        attempts += 1;
+        replace_int8(dir.path(), &[1, 2, 3]);
+    };
+    let err = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
+        .err()
+        .expect("replaced on every attempt");
+    assert_eq!(err.class(), "busy", "{err}");
+    assert_eq!(attempts, dafstore::inspect::MAX_READ_ATTEMPTS);
+}
+
+#[test]
+fn an_array_removed_while_it_is_read_is_missing_not_a_missing_data_file() {
+    let dir = tempfile::tempdir().unwrap();
+    replace_int8(dir.path(), &[1, 2, 3]);
+    let mut hook = |attempt: u32| {
+        if attempt == 0 {
+            // [W8]: the metadata file first, then the data files.
+            fs::remove_file(dir.path().join("x.yaml")).unwrap();
+            fs::remove_file(dir.path().join("x.array")).unwrap();
+        }
+    };
+    let err = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
+        .err()
+        .expect("removed");
+    assert_eq!(err.class(), "missing", "{err}");
+}
+
+/// [N7]: no directory link is followed, not even an absolute one that resolves inside the
+/// container (no static vector can hold an absolute link).
+#[test]
+fn an_absolute_directory_link_is_refused_inside_the_container_and_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("real")).unwrap();
+    replace_int8(&dir.path().join("real"), &[5, 6]);
+    let f = read_array_files(dir.path(), "real/x", false).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(int8_values(&f), vec![5, 6]);
+    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("d")).unwrap();
+    let err = read_array_files(dir.path(), "d/x", false)
+        .err()
+        .expect("a link inside the container");
+    assert_eq!(err.class(), "missing_file", "{err}");
+    std::os::unix::fs::symlink(vectors_dir().join("dtype-int8"), dir.path().join("out")).unwrap();
+    let err = read_array_files(dir.path(), "out/x", false)
+        .err()
+        .expect("outside the container");
+    assert_eq!(err.class(), "missing_file", "{err}");
+}
+
+/// [R2] and [W3]: between steps 2 (old `x.yaml` unlinked) and 4 (new `x.yaml` renamed in) a
+/// reader of a container finds no `x.yaml`; it looks again under the shared stripe lock, which
+/// the writer holds exclusively until step 6, so it reads the new generation, not `missing`.
+#[test]
+fn a_publish_between_unlink_and_rename_is_waited_for_under_the_shared_stripe_not_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let locks = dir.path().join(".dafstore/locks");
+    fs::create_dir_all(&locks).unwrap();
+    let stripe = locks.join(format!(
+        "{:02}.lock",
+        dafstore::checksum::crc32c(b"x") % dafstore::LOCK_STRIPES
+    ));
+    fs::write(&stripe, b"").unwrap();
+    replace_int8(dir.path(), &[1, 2, 3]);
+    let writer = fs::File::open(&stripe).unwrap();
+    writer.lock().unwrap(); // steps 1-6 run under the exclusive stripe
+    fs::remove_file(dir.path().join("x.yaml")).unwrap(); // step 2
+    fs::write(dir.path().join("x.array"), [7u8, 8, 9, 10]).unwrap(); // step 3 (a new file)
+    let mut writer = Some(writer);
+    let mut hook = |event: u32| {
+        if event == dafstore::inspect::HOOK_ABSENT {
+            fs::write(
+                dir.path().join("x.yaml.new"),
+                "dtype: int8\nshape:\n- 4\nversion:\n- 1\n- 1\n",
+            )
+            .unwrap();
+            fs::rename(dir.path().join("x.yaml.new"), dir.path().join("x.yaml")).unwrap(); // step 4
+            drop(writer.take()); // step 6 done: the stripe is released
+        }
+    };
+    let f = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
+        .unwrap_or_else(|e| panic!("{} {e}", e.class()));
+    assert_eq!(int8_values(&f), vec![7, 8, 9, 10]);
 }

@@ -888,7 +888,7 @@ fn a_container_of_another_major_version_is_refused_naming_the_version() {
     // Another minor version of major 1 is accepted; unknown keys are ignored.
     fs::write(
         &version_file,
-        "format: dafstore\nversion:\n- 1\n- 9\nfuture: yes\n",
+        "format: dafstore\nversion:\n- 1\n- 9\nfuture: true\n",
     )
     .unwrap();
     Container::open(&path).unwrap();
