@@ -15,6 +15,16 @@ use std::process::{Command, Stdio};
 use dafstore::{ArrayState, Container, FsckOptions, Layout, WriteError};
 use dafstore_tests::{listing, Entry};
 
+/// The tests of this file run one at a time: each fills a tmpfs and then frees the space by
+/// unlinking a file, and a `mount`/`umount` process forked by a test running in parallel holds a
+/// copy of every open descriptor until it execs — under load long enough that the unlinked
+/// filler's space is not back yet when the test goes on.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 const PAGE: u64 = 4096;
 
 /// A small tmpfs mounted on a temporary directory, unmounted on drop (also when a test fails).
@@ -269,6 +279,7 @@ fn one(op: Op, replace: bool, keep_reserve: bool, free: u64) -> Option<char> {
 #[test]
 fn a_write_with_k_bytes_left_for_every_k_either_publishes_completely_or_fails_with_no_space_and_changes_nothing(
 ) {
+    let _serial = serial();
     let cases = [
         (Op::DenseMapped, false, true),
         (Op::WriteDense, true, true),
@@ -304,6 +315,7 @@ fn a_write_with_k_bytes_left_for_every_k_either_publishes_completely_or_fails_wi
 
 #[test]
 fn rm_on_a_completely_full_file_system_succeeds_and_frees_the_space_for_the_next_write() {
+    let _serial = serial();
     let Some(fs) = Tmpfs::mount("2m") else {
         return;
     };
@@ -409,6 +421,7 @@ fn close_in_place(free: u64) -> Option<Result<(), WriteError>> {
 
 #[test]
 fn closing_an_in_place_writer_with_k_bytes_left_fails_only_before_it_is_unregistered() {
+    let _serial = serial();
     // The writer's unregistration in the catalog commits the close ([W7], [W9]); recording the
     // new checksums and rewriting the metadata file with them are finishing steps: running out of
     // space there is not a failure of the close (the checksums stay stale, or the metadata file
