@@ -613,7 +613,8 @@ pub fn render_yaml(meta: &ArrayMeta, crc32c: Option<&[(String, u32)]>) -> String
             keys.insert("layout", format!(" {}\n", s.layout.name()));
         }
     }
-    if let Some(crcs) = crc32c {
+    // An empty `crc32c:` would be a null, which [K1] refuses: no checksums, no key.
+    if let Some(crcs) = crc32c.filter(|c| !c.is_empty()) {
         let mut sorted: Vec<_> = crcs.iter().collect();
         sorted.sort();
         let body: String = sorted
@@ -684,6 +685,17 @@ mod tests {
             parse("version: [1, 7]\ndtype: int8\nshape: [3]\nfuture_key:\n  a: [1, 2]\n").unwrap();
         assert_eq!(doc.version, (1, 7));
         assert!(parse("{version: [1, 7], dtype: int8, shape: [3]}").is_err());
+    }
+
+    #[test]
+    fn render_with_no_checksums_writes_no_crc32c_key_and_parses_back() {
+        // Found by the yaml fuzz target: `crc32c:` with nothing under it is a null ([K1]).
+        let meta = ArrayMeta::Dense(DenseMeta::new(DType::Int8, vec![3]).unwrap());
+        let text = render_yaml(&meta, Some(&[]));
+        assert!(!text.contains("crc32c"), "{text}");
+        let doc = parse_yaml(text.as_bytes(), Path::new("x.yaml")).unwrap();
+        assert_eq!(doc.meta, meta);
+        assert!(doc.crc32c.is_empty());
     }
 
     #[test]
