@@ -131,20 +131,10 @@ impl Container {
         // The stripe of `name` is held (exclusively) above: no shared relook ([R2]).
         let arr = crate::inspect::read_array_files_holding_stripe(self.root(), name.as_str(), true)
             .map_err(|e| e.to_string())?;
-        let files: Vec<FileRecord> = arr
-            .meta
-            .files()
-            .into_iter()
-            .map(|(suffix, size)| FileRecord {
-                suffix: suffix.to_string(),
-                size,
-                crc32c: arr.computed_crc32c.get(suffix).copied(),
-            })
-            .collect();
-        let doc = arr;
+        let files = FileRecord::of(&arr.meta, &arr.computed_crc32c);
         shared
             .catalog()
-            .insert_live(name.as_str(), &doc.meta, &files)
+            .insert_live(name.as_str(), &arr.meta, &files)
             .map_err(|e| e.to_string())?;
         Ok(Some(name.to_string()))
     }

@@ -102,6 +102,23 @@ pub struct FileRecord {
     pub crc32c: Option<u32>,
 }
 
+impl FileRecord {
+    /// The data files `meta` implies, with the checksums `crcs` has for them.
+    pub(crate) fn of(
+        meta: &ArrayMeta,
+        crcs: &std::collections::BTreeMap<String, u32>,
+    ) -> Vec<Self> {
+        meta.files()
+            .into_iter()
+            .map(|(suffix, size)| FileRecord {
+                suffix: suffix.to_string(),
+                size,
+                crc32c: crcs.get(suffix).copied(),
+            })
+            .collect()
+    }
+}
+
 /// An array row.
 #[derive(Debug, Clone)]
 pub struct ArrayRecord {

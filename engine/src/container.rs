@@ -236,7 +236,7 @@ fn random_id() -> io::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-pub(crate) fn read_container_yaml(path: &Path) -> Result<(), ContainerError> {
+fn read_container_yaml(path: &Path) -> Result<(), ContainerError> {
     let mut text = String::new();
     beneath::open_regular(path)?
         .take(crate::meta::MAX_YAML_BYTES)
@@ -320,16 +320,7 @@ impl Container {
     }
 
     fn open_with(path: &Path, readonly: bool, run_gc: bool) -> Result<Container, ContainerError> {
-        let root =
-            fs::canonicalize(path).map_err(io_at(path, "open container", ContainerError::io))?;
-        let dir = root.join(RESERVED_DIR);
-        let version_file = dir.join("container.yaml");
-        if !version_file.is_file() {
-            return Err(ContainerError::NotAContainer {
-                path: path.to_path_buf(),
-            });
-        }
-        read_container_yaml(&version_file)?;
+        let (root, dir) = locate(path)?;
         beneath::check_catalog_files(&root)?;
         check_local_fs(&root)?;
         let md = fs::metadata(&root).map_err(io_at(&root, "stat", ContainerError::io))?;
@@ -639,6 +630,21 @@ pub struct GcReport {
     /// Removals still deferred after this gc because live processes hold the arrays ([W8]):
     /// nothing to recover, they run when the last holder releases.
     pub deferred: Vec<String>,
+}
+
+/// The container in `path`: its canonical root and `.dafstore/`, once its version file is
+/// checked ([C2]).
+pub(crate) fn locate(path: &Path) -> Result<(PathBuf, PathBuf), ContainerError> {
+    let root = fs::canonicalize(path).map_err(io_at(path, "open container", ContainerError::io))?;
+    let dir = root.join(RESERVED_DIR);
+    let version_file = dir.join("container.yaml");
+    if !version_file.is_file() {
+        return Err(ContainerError::NotAContainer {
+            path: path.to_path_buf(),
+        });
+    }
+    read_container_yaml(&version_file)?;
+    Ok((root, dir))
 }
 
 pub(crate) fn is_session_id(s: &str) -> bool {
@@ -992,39 +998,38 @@ impl Shared {
     /// Closes, in a forked child, an in-place writer inherited through fork ([P2]). Returns
     /// false if this process registered it again (its heir did): then it closes as its own.
     pub(crate) fn close_inherited_writer(&self, name: &str) -> bool {
-        let _g = lock(&self.heir_lock);
-        let (p, started) = match self.here_if_started() {
-            Ok(p) => (p, true),
-            Err(p) => (p, false),
-        };
-        if decrement(&p.unheld_writers, name) {
-            return true;
-        }
-        if started {
-            return false;
-        }
-        decrement(&p.writers, name); // the parent's registration stays the parent's
-        true
+        self.end_inherited(name, |p| &p.unheld_writers, |p| &p.writers)
     }
 
     /// Releases, in a forked child, one reference that a handle inherited through fork stood
     /// for ([P2]). Returns false if it is an ordinary reference of this process's own state.
     pub(crate) fn release_inherited(&self, name: &str) -> bool {
+        self.end_inherited(name, |p| &p.unheld, |p| &p.counts)
+    }
+
+    /// Ends, in a forked child, one use of `name` (a reference, an in-place writer) that an
+    /// inherited handle stood for: one that this process could not take again (`unheld`) ends
+    /// with nothing else touched; one counted in this process's own state (`held` of its heir)
+    /// is an ordinary end (returns false); while the child has not used the container it holds
+    /// nothing in the catalog, and the inherited count is forgotten so its heir does not take it.
+    fn end_inherited(
+        &self,
+        name: &str,
+        unheld: fn(&Proc) -> &Mutex<crate::refs::Counts>,
+        held: fn(&Proc) -> &Mutex<crate::refs::Counts>,
+    ) -> bool {
         let _g = lock(&self.heir_lock);
         let (p, started) = match self.here_if_started() {
             Ok(p) => (p, true),
             Err(p) => (p, false),
         };
-        // Not taken again by this process (or by an ancestor): nothing in the catalog.
-        if decrement(&p.unheld, name) {
+        if decrement(unheld(p), name) {
             return true;
         }
         if started {
-            return false; // counted in this process's state: an ordinary release
+            return false;
         }
-        // The child has not used the container: it holds nothing in the catalog; its heir must
-        // not take this one again.
-        decrement(&p.counts, name);
+        decrement(held(p), name);
         true
     }
 

@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{now_ms, Access, Catalog, FileRecord};
-use crate::container::{fsync_dir, is_session_id, read_container_yaml, Container, RESERVED_DIR};
+use crate::container::{fsync_dir, is_session_id, Container};
 use crate::error::{io_at, ContainerError};
 use crate::name::ArrayName;
 
@@ -66,17 +66,7 @@ impl Container {
     /// cannot recover (references, scratch flags, deferred removals, interrupted publishes) is
     /// listed in the spec. `dafctl fsck --repair` runs it when the catalog is missing or damaged.
     pub fn rebuild_catalog(dir: impl AsRef<Path>) -> Result<RebuildReport, ContainerError> {
-        let path = dir.as_ref();
-        let root =
-            fs::canonicalize(path).map_err(io_at(path, "open container", ContainerError::io))?;
-        let dir = root.join(RESERVED_DIR);
-        let version_file = dir.join("container.yaml");
-        if !version_file.is_file() {
-            return Err(ContainerError::NotAContainer {
-                path: path.to_path_buf(),
-            });
-        }
-        read_container_yaml(&version_file)?;
+        let (root, dir) = crate::container::locate(dir.as_ref())?;
         // Every stripe, exclusively, for the whole rebuild: no publish or remove can commit to
         // the old catalog meanwhile (it would be lost with it). A live writer holding one is
         // waited for, then found live below.
@@ -154,16 +144,7 @@ fn register(root: &Path, yaml: &Path, cat: &mut Catalog) -> Result<String, Strin
     // verification is `fsck --deep`).
     let arr =
         crate::inspect::read_array_files(root, name.as_str(), false).map_err(|e| e.to_string())?;
-    let files: Vec<FileRecord> = arr
-        .meta
-        .files()
-        .into_iter()
-        .map(|(suffix, size)| FileRecord {
-            suffix: suffix.to_string(),
-            size,
-            crc32c: arr.crc32c.get(suffix).copied(),
-        })
-        .collect();
+    let files = FileRecord::of(&arr.meta, &arr.crc32c);
     cat.insert_live(name.as_str(), &arr.meta, &files)
         .map_err(|e| e.to_string())?;
     Ok(name.to_string())
