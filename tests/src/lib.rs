@@ -2,9 +2,12 @@
 //! files (excluding the reserved `.dafstore/`) and byte/inode snapshots of files.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 /// What a listed entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,4 +127,107 @@ impl ToLeBytes for dafstore::Bool8 {
     fn to_le(&self) -> Vec<u8> {
         vec![self.0]
     }
+}
+
+/// Files (not directories) under `.dafstore/staging` of the container `root`.
+pub fn staging_files(root: &Path) -> Vec<PathBuf> {
+    listing(&root.join(".dafstore/staging"))
+        .into_iter()
+        .filter(|(_, e)| !matches!(e, Entry::Dir))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// A small tmpfs mounted on a temporary directory, unmounted on drop (also when a test fails).
+pub struct Tmpfs {
+    /// The mount point.
+    pub mnt: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. `2m`); `None` (and a line on stderr saying the test is
+    /// skipped) when this process may not mount one (not root).
+    pub fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let mnt = dir.path().join("mnt");
+        fs::create_dir(&mnt).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&mnt)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIPPED: cannot mount a tmpfs (not root?); this test needs root");
+            return None;
+        }
+        Some(Tmpfs { mnt, _dir: dir })
+    }
+
+    /// Remounts it read-only.
+    pub fn remount_read_only(&self) {
+        let ok = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.mnt)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount read-only");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let umount = |lazy: bool| {
+            let mut cmd = Command::new("umount");
+            if lazy {
+                cmd.arg("-l");
+            }
+            cmd.arg(&self.mnt)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        // Lazy as a last resort: a file still open (a failing test's handles) keeps it busy.
+        if !umount(false) {
+            umount(true);
+        }
+    }
+}
+
+/// The `dafctl` binary of this build (built on first use).
+pub fn dafctl_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // A test runs as <target>/<profile>/deps/<test>-<hash>.
+        let exe = std::env::current_exe().expect("current_exe");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("<target>/<profile>/deps/<test>")
+            .to_path_buf();
+        let target_dir = profile_dir.parent().expect("<target>").to_path_buf();
+        let profile = profile_dir
+            .file_name()
+            .and_then(OsStr::to_str)
+            .expect("profile directory name");
+        let profile = match profile {
+            "debug" => "dev",
+            other => other,
+        };
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "dafctl", "--profile", profile])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .current_dir(workspace)
+            .status()
+            .expect("run cargo build -p dafctl");
+        assert!(status.success(), "cargo build -p dafctl failed: {status}");
+        let bin = profile_dir.join("dafctl");
+        assert!(bin.is_file(), "{} missing after the build", bin.display());
+        bin
+    })
 }

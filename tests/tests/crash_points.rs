@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use dafstore::{ArrayState, Container, FsckOptions, Removal};
-use dafstore_tests::{listing, Entry};
+use dafstore_tests::{listing, staging_files, Entry};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_dafstore-crash-helper");
 /// Exit status of a process stopped by a failpoint (engine/src/failpoint.rs).
@@ -113,14 +113,6 @@ fn start_state() -> BTreeMap<&'static str, Option<u64>> {
                 START.iter().find(|(s, _)| s == n).map(|(_, seed)| *seed),
             )
         })
-        .collect()
-}
-
-fn staging_files(root: &Path) -> Vec<PathBuf> {
-    listing(&root.join(".dafstore/staging"))
-        .into_iter()
-        .filter(|(_, e)| !matches!(e, Entry::Dir))
-        .map(|(p, _)| p)
         .collect()
 }
 

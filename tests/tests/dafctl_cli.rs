@@ -12,51 +12,14 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use dafstore::{Container, Layout};
+use dafstore_tests::dafctl_bin;
 use serde_json::Value;
 
 /// Generous bound on any one dafctl run, so a hang fails the test instead of hanging the suite.
 const DEADLINE: Duration = Duration::from_secs(120);
-
-/// The `dafctl` binary of this build (built on first use).
-fn dafctl_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // This test runs as <target>/<profile>/deps/dafctl_cli-<hash>.
-        let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("<target>/<profile>/deps/<test>")
-            .to_path_buf();
-        let target_dir = profile_dir.parent().expect("<target>").to_path_buf();
-        let profile = profile_dir
-            .file_name()
-            .and_then(OsStr::to_str)
-            .expect("profile directory name");
-        let profile = match profile {
-            "debug" => "dev",
-            other => other,
-        };
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("workspace");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "dafctl", "--profile", profile])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .current_dir(workspace)
-            .status()
-            .expect("run cargo build -p dafctl");
-        assert!(status.success(), "cargo build -p dafctl failed: {status}");
-        let bin = profile_dir.join("dafctl");
-        assert!(bin.is_file(), "{} missing after the build", bin.display());
-        bin
-    })
-}
 
 /// The outcome of one dafctl run.
 #[derive(Debug)]

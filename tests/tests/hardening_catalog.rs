@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 use dafstore::{CatalogError, Container, ContainerError, FsckOptions, ProblemKind, Removal};
+use dafstore_tests::Tmpfs;
 
 const READONLY_HELPER: &str = env!("CARGO_BIN_EXE_dafstore-readonly-helper");
 
@@ -284,76 +285,23 @@ fn gc_reports_a_removal_deferred_by_a_live_holder_as_deferred_not_as_a_recovered
     assert_eq!((report.recovered, report.deferred.len()), (0, 0));
 }
 
-/// A small tmpfs mounted on a temporary directory, unmounted on drop; `None` when this process
-/// may not mount (not root).
-struct Tmpfs {
-    mnt: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().ok()?;
-        let mnt = dir.path().join("mnt");
-        fs::create_dir(&mnt).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&mnt)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("skipped: cannot mount a tmpfs (needs root)");
-            return None;
-        }
-        Some(Tmpfs { mnt, _dir: dir })
-    }
-
-    fn remount_read_only(&self) {
-        let ok = Command::new("mount")
-            .args(["-o", "remount,ro"])
-            .arg(&self.mnt)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "remount read-only");
-    }
-
-    /// Fills the file system: writes `filler` until the OS says ENOSPC.
-    fn fill(&self) {
-        let mut f = fs::File::create(self.mnt.join("filler")).unwrap();
-        let chunk = vec![7u8; 4096];
-        loop {
-            match f.write_all(&chunk) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
-                Err(e) => panic!("filling: {e}"),
-            }
-        }
-        assert_eq!(
-            fs::write(self.mnt.join("one-more"), [1u8; 4096])
-                .unwrap_err()
-                .raw_os_error(),
-            Some(libc::ENOSPC)
-        );
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let umount = |lazy: bool| {
-            let mut cmd = Command::new("umount");
-            if lazy {
-                cmd.arg("-l");
-            }
-            cmd.arg(&self.mnt)
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !umount(false) {
-            umount(true);
+/// Fills the file system: writes `filler` until the OS says ENOSPC.
+fn fill(tmpfs: &Tmpfs) {
+    let mut f = fs::File::create(tmpfs.mnt.join("filler")).unwrap();
+    let chunk = vec![7u8; 4096];
+    loop {
+        match f.write_all(&chunk) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => panic!("filling: {e}"),
         }
     }
+    assert_eq!(
+        fs::write(tmpfs.mnt.join("one-more"), [1u8; 4096])
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::ENOSPC)
+    );
 }
 
 /// Everything a reader does, none of which may need write access or free space.
@@ -416,13 +364,13 @@ fn on_a_full_file_system_read_only_opens_listing_fsck_and_export_work() {
     let out = out.path().join("a.npy");
     // While a writer has the container open (its log and -shm exist)...
     let owner = Container::open(&root).unwrap();
-    fs_.fill();
+    fill(&fs_);
     read_everything(&root, &out);
     // (Closing writes the catalog: give it space; writes on a full disk are not this test's.)
     fs::remove_file(fs_.mnt.join("filler")).unwrap();
     drop(owner);
     // ... and with nobody else there (no log: SQLite would have to create -shm).
-    fs_.fill();
+    fill(&fs_);
     read_everything(&root, &out);
 }
 

@@ -10,10 +10,10 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use dafstore::{ArrayState, Container, FsckOptions, Layout, WriteError};
-use dafstore_tests::{listing, Entry};
+use dafstore_tests::{staging_files, Tmpfs};
 
 /// The tests of this file run one at a time: each fills a tmpfs and then frees the space by
 /// unlinking a file, and a `mount`/`umount` process forked by a test running in parallel holds a
@@ -26,50 +26,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 const PAGE: u64 = 4096;
-
-/// A small tmpfs mounted on a temporary directory, unmounted on drop (also when a test fails).
-struct Tmpfs {
-    mnt: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (e.g. `2m`); `None` when this process may not mount (not root).
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().ok()?;
-        let mnt = dir.path().join("mnt");
-        fs::create_dir(&mnt).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&mnt)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("SKIPPED: cannot mount a tmpfs (not root?); these tests need root");
-            return None;
-        }
-        Some(Tmpfs { mnt, _dir: dir })
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let umount = |lazy: bool| {
-            let mut cmd = Command::new("umount");
-            if lazy {
-                cmd.arg("-l");
-            }
-            cmd.arg(&self.mnt)
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !umount(false) {
-            umount(true);
-        }
-    }
-}
 
 /// Fills the file system of `path` with the file `path` until exactly `free` bytes (whole pages)
 /// are left.
@@ -87,14 +43,6 @@ fn fill_leaving(path: &Path, free: u64) {
     }
     f.set_len(len.saturating_sub(free)).unwrap();
     f.sync_all().unwrap();
-}
-
-fn staging_files(root: &Path) -> Vec<PathBuf> {
-    listing(&root.join(".dafstore/staging"))
-        .into_iter()
-        .filter(|(_, e)| !matches!(e, Entry::Dir))
-        .map(|(p, _)| p)
-        .collect()
 }
 
 fn fsck_clean(root: &Path, context: &str) {

@@ -10,13 +10,13 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use dafstore::{
     ArrayState, Container, ContainerError, FsckOptions, FsckReport, OpenError, PathError,
     ProblemKind, WriteError,
 };
+use dafstore_tests::dafctl_bin;
 
 /// Generous bound on an operation that must not block, so a hang fails the test instead of
 /// hanging the suite (not a timing assertion: the operations take microseconds).
@@ -476,29 +476,6 @@ fn a_write_after_dafstore_was_removed_does_not_recreate_it() {
 
 // ---------------------------------------------------------------------------------------------
 // dafctl never prints a name from disk raw ([N8]).
-
-fn dafctl_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap().to_path_buf();
-        let profile = match profile_dir.file_name().and_then(OsStr::to_str).unwrap() {
-            "debug" => "dev",
-            other => other,
-        };
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "dafctl", "--profile", profile])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .current_dir(workspace)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        profile_dir.join("dafctl")
-    })
-}
 
 #[test]
 fn dafctl_fsck_prints_orphan_file_names_with_control_characters_escaped() {

@@ -18,62 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use dafstore::{ArrayState, Container, FsckOptions, Layout, WriteError};
-use dafstore_tests::{listing, Entry};
+use dafstore_tests::{listing, staging_files, Tmpfs};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_dafstore-crash-helper");
-
-/// A small tmpfs mounted on a temporary directory, unmounted on drop (also when a test fails).
-struct Tmpfs {
-    mnt: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (e.g. `1m`); `None` when this process may not mount (not root).
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().ok()?;
-        let mnt = dir.path().join("mnt");
-        fs::create_dir(&mnt).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&mnt)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("cannot mount a tmpfs (not root?): skipped; RLIMIT_FSIZE tests still run");
-            return None;
-        }
-        Some(Tmpfs { mnt, _dir: dir })
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let umount = |lazy: bool| {
-            let mut cmd = Command::new("umount");
-            if lazy {
-                cmd.arg("-l");
-            }
-            cmd.arg(&self.mnt)
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        // Lazy as a last resort: a file still open (a failing test's handles) keeps it busy.
-        if !umount(false) {
-            umount(true);
-        }
-    }
-}
-
-fn staging_files(root: &Path) -> Vec<PathBuf> {
-    listing(&root.join(".dafstore/staging"))
-        .into_iter()
-        .filter(|(_, e)| !matches!(e, Entry::Dir))
-        .map(|(p, _)| p)
-        .collect()
-}
 
 fn rows(c: &Container) -> Vec<(String, ArrayState, u64)> {
     c.records()

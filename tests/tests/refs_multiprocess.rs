@@ -282,33 +282,22 @@ fn a_forked_child_using_inherited_handles_gets_its_own_session_and_references() 
     // the children. Each child must hold what it opens under its own session (so the parent can
     // remove what no child holds), and re-take the references its inherited views stand for.
     let (_t, dir) = setup(&["b", "held"]);
-    let out = Command::new(HELPER)
-        .args(["fork-use", dir.to_str().unwrap()])
-        .output()
-        .expect("run helper");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = run_helper(&["fork-use", dir.to_str().unwrap()]);
+    expect_lines(
+        &text,
+        &[
+            "child own-session true",
+            "child recorded-pid true",
+            "child holds b,held",
+            "child holds-after-drop held",
+            "parent remove-b Removed",
+            "parent remove-held Deferred { holders: 1 }",
+            "parent held-file-while-child-holds true",
+            "child held-file-after-release false",
+            "parent child-exit 0",
+            "parent holders-left 0",
+        ],
     );
-    for want in [
-        "child own-session true",
-        "child recorded-pid true",
-        "child holds b,held",
-        "child holds-after-drop held",
-        "parent remove-b Removed",
-        "parent remove-held Deferred { holders: 1 }",
-        "parent held-file-while-child-holds true",
-        "child held-file-after-release false",
-        "parent child-exit 0",
-        "parent holders-left 0",
-    ] {
-        assert!(
-            text.lines().any(|l| l == want),
-            "missing {want:?} in:\n{text}"
-        );
-    }
     assert!(!dir.join("b.array").exists());
     assert!(!dir.join("held.array").exists());
 }
@@ -316,22 +305,13 @@ fn a_forked_child_using_inherited_handles_gets_its_own_session_and_references() 
 #[test]
 fn a_writer_created_before_a_fork_is_published_only_by_the_parent() {
     let (_t, dir) = setup(&[]);
-    let out = Command::new(HELPER)
-        .args(["fork-writer", dir.to_str().unwrap()])
-        .output()
-        .expect("run helper");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{text}");
+    let text = run_helper(&["fork-writer", dir.to_str().unwrap()]);
     assert!(
         text.lines().any(|l| l.starts_with("child publish ")
             && l.contains("created by the parent process before fork()")),
         "{text}"
     );
-    assert!(
-        text.lines()
-            .any(|l| l == "parent publish ok [7.0, 8.0, 9.0]"),
-        "{text}"
-    );
+    expect_lines(&text, &["parent publish ok [7.0, 8.0, 9.0]"]);
 }
 
 fn run_helper(args: &[&str]) -> String {

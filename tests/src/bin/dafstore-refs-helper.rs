@@ -109,12 +109,7 @@ fn fork_use(dir: &str) {
     let c = Container::open(dir).expect("open");
     let held = c.open_dense::<f64>("held").expect("open held");
     let (parent_session, _, _) = held_by_this_process(&c);
-    let (mut to_parent, mut to_child) = ([0i32; 2], [0i32; 2]);
-    // SAFETY: pipe() fills the two-element arrays we pass.
-    unsafe {
-        assert_eq!(libc::pipe(to_parent.as_mut_ptr()), 0);
-        assert_eq!(libc::pipe(to_child.as_mut_ptr()), 0);
-    }
+    let (to_parent, to_child) = pipes();
     // SAFETY: single-threaded here; both sides go on as plain single-threaded Rust processes.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
@@ -154,10 +149,7 @@ fn fork_use(dir: &str) {
         std::path::Path::new(dir).join("held.array").exists()
     );
     send_byte(to_child[1]);
-    let mut status = 0;
-    // SAFETY: waits for our own child; `status` is a live local.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    println!("parent child-exit {status}");
+    println!("parent child-exit {}", wait_child(pid));
     let holding: Vec<String> = c
         .holders()
         .expect("holders")
@@ -183,9 +175,7 @@ fn fork_writer(dir: &str) {
         }
         std::process::exit(0);
     }
-    let mut status = 0;
-    // SAFETY: waits for our own child; `status` is a live local.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    wait_child(pid);
     w.publish().expect("parent publish");
     let v = c.open_dense::<f64>("w").expect("open w");
     println!("parent publish ok {:?}", &*v);
