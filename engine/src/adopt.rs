@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::catalog::{ArrayState, FileRecord};
 use crate::container::Container;
 use crate::error::ContainerError;
-use crate::name::ArrayName;
+use crate::format::name::ArrayName;
 
 /// What [`Container::adopt`] did.
 #[derive(Debug, Default, Clone)]
@@ -51,7 +51,7 @@ impl Container {
         let path = path.as_ref();
         check_adoptable(path)?;
         let c = if path
-            .join(crate::container::RESERVED_DIR)
+            .join(crate::format::RESERVED_DIR)
             .join("container.yaml")
             .is_file()
         {
@@ -129,8 +129,9 @@ impl Container {
         }
         // Every check a spec reader makes, and the checksums (verified if recorded).
         // The stripe of `name` is held (exclusively) above: no shared relook ([R2]).
-        let arr = crate::inspect::read_array_files_holding_stripe(self.root(), name.as_str(), true)
-            .map_err(|e| e.to_string())?;
+        let arr =
+            crate::fs::inspect::read_array_files_holding_stripe(self.root(), name.as_str(), true)
+                .map_err(|e| e.to_string())?;
         let files = FileRecord::of(&arr.meta, &arr.computed_crc32c);
         shared
             .catalog()
@@ -156,7 +157,7 @@ pub(crate) fn collect_yaml(
         let ft = entry.file_type()?; // does not follow symlinks
         if ft.is_dir() {
             let sub = entry.path();
-            if fs::symlink_metadata(sub.join(crate::container::RESERVED_DIR)).is_ok() {
+            if fs::symlink_metadata(sub.join(crate::format::RESERVED_DIR)).is_ok() {
                 nested.push(sub);
             } else {
                 collect_yaml(&sub, out, nested)?;

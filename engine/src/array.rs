@@ -12,15 +12,16 @@ use std::sync::Arc;
 
 use memmap2::MmapMut;
 
-use crate::cache::{self, FileKey, FileMap};
 use crate::catalog::ArrayState;
 use crate::container::Container;
-use crate::dtype::{DType, Element, IndexSlice};
 use crate::error::{OpenError, WriteError};
-use crate::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
-use crate::name::ArrayName;
-use crate::refs::{Ref, Retained};
-use crate::sys;
+use crate::format::dtype::{DType, Element, IndexSlice};
+use crate::format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
+use crate::format::name::ArrayName;
+use crate::fs::cache::{self, FileKey, FileMap};
+use crate::fs::sys;
+use crate::hold::Ref;
+use crate::protocol::refs::Retained;
 
 /// A mapped generation of an array: its metadata and one map per non-empty file.
 pub(crate) struct ArrayInner {
@@ -43,6 +44,11 @@ impl ArrayInner {
             Some(Some(m)) => m.map.bytes(),
             _ => &[],
         }
+    }
+
+    /// The map of data file `i` (in `meta.files()` order); `None` for an unmapped (empty) file.
+    pub(crate) fn file_map(&self, i: usize) -> Option<&sys::SharedMap> {
+        self.maps.get(i)?.as_ref().map(|m| &m.map)
     }
 
     fn still_current(&self) -> bool {
@@ -271,7 +277,7 @@ impl SparseArray {
     /// Validates every invariant of SPEC [S3]–[S5] in O(nnz) (what fsck does).
     pub fn validate(&self) -> Result<(), crate::error::SparseError> {
         let data_len = self.data_bytes().len() as u64 / self.data_dtype().itemsize() as u64;
-        crate::sparse::validate(self.meta(), data_len, self.indices(), self.indptr())
+        crate::format::sparse::validate(self.meta(), data_len, self.indices(), self.indptr())
     }
 }
 
@@ -327,7 +333,7 @@ impl Array {
 /// closes too, ignoring them.
 pub struct DenseMut<T: Element> {
     inner: Option<Arc<ArrayInner>>,
-    access: Option<crate::sys::WriteAccess>,
+    access: Option<crate::fs::sys::WriteAccess>,
     /// The fork epoch of the process that registered the writer ([P2]).
     epoch: u64,
     _t: PhantomData<T>,
@@ -415,7 +421,7 @@ impl<T: Element> DenseMut<T> {
         let left = shared
             .catalog()
             .remove_inplace_writer(shared.session_id(), inner.name.as_str())?;
-        crate::container::decrement_count(&mut shared.writers(), inner.name.as_str());
+        crate::protocol::fork::decrement_count(&mut shared.writers(), inner.name.as_str());
         if left == 0 {
             // The unregistration committed the close (SPEC [W9]'s reasoning): recomputing the
             // checksums and rewriting the metadata file with them are finishing steps. If they
@@ -470,16 +476,17 @@ impl Container {
             .shared
             .arrays()
             .get(name.as_str())
-            .and_then(std::sync::Weak::upgrade);
+            .and_then(std::sync::Weak::upgrade)
+            .and_then(|a| a.downcast::<ArrayInner>().ok());
         if let Some(inner) = cached {
             if inner.still_current() {
                 return Ok(wrap(inner));
             }
         }
         let inner = Arc::new(self.map_array(&name, false)?);
-        self.shared
-            .arrays()
-            .insert(name.to_string(), Arc::downgrade(&inner));
+        let any: Arc<dyn std::any::Any + Send + Sync> = inner.clone();
+        let weak = Arc::downgrade(&any);
+        self.shared.arrays().insert(name.to_string(), weak);
         Ok(wrap(inner))
     }
 
@@ -741,14 +748,14 @@ fn open_checked(
     write: bool,
 ) -> Result<(std::fs::File, std::fs::Metadata), OpenError> {
     let path = name.file_path(root, suffix);
-    let (file, md) = match crate::beneath::open_array_file(root, name, suffix, write) {
+    let (file, md) = match crate::fs::beneath::open_array_file(root, name, suffix, write) {
         Ok(Some(opened)) => opened,
         Ok(None) => {
             let e = std::io::Error::from(std::io::ErrorKind::NotFound);
             return Err(OpenError::io(path, "open", e));
         }
         // The file itself is a link: not a regular file ([N7]).
-        Err(crate::beneath::PathError::Link { path: p }) if p == path => {
+        Err(crate::error::PathError::Link { path: p }) if p == path => {
             return Err(OpenError::NotRegularFile { path })
         }
         Err(e) => return Err(e.into()),

@@ -5,7 +5,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::dtype::DType;
+use crate::format::dtype::DType;
 
 /// Where the format is specified; cited by every error about on-disk content.
 pub const SPEC: &str = "format-spec/SPEC.md";
@@ -296,7 +296,7 @@ pub enum ContainerError {
     /// A path under the container crosses a link, a nested container or a non-regular file, is
     /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
     #[error(transparent)]
-    Path(#[from] crate::beneath::PathError),
+    Path(#[from] crate::error::PathError),
 }
 
 /// Opening an array failed.
@@ -386,7 +386,7 @@ pub enum OpenError {
     /// A path under the container crosses a link, a nested container or a non-regular file, is
     /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
     #[error(transparent)]
-    Path(#[from] crate::beneath::PathError),
+    Path(#[from] crate::error::PathError),
 }
 
 /// Creating, writing, publishing or removing an array failed. Nothing was published.
@@ -488,7 +488,7 @@ pub enum WriteError {
     /// A path under the container crosses a link, a nested container or a non-regular file, is
     /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
     #[error(transparent)]
-    Path(#[from] crate::beneath::PathError),
+    Path(#[from] crate::error::PathError),
 }
 
 fn no_space_need(bytes: u64) -> String {
@@ -556,4 +556,67 @@ impl WriteError {
         }
         WriteError::Io { path, op, source }
     }
+}
+
+/// A path under a container that cannot be used as it is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// A component of the path is a symbolic link.
+    #[error("{path}: is a symbolic link; dafstore never follows a link inside a container (see {SPEC} [N7]); replace the link by the directory or file itself (or remove it)")]
+    Link {
+        /// The link.
+        path: PathBuf,
+    },
+    /// An entry is not of the type the path needs (a FIFO where a file should be, a file where a
+    /// directory should be, …).
+    #[error("{path}: is a {found}, not a {expected}; array files and their directories must be regular files and directories (see {SPEC} [N9]); remove or rename it")]
+    WrongType {
+        /// The entry.
+        path: PathBuf,
+        /// What it is.
+        found: &'static str,
+        /// What it should be.
+        expected: &'static str,
+    },
+    /// A directory on the path holds `.dafstore`: it is (or was) another container.
+    #[error("{path} holds another container (.dafstore); containers never nest (see {SPEC} [C4]); use it as a container of its own, or move it out of this one")]
+    NestedContainer {
+        /// The directory holding `.dafstore`.
+        path: PathBuf,
+    },
+    /// A container directory is inside another container, or holds one below it.
+    #[error("{path}: cannot create a container here: {other} is a container and containers never nest (see {SPEC} [C4]); choose a directory outside it")]
+    WouldNest {
+        /// The directory to be made a container.
+        path: PathBuf,
+        /// The existing container (an ancestor or a descendant).
+        other: PathBuf,
+    },
+    /// The container's reserved directory is gone.
+    #[error("{path} is missing: the container was removed while this process had it open (see {SPEC} [C5]); open or create the container again")]
+    ContainerRemoved {
+        /// The missing `.dafstore` directory (or the part of it that is missing).
+        path: PathBuf,
+    },
+    /// The path of a file of the array would exceed `PATH_MAX`.
+    #[error("{path}: the path of {len} bytes is longer than the {max} bytes Linux allows (see {SPEC} [N10]); nothing was written; choose a shorter name, or a container with a shorter path")]
+    TooLong {
+        /// The longest file path the name would produce.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+        /// The longest allowed (`PATH_MAX` - 1).
+        max: usize,
+    },
+    /// A file system call failed.
+    #[error("{path}: cannot {op}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What was attempted.
+        op: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
 }

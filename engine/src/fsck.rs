@@ -16,13 +16,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::beneath::PathError;
 use crate::catalog::{ArrayRecord, ArrayState};
-use crate::container::{is_session_id, Container};
+use crate::container::Container;
 use crate::error::ContainerError;
-use crate::inspect::{check_data_files, read_array_files, InspectError};
-use crate::meta::{read_yaml_open, ReadYamlError, DENSE_SUFFIXES, SPARSE_SUFFIXES};
-use crate::name::ArrayName;
+use crate::error::PathError;
+use crate::format::is_session_id;
+use crate::format::meta::{DENSE_SUFFIXES, SPARSE_SUFFIXES};
+use crate::format::name::ArrayName;
+use crate::fs::inspect::{check_data_files, read_array_files, InspectError};
+use crate::fs::read::{read_yaml_open, ReadYamlError};
 
 /// What to do.
 #[derive(Debug, Clone, Copy, Default)]
@@ -251,7 +253,7 @@ impl Container {
     ) -> Result<FsckReport, ContainerError> {
         let catalog = fs::canonicalize(dir)
             .unwrap_or_else(|_| dir.to_path_buf())
-            .join(crate::container::RESERVED_DIR)
+            .join(crate::format::RESERVED_DIR)
             .join("catalog.sqlite");
         let mut problem = Problem {
             kind: ProblemKind::CatalogCorrupt,
@@ -488,7 +490,7 @@ impl Container {
         // real directories: a link there is reported and never followed ([N7]).
         for sub in ["locks", "sessions", "staging"] {
             if let Err(e @ (PathError::Link { .. } | PathError::WrongType { .. })) =
-                crate::beneath::reserved(&root, sub)
+                crate::fs::beneath::reserved(&root, sub)
             {
                 found.add(
                     ProblemKind::Link,
@@ -498,7 +500,7 @@ impl Container {
                 );
             }
         }
-        let staging_dir = crate::beneath::reserved(&root, "staging").ok();
+        let staging_dir = crate::fs::beneath::reserved(&root, "staging").ok();
         for n in staging_dir
             .iter()
             .flat_map(|d| d.names().unwrap_or_default())
@@ -515,7 +517,7 @@ impl Container {
                             format!(
                                 "{}: a {} where only session directories belong; never followed or removed by dafstore; remove it",
                                 escaped_path(&path),
-                                crate::beneath::kind_name(&ft)
+                                crate::fs::beneath::kind_name(&ft)
                             ),
                         );
                         continue;
@@ -742,10 +744,10 @@ fn collect_files(
             continue;
         }
         let Ok(ft) = e.file_type() else { continue };
-        let kind = crate::beneath::kind_name(&ft);
+        let kind = crate::fs::beneath::kind_name(&ft);
         if ft.is_dir() {
             let sub = e.path();
-            if fs::symlink_metadata(sub.join(crate::container::RESERVED_DIR)).is_ok() {
+            if fs::symlink_metadata(sub.join(crate::format::RESERVED_DIR)).is_ok() {
                 hazards.push((ProblemKind::NestedContainer, sub, kind));
             } else {
                 collect_files(&sub, out, hazards);
@@ -765,9 +767,9 @@ fn read_yaml_beneath(
     root: &Path,
     name: &ArrayName,
     yaml: &Path,
-) -> Result<crate::meta::YamlDoc, ReadYamlError> {
+) -> Result<crate::format::meta::YamlDoc, ReadYamlError> {
     let not_found = || ReadYamlError::Io(yaml.to_path_buf(), std::io::ErrorKind::NotFound.into());
-    match crate::beneath::open_array_file(root, name, "yaml", false) {
+    match crate::fs::beneath::open_array_file(root, name, "yaml", false) {
         Ok(Some((f, _))) => read_yaml_open(f, yaml),
         Ok(None) => Err(not_found()),
         Err(e) => Err(ReadYamlError::Io(
@@ -780,5 +782,5 @@ fn read_yaml_beneath(
 /// `path` for a message, with every control or bidi character escaped ([N8]): names found on
 /// disk are never printed raw.
 pub(crate) fn escaped_path(path: &Path) -> String {
-    crate::name::escape_for_display(&path.to_string_lossy())
+    crate::format::name::escape_for_display(&path.to_string_lossy())
 }

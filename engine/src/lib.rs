@@ -29,48 +29,61 @@
 // Every unsafe block lives in `sys` (which allows it); the compiler refuses it anywhere else.
 #![deny(unsafe_code)]
 
-mod adopt;
-mod array;
-mod beneath;
-mod cache;
-mod catalog;
-pub mod checksum;
-mod container;
-mod dtype;
+// Layer 0: the vocabulary every layer uses.
 pub mod error;
 mod failpoint;
-mod fsck;
-pub mod inspect;
+mod sync;
+// Layer 1: the format (no I/O).
+mod format;
+// Layer 2: the file system.
+mod fs;
+// Layer 3: the catalog.
+mod catalog;
+// Layer 4: the protocol.
+mod protocol;
+// Layer 5: the public handles.
+mod array;
+mod container;
+mod hold;
 pub mod interop;
-pub mod meta;
-mod meta_yaml;
-mod name;
-mod rebuild;
-mod refs;
-mod reserve;
-pub mod sparse;
-mod sys;
 mod writer;
+// Layer 6: maintenance over whole containers.
+mod adopt;
+mod fsck;
+mod rebuild;
+
+#[cfg(test)]
+mod layering;
 
 pub use adopt::AdoptReport;
 pub use array::{Array, Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
-pub use beneath::PathError;
-pub use cache::{cache_stats, CacheStats};
 pub use catalog::{ArrayRecord, ArrayState, FileRecord, SCHEMA_VERSION};
-pub use container::{
-    Container, GcReport, Removal, CONTAINER_MAJOR, CONTAINER_MINOR, LOCK_STRIPES, RESERVED_DIR,
-};
-pub use dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
+pub use container::Container;
 pub use error::{
-    CatalogError, ContainerError, MetaError, NameError, OpenError, SparseError, WriteError,
+    CatalogError, ContainerError, MetaError, NameError, OpenError, PathError, SparseError,
+    WriteError,
 };
+pub use format::dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
+pub use format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
+pub use format::name::{escape_for_display, is_forbidden_char, ArrayName};
+pub use format::{CONTAINER_MAJOR, CONTAINER_MINOR, LOCK_STRIPES, RESERVED_DIR};
+pub use fs::cache::{cache_stats, CacheStats};
 pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
+pub use hold::{Holder, Ref};
 pub use interop::{ArrowSparse, Format, ImportOptions, ImportReport, ImportedArray, InteropError};
-pub use meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
-pub use name::{escape_for_display, is_forbidden_char, ArrayName};
+pub use protocol::{GcReport, Removal};
 pub use rebuild::RebuildReport;
-pub use refs::{Holder, Ref};
 pub use writer::{Allocation, CreateOptions, DenseWriter};
+
+/// Internals that the tests, the conformance fixtures and the fuzzers drive directly: the
+/// metadata parser and renderer, sparse validation, checksums and file inspection. Not part of
+/// the stable API; enabled by the `internals` feature.
+#[cfg(feature = "internals")]
+pub mod internals {
+    pub use crate::format::{checksum, meta, sparse};
+    pub use crate::fs::inspect;
+}
+
 /// The arrow-rs crates whose types [`DenseArray::to_arrow`] and [`SparseArray::to_arrow_buffers`]
 /// return, re-exported so callers use the same versions.
 pub use {arrow_array, arrow_buffer, arrow_schema};

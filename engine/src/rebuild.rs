@@ -8,9 +8,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{now_ms, Access, Catalog, FileRecord};
-use crate::container::{fsync_dir, is_session_id, Container};
+use crate::container::Container;
 use crate::error::{io_at, ContainerError};
-use crate::name::ArrayName;
+use crate::format::is_session_id;
+use crate::format::name::ArrayName;
+use crate::fs::local::fsync_dir;
 
 /// What [`Container::rebuild_catalog`] did.
 #[derive(Debug, Clone, Default)]
@@ -48,7 +50,7 @@ fn live_sessions(dir: &Path) -> Vec<String> {
 /// Takes every lock stripe ([W6]) exclusively; released when the files are dropped.
 fn lock_all_stripes(dir: &Path) -> Result<Vec<File>, ContainerError> {
     let mut held = Vec::new();
-    for i in 0..crate::container::LOCK_STRIPES {
+    for i in 0..crate::format::LOCK_STRIPES {
         let p = dir.join("locks").join(format!("{i:02}.lock"));
         let f = File::open(&p).map_err(io_at(&p, "open lock stripe", ContainerError::io))?;
         f.lock()
@@ -142,8 +144,8 @@ fn register(root: &Path, yaml: &Path, cat: &mut Catalog) -> Result<String, Strin
         ArrayName::new(rel.strip_suffix(".yaml").unwrap_or(rel)).map_err(|e| e.to_string())?;
     // Sizes, kinds, sparse invariants and bool bytes; checksums are taken from the YAML (a full
     // verification is `fsck --deep`).
-    let arr =
-        crate::inspect::read_array_files(root, name.as_str(), false).map_err(|e| e.to_string())?;
+    let arr = crate::fs::inspect::read_array_files(root, name.as_str(), false)
+        .map_err(|e| e.to_string())?;
     let files = FileRecord::of(&arr.meta, &arr.crc32c);
     cat.insert_live(name.as_str(), &arr.meta, &files)
         .map_err(|e| e.to_string())?;

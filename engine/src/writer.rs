@@ -7,14 +7,14 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::beneath::Dir;
 use crate::catalog::{ArrayState, FileRecord};
 use crate::container::Container;
-use crate::dtype::{DType, Element, IndexElement, IndexSlice};
 use crate::error::{io_at, WriteError};
 use crate::failpoint::{self, failpoint};
-use crate::meta::{render_yaml, ArrayMeta, DenseMeta, Layout, SparseMeta};
-use crate::name::ArrayName;
+use crate::format::dtype::{DType, Element, IndexElement, IndexSlice};
+use crate::format::meta::{render_yaml, ArrayMeta, DenseMeta, Layout, SparseMeta};
+use crate::format::name::ArrayName;
+use crate::fs::beneath::Dir;
 use memmap2::MmapMut;
 
 /// How a dense array's space is obtained at create.
@@ -61,7 +61,7 @@ impl Staged {
         let dir = container.shared.own_staging()?;
         Ok(Staged {
             container: container.clone(),
-            epoch: crate::sys::fork_epoch(),
+            epoch: crate::fs::sys::fork_epoch(),
             dir,
             stem: container.shared.next_stem(),
             paths: Vec::new(),
@@ -108,7 +108,7 @@ impl Staged {
         meta: &ArrayMeta,
         crcs: Vec<(String, u32)>,
     ) -> Result<(), WriteError> {
-        if self.epoch != crate::sys::fork_epoch() {
+        if self.epoch != crate::fs::sys::fork_epoch() {
             // Staged under the parent's session: publishing them here would name files this
             // process's session does not have ([P2]).
             return Err(WriteError::ForkedWriter {
@@ -153,7 +153,7 @@ impl Staged {
 impl Drop for Staged {
     fn drop(&mut self) {
         // In a forked child these are the parent's files (SPEC [P2]): leave them.
-        if !self.keep && self.epoch == crate::sys::fork_epoch() {
+        if !self.keep && self.epoch == crate::fs::sys::fork_epoch() {
             for p in &self.paths {
                 if let Some(leaf) = p.file_name() {
                     let _ = self.dir.remove_file(leaf);
@@ -303,7 +303,7 @@ impl Container {
     ) -> Result<DenseWriter, WriteError> {
         let name = ArrayName::new(name)?;
         // Refused before anything is touched ([N10]).
-        crate::beneath::check_path_length(&self.shared.root, &name)?;
+        crate::fs::beneath::check_path_length(&self.shared.root, &name)?;
         let meta = DenseMeta::new(dtype, shape.to_vec())?;
         let mut staged = Staged::new(self)?;
         staged.scratch = opts.scratch;
@@ -311,7 +311,7 @@ impl Container {
         let len = meta.byte_len();
         failpoint::hit("stage.reserve").map_err(|e| no_space(&path, len, e, "reserve space"))?;
         match opts.allocation {
-            Allocation::Reserve => crate::sys::reserve(&file, len)
+            Allocation::Reserve => crate::fs::sys::reserve(&file, len)
                 .map_err(|e| no_space(&path, len, e, "reserve space"))?,
             Allocation::Holes => file
                 .set_len(len)
@@ -324,7 +324,7 @@ impl Container {
                 path: path.clone(),
                 bytes: len,
             })?;
-            Some(crate::sys::map_owned_writable(&file, n).map_err(io_at(
+            Some(crate::fs::sys::map_owned_writable(&file, n).map_err(io_at(
                 &path,
                 "map",
                 WriteError::io,
@@ -371,7 +371,7 @@ impl Container {
     ) -> Result<(), WriteError> {
         let name = ArrayName::new(name)?;
         // Refused before anything is touched ([N10]).
-        crate::beneath::check_path_length(&self.shared.root, &name)?;
+        crate::fs::beneath::check_path_length(&self.shared.root, &name)?;
         let meta = DenseMeta::new(dtype, shape.to_vec())?;
         if bytes.len() as u64 != meta.byte_len() {
             return Err(WriteError::LengthMismatch {
@@ -402,7 +402,7 @@ impl Container {
     ) -> Result<(), WriteError> {
         let name = ArrayName::new(name)?;
         // Refused before anything is touched ([N10]).
-        crate::beneath::check_path_length(&self.shared.root, &name)?;
+        crate::fs::beneath::check_path_length(&self.shared.root, &name)?;
         // nnz: when indices and the end of indptr agree, they define it (so a short `data` is
         // reported as `data`); otherwise `data` does (and the disagreeing one is reported).
         let ptr_end = indptr.last().and_then(|p| p.to_u64());
@@ -415,7 +415,7 @@ impl Container {
             name: name.to_string(),
             source,
         };
-        crate::sparse::validate(
+        crate::format::sparse::validate(
             &meta,
             data.len() as u64,
             index_slice(indices),

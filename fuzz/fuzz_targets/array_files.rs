@@ -87,7 +87,7 @@ fuzz_target!(|data: &[u8]| {
         _ => {}
     }
 
-    let spec = dafstore::inspect::read_array_files(root, "x", true);
+    let spec = dafstore::internals::inspect::read_array_files(root, "x", true);
     if let Ok(files) = &spec {
         for i in 0..files.meta.files().len() {
             std::hint::black_box(files.bytes(i).iter().map(|&b| u64::from(b)).sum::<u64>());
@@ -113,7 +113,7 @@ fuzz_target!(|data: &[u8]| {
         }
         drop(files);
         // Replace the first data file outside dafstore: a new inode holding other bytes.
-        let (suffix, expected) = match dafstore::inspect::read_array_files(root, "x", false) {
+        let (suffix, expected) = match dafstore::internals::inspect::read_array_files(root, "x", false) {
             Ok(f) => f.meta.files()[0],
             Err(e) => panic!("adopted array no longer reads: {e}"),
         };

@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(valid, "invalid name {s:?} retained");
         let _ = c.release(s);
     }
-    let class = match dafstore::inspect::read_array_files(scratch(), s, false) {
+    let class = match dafstore::internals::inspect::read_array_files(scratch(), s, false) {
         Ok(_) => "ok",
         Err(e) => e.class(),
     };

@@ -12,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("fuzz.yaml");
-    let Ok(doc) = dafstore::meta::parse_yaml(data, path) else {
+    let Ok(doc) = dafstore::internals::meta::parse_yaml(data, path) else {
         return;
     };
     // Sizes were checked with overflow checks ([D2], [S3]): each file's length is exactly what
@@ -49,8 +49,8 @@ fuzz_target!(|data: &[u8]| {
         .map(|(k, v)| (k.clone(), *v))
         .collect();
     for with_crc in [false, true] {
-        let text = dafstore::meta::render_yaml(&doc.meta, with_crc.then_some(&crcs[..]));
-        let again = dafstore::meta::parse_yaml(text.as_bytes(), path)
+        let text = dafstore::internals::meta::render_yaml(&doc.meta, with_crc.then_some(&crcs[..]));
+        let again = dafstore::internals::meta::parse_yaml(text.as_bytes(), path)
             .unwrap_or_else(|e| panic!("rendered metadata does not parse: {e}\n{text}"));
         assert_eq!(
             again.meta, doc.meta,

@@ -1,4 +1,4 @@
-//! Conformance of the engine's catalog-free reader (`dafstore::inspect::read_array_files`) with
+//! Conformance of the engine's catalog-free reader (`dafstore::internals::inspect::read_array_files`) with
 //! the format's conformance vectors (`format-spec/vectors/*/expected.json`, schema in
 //! `format-spec/vectors/README.md`), checked the way `format-spec/reference/test_conformance.py`
 //! checks the Python reference reader: the same error class, or the same metadata and the same
@@ -11,7 +11,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dafstore::inspect::{read_array_files, read_container_version, ArrayFiles, InspectError};
+use dafstore::internals::inspect::{
+    read_array_files, read_container_version, ArrayFiles, InspectError,
+};
 use dafstore::{ArrayMeta, ArrayName, DType};
 use half::f16;
 use serde_json::Value;
@@ -362,7 +364,7 @@ fn value_comparison_is_exact() {
 fn replace_int8(dir: &Path, values: &[u8]) {
     let yaml = format!(
         "crc32c:\n  array: {}\ndtype: int8\nshape:\n- {}\nversion:\n- 1\n- 1\n",
-        dafstore::checksum::crc32c(values),
+        dafstore::internals::checksum::crc32c(values),
         values.len()
     );
     fs::write(dir.join("x.array.new"), values).unwrap();
@@ -390,8 +392,9 @@ fn a_replace_between_reading_the_metadata_and_opening_the_files_is_read_again_no
             replace_int8(dir.path(), &[4, 5, 6, 7]);
         }
     };
-    let f = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", true, &mut hook)
-        .unwrap_or_else(|e| panic!("{} {e}", e.class()));
+    let f =
+        dafstore::internals::inspect::read_array_files_with_hook(dir.path(), "x", true, &mut hook)
+            .unwrap_or_else(|e| panic!("{} {e}", e.class()));
     assert_eq!(int8_values(&f), vec![4, 5, 6, 7]);
     assert_eq!(f.meta.shape(), vec![4]);
 }
@@ -406,12 +409,13 @@ fn a_same_size_replace_after_reading_the_metadata_never_mixes_two_generations() 
         }
     };
     // Without verify: the recorded checksum must still be the one of the bytes returned.
-    let f = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
-        .unwrap_or_else(|e| panic!("{} {e}", e.class()));
+    let f =
+        dafstore::internals::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
+            .unwrap_or_else(|e| panic!("{} {e}", e.class()));
     assert_eq!(int8_values(&f), vec![7, 8, 9]);
     assert_eq!(
         f.crc32c.get("array"),
-        Some(&dafstore::checksum::crc32c(&[7, 8, 9]))
+        Some(&dafstore::internals::checksum::crc32c(&[7, 8, 9]))
     );
 }
 
@@ -424,11 +428,12 @@ fn a_reader_whose_array_is_replaced_on_every_attempt_gives_up_with_busy_after_th
         attempts += 1;
         replace_int8(dir.path(), &[1, 2, 3]);
     };
-    let err = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
-        .err()
-        .expect("replaced on every attempt");
+    let err =
+        dafstore::internals::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
+            .err()
+            .expect("replaced on every attempt");
     assert_eq!(err.class(), "busy", "{err}");
-    assert_eq!(attempts, dafstore::inspect::MAX_READ_ATTEMPTS);
+    assert_eq!(attempts, dafstore::internals::inspect::MAX_READ_ATTEMPTS);
 }
 
 #[test]
@@ -442,9 +447,10 @@ fn an_array_removed_while_it_is_read_is_missing_not_a_missing_data_file() {
             fs::remove_file(dir.path().join("x.array")).unwrap();
         }
     };
-    let err = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
-        .err()
-        .expect("removed");
+    let err =
+        dafstore::internals::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
+            .err()
+            .expect("removed");
     assert_eq!(err.class(), "missing", "{err}");
 }
 
@@ -479,7 +485,7 @@ fn a_publish_between_unlink_and_rename_is_waited_for_under_the_shared_stripe_not
     fs::create_dir_all(&locks).unwrap();
     let stripe = locks.join(format!(
         "{:02}.lock",
-        dafstore::checksum::crc32c(b"x") % dafstore::LOCK_STRIPES
+        dafstore::internals::checksum::crc32c(b"x") % dafstore::LOCK_STRIPES
     ));
     fs::write(&stripe, b"").unwrap();
     replace_int8(dir.path(), &[1, 2, 3]);
@@ -489,7 +495,7 @@ fn a_publish_between_unlink_and_rename_is_waited_for_under_the_shared_stripe_not
     fs::write(dir.path().join("x.array"), [7u8, 8, 9, 10]).unwrap(); // step 3 (a new file)
     let mut writer = Some(writer);
     let mut hook = |event: u32| {
-        if event == dafstore::inspect::HOOK_ABSENT {
+        if event == dafstore::internals::inspect::HOOK_ABSENT {
             fs::write(
                 dir.path().join("x.yaml.new"),
                 "dtype: int8\nshape:\n- 4\nversion:\n- 1\n- 1\n",
@@ -499,7 +505,8 @@ fn a_publish_between_unlink_and_rename_is_waited_for_under_the_shared_stripe_not
             drop(writer.take()); // step 6 done: the stripe is released
         }
     };
-    let f = dafstore::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
-        .unwrap_or_else(|e| panic!("{} {e}", e.class()));
+    let f =
+        dafstore::internals::inspect::read_array_files_with_hook(dir.path(), "x", false, &mut hook)
+            .unwrap_or_else(|e| panic!("{} {e}", e.class()));
     assert_eq!(int8_values(&f), vec![7, 8, 9, 10]);
 }

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use dafstore::checksum::crc32c;
+use dafstore::internals::checksum::crc32c;
 use dafstore::{Bool8, Container, DType, IndexSlice, Layout};
 use dafstore_tests::{le_bytes, listing, snapshot, Entry};
 use half::f16;

@@ -49,7 +49,7 @@ fn garbage_yaml_is_rewritten_from_the_catalog_and_a_second_repair_is_clean() {
     assert_eq!(r.exit_code(), 4);
     assert_eq!(fsck(&dir, false, true).exit_code(), 1);
     assert_eq!(fsck(&dir, true, true).exit_code(), 0);
-    let doc = dafstore::inspect::read_array_files(&dir, "x", true).unwrap();
+    let doc = dafstore::internals::inspect::read_array_files(&dir, "x", true).unwrap();
     assert_eq!(doc.meta.shape(), vec![2, 3]);
 }
 

@@ -147,8 +147,8 @@ fn writes_removes_and_opens_through_a_nested_container_are_refused_and_touch_not
         Err(OpenError::NotFound { .. } | OpenError::Path(PathError::NestedContainer { .. }))
     ));
     assert!(matches!(
-        dafstore::inspect::read_array_files(&outer, "inner/x", false),
-        Err(dafstore::inspect::InspectError::Path(
+        dafstore::internals::inspect::read_array_files(&outer, "inner/x", false),
+        Err(dafstore::internals::inspect::InspectError::Path(
             PathError::NestedContainer { .. }
         ))
     ));
@@ -184,7 +184,7 @@ fn opening_an_array_whose_files_are_fifos_fails_at_once_naming_the_path_and_type
     assert!(err.to_string().contains("FIFO"), "{err}");
     let r2 = root.clone();
     let err = without_blocking("read", move || {
-        dafstore::inspect::read_array_files(&r2, "y", false).map(|_| ())
+        dafstore::internals::inspect::read_array_files(&r2, "y", false).map(|_| ())
     })
     .unwrap_err();
     assert!(err.to_string().contains("FIFO"), "{err}");

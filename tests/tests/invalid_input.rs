@@ -7,7 +7,7 @@ use std::fs::{self, OpenOptions};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use dafstore::meta::parse_yaml;
+use dafstore::internals::meta::parse_yaml;
 use dafstore::{
     Allocation, Container, ContainerError, CreateOptions, DType, Layout, MetaError, OpenError,
     SparseError, WriteError,
@@ -688,7 +688,7 @@ fn a_failed_in_place_open_leaves_the_metadata_as_it_was() {
     assert!(!rec.checksum_stale, "checksum left stale by a failed open");
     assert_eq!(
         rec.files[0].crc32c,
-        Some(dafstore::checksum::crc32c(&original))
+        Some(dafstore::internals::checksum::crc32c(&original))
     );
 }
 

@@ -178,7 +178,9 @@ fn arrays_written_by_another_process_read_back_exactly() {
     let rec = c.record("dense/f64").unwrap();
     assert_eq!(
         rec.files[0].crc32c,
-        Some(dafstore::checksum::crc32c(d.untyped().as_bytes()))
+        Some(dafstore::internals::checksum::crc32c(
+            d.untyped().as_bytes()
+        ))
     );
 }
 

@@ -7,8 +7,8 @@
 use std::fs;
 use std::path::Path;
 
-use dafstore::checksum::crc32c;
-use dafstore::meta::parse_yaml;
+use dafstore::internals::checksum::crc32c;
+use dafstore::internals::meta::parse_yaml;
 use dafstore::{Array, Container, DType, IndexSlice, Layout, OpenError, Removal, WriteError};
 use dafstore_tests::{inode, le_bytes, listing};
 

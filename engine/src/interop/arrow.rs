@@ -32,8 +32,8 @@ use arrow_schema::{DataType, Field};
 
 use super::InteropError;
 use crate::array::{ArrayInner, DenseArray, SparseArray};
-use crate::dtype::DType;
-use crate::meta::Layout;
+use crate::format::dtype::DType;
+use crate::format::meta::Layout;
 
 /// The Arrow type of a dtype's values (`bool` → `Boolean`, `float16` → `Float16`…).
 pub fn arrow_data_type(dtype: DType) -> DataType {
@@ -76,7 +76,11 @@ fn flat(
     dtype: DType,
     len: usize,
 ) -> Result<ArrayRef, String> {
-    let buffer = || crate::sys::arrow_buffer_over_map(Arc::clone(inner), file);
+    let buffer = || {
+        crate::fs::sys::arrow_buffer_over_map(Arc::clone(inner), move |a: &ArrayInner| {
+            a.file_map(file)
+        })
+    };
     match dtype {
         DType::Bool => {
             // Arrow packs bools in bits: a copy (the one exception to zero-copy).

@@ -47,7 +47,7 @@ use arrow_schema::{DataType, Field, Schema};
 use super::{Format, ImportedArray, InteropError, Output, Progress};
 use crate::array::DenseArray;
 use crate::container::Container;
-use crate::dtype::DType;
+use crate::format::dtype::DType;
 use crate::writer::CreateOptions;
 
 const MAGIC: &[u8; 6] = b"ARROW1";

@@ -35,8 +35,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use self::arrow::{arrow_data_type, ArrowSparse};
 
 use crate::container::Container;
-use crate::dtype::DType;
 use crate::error::{OpenError, WriteError, SPEC};
+use crate::format::dtype::DType;
 
 /// A file format that [`Container::import`] and [`Container::export`] understand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -366,7 +366,7 @@ impl Container {
         let format = Format::resolve(opts.format, path)?;
         // Non-blocking and checked before any read: a FIFO given as the input is refused, not
         // waited on (SPEC [N9]). A link to the input is fine: it is the user's file, outside.
-        let file = crate::beneath::open_input(path).map_err(InteropError::io(path, "open"))?;
+        let file = crate::fs::beneath::open_input(path).map_err(InteropError::io(path, "open"))?;
         let total = file
             .metadata()
             .map_err(InteropError::io(path, "stat"))?

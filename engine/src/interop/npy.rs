@@ -21,8 +21,8 @@ use std::path::Path;
 use super::{Format, ImportedArray, InteropError, Output, Progress};
 use crate::array::DenseArray;
 use crate::container::Container;
-use crate::dtype::DType;
-use crate::meta::DenseMeta;
+use crate::format::dtype::DType;
+use crate::format::meta::DenseMeta;
 use crate::writer::CreateOptions;
 
 /// The first six bytes of every `.npy` file.

@@ -24,9 +24,9 @@ use super::npy::{self, Aligned, Descr, Header, Source};
 use super::{Format, ImportedArray, InteropError, Output, Progress};
 use crate::array::SparseArray;
 use crate::container::Container;
-use crate::dtype::{Bool8, DType, Element, IndexElement};
 use crate::error::WriteError;
-use crate::meta::Layout;
+use crate::format::dtype::{Bool8, DType, Element, IndexElement};
+use crate::format::meta::Layout;
 
 /// Entries of a scipy `.npz` (without `.npy`).
 const SCIPY_KEYS: [&str; 5] = ["data", "indices", "indptr", "format", "shape"];

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use dafstore::checksum::crc32c;
+use dafstore::internals::checksum::crc32c;
 use dafstore::{Bool8, Container, Element, IndexElement, Layout};
 use half::f16;
 use serde_json::{json, Value};

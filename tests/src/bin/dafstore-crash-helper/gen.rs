@@ -165,7 +165,7 @@ pub fn read_by_spec(root: &std::path::Path, name: &str) -> Result<Option<u64>, S
     if !root.join(format!("{name}.yaml")).exists() {
         return Ok(None);
     }
-    let files = dafstore::inspect::read_array_files(root, name, true)
+    let files = dafstore::internals::inspect::read_array_files(root, name, true)
         .map_err(|e| format!("{name}: visible but not readable by the spec: {e}"))?;
     let first = files.bytes(0);
     if first.len() < 8 {

@@ -1,7 +1,7 @@
 //! Every `unsafe` block of dafstore lives here: making maps, viewing them as slices, an Arrow
 //! buffer over a map, a `pthread_atfork` handler, and a few libc calls (`posix_fallocate`,
 //! `statfs`, `access`, and the fd-relative `openat`, `mkdirat`, `unlinkat`, `renameat` that let
-//! [`crate::beneath`] resolve paths under a container without following links). Each block has a
+//! [`crate::fs::beneath`] resolve paths under a container without following links). Each block has a
 //! `// SAFETY:` comment naming the check that
 //! makes it sound. The rest of the crate is safe code built on these few functions.
 //!
@@ -273,15 +273,15 @@ pub(crate) fn release_fork_slot(slot: Option<usize>) {
     }
 }
 
-/// An Arrow [`arrow_buffer::Buffer`] over the mapped bytes of data file `file` of a mapped array
-/// generation, with no copy. The buffer owns a clone of `inner` (the `Arc<ArrayInner>`, which owns
-/// the map and the array's reference), so the map, its cache entry and the reference live until
-/// the last Arrow array using the buffer is dropped. `None` for an empty (unmapped) file.
-pub(crate) fn arrow_buffer_over_map(
-    inner: std::sync::Arc<crate::array::ArrayInner>,
-    file: usize,
+/// An Arrow [`arrow_buffer::Buffer`] over the bytes of the map that `map_of` finds in `owner`,
+/// with no copy. The buffer owns `owner` (for an array: the `Arc` of its mapped generation, which
+/// owns the maps, their cache entries and the array's reference), so the map lives until the last
+/// Arrow array using the buffer is dropped. `None` if `map_of` finds no map (an empty file).
+pub(crate) fn arrow_buffer_over_map<O: Send + Sync + 'static>(
+    owner: std::sync::Arc<O>,
+    map_of: impl for<'a> Fn(&'a O) -> Option<&'a SharedMap>,
 ) -> Option<arrow_buffer::Buffer> {
-    let bytes = inner.bytes(file);
+    let bytes = map_of(&owner)?.bytes();
     let len = bytes.len();
     if len == 0 {
         return None;
@@ -289,14 +289,14 @@ pub(crate) fn arrow_buffer_over_map(
     let ptr = std::ptr::NonNull::new(bytes.as_ptr().cast_mut())?;
     // The owner is only ever dropped, never used, by Arrow: asserting unwind safety is harmless.
     let owner: std::sync::Arc<dyn arrow_buffer::alloc::Allocation> =
-        std::sync::Arc::new(std::panic::AssertUnwindSafe(inner));
+        std::sync::Arc::new(std::panic::AssertUnwindSafe(owner));
     // SAFETY: `ptr`..`ptr + len` is the whole of one `SharedMap` (a `MAP_SHARED` map, read-only or
-    // writable) held through `Arc<FileMap>` by `inner.maps`; the map is unmapped only when that
-    // `FileMap` drops, which cannot happen while `owner` holds `inner`, and Arrow holds `owner`
-    // until the buffer's last clone drops (Deallocation::Custom only drops the owner). The mapped
-    // file is never truncated by dafstore (module doc, SPEC [W4]), so every page stays backed for
-    // that whole time. Arrow never writes through a custom-allocated buffer (it cannot be turned
-    // into a `MutableBuffer`). Values may still change under an in-place writer of the same array
+    // writable) borrowed from `owner` (the signature of `map_of` ties the map's lifetime to the
+    // owner's), so it is unmapped only after `owner` drops, which Arrow delays until the buffer's
+    // last clone drops (Deallocation::Custom only drops the owner). The mapped file is never
+    // truncated by dafstore (SPEC [W4]), so every page stays backed for that whole time. Arrow
+    // never writes through a custom-allocated buffer (it cannot be turned into a
+    // `MutableBuffer`). Values may still change under an in-place writer of the same array
     // (`open_dense_mut`, in this or another process): the documented shared-memory contract of
     // `DenseArray`, which the Arrow view inherits; the memory itself stays valid.
     Some(unsafe { arrow_buffer::Buffer::from_custom_allocation(ptr, len, owner) })

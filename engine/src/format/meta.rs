@@ -3,11 +3,11 @@
 //! byte sizes its files must have (checked arithmetic), and rendering YAML exactly as daf does.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::dtype::DType;
 use crate::error::MetaError;
-use crate::meta_yaml::Node;
+use crate::format::dtype::DType;
+use crate::format::yaml::Node;
 
 /// The major version of array files this engine reads and writes ([Y2]).
 pub const FORMAT_MAJOR: u64 = 1;
@@ -368,7 +368,7 @@ pub fn parse_yaml(bytes: &[u8], path: &Path) -> Result<YamlDoc, MetaError> {
     }
     let text =
         std::str::from_utf8(bytes).map_err(|e| invalid(path, "Y1", format!("not UTF-8: {e}")))?;
-    let root = crate::meta_yaml::parse(text).map_err(|e| {
+    let root = crate::format::yaml::parse(text).map_err(|e| {
         invalid(
             path,
             "Y6",
@@ -542,7 +542,7 @@ pub fn parse_container_yaml(bytes: &[u8], path: &Path) -> Result<(u64, u64), Met
     }
     let text =
         std::str::from_utf8(bytes).map_err(|e| invalid(path, "C2", format!("not UTF-8: {e}")))?;
-    let root = crate::meta_yaml::parse(text).map_err(|e| {
+    let root = crate::format::yaml::parse(text).map_err(|e| {
         invalid(
             path,
             "C2",
@@ -577,12 +577,12 @@ pub fn parse_container_yaml(bytes: &[u8], path: &Path) -> Result<(u64, u64), Met
             ))
         }
     };
-    if version.0 != crate::container::CONTAINER_MAJOR {
+    if version.0 != crate::format::CONTAINER_MAJOR {
         return Err(MetaError::UnsupportedVersion {
             path: path.to_path_buf(),
             found_major: version.0,
             found_minor: version.1,
-            supported: crate::container::CONTAINER_MAJOR,
+            supported: crate::format::CONTAINER_MAJOR,
         });
     }
     Ok(version)
@@ -624,41 +624,6 @@ pub fn render_yaml(meta: &ArrayMeta, crc32c: Option<&[(String, u32)]>) -> String
         keys.insert("crc32c", body + "\n");
     }
     keys.iter().map(|(k, v)| format!("{k}:{v}")).collect()
-}
-
-/// Reads and parses a metadata file, refusing more than [`MAX_YAML_BYTES`] without reading it all.
-/// The file is opened without following a link and without blocking, and refused unless it is a
-/// regular file ([N7], [N9]).
-pub fn read_yaml_file(path: &Path) -> Result<YamlDoc, ReadYamlError> {
-    let file = crate::beneath::open_regular(path).map_err(|e| match e {
-        crate::beneath::PathError::Io { path, source, .. } => ReadYamlError::Io(path, source),
-        other => ReadYamlError::Io(
-            path.to_path_buf(),
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
-        ),
-    })?;
-    read_yaml_open(file, path)
-}
-
-/// Reads and parses the metadata file `file`, already opened (as a regular file) from `path`.
-pub(crate) fn read_yaml_open(file: std::fs::File, path: &Path) -> Result<YamlDoc, ReadYamlError> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    file.take(MAX_YAML_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| ReadYamlError::Io(path.to_path_buf(), e))?;
-    parse_yaml(&bytes, path).map_err(ReadYamlError::Meta)
-}
-
-/// Reading a metadata file failed: I/O or content.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadYamlError {
-    /// The file could not be read.
-    #[error("{0}: cannot read: {1}")]
-    Io(PathBuf, #[source] std::io::Error),
-    /// The content is invalid.
-    #[error(transparent)]
-    Meta(#[from] MetaError),
 }
 
 #[cfg(test)]

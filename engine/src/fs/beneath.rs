@@ -18,78 +18,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::SPEC;
-use crate::name::ArrayName;
-use crate::sys;
+use crate::error::PathError;
+use crate::format::name::ArrayName;
+use crate::fs::sys;
 
 /// Linux's `PATH_MAX` (bytes, including the terminating NUL) ([N10]).
 pub const PATH_MAX: usize = 4096;
 
 /// The longest file suffix an array name produces (`.indices`) ([N5], [N10]).
 const LONGEST_SUFFIX: usize = ".indices".len();
-
-/// A path under a container that cannot be used as it is.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PathError {
-    /// A component of the path is a symbolic link.
-    #[error("{path}: is a symbolic link; dafstore never follows a link inside a container (see {SPEC} [N7]); replace the link by the directory or file itself (or remove it)")]
-    Link {
-        /// The link.
-        path: PathBuf,
-    },
-    /// An entry is not of the type the path needs (a FIFO where a file should be, a file where a
-    /// directory should be, …).
-    #[error("{path}: is a {found}, not a {expected}; array files and their directories must be regular files and directories (see {SPEC} [N9]); remove or rename it")]
-    WrongType {
-        /// The entry.
-        path: PathBuf,
-        /// What it is.
-        found: &'static str,
-        /// What it should be.
-        expected: &'static str,
-    },
-    /// A directory on the path holds `.dafstore`: it is (or was) another container.
-    #[error("{path} holds another container (.dafstore); containers never nest (see {SPEC} [C4]); use it as a container of its own, or move it out of this one")]
-    NestedContainer {
-        /// The directory holding `.dafstore`.
-        path: PathBuf,
-    },
-    /// A container directory is inside another container, or holds one below it.
-    #[error("{path}: cannot create a container here: {other} is a container and containers never nest (see {SPEC} [C4]); choose a directory outside it")]
-    WouldNest {
-        /// The directory to be made a container.
-        path: PathBuf,
-        /// The existing container (an ancestor or a descendant).
-        other: PathBuf,
-    },
-    /// The container's reserved directory is gone.
-    #[error("{path} is missing: the container was removed while this process had it open (see {SPEC} [C5]); open or create the container again")]
-    ContainerRemoved {
-        /// The missing `.dafstore` directory (or the part of it that is missing).
-        path: PathBuf,
-    },
-    /// The path of a file of the array would exceed `PATH_MAX`.
-    #[error("{path}: the path of {len} bytes is longer than the {max} bytes Linux allows (see {SPEC} [N10]); nothing was written; choose a shorter name, or a container with a shorter path")]
-    TooLong {
-        /// The longest file path the name would produce.
-        path: PathBuf,
-        /// Its length in bytes.
-        len: usize,
-        /// The longest allowed (`PATH_MAX` - 1).
-        max: usize,
-    },
-    /// A file system call failed.
-    #[error("{path}: cannot {op}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// What was attempted.
-        op: &'static str,
-        /// The OS error.
-        source: io::Error,
-    },
-}
 
 impl PathError {
     fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> PathError {
@@ -165,7 +102,7 @@ impl Dir {
     /// Whether this directory holds a `.dafstore` entry of any type (it is a container).
     pub(crate) fn holds_container(&self) -> Result<bool, PathError> {
         Ok(self
-            .entry_type(OsStr::new(crate::container::RESERVED_DIR))?
+            .entry_type(OsStr::new(crate::format::RESERVED_DIR))?
             .is_some())
     }
 
@@ -345,7 +282,7 @@ impl Dir {
 /// Opens `.dafstore/<sub>` (or `.dafstore` itself for `""`) of the container `root` without
 /// following a link. Never creates it: a missing one means the container was removed ([C5]).
 pub(crate) fn reserved(root: &Path, sub: &str) -> Result<Dir, PathError> {
-    let reserved = root.join(crate::container::RESERVED_DIR);
+    let reserved = root.join(crate::format::RESERVED_DIR);
     let gone = |path: PathBuf| PathError::ContainerRemoved { path };
     let top = match Dir::root(root) {
         Ok(d) => d,
@@ -355,7 +292,7 @@ pub(crate) fn reserved(root: &Path, sub: &str) -> Result<Dir, PathError> {
         Err(e) => return Err(e),
     };
     let mut dir = top
-        .sub_checked(OsStr::new(crate::container::RESERVED_DIR), true)?
+        .sub_checked(OsStr::new(crate::format::RESERVED_DIR), true)?
         .ok_or_else(|| gone(reserved.clone()))?;
     if !sub.is_empty() {
         dir = dir
@@ -513,7 +450,7 @@ pub(crate) fn enclosing_container(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
         .skip(1)
         .find(|a| {
-            a.join(crate::container::RESERVED_DIR)
+            a.join(crate::format::RESERVED_DIR)
                 .join("container.yaml")
                 .exists()
         })
@@ -530,12 +467,12 @@ pub(crate) fn container_below(dir: &Path) -> io::Result<Option<PathBuf>> {
     };
     for entry in entries {
         let entry = entry?;
-        if entry.file_name() == crate::container::RESERVED_DIR {
+        if entry.file_name() == crate::format::RESERVED_DIR {
             continue;
         }
         if entry.file_type()?.is_dir() {
             let sub = entry.path();
-            if std::fs::symlink_metadata(sub.join(crate::container::RESERVED_DIR)).is_ok() {
+            if std::fs::symlink_metadata(sub.join(crate::format::RESERVED_DIR)).is_ok() {
                 return Ok(Some(sub));
             }
             if let Some(found) = container_below(&sub)? {

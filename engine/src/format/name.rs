@@ -160,7 +160,7 @@ impl ArrayName {
 
     /// The lock stripe of this name ([W6]): `crc32c(name) mod 64`.
     pub fn stripe(&self) -> u32 {
-        crc32c::crc32c(self.0.as_bytes()) % crate::container::LOCK_STRIPES
+        crc32c::crc32c(self.0.as_bytes()) % crate::format::LOCK_STRIPES
     }
 }
 

@@ -13,7 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 
-use crate::sys::SharedMap;
+use crate::fs::sys::SharedMap;
 
 /// Identity of a file: (device, inode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -12,10 +12,10 @@ use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
 
-use crate::dtype::DType;
 use crate::error::CatalogError;
 use crate::failpoint::hit_sql;
-use crate::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
+use crate::format::dtype::DType;
+use crate::format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
 
 /// Catalog schema version (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 1;
@@ -300,9 +300,11 @@ impl Catalog {
                 // write a readonly database": say what is wrong instead.
                 let dir = path.parent().unwrap_or(Path::new("."));
                 for p in [dir, path] {
-                    crate::sys::write_access(p).map_err(|source| CatalogError::NotWritable {
-                        path: path.to_path_buf(),
-                        source,
+                    crate::fs::sys::write_access(p).map_err(|source| {
+                        CatalogError::NotWritable {
+                            path: path.to_path_buf(),
+                            source,
+                        }
                     })?;
                 }
                 Catalog::open_conn(path, access)
@@ -426,7 +428,7 @@ impl Catalog {
     pub(crate) fn discard_inherited(&mut self) {
         if self.pid != std::process::id() {
             if let Some(conn) = self.conn.take() {
-                crate::sys::discard_sqlite_connection(conn);
+                crate::fs::sys::discard_sqlite_connection(conn);
             }
         }
     }
@@ -451,8 +453,8 @@ impl Catalog {
     pub(crate) fn open_read_write(path: &Path) -> Result<Catalog, CatalogError> {
         let dir = path.parent().unwrap_or(Path::new("."));
         let full = || {
-            crate::sys::fs_space(dir)
-                .is_ok_and(|(free, total)| free < crate::reserve::size_for(total))
+            crate::fs::sys::fs_space(dir)
+                .is_ok_and(|(free, total)| free < crate::fs::reserve::size_for(total))
         };
         let space_error = |e: &CatalogError| {
             matches!(e, CatalogError::Sqlite { source, .. }
@@ -461,7 +463,7 @@ impl Catalog {
         };
         match Catalog::open(path, Access::ReadWrite) {
             Err(e) if space_error(&e) && full() => {
-                if crate::reserve::release(dir) {
+                if crate::fs::reserve::release(dir) {
                     if let r @ Ok(_) = Catalog::open(path, Access::ReadWrite) {
                         return r;
                     }
@@ -572,7 +574,7 @@ impl Catalog {
                 Ok(v)
             })();
             let errno = if result.is_err() {
-                crate::sys::sqlite_system_errno(conn)
+                crate::fs::sys::sqlite_system_errno(conn)
             } else {
                 0
             };
@@ -596,7 +598,7 @@ impl Catalog {
 
     /// Deletes the space reserve next to the catalog ([Q3]); whether there was one.
     fn release_reserve(&self) -> bool {
-        self.path.parent().is_some_and(crate::reserve::release)
+        self.path.parent().is_some_and(crate::fs::reserve::release)
     }
 
     fn no_space_err(&self, context: &str, source: rusqlite::Error) -> CatalogError {
@@ -627,7 +629,7 @@ impl Catalog {
                 Ok(v)
             })();
             let errno = if result.is_err() {
-                crate::sys::sqlite_system_errno(conn)
+                crate::fs::sys::sqlite_system_errno(conn)
             } else {
                 0
             };
@@ -1482,7 +1484,7 @@ impl RawRow {
         if let Some(s) = self.staging.as_deref().filter(|s| !s.is_empty()) {
             // [W3]/9.1: `<session>/<n>`, so recovery never touches a path outside staging/.
             let ok = s.split_once('/').is_some_and(|(id, n)| {
-                crate::container::is_session_id(id)
+                crate::format::is_session_id(id)
                     && !n.is_empty()
                     && n.len() <= 20
                     && n.bytes().all(|b| b.is_ascii_digit())

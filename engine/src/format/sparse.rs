@@ -1,9 +1,9 @@
 //! Sparse invariants (SPEC [S3]–[S5]), checked in O(nnz) before publishing and by fsck. Open is
 //! O(1) and trusts published content; accessors still bounds-check every index they follow.
 
-use crate::dtype::{DType, IndexElement, IndexSlice};
 use crate::error::SparseError;
-use crate::meta::SparseMeta;
+use crate::format::dtype::{DType, IndexElement, IndexSlice};
+use crate::format::meta::SparseMeta;
 
 fn max_of(d: DType) -> u64 {
     match d {
@@ -125,7 +125,7 @@ fn check_indices<I: IndexElement>(indices: &[I], bound: u64) -> Result<(), Spars
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::Layout;
+    use crate::format::meta::Layout;
 
     fn meta(shape: [u64; 2], nnz: u64, layout: Layout) -> SparseMeta {
         SparseMeta::new(

@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::dtype::{DType, IndexSlice};
 use crate::error::{MetaError, NameError, SparseError};
-use crate::meta::ArrayMeta;
-use crate::name::ArrayName;
-use crate::sys::SharedMap;
+use crate::format::dtype::{DType, IndexSlice};
+use crate::format::meta::ArrayMeta;
+use crate::format::name::ArrayName;
+use crate::fs::sys::SharedMap;
 
 /// Why a set of array files is not a valid array.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +94,7 @@ pub enum InspectError {
     /// A path under the container crosses a link, a nested container or a non-regular file, is
     /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
     #[error(transparent)]
-    Path(#[from] crate::beneath::PathError),
+    Path(#[from] crate::error::PathError),
 }
 
 impl InspectError {
@@ -113,7 +113,7 @@ impl InspectError {
             InspectError::InvalidBool { .. } => "invalid_bool",
             InspectError::ChecksumMismatch { .. } => "checksum_mismatch",
             InspectError::Busy { .. } => "busy",
-            InspectError::Path(crate::beneath::PathError::TooLong { .. }) => "invalid_name",
+            InspectError::Path(crate::error::PathError::TooLong { .. }) => "invalid_name",
             InspectError::Path(_) => "missing_file",
         }
     }
@@ -207,10 +207,12 @@ fn read_snapshot(
                 // [R2]: in a container, look once more under the shared stripe, which a writer
                 // holds exclusively for [W3] steps 1-6. Outside a container: `missing`.
                 // The lock file, reached without following a link ([N7], [N9]).
-                let lock = crate::beneath::reserved(root, "locks").ok().and_then(|d| {
-                    let leaf = stripe.file_name().unwrap_or_default().to_owned();
-                    d.open_file(&leaf, false).ok().flatten()
-                });
+                let lock = crate::fs::beneath::reserved(root, "locks")
+                    .ok()
+                    .and_then(|d| {
+                        let leaf = stripe.file_name().unwrap_or_default().to_owned();
+                        d.open_file(&leaf, false).ok().flatten()
+                    });
                 let Some((lock, _)) = lock else {
                     return Err(InspectError::MissingMetadata { path: yaml });
                 };
@@ -282,30 +284,30 @@ fn open_yaml(
     root: &Path,
     name: &ArrayName,
     path: &Path,
-) -> Result<(std::fs::File, crate::meta::YamlDoc), InspectError> {
+) -> Result<(std::fs::File, crate::format::meta::YamlDoc), InspectError> {
     use std::io::Read;
     let missing = || InspectError::MissingMetadata {
         path: path.to_path_buf(),
     };
-    let dir = crate::beneath::array_dir(root, name)?.ok_or_else(missing)?;
+    let dir = crate::fs::beneath::array_dir(root, name)?.ok_or_else(missing)?;
     let (file, _) = dir
-        .open_file(&crate::beneath::leaf(name, "yaml"), false)?
+        .open_file(&crate::fs::beneath::leaf(name, "yaml"), false)?
         .ok_or_else(missing)?;
     let mut bytes = Vec::new();
     (&file)
-        .take(crate::meta::MAX_YAML_BYTES + 1)
+        .take(crate::format::meta::MAX_YAML_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| InspectError::BadFile {
             path: path.to_path_buf(),
             problem: e.to_string(),
         })?;
-    let doc = crate::meta::parse_yaml(&bytes, path)?;
+    let doc = crate::format::meta::parse_yaml(&bytes, path)?;
     Ok((file, doc))
 }
 
 /// Reads `<root>/.dafstore/container.yaml` ([C2]) and returns its `[major, minor]`. Absent is
 /// [`InspectError::NotAContainer`] (class `missing`); a link or a non-regular file is
-/// [`InspectError::BadFile`]; the content is checked by [`crate::meta::parse_container_yaml`].
+/// [`InspectError::BadFile`]; the content is checked by [`crate::format::meta::parse_container_yaml`].
 pub fn read_container_version(root: &Path) -> Result<(u64, u64), InspectError> {
     use std::io::Read;
     let path = root.join(crate::RESERVED_DIR).join("container.yaml");
@@ -313,24 +315,24 @@ pub fn read_container_version(root: &Path) -> Result<(u64, u64), InspectError> {
         path: path.clone(),
         problem,
     };
-    let file = crate::beneath::open_regular(&path).map_err(|e| match e {
-        crate::beneath::PathError::Io { source, .. }
+    let file = crate::fs::beneath::open_regular(&path).map_err(|e| match e {
+        crate::error::PathError::Io { source, .. }
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
             InspectError::NotAContainer { path: path.clone() }
         }
-        crate::beneath::PathError::Link { .. } => bad("is a symbolic link".into()),
-        crate::beneath::PathError::WrongType { found, .. } => {
+        crate::error::PathError::Link { .. } => bad("is a symbolic link".into()),
+        crate::error::PathError::WrongType { found, .. } => {
             bad(format!("not a regular file but a {found}"))
         }
         e => bad(e.to_string()),
     })?;
     let mut bytes = Vec::new();
     (&file)
-        .take(crate::meta::MAX_YAML_BYTES + 1)
+        .take(crate::format::meta::MAX_YAML_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| bad(e.to_string()))?;
-    Ok(crate::meta::parse_container_yaml(&bytes, &path)?)
+    Ok(crate::format::meta::parse_container_yaml(&bytes, &path)?)
 }
 
 /// Checks the data files of `name` against `meta` (from its YAML, or from the catalog): kinds,
@@ -356,12 +358,12 @@ fn open_data_files(
     meta: &ArrayMeta,
 ) -> Result<Vec<(&'static str, std::fs::File, u64)>, InspectError> {
     let mut out = Vec::new();
-    let dir = crate::beneath::array_dir(root, name)?;
+    let dir = crate::fs::beneath::array_dir(root, name)?;
     for (suffix, expected) in meta.files() {
         let path = name.file_path(root, suffix);
         // Resolved without following a link, never blocking, regular files only ([N7], [N9]).
         let opened = match &dir {
-            Some(d) => d.open_file(&crate::beneath::leaf(name, suffix), false)?,
+            Some(d) => d.open_file(&crate::fs::beneath::leaf(name, suffix), false)?,
             None => None,
         };
         let Some((file, md)) = opened else {
@@ -451,7 +453,7 @@ fn finish(
         ArrayMeta::Sparse(s) => {
             let idx = index_view(s.indices_dtype, files.bytes(1));
             let ptr = index_view(s.indptr_dtype, files.bytes(2));
-            crate::sparse::validate(s, s.nnz, idx, ptr).map_err(|source| {
+            crate::format::sparse::validate(s, s.nnz, idx, ptr).map_err(|source| {
                 // Name the file that breaks the invariant.
                 let suffix = match &source {
                     SparseError::IndptrLength { .. }

@@ -31,7 +31,7 @@ pub(crate) fn release(dir: &Path) -> bool {
 /// Best effort: any failure leaves no partial file and is not an error (the reserve is a help,
 /// not a promise).
 pub(crate) fn ensure(dir: &Path) {
-    let Ok((free, total)) = crate::sys::fs_space(dir) else {
+    let Ok((free, total)) = crate::fs::sys::fs_space(dir) else {
         return;
     };
     let want = size_for(total);
@@ -48,7 +48,7 @@ pub(crate) fn ensure(dir: &Path) {
         .create(true)
         .truncate(true)
         .open(&tmp)
-        .and_then(|f| crate::sys::reserve(&f, want))
+        .and_then(|f| crate::fs::sys::reserve(&f, want))
         .and_then(|()| fs::rename(&tmp, &fin));
     if made.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -1,0 +1,16 @@
+//! Layer 4, the protocol: sessions, lock stripes, reference counting, publish, removal,
+//! recovery and fork (SPEC sections 7–8), as methods of [`Shared`], the state every handle on
+//! one container in a process shares.
+
+pub(crate) mod fork;
+pub(crate) mod publish;
+pub(crate) mod recovery;
+pub(crate) mod refs;
+pub(crate) mod remove;
+pub(crate) mod session;
+pub(crate) mod shared;
+pub(crate) mod stripes;
+
+pub use recovery::GcReport;
+pub use remove::Removal;
+pub(crate) use shared::Shared;

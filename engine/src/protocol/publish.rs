@@ -1,0 +1,192 @@
+//! Publish (SPEC [W3], [W9]): the committed intent, the renames that finish it, and rewriting a
+//! metadata file (checksums, [W7]).
+
+use std::io::{self, Write};
+
+use super::shared::Shared;
+use crate::catalog::{ArrayState, FileRecord};
+use crate::error::{io_at, WriteError};
+use crate::failpoint::failpoint;
+use crate::format::meta::{render_yaml, ArrayMeta, DENSE_SUFFIXES, SPARSE_SUFFIXES};
+use crate::format::name::ArrayName;
+use crate::fs::beneath::{self};
+
+impl Shared {
+    /// Publishes staged files under `name` (SPEC [W3] steps 1–6). `stem` names the staged files
+    /// `<staging_dir>/<stem>.<suffix>` and `<stem>.yaml`, all already synced.
+    ///
+    /// The committed intent (step 1) is the commit point ([W9]): an error before it means nothing
+    /// was published; once it is committed the publish is, and a failure of a finishing step
+    /// (2–6) is not returned: the row stays `publishing` and recovery finishes it (the next
+    /// open of the name in this process, or any open's gc).
+    pub(crate) fn commit(
+        &self,
+        name: &ArrayName,
+        meta: &ArrayMeta,
+        files: &[FileRecord],
+        stem: &str,
+        scratch: bool,
+    ) -> Result<(), WriteError> {
+        self.writable()?;
+        self.ensure_parent(name)?;
+        let _g = self.lock_stripe(name, true).map_err(self.lock_err(name))?;
+        self.recover_locked(name)?;
+        let staging = format!("{}/{stem}", self.session_id());
+        let intent = self
+            .catalog()
+            .begin_publish(name.as_str(), meta, files, &staging, scratch);
+        if let Err(e) = intent {
+            // SQLite rolls a failed transaction back; should its commit have reached the database
+            // anyway, the row says so, and then the publish is committed ([W9]).
+            if !self.intent_recorded(name, &staging) {
+                return Err(e.into());
+            }
+        }
+        // Committed. Whatever fails from here is finished by recovery.
+        let _ = self.finish_publish(name, meta, &staging);
+        self.arrays().remove(name.as_str());
+        Ok(())
+    }
+
+    /// Whether the catalog holds the intent of our publish from `staging` ([W3] step 1).
+    pub(super) fn intent_recorded(&self, name: &ArrayName, staging: &str) -> bool {
+        matches!(
+            self.catalog().get(name.as_str()),
+            Ok(Some(r)) if r.state == ArrayState::Publishing && r.staging.as_deref() == Some(staging)
+        )
+    }
+
+    /// Steps 2–6 of [W3] after the intent is committed (the commit point, [W9]).
+    pub(super) fn finish_publish(
+        &self,
+        name: &ArrayName,
+        meta: &ArrayMeta,
+        staging: &str,
+    ) -> Result<(), WriteError> {
+        failpoint!("publish.after_intent");
+        self.roll_forward(name, meta, staging)?;
+        failpoint!("publish.before_live");
+        self.catalog().set_state(name.as_str(), ArrayState::Live)?;
+        failpoint!("publish.after_live");
+        Ok(())
+    }
+
+    /// Steps 2–5 of [W3], idempotent. Renames go from the staging directory's descriptor to the
+    /// array directory's, so no link on either path is followed ([N7]).
+    pub(super) fn roll_forward(
+        &self,
+        name: &ArrayName,
+        meta: &ArrayMeta,
+        staging: &str,
+    ) -> Result<(), WriteError> {
+        let parent = self.ensure_parent(name)?;
+        let (id, stem) = staging.split_once('/').unwrap_or(("", staging));
+        let sdir = if id.is_empty() {
+            None
+        } else {
+            self.staging_of(id)?
+        };
+        let staged = |suffix: &str| std::ffi::OsString::from(format!("{stem}.{suffix}"));
+        let yaml_final = name.file_path(&self.root, "yaml");
+        let yaml_staged = match &sdir {
+            Some(d) if d.entry_type(&staged("yaml"))?.is_some() => Some(d),
+            _ => None,
+        };
+        if let Some(sdir) = yaml_staged {
+            parent.remove_file(&beneath::leaf(name, "yaml"))?;
+            failpoint!("publish.after_unlink_yaml");
+            let (ours, others): (&[&str], &[&str]) = match meta {
+                ArrayMeta::Dense(_) => (&DENSE_SUFFIXES, &SPARSE_SUFFIXES),
+                ArrayMeta::Sparse(_) => (&SPARSE_SUFFIXES, &DENSE_SUFFIXES),
+            };
+            for suffix in ours {
+                let from = staged(suffix);
+                if sdir.entry_type(&from)?.is_some() {
+                    let to = name.file_path(&self.root, suffix);
+                    sdir.rename(&from, &parent, &beneath::leaf(name, suffix))
+                        .map_err(io_at(&to, "rename staged file into place", WriteError::io))?;
+                    // After the first rename of a sparse array: between the data renames.
+                    failpoint!("publish.after_data_rename");
+                }
+            }
+            for suffix in others {
+                parent.remove_file(&beneath::leaf(name, suffix))?;
+            }
+            failpoint!("publish.before_yaml_rename");
+            sdir.rename(&staged("yaml"), &parent, &beneath::leaf(name, "yaml"))
+                .map_err(io_at(
+                    &yaml_final,
+                    "rename staged metadata into place",
+                    WriteError::io,
+                ))?;
+            failpoint!("publish.after_yaml_rename");
+        }
+        failpoint!("publish.before_dir_sync");
+        parent.sync()?;
+        failpoint!("publish.after_dir_sync");
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// Replaces `<name>.yaml` (new inode) with checksums, or without them (`None`) while
+    /// in-place writers are active ([W7]).
+    pub(crate) fn rewrite_yaml(
+        &self,
+        name: &ArrayName,
+        meta: &ArrayMeta,
+        crcs: Option<&[(String, u32)]>,
+    ) -> Result<(), WriteError> {
+        let Some(parent) = self.check_parent_for_write(name)? else {
+            return Err(WriteError::io(
+                name.parent_dir(&self.root),
+                "replace metadata file",
+                io::Error::from(io::ErrorKind::NotFound),
+            ));
+        };
+        let dir = self.own_staging()?;
+        let tmp = std::ffi::OsString::from(format!("{}.yaml", self.next_stem()));
+        let fin = name.file_path(&self.root, "yaml");
+        let write = || -> io::Result<()> {
+            let mut f = dir.create_new(&tmp)?;
+            f.write_all(render_yaml(meta, crcs).as_bytes())?;
+            f.sync_all()?;
+            dir.rename(&tmp, &parent, &beneath::leaf(name, "yaml"))?;
+            parent.sync().map_err(io::Error::other)
+        };
+        write().map_err(|e| {
+            let _ = dir.remove_file(&tmp);
+            WriteError::io(fin.clone(), "replace metadata file", e)
+        })
+    }
+
+    /// Under the exclusive stripe: recomputes the checksums of `name` if no in-place writer is
+    /// registered, records them, and writes them back into its metadata file.
+    pub(crate) fn refresh_checksums(&self, name: &ArrayName) -> Result<(), WriteError> {
+        self.check_parent_for_write(name)?;
+        let Some(rec) = self.catalog().get(name.as_str())? else {
+            return Ok(());
+        };
+        if rec.state != ArrayState::Live {
+            return Ok(());
+        }
+        let mut crcs = Vec::new();
+        for (suffix, expected) in rec.meta.files() {
+            let p = name.file_path(&self.root, suffix);
+            // A file changed in size outside dafstore (or replaced by a link, a FIFO …) is
+            // damaged: leave the checksum stale for fsck rather than record the checksum of
+            // damaged bytes.
+            let file = match beneath::open_array_file(&self.root, name, suffix, false) {
+                Ok(Some((f, m))) if m.len() == expected => f,
+                _ => return Ok(()),
+            };
+            let crc =
+                crate::fs::read::crc32c_read(file).map_err(io_at(&p, "read", WriteError::io))?;
+            crcs.push((suffix.to_string(), crc));
+        }
+        if self.catalog().set_checksums(name.as_str(), &crcs)? {
+            self.rewrite_yaml(name, &rec.meta, Some(&crcs))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,208 @@
+//! Recovery and garbage collection (SPEC [W5], [P5]): rolling forward what dead processes left
+//! unfinished, reaping dead holders and running the deletions they blocked.
+
+use std::io;
+
+use super::shared::Shared;
+use crate::catalog::ArrayState;
+use crate::error::{ContainerError, PathError, WriteError};
+use crate::format::is_session_id;
+use crate::format::name::ArrayName;
+use crate::fs::beneath::{self};
+
+impl Shared {
+    /// Rolls forward every publish or remove left unfinished by a dead process (SPEC [W5]).
+    /// Rows whose stripe is held by a live writer are left to it. A row whose recovery fails (an
+    /// I/O error) is left unfinished and reported; opening that array retries and returns the
+    /// error, the rest of the container stays usable. Returns (recovered, failed).
+    pub(crate) fn recover_unfinished(
+        &self,
+    ) -> Result<(usize, Vec<(String, WriteError)>), ContainerError> {
+        let mut done = 0;
+        let mut failed = Vec::new();
+        if self.readonly {
+            return Ok((done, failed));
+        }
+        let names = self.catalog().unfinished()?;
+        for n in names {
+            let Ok(name) = ArrayName::new(&n) else {
+                continue;
+            };
+            let Some(_g) = self.try_lock_stripe(&name) else {
+                continue;
+            };
+            // Count only what is still unfinished under the stripe: another process may have
+            // finished it since the listing (then nothing was recovered here).
+            let row = self.catalog().get(name.as_str());
+            match row {
+                Ok(Some(r)) if matches!(r.state, ArrayState::Publishing | ArrayState::Removing) => {
+                }
+                Ok(_) => continue,
+                Err(e) => {
+                    failed.push((n, e.into()));
+                    continue;
+                }
+            }
+            match self.recover_locked(&name) {
+                Ok(()) => done += 1,
+                Err(e) => failed.push((n, e)),
+            }
+        }
+        Ok((done, failed))
+    }
+
+    /// Garbage collection (SPEC [P5], [W5]): rolls forward interrupted publishes and removes,
+    /// reaps dead holders (their references, in-place writer registrations and sessions), runs
+    /// the deletions they were blocking, recomputes checksums nobody is writing any more, and
+    /// removes dead sessions' staging files. Runs at every read-write open.
+    pub(crate) fn gc(&self) -> Result<GcReport, ContainerError> {
+        let mut report = GcReport::default();
+        if self.readonly {
+            return Ok(report);
+        }
+        let (recovered, failed) = self.recover_unfinished()?;
+        report.recovered = recovered;
+        report.failed = failed
+            .into_iter()
+            .map(|(n, e)| (n, e.to_string()))
+            .collect();
+        let alive = |s: &str| self.session_alive(s);
+        let crate::catalog::Reaped {
+            sessions,
+            due,
+            writers_gone,
+        } = self.catalog().reap_dead(&alive)?;
+        report.reaped_sessions = sessions;
+        let as_container_err = |name: &ArrayName, e: WriteError| ContainerError::Io {
+            path: name.file_path(&self.root, "yaml"),
+            op: "finish a due deletion or checksum",
+            source: io::Error::other(e.to_string()),
+        };
+        for n in due {
+            let Ok(name) = ArrayName::new(&n) else {
+                continue;
+            };
+            let _g = self
+                .lock_stripe(&name, true)
+                .map_err(|e| ContainerError::io(self.stripe_path(&name), "lock", e))?;
+            if self
+                .finish_due_remove(&name)
+                .map_err(|e| as_container_err(&name, e))?
+            {
+                report.deleted.push(n);
+            }
+        }
+        for n in writers_gone {
+            let Ok(name) = ArrayName::new(&n) else {
+                continue;
+            };
+            let _g = self
+                .lock_stripe(&name, true)
+                .map_err(|e| ContainerError::io(self.stripe_path(&name), "lock", e))?;
+            self.refresh_checksums(&name)
+                .map_err(|e| as_container_err(&name, e))?;
+        }
+        report.staging_removed = self.remove_dead_staging()?;
+        crate::fs::reserve::ensure(&self.dir); // [Q3]
+        report.deferred = self.catalog().deferred()?;
+        Ok(report)
+    }
+
+    /// Removes session lock files and staging directories of dead sessions (unless an unfinished
+    /// publish still needs the staged files). Returns how many staging directories were removed.
+    pub(super) fn remove_dead_staging(&self) -> Result<usize, ContainerError> {
+        let shared = self;
+        // Everything here is reached through descriptors without following a link: a link in
+        // place of `staging/`, `sessions/` or a session's directory is never followed (fsck
+        // reports it) ([N7]).
+        let sessions = beneath::reserved(&shared.root, "sessions").ok();
+        let staging = beneath::reserved(&shared.root, "staging").ok();
+        let mut ids: Vec<String> = Vec::new();
+        for d in sessions.iter().chain(staging.iter()) {
+            for n in d.names().unwrap_or_default() {
+                let n = n.to_string_lossy().trim_end_matches(".lock").to_string();
+                if is_session_id(&n) && !ids.contains(&n) {
+                    ids.push(n);
+                }
+            }
+        }
+        let mut removed = 0;
+        for id in ids {
+            // Hold the dead session's lock (if its file exists) while removing its files.
+            let lock_name = std::ffi::OsString::from(format!("{id}.lock"));
+            let probe = match sessions.as_ref().map(|d| d.open_file(&lock_name, false)) {
+                Some(Ok(Some((f, _)))) if f.try_lock().is_ok() => Some(f),
+                Some(Ok(None)) | None => None,
+                _ => continue, // alive, or not a lock file we can judge
+            };
+            if shared.catalog().sessions()?.iter().any(|(s, _)| *s == id) {
+                continue; // reaped in the next gc (its row is removed by `reap_dead` first)
+            }
+            if !shared.staging_needed(&id)? {
+                if let Some(staging) = &staging {
+                    match staging.remove_tree(&id) {
+                        Ok(true) => removed += 1,
+                        Ok(false) => {}
+                        // A link or a file where a session's directory should be: not followed,
+                        // not removed; fsck reports it.
+                        Err(PathError::Link { .. } | PathError::WrongType { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            if let Some(d) = &sessions {
+                let _ = d.remove_file(&lock_name);
+            }
+            drop(probe);
+        }
+        // Temporary session files of processes that died while starting.
+        if let Some(d) = &sessions {
+            for n in d.names().unwrap_or_default() {
+                if n.to_string_lossy().starts_with(".tmp-") {
+                    if let Ok(Some((f, _))) = d.open_file(&n, false) {
+                        if f.try_lock().is_ok() {
+                            let _ = d.remove_file(&n);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// What [`Container::gc`] did.
+#[derive(Debug, Clone, Default)]
+pub struct GcReport {
+    /// Interrupted publishes and removes rolled forward.
+    pub recovered: usize,
+    /// Unfinished rows whose recovery failed, with the error.
+    pub failed: Vec<(String, String)>,
+    /// Dead sessions reaped.
+    pub reaped_sessions: Vec<String>,
+    /// Arrays deleted because their deferred deletion became due.
+    pub deleted: Vec<String>,
+    /// Dead sessions' staging directories removed.
+    pub staging_removed: usize,
+    /// Removals still deferred after this gc because live processes hold the arrays ([W8]):
+    /// nothing to recover, they run when the last holder releases.
+    pub deferred: Vec<String>,
+}
+
+impl Shared {
+    /// Under the exclusive stripe: finishes whatever a dead process left for `name`.
+    pub(crate) fn recover_locked(&self, name: &ArrayName) -> Result<(), WriteError> {
+        let Some(rec) = self.catalog().get(name.as_str())? else {
+            return Ok(());
+        };
+        match rec.state {
+            ArrayState::Live | ArrayState::Deleting => Ok(()),
+            ArrayState::Publishing => {
+                self.roll_forward(name, &rec.meta, rec.staging.as_deref().unwrap_or(""))?;
+                self.catalog().set_state(name.as_str(), ArrayState::Live)?;
+                Ok(())
+            }
+            ArrayState::Removing => self.finish_remove(name),
+        }
+    }
+}

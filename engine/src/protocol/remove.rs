@@ -1,0 +1,103 @@
+//! Removal (SPEC [W8]): now, or deferred while live processes hold the array.
+
+use super::shared::Shared;
+use crate::catalog::{ArrayState, RemoveStart};
+use crate::error::{PathError, WriteError};
+use crate::failpoint::failpoint;
+use crate::format::meta::{DENSE_SUFFIXES, SPARSE_SUFFIXES};
+use crate::format::name::ArrayName;
+use crate::fs::beneath::{self};
+
+impl Shared {
+    /// Removes an array (SPEC [W8]). If live processes hold it, the removal is deferred: the
+    /// array is gone for new holders at once and its files are unlinked when the last holder
+    /// releases it. Otherwise its metadata file is unlinked first, then its data files; processes
+    /// that map it keep reading the old bytes (Linux keeps an unlinked inode until its last map
+    /// goes).
+    pub(crate) fn remove(&self, name: &str) -> Result<Removal, WriteError> {
+        let name = ArrayName::new(name)?;
+        self.writable()?;
+        let _g = self
+            .lock_stripe(&name, true)
+            .map_err(self.lock_err(&name))?;
+        self.recover_locked(&name)?;
+        // A link or nested container on the way is refused before anything changes ([N7], [C4]).
+        self.check_parent_for_write(&name)?;
+        let alive = |s: &str| self.session_alive(s);
+        let start = self.catalog().begin_remove(name.as_str(), &alive)?;
+        match start {
+            RemoveStart::NotFound => Err(WriteError::NotFound {
+                container: self.root.clone(),
+                name: name.to_string(),
+            }),
+            RemoveStart::Deferred(holders) => Ok(Removal::Deferred { holders }),
+            RemoveStart::Now => {
+                failpoint!("remove.after_mark_removing");
+                self.finish_remove(&name)?;
+                // Space was freed: re-make the space reserve if it was used ([Q3]).
+                crate::fs::reserve::ensure(&self.dir);
+                Ok(Removal::Removed)
+            }
+        }
+    }
+}
+
+/// What [`Container::remove`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The files are gone.
+    Removed,
+    /// Live processes hold the array: it is gone for new holders and its files are removed when
+    /// the last holder releases it.
+    Deferred {
+        /// Live holders (processes) at the time of the call.
+        holders: usize,
+    },
+}
+
+impl Shared {
+    /// Under the exclusive stripe: finishes a removal that was marked `removing` before the
+    /// stripe was taken (last release, reap, `set_scratch`), if the row is still `removing`.
+    /// Another writer may have taken the stripe first, finished it as recovery and published a
+    /// new array under the name; that array is left alone ([W8]). Returns whether it removed.
+    pub(crate) fn finish_due_remove(&self, name: &ArrayName) -> Result<bool, WriteError> {
+        let still_due = self
+            .catalog()
+            .get(name.as_str())?
+            .is_some_and(|r| r.state == ArrayState::Removing);
+        if still_due {
+            self.finish_remove(name)?;
+        }
+        Ok(still_due)
+    }
+
+    /// Unlinks `name`'s files (relative to their directory, reached without following a link) and
+    /// deletes its row. If the directory is now behind a link, a nested container or a file, its
+    /// files are not the container's to unlink: only the row is deleted, the entry in the way is
+    /// left for fsck to report ([N7], [C4]), and nothing is ever left stuck in `removing`.
+    pub(crate) fn finish_remove(&self, name: &ArrayName) -> Result<(), WriteError> {
+        let dir = match beneath::array_dir(&self.root, name) {
+            Ok(d) => d,
+            Err(
+                PathError::Link { .. }
+                | PathError::NestedContainer { .. }
+                | PathError::WrongType { .. },
+            ) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(dir) = &dir {
+            dir.remove_file(&beneath::leaf(name, "yaml"))?;
+        }
+        failpoint!("remove.after_unlink_yaml");
+        if let Some(dir) = &dir {
+            for suffix in DENSE_SUFFIXES.iter().chain(SPARSE_SUFFIXES.iter()) {
+                dir.remove_file(&beneath::leaf(name, suffix))?;
+            }
+            dir.sync()?;
+        }
+        failpoint!("remove.before_delete_row");
+        self.catalog().delete(name.as_str())?;
+        self.arrays().remove(name.as_str());
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! Lock stripes (SPEC [W6]): every change to a name is made under the exclusive `flock` of its
+//! stripe, `.dafstore/locks/<n>.lock`. A held stripe is a [`StripeGuard`]; functions that must
+//! run under it take one.
+
+use std::fs::File;
+use std::io::{self};
+use std::path::PathBuf;
+
+use super::shared::Shared;
+use crate::error::{io_at, WriteError};
+use crate::format::name::ArrayName;
+use crate::fs::sys;
+
+/// A held lock stripe; released on drop (closing the file releases the `flock`). Registered so a
+/// child forked while it is held does not keep it (SPEC [P2]).
+pub(crate) struct StripeGuard {
+    pub(super) _file: Option<File>,
+    pub(super) fork_slot: Option<usize>,
+}
+
+impl StripeGuard {
+    pub(super) fn held(file: File) -> StripeGuard {
+        let fork_slot = sys::forget_in_forked_child(&file);
+        StripeGuard {
+            _file: Some(file),
+            fork_slot,
+        }
+    }
+}
+
+impl StripeGuard {
+    /// Whether the stripe is really locked (a read-only handle that may not open the lock file
+    /// goes without, see [`Shared::lock_stripe`]).
+    pub(crate) fn is_locked(&self) -> bool {
+        self._file.is_some()
+    }
+}
+
+impl Drop for StripeGuard {
+    fn drop(&mut self) {
+        sys::release_fork_slot(self.fork_slot);
+    }
+}
+
+impl Shared {
+    pub(super) fn stripe_file(&self, name: &ArrayName) -> io::Result<File> {
+        self.reserved_file("locks", &format!("{:02}.lock", name.stripe()))
+    }
+
+    pub(crate) fn stripe_path(&self, name: &ArrayName) -> PathBuf {
+        self.dir
+            .join("locks")
+            .join(format!("{:02}.lock", name.stripe()))
+    }
+
+    /// Takes the stripe of `name`, blocking. Read-only handles on media without lock files go
+    /// without (nobody can write there).
+    pub(crate) fn lock_stripe(&self, name: &ArrayName, exclusive: bool) -> io::Result<StripeGuard> {
+        let file = match self.stripe_file(name) {
+            Ok(f) => f,
+            Err(_) if self.readonly => {
+                return Ok(StripeGuard {
+                    _file: None,
+                    fork_slot: None,
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        if exclusive {
+            file.lock()?;
+        } else {
+            file.lock_shared()?;
+        }
+        Ok(StripeGuard::held(file))
+    }
+
+    pub(crate) fn try_lock_stripe(&self, name: &ArrayName) -> Option<StripeGuard> {
+        let file = self.stripe_file(name).ok()?;
+        file.try_lock().ok()?;
+        Some(StripeGuard::held(file))
+    }
+
+    pub(crate) fn lock_err(&self, name: &ArrayName) -> impl FnOnce(io::Error) -> WriteError {
+        io_at(self.stripe_path(name), "lock", WriteError::io)
+    }
+}
