@@ -23,10 +23,12 @@ pub struct AdoptReport {
 
 /// `adopt` registers an existing daf directory: refuse a missing path or a non-directory.
 fn check_adoptable(path: &Path) -> Result<(), ContainerError> {
-    let io = |op, source| ContainerError::Io {
-        path: path.to_path_buf(),
-        op,
-        source,
+    let io = |op, source| {
+        ContainerError::Io(crate::error::IoError {
+            path: path.to_path_buf(),
+            op,
+            source,
+        })
     };
     match fs::metadata(path) {
         Ok(m) if m.is_dir() => Ok(()),
@@ -61,10 +63,12 @@ impl Container {
         };
         let mut yamls = Vec::new();
         let mut nested = Vec::new();
-        collect_yaml(c.root(), &mut yamls, &mut nested).map_err(|e| ContainerError::Io {
-            path: path.to_path_buf(),
-            op: "scan",
-            source: e,
+        collect_yaml(c.root(), &mut yamls, &mut nested).map_err(|e| {
+            ContainerError::Io(crate::error::IoError {
+                path: path.to_path_buf(),
+                op: "scan",
+                source: e,
+            })
         })?;
         yamls.sort();
         let mut report = AdoptReport::default();
@@ -107,8 +111,8 @@ impl Container {
         let name =
             ArrayName::new(rel.strip_suffix(".yaml").unwrap_or(rel)).map_err(|e| e.to_string())?;
         let shared = &self.shared;
-        let _g = shared
-            .lock_stripe(&name, true)
+        let _held = shared
+            .lock_name(&name)
             .map_err(|e| format!("cannot lock: {e}"))?;
         if let Some(rec) = shared
             .catalog()

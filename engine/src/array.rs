@@ -415,8 +415,8 @@ impl<T: Element> DenseMut<T> {
             })?;
         }
         let shared = &inner.container.shared;
-        let _g = shared
-            .lock_stripe(&inner.name, true)
+        let held = shared
+            .lock_name(&inner.name)
             .map_err(shared.lock_err(&inner.name))?;
         let left = shared
             .catalog()
@@ -428,7 +428,7 @@ impl<T: Element> DenseMut<T> {
             // fail (e.g. no space for the new metadata file), the checksums stay stale or the
             // metadata file stays without them, both valid states (`fsck --repair` recomputes
             // stale checksums); the close is not reported as failed.
-            let _ = shared.refresh_checksums(&inner.name);
+            let _ = shared.refresh_checksums(&held);
         }
         Ok(())
     }
@@ -543,8 +543,8 @@ impl Container {
             name: name.to_string(),
             source: Box::new(e),
         };
-        let _g = shared
-            .lock_stripe(&name, true)
+        let held = shared
+            .lock_name(&name)
             .map_err(|e| recovery(shared.lock_err(&name)(e)))?;
         let first = shared
             .catalog()
@@ -564,7 +564,7 @@ impl Container {
         };
         if first {
             shared
-                .rewrite_yaml(&name, &rec.meta, None)
+                .rewrite_yaml(&held, &rec.meta, None)
                 .map_err(recovery)?;
         }
         Ok(handle)
@@ -581,7 +581,7 @@ impl Container {
         };
         let _g = self
             .shared
-            .lock_stripe(&name, false)
+            .lock_stripe_shared(&name)
             .map_err(|e| OpenError::io(self.shared.stripe_path(&name), "lock", e))?;
         let rec = self.record(name.as_str())?;
         let ArrayMeta::Dense(meta) = &rec.meta else {
@@ -629,11 +629,11 @@ impl Container {
             name: name.to_string(),
         };
         let recover = || -> Result<(), OpenError> {
-            let _g = shared
-                .lock_stripe(name, true)
+            let held = shared
+                .lock_name(name)
                 .map_err(|e| OpenError::io(shared.stripe_path(name), "lock", e))?;
             shared
-                .recover_locked(name)
+                .recover_locked(&held)
                 .map_err(|e| OpenError::Recovery {
                     name: name.to_string(),
                     source: Box::new(e),
@@ -644,7 +644,7 @@ impl Container {
             // The shared stripe keeps a publish of this name from renaming files while we read the
             // row and open them (SPEC [W6]).
             let guard = shared
-                .lock_stripe(name, false)
+                .lock_stripe_shared(name)
                 .map_err(|e| OpenError::io(shared.stripe_path(name), "lock", e))?;
             // The reference first: from then on the files cannot be deleted under us (SPEC [P4]).
             // Its 0→1 transaction also reads the row. Read-only handles take none (they cannot

@@ -6,7 +6,7 @@
 //! Never: write a published file in place except through an in-place writer (SPEC [W7]), truncate
 //! a published file, or touch a file for a name that did not validate.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -113,7 +113,7 @@ impl Container {
         }
         for i in 0..LOCK_STRIPES {
             let p = dir.join("locks").join(format!("{i:02}.lock"));
-            OpenOptions::new()
+            fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&p)
@@ -142,22 +142,29 @@ impl Container {
     }
 
     /// Opens a container read-write, recovering any publish or remove a crashed process left
-    /// unfinished, and cleaning up after dead sessions.
+    /// unfinished, and cleaning up after dead sessions. Other ways to open (read-only, without
+    /// gc) are [`OpenOptions`]: `Container::options().read_only(true).open(path)`.
     pub fn open(path: impl AsRef<Path>) -> Result<Container, ContainerError> {
-        Container::open_with(path.as_ref(), false, true)
+        OpenOptions::new().open(path)
     }
 
-    /// Opens a container read-only. It sees the committed state even where this process cannot
-    /// write (another user's container, a read-only or full file system), or refuses with
-    /// [`CatalogError::Unreadable`] (SPEC [Q1]); it never pairs stale metadata with new bytes.
+    /// The options for opening a container; see [`OpenOptions`].
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    /// Opens a container read-only.
+    #[deprecated(note = "use `Container::options().read_only(true).open(path)`")]
+    #[doc(hidden)]
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Container, ContainerError> {
-        Container::open_with(path.as_ref(), true, false)
+        Container::options().read_only(true).open(path)
     }
 
-    /// Opens read-write without garbage collection, so an inspection (fsck) or a `gc` that
-    /// reports what it did sees the container as it was left.
+    /// Opens read-write without garbage collection.
+    #[deprecated(note = "use `Container::options().gc(false).open(path)`")]
+    #[doc(hidden)]
     pub fn open_without_gc(path: impl AsRef<Path>) -> Result<Container, ContainerError> {
-        Container::open_with(path.as_ref(), false, false)
+        Container::options().gc(false).open(path)
     }
 
     fn open_with(path: &Path, readonly: bool, run_gc: bool) -> Result<Container, ContainerError> {
@@ -233,6 +240,61 @@ impl Container {
     /// removes dead sessions' staging files. Runs at every read-write open.
     pub fn gc(&self) -> Result<GcReport, ContainerError> {
         self.shared.gc()
+    }
+}
+
+/// How to open a container (like [`std::fs::OpenOptions`]):
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use dafstore::Container;
+/// Container::create(dir.path().join("c"))?;
+/// let c = Container::options().read_only(true).open(dir.path().join("c"))?;
+/// assert!(c.is_read_only());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    read_only: bool,
+    gc: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions::new()
+    }
+}
+
+impl OpenOptions {
+    /// Read-write, with garbage collection: what [`Container::open`] does.
+    pub fn new() -> OpenOptions {
+        OpenOptions {
+            read_only: false,
+            gc: true,
+        }
+    }
+
+    /// Read-only (default `false`): sees the committed state even where this process cannot
+    /// write (another user's container, a read-only or full file system), or refuses with
+    /// [`CatalogError::Unreadable`] (SPEC [Q1]); it never pairs stale metadata with new bytes.
+    /// It takes no references and runs no gc.
+    pub fn read_only(mut self, read_only: bool) -> OpenOptions {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Garbage collection at open (default `true`; never on a read-only open): rolls forward
+    /// what dead processes left unfinished and reaps their references ([`Container::gc`]).
+    /// Without it, an inspection (fsck) or a `gc` that reports what it did sees the container
+    /// as it was left.
+    pub fn gc(mut self, gc: bool) -> OpenOptions {
+        self.gc = gc;
+        self
+    }
+
+    /// Opens the container in `path`.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<Container, ContainerError> {
+        Container::open_with(path.as_ref(), self.read_only, self.gc && !self.read_only)
     }
 }
 

@@ -145,7 +145,7 @@ pub enum SparseError {
 #[non_exhaustive]
 pub enum CatalogError {
     /// SQLite reported an error.
-    #[error("catalog {path}: {context}: {source}; if it persists run `dafctl fsck`")]
+    #[error("catalog {path}: {context}: {source}; if it persists, check the container (fsck)")]
     Sqlite {
         /// The catalog file.
         path: PathBuf,
@@ -166,7 +166,7 @@ pub enum CatalogError {
     },
     /// The file system holding the catalog is full (SQLITE_FULL, or an I/O error whose OS error
     /// is ENOSPC, EDQUOT or EFBIG). The transaction was rolled back: nothing changed.
-    #[error("catalog {path}: {context}: no space left on its file system ({source}); nothing was changed; free space (remove arrays with `dafctl rm`, or other files) and retry")]
+    #[error("catalog {path}: {context}: no space left on its file system ({source}); nothing was changed; free space (remove arrays, or other files) and retry")]
     NoSpace {
         /// The catalog file.
         path: PathBuf,
@@ -176,7 +176,7 @@ pub enum CatalogError {
         source: rusqlite::Error,
     },
     /// A row holds a value this version cannot interpret.
-    #[error("catalog {path}: row for {name:?} is corrupt: {detail}; run `dafctl fsck --repair`")]
+    #[error("catalog {path}: row for {name:?} is corrupt: {detail}; repair the container (fsck with repair)")]
     CorruptRow {
         /// The catalog file.
         path: PathBuf,
@@ -195,7 +195,7 @@ pub enum CatalogError {
         detail: String,
     },
     /// The catalog file is missing (SPEC 9.1 rebuild).
-    #[error("catalog {path} is missing; the array files are the data: run `dafctl fsck --repair {container}` to rebuild the catalog from them (see {SPEC} [Q2])")]
+    #[error("catalog {path} is missing; the array files are the data: repair the container {container} (fsck with repair) to rebuild the catalog from them (see {SPEC} [Q2])")]
     Missing {
         /// The catalog file.
         path: PathBuf,
@@ -204,7 +204,7 @@ pub enum CatalogError {
     },
     /// The catalog file is not a usable SQLite catalog: empty, not SQLite, corrupt, or without
     /// schema (SPEC 9.1 rebuild).
-    #[error("catalog {path} is damaged: {detail}; the array files are intact: run `dafctl fsck --repair {container}` to rebuild the catalog from them (the damaged one is kept aside, see {SPEC} [Q2])")]
+    #[error("catalog {path} is damaged: {detail}; the array files are intact: repair the container {container} (fsck with repair) to rebuild the catalog from them (the damaged one is kept aside, see {SPEC} [Q2])")]
     Damaged {
         /// The catalog file.
         path: PathBuf,
@@ -215,7 +215,7 @@ pub enum CatalogError {
     },
     /// A read-write open of a catalog this process cannot write (read-only file system, no
     /// write permission).
-    #[error("catalog {path}: cannot open for writing: {source}; open the container read-only (`Container::open_read_only`; dafctl ls, info, refs, export and fsck without --repair do), or get write access")]
+    #[error("catalog {path}: cannot open for writing: {source}; open the container read-only, or get write access")]
     NotWritable {
         /// The catalog file.
         path: PathBuf,
@@ -235,7 +235,7 @@ pub enum CatalogError {
 }
 
 impl CatalogError {
-    /// Whether the catalog file itself is missing or damaged, so that `dafctl fsck --repair`
+    /// Whether the catalog file itself is missing or damaged, so that a repair (fsck)
     /// rebuilds it from the array files (SPEC 9.1).
     pub fn needs_rebuild(&self) -> bool {
         matches!(
@@ -250,17 +250,10 @@ impl CatalogError {
 #[non_exhaustive]
 pub enum ContainerError {
     /// A file system call failed.
-    #[error("{path}: cannot {op}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// What was attempted.
-        op: &'static str,
-        /// The OS error.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The directory has no `.dafstore/`.
-    #[error("{path} is not a dafstore container (no .dafstore/container.yaml); create one with `dafctl init`, or run `dafctl adopt` on a daf directory")]
+    #[error("{path} is not a dafstore container (no .dafstore/container.yaml); create one, or adopt a daf directory")]
     NotAContainer {
         /// The directory.
         path: PathBuf,
@@ -278,7 +271,7 @@ pub enum ContainerError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     /// A catalog rebuild (SPEC [Q2]) was refused because processes still have the container open.
-    #[error("{path}: cannot rebuild the catalog while {} process(es) have the container open (live sessions: {}); stop them, then run `dafctl fsck --repair {path}` again (see {SPEC} [Q2])", sessions.len(), sessions.join(", "))]
+    #[error("{path}: cannot rebuild the catalog while {} process(es) have the container open (live sessions: {}); stop them, then repair it again (see {SPEC} [Q2])", sessions.len(), sessions.join(", "))]
     LiveSessions {
         /// The container directory.
         path: PathBuf,
@@ -307,7 +300,7 @@ pub enum OpenError {
     #[error(transparent)]
     Name(#[from] NameError),
     /// No array of that name.
-    #[error("{container}: no array named {name:?}; `dafctl ls` lists the arrays")]
+    #[error("{container}: no array named {name:?}")]
     NotFound {
         /// The container directory.
         container: PathBuf,
@@ -337,7 +330,7 @@ pub enum OpenError {
         requested: DType,
     },
     /// A file's length does not match its metadata.
-    #[error("{path}: file is {actual} bytes, its metadata promises {expected}; the file was truncated or changed outside dafstore; run `dafctl fsck`")]
+    #[error("{path}: file is {actual} bytes, its metadata promises {expected}; the file was truncated or changed outside dafstore; check the container (fsck)")]
     SizeMismatch {
         /// The file.
         path: PathBuf,
@@ -353,15 +346,8 @@ pub enum OpenError {
         path: PathBuf,
     },
     /// A file system call failed.
-    #[error("{path}: cannot {op}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// What was attempted.
-        op: &'static str,
-        /// The OS error.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// Metadata is invalid.
     #[error(transparent)]
     Meta(#[from] MetaError),
@@ -431,7 +417,7 @@ pub enum WriteError {
     },
     /// The file system ran out of space (ENOSPC, EDQUOT, EFBIG, or SQLite's SQLITE_FULL) before
     /// the publish's commit point (SPEC 7.2): nothing was published, staging files are removed.
-    #[error("{path}: no space left{}; nothing was published; free space (remove arrays with `dafctl rm`, or other files) and retry{}", no_space_need(*bytes), no_space_hint(*bytes))]
+    #[error("{path}: no space left{}; nothing was published; free space (remove arrays, or other files) and retry{}", no_space_need(*bytes), no_space_hint(*bytes))]
     NoSpace {
         /// The file that could not be written (a staging file, the catalog).
         path: PathBuf,
@@ -473,15 +459,8 @@ pub enum WriteError {
         container: PathBuf,
     },
     /// A file system call failed.
-    #[error("{path}: cannot {op}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// What was attempted.
-        op: &'static str,
-        /// The OS error.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The catalog failed.
     #[error(transparent)]
     Catalog(CatalogError),
@@ -536,15 +515,46 @@ pub(crate) fn io_at<E>(
     move |source| make(path, op, source)
 }
 
+/// A file system call failed: the one shape of every I/O error of the engine (the `Io` variant
+/// of each error enum holds one).
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: cannot {op}: {source}")]
+pub struct IoError {
+    /// The path.
+    pub path: PathBuf,
+    /// What was attempted ("open", "map", "rename staged file into place", …).
+    pub op: &'static str,
+    /// The OS error.
+    #[source]
+    pub source: io::Error,
+}
+
+impl IoError {
+    /// An I/O error at `path` while doing `op`.
+    pub fn new(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> IoError {
+        IoError {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+}
+
 impl ContainerError {
     pub(crate) fn io(path: PathBuf, op: &'static str, source: io::Error) -> Self {
-        ContainerError::Io { path, op, source }
+        ContainerError::Io(IoError { path, op, source })
     }
 }
 
 impl OpenError {
     pub(crate) fn io(path: PathBuf, op: &'static str, source: io::Error) -> Self {
-        OpenError::Io { path, op, source }
+        OpenError::Io(IoError { path, op, source })
+    }
+}
+
+impl PathError {
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
+        PathError::Io(IoError::new(path, op, source))
     }
 }
 
@@ -554,7 +564,7 @@ impl WriteError {
         if is_no_space(&source) {
             return WriteError::NoSpace { path, bytes: 0 };
         }
-        WriteError::Io { path, op, source }
+        WriteError::Io(IoError { path, op, source })
     }
 }
 
@@ -610,13 +620,94 @@ pub enum PathError {
         max: usize,
     },
     /// A file system call failed.
-    #[error("{path}: cannot {op}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// What was attempted.
-        op: &'static str,
-        /// The OS error.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+/// What to do about an error. The engine's messages name it in neutral words ("repair the
+/// container (fsck with repair)"); each front end (this API, dafctl, the Python package) words it
+/// as its own call: [`Remedy::api`] here, `dafctl` and Python in theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// Check the container for damage.
+    Check,
+    /// Repair the container; rebuilds a missing or damaged catalog from the array files.
+    Repair,
+    /// Free space on the container's file system (remove arrays, or other files).
+    FreeSpace,
+    /// List the arrays to see which exist.
+    List,
+    /// Make the directory a container: create one, or adopt a daf directory.
+    CreateOrAdopt,
+    /// Open the container read-only (or get write access).
+    OpenReadOnly,
+}
+
+impl Remedy {
+    /// The remedy as calls of this crate's API.
+    pub fn api(self) -> &'static str {
+        match self {
+            Remedy::Check => "check it with `Container::fsck`",
+            Remedy::Repair => {
+                "repair it with `Container::fsck` and `FsckOptions { repair: true, .. }` (a missing or damaged catalog: `Container::rebuild_catalog`)"
+            }
+            Remedy::FreeSpace => "free space with `Container::remove`",
+            Remedy::List => "`Container::ls` lists the arrays",
+            Remedy::CreateOrAdopt => "`Container::create` makes one, `Container::adopt` adopts a daf directory",
+            Remedy::OpenReadOnly => "open it with `Container::options().read_only(true)`",
+        }
+    }
+}
+
+impl CatalogError {
+    /// What to do about it, if anything.
+    pub fn remedy(&self) -> Option<Remedy> {
+        Some(match self {
+            CatalogError::Sqlite { .. } => Remedy::Check,
+            CatalogError::NoSpace { .. } => Remedy::FreeSpace,
+            CatalogError::CorruptRow { .. }
+            | CatalogError::Missing { .. }
+            | CatalogError::Damaged { .. } => Remedy::Repair,
+            CatalogError::NotWritable { .. } => Remedy::OpenReadOnly,
+            _ => return None,
+        })
+    }
+}
+
+impl ContainerError {
+    /// What to do about it, if anything.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            ContainerError::NotAContainer { .. } => Some(Remedy::CreateOrAdopt),
+            ContainerError::LiveSessions { .. } => Some(Remedy::Repair),
+            ContainerError::Catalog(e) => e.remedy(),
+            _ => None,
+        }
+    }
+}
+
+impl OpenError {
+    /// What to do about it, if anything.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            OpenError::NotFound { .. } => Some(Remedy::List),
+            OpenError::SizeMismatch { .. } => Some(Remedy::Check),
+            OpenError::Catalog(e) => e.remedy(),
+            OpenError::Recovery { source, .. } => source.remedy(),
+            _ => None,
+        }
+    }
+}
+
+impl WriteError {
+    /// What to do about it, if anything.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            WriteError::NoSpace { .. } => Some(Remedy::FreeSpace),
+            WriteError::NotFound { .. } => Some(Remedy::List),
+            WriteError::Catalog(e) => e.remedy(),
+            _ => None,
+        }
+    }
 }

@@ -167,7 +167,7 @@ fn damage_path(e: &InspectError, fallback: &Path) -> PathBuf {
             PathError::Link { path }
             | PathError::NestedContainer { path }
             | PathError::WrongType { path, .. }
-            | PathError::Io { path, .. },
+            | PathError::Io(crate::error::IoError { path, .. }),
         ) => path.clone(),
         _ => fallback.to_path_buf(),
     }
@@ -221,9 +221,9 @@ impl Container {
         // Without --repair nothing is written: a read-only open works on read-only media, on a
         // full file system and without write permission (SPEC [Q1]).
         let opened = if opts.repair {
-            Container::open_without_gc(dir)
+            Container::options().gc(false).open(dir)
         } else {
-            Container::open_read_only(dir)
+            Container::options().read_only(true).open(dir)
         };
         let c = match opened {
             Ok(c) => c,
@@ -295,7 +295,7 @@ impl Container {
             }
         ));
         problem.fixed = true;
-        let c = Container::open_without_gc(dir)?;
+        let c = Container::options().gc(false).open(dir)?;
         let integrity = c.shared.catalog().integrity_problems()?;
         let mut report = c.fsck(opts, progress, integrity)?;
         report.problems.insert(0, problem);
@@ -352,7 +352,7 @@ impl Container {
             let yaml = name.file_path(&root, "yaml");
             match rec.state {
                 ArrayState::Publishing | ArrayState::Removing => {
-                    if shared.try_lock_stripe(&name).is_some() {
+                    if shared.try_lock_name(&name).is_some() {
                         let what = if rec.state == ArrayState::Publishing {
                             "publish"
                         } else {
@@ -658,16 +658,16 @@ impl Container {
         };
         for (k, name) in unfinished {
             let r = shared
-                .lock_stripe(&name, true)
+                .lock_name(&name)
                 .map_err(|e| e.to_string())
-                .and_then(|_g| shared.recover_locked(&name).map_err(|e| e.to_string()));
+                .and_then(|held| shared.recover_locked(&held).map_err(|e| e.to_string()));
             note(found, k, r);
         }
         for (k, rec) in yaml_rewrites {
             let r = ArrayName::new(&rec.name)
                 .map_err(|e| e.to_string())
                 .and_then(|name| {
-                    let _g = shared.lock_stripe(&name, true).map_err(|e| e.to_string())?;
+                    let held = shared.lock_name(&name).map_err(|e| e.to_string())?;
                     let crcs: Option<Vec<(String, u32)>> = if rec.checksum_stale {
                         None
                     } else {
@@ -677,7 +677,7 @@ impl Container {
                             .collect()
                     };
                     shared
-                        .rewrite_yaml(&name, &rec.meta, crcs.as_deref())
+                        .rewrite_yaml(&held, &rec.meta, crcs.as_deref())
                         .map_err(|e| e.to_string())
                 });
             note(found, k, r);
@@ -700,9 +700,9 @@ impl Container {
         }
         for (k, name) in stale {
             let r = shared
-                .lock_stripe(&name, true)
+                .lock_name(&name)
                 .map_err(|e| e.to_string())
-                .and_then(|_g| shared.refresh_checksums(&name).map_err(|e| e.to_string()));
+                .and_then(|held| shared.refresh_checksums(&held).map_err(|e| e.to_string()));
             note(found, k, r);
         }
         // Verify what was marked fixed: a problem gc could not clear is not fixed.

@@ -169,11 +169,11 @@ impl Container {
             }),
             Some(false) => Ok(()),
             Some(true) => {
-                let _g = self
+                let held = self
                     .shared
-                    .lock_stripe(&name, true)
+                    .lock_name(&name)
                     .map_err(self.shared.lock_err(&name))?;
-                self.shared.finish_due_remove(&name).map(|_| ())
+                self.shared.finish_due_remove(&held).map(|_| ())
             }
         }
     }

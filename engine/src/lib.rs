@@ -23,6 +23,24 @@
 //! the old files (old maps keep reading the old bytes); a file is mapped once per process;
 //! running out of space is an error at create, never a SIGBUS while filling (unless holes are
 //! asked for); bad input is a typed error naming the path, never a panic.
+//!
+//! ## Module map
+//!
+//! The crate reads bottom-up; no module uses one of a higher layer (checked by a test in
+//! `layering.rs`). The only cycle left is inherent: a container hands out handles that hold it.
+//!
+//! | layer | files | owns |
+//! |---|---|---|
+//! | 0 vocabulary | `error.rs`, `failpoint.rs`, `sync.rs`, `format/dtype.rs` | every error type and its [`Remedy`]; crash points (feature `failpoints`); poison-tolerant locking; element types |
+//! | 1 format | `format/{name,meta,yaml,sparse,checksum}.rs`, `format/mod.rs` | SPEC sections 2–6 as pure functions: names, metadata documents (a YAML subset parser), sparse invariants, CRC-32C, container constants. Bytes in, typed values out, no I/O |
+//! | 2 file system | `fs/{sys,beneath,cache,reserve,local,read,inspect}.rs` | every system call and all `unsafe` (`sys`); paths under a container without following links (`beneath`); one map per file per process (`cache`); the space reserve; local-fs check and directory syncs; reading metadata and checksums; reading an array from its files alone (`inspect`) |
+//! | 3 catalog | `catalog/mod.rs` | the SQLite catalog: rows, states, sessions, references, in-place writers |
+//! | 4 protocol | `protocol/{shared,session,fork,stripes,refs,publish,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), reference counts, publish, removal, recovery and gc |
+//! | 5 handles | `container.rs`, `array.rs`, `writer.rs`, `hold.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped arrays, writers, [`Ref`]s, import/export, the umbrella [`Error`] |
+//! | 6 maintenance | `fsck.rs`, `adopt.rs`, `rebuild.rs` | whole-container checks and repairs, adopting daf directories, rebuilding the catalog |
+//!
+//! The internals that tests and fuzzers drive directly (metadata parse/render, sparse validation,
+//! checksums, inspection) are `dafstore::internals`, behind the `internals` feature.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -30,7 +48,7 @@
 #![deny(unsafe_code)]
 
 // Layer 0: the vocabulary every layer uses.
-pub mod error;
+mod error;
 mod failpoint;
 mod sync;
 // Layer 1: the format (no I/O).
@@ -45,7 +63,8 @@ mod protocol;
 mod array;
 mod container;
 mod hold;
-pub mod interop;
+mod interop;
+mod umbrella;
 mod writer;
 // Layer 6: maintenance over whole containers.
 mod adopt;
@@ -58,10 +77,10 @@ mod layering;
 pub use adopt::AdoptReport;
 pub use array::{Array, Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
 pub use catalog::{ArrayRecord, ArrayState, FileRecord, SCHEMA_VERSION};
-pub use container::Container;
+pub use container::{Container, OpenOptions};
 pub use error::{
-    CatalogError, ContainerError, MetaError, NameError, OpenError, PathError, SparseError,
-    WriteError,
+    CatalogError, ContainerError, IoError, MetaError, NameError, OpenError, PathError, Remedy,
+    SparseError, WriteError,
 };
 pub use format::dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
 pub use format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
@@ -70,9 +89,12 @@ pub use format::{CONTAINER_MAJOR, CONTAINER_MINOR, LOCK_STRIPES, RESERVED_DIR};
 pub use fs::cache::{cache_stats, CacheStats};
 pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
 pub use hold::{Holder, Ref};
-pub use interop::{ArrowSparse, Format, ImportOptions, ImportReport, ImportedArray, InteropError};
+pub use interop::{
+    arrow_data_type, ArrowSparse, Format, ImportOptions, ImportReport, ImportedArray, InteropError,
+};
 pub use protocol::{GcReport, Removal};
 pub use rebuild::RebuildReport;
+pub use umbrella::{Error, Result};
 pub use writer::{Allocation, CreateOptions, DenseWriter};
 
 /// Internals that the tests, the conformance fixtures and the fuzzers drive directly: the

@@ -23,7 +23,7 @@ fn each_file_is_mapped_once_while_in_use_and_unmapped_after() {
     let b = c.open_dense::<f64>("x").unwrap();
     let other_handle = Container::open(&path).unwrap();
     let d = other_handle.open_dense::<f64>("x").unwrap();
-    let ro = Container::open_read_only(&path).unwrap();
+    let ro = Container::options().read_only(true).open(&path).unwrap();
     let e = ro.open_dense::<f64>("x").unwrap();
     assert_eq!(b.as_slice().as_ptr(), a.as_slice().as_ptr());
     assert_eq!(d.as_slice().as_ptr(), a.as_slice().as_ptr());

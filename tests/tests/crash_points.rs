@@ -96,7 +96,7 @@ fn by_spec(root: &Path) -> BTreeMap<&'static str, Option<u64>> {
 
 /// Catalog rows as (state, generation), read without recovering anything.
 fn rows(root: &Path) -> BTreeMap<String, (ArrayState, u64)> {
-    let c = Container::open_read_only(root).unwrap();
+    let c = Container::options().read_only(true).open(root).unwrap();
     c.records()
         .unwrap()
         .into_iter()
@@ -436,7 +436,7 @@ fn a_crash_inside_a_reference_transaction_rolls_it_back() {
     // Taking a reference: the row is inserted, then the process dies before the commit.
     let (_t, root) = setup();
     crash_at(&root, "refs.acquire_mid_tx", &["retain", "d"]);
-    let c = Container::open_read_only(&root).unwrap();
+    let c = Container::options().read_only(true).open(&root).unwrap();
     assert!(
         c.holders().unwrap().iter().all(|h| h.arrays.is_empty()),
         "a rolled-back reference is recorded"
@@ -451,7 +451,7 @@ fn a_crash_inside_a_reference_transaction_rolls_it_back() {
     let (_t, root) = setup();
     let printed = fail_at(&root, "refs.acquire_mid_tx", "error", &["retain", "d"]);
     assert!(printed.starts_with("err "), "{printed}");
-    let c = Container::open_read_only(&root).unwrap();
+    let c = Container::options().read_only(true).open(&root).unwrap();
     assert!(c.holders().unwrap().iter().all(|h| h.arrays.is_empty()));
     drop(c);
     check_after_open(&root, &start_state(), "refs.acquire_mid_tx:error");

@@ -1040,7 +1040,10 @@ fn import_and_export_npy_through_the_cli_round_trip_numpys_bytes() {
         "{}",
         imp.stdout
     );
-    let c = Container::open_read_only(&dir).expect("open");
+    let c = Container::options()
+        .read_only(true)
+        .open(&dir)
+        .expect("open");
     assert_eq!(c.open_dense_untyped("v").expect("v").shape(), &[7]);
     let dst = dir.parent().expect("parent").join("v.npy");
     let exp = run(&["export", d, "v", dst.to_str().expect("utf-8")]);
@@ -1067,7 +1070,10 @@ fn import_refuses_nulls_without_fill_strings_always_and_unknown_extensions() {
     );
     let filled = dafctl(&["import", d, "i", m, "--column", "ints", "--fill", "0"]);
     assert_eq!(filled.code, 0, "{}", filled.stderr);
-    let c = Container::open_read_only(&dir).expect("open");
+    let c = Container::options()
+        .read_only(true)
+        .open(&dir)
+        .expect("open");
     assert_eq!(&*c.open_dense::<i32>("i").expect("i"), &[1, 0, 3, 0, 5]);
     let strings = dafctl(&["import", d, "s", m, "--column", "strings"]);
     assert_eq!(strings.code, 1);

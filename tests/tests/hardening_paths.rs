@@ -246,12 +246,13 @@ fn a_fifo_in_place_of_a_lock_or_session_file_is_an_error_not_a_hang() {
     let d = dir.clone();
     let r = without_blocking("open + write", move || {
         let c = Container::open(&d)?;
-        c.write_dense::<i64>("y", &[1], &[1])
-            .map_err(|e| ContainerError::Io {
+        c.write_dense::<i64>("y", &[1], &[1]).map_err(|e| {
+            ContainerError::Io(dafstore::IoError {
                 path: d.clone(),
                 op: "write",
                 source: std::io::Error::other(e.to_string()),
             })
+        })
     });
     let err = r.unwrap_err();
     assert!(err.to_string().contains("FIFO"), "{err}");

@@ -828,7 +828,10 @@ fn directories_that_are_not_containers_are_refused() {
     .unwrap();
     fs::write(plain.join("x.array"), [1u8]).unwrap();
     let before = listing(&plain);
-    for r in [Container::open(&plain), Container::open_read_only(&plain)] {
+    for r in [
+        Container::open(&plain),
+        Container::options().read_only(true).open(&plain),
+    ] {
         match r {
             Err(e @ ContainerError::NotAContainer { .. }) => {
                 assert!(e.to_string().contains(&plain.display().to_string()), "{e}");
@@ -868,7 +871,10 @@ fn a_container_of_another_major_version_is_refused_naming_the_version() {
     drop(Container::create(&path).unwrap());
     let version_file = path.join(".dafstore/container.yaml");
     fs::write(&version_file, "format: dafstore\nversion:\n- 2\n- 0\n").unwrap();
-    for r in [Container::open(&path), Container::open_read_only(&path)] {
+    for r in [
+        Container::open(&path),
+        Container::options().read_only(true).open(&path),
+    ] {
         match r {
             Err(ContainerError::Meta(
                 e @ MetaError::UnsupportedVersion {

@@ -131,7 +131,7 @@ fn enospc_on_a_small_tmpfs_is_an_error_at_create_and_publishes_nothing() {
     assert_eq!(c.names().unwrap(), want);
     // Read through a read-only handle: a read-write open takes a reference, a catalog write,
     // which a full file system refuses too.
-    let ro = Container::open_read_only(&root).unwrap();
+    let ro = Container::options().read_only(true).open(&root).unwrap();
     for (i, name) in published.iter().enumerate() {
         let a = ro.open_dense::<u64>(name).unwrap();
         assert!(a.as_slice().iter().all(|&v| v == i as u64), "{name}");

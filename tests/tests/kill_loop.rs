@@ -370,7 +370,10 @@ fn round(
         }
     }
     // 3. Recovery and gc, then the exact state.
-    let c = Container::open_without_gc(dir).map_err(|e| format!("open: {e}"))?;
+    let c = Container::options()
+        .gc(false)
+        .open(dir)
+        .map_err(|e| format!("open: {e}"))?;
     let gc = c.gc().map_err(|e| format!("gc: {e}"))?;
     if !gc.failed.is_empty() {
         return Err(format!("recovery failed: {:?}", gc.failed));

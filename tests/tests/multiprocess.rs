@@ -238,7 +238,7 @@ fn a_writer_killed_before_publishing_leaves_nothing_and_is_cleaned_by_the_next_o
     let status = child.kill();
     assert!(!status.success());
     // Nothing is visible, even before cleanup.
-    let ro = Container::open_read_only(&path).unwrap();
+    let ro = Container::options().read_only(true).open(&path).unwrap();
     assert!(ro.names().unwrap().is_empty());
     assert!(matches!(
         ro.open_array("x"),

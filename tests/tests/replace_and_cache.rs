@@ -180,7 +180,7 @@ fn container_handles_on_one_directory_share_maps() {
     let c2 = Container::open(&path).unwrap();
     // Through another spelling of the same directory.
     let c3 = Container::open(dir.path().join("c/../c")).unwrap();
-    let ro = Container::open_read_only(&path).unwrap();
+    let ro = Container::options().read_only(true).open(&path).unwrap();
     let a = c1.open_dense::<i32>("x").unwrap();
     let ptr = a.untyped().as_bytes().as_ptr();
     for (which, c) in [("c2", &c2), ("c3", &c3), ("read-only", &ro)] {
@@ -310,7 +310,7 @@ fn remove_without_holders_deletes_the_files_at_once() {
         .unwrap();
     c.write_dense::<u8>("keep", &[1], &[1]).unwrap();
     // A read-only handle takes no reference (SPEC 9.3): its map survives an immediate removal.
-    let ro = Container::open_read_only(c.root()).unwrap();
+    let ro = Container::options().read_only(true).open(c.root()).unwrap();
     let x = ro.open_dense::<f64>("x").unwrap();
     let s = ro.open_sparse("grp/s").unwrap();
 
@@ -375,7 +375,7 @@ fn remove_while_held_is_deferred_until_the_last_handle_drops() {
         c.open_dense::<f64>("x").unwrap().as_slice(),
         &[1.0, 2.0, 3.0]
     );
-    let ro = Container::open_read_only(c.root()).unwrap();
+    let ro = Container::options().read_only(true).open(c.root()).unwrap();
     assert!(matches!(
         ro.open_dense::<f64>("x"),
         Err(OpenError::NotFound { .. })
@@ -428,7 +428,7 @@ fn a_read_only_container_reads_but_never_writes() {
         c.write_sparse::<f32, i32, i32>("s", Layout::Rows, [1, 2], &[5.0], &[1], &[0, 1])
             .unwrap();
     }
-    let ro = Container::open_read_only(&path).unwrap();
+    let ro = Container::options().read_only(true).open(&path).unwrap();
     assert!(ro.is_read_only());
     assert_eq!(ro.names().unwrap(), ["s", "x"]);
     assert_eq!(ro.open_dense::<f64>("x").unwrap().as_slice(), &[1.0, 2.0]);

@@ -150,7 +150,10 @@ fn open(dir: &str, runs: usize) -> serde_json::Value {
         drop(m);
         raw_unmap.push(ns(t));
     }
-    let ro = Container::open_read_only(dir).expect("open read-only");
+    let ro = Container::options()
+        .read_only(true)
+        .open(dir)
+        .expect("open read-only");
     let mut ro_first = vec![];
     for _ in 0..runs {
         let t = Instant::now();

@@ -63,7 +63,7 @@ impl Classify for PathError {
             PathError::WouldNest { .. } => class("ContainerExistsError"),
             PathError::ContainerRemoved { .. } => class("NotAContainerError"),
             PathError::TooLong { .. } => class("InvalidNameError"),
-            PathError::Io { source, .. } => os(source),
+            PathError::Io(dafstore::IoError { source, .. }) => os(source),
             _ => class("DafstoreError"),
         }
     }
@@ -103,10 +103,12 @@ impl Classify for MetaError {
 impl Classify for ContainerError {
     fn class(&self) -> Class {
         match self {
-            ContainerError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+            ContainerError::Io(dafstore::IoError { source, .. })
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
                 class("NotAContainerError")
             }
-            ContainerError::Io { source, .. } => os(source),
+            ContainerError::Io(dafstore::IoError { source, .. }) => os(source),
             ContainerError::NotAContainer { .. } => class("NotAContainerError"),
             ContainerError::AlreadyExists { .. } => class("ContainerExistsError"),
             ContainerError::Meta(e) => e.class(),
@@ -128,7 +130,7 @@ impl Classify for OpenError {
             OpenError::SizeMismatch { .. } | OpenError::NotRegularFile { .. } => {
                 class("CorruptArrayError")
             }
-            OpenError::Io { source, .. } => os(source),
+            OpenError::Io(dafstore::IoError { source, .. }) => os(source),
             OpenError::Meta(e) => e.class(),
             OpenError::Catalog(e) => e.class(),
             OpenError::Recovery { source, .. } => source.class(),
@@ -155,7 +157,7 @@ impl Classify for WriteError {
             WriteError::NotFound { .. } => class("ArrayNotFoundError"),
             WriteError::NotHeld { .. } => class("NotHeldError"),
             WriteError::ReadOnly { .. } => class("ReadOnlyError"),
-            WriteError::Io { source, .. } => os(source),
+            WriteError::Io(dafstore::IoError { source, .. }) => os(source),
             WriteError::Catalog(e) => e.class(),
             WriteError::Path(e) => e.class(),
             _ => class("DafstoreError"),
@@ -166,11 +168,15 @@ impl Classify for WriteError {
 impl Classify for InteropError {
     fn class(&self) -> Class {
         match self {
-            InteropError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => Class {
-                name: "DafstoreFileNotFoundError",
-                errno: Some(libc::ENOENT),
-            },
-            InteropError::Io { source, .. } => os(source),
+            InteropError::Io(dafstore::IoError { source, .. })
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
+                Class {
+                    name: "DafstoreFileNotFoundError",
+                    errno: Some(libc::ENOENT),
+                }
+            }
+            InteropError::Io(dafstore::IoError { source, .. }) => os(source),
             InteropError::Open { source, .. } => source.class(),
             InteropError::Write { source, .. } => source.class(),
             InteropError::UnsupportedDtype { .. } => class("UnsupportedDtypeError"),

@@ -513,9 +513,9 @@ impl NativeContainer {
     ) -> PyResult<NativeContainer> {
         let c = py
             .detach(|| match (readonly, gc) {
-                (true, _) => Container::open_read_only(&path),
+                (true, _) => Container::options().read_only(true).open(&path),
                 (false, true) => Container::open(&path),
-                (false, false) => Container::open_without_gc(&path),
+                (false, false) => Container::options().gc(false).open(&path),
             })
             .or_raise(py)?;
         Ok(NativeContainer::wrap(c))
@@ -664,10 +664,12 @@ impl NativeContainer {
                 let alias = if map.is_empty() {
                     None
                 } else {
-                    Some(StagingAlias::new(map).map_err(|e| WriteError::Io {
-                        path: std::path::PathBuf::from(name),
-                        op: "map the new array a second time",
-                        source: e,
+                    Some(StagingAlias::new(map).map_err(|e| {
+                        WriteError::Io(dafstore::IoError {
+                            path: std::path::PathBuf::from(name),
+                            op: "map the new array a second time",
+                            source: e,
+                        })
                     })?)
                 };
                 Ok((writer, alias))

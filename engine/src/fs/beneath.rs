@@ -28,16 +28,6 @@ pub const PATH_MAX: usize = 4096;
 /// The longest file suffix an array name produces (`.indices`) ([N5], [N10]).
 const LONGEST_SUFFIX: usize = ".indices".len();
 
-impl PathError {
-    fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> PathError {
-        PathError::Io {
-            path: path.into(),
-            op,
-            source,
-        }
-    }
-}
-
 /// What kind of file system entry `ft` is, in words for messages.
 pub(crate) fn kind_name(ft: &FileType) -> &'static str {
     if ft.is_symlink() {
@@ -286,7 +276,9 @@ pub(crate) fn reserved(root: &Path, sub: &str) -> Result<Dir, PathError> {
     let gone = |path: PathBuf| PathError::ContainerRemoved { path };
     let top = match Dir::root(root) {
         Ok(d) => d,
-        Err(PathError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+        Err(PathError::Io(crate::error::IoError { source, .. }))
+            if source.kind() == io::ErrorKind::NotFound =>
+        {
             return Err(gone(reserved))
         }
         Err(e) => return Err(e),

@@ -316,7 +316,7 @@ pub fn read_container_version(root: &Path) -> Result<(u64, u64), InspectError> {
         problem,
     };
     let file = crate::fs::beneath::open_regular(&path).map_err(|e| match e {
-        crate::error::PathError::Io { source, .. }
+        crate::error::PathError::Io(crate::error::IoError { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
             InspectError::NotAContainer { path: path.clone() }

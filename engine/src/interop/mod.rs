@@ -147,15 +147,8 @@ pub struct ImportReport {
 #[non_exhaustive]
 pub enum InteropError {
     /// A file system call failed.
-    #[error("{path}: cannot {op}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// What was attempted.
-        op: &'static str,
-        /// The OS error.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
     /// The format could not be told from the extension.
     #[error("{path}: cannot tell the file format from its extension; use .npy, .npz, .feather, .arrow or .ipc, or pass the format explicitly")]
     UnknownFormat {
@@ -303,7 +296,7 @@ pub enum InteropError {
 impl InteropError {
     fn io(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> InteropError {
         let path = path.to_path_buf();
-        move |source| InteropError::Io { path, op, source }
+        move |source| InteropError::Io(crate::error::IoError { path, op, source })
     }
 
     fn malformed(path: &Path, format: Format, detail: impl Into<String>) -> InteropError {
@@ -442,10 +435,12 @@ static OUTPUT_SEQ: AtomicU64 = AtomicU64::new(0);
 
 impl Output {
     fn create(target: &Path) -> Result<(Output, File), InteropError> {
-        let file_name = target.file_name().ok_or_else(|| InteropError::Io {
-            path: target.to_path_buf(),
-            op: "write",
-            source: io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
+        let file_name = target.file_name().ok_or_else(|| {
+            InteropError::Io(crate::error::IoError {
+                path: target.to_path_buf(),
+                op: "write",
+                source: io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
+            })
         })?;
         let mut temp_name = std::ffi::OsString::from(".");
         temp_name.push(file_name);

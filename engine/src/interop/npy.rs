@@ -72,11 +72,11 @@ impl Source<'_> {
                 // Reading a zip entry fails with InvalidData on a bad checksum or deflate stream.
                 self.malformed(format!("cannot read the {what}: {e}"))
             } else {
-                InteropError::Io {
+                InteropError::Io(crate::error::IoError {
                     path: self.path.to_path_buf(),
                     op: "read",
                     source: e,
-                }
+                })
             }
         }
     }

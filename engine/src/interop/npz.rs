@@ -33,11 +33,11 @@ const SCIPY_KEYS: [&str; 5] = ["data", "indices", "indptr", "format", "shape"];
 
 fn zip_err(path: &Path) -> impl FnOnce(zip::result::ZipError) -> InteropError + '_ {
     move |source| match source {
-        zip::result::ZipError::Io(e) => InteropError::Io {
+        zip::result::ZipError::Io(e) => InteropError::Io(crate::error::IoError {
             path: path.to_path_buf(),
             op: "read",
             source: e,
-        },
+        }),
         source => InteropError::Zip {
             path: path.to_path_buf(),
             source,

@@ -98,12 +98,12 @@ impl Shared {
             let Ok(name) = ArrayName::new(&n) else {
                 continue;
             };
-            let Ok(_g) = self.lock_stripe(&name, true) else {
+            let Ok(held) = self.lock_name(&name) else {
                 continue;
             };
             if let Ok(Some(rec)) = self.catalog().get(name.as_str()) {
                 if rec.state == ArrayState::Live && rec.checksum_stale {
-                    let _ = self.rewrite_yaml(&name, &rec.meta, None);
+                    let _ = self.rewrite_yaml(&held, &rec.meta, None);
                 }
             }
         }

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use super::shared::Shared;
+use super::stripes::NameLock;
 use crate::catalog::{ArrayState, FileRecord};
 use crate::error::{io_at, WriteError};
 use crate::failpoint::failpoint;
@@ -29,8 +30,8 @@ impl Shared {
     ) -> Result<(), WriteError> {
         self.writable()?;
         self.ensure_parent(name)?;
-        let _g = self.lock_stripe(name, true).map_err(self.lock_err(name))?;
-        self.recover_locked(name)?;
+        let held = self.lock_name(name).map_err(self.lock_err(name))?;
+        self.recover_locked(&held)?;
         let staging = format!("{}/{stem}", self.session_id());
         let intent = self
             .catalog()
@@ -43,7 +44,7 @@ impl Shared {
             }
         }
         // Committed. Whatever fails from here is finished by recovery.
-        let _ = self.finish_publish(name, meta, &staging);
+        let _ = self.finish_publish(&held, meta, &staging);
         self.arrays().remove(name.as_str());
         Ok(())
     }
@@ -59,12 +60,13 @@ impl Shared {
     /// Steps 2–6 of [W3] after the intent is committed (the commit point, [W9]).
     pub(super) fn finish_publish(
         &self,
-        name: &ArrayName,
+        held: &NameLock,
         meta: &ArrayMeta,
         staging: &str,
     ) -> Result<(), WriteError> {
+        let name = held.name();
         failpoint!("publish.after_intent");
-        self.roll_forward(name, meta, staging)?;
+        self.roll_forward(held, meta, staging)?;
         failpoint!("publish.before_live");
         self.catalog().set_state(name.as_str(), ArrayState::Live)?;
         failpoint!("publish.after_live");
@@ -75,10 +77,11 @@ impl Shared {
     /// array directory's, so no link on either path is followed ([N7]).
     pub(super) fn roll_forward(
         &self,
-        name: &ArrayName,
+        held: &NameLock,
         meta: &ArrayMeta,
         staging: &str,
     ) -> Result<(), WriteError> {
+        let name = held.name();
         let parent = self.ensure_parent(name)?;
         let (id, stem) = staging.split_once('/').unwrap_or(("", staging));
         let sdir = if id.is_empty() {
@@ -133,10 +136,11 @@ impl Shared {
     /// in-place writers are active ([W7]).
     pub(crate) fn rewrite_yaml(
         &self,
-        name: &ArrayName,
+        held: &NameLock,
         meta: &ArrayMeta,
         crcs: Option<&[(String, u32)]>,
     ) -> Result<(), WriteError> {
+        let name = held.name();
         let Some(parent) = self.check_parent_for_write(name)? else {
             return Err(WriteError::io(
                 name.parent_dir(&self.root),
@@ -160,9 +164,10 @@ impl Shared {
         })
     }
 
-    /// Under the exclusive stripe: recomputes the checksums of `name` if no in-place writer is
+    /// With the name's stripe held ([`NameLock`]): recomputes the checksums of `name` if no in-place writer is
     /// registered, records them, and writes them back into its metadata file.
-    pub(crate) fn refresh_checksums(&self, name: &ArrayName) -> Result<(), WriteError> {
+    pub(crate) fn refresh_checksums(&self, held: &NameLock) -> Result<(), WriteError> {
+        let name = held.name();
         self.check_parent_for_write(name)?;
         let Some(rec) = self.catalog().get(name.as_str())? else {
             return Ok(());
@@ -185,7 +190,7 @@ impl Shared {
             crcs.push((suffix.to_string(), crc));
         }
         if self.catalog().set_checksums(name.as_str(), &crcs)? {
-            self.rewrite_yaml(name, &rec.meta, Some(&crcs))?;
+            self.rewrite_yaml(held, &rec.meta, Some(&crcs))?;
         }
         Ok(())
     }

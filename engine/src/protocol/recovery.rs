@@ -4,6 +4,7 @@
 use std::io;
 
 use super::shared::Shared;
+use super::stripes::NameLock;
 use crate::catalog::ArrayState;
 use crate::error::{ContainerError, PathError, WriteError};
 use crate::format::is_session_id;
@@ -28,7 +29,7 @@ impl Shared {
             let Ok(name) = ArrayName::new(&n) else {
                 continue;
             };
-            let Some(_g) = self.try_lock_stripe(&name) else {
+            let Some(held) = self.try_lock_name(&name) else {
                 continue;
             };
             // Count only what is still unfinished under the stripe: another process may have
@@ -43,7 +44,7 @@ impl Shared {
                     continue;
                 }
             }
-            match self.recover_locked(&name) {
+            match self.recover_locked(&held) {
                 Ok(()) => done += 1,
                 Err(e) => failed.push((n, e)),
             }
@@ -73,20 +74,22 @@ impl Shared {
             writers_gone,
         } = self.catalog().reap_dead(&alive)?;
         report.reaped_sessions = sessions;
-        let as_container_err = |name: &ArrayName, e: WriteError| ContainerError::Io {
-            path: name.file_path(&self.root, "yaml"),
-            op: "finish a due deletion or checksum",
-            source: io::Error::other(e.to_string()),
+        let as_container_err = |name: &ArrayName, e: WriteError| {
+            ContainerError::Io(crate::error::IoError {
+                path: name.file_path(&self.root, "yaml"),
+                op: "finish a due deletion or checksum",
+                source: io::Error::other(e.to_string()),
+            })
         };
         for n in due {
             let Ok(name) = ArrayName::new(&n) else {
                 continue;
             };
-            let _g = self
-                .lock_stripe(&name, true)
+            let held = self
+                .lock_name(&name)
                 .map_err(|e| ContainerError::io(self.stripe_path(&name), "lock", e))?;
             if self
-                .finish_due_remove(&name)
+                .finish_due_remove(&held)
                 .map_err(|e| as_container_err(&name, e))?
             {
                 report.deleted.push(n);
@@ -96,10 +99,10 @@ impl Shared {
             let Ok(name) = ArrayName::new(&n) else {
                 continue;
             };
-            let _g = self
-                .lock_stripe(&name, true)
+            let held = self
+                .lock_name(&name)
                 .map_err(|e| ContainerError::io(self.stripe_path(&name), "lock", e))?;
-            self.refresh_checksums(&name)
+            self.refresh_checksums(&held)
                 .map_err(|e| as_container_err(&name, e))?;
         }
         report.staging_removed = self.remove_dead_staging()?;
@@ -190,19 +193,20 @@ pub struct GcReport {
 }
 
 impl Shared {
-    /// Under the exclusive stripe: finishes whatever a dead process left for `name`.
-    pub(crate) fn recover_locked(&self, name: &ArrayName) -> Result<(), WriteError> {
+    /// With the name's stripe held ([`NameLock`]): finishes whatever a dead process left for `name`.
+    pub(crate) fn recover_locked(&self, held: &NameLock) -> Result<(), WriteError> {
+        let name = held.name();
         let Some(rec) = self.catalog().get(name.as_str())? else {
             return Ok(());
         };
         match rec.state {
             ArrayState::Live | ArrayState::Deleting => Ok(()),
             ArrayState::Publishing => {
-                self.roll_forward(name, &rec.meta, rec.staging.as_deref().unwrap_or(""))?;
+                self.roll_forward(held, &rec.meta, rec.staging.as_deref().unwrap_or(""))?;
                 self.catalog().set_state(name.as_str(), ArrayState::Live)?;
                 Ok(())
             }
-            ArrayState::Removing => self.finish_remove(name),
+            ArrayState::Removing => self.finish_remove(held),
         }
     }
 }

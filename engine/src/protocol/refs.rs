@@ -65,13 +65,14 @@ impl Shared {
                     })
                 }
                 Retained::Unfinished => {
-                    let _g = self
-                        .lock_stripe(name, true)
+                    let held = self
+                        .lock_name(name)
                         .map_err(|e| OpenError::io(self.stripe_path(name), "lock", e))?;
-                    self.recover_locked(name).map_err(|e| OpenError::Recovery {
-                        name: name.to_string(),
-                        source: Box::new(e),
-                    })?;
+                    self.recover_locked(&held)
+                        .map_err(|e| OpenError::Recovery {
+                            name: name.to_string(),
+                            source: Box::new(e),
+                        })?;
                 }
             }
         }
@@ -112,9 +113,9 @@ impl Shared {
             // Marked `removing` but not yet under the stripe: another writer may finish the
             // removal and publish anew under the name here ([W8]); finish_due_remove re-checks.
             failpoint!("release.before_stripe");
-            let _g = self.lock_stripe(name, true).map_err(self.lock_err(name))?;
+            let held = self.lock_name(name).map_err(self.lock_err(name))?;
             failpoint!("release.after_mark_removing");
-            self.finish_due_remove(name)?;
+            self.finish_due_remove(&held)?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Removal (SPEC [W8]): now, or deferred while live processes hold the array.
 
 use super::shared::Shared;
+use super::stripes::NameLock;
 use crate::catalog::{ArrayState, RemoveStart};
 use crate::error::{PathError, WriteError};
 use crate::failpoint::failpoint;
@@ -17,10 +18,8 @@ impl Shared {
     pub(crate) fn remove(&self, name: &str) -> Result<Removal, WriteError> {
         let name = ArrayName::new(name)?;
         self.writable()?;
-        let _g = self
-            .lock_stripe(&name, true)
-            .map_err(self.lock_err(&name))?;
-        self.recover_locked(&name)?;
+        let held = self.lock_name(&name).map_err(self.lock_err(&name))?;
+        self.recover_locked(&held)?;
         // A link or nested container on the way is refused before anything changes ([N7], [C4]).
         self.check_parent_for_write(&name)?;
         let alive = |s: &str| self.session_alive(s);
@@ -33,7 +32,7 @@ impl Shared {
             RemoveStart::Deferred(holders) => Ok(Removal::Deferred { holders }),
             RemoveStart::Now => {
                 failpoint!("remove.after_mark_removing");
-                self.finish_remove(&name)?;
+                self.finish_remove(&held)?;
                 // Space was freed: re-make the space reserve if it was used ([Q3]).
                 crate::fs::reserve::ensure(&self.dir);
                 Ok(Removal::Removed)
@@ -56,17 +55,18 @@ pub enum Removal {
 }
 
 impl Shared {
-    /// Under the exclusive stripe: finishes a removal that was marked `removing` before the
+    /// With the name's stripe held ([`NameLock`]): finishes a removal that was marked `removing` before the
     /// stripe was taken (last release, reap, `set_scratch`), if the row is still `removing`.
     /// Another writer may have taken the stripe first, finished it as recovery and published a
     /// new array under the name; that array is left alone ([W8]). Returns whether it removed.
-    pub(crate) fn finish_due_remove(&self, name: &ArrayName) -> Result<bool, WriteError> {
+    pub(crate) fn finish_due_remove(&self, held: &NameLock) -> Result<bool, WriteError> {
+        let name = held.name();
         let still_due = self
             .catalog()
             .get(name.as_str())?
             .is_some_and(|r| r.state == ArrayState::Removing);
         if still_due {
-            self.finish_remove(name)?;
+            self.finish_remove(held)?;
         }
         Ok(still_due)
     }
@@ -75,7 +75,8 @@ impl Shared {
     /// deletes its row. If the directory is now behind a link, a nested container or a file, its
     /// files are not the container's to unlink: only the row is deleted, the entry in the way is
     /// left for fsck to report ([N7], [C4]), and nothing is ever left stuck in `removing`.
-    pub(crate) fn finish_remove(&self, name: &ArrayName) -> Result<(), WriteError> {
+    pub(crate) fn finish_remove(&self, held: &NameLock) -> Result<(), WriteError> {
+        let name = held.name();
         let dir = match beneath::array_dir(&self.root, name) {
             Ok(d) => d,
             Err(

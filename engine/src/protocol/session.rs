@@ -40,7 +40,7 @@ pub(super) fn start_session(
     let mut attempts = 0;
     loop {
         match try_start_session(dir, catalog, pid) {
-            Err(ContainerError::Io { source, .. })
+            Err(ContainerError::Io(crate::error::IoError { source, .. }))
                 if source.kind() == io::ErrorKind::NotFound && attempts < 100 =>
             {
                 attempts += 1;
@@ -123,8 +123,8 @@ impl Shared {
         if let Ok(reaped) = reaped {
             for n in reaped.due {
                 if let Ok(name) = ArrayName::new(&n) {
-                    if let Ok(_g) = self.lock_stripe(&name, true) {
-                        let _ = self.finish_due_remove(&name);
+                    if let Ok(held) = self.lock_name(&name) {
+                        let _ = self.finish_due_remove(&held);
                     }
                 }
             }

@@ -184,7 +184,7 @@ impl Proc {
 /// A [`PathError`] where only an `io::Error` fits (lock files): its message, or the OS error.
 pub(super) fn path_io(e: PathError) -> io::Error {
     match e {
-        PathError::Io { source, .. } => source,
+        PathError::Io(crate::error::IoError { source, .. }) => source,
         PathError::ContainerRemoved { .. } => {
             io::Error::new(io::ErrorKind::NotFound, e.to_string())
         }

@@ -42,7 +42,37 @@ impl Drop for StripeGuard {
     }
 }
 
+/// `name`'s stripe held exclusively: every change to `name`'s files or catalog row runs under it
+/// ([W6]), and the functions that make one take it as their first argument.
+pub(crate) struct NameLock {
+    name: ArrayName,
+    _stripe: StripeGuard,
+}
+
+impl NameLock {
+    /// The name whose stripe is held.
+    pub(crate) fn name(&self) -> &ArrayName {
+        &self.name
+    }
+}
+
 impl Shared {
+    /// Takes `name`'s stripe exclusively, blocking.
+    pub(crate) fn lock_name(&self, name: &ArrayName) -> io::Result<NameLock> {
+        Ok(NameLock {
+            name: name.clone(),
+            _stripe: self.lock_stripe(name, true)?,
+        })
+    }
+
+    /// Takes `name`'s stripe exclusively if no one holds it.
+    pub(crate) fn try_lock_name(&self, name: &ArrayName) -> Option<NameLock> {
+        Some(NameLock {
+            name: name.clone(),
+            _stripe: self.try_lock_stripe(name)?,
+        })
+    }
+
     pub(super) fn stripe_file(&self, name: &ArrayName) -> io::Result<File> {
         self.reserved_file("locks", &format!("{:02}.lock", name.stripe()))
     }
@@ -53,9 +83,15 @@ impl Shared {
             .join(format!("{:02}.lock", name.stripe()))
     }
 
+    /// Takes `name`'s stripe shared, blocking: readers hold it while they tie a catalog row to
+    /// the files they open, so no publish renames files between the two ([W6]).
+    pub(crate) fn lock_stripe_shared(&self, name: &ArrayName) -> io::Result<StripeGuard> {
+        self.lock_stripe(name, false)
+    }
+
     /// Takes the stripe of `name`, blocking. Read-only handles on media without lock files go
     /// without (nobody can write there).
-    pub(crate) fn lock_stripe(&self, name: &ArrayName, exclusive: bool) -> io::Result<StripeGuard> {
+    fn lock_stripe(&self, name: &ArrayName, exclusive: bool) -> io::Result<StripeGuard> {
         let file = match self.stripe_file(name) {
             Ok(f) => f,
             Err(_) if self.readonly => {
@@ -74,7 +110,7 @@ impl Shared {
         Ok(StripeGuard::held(file))
     }
 
-    pub(crate) fn try_lock_stripe(&self, name: &ArrayName) -> Option<StripeGuard> {
+    fn try_lock_stripe(&self, name: &ArrayName) -> Option<StripeGuard> {
         let file = self.stripe_file(name).ok()?;
         file.try_lock().ok()?;
         Some(StripeGuard::held(file))

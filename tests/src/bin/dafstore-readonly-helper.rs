@@ -62,7 +62,7 @@ fn main() -> ExitCode {
         eprintln!("unknown command {cmd:?}");
         return ExitCode::from(2);
     }
-    let c = match Container::open_read_only(dir) {
+    let c = match Container::options().read_only(true).open(dir) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

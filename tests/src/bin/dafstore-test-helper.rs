@@ -42,7 +42,10 @@ fn run(args: &[String]) -> Result<(), String> {
                 .map_err(|e| s(&e))
         }
         ["read-dense", dir, name] => {
-            let c = Container::open_read_only(dir).map_err(|e| s(&e))?;
+            let c = Container::options()
+                .read_only(true)
+                .open(dir)
+                .map_err(|e| s(&e))?;
             let a = c.open_dense::<f64>(name).map_err(|e| s(&e))?;
             let text: Vec<String> = a.iter().map(f64::to_string).collect();
             println!("{}", text.join(","));

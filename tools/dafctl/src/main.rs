@@ -230,6 +230,27 @@ enum Command {
     },
 }
 
+impl Command {
+    /// The container directory the command works on, for the hints after an error.
+    fn dir(&self) -> Option<&std::path::Path> {
+        match self {
+            Command::Init { dir }
+            | Command::Ls { dir, .. }
+            | Command::Info { dir, .. }
+            | Command::Rm { dir, .. }
+            | Command::Refs { dir, .. }
+            | Command::Hold { dir, .. }
+            | Command::Gc { dir, .. }
+            | Command::Fsck { dir, .. }
+            | Command::Adopt { dir }
+            | Command::Import { dir, .. }
+            | Command::Export { dir, .. }
+            | Command::DemoWorker { dir, .. } => Some(dir),
+            Command::Demo { dir } => dir.as_deref(),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -242,6 +263,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let dir = cli.command.dir().map(PathBuf::from);
     let (result, error_code) = match cli.command {
         Command::Init { dir } => (cmd::init::run(&dir), 1),
         Command::Ls { dir, json } => (cmd::ls::run(&dir, json), 1),
@@ -290,6 +312,9 @@ fn main() -> ExitCode {
                 "dafctl: error: {}",
                 dafstore::escape_for_display(&e.to_string())
             );
+            if let Some(hint) = cmd::common::hint(e.as_ref(), dir.as_deref()) {
+                eprintln!("dafctl: hint: {hint}");
+            }
             ExitCode::from(error_code)
         }
     }

@@ -14,6 +14,30 @@ pub fn shown(text: &str) -> String {
     dafstore::escape_for_display(text)
 }
 
+/// The engine's remedy for `e` (if it names one) as a dafctl command line for the container `dir`.
+pub fn hint(
+    e: &(dyn std::error::Error + 'static),
+    dir: Option<&std::path::Path>,
+) -> Option<String> {
+    let dir = dir.map_or_else(|| "DIR".to_string(), |d| shown(&d.display().to_string()));
+    Some(match dafstore::Remedy::of(e)? {
+        dafstore::Remedy::Check => format!("run `dafctl fsck {dir}`"),
+        dafstore::Remedy::Repair => format!("run `dafctl fsck --repair {dir}`"),
+        dafstore::Remedy::FreeSpace => {
+            format!("remove arrays with `dafctl rm {dir} NAME...`, or other files")
+        }
+        dafstore::Remedy::List => format!("`dafctl ls {dir}` lists the arrays"),
+        dafstore::Remedy::CreateOrAdopt => {
+            format!("`dafctl init {dir}` creates a container; `dafctl adopt {dir}` adopts a daf directory")
+        }
+        dafstore::Remedy::OpenReadOnly => {
+            "`dafctl ls`, `info`, `refs`, `export` and `fsck` without --repair open it read-only"
+                .to_string()
+        }
+        _ => return None,
+    })
+}
+
 /// Prints `rows` under `headers`, each column padded to its widest cell (the last one is not).
 /// Cells are escaped with [`shown`].
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) -> Result<()> {

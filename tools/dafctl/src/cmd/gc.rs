@@ -36,7 +36,7 @@ struct FailedJson {
 /// Opens without the automatic gc of a read-write open, so the report is exactly what this
 /// `gc` did.
 fn collect(dir: &Path) -> Result<GcReport> {
-    Ok(Container::open_without_gc(dir)?.gc()?)
+    Ok(Container::options().gc(false).open(dir)?.gc()?)
 }
 
 pub fn run(dir: &Path, json: bool) -> Result<u8> {

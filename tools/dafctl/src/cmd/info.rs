@@ -99,7 +99,7 @@ impl ArrayInfo {
 }
 
 pub fn run(dir: &Path, name: &str, json: bool) -> Result<u8> {
-    let c = Container::open_read_only(dir)?;
+    let c = Container::options().read_only(true).open(dir)?;
     let rec = c
         .records()?
         .into_iter()

@@ -9,7 +9,7 @@ use super::info::{live_refs, ArrayInfo};
 use super::Result;
 
 pub fn run(dir: &Path, json: bool) -> Result<u8> {
-    let c = Container::open_read_only(dir)?;
+    let c = Container::options().read_only(true).open(dir)?;
     let refs = live_refs(&c.holders()?);
     let infos: Vec<ArrayInfo> = c
         .records()?

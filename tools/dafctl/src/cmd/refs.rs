@@ -20,7 +20,7 @@ struct HolderInfo {
 
 pub fn run(dir: &Path, json: bool) -> Result<u8> {
     // Read-only: a read-write open would reap the dead holders this command is meant to show.
-    let c = Container::open_read_only(dir)?;
+    let c = Container::options().read_only(true).open(dir)?;
     let holders: Vec<HolderInfo> = c
         .holders()?
         .into_iter()

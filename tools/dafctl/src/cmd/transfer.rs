@@ -56,7 +56,7 @@ pub fn import(
 
 pub fn export(dir: &Path, name: &str, file: &Path, fmt: Option<&str>) -> Result<u8> {
     // Reading needs no write access: works on read-only media and full file systems.
-    let c = Container::open_read_only(dir)?;
+    let c = Container::options().read_only(true).open(dir)?;
     let progress = Progress::spinner(&format!("exporting {name}"));
     c.export(name, file, format(fmt))?;
     progress.finish();
