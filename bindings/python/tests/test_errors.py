@@ -22,7 +22,7 @@ from dafstore import _errors
 
 def test_every_class_derives_from_the_base_and_its_builtin() -> None:
     expected = {
-        "ArrayNotFoundError": FileNotFoundError,
+        "ArrayNotFoundError": (FileNotFoundError, KeyError),
         "NotAContainerError": FileNotFoundError,
         "DafstoreFileNotFoundError": FileNotFoundError,
         "ContainerExistsError": FileExistsError,
@@ -45,28 +45,34 @@ def test_every_class_derives_from_the_base_and_its_builtin() -> None:
         "DafstoreOSError": OSError,
     }
     assert set(expected) | {"DafstoreError"} == set(_errors.__all__)
-    for name, builtin in expected.items():
+    for name, builtins in expected.items():
         cls = getattr(dafstore, name)
-        assert issubclass(cls, dafstore.DafstoreError) and issubclass(cls, builtin), name
+        assert issubclass(cls, dafstore.DafstoreError), name
+        for builtin in builtins if isinstance(builtins, tuple) else (builtins,):
+            assert issubclass(cls, builtin), (name, builtin)
+    # Only the not-found error is a KeyError (the mapping interface's missing key).
+    assert [n for n in _errors.__all__ if issubclass(getattr(_errors, n), KeyError)] == [
+        "ArrayNotFoundError"
+    ]
 
 
 def test_container_errors(workdir: Path) -> None:
     with pytest.raises(dafstore.NotAContainerError, match="cannot open container") as e:
-        dafstore.Container.open(workdir / "missing")
+        dafstore.open(workdir / "missing")
     assert isinstance(e.value, FileNotFoundError)
     (workdir / "plain").mkdir()
-    with pytest.raises(dafstore.NotAContainerError, match="is not a dafstore container"):
-        dafstore.Container.open(workdir / "plain")
-    dafstore.Container.create(workdir / "c")
+    with pytest.raises(dafstore.NotAContainerError, match="is not a dafstore container") as e:
+        dafstore.open(workdir / "plain")
+    dafstore.create(workdir / "c")
     with pytest.raises(dafstore.ContainerExistsError, match="already a dafstore container"):
-        dafstore.Container.create(workdir / "c")
+        dafstore.create(workdir / "c")
     yaml = workdir / "c" / ".dafstore" / "container.yaml"
     yaml.write_text("format: dafstore\nversion:\n- 9\n- 0\n")
     with pytest.raises(dafstore.UnsupportedVersionError, match="upgrade dafstore"):
-        dafstore.Container.open(workdir / "c", readonly=True)
+        dafstore.open(workdir / "c", read_only=True)
     yaml.write_text("format: other\n")
     with pytest.raises(dafstore.CorruptArrayError, match="invalid metadata"):
-        dafstore.Container.open(workdir / "c", readonly=True)
+        dafstore.open(workdir / "c", read_only=True)
 
 
 def test_array_not_found(container: dafstore.Container) -> None:
@@ -86,7 +92,11 @@ def test_array_not_found(container: dafstore.Container) -> None:
     ):
         with pytest.raises(dafstore.ArrayNotFoundError, match='no array named "nope"') as e:
             call()
-        assert isinstance(e.value, FileNotFoundError)
+        assert isinstance(e.value, FileNotFoundError) and isinstance(e.value, KeyError)
+        # str() is the message (an OSError's), not a KeyError's repr of it.
+        assert str(e.value) == e.value.args[0] and not str(e.value).startswith("'")
+    with pytest.raises(KeyError):
+        container.open("nope")
 
 
 @pytest.mark.parametrize("name", ["", "../x", "a//b", ".hidden", "a/./b", "x\\y", "a/"])
@@ -169,7 +179,7 @@ def test_dtype_mismatch(container: dafstore.Container) -> None:
 
 def test_read_only(container: dafstore.Container) -> None:
     container.write("x", np.zeros(2))
-    ro = dafstore.Container.open(container.path, readonly=True)
+    ro = dafstore.open(container.path, read_only=True)
     for call in (
         lambda: ro.write("y", np.zeros(2)),
         lambda: ro.write_sparse("y", sp.eye(2, format="csr")),
@@ -257,7 +267,7 @@ def test_no_space_is_an_error_at_create_not_a_crash(workdir: Path) -> None:
     if os.geteuid() != 0 or not _mount_tiny_tmpfs(mnt):
         pytest.skip("needs root to mount a 1 MiB tmpfs")
     try:
-        c = dafstore.Container.create(mnt / "c")
+        c = dafstore.create(mnt / "c")
         with pytest.raises(dafstore.NoSpaceError, match="no space left") as e:
             c.create("big", (4 << 20,), "uint8")
         assert e.value.errno == errno.ENOSPC and isinstance(e.value, OSError)
@@ -273,8 +283,8 @@ def test_no_space_is_an_error_at_create_not_a_crash(workdir: Path) -> None:
 def test_operating_system_errors_carry_errno(workdir: Path) -> None:
     (workdir / "file").write_text("not a directory")
     for call in (
-        lambda: dafstore.Container.create(workdir / "file" / "c"),
-        lambda: dafstore.Container.open(workdir / "file" / "c"),
+        lambda: dafstore.create(workdir / "file" / "c"),
+        lambda: dafstore.open(workdir / "file" / "c"),
     ):
         with pytest.raises(dafstore.DafstoreOSError, match="Not a directory") as e:
             call()
@@ -282,7 +292,7 @@ def test_operating_system_errors_carry_errno(workdir: Path) -> None:
 
 
 def test_a_damaged_catalog_is_a_catalog_error(workdir: Path) -> None:
-    c = dafstore.Container.create(workdir / "c")
+    c = dafstore.create(workdir / "c")
     c.write("x", np.zeros(3))
     c.close()
     del c
@@ -292,7 +302,7 @@ def test_a_damaged_catalog_is_a_catalog_error(workdir: Path) -> None:
         extra.unlink()
     catalog.write_bytes(b"not a database" * 1000)
     with pytest.raises(dafstore.CatalogError, match="catalog.sqlite") as e:
-        dafstore.Container.open(workdir / "c")
+        dafstore.open(workdir / "c")
     assert isinstance(e.value, OSError) and "dafctl fsck" in str(e.value)
 
 
@@ -303,7 +313,7 @@ PERMISSION = textwrap.dedent(
 
     os.makedirs(sys.argv[1], mode=0o555)
     try:
-        dafstore.Container.create(os.path.join(sys.argv[1], "c"))
+        dafstore.create(os.path.join(sys.argv[1], "c"))
     except dafstore.DafstorePermissionError as e:
         assert isinstance(e, PermissionError) and e.errno == errno.EACCES, e
         print("ok", e)

@@ -41,8 +41,9 @@ class DafstoreError(Exception):
     """Base class of every error dafstore raises."""
 
 
-class ArrayNotFoundError(DafstoreError, FileNotFoundError):
-    """No live array of that name (never published, removed, or being removed)."""
+class ArrayNotFoundError(DafstoreError, FileNotFoundError, KeyError):
+    """No live array of that name (never published, removed, or being removed). Also a
+    ``KeyError``, as ``c[name]`` on the container's mapping interface raises it."""
 
 
 class NotAContainerError(DafstoreError, FileNotFoundError):
@@ -54,7 +55,7 @@ class DafstoreFileNotFoundError(DafstoreError, FileNotFoundError):
 
 
 class ContainerExistsError(DafstoreError, FileExistsError):
-    """``Container.create`` on a directory that already is a container."""
+    """``dafstore.create(path)`` on a directory that already is a container."""
 
 
 class NameConflictError(DafstoreError, FileExistsError):
@@ -89,7 +90,7 @@ class ReadOnlyError(DafstoreError, PermissionError):
 class DafstorePermissionError(DafstoreError, PermissionError):
     """The operating system refused access (EACCES, EPERM, EROFS): also a read-write open of a
     container on a read-only file system or without write permission (open it with
-    ``readonly=True``)."""
+    ``dafstore.open(path, read_only=True)``)."""
 
 
 class NotHeldError(DafstoreError, RuntimeError):
