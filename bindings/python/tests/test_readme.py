@@ -45,7 +45,8 @@ def test_quick_start(workdir: Path) -> None:
     assert out[4] == "False"
     assert out[5] == "(3, 4) ['m', 'x']"
     assert out[6] == "() True"
-    assert out[7].endswith('/demo: no array named "nope"; `dafctl ls` lists the arrays')
+    # The engine's CLI advice (`dafctl ls`) is reworded as the Python call.
+    assert out[7].endswith('/demo: no array named "nope"; `c.ls()` lists the arrays')
 
 
 def test_processes_example(workdir: Path) -> None:
