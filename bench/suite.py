@@ -283,7 +283,7 @@ def peer_open(d, n, runs, with_safetensors, with_python=False):
     try:
         import dafstore  # noqa: F401
 
-        c = dafstore.Container.open(os.path.join(d, "c"))
+        c = dafstore.open(os.path.join(d, "c"))
         assert float(c.open("x")[-1]) == n - 1
         gc.collect()
         t = []

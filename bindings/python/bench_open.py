@@ -53,7 +53,7 @@ def main() -> int:
 
     base = Path(args.dir or tempfile.mkdtemp(prefix="dafstore-bench-", dir="/dev/shm"))
     base.mkdir(parents=True, exist_ok=True)
-    c = dafstore.Container.create(base / "c")
+    c = dafstore.create(base / "c")
     with c.create("x", (args.elements,), "float64") as a:
         a[:] = 1.0
     del a

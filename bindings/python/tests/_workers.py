@@ -37,7 +37,7 @@ def partial_sums(path: str, i: int, n: int, out: Any) -> None:
     """Stage 1 of the seed 000 workflow: each worker reduces its rows of the shared input and
     publishes the partial results as scratch arrays (deleted once they have been used)."""
     try:
-        c = dafstore.Container.open(path)
+        c = dafstore.open(path)
         x = c.open("input/X")
         rows = chunk(i, n, x.shape[0])
         c.write(f"tmp/colsum_{i}", x[rows].sum(axis=0), scratch=True)
@@ -53,7 +53,7 @@ def normalise(path: str, i: int, n: int, barrier: Any, out: Any) -> None:
     """Stage 2: every worker holds every scratch partial at once (the barrier), combines them,
     writes its share of the result, and releases them: the last release deletes them."""
     try:
-        c = dafstore.Container.open(path)
+        c = dafstore.open(path)
         parts = [c.open(f"tmp/colsum_{j}") for j in range(n)]
         spmv = [c.open(f"tmp/spmv_{j}") for j in range(n)]
         barrier.wait(60)  # every worker now holds every partial
@@ -73,7 +73,7 @@ def normalise(path: str, i: int, n: int, barrier: Any, out: Any) -> None:
 
 def hold_until_killed(path: str, names: list[str], ready: Any) -> None:
     """Opens arrays (holding their references) and waits to be killed."""
-    c = dafstore.Container.open(path)
+    c = dafstore.open(path)
     views = [c.open(n) for n in names]
     for v in views:
         float(v.sum())
@@ -84,7 +84,7 @@ def hold_until_killed(path: str, names: list[str], ready: Any) -> None:
 def map_and_measure(path: str, name: str, barrier: Any, out: Any) -> None:
     """PSS before mapping, then after every worker has mapped and read the whole array."""
     try:
-        c = dafstore.Container.open(path)
+        c = dafstore.open(path)
         before = pss_kib()
         a = c.open(name)
         total = float(a.sum())  # touches every page

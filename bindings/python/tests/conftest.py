@@ -29,6 +29,6 @@ def workdir() -> Iterator[Path]:
 
 @pytest.fixture
 def container(workdir: Path) -> Iterator[dafstore.Container]:
-    c = dafstore.Container.create(workdir / "c")
+    c = dafstore.create(workdir / "c")
     yield c
     c.close()

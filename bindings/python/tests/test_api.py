@@ -4,6 +4,7 @@ references, removal, scratch arrays and the inspection calls behave as documente
 
 from __future__ import annotations
 
+import collections.abc
 import gc
 import os
 import pickle
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +99,7 @@ DERIVED_VIEW = textwrap.dedent(
     import numpy as np
     import dafstore
 
-    c = dafstore.Container.open(sys.argv[1])
+    c = dafstore.open(sys.argv[1])
     with c.create("x", (1 << 20,), "int64") as a:
         tail = a[1:]  # a writable view of the map, kept after the block
         a[:] = 7
@@ -354,20 +356,20 @@ def test_gc_and_fsck_reports(container: dafstore.Container) -> None:
 
 def test_pickled_container_reopens_by_path(container: dafstore.Container) -> None:
     c2 = pickle.loads(pickle.dumps(container))
-    assert c2.path == container.path and not c2.readonly
-    ro = dafstore.Container.open(container.path, readonly=True)
-    assert pickle.loads(pickle.dumps(ro)).readonly
+    assert c2.path == container.path and not c2.read_only
+    ro = dafstore.open(container.path, read_only=True)
+    assert pickle.loads(pickle.dumps(ro)).read_only
 
 
 def test_readonly_container_reads(container: dafstore.Container) -> None:
     container.write("x", np.arange(3.0))
-    ro = dafstore.Container.open(container.path, readonly=True)
+    ro = dafstore.open(container.path, read_only=True)
     np.testing.assert_array_equal(ro.open("x"), [0, 1, 2])
     assert ro.local_refs("x") == 0  # read-only handles take no references
 
 
 def test_context_manager_closes_but_arrays_keep_working(workdir) -> None:
-    with dafstore.Container.create(workdir / "c") as c:
+    with dafstore.create(workdir / "c") as c:
         c.write("x", np.arange(3.0))
         a = c.open("x")
     assert c.closed
@@ -387,3 +389,231 @@ def test_import_export_round_trip(container: dafstore.Container, workdir) -> Non
     container.write_sparse("m", m)
     container.export("m", workdir / "m.npz")
     assert (sp.load_npz(workdir / "m.npz") != m).nnz == 0
+
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points: dafstore.create / dafstore.open, and the deprecated class-level forms
+
+
+def test_module_level_create_makes_a_read_write_container(workdir: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the current entry points warn about nothing
+        c = dafstore.create(workdir / "c")
+        assert isinstance(c, dafstore.Container) and not c.read_only
+        c.write("x", np.arange(3.0))
+        np.testing.assert_array_equal(c.open("x"), [0, 1, 2])
+        assert c.path == os.path.realpath(workdir / "c")
+        with pytest.raises(dafstore.ContainerExistsError):
+            dafstore.create(str(workdir / "c"))  # a str as well as a PathLike
+
+
+def test_module_level_open_is_read_write_by_default(container: dafstore.Container) -> None:
+    container.write("x", np.arange(3.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = dafstore.open(container.path)
+        assert isinstance(c, dafstore.Container) and not c.read_only
+        c.write("y", np.ones(2))
+        w = c.open("x", "r+")
+        w[0] = 5.0
+        assert c.local_refs("x") == 1  # read-write handles take references
+        del w
+        assert container.open("x")[0] == 5.0
+
+
+def test_module_level_open_read_only(container: dafstore.Container) -> None:
+    container.write("x", np.arange(3.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ro = dafstore.open(container.path, read_only=True)
+        assert ro.read_only and "read_only=True" in repr(ro)
+        np.testing.assert_array_equal(ro.open("x"), [0, 1, 2])
+        with pytest.raises(dafstore.ReadOnlyError):
+            ro.write("y", np.ones(2))
+        with pytest.raises(dafstore.ReadOnlyError):
+            ro.open("x", "r+")
+        assert pickle.loads(pickle.dumps(ro)).read_only
+    with pytest.raises(TypeError):
+        dafstore.open(container.path, True)  # type: ignore[misc]  # keywords only
+
+
+DIES_HOLDING = textwrap.dedent(
+    """
+    import os, sys
+    import dafstore
+
+    c = dafstore.open(sys.argv[1])
+    c.retain("x")
+    os._exit(0)  # dies holding "x": its session stays registered until something reaps it
+    """
+)
+
+
+def test_module_level_open_gc_keyword(container: dafstore.Container, workdir: Path) -> None:
+    container.write("x", np.zeros(3))
+    script = workdir / "dies_holding.py"
+    script.write_text(DIES_HOLDING)
+    subprocess.run([sys.executable, str(script), container.path], check=True, timeout=60)
+
+    def dead(c: dafstore.Container) -> list[dafstore.Holder]:
+        return [h for h in c.refs() if not h.alive]
+
+    # gc=False: the open does no maintenance, so the dead holder is still there.
+    c = dafstore.open(container.path, gc=False)
+    assert not c.read_only
+    assert [[a.name for a in h.arrays] for h in dead(c)] == [["x"]]
+    # A read-only open changes nothing either, whatever gc says.
+    assert len(dead(dafstore.open(container.path, read_only=True, gc=True))) == 1
+    # gc=True (the default) reaps it.
+    assert dead(dafstore.open(container.path, gc=True)) == []
+
+
+def test_class_level_create_is_deprecated_but_works(workdir: Path) -> None:
+    with pytest.warns(DeprecationWarning, match=r"use dafstore\.create\(path\)") as w:
+        c = dafstore.Container.create(workdir / "c")
+    assert len(w) == 1 and w[0].filename == __file__  # points at the caller
+    assert isinstance(c, dafstore.Container) and not c.read_only
+    c.write("x", np.arange(3.0))
+    assert c.ls() == ["x"]
+
+
+def test_class_level_open_is_deprecated_but_works(container: dafstore.Container) -> None:
+    container.write("x", np.arange(3.0))
+    with pytest.warns(DeprecationWarning, match=r"use dafstore\.open\(path, read_only=") as w:
+        c = dafstore.Container.open(container.path)
+    assert len(w) == 1 and w[0].filename == __file__
+    assert not c.read_only and c.ls() == ["x"]
+    with pytest.warns(DeprecationWarning, match=r"dafstore\.open") as w:
+        ro = dafstore.Container.open(container.path, readonly=True)
+    assert w[0].filename == __file__
+    assert ro.read_only
+    with pytest.warns(DeprecationWarning):
+        assert dafstore.Container.open(container.path, True).read_only  # positional, as before
+    np.testing.assert_array_equal(ro.open("x"), [0, 1, 2])
+
+
+def test_readonly_property_is_deprecated_but_works(container: dafstore.Container) -> None:
+    ro = dafstore.open(container.path, read_only=True)
+    with pytest.warns(DeprecationWarning, match="use Container.read_only") as w:
+        assert ro.readonly is True
+    assert w[0].filename == __file__
+    with pytest.warns(DeprecationWarning):
+        assert container.readonly is False
+
+
+def test_instance_create_and_open_are_the_array_methods(container: dafstore.Container) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with container.create("x", (2, 2), "int8") as a:
+            a[:] = 3
+        assert (container.open("x") == 3).all()
+        assert container.create.__self__ is container  # bound methods, documented as such
+        assert container.open.__self__ is container
+        assert "Creates dense array" in (container.create.__doc__ or "")
+        assert "Opens dense array" in (container.open.__doc__ or "")
+        assert "Creates dense array" in (vars(dafstore.Container)["create"].__doc__ or "")
+
+
+def test_pickling_reopens_without_warnings(container: dafstore.Container) -> None:
+    container.write("x", np.arange(3.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for c in (container, dafstore.open(container.path, read_only=True)):
+            back = pickle.loads(pickle.dumps(c))
+            assert back.path == c.path and back.read_only == c.read_only
+            np.testing.assert_array_equal(back["x"], [0, 1, 2])
+    # A pickle made by an earlier version names the same function with the same arguments.
+    old = pickle.loads(pickle.dumps((dafstore._container._reopen, (container.path, True))))
+    assert old[0](*old[1]).read_only
+
+
+# --------------------------------------------------------------------------------------------
+# The read-only Mapping of name -> array
+
+
+def test_container_is_a_read_only_mapping(container: dafstore.Container) -> None:
+    assert isinstance(container, collections.abc.Mapping)
+    assert not isinstance(container, collections.abc.MutableMapping)
+    assert len(container) == 0 and list(container) == [] and dict(container) == {}
+    assert container  # a handle stays true when empty (it is not a collection to test for)
+
+    x = np.arange(6.0).reshape(2, 3)
+    rows = sp.random(5, 4, density=0.5, format="csr", random_state=1)
+    cols = sp.random(3, 6, density=0.5, format="csc", random_state=2)
+    container.write("d/x", x)
+    container.write_sparse("d/rows", rows)
+    container.write_sparse("cols", cols)
+    assert len(container) == 3
+    assert list(container) == list(container.keys()) == container.ls() == [
+        "cols", "d/rows", "d/x"
+    ]
+    assert "d/x" in container.keys() and "nope" not in container.keys()
+
+    dense = container["d/x"]  # as c.open(name): read-only, the shared map itself
+    assert isinstance(dense, np.ndarray) and not dense.flags.writeable
+    np.testing.assert_array_equal(dense, x)
+    assert dense.__array_interface__["data"][0] == container._map_address("d/x")
+    assert container.local_refs("d/x") == 1
+    del dense
+    gc.collect()
+    assert container.local_refs("d/x") == 0
+
+    m = container["d/rows"]  # as c.open_sparse(name)
+    assert type(m) is sp.csr_matrix and (m != rows).nnz == 0
+    assert not m.data.flags.writeable
+    assert type(container["cols"]) is sp.csc_matrix and (container["cols"] != cols).nnz == 0
+
+    items = dict(container.items())
+    assert set(items) == {"cols", "d/rows", "d/x"}
+    np.testing.assert_array_equal(items["d/x"], x)
+    assert (items["d/rows"] != rows).nnz == 0
+    values = list(container.values())
+    assert len(values) == 3 and isinstance(values[2], np.ndarray)
+    np.testing.assert_array_equal(container.get("d/x"), x)
+
+
+def test_mapping_missing_keys(container: dafstore.Container) -> None:
+    container.write("x", np.zeros(2))
+    with pytest.raises(KeyError):
+        container["nope"]
+    with pytest.raises(dafstore.ArrayNotFoundError, match='no array named "nope"') as e:
+        container["nope"]
+    assert isinstance(e.value, FileNotFoundError)
+    container.remove("x")
+    with pytest.raises(KeyError):
+        container["x"]
+    # A name that cannot be an array's, or a key that is not a name: not in it, so a KeyError
+    # (an ArrayNotFoundError saying why), as `in` and get() agree.
+    for bad in ["../x", "", ".hidden", 3, None, b"x"]:
+        with pytest.raises(dafstore.ArrayNotFoundError):
+            container[bad]  # type: ignore[index]
+        assert bad not in container
+        assert container.get(bad) is None  # type: ignore[arg-type]
+    with pytest.raises(dafstore.ArrayNotFoundError, match="names are strings"):
+        container[3]  # type: ignore[index]
+    assert container.get("nope", 7) == 7
+
+
+def test_mapping_has_no_item_assignment_and_stays_a_handle(
+    container: dafstore.Container,
+) -> None:
+    container.write("x", np.zeros(2))
+    with pytest.raises(TypeError):
+        container["y"] = np.zeros(2)  # type: ignore[index]
+    with pytest.raises(TypeError):
+        del container["x"]  # type: ignore[attr-defined]
+    assert "x" in container and "y" not in container
+    # Hashable and equal only to itself: no array is opened to compare two handles.
+    other = dafstore.open(container.path)
+    assert container == container and container != other and other.ls() == ["x"]
+    assert {container: 1}[container] == 1 and hash(container) != hash(other)
+    assert container.local_refs("x") == 0
+
+
+def test_mapping_after_close(container: dafstore.Container) -> None:
+    container.write("x", np.zeros(2))
+    container.close()
+    for call in (lambda: len(container), lambda: container["x"], lambda: list(container)):
+        with pytest.raises(dafstore.ContainerClosedError):
+            call()

@@ -40,7 +40,7 @@ BLOCKED_CALLS = textwrap.dedent(
     import dafstore
 
     FLOCK = sys.argv[2]
-    c = dafstore.Container.open(sys.argv[1])
+    c = dafstore.open(sys.argv[1])
     for n in ("r", "rplus", "c", "arrow", "gone", "scratch", "released", "held", "dropped",
               "inplace"):
         c.write(n, np.arange(1000.0))
@@ -144,7 +144,7 @@ CHECKSUM = textwrap.dedent(
     import sys, threading, time
     import dafstore
 
-    c = dafstore.Container.open(sys.argv[1])
+    c = dafstore.open(sys.argv[1])
     with c.create("big", (int(sys.argv[2]) << 17,), "float64") as a:  # sys.argv[2] MiB
         a[:] = 1.0
     del a

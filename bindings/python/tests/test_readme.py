@@ -41,11 +41,14 @@ def test_quick_start(workdir: Path) -> None:
     assert out[0].endswith(" 108.0")  # the polars Series' sum: 0 + ... + 11, with x[0, 0] = 42
     assert out[1] == "Removal(deferred=True, holders=1)"
     assert out[2] == "False ['m', 'x']"
-    assert out[3] == str(float(np.arange(12.0).sum() * 2 + (42.0 - 0.0) * 2))
-    assert out[4] == "False"
-    assert out[5] == "(3, 4) ['m', 'x']"
-    assert out[6] == "() True"
-    assert out[7].endswith('/demo: no array named "nope"; `dafctl ls` lists the arrays')
+    assert out[3] == "2 ndarray csr_matrix"
+    assert out[4] == str(float(np.arange(12.0).sum() * 2 + (42.0 - 0.0) * 2))
+    assert out[5] == "False"
+    assert out[6] == "(3, 4) ['m', 'x']"
+    assert out[7] == "() True"
+    # The engine's CLI advice (`dafctl ls`) is reworded as the Python call.
+    assert out[8].endswith('/demo: no array named "nope"; `c.ls()` lists the arrays')
+    assert len(out) == 9
 
 
 def test_processes_example(workdir: Path) -> None:

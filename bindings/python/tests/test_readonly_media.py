@@ -37,19 +37,19 @@ def test_a_read_only_mount_reads_and_a_read_write_open_is_a_permission_error(
     ro_mount: Path,
 ) -> None:
     path = ro_mount / "c"
-    c = dafstore.Container.create(path)
+    c = dafstore.create(path)
     c.write("a", np.arange(4, dtype=np.float64))
     c.close()
     subprocess.run(["mount", "-o", "remount,ro", str(ro_mount)], check=True)
 
     with pytest.raises(PermissionError) as info:
-        dafstore.Container.open(path)
+        dafstore.open(path)
     assert isinstance(info.value, dafstore.DafstoreError)
     assert not isinstance(info.value, dafstore.CatalogError)
     assert info.value.errno == errno.EROFS
     assert "catalog.sqlite" in str(info.value) and "read-only" in str(info.value)
 
-    r = dafstore.Container.open(path, readonly=True)
+    r = dafstore.open(path, read_only=True)
     assert r.ls() == ["a"]
     assert np.array_equal(r.open("a"), np.arange(4, dtype=np.float64))
     r.close()

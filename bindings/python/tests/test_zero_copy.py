@@ -69,7 +69,7 @@ def test_the_map_and_reference_live_exactly_as_long_as_a_view(
     assert container.local_refs("x") == 1
     assert dafstore.cache_stats()[0] == live_before + 1
     container.close()  # the handle goes; the array keeps its own
-    c2 = dafstore.Container.open(container.path)
+    c2 = dafstore.open(container.path)
     assert c2.local_refs("x") == 1
     assert a[99] == 99.0
     del a

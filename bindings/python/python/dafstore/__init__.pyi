@@ -1,5 +1,6 @@
 """Type stubs of the ``dafstore`` package (the implementation is ``dafstore/_container.py``)."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any, Iterator, Optional, Protocol, Sequence, Union, overload
@@ -8,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow
 import scipy.sparse
+from typing_extensions import deprecated
 
 from ._errors import (
     ArrayNotFoundError as ArrayNotFoundError,
@@ -37,6 +39,8 @@ from ._errors import (
 __version__: str
 
 __all__ = [
+    "create",
+    "open",
     "Container",
     "ArrayWriter",
     "Hold",
@@ -81,6 +85,15 @@ _Shape = Union[int, Sequence[int]]
 
 #: The dtypes dafstore stores (numpy spellings).
 DTYPES: tuple[str, ...]
+
+def create(path: _Path) -> Container:
+    """Creates a new container in ``path`` (made if missing) and opens it read-write.
+    ContainerExistsError if it already is one."""
+
+def open(path: _Path, *, read_only: bool = False, gc: bool = True) -> Container:
+    """Opens the container in ``path``: read-write (rolling interrupted publishes forward and
+    reaping dead holders, unless ``gc=False``), or ``read_only=True`` (changes nothing, takes no
+    references). NotAContainerError if there is none."""
 
 def cache_stats() -> tuple[int, int]:
     """``(live_maps, maps_created)`` of this process's map cache (for leak checks)."""
@@ -174,7 +187,7 @@ class ArrayWriter:
 
     name: str
     def __init__(self, native: Any, name: str) -> None:
-        """Internal: made by ``Container.create(name, shape, dtype)``."""
+        """Internal: made by ``c.create(name, shape, dtype)``."""
     @property
     def array(self) -> np.ndarray: ...
     @property
@@ -195,6 +208,13 @@ class Hold:
     def release(self) -> None: ...
     def __enter__(self) -> Hold: ...
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
+
+_SparseMatrix = Union[
+    scipy.sparse.csr_matrix, scipy.sparse.csc_matrix, scipy.sparse.csr_array,
+    scipy.sparse.csc_array,
+]
+#: What ``c[name]`` gives: a numpy array (dense) or a scipy.sparse matrix (sparse).
+_ArrayValue = Union[np.ndarray, _SparseMatrix]
 
 class _CreateContainer(Protocol):
     def __call__(self, path: _Path) -> Container: ...
@@ -220,28 +240,34 @@ class _OpenArray(Protocol):
 
 class _Create:
     @overload
+    @deprecated("Container.create(path) is deprecated; use dafstore.create(path)")
     def __get__(self, obj: None, owner: Any) -> _CreateContainer: ...
     @overload
     def __get__(self, obj: Container, owner: Any) -> _CreateArray: ...
 
 class _Open:
     @overload
+    @deprecated("Container.open(path, readonly=...) is deprecated; use dafstore.open(path, read_only=...)")
     def __get__(self, obj: None, owner: Any) -> _OpenContainer: ...
     @overload
     def __get__(self, obj: Container, owner: Any) -> _OpenArray: ...
 
-class Container:
-    """A dafstore container. ``Container.create(path)`` / ``Container.open(path,
-    readonly=False)`` on the class; ``c.create(name, shape, dtype)`` / ``c.open(name, mode)`` on
-    an instance."""
+class Container(Mapping[str, _ArrayValue]):
+    """A dafstore container (``dafstore.create(path)``, ``dafstore.open(path)``), and a read-only
+    mapping of name to array: ``c[name]`` is ``c.open(name)`` (dense) or ``c.open_sparse(name)``
+    (sparse). ``c.create(name, shape, dtype)`` / ``c.open(name, mode)`` create and open arrays;
+    on the class, ``Container.create(path)`` / ``Container.open(path)`` are deprecated."""
 
     create: _Create
     open: _Open
     def __init__(self, native: Any) -> None:
-        """Internal: use ``Container.create(path)`` or ``Container.open(path)``."""
+        """Internal: use ``dafstore.create(path)`` or ``dafstore.open(path)``."""
     @property
     def path(self) -> str: ...
     @property
+    def read_only(self) -> bool: ...
+    @property
+    @deprecated("Container.readonly is deprecated; use Container.read_only")
     def readonly(self) -> bool: ...
     @property
     def closed(self) -> bool: ...
@@ -250,14 +276,16 @@ class Container:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
     def __contains__(self, name: object) -> bool: ...
     def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, name: str) -> _ArrayValue: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __bool__(self) -> bool: ...
     def write(
         self, name: str, array: npt.ArrayLike, *, scratch: bool = False, reserve: bool = True
     ) -> None: ...
     def write_sparse(self, name: str, matrix: Any, *, scratch: bool = False) -> None: ...
-    def open_sparse(
-        self, name: str, *, array: bool = False
-    ) -> Union[scipy.sparse.csr_matrix, scipy.sparse.csc_matrix, scipy.sparse.csr_array,
-               scipy.sparse.csc_array]: ...
+    def open_sparse(self, name: str, *, array: bool = False) -> _SparseMatrix: ...
     def open_sparse_arrays(self, name: str) -> SparseArrays: ...
     def open_arrow(self, name: str) -> pyarrow.Array: ...
     def kind(self, name: str) -> str: ...

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import scipy.sparse
 
 __all__ = [
+    "create",
+    "open",
     "Container",
     "ArrayWriter",
     "Hold",
@@ -326,56 +330,103 @@ class Hold:
 # --------------------------------------------------------------------------------------------
 # Container
 
-class _dual:
-    """A method with one meaning on the class and another on an instance, as the API asks:
-    ``Container.create(path)`` makes a container, ``c.create(name, shape, dtype)`` an array;
-    ``Container.open(path)`` opens a container, ``c.open(name)`` an array."""
+def create(path: "str | os.PathLike[str]") -> "Container":
+    """Creates a new container in ``path`` (made if missing) and opens it read-write.
 
-    def __init__(self, on_class: Callable[..., Any], on_instance: Callable[..., Any]) -> None:
-        self._on_class = on_class
+    Raises ContainerExistsError if ``path`` already is a container.
+
+        >>> c = dafstore.create("/dev/shm/example")   # doctest: +SKIP
+    """
+    return Container(_native.Container.create(os.fspath(path)))
+
+
+# The module-level entry point is named like the builtin (as gzip.open, tarfile.open, zarr.open);
+# nothing in this module uses the builtin ``open``.
+def open(  # noqa: A001
+    path: "str | os.PathLike[str]", *, read_only: bool = False, gc: bool = True
+) -> "Container":
+    """Opens the container in ``path``.
+
+    Read-write by default: the open rolls interrupted publishes forward and reaps dead holders
+    (the ``gc()`` a read-write open runs), unless ``gc=False`` (an open that does no maintenance,
+    as ``fsck`` uses). ``read_only=True``: changes nothing and takes no references (works on
+    read-only media and without write permission); ``gc`` does not apply then. Raises
+    NotAContainerError if there is no container.
+
+        >>> c = dafstore.open("/dev/shm/example")                   # doctest: +SKIP
+        >>> r = dafstore.open("/dev/shm/example", read_only=True)   # doctest: +SKIP
+    """
+    return Container(_native.Container.open(os.fspath(path), read_only, gc))
+
+
+def _deprecated_create(path: "str | os.PathLike[str]") -> "Container":
+    """Deprecated: use ``dafstore.create(path)``."""
+    warnings.warn(
+        "dafstore.Container.create(path) is deprecated; use dafstore.create(path) "
+        "(c.create(name, shape, dtype) on a container still creates an array)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return create(path)
+
+
+def _deprecated_open(path: "str | os.PathLike[str]", readonly: bool = False) -> "Container":
+    """Deprecated: use ``dafstore.open(path, read_only=...)``."""
+    warnings.warn(
+        "dafstore.Container.open(path, readonly=...) is deprecated; use "
+        "dafstore.open(path, read_only=...) (c.open(name) on a container still opens an array)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return open(path, read_only=readonly)
+
+
+class _ArrayMethod:
+    """``c.create`` / ``c.open`` on a container are the array methods. The same names on the
+    class, ``Container.create(path)`` / ``Container.open(path)``, are the container entry points
+    of earlier versions, kept working with a DeprecationWarning: use ``dafstore.create(path)`` /
+    ``dafstore.open(path)``."""
+
+    def __init__(self, on_instance: Callable[..., Any], on_class: Callable[..., Any]) -> None:
         self._on_instance = on_instance
-        class_doc = getattr(on_class, "__func__", on_class).__doc__
-        self.__doc__ = f"On the class: {class_doc}\n\nOn an instance: {on_instance.__doc__}"
+        self._on_class = on_class
+        self.__doc__ = on_instance.__doc__
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:
-            return self._on_class.__get__(None, objtype)
+            return self._on_class
         return self._on_instance.__get__(obj, objtype)
 
 
 def _reopen(path: str, readonly: bool) -> "Container":
-    return Container.open(path, readonly=readonly)
+    # Unpickling (``Container.__reduce__``); the signature is that of older pickles too.
+    return open(path, read_only=readonly)
 
 
-class Container:
+# What ``c[name]`` gives: a numpy array (dense) or a scipy.sparse matrix (sparse).
+_ArrayValue = Union[np.ndarray, "scipy.sparse.spmatrix"]
+
+
+class Container(Mapping[str, _ArrayValue]):
     """A dafstore container: a directory of memory-mapped arrays with a SQLite catalog, shared by
-    the processes of one host. ``Container.create(path)`` makes one, ``Container.open(path)``
+    the processes of one host. ``dafstore.create(path)`` makes one, ``dafstore.open(path)``
     opens one. Handles pickle as their path (a worker process opens its own), and work as context
-    managers (``close()`` at the end; arrays still open keep their maps)."""
+    managers (``close()`` at the end; arrays still open keep their maps).
+
+    A container is a read-only mapping of name to array: ``len(c)``, ``name in c``, ``iter(c)``
+    (sorted names), ``c[name]`` (``c.open(name)`` for a dense array, ``c.open_sparse(name)`` for
+    a sparse one; ArrayNotFoundError, a KeyError, if there is none), ``keys()``, ``values()``,
+    ``items()`` and ``get()`` (which open arrays lazily, one at a time). Writing and removing
+    are methods (``write``, ``create``, ``write_sparse``, ``remove``), not item assignment."""
 
     __slots__ = ("_c", "__weakref__")
 
     def __init__(self, native: Any) -> None:
         if not isinstance(native, _native.Container):
-            raise TypeError("use Container.create(path) or Container.open(path)")
+            raise TypeError("use dafstore.create(path) or dafstore.open(path)")
         self._c = native
 
     # -- container-level ----------------------------------------------------------------
-
-    @classmethod
-    def _create_container(cls, path: "str | os.PathLike[str]") -> "Container":
-        """Creates a new container in ``path`` (made if missing) and opens it read-write.
-        Raises ContainerExistsError if it already is one."""
-        return cls(_native.Container.create(os.fspath(path)))
-
-    @classmethod
-    def _open_container(
-        cls, path: "str | os.PathLike[str]", readonly: bool = False
-    ) -> "Container":
-        """Opens the container in ``path``: read-write (recovering unfinished operations and
-        reaping dead holders), or read-only with ``readonly=True`` (takes no references, changes
-        nothing). Raises NotAContainerError if there is none."""
-        return cls(_native.Container.open(os.fspath(path), readonly=readonly))
 
     @property
     def path(self) -> str:
@@ -383,9 +434,19 @@ class Container:
         return str(self._c.root)
 
     @property
-    def readonly(self) -> bool:
-        """Whether this handle is read-only."""
+    def read_only(self) -> bool:
+        """Whether this handle is read-only (``dafstore.open(path, read_only=True)``)."""
         return bool(self._c.readonly)
+
+    @property
+    def readonly(self) -> bool:
+        """Deprecated: use ``read_only``."""
+        warnings.warn(
+            "Container.readonly is deprecated; use Container.read_only",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.read_only
 
     @property
     def closed(self) -> bool:
@@ -403,20 +464,60 @@ class Container:
         self.close()
 
     def __reduce__(self) -> Any:
-        return (_reopen, (self.path, self.readonly))
+        return (_reopen, (self.path, self.read_only))
 
     def __repr__(self) -> str:
-        ro = ", readonly=True" if self.readonly else ""
+        ro = ", read_only=True" if self.read_only else ""
         closed = " (closed)" if self.closed else ""
         return f"dafstore.Container({self.path!r}{ro}){closed}"
 
+    # -- the read-only mapping of name -> array --------------------------------------------
+
     def __contains__(self, name: object) -> bool:
+        """Whether a live array is called ``name`` (reads the catalog; opens nothing)."""
         if not isinstance(name, str):
             return False
         try:
             self._c.record(name)
         except (_errors.ArrayNotFoundError, _errors.InvalidNameError):
             return False
+        return True
+
+    def __getitem__(self, name: str) -> _ArrayValue:
+        """``c[name]``: the array opened by its kind, read-only: ``c.open(name)`` (a numpy array
+        over the map) for a dense array, ``c.open_sparse(name)`` (a scipy.sparse matrix, which
+        needs scipy) for a sparse one. ArrayNotFoundError (a KeyError and a FileNotFoundError)
+        if there is no live array of that name, also for a name that cannot be one (as ``in``
+        says False for it)."""
+        if not isinstance(name, str):
+            raise _errors.ArrayNotFoundError(
+                f"{self.path}: no array named {name!r}; array names are strings"
+            )
+        try:
+            kind = self._c.kind(name)
+        except _errors.InvalidNameError as e:
+            raise _errors.ArrayNotFoundError(f"{self.path}: no array named {name!r}: {e}") from e
+        if kind == "sparse":
+            return self.open_sparse(name)
+        return self._open_array(name)
+
+    def __len__(self) -> int:
+        """The number of live arrays."""
+        return len(self._c.names())
+
+    def __iter__(self) -> Iterator[str]:
+        """The names of the live arrays, sorted (a snapshot: ``ls()``)."""
+        return iter(self.ls())
+
+    # Mapping would make two containers equal when their arrays are (opening every array to
+    # compare them), make a container unhashable, and make an empty one false. A handle stays
+    # what it was: equal only to itself, hashable, and true.
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
         return True
 
     # -- writing ------------------------------------------------------------------------
@@ -598,9 +699,6 @@ class Container:
         """Names of the live arrays, sorted."""
         return list(self._c.names())
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.ls())
-
     def info(self, name: str) -> ArrayInfo:
         """What the catalog records about ``name``."""
         r = dict(self._c.record(name))
@@ -660,5 +758,5 @@ class Container:
         """Exports array ``name``: dense as ``.npy`` or Feather, sparse as a scipy ``.npz``."""
         self._c.export(name, os.fspath(path), format)
 
-    create = _dual(_create_container, _create_array)
-    open = _dual(_open_container, _open_array)
+    create = _ArrayMethod(_create_array, _deprecated_create)
+    open = _ArrayMethod(_open_array, _deprecated_open)
