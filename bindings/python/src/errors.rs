@@ -1,13 +1,14 @@
 //! Engine errors as Python exceptions. Each engine error is classified into one class of the
 //! hierarchy defined in `dafstore/_errors.py` (one base, `DafstoreError`, with `FileNotFoundError`,
 //! `ValueError`, `TypeError`, `OSError`… mixed in where they fit); the message is the engine's
-//! own (`Display`), and for OS failures `errno` is set.
+//! own (`Display`) followed by its remedy worded as the Python call to make (the engine's
+//! [`Remedy`], worded in `_errors.py`), and for OS failures `errno` is set.
 
 use std::fmt::Display;
 use std::io;
 
 use dafstore::{
-    CatalogError, ContainerError, InteropError, MetaError, NameError, OpenError, PathError,
+    CatalogError, ContainerError, InteropError, MetaError, NameError, OpenError, PathError, Remedy,
     WriteError,
 };
 use pyo3::exceptions::PyRuntimeError;
@@ -46,6 +47,25 @@ fn os(source: &io::Error) -> Class {
 pub(crate) trait Classify: Display {
     /// The exception class.
     fn class(&self) -> Class;
+
+    /// What to do about it (the engine's [`Remedy`]), which `dafstore._errors` words as the
+    /// Python call to make.
+    fn remedy(&self) -> Option<Remedy> {
+        None
+    }
+}
+
+/// The name `dafstore._errors` knows a remedy by.
+fn remedy_name(r: Remedy) -> Option<&'static str> {
+    Some(match r {
+        Remedy::Check => "check",
+        Remedy::Repair => "repair",
+        Remedy::FreeSpace => "free_space",
+        Remedy::List => "list",
+        Remedy::CreateOrAdopt => "create_or_adopt",
+        Remedy::OpenReadOnly => "open_read_only",
+        _ => return None,
+    })
 }
 
 impl Classify for NameError {
@@ -70,6 +90,10 @@ impl Classify for PathError {
 }
 
 impl Classify for CatalogError {
+    fn remedy(&self) -> Option<Remedy> {
+        CatalogError::remedy(self)
+    }
+
     fn class(&self) -> Class {
         match self {
             CatalogError::SchemaTooNew { .. } => class("UnsupportedVersionError"),
@@ -101,6 +125,10 @@ impl Classify for MetaError {
 }
 
 impl Classify for ContainerError {
+    fn remedy(&self) -> Option<Remedy> {
+        ContainerError::remedy(self)
+    }
+
     fn class(&self) -> Class {
         match self {
             ContainerError::Io(dafstore::IoError { source, .. })
@@ -121,6 +149,10 @@ impl Classify for ContainerError {
 }
 
 impl Classify for OpenError {
+    fn remedy(&self) -> Option<Remedy> {
+        OpenError::remedy(self)
+    }
+
     fn class(&self) -> Class {
         match self {
             OpenError::Name(e) => e.class(),
@@ -142,6 +174,10 @@ impl Classify for OpenError {
 }
 
 impl Classify for WriteError {
+    fn remedy(&self) -> Option<Remedy> {
+        WriteError::remedy(self)
+    }
+
     fn class(&self) -> Class {
         match self {
             WriteError::Name(e) => e.class(),
@@ -166,6 +202,14 @@ impl Classify for WriteError {
 }
 
 impl Classify for InteropError {
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            InteropError::Open { source, .. } => source.remedy(),
+            InteropError::Write { source, .. } => source.remedy(),
+            _ => None,
+        }
+    }
+
     fn class(&self) -> Class {
         match self {
             InteropError::Io(dafstore::IoError { source, .. })
@@ -215,11 +259,14 @@ static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 pub(crate) fn to_py<E: Classify + ?Sized>(py: Python<'_>, e: &E) -> PyErr {
     let Class { name, errno } = e.class();
     let message = e.to_string();
+    let remedy = e.remedy().and_then(remedy_name);
     let build = || -> PyResult<PyErr> {
         let module =
             ERRORS.get_or_try_init(py, || py.import("dafstore._errors").map(|m| m.unbind()))?;
         let class = module.bind(py).getattr(name)?;
-        let instance = class.call1((message.clone(),))?;
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("remedy", remedy)?;
+        let instance = class.call((message.clone(),), Some(&kwargs))?;
         if let Some(errno) = errno {
             instance.setattr("errno", errno)?;
         }

@@ -46,7 +46,7 @@ def test_quick_start(workdir: Path) -> None:
     assert out[5] == "False"
     assert out[6] == "(3, 4) ['m', 'x']"
     assert out[7] == "() True"
-    # The engine's CLI advice (`dafctl ls`) is reworded as the Python call.
+    # The engine's remedy is worded as the Python call.
     assert out[8].endswith('/demo: no array named "nope"; `c.ls()` lists the arrays')
     assert len(out) == 9
 

@@ -6,17 +6,14 @@ message (which names the path or array concerned, what is wrong and what to do).
 ``except FileNotFoundError`` or ``except ValueError`` work as one would expect. OS failures set
 ``errno``.
 
-Where the engine's message advises a ``dafctl`` command that has a Python equivalent, the message
-names the Python call instead (``c.fsck()``, ``c.ls()``, ``dafstore.open(path, read_only=True)``...;
-see ``_PYTHON_ADVICE``). Advice with no Python equivalent (rebuilding a missing or damaged catalog
-with ``dafctl fsck --repair DIR``, ``dafctl adopt``) is kept as it is.
+Where the engine names a remedy (``remedy`` attribute), the message ends with it as the Python
+call to make (``c.fsck()``, ``c.ls()``, ``dafstore.open(path, read_only=True)``...; see
+``_PYTHON_REMEDY``).
 
 This module imports nothing else of dafstore: the extension module looks the classes up here.
 """
 
 from __future__ import annotations
-
-import re
 
 __all__ = [
     "DafstoreError",
@@ -44,56 +41,36 @@ __all__ = [
 ]
 
 
-# The engine's messages still carry its command-line advice (issue 15: the engine is to keep CLI
-# wording in the CLI). Until it does, the advice that has a Python equivalent is reworded here, in
-# the one place every engine error passes through on its way to Python. Each pattern matches the
-# engine's exact wording; when that wording changes, the pattern no longer matches and the message
-# is passed through unchanged (tests/test_errors.py checks the reachable ones).
-_PYTHON_ADVICE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), replacement)
-    for pattern, replacement in (
-        # engine/src/error.rs, OpenError::NotFound
-        (r"`dafctl ls` lists the arrays", "`c.ls()` lists the arrays"),
-        # CatalogError::Sqlite ("if it persists run `dafctl fsck`"), OpenError::SizeMismatch
-        (r"run `dafctl fsck`", "run `c.fsck()`"),
-        # CatalogError::CorruptRow. Not the catalog rebuild (`dafctl fsck --repair DIR`, with a
-        # path): that needs the container closed by every process, which a Python handle is not.
-        (r"run `dafctl fsck --repair`", "run `c.fsck(repair=True)`"),
-        # CatalogError::NoSpace, WriteError::NoSpace
-        (r"remove arrays with `dafctl rm`", "remove arrays with `c.remove(name)`"),
-        # WriteError::NoSpace: holes are `reserve=False` in Python
-        (r"or create with holes \(risk:", "or create with holes (`reserve=False`; risk:"),
-        # CatalogError::NotWritable
-        (
-            r"open the container read-only \(`Container::open_read_only`; dafctl ls, info, refs, "
-            r"export and fsck without --repair do\)",
-            "open the container read-only (`dafstore.open(path, read_only=True)`)",
-        ),
-        # ContainerError::NotAContainer
-        (
-            r"create one with `dafctl init`, or run `dafctl adopt` on a daf directory",
-            "create one with `dafstore.create(path)`, or run `dafctl adopt DIR` on a daf "
-            "directory",
-        ),
-    )
-)
-
-
-def _python_advice(message: str) -> str:
-    """``message`` with the engine's command-line advice reworded as the Python call to make."""
-    if "dafctl" in message or "Container::" in message:
-        for pattern, replacement in _PYTHON_ADVICE:
-            message = pattern.sub(replacement, message)
-    return message
+# What to do about an error, as the Python call to make, by the engine's remedy (`dafstore::Remedy`,
+# passed by the extension). The engine's message names it in neutral words; this is appended.
+_PYTHON_REMEDY: dict[str, str] = {
+    "check": "`c.fsck()` reports what is wrong",
+    "repair": (
+        "`c.fsck(repair=True)` repairs what it can; a missing or damaged catalog is rebuilt from "
+        "the array files by `dafctl fsck --repair DIR` while no process has the container open"
+    ),
+    "free_space": "remove arrays with `c.remove(name)`, or write with `reserve=False` (holes)",
+    "list": "`c.ls()` lists the arrays",
+    "create_or_adopt": (
+        "`dafstore.create(path)` makes a container; `dafctl adopt DIR` adopts a daf directory"
+    ),
+    "open_read_only": "open it with `dafstore.open(path, read_only=True)`",
+}
 
 
 class DafstoreError(Exception):
     """Base class of every error dafstore raises."""
 
-    def __init__(self, *args: object) -> None:
-        if args and isinstance(args[0], str):
-            args = (_python_advice(args[0]), *args[1:])
+    #: What to do about it, as the engine names it ("check", "repair", "free_space", "list",
+    #: "create_or_adopt", "open_read_only"), or None; the message ends with the Python call.
+    remedy: str | None
+
+    def __init__(self, *args: object, remedy: str | None = None) -> None:
+        advice = _PYTHON_REMEDY.get(remedy) if remedy else None
+        if advice and args and isinstance(args[0], str):
+            args = (f"{args[0]}; {advice}", *args[1:])
         super().__init__(*args)
+        self.remedy = remedy
 
 
 class ArrayNotFoundError(DafstoreError, FileNotFoundError, KeyError):
