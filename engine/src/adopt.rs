@@ -1,6 +1,8 @@
 //! Adopting a daf directory: registering array files written by daf (or any writer following
 //! SPEC sections 3–5) in the catalog without copying or changing a byte of them. Each candidate is
 //! checked as fsck would (metadata, sizes, sparse invariants, bool bytes) and checksummed.
+//! daf's own files (`__daf__.yaml`, 0-d items, `.csv` files: SPEC [A1]) are neither adopted nor
+//! refused: they are listed and left alone.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,7 @@ use crate::catalog::{ArrayState, FileRecord};
 use crate::container::Container;
 use crate::error::ContainerError;
 use crate::format::name::ArrayName;
+use crate::fs::inspect::{daf_own_file, DafFile};
 
 /// What [`Container::adopt`] did.
 #[derive(Debug, Default, Clone)]
@@ -19,6 +22,9 @@ pub struct AdoptReport {
     pub already: Vec<String>,
     /// Metadata files that could not be adopted, with the reason.
     pub refused: Vec<(PathBuf, String)>,
+    /// daf's own files (SPEC [A1]: its format marker, 0-d items, CSV files), sorted: not
+    /// arrays, not refused, left alone.
+    pub daf_files: Vec<(PathBuf, DafFile)>,
 }
 
 /// `adopt` registers an existing daf directory: refuse a missing path or a non-directory.
@@ -37,7 +43,7 @@ fn check_adoptable(path: &Path) -> Result<(), ContainerError> {
             std::io::Error::from_raw_os_error(libc::ENOTDIR),
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(io(
-            "adopt it: the directory does not exist (check the path; `dafctl init` creates a new container)",
+            "adopt it: the directory does not exist (check the path, or create a new container)",
             e,
         )),
         Err(e) => Err(io("adopt it", e)),
@@ -63,7 +69,9 @@ impl Container {
         };
         let mut yamls = Vec::new();
         let mut nested = Vec::new();
-        collect_yaml(c.root(), &mut yamls, &mut nested).map_err(|e| {
+        let mut report = AdoptReport::default();
+        let root = c.root();
+        scan(root, root, &mut yamls, &mut nested, &mut report.daf_files).map_err(|e| {
             ContainerError::Io(crate::error::IoError {
                 path: path.to_path_buf(),
                 op: "scan",
@@ -71,7 +79,7 @@ impl Container {
             })
         })?;
         yamls.sort();
-        let mut report = AdoptReport::default();
+        report.daf_files.sort();
         for dir in nested {
             report.refused.push((
                 dir,
@@ -145,12 +153,25 @@ impl Container {
     }
 }
 
-/// Metadata files under `dir`, not following links and not descending into a directory that
-/// holds `.dafstore` (another container: listed in `nested`, [C4]).
+/// Metadata files under the container root `dir`, not following links and not descending into a
+/// directory that holds `.dafstore` (another container: listed in `nested`, [C4]); daf's own
+/// files ([A1]) are skipped.
 pub(crate) fn collect_yaml(
     dir: &Path,
     out: &mut Vec<PathBuf>,
     nested: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
+    scan(dir, dir, out, nested, &mut Vec::new())
+}
+
+/// [`collect_yaml`] under `dir`, a directory of the array tree of `root`, listing daf's own
+/// files in `daf`.
+fn scan(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    nested: &mut Vec<PathBuf>,
+    daf: &mut Vec<(PathBuf, DafFile)>,
 ) -> std::io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -164,10 +185,25 @@ pub(crate) fn collect_yaml(
             if fs::symlink_metadata(sub.join(crate::format::RESERVED_DIR)).is_ok() {
                 nested.push(sub);
             } else {
-                collect_yaml(&sub, out, nested)?;
+                scan(root, &sub, out, nested, daf)?;
             }
-        } else if ft.is_file() && entry.path().extension().is_some_and(|e| e == "yaml") {
-            out.push(entry.path());
+        } else if ft.is_file() {
+            let path = entry.path();
+            let ext = path.extension();
+            let yaml = ext.is_some_and(|e| e == "yaml");
+            if !yaml && ext.is_none_or(|e| e != "csv") {
+                continue;
+            }
+            let kind = path
+                .strip_prefix(root)
+                .ok()
+                .and_then(Path::to_str)
+                .and_then(|rel| daf_own_file(root, rel));
+            match kind {
+                Some(kind) => daf.push((path, kind)),
+                None if yaml => out.push(path),
+                None => {}
+            }
         }
     }
     Ok(())

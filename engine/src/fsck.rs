@@ -5,7 +5,7 @@
 //! Checks: catalog integrity; each catalog row against its files (kinds, sizes, sparse invariants,
 //! bool bytes; with `deep`, checksums) and against its YAML; unfinished publishes and removes;
 //! stale checksums nobody is writing; dead holders; deletions due; staging leftovers; orphan files
-//! (array files the catalog does not know).
+//! (array files the catalog does not know). daf's own files (SPEC [A1]) are listed, not problems.
 //!
 //! Repairs: roll unfinished operations forward; rewrite a missing, unparsable or disagreeing YAML
 //! from the catalog (the engine's source of truth) when the data files match the catalog;
@@ -23,7 +23,7 @@ use crate::error::PathError;
 use crate::format::is_session_id;
 use crate::format::meta::{DENSE_SUFFIXES, SPARSE_SUFFIXES};
 use crate::format::name::ArrayName;
-use crate::fs::inspect::{check_data_files, read_array_files, InspectError};
+use crate::fs::inspect::{check_data_files, daf_own_file, read_array_files, DafFile, InspectError};
 use crate::fs::read::{read_yaml_open, ReadYamlError};
 
 /// What to do.
@@ -124,6 +124,9 @@ pub struct FsckReport {
     pub problems: Vec<Problem>,
     /// Catalog rows checked.
     pub arrays_checked: usize,
+    /// daf's own files found in the array tree (SPEC [A1]: its format marker, 0-d items, CSV
+    /// files), sorted: not arrays and not problems, left alone.
+    pub daf_files: Vec<(PathBuf, DafFile)>,
 }
 
 impl FsckReport {
@@ -266,6 +269,7 @@ impl Container {
             return Ok(FsckReport {
                 problems: vec![problem],
                 arrays_checked: 0,
+                daf_files: Vec::new(),
             });
         }
         let rebuilt = match Container::rebuild_catalog(dir) {
@@ -275,6 +279,7 @@ impl Container {
                 return Ok(FsckReport {
                     problems: vec![problem],
                     arrays_checked: 0,
+                    daf_files: Vec::new(),
                 });
             }
             Err(e) => return Err(e),
@@ -541,6 +546,7 @@ impl Container {
 
         // Orphans: array files the catalog does not know.
         let mut orphan_arrays = Vec::new();
+        let mut daf_files = Vec::new();
         let mut files = Vec::new();
         let mut hazards = Vec::new();
         collect_files(&root, &mut files, &mut hazards);
@@ -557,7 +563,20 @@ impl Container {
             }
         }
         for f in &files {
-            if claimed.contains(f) || f.extension().is_none_or(|e| e != "yaml") {
+            if claimed.contains(f) {
+                continue;
+            }
+            let daf = f
+                .strip_prefix(&root)
+                .ok()
+                .and_then(Path::to_str)
+                .filter(|rel| rel.ends_with(".yaml") || rel.ends_with(".csv"))
+                .and_then(|rel| daf_own_file(&root, rel));
+            if let Some(kind) = daf {
+                daf_files.push((f.clone(), kind));
+                continue;
+            }
+            if f.extension().is_none_or(|e| e != "yaml") {
                 continue;
             }
             let rel = f.strip_prefix(&root).unwrap_or(f).with_extension("");
@@ -629,9 +648,11 @@ impl Container {
                 staging,
             );
         }
+        daf_files.sort();
         Ok(FsckReport {
             problems: found.problems,
             arrays_checked: records.len(),
+            daf_files,
         })
     }
 

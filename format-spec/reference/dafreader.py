@@ -37,7 +37,8 @@ What it does, by SPEC rule:
   attempts, then the class `busy`. In a container, an absent `.yaml` is looked at once more
   under the shared lock stripe of the name, which a publishing writer holds exclusively ([W3]
   steps 2-4). The maps stay valid after the files are replaced or removed;
-- `read_container_version` checks `.dafstore/container.yaml` ([C2]).
+- `read_container_version` checks `.dafstore/container.yaml` ([C2]);
+- `daf_own_file` tells daf's own files (`__daf__.yaml`, 0-d items, `.csv`) from arrays ([A1]).
 
 Legacy `<name>.sparse` files (SPEC 5.5, a MAY) are not read.
 
@@ -596,6 +597,110 @@ def read_container_version(root) -> tuple[int, int]:
                           f"container version {version[0]}.{version[1]}; this reader reads 1",
                           "C2", path)
     return (version[0], version[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# daf's own files [A1].
+
+_ITEM_INDICATORS = set("-?:,[]{}#&*!|>'\"%@`")
+_ARRAY_FILE_SUFFIXES = ("array", "data", "sparse", "indices", "indptr")
+
+
+def _is_subset_scalar(line: str) -> bool:
+    """Whether the whole of `line` is one scalar of [Y7] (quoted strings included)."""
+    try:
+        loader = _Composer(line)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+        if not isinstance(node, yaml.ScalarNode) or node.end_mark.index != len(line):
+            return False
+        _scalar(node, line)
+    except (yaml.YAMLError, _SubsetError, RecursionError):
+        return False
+    return True
+
+
+def _is_daf_item(text: str) -> bool:
+    """[A1] 3: [Y6] holds and exactly one line besides ignored lines and the optional `---`
+    first and `...` last; in column 1; a scalar of [Y7] or a plain text line."""
+    try:
+        _check_lines(text)
+    except _SubsetError:
+        return False
+    lines = []
+    for raw in text.split("\n"):
+        line = raw.rstrip(" ")
+        body = line.lstrip(" ")
+        if body and not body.startswith("#"):
+            lines.append(line)
+    if lines and lines[0] == "---":
+        lines = lines[1:]
+    if lines and lines[-1] == "...":
+        lines = lines[:-1]
+    if len(lines) != 1 or lines[0].startswith(" "):
+        return False
+    line = lines[0]
+    if _is_subset_scalar(line):
+        return True
+    return (line[0] not in _ITEM_INDICATORS and ": " not in line and " #" not in line
+            and not line.endswith(":"))
+
+
+def daf_own_file(root, rel: str) -> Optional[str]:
+    """[A1]: whether the file `rel` (relative to the container `root`, suffix included) is one
+    of daf's own files: "csv", "marker" (`__daf__.yaml`), "item" (a 0-d item holding one
+    scalar), or None (not daf's own: an array's metadata, valid or not). A `.yaml` with an array
+    file beside it is never daf's own. Files are opened as array files are ([N7], [N9])."""
+    if rel.endswith(".csv"):
+        return "csv"
+    if not rel.endswith(".yaml"):
+        return None
+    try:
+        parts = check_name(rel[: -len(".yaml")])
+    except FormatError:
+        return None
+    root = os.fspath(root)
+    path = os.path.join(root, rel)
+    try:
+        dir_fd = _open_dir(root, parts[:-1], path)
+    except FormatError:
+        return None
+    leaf = parts[-1]
+    try:
+        for suffix in _ARRAY_FILE_SUFFIXES:
+            try:
+                os.stat(f"{leaf}.{suffix}", dir_fd=dir_fd, follow_symlinks=False)
+                return None  # an array file beside it: an array's metadata
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return None
+        try:
+            fd, _ = _open_file(dir_fd, f"{leaf}.yaml", path)
+        except FormatError:
+            return None
+        try:
+            data = os.pread(fd, MAX_YAML_BYTES + 1, 0)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(dir_fd)
+    if len(data) > MAX_YAML_BYTES:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if leaf == "__daf__":
+        try:
+            doc = parse_subset(text)
+        except (_SubsetError, yaml.YAMLError, RecursionError):
+            return None
+        marker = "version" in doc and "dtype" not in doc and "data_dtype" not in doc
+        return "marker" if marker else None
+    return "item" if _is_daf_item(text) else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -78,6 +78,10 @@ def name_of(exp: dict):
 def check(exp: dict, root: Path) -> str:
     """Reads the array of `exp` under `root` and checks the result; returns "ok" or the error
     class raised (when expected). Raises AssertionError on any difference."""
+    if exp.get("check") == "daf_file":
+        got = dafreader.daf_own_file(root, exp["name"])
+        assert got == exp["daf_file"], f"{exp['name']}: daf_own_file {got!r}, expected {exp['daf_file']!r}"
+        return "ok"
     try:
         if exp.get("check") == "container":
             version = dafreader.read_container_version(root)

@@ -186,7 +186,8 @@ class Vector:
         self.rules = list(rules)
         self.name = name
         self.name_hex = None
-        self.check = None  # "container": judge .dafstore/container.yaml ([C2]), not an array
+        self.check = None  # "container": judge .dafstore/container.yaml ([C2]), not an array;
+        # "daf_file": judge whether the file `name` is one of daf's own files ([A1])
         self.verify = verify
         self.files: dict[str, bytes] = {}
         self.symlinks: dict[str, str] = {}
@@ -2292,6 +2293,109 @@ container(
 )
 
 
+# [A1] daf's own files: vectors with "check": "daf_file". `name` is the file to judge, relative to
+# the vector directory; `daf_file` is what it is ("marker", "item", "csv") or null (not daf's own:
+# an array's metadata, valid or not, judged as before).
+
+DAF_MARKER = "version:\n- 1\n- 0\n"  # PyYAML dump of {version: [1, 0]}, as daf's FilesWriter writes it
+DAF_DENSE = "dtype: float32\nshape:\n- 3\nversion:\n- 1\n- 0\n"
+
+
+def daf_file(vid, description, file, files, result):
+    v = Vector(vid, description, ["A1"], name=file)
+    v.check = "daf_file"
+    v.files = {k: (t.encode() if isinstance(t, str) else t) for k, t in files.items()}
+    v.result = {"expect": "ok", "daf_file": result}
+    return v
+
+
+_age = pack("float32", [1.0, 2.5, 3.0])
+daf_file(
+    "daf-file-marker",
+    "__daf__.yaml, daf's format marker, beside a daf array",
+    "__daf__.yaml",
+    {"__daf__.yaml": DAF_MARKER, "cell;age.yaml": DAF_DENSE, "cell;age.array": _age},
+    "marker",
+)
+daf_file(
+    "daf-file-marker-beside-array",
+    "__daf__.yaml with __daf__.array beside it: an array's metadata (broken), not daf's marker",
+    "__daf__.yaml",
+    {"__daf__.yaml": DAF_MARKER, "__daf__.array": _age},
+    None,
+)
+daf_file(
+    "daf-file-item-timestamp",
+    "created.yaml: PyYAML dump of a datetime (a plain scalar with a space, then ...)",
+    "created.yaml",
+    {"__daf__.yaml": DAF_MARKER, "created.yaml": "2026-12-02 07:11:41.123456\n...\n"},
+    "item",
+)
+daf_file(
+    "daf-file-item-string",
+    "organism.yaml: PyYAML dump of a string",
+    "organism.yaml",
+    {"organism.yaml": "human\n...\n"},
+    "item",
+)
+daf_file(
+    "daf-file-item-integer",
+    "cells_count.yaml: PyYAML dump of a negative integer, with a --- start marker",
+    "cells_count.yaml",
+    {"cells_count.yaml": "---\n-5\n...\n"},
+    "item",
+)
+daf_file(
+    "daf-file-item-quoted",
+    "version_tag.yaml: PyYAML dump of the string '123' (quoted, no end marker)",
+    "version_tag.yaml",
+    {"version_tag.yaml": "'123'\n"},
+    "item",
+)
+daf_file(
+    "daf-file-item-beside-array",
+    "a scalar x.yaml with x.array beside it: an array's broken metadata, not a daf item",
+    "x.yaml",
+    {"x.yaml": "5\n...\n", "x.array": _age},
+    None,
+)
+daf_file(
+    "daf-file-broken-metadata-alone",
+    "metadata with a syntax error and no data file: not daf's (still reported)",
+    "x.yaml",
+    {"x.yaml": "dtype: float32\nshape: [3\n"},
+    None,
+)
+daf_file(
+    "daf-file-mapping-item",
+    "a mapping without dtype and no data file: a daf item or damaged metadata, not daf's own",
+    "params.yaml",
+    {"params.yaml": "a: 1\n"},
+    None,
+)
+daf_file(
+    "daf-file-sequence-item",
+    "a sequence (PyYAML dump of a list): not recognised as daf's own",
+    "sizes.yaml",
+    {"sizes.yaml": "- 1\n- 2\n"},
+    None,
+)
+daf_file(
+    "daf-file-item-multiline",
+    "a string PyYAML folded over two lines: not recognised as daf's own",
+    "note.yaml",
+    {"note.yaml": "'a long string a long string a long string a long string a long string a long\n  string'\n"},
+    None,
+)
+daf_file(
+    "daf-file-csv-axis",
+    "cell;.csv: daf's axis entries",
+    "cell;.csv",
+    {"__daf__.yaml": DAF_MARKER, "cell;.csv": "cell\nC1\nC2\nC3\n"},
+    "csv",
+)
+
+
 # ============================================================================================
 # Writing.
 
@@ -2331,6 +2435,8 @@ def readme_index() -> str:
     for vid, v in sorted(VECTORS.items()):
         r = v.result
         expect = r["expect"] if r["expect"] == "ok" else r["error_class"]
+        if v.check == "daf_file":
+            expect = f"daf file: {r['daf_file']}" if r["daf_file"] else "not daf's"
         if r.get("ok_allowed"):
             expect += " (or ok)"
         flag = " (verify)" if v.verify else ""

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dafstore::internals::inspect::{
-    read_array_files, read_container_version, ArrayFiles, InspectError,
+    daf_own_file, read_array_files, read_container_version, ArrayFiles, DafFile, InspectError,
 };
 use dafstore::{ArrayMeta, ArrayName, DType};
 use half::f16;
@@ -59,6 +59,13 @@ fn read(root: &Path, exp: &Value) -> Result<ArrayFiles, InspectError> {
         }
         None => read_array_files(root, exp["name"].as_str().expect("name"), verify),
     }
+}
+
+/// A `"check": "daf_file"` vector ([A1]): whether the file `name` is one of daf's own files.
+fn check_daf_file(dir: &Path, exp: &Value) -> Result<(), String> {
+    let file = exp["name"].as_str().expect("name");
+    let got = daf_own_file(dir, file).map(DafFile::name);
+    check_eq("daf_file", got, exp["daf_file"].as_str())
 }
 
 /// A `"check": "container"` vector ([C2]): the container version, or the error class.
@@ -268,6 +275,12 @@ fn every_conformance_vector() {
         let exp = load_json(&dir.join("expected.json"));
         if exp["check"] == "container" {
             if let Err(why) = check_container(&dir, &exp) {
+                failures.push(format!("{id}: {why}"));
+            }
+            continue;
+        }
+        if exp["check"] == "daf_file" {
+            if let Err(why) = check_daf_file(&dir, &exp) {
                 failures.push(format!("{id}: {why}"));
             }
             continue;

@@ -5,7 +5,7 @@
 //! catalog says, and what the next open sees: the old complete generation or the new complete one,
 //! never a mix; the catalog and the files agree; nothing is left over; a deep fsck is clean.
 //! A crash during recovery is recovered by the next open. Every failpoint named in the engine's
-//! sources must have a case here (`every_failpoint_in_the_engine_is_tested`).
+//! sources must be reached by a case here (`every_failpoint_in_the_engine_is_exercised`).
 //!
 //! Run: `cargo test -p dafstore-tests --features failpoints --test crash_points`.
 #![cfg(feature = "failpoints")]
@@ -613,27 +613,7 @@ fn a_session_file_removed_by_another_gc_before_it_was_locked_is_started_again() 
 fn a_crash_inside_the_reaping_transaction_is_rolled_back_and_gc_runs_again() {
     let (_t, root) = setup();
     // A live holder of d, so the remove is deferred; then the holder dies.
-    let mut holder = Command::new(HELPER)
-        .arg("op")
-        .arg(&root)
-        .args(["hold-forever", "d"])
-        .env_remove("DAFSTORE_FAILPOINT")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::BufRead;
-        let mut line = String::new();
-        std::io::BufReader::new(holder.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "held");
-    }
-    let c = Container::open(&root).unwrap();
-    assert_eq!(c.remove("d").unwrap(), Removal::Deferred { holders: 1 });
-    drop(c);
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    dead_holder_of_a_deferred_removal(&root);
     // The next open reaps the dead holder and runs the deletion; it crashes inside that
     // transaction: nothing of it is committed.
     crash_at(&root, "gc.reap_mid_tx", &["open-only", "d"]);
@@ -672,13 +652,17 @@ fn a_crash_during_recovery_is_recovered_by_the_next_open() {
     check_after_open(&root, &expect_with("s", None), "recovery of a remove");
 }
 
-/// Every failpoint named in the engine's sources.
-fn engine_failpoints() -> BTreeSet<String> {
+/// Every failpoint named in the engine's sources: the names in `failpoint!("…")`,
+/// `failpoint::hit("…")` and `hit_sql("…")` calls of every `.rs` file under `engine/src`, searched
+/// recursively (files move into sub-directories), `failpoint.rs` (the definitions) excepted.
+/// Returns the names and how many source files were read.
+fn engine_failpoints() -> (BTreeSet<String>, usize) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/src");
     let mut out = BTreeSet::new();
+    let mut files = 0;
     let mut dirs = vec![src];
     while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
             let p = e.unwrap().path();
             if p.is_dir() {
                 dirs.push(p);
@@ -687,6 +671,7 @@ fn engine_failpoints() -> BTreeSet<String> {
             if p.extension().is_none_or(|x| x != "rs") || p.ends_with("failpoint.rs") {
                 continue;
             }
+            files += 1;
             let s = std::fs::read_to_string(&p).unwrap();
             for pat in ["failpoint!(\"", "hit(\"", "hit_sql(\""] {
                 for (i, _) in s.match_indices(pat) {
@@ -696,26 +681,109 @@ fn engine_failpoints() -> BTreeSet<String> {
             }
         }
     }
+    (out, files)
+}
+
+/// Makes `d` a deferred removal whose only holder has died (killed): the next read-write open
+/// reaps it and runs the deletion (through `gc.reap_mid_tx`).
+fn dead_holder_of_a_deferred_removal(root: &Path) {
+    let mut holder = Command::new(HELPER)
+        .arg("op")
+        .arg(root)
+        .args(["hold-forever", "d"])
+        .env_remove("DAFSTORE_FAILPOINT")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(holder.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "held");
+    }
+    let c = Container::open(root).unwrap();
+    assert_eq!(c.remove("d").unwrap(), Removal::Deferred { holders: 1 });
+    drop(c);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
+
+/// How a case of this file reaches one failpoint: the setup before the helper runs and the
+/// helper's operation.
+struct Scenario {
+    point: &'static str,
+    prepare: fn(&Path),
+    args: Vec<String>,
+}
+
+/// How the cases of this file reach each failpoint: the publish and remove steps through the
+/// tables their cases iterate ([`PUBLISH_POINTS`] with [`TARGETS`], [`REMOVE_POINTS`]), the
+/// others with the helper operation (and the setup) of their own case. `open.after_row` is also
+/// paused on by `hardening_catalog.rs` (a read-only reader); a read-write open reaches it too.
+fn scenarios() -> Vec<Scenario> {
+    fn nothing(_: &Path) {}
+    let plain = |point, args: &[&str]| Scenario {
+        point,
+        prepare: nothing,
+        args: args.iter().map(|a| a.to_string()).collect(),
+    };
+    let mut out = Vec::new();
+    for (point, _, _, _, ops) in PUBLISH_POINTS {
+        let t = TARGETS
+            .iter()
+            .find(|t| ops.is_empty() || ops.contains(&t.op))
+            .expect("a target for every publish point");
+        out.push(plain(point, &[t.op, t.name, &t.new.to_string()]));
+    }
+    for (point, ..) in REMOVE_POINTS {
+        out.push(plain(point, &["remove", "d"]));
+    }
+    out.push(plain("refs.acquire_mid_tx", &["retain", "d"]));
+    for point in [
+        "refs.release_mid_tx",
+        "release.before_stripe",
+        "release.after_mark_removing",
+    ] {
+        out.push(plain(point, &["hold-remove-release", "d"]));
+    }
+    out.push(plain("session.before_lock", &["open-only", "d"]));
+    out.push(Scenario {
+        prepare: dead_holder_of_a_deferred_removal,
+        ..plain("gc.reap_mid_tx", &["open-only", "d"])
+    });
+    out.push(plain("open.after_row", &["open", "d"]));
     out
 }
 
 #[test]
-fn every_failpoint_in_the_engine_is_tested() {
-    let mut tested: BTreeSet<String> = PUBLISH_POINTS
-        .iter()
-        .map(|p| p.0.to_string())
-        .chain(REMOVE_POINTS.iter().map(|p| p.0.to_string()))
-        .collect();
-    for p in [
-        "refs.acquire_mid_tx",
-        "refs.release_mid_tx",
-        "release.after_mark_removing",
-        "release.before_stripe",
-        "session.before_lock",
-        "gc.reap_mid_tx",
-        "open.after_row", // hardening_catalog.rs (a read-only open without the stripe lock)
-    ] {
-        tested.insert(p.to_string());
+fn every_failpoint_in_the_engine_is_exercised() {
+    let (in_sources, files) = engine_failpoints();
+    // An empty or broken scan must not pass: the engine has dozens of source files and more than
+    // twenty failpoints.
+    assert!(files >= 10, "only {files} .rs files found under engine/src");
+    assert!(
+        in_sources.len() >= 20,
+        "only {} failpoints found in engine/src: {in_sources:?}",
+        in_sources.len()
+    );
+    let scenarios = scenarios();
+    let exercised: BTreeSet<String> = scenarios.iter().map(|s| s.point.to_string()).collect();
+    assert_eq!(
+        exercised.len(),
+        scenarios.len(),
+        "a failpoint is listed twice"
+    );
+    assert_eq!(
+        exercised, in_sources,
+        "left: exercised by the cases of crash_points.rs; right: named in engine/src"
+    );
+    // Each one is really reached by its case's operation: the process stops exactly there.
+    for sc in scenarios {
+        let (_t, root) = setup();
+        (sc.prepare)(&root);
+        let args: Vec<&str> = sc.args.iter().map(String::as_str).collect();
+        crash_at(&root, sc.point, &args);
     }
-    assert_eq!(engine_failpoints(), tested);
 }

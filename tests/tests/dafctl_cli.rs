@@ -575,6 +575,176 @@ fn adopt_registers_a_daf_directory_and_reports_every_refused_file() {
     assert_eq!(ls_json(&dir).len(), 4);
 }
 
+/// Writes a directory exactly as daf's `FilesWriter` (tanaylab/daf, `daf/storage/files.py` and
+/// `memory_mapping.py`) leaves it: the `__daf__.yaml` marker (PyYAML `dump` of
+/// `{version: [1, 0]}`), 0-d items as `<name>.yaml` holding one scalar (`dump` of a datetime and
+/// of a string, each followed by `...`), axes as `<axis>;.csv`, string vectors and matrices as
+/// `.csv`, a dense vector `cell;age`, a dense matrix `cell,gene;UMIs` and a sparse (CSR) matrix
+/// `cell,gene;fraction` with their PyYAML-dumped metadata. Returns the daf files' names.
+fn write_real_daf_dir(dir: &Path) -> Vec<&'static str> {
+    fs::create_dir_all(dir).unwrap();
+    let daf_files: [(&str, &str); 7] = [
+        ("__daf__.yaml", "version:\n- 1\n- 0\n"),
+        ("created.yaml", "2026-12-02 07:11:41.123456\n...\n"),
+        ("organism.yaml", "human\n...\n"),
+        ("cell;.csv", "cell\nC1\nC2\nC3\n"),
+        ("gene;.csv", "gene\nG1\nG2\nG3\nG4\n"),
+        ("cell;type.csv", "cell,type\nC1,T\nC2,B\nC3,T\n"),
+        ("cell,gene;note.csv", "cell,gene,note\nC1,G2,high\n"),
+    ];
+    for (file, text) in daf_files {
+        fs::write(dir.join(file), text).unwrap();
+    }
+    let le = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let le32 = |v: &[i32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    fs::write(
+        dir.join("cell;age.yaml"),
+        "dtype: float32\nshape:\n- 3\nversion:\n- 1\n- 0\n",
+    )
+    .unwrap();
+    fs::write(dir.join("cell;age.array"), le(&[1.0, 2.5, 3.0])).unwrap();
+    fs::write(
+        dir.join("cell,gene;UMIs.yaml"),
+        "dtype: int32\nshape:\n- 3\n- 4\nversion:\n- 1\n- 0\n",
+    )
+    .unwrap();
+    fs::write(dir.join("cell,gene;UMIs.array"), le32(&[0; 12])).unwrap();
+    fs::write(
+        dir.join("cell,gene;fraction.yaml"),
+        "data_dtype: float32\nindices_dtype: int32\nindptr_dtype: int32\nnnz: 2\nshape:\n- 3\n- 4\nversion:\n- 1\n- 0\n",
+    )
+    .unwrap();
+    fs::write(dir.join("cell,gene;fraction.data"), le(&[0.5, 0.25])).unwrap();
+    fs::write(dir.join("cell,gene;fraction.indices"), le32(&[1, 3])).unwrap();
+    fs::write(dir.join("cell,gene;fraction.indptr"), le32(&[0, 1, 1, 2])).unwrap();
+    daf_files.iter().map(|(f, _)| *f).collect()
+}
+
+#[test]
+fn adopt_of_a_directory_written_by_daf_leaves_its_own_files_alone_and_fsck_is_clean() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("daf");
+    let daf_files = write_real_daf_dir(&dir);
+    let before = dafstore_tests::listing(&dir);
+
+    let out = dafctl(&["adopt", s(&dir)]);
+    expect_code(&out, 0);
+    assert!(out.stderr.is_empty(), "{out:?}");
+    for line in [
+        "adopted cell,gene;UMIs",
+        "adopted cell,gene;fraction",
+        "adopted cell;age",
+    ] {
+        assert!(out.stdout.lines().any(|l| l == line), "{line}: {out:?}");
+    }
+    assert!(!out.stdout.contains("refused "), "{out:?}");
+    for f in &daf_files {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("daf file {}", s(&dir.join(f))))),
+            "{f} is listed as a daf file: {out:?}"
+        );
+    }
+    assert!(
+        out.stdout
+            .contains("3 adopted, 0 already registered, 0 refused, 7 daf files left alone"),
+        "{out:?}"
+    );
+    // Not a byte of daf's files or of the arrays changed.
+    assert_eq!(dafstore_tests::listing(&dir), before);
+
+    for extra in [&[][..], &["--deep"][..]] {
+        let mut args = vec!["fsck", s(&dir)];
+        args.extend_from_slice(extra);
+        let out = dafctl(&args);
+        expect_code(&out, 0);
+        assert!(out.stdout.contains("7 daf files"), "{out:?}");
+        assert!(!out.stdout.contains("--repair"), "{out:?}");
+    }
+    let (code, doc) = fsck_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["problems"], serde_json::json!([]), "{doc}");
+    let mut kinds: Vec<(String, String)> = doc["daf_files"]
+        .as_array()
+        .expect("daf_files")
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().unwrap();
+            let file = path.rsplit('/').next().unwrap().to_string();
+            (file, f["kind"].as_str().unwrap().to_string())
+        })
+        .collect();
+    kinds.sort();
+    let mut want: Vec<(String, String)> = [
+        ("__daf__.yaml", "marker"),
+        ("created.yaml", "item"),
+        ("organism.yaml", "item"),
+        ("cell;.csv", "csv"),
+        ("gene;.csv", "csv"),
+        ("cell;type.csv", "csv"),
+        ("cell,gene;note.csv", "csv"),
+    ]
+    .iter()
+    .map(|(f, k)| (f.to_string(), k.to_string()))
+    .collect();
+    want.sort();
+    assert_eq!(kinds, want);
+    // A repair has nothing to do and touches nothing.
+    let out = dafctl(&["fsck", s(&dir), "--repair"]);
+    expect_code(&out, 0);
+    assert_eq!(dafstore_tests::listing(&dir), before);
+}
+
+#[test]
+fn a_broken_array_yaml_in_a_daf_directory_is_still_refused_and_reported() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("daf");
+    write_real_daf_dir(&dir);
+    // A scalar where an array's metadata belongs: its data file is beside it, so it is a
+    // damaged array, not a daf item. And an array's metadata with a syntax error, alone.
+    fs::write(dir.join("cell;depth.yaml"), "5\n...\n").unwrap();
+    fs::write(dir.join("cell;depth.array"), [0u8; 12]).unwrap();
+    fs::write(dir.join("cell;size.yaml"), "dtype: float32\nshape: [3\n").unwrap();
+    let out = dafctl(&["adopt", s(&dir)]);
+    expect_code(&out, 1);
+    let refused: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("refused"))
+        .collect();
+    assert_eq!(refused.len(), 2, "{out:?}");
+    assert!(refused[0].contains("cell;depth.yaml"), "{out:?}");
+    assert!(refused[1].contains("cell;size.yaml"), "{out:?}");
+    assert!(out.stdout.contains("7 daf files left alone"), "{out:?}");
+
+    let (code, doc) = fsck_json(&dir, &[]);
+    assert_eq!(code, 4, "{doc}");
+    let mut problems: Vec<(String, String)> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let path = p["path"].as_str().unwrap();
+            (
+                path.rsplit('/').next().unwrap().to_string(),
+                p["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    problems.sort();
+    assert_eq!(
+        problems,
+        [
+            ("cell;depth.array".to_string(), "orphan_file".to_string()),
+            ("cell;depth.yaml".to_string(), "orphan_file".to_string()),
+            ("cell;size.yaml".to_string(), "orphan_file".to_string()),
+        ],
+        "{doc}"
+    );
+    assert_eq!(doc["daf_files"].as_array().unwrap().len(), 7, "{doc}");
+}
+
 #[test]
 fn adopt_of_a_missing_directory_fails_naming_it_and_creates_nothing() {
     let t = tempfile::tempdir().expect("tempdir");
@@ -678,6 +848,74 @@ fn every_command_has_help_with_an_example() {
             "{cmd}: {out:?}"
         );
     }
+}
+
+/// Runs dafctl with `args` and a stdout pipe whose read end is already closed (as after
+/// `dafctl ls DIR | head -1` once `head` has exited): every write to stdout fails with EPIPE.
+/// Returns the exit code and stderr.
+fn dafctl_into_a_closed_pipe(args: &[&str]) -> (i32, String) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child = command(args)
+        .stdin(Stdio::null())
+        .stdout(writer) // the parent's copy of the write end is closed with the Command
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dafctl");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    let status = wait_deadline(&mut child, &format!("dafctl {args:?}"));
+    let code = status
+        .code()
+        .unwrap_or_else(|| panic!("dafctl {args:?} was killed: {status}; stderr: {stderr}"));
+    (code, stderr)
+}
+
+#[test]
+fn a_closed_stdout_pipe_is_a_normal_end_for_every_command_that_prints() {
+    let (t, dir) = setup();
+    let d = s(&dir);
+    let new_dir = t.path().join("new");
+    let daf = t.path().join("daf");
+    write_daf_dir(&daf);
+    let npy = t.path().join("x.npy");
+    for args in [
+        vec!["ls", d],
+        vec!["ls", d, "--json"],
+        vec!["info", d, "x"],
+        vec!["info", d, "m", "--json"],
+        vec!["refs", d],
+        vec!["refs", d, "--json"],
+        vec!["gc", d],
+        vec!["gc", d, "--json"],
+        vec!["fsck", d],
+        vec!["fsck", d, "--deep", "--json"],
+        vec!["export", d, "x", s(&npy)],
+        vec!["hold", d, "x", "--", "true"],
+        vec!["init", s(&new_dir)],
+        vec!["adopt", s(&daf)],
+        vec!["--help"],
+    ] {
+        let (code, stderr) = dafctl_into_a_closed_pipe(&args);
+        assert_eq!((code, stderr.as_str()), (0, ""), "dafctl {args:?}");
+    }
+    // The work is done and the command's own exit code kept: `rm` removes every name,
+    // `fsck` still exits 4 on damage.
+    let (code, stderr) = dafctl_into_a_closed_pipe(&["rm", d, "x", "m"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "rm");
+    assert!(ls_json(&dir).is_empty(), "rm removed both arrays");
+    fs::write(daf.join("a.array"), [0u8; 4]).unwrap();
+    let (code, stderr) = dafctl_into_a_closed_pipe(&["fsck", s(&daf)]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (4, ""),
+        "fsck of a truncated array"
+    );
 }
 
 #[test]

@@ -103,6 +103,34 @@ pub(crate) fn parse(text: &str) -> Result<Node, String> {
     Ok(root)
 }
 
+/// Whether `text` is one of daf's 0-d items as PyYAML `dump` writes a single scalar (SPEC [A1],
+/// e.g. `2026-12-02 07:11:41.123456` then `...`): the characters and marker lines of [Y6], exactly
+/// one content line, in column 1, that is a scalar of [Y7] or a plain text line (no indicator
+/// first, neither `: ` nor ` #` inside, no final `:`, so it is neither a key nor a collection).
+pub(crate) fn is_daf_item(text: &str) -> bool {
+    if check_chars(text).is_err() {
+        return false;
+    }
+    let Ok(lines) = content_lines(text) else {
+        return false;
+    };
+    let [line] = lines.as_slice() else {
+        return false;
+    };
+    let t = line.text;
+    if line.indent != 0 {
+        return false;
+    }
+    if inline(t, 1).is_ok_and(|n| !matches!(n, Node::Seq(_) | Node::Map(_))) {
+        return true;
+    }
+    let indicator = t
+        .chars()
+        .next()
+        .is_some_and(|c| "-?:,[]{}#&*!|>'\"%@`".contains(c));
+    !indicator && !t.contains(": ") && !t.contains(" #") && !t.ends_with(':')
+}
+
 /// [Y6]: the only control character is the line feed; no BOM, no tab, no carriage return, no
 /// C1 control (U+0085 is a line break in YAML 1.1), no U+2028/U+2029 (line breaks in 1.1).
 fn check_chars(text: &str) -> Result<(), String> {
@@ -648,6 +676,42 @@ mod tests {
                 magnitude: Some(3)
             })]))
         );
+    }
+
+    #[test]
+    fn daf_items_are_single_scalars_and_nothing_else() {
+        for item in [
+            "2026-12-02 07:11:41.123456\n...\n",
+            "human\n...\n",
+            "5\n...\n",
+            "-0.5\n",
+            "''\n",
+            "'123'\n",
+            "---\nhello world\n...\n",
+            "null\n...\n",
+        ] {
+            assert!(is_daf_item(item), "{item:?}");
+        }
+        for not_item in [
+            "",
+            "...\n",
+            "a: 1\n",
+            "dtype: float32\nshape: [2\n",
+            "- 1\n- 2\n",
+            "[1, 2]\n",
+            "{a: 1}\n",
+            "key:\n",
+            "a long\nstring\n",
+            "  indented\n",
+            "5 # comment\n",
+            "!!python/object:x y\n",
+            "&a 5\n",
+            "%YAML 1.1\n---\n5\n",
+            "tab\there\n",
+            "two\n...\nthree\n",
+        ] {
+            assert!(!is_daf_item(not_item), "{not_item:?}");
+        }
     }
 
     #[test]

@@ -335,6 +335,76 @@ pub fn read_container_version(root: &Path) -> Result<(u64, u64), InspectError> {
     Ok(crate::format::meta::parse_container_yaml(&bytes, &path)?)
 }
 
+/// One of daf's own files (SPEC [A1]): kept by daf beside its arrays, neither an array nor damage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DafFile {
+    /// `__daf__.yaml`, daf's format marker (`version: [1, 0]`).
+    Marker,
+    /// `<name>.yaml` holding a single scalar: one of daf's 0-d items (e.g. `created.yaml`).
+    Item,
+    /// `<name>.csv`: daf's axis entries or string data.
+    Csv,
+}
+
+impl DafFile {
+    /// A stable snake_case name (used in `--json`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DafFile::Marker => "marker",
+            DafFile::Item => "item",
+            DafFile::Csv => "csv",
+        }
+    }
+
+    /// What it is, for listings.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DafFile::Marker => "daf's format marker",
+            DafFile::Item => "a daf 0-d item (a single YAML scalar)",
+            DafFile::Csv => "daf's axis entries or string data (CSV)",
+        }
+    }
+}
+
+/// Whether the file `rel` (a path relative to the container `root`, `/`-separated, as a scan of
+/// the array tree finds it) is one of daf's own files (SPEC [A1]): a `.csv` file; or a `.yaml`
+/// file with no array file (`.array`, `.data`, `.sparse`, `.indices`, `.indptr`) beside it that
+/// is either `__daf__.yaml` holding a mapping of the YAML subset with `version` and neither
+/// `dtype` nor `data_dtype`, or a document holding one scalar line. A `.yaml` with array files
+/// beside it is an array's metadata, valid or not: never daf's. The file is opened as every
+/// metadata file is ([N7], [N9]); anything unreadable is not daf's (`None`).
+pub fn daf_own_file(root: &Path, rel: &str) -> Option<DafFile> {
+    use std::io::Read;
+    if rel.ends_with(".csv") {
+        return Some(DafFile::Csv);
+    }
+    let name = ArrayName::new(rel.strip_suffix(".yaml")?).ok()?;
+    let beside = ["array", "data", "sparse", "indices", "indptr"]
+        .iter()
+        .any(|sfx| std::fs::symlink_metadata(name.file_path(root, sfx)).is_ok());
+    if beside {
+        return None;
+    }
+    let (file, _) = crate::fs::beneath::open_array_file(root, &name, "yaml", false).ok()??;
+    let mut bytes = Vec::new();
+    file.take(crate::format::meta::MAX_YAML_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    if bytes.len() as u64 > crate::format::meta::MAX_YAML_BYTES {
+        return None;
+    }
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let last = name.as_str().rsplit('/').next().unwrap_or_default();
+    if last == "__daf__" {
+        let doc = crate::format::yaml::parse(text).ok()?;
+        let marker = doc.get("version").is_some()
+            && doc.get("dtype").is_none()
+            && doc.get("data_dtype").is_none();
+        return marker.then_some(DafFile::Marker);
+    }
+    crate::format::yaml::is_daf_item(text).then_some(DafFile::Item)
+}
+
 /// Checks the data files of `name` against `meta` (from its YAML, or from the catalog): kinds,
 /// sizes, then content (sparse invariants, bool bytes), and with `verify` the checksums in
 /// `recorded`. Returns the mapped files.

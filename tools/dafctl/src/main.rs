@@ -129,6 +129,7 @@ enum Command {
     /// Exit codes: 0 clean, 1 problems found and all fixed (--repair), 4 problems left,
     /// 8 operational error (cannot open the container, usage error).
     /// Every problem message names the file concerned. --repair never deletes array data.
+    /// daf's own files (__daf__.yaml, 0-d items, .csv files: SPEC [A1]) are not problems.
     ///
     /// A missing or damaged catalog (.dafstore/catalog.sqlite) is reported; --repair rebuilds it
     /// from the array files and their metadata, keeping the damaged one as
@@ -146,7 +147,7 @@ enum Command {
         #[arg(long)]
         deep: bool,
         /// Print one JSON object: {arrays_checked, problems: [{kind, path, name, message,
-        /// fixed}], exit_code}.
+        /// fixed}], daf_files: [{path, kind}], exit_code}.
         #[arg(long)]
         json: bool,
     },
@@ -154,8 +155,10 @@ enum Command {
     /// Turn an existing daf directory (no catalog) into a container.
     ///
     /// Registers every valid array found (never changing a byte of its files); arrays already
-    /// registered are left alone. Prints the adopted names and every refused file with the
-    /// reason. Exits 0 if nothing was refused, 1 otherwise.
+    /// registered are left alone, and so are daf's own files (its __daf__.yaml marker, 0-d items
+    /// such as created.yaml, .csv files: SPEC [A1]), which are listed as daf files. Prints the
+    /// adopted names and every refused file with the reason. Exits 0 if nothing was refused, 1
+    /// otherwise.
     #[command(after_help = "Example: dafctl adopt ./my-daf-dir")]
     Adopt {
         /// The daf directory (or container) to adopt.

@@ -1,35 +1,45 @@
-//! `dafctl adopt DIR`: register the arrays of a daf directory in a (new) catalog.
+//! `dafctl adopt DIR`: register the arrays of a daf directory in a (new) catalog. daf's own files
+//! (`__daf__.yaml`, 0-d items, `.csv` files: SPEC [A1]) are listed and left alone, not refused.
 
 use std::path::Path;
 
 use dafstore::Container;
 
-use super::common::{shown, Progress};
+use super::common::{out, shown, Progress};
 use super::Result;
 
 pub fn run(dir: &Path) -> Result<u8> {
     let progress = Progress::spinner("adopting: checking and checksumming array files");
     let (c, report) = Container::adopt(dir)?;
     progress.finish();
-    println!("container: {}", c.root().display());
+    out!("container: {}", c.root().display());
     for name in &report.adopted {
-        println!("adopted {}", shown(name));
+        out!("adopted {}", shown(name));
     }
     for name in &report.already {
-        println!("already registered {}", shown(name));
+        out!("already registered {}", shown(name));
     }
     for (path, reason) in &report.refused {
-        println!(
+        out!(
             "refused {}: {}",
             shown(&path.display().to_string()),
             shown(reason)
         );
     }
-    println!(
-        "{} adopted, {} already registered, {} refused",
+    for (path, kind) in &report.daf_files {
+        out!(
+            "daf file {}: {} (not an array; left alone)",
+            shown(&path.display().to_string()),
+            kind.describe()
+        );
+    }
+    out!(
+        "{} adopted, {} already registered, {} refused, {} daf file{} left alone",
         report.adopted.len(),
         report.already.len(),
-        report.refused.len()
+        report.refused.len(),
+        report.daf_files.len(),
+        if report.daf_files.len() == 1 { "" } else { "s" }
     );
     if report.refused.is_empty() {
         Ok(0)

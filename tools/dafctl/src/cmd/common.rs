@@ -1,12 +1,49 @@
-//! Helpers shared by the commands: aligned text tables, JSON output and progress bars on stderr.
+//! Helpers shared by the commands: stdout that takes a closed pipe as a normal end, aligned text
+//! tables, JSON output and progress bars on stderr.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::Result;
+
+/// Set once a write to stdout met a closed pipe: later output is dropped.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes one line to stdout. Every command prints through this (the `out!` macro), never with
+/// `println!` (which panics on a write error). A closed pipe (`dafctl ls DIR | head -1`: the reader
+/// has gone) is a normal end for a CLI, as for ripgrep: nothing is printed about it, the rest of
+/// the output is dropped, and the command finishes its work and exits with its own code (so `rm`
+/// still removes every name). Any other write error (a full disk behind a redirect) is returned.
+pub fn write_line(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// `println!` for commands: writes through [`write_line`] and returns its error with `?` (a
+/// closed pipe is not an error).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cmd::common::write_line(format_args!($($arg)*))?
+    };
+}
+pub(crate) use out;
 
 /// `text` (a name, path or message that may come from disk) safe to print on a terminal: control
 /// and bidi characters escaped as `\u{XXXX}` (SPEC [N8]). Nothing from disk is printed raw.
@@ -52,8 +89,7 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let mut out = std::io::stdout().lock();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| -> std::io::Result<()> {
+    let line = |cells: &mut dyn Iterator<Item = &str>| -> std::io::Result<()> {
         let cells: Vec<&str> = cells.collect();
         let mut text = String::new();
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
@@ -63,7 +99,7 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
                 text.push_str(&format!("{cell:<w$}  "));
             }
         }
-        writeln!(out, "{}", text.trim_end())
+        write_line(format_args!("{}", text.trim_end()))
     };
     line(&mut headers.iter().copied())?;
     for row in rows {
@@ -74,9 +110,8 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
 
 /// Prints one JSON document on stdout.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    let text = serde_json::to_string_pretty(value)?;
+    out!("{text}");
     Ok(())
 }
 

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use dafstore::{cache_stats, Container, Layout};
 
+use super::common::out;
+
 const ROWS: u64 = 2_000;
 const COLS: u64 = 500;
 
@@ -25,7 +27,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
                 .prefix("dafstore-demo-")
                 .tempdir_in(&base)?;
             let r = tour(&tmp.path().join("container"));
-            println!(
+            out!(
                 "cleanup: removed {} (pass a DIR to keep the container)",
                 tmp.path().display()
             );
@@ -61,7 +63,7 @@ fn tour(dir: &Path) -> Result<()> {
     } else {
         Container::create(dir)?
     };
-    println!(
+    out!(
         "container: {} (catalog, locks and staging in {}/)",
         c.root().display(),
         dafstore::RESERVED_DIR
@@ -73,7 +75,7 @@ fn tour(dir: &Path) -> Result<()> {
         *v = dense_value(i / COLS, i % COLS);
     }
     w.publish()?;
-    println!("dense: wrote cells/umis, float32 {ROWS}x{COLS}, space reserved at create, filled through a map, published atomically");
+    out!("dense: wrote cells/umis, float32 {ROWS}x{COLS}, space reserved at create, filled through a map, published atomically");
 
     let (data, indices, indptr) = sparse_rows();
     c.write_sparse::<f64, i32, i64>(
@@ -84,7 +86,7 @@ fn tour(dir: &Path) -> Result<()> {
         &indices,
         &indptr,
     )?;
-    println!("sparse: wrote cells/genes, CSR {ROWS}x{COLS} float64 with nnz={} (invariants validated before publishing)", data.len());
+    out!("sparse: wrote cells/genes, CSR {ROWS}x{COLS} float64 with nnz={} (invariants validated before publishing)", data.len());
     drop(c);
 
     let c = Container::open(dir)?;
@@ -96,7 +98,7 @@ fn tour(dir: &Path) -> Result<()> {
     if mismatches != 0 {
         return Err(format!("cells/umis: {mismatches} values differ after reopen").into());
     }
-    println!(
+    out!(
         "reopen: cells/umis shape {:?}, all {} values match, sum = {}",
         umis.shape(),
         ROWS * COLS,
@@ -109,7 +111,7 @@ fn tour(dir: &Path) -> Result<()> {
         return Err("cells/genes: data differs after reopen".into());
     }
     let row5 = genes.major_range(5).ok_or("row 5 out of range")?;
-    println!(
+    out!(
         "reopen: cells/genes shape {:?}, nnz {}, layout {}, row 5 holds {} entries, invariants re-checked",
         genes.shape(),
         genes.nnz(),
@@ -126,7 +128,7 @@ fn tour(dir: &Path) -> Result<()> {
                 .map(|r| r.files.iter().filter(|f| f.size > 0).count())
         })
         .sum::<std::result::Result<usize, _>>()?;
-    println!(
+    out!(
         "cache: second open reused the same map (same address: {}); {} maps made for {} non-empty files",
         std::ptr::eq(umis.as_ptr(), again.as_ptr()),
         after.maps_created - before.maps_created,
@@ -136,7 +138,7 @@ fn tour(dir: &Path) -> Result<()> {
     for name in c.names()? {
         let rec = c.record(&name)?;
         for f in &rec.files {
-            println!(
+            out!(
                 "file: {}.{} {} bytes crc32c={:08x}",
                 name,
                 f.suffix,
@@ -148,7 +150,7 @@ fn tour(dir: &Path) -> Result<()> {
     drop((umis, again, genes));
     drop(c);
     shared_by_processes(dir)?;
-    println!("done: read the files from any language with format-spec/SPEC.md");
+    out!("done: read the files from any language with format-spec/SPEC.md");
     Ok(())
 }
 
@@ -165,11 +167,11 @@ pub fn worker(dir: &Path, names: &[String]) -> Result<()> {
         total += a.iter().map(|&v| f64::from(v)).sum::<f64>();
         handles.push(a);
     }
-    println!("ready {total}");
+    out!("ready {total}");
     for line in std::io::stdin().lock().lines() {
         if line?.trim() == "release" {
             handles.clear();
-            println!("released");
+            out!("released");
         }
     }
     Ok(())
@@ -270,28 +272,28 @@ fn shared_by_processes(dir: &Path) -> Result<()> {
         .filter(|h| h.arrays.iter().any(|(n, _, _)| n == name))
         .filter_map(|h| h.pid)
         .collect();
-    println!("processes: 3 workers mapped and read {name}; the catalog counts {} holders (pids {holders:?})", holders.len());
+    out!("processes: 3 workers mapped and read {name}; the catalog counts {} holders (pids {holders:?})", holders.len());
     let sum: u64 = pss.iter().sum();
-    println!(
+    out!(
         "memory: each worker's map of it costs {:?} kB of PSS, {:.2} MB together for a {:.2} MB array: the pages are shared, paid once",
         pss,
         sum as f64 * 1024.0 / 1e6,
         bytes as f64 / 1e6
     );
     let removal = c.remove(name)?;
-    println!("remove: {name} -> {removal:?}: gone for new holders, files kept for the 3 workers");
+    out!("remove: {name} -> {removal:?}: gone for new holders, files kept for the 3 workers");
     let mut killed = workers.remove(0);
     let pid = killed.child.id();
     killed.child.kill()?;
     killed.child.wait()?;
     drop(killed);
     let report = c.gc()?;
-    println!("crash: worker {pid} killed with SIGKILL; gc reaped {} dead session(s); the array stays for the 2 live workers", report.reaped_sessions.len());
+    out!("crash: worker {pid} killed with SIGKILL; gc reaped {} dead session(s); the array stays for the 2 live workers", report.reaped_sessions.len());
     let live = workers.len();
     for (i, w) in workers.iter_mut().enumerate() {
         w.send("release")?;
         w.expect("released")?;
-        println!(
+        out!(
             "release: worker {} released {name}; its files {}",
             w.child.id(),
             if array_file.exists() {

@@ -7,7 +7,7 @@ use std::path::Path;
 use dafstore::{Container, FsckOptions};
 use serde::Serialize;
 
-use super::common::{print_json, Progress};
+use super::common::{out, print_json, Progress};
 use super::Result;
 
 /// Exit code of an operational error (cannot open, usage).
@@ -17,7 +17,15 @@ pub const EXIT_OPERATIONAL: u8 = 8;
 struct FsckJson {
     arrays_checked: usize,
     problems: Vec<ProblemJson>,
+    daf_files: Vec<DafFileJson>,
     exit_code: u8,
+}
+
+/// One of daf's own files (SPEC [A1]): not an array, not a problem.
+#[derive(Serialize)]
+struct DafFileJson {
+    path: String,
+    kind: &'static str,
 }
 
 #[derive(Serialize)]
@@ -54,6 +62,14 @@ pub fn run(dir: &Path, repair: bool, deep: bool, json: bool) -> Result<u8> {
                     fixed: p.fixed,
                 })
                 .collect(),
+            daf_files: report
+                .daf_files
+                .iter()
+                .map(|(path, kind)| DafFileJson {
+                    path: path.to_string_lossy().into_owned(),
+                    kind: kind.name(),
+                })
+                .collect(),
             exit_code: code,
         })?;
         return Ok(code);
@@ -66,15 +82,22 @@ pub fn run(dir: &Path, repair: bool, deep: bool, json: bool) -> Result<u8> {
         } else {
             "found"
         };
-        println!(
+        out!(
             "{status}: {}: {}",
             p.kind.name(),
             super::common::shown(&p.message)
         );
     }
+    if !report.daf_files.is_empty() {
+        out!(
+            "{} daf file{} (daf's own: its __daf__.yaml marker, 0-d items, CSV files; SPEC [A1]) left alone, not problems",
+            report.daf_files.len(),
+            if report.daf_files.len() == 1 { "" } else { "s" }
+        );
+    }
     let fixed = report.problems.iter().filter(|p| p.fixed).count();
     let left = report.problems.len() - fixed;
-    println!(
+    out!(
         "{} arrays checked{}: {} problem{}, {fixed} fixed, {left} left",
         report.arrays_checked,
         if deep { " (deep)" } else { "" },
@@ -82,7 +105,7 @@ pub fn run(dir: &Path, repair: bool, deep: bool, json: bool) -> Result<u8> {
         if report.problems.len() == 1 { "" } else { "s" },
     );
     if left > 0 && !repair {
-        println!(
+        out!(
             "run `dafctl fsck {} --repair` to fix what can be fixed without losing data",
             dir.display()
         );

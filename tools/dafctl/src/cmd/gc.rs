@@ -8,7 +8,7 @@ use std::path::Path;
 use dafstore::{Container, GcReport};
 use serde::Serialize;
 
-use super::common::{print_json, Progress};
+use super::common::{out, print_json, Progress};
 use super::Result;
 
 #[derive(Serialize)]
@@ -64,7 +64,7 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
     }
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    println!(
+    out!(
         "reaped {}",
         plural(
             report.reaped_sessions.len(),
@@ -73,9 +73,9 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
         )
     );
     for s in &report.reaped_sessions {
-        println!("  session {s}");
+        out!("  session {s}");
     }
-    println!(
+    out!(
         "deleted {}",
         plural(
             report.deleted.len(),
@@ -84,9 +84,9 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
         )
     );
     for n in &report.deleted {
-        println!("  {}", super::common::shown(n));
+        out!("  {}", super::common::shown(n));
     }
-    println!(
+    out!(
         "recovered {}",
         plural(
             report.recovered,
@@ -94,7 +94,7 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
             "interrupted publishes or removes"
         )
     );
-    println!(
+    out!(
         "removed {}",
         plural(
             report.staging_removed,
@@ -102,7 +102,7 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
             "stale staging directories"
         )
     );
-    println!(
+    out!(
         "{} still held by live processes",
         plural(
             report.deferred.len(),
@@ -111,7 +111,7 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
         )
     );
     for n in &report.deferred {
-        println!("  {n}");
+        out!("  {n}");
     }
     for (name, error) in &report.failed {
         eprintln!(

@@ -9,13 +9,14 @@
 //! signals and would exit 0 where it should die of them).
 
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use dafstore::{Container, Ref};
 
+use super::common::out;
 use super::Result;
 
 const SIGNALS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
@@ -71,11 +72,7 @@ pub fn run(dir: &Path, names: &[String], cmd: &[OsString]) -> Result<u8> {
     for name in names {
         refs.push(c.hold(name)?); // on error, the references taken are released on drop
     }
-    {
-        let mut out = io::stdout().lock();
-        writeln!(out, "held {}", super::common::shown(&names.join(" ")))?;
-        out.flush()?;
-    }
+    out!("held {}", super::common::shown(&names.join(" ")));
     let code = match cmd.split_first() {
         None => {
             signals.wait();

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use dafstore::Container;
 
-use super::common::{print_json, print_table, shape_text};
+use super::common::{out, print_json, print_table, shape_text};
 use super::info::{live_refs, ArrayInfo};
 use super::Result;
 
@@ -42,7 +42,7 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
         &rows,
     )?;
     if infos.is_empty() {
-        println!("(no arrays)");
+        out!("(no arrays)");
     }
     Ok(0)
 }

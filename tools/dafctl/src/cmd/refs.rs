@@ -6,7 +6,7 @@ use std::path::Path;
 use dafstore::Container;
 use serde::Serialize;
 
-use super::common::{print_json, print_table};
+use super::common::{out, print_json, print_table};
 use super::Result;
 
 #[derive(Serialize)]
@@ -61,9 +61,9 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
         .collect();
     print_table(&["PID", "STATUS", "SESSION", "ARRAYS"], &rows)?;
     if holders.is_empty() {
-        println!("(no sessions)");
+        out!("(no sessions)");
     } else if holders.iter().any(|h| !h.alive) {
-        println!(
+        out!(
             "dead sessions are reaped by `dafctl gc {}` (their references are released)",
             dir.display()
         );

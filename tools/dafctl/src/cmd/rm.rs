@@ -4,7 +4,7 @@ use std::path::Path;
 
 use dafstore::{Container, Removal};
 
-use super::common::shown;
+use super::common::{out, shown};
 use super::Result;
 
 pub fn run(dir: &Path, names: &[String]) -> Result<u8> {
@@ -12,8 +12,8 @@ pub fn run(dir: &Path, names: &[String]) -> Result<u8> {
     let mut code = 0;
     for name in names {
         match c.remove(name) {
-            Ok(Removal::Removed) => println!("removed {}", shown(name)),
-            Ok(Removal::Deferred { holders }) => println!(
+            Ok(Removal::Removed) => out!("removed {}", shown(name)),
+            Ok(Removal::Deferred { holders }) => out!(
                 "{}: deferred, held by {holders} process{}; its files are deleted when the last one releases it",
                 shown(name),
                 if holders == 1 { "" } else { "es" }

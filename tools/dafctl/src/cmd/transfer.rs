@@ -5,7 +5,7 @@ use std::path::Path;
 
 use dafstore::{Container, Format, ImportOptions};
 
-use super::common::Progress;
+use super::common::{out, Progress};
 use super::Result;
 
 fn format(name: Option<&str>) -> Option<Format> {
@@ -42,7 +42,7 @@ pub fn import(
         } else {
             format!(" ({})", a.conversions.join(", "))
         };
-        println!(
+        out!(
             "imported {} from {}: {} {} {:?}{conversions}",
             a.name,
             file.display(),
@@ -60,6 +60,6 @@ pub fn export(dir: &Path, name: &str, file: &Path, fmt: Option<&str>) -> Result<
     let progress = Progress::spinner(&format!("exporting {name}"));
     c.export(name, file, format(fmt))?;
     progress.finish();
-    println!("exported {name} to {}", file.display());
+    out!("exported {name} to {}", file.display());
     Ok(0)
 }

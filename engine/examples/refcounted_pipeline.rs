@@ -1,9 +1,9 @@
-//! The seed 000 workflow in one program: a shared input array, workers (threads here; real
+//! A reference-counted pipeline in one program: shared input arrays, workers (threads here; real
 //! processes in `dafctl demo` and the multi-process tests) that each hold what they read, a
 //! scratch intermediate that disappears after its last reader, and a removal that waits for the
 //! last holder instead of pulling data from under it.
 //!
-//! Run: `cargo run -p dafstore --example seed000_pipeline`
+//! Run: `cargo run -p dafstore --example refcounted_pipeline`
 
 use dafstore::{Container, CreateOptions, DType, Removal};
 
