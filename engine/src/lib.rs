@@ -76,7 +76,7 @@ mod layering;
 
 pub use adopt::AdoptReport;
 pub use array::{Array, Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
-pub use catalog::{ArrayRecord, ArrayState, FileRecord, SCHEMA_VERSION};
+pub use catalog::{ArrayRecord, ArrayState, FileRecord};
 pub use container::{Container, OpenOptions};
 pub use error::{
     CatalogError, ContainerError, IoError, MetaError, NameError, OpenError, PathError, Remedy,
@@ -84,8 +84,8 @@ pub use error::{
 };
 pub use format::dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
 pub use format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
-pub use format::name::{escape_for_display, is_forbidden_char, ArrayName};
-pub use format::{CONTAINER_MAJOR, CONTAINER_MINOR, LOCK_STRIPES, RESERVED_DIR};
+pub use format::name::{escape_for_display, ArrayName};
+pub use format::RESERVED_DIR;
 pub use fs::cache::{cache_stats, CacheStats};
 pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
 pub use hold::{Holder, Ref};
@@ -98,11 +98,14 @@ pub use umbrella::{Error, Result};
 pub use writer::{Allocation, CreateOptions, DenseWriter};
 
 /// Internals that the tests, the conformance fixtures and the fuzzers drive directly: the
-/// metadata parser and renderer, sparse validation, checksums and file inspection. Not part of
+/// metadata parser and renderer, sparse validation, checksums, file inspection and the format constants. Not part of
 /// the stable API; enabled by the `internals` feature.
 #[cfg(feature = "internals")]
 pub mod internals {
+    pub use crate::catalog::SCHEMA_VERSION;
+    pub use crate::format::name::is_forbidden_char;
     pub use crate::format::{checksum, meta, sparse};
+    pub use crate::format::{CONTAINER_MAJOR, CONTAINER_MINOR, LOCK_STRIPES};
     pub use crate::fs::inspect;
 }
 

@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(file <= 255, "file name of {file} bytes: {p:?}");
         }
         assert!(name.parent_dir(root).starts_with(root));
-        assert!(name.stripe() < dafstore::LOCK_STRIPES);
+        assert!(name.stripe() < dafstore::internals::LOCK_STRIPES);
     }
     let Ok(s) = std::str::from_utf8(data) else {
         return;

@@ -498,7 +498,7 @@ fn a_publish_between_unlink_and_rename_is_waited_for_under_the_shared_stripe_not
     fs::create_dir_all(&locks).unwrap();
     let stripe = locks.join(format!(
         "{:02}.lock",
-        dafstore::internals::checksum::crc32c(b"x") % dafstore::LOCK_STRIPES
+        dafstore::internals::checksum::crc32c(b"x") % dafstore::internals::LOCK_STRIPES
     ));
     fs::write(&stripe, b"").unwrap();
     replace_int8(dir.path(), &[1, 2, 3]);
