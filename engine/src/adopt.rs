@@ -10,14 +10,15 @@ use crate::container::Container;
 use crate::error::ContainerError;
 use crate::format::name::ArrayName;
 
-/// What [`Container::adopt`] did.
-#[derive(Debug, Default, Clone)]
+/// What [`Container::adopt`] did. Serializes with `refused` as `[{path, reason}]`.
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct AdoptReport {
     /// Names registered.
     pub adopted: Vec<String>,
     /// Names already in the catalog (left alone).
     pub already: Vec<String>,
     /// Metadata files that could not be adopted, with the reason.
+    #[serde(serialize_with = "crate::fs::serialize::refusals")]
     pub refused: Vec<(PathBuf, String)>,
 }
 

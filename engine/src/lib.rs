@@ -57,21 +57,24 @@ mod layering;
 
 pub use adopt::AdoptReport;
 pub use array::{Array, Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
-pub use catalog::{ArrayRecord, ArrayState, FileRecord, SCHEMA_VERSION};
+pub use catalog::{ArrayInfo, ArrayState, FileRecord, SCHEMA_VERSION};
+/// The former name of [`ArrayInfo`].
+#[deprecated(note = "use `ArrayInfo`")]
+pub type ArrayRecord = ArrayInfo;
 pub use container::Container;
 pub use error::{
     CatalogError, ContainerError, MetaError, NameError, OpenError, PathError, SparseError,
     WriteError,
 };
 pub use format::dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
-pub use format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
+pub use format::meta::{ArrayMeta, DenseMeta, Kind, Layout, SparseMeta};
 pub use format::name::{escape_for_display, is_forbidden_char, ArrayName};
 pub use format::{CONTAINER_MAJOR, CONTAINER_MINOR, LOCK_STRIPES, RESERVED_DIR};
 pub use fs::cache::{cache_stats, CacheStats};
 pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
-pub use hold::{Holder, Ref};
+pub use hold::{HeldArray, Holder, Ref};
 pub use interop::{ArrowSparse, Format, ImportOptions, ImportReport, ImportedArray, InteropError};
-pub use protocol::{GcReport, Removal};
+pub use protocol::{GcFailure, GcReport, RecoveryFailure, RecoveryReport, Removal};
 pub use rebuild::RebuildReport;
 pub use writer::{Allocation, CreateOptions, DenseWriter};
 
