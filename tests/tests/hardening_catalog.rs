@@ -221,14 +221,14 @@ fn a_deleted_empty_or_garbage_catalog_is_named_in_every_error_and_fsck_repair_re
         }
         // Every array is back, with its values and the checksums its YAML recorded.
         let c = Container::open(&root).unwrap();
-        assert_eq!(c.names().unwrap(), ["s", "x/a"]);
+        assert_eq!(c.ls().unwrap(), ["s", "x/a"]);
         assert_eq!(
             c.open_dense::<f64>("x/a").unwrap().as_slice(),
             &[1.0, 2.0, 3.0]
         );
         assert_eq!(c.open_sparse("s").unwrap().nnz(), 2);
         assert!(c
-            .record("x/a")
+            .info("x/a")
             .unwrap()
             .files
             .iter()
@@ -263,10 +263,7 @@ fn a_catalog_rebuild_is_refused_while_a_process_has_the_container_open() {
     assert!(catalog_files_aside(&root).is_empty());
     drop(c);
     assert_eq!(fsck(&root, true, false).exit_code(), 1);
-    assert_eq!(
-        Container::open(&root).unwrap().names().unwrap(),
-        ["s", "x/a"]
-    );
+    assert_eq!(Container::open(&root).unwrap().ls().unwrap(), ["s", "x/a"]);
 }
 
 #[test]
@@ -307,7 +304,7 @@ fn fill(tmpfs: &Tmpfs) {
 /// Everything a reader does, none of which may need write access or free space.
 fn read_everything(root: &Path, out: &Path) {
     let c = Container::open_read_only(root).unwrap();
-    assert_eq!(c.names().unwrap(), ["s", "x/a"]);
+    assert_eq!(c.ls().unwrap(), ["s", "x/a"]);
     assert_eq!(
         c.open_dense::<f64>("x/a").unwrap().as_slice(),
         &[1.0, 2.0, 3.0]
@@ -542,10 +539,7 @@ fn a_rebuild_registers_only_complete_valid_arrays_and_leaves_the_rest_in_place_f
         ]
     );
     assert_eq!(fs::read(&bad).unwrap(), &bytes[..24]); // left in place, untouched
-    assert_eq!(
-        Container::open(&root).unwrap().names().unwrap(),
-        ["s", "x/a"]
-    );
+    assert_eq!(Container::open(&root).unwrap().ls().unwrap(), ["s", "x/a"]);
 }
 
 #[test]
@@ -580,8 +574,5 @@ fn a_catalog_that_fails_the_sqlite_integrity_check_is_reported_and_rebuilt_by_fs
     assert!(repaired.problems[0].fixed);
     assert_eq!(catalog_files_aside(&root).len(), 1);
     assert_eq!(fsck(&root, false, true).exit_code(), 0);
-    assert_eq!(
-        Container::open(&root).unwrap().names().unwrap(),
-        ["s", "x/a"]
-    );
+    assert_eq!(Container::open(&root).unwrap().ls().unwrap(), ["s", "x/a"]);
 }

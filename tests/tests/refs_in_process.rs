@@ -14,7 +14,7 @@ fn holders_of(c: &Container, name: &str) -> usize {
     c.holders()
         .unwrap()
         .iter()
-        .filter(|h| h.arrays.iter().any(|(n, _, _)| n == name))
+        .filter(|h| h.arrays.iter().any(|a| a.name == name))
         .count()
 }
 
@@ -27,7 +27,7 @@ fn remove_of_a_held_array_is_deferred_until_the_last_release() {
     assert_eq!(c.remove("x").unwrap(), Removal::Deferred { holders: 1 });
     assert!(path.exists(), "files stay while held");
     assert!(
-        !c.names().unwrap().contains(&"x".to_string()),
+        !c.ls().unwrap().contains(&"x".to_string()),
         "gone for new holders"
     );
     // This process holds it, so it may still open it.
@@ -91,7 +91,7 @@ fn scratch_array_disappears_after_its_last_release_but_not_before_being_held() {
         !c.root().join("tmp.array").exists(),
         "deleted after the last release"
     );
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
 }
 
 #[test]
@@ -120,10 +120,10 @@ fn new_holders_are_refused_on_a_deleting_array_and_republish_revives_it() {
     c.remove("x").unwrap();
     // A second container handle in this process shares the session (and its reference), so use
     // the catalog's view: names() hides deleting arrays.
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
     // Publishing under the name again is a replace: live again, holders kept.
     c.write_dense::<i32>("x", &[1], &[2]).unwrap();
-    assert_eq!(c.names().unwrap(), vec!["x".to_string()]);
+    assert_eq!(c.ls().unwrap(), vec!["x".to_string()]);
     drop(held);
     assert_eq!(
         &*c.open_dense::<i32>("x").unwrap(),

@@ -5,29 +5,12 @@
 use std::path::Path;
 
 use dafstore::{Container, FsckOptions};
-use serde::Serialize;
 
 use super::common::{print_json, Progress};
 use super::Result;
 
 /// Exit code of an operational error (cannot open, usage).
 pub const EXIT_OPERATIONAL: u8 = 8;
-
-#[derive(Serialize)]
-struct FsckJson {
-    arrays_checked: usize,
-    problems: Vec<ProblemJson>,
-    exit_code: u8,
-}
-
-#[derive(Serialize)]
-struct ProblemJson {
-    kind: &'static str,
-    path: String,
-    name: Option<String>,
-    message: String,
-    fixed: bool,
-}
 
 pub fn run(dir: &Path, repair: bool, deep: bool, json: bool) -> Result<u8> {
     let progress = Progress::counter(if deep {
@@ -41,21 +24,7 @@ pub fn run(dir: &Path, repair: bool, deep: bool, json: bool) -> Result<u8> {
     progress.finish();
     let code = report.exit_code();
     if json {
-        print_json(&FsckJson {
-            arrays_checked: report.arrays_checked,
-            problems: report
-                .problems
-                .iter()
-                .map(|p| ProblemJson {
-                    kind: p.kind.name(),
-                    path: p.path.to_string_lossy().into_owned(),
-                    name: p.name.clone(),
-                    message: p.message.clone(),
-                    fixed: p.fixed,
-                })
-                .collect(),
-            exit_code: code,
-        })?;
+        print_json(&report)?;
         return Ok(code);
     }
     for p in &report.problems {
