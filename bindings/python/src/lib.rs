@@ -938,6 +938,20 @@ fn cache_stats() -> (usize, u64) {
     (s.live_maps, s.maps_created)
 }
 
+/// A `GcReport` with one failed recovery, as `gc()` returns it (for the package's tests: a real
+/// failure needs a broken disk). Built from the engine's types, so its keys are theirs.
+#[pyfunction]
+fn _gc_report_sample(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let report = dafstore::GcReport {
+        failed: vec![dafstore::GcFailure {
+            name: "x".to_string(),
+            error: "an error".to_string(),
+        }],
+        ..Default::default()
+    };
+    to_python(py, &report)
+}
+
 /// The dtypes dafstore stores, numpy spellings.
 #[pyfunction]
 fn dtypes() -> Vec<&'static str> {
@@ -952,6 +966,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Hold>()?;
     m.add_function(wrap_pyfunction!(cache_stats, m)?)?;
     m.add_function(wrap_pyfunction!(dtypes, m)?)?;
+    m.add_function(wrap_pyfunction!(_gc_report_sample, m)?)?;
     m.add("ENGINE_VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -809,4 +809,39 @@ mod tests {
         s.push_str("version: [1, 0]\ndtype: int8\nshape: [1]\n");
         assert!(parse(&s).is_err());
     }
+
+    #[test]
+    fn metadata_serializes_with_the_spec_key_names_and_one_key_set_for_both_kinds() {
+        let dense = ArrayMeta::Dense(DenseMeta::new(DType::Int16, vec![2, 3]).unwrap());
+        let sparse = ArrayMeta::Sparse(
+            SparseMeta::new(
+                DType::Float32,
+                DType::Int32,
+                DType::Int64,
+                [4, 5],
+                6,
+                Layout::Columns,
+            )
+            .unwrap(),
+        );
+        let d = serde_json::to_value(&dense).unwrap();
+        let s = serde_json::to_value(&sparse).unwrap();
+        assert_eq!(
+            d,
+            serde_json::json!({"kind": "dense", "dtype": "int16", "data_dtype": null,
+                "indices_dtype": null, "indptr_dtype": null, "layout": null,
+                "shape": [2, 3], "nnz": null})
+        );
+        assert_eq!(
+            s,
+            serde_json::json!({"kind": "sparse", "dtype": null, "data_dtype": "float32",
+                "indices_dtype": "int32", "indptr_dtype": "int64", "layout": "columns",
+                "shape": [4, 5], "nnz": 6})
+        );
+        assert_eq!((dense.kind(), sparse.kind()), (Kind::Dense, Kind::Sparse));
+        assert_eq!(
+            (Kind::Dense.to_string(), Kind::Sparse.to_string()),
+            ("dense".into(), "sparse".into())
+        );
+    }
 }

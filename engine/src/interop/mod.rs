@@ -545,4 +545,30 @@ mod tests {
         assert_eq!(Format::from_path(Path::new("x.csv")), None);
         assert_eq!(Format::from_path(Path::new("npy")), None);
     }
+
+    #[test]
+    fn format_names_parse_as_the_extensions_do_and_nothing_else() {
+        for (name, format) in [
+            ("npy", Format::Npy),
+            ("NPZ", Format::Npz),
+            ("feather", Format::Feather),
+            ("arrow", Format::Feather),
+            ("Ipc", Format::Feather),
+        ] {
+            assert_eq!(name.parse::<Format>().ok(), Some(format), "{name}");
+            assert_eq!(Format::from_extension(name), Some(format), "{name}");
+            let path = format!("x.{name}");
+            assert_eq!(Format::from_path(Path::new(&path)), Some(format), "{path}");
+            // Every format's own name parses back to it.
+            assert_eq!(format.name().parse::<Format>().ok(), Some(format));
+        }
+        for bad in ["csv", "", ".npy", "parquet", "npy "] {
+            let e = bad.parse::<Format>().expect_err(bad);
+            assert!(matches!(e, InteropError::UnknownFormatName { .. }), "{bad}");
+            assert_eq!(
+                e.to_string(),
+                format!("unknown format {bad:?}; the formats are npy, npz and feather (arrow and ipc also name feather)")
+            );
+        }
+    }
 }
