@@ -179,7 +179,7 @@ impl Shared {
     }
 }
 
-/// What [`Container::recover_unfinished`] did.
+/// What [`Container::recover_unfinished`](crate::Container::recover_unfinished) did.
 #[derive(Debug, Default)]
 pub struct RecoveryReport {
     /// Interrupted publishes and removes rolled forward.
@@ -197,7 +197,7 @@ pub struct RecoveryFailure {
     pub error: WriteError,
 }
 
-/// What [`Container::gc`] did (`dafctl gc --json`, Python's `c.gc()`).
+/// What [`Container::gc`](crate::Container::gc) did (`dafctl gc --json`, Python's `c.gc()`).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct GcReport {
     /// Interrupted publishes and removes rolled forward.
