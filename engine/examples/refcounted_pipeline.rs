@@ -61,12 +61,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     println!("workers summed {:.0}", sums.iter().sum::<f64>());
     assert!(
-        c.names()?.contains(&"scratch/diff".to_string()),
+        c.ls()?.contains(&"scratch/diff".to_string()),
         "still held by the producer"
     );
     drop(producer);
     assert!(
-        !c.names()?.contains(&"scratch/diff".to_string()),
+        !c.ls()?.contains(&"scratch/diff".to_string()),
         "the scratch array went with its last reader"
     );
     // Removing an input another holder still uses is deferred until it lets go.

@@ -13,17 +13,19 @@ use crate::error::ContainerError;
 use crate::format::name::ArrayName;
 use crate::fs::inspect::{daf_own_file, DafFile};
 
-/// What [`Container::adopt`] did.
-#[derive(Debug, Default, Clone)]
+/// What [`Container::adopt`] did. Serializes with `refused` as `[{path, reason}]`.
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct AdoptReport {
     /// Names registered.
     pub adopted: Vec<String>,
     /// Names already in the catalog (left alone).
     pub already: Vec<String>,
     /// Metadata files that could not be adopted, with the reason.
+    #[serde(serialize_with = "crate::fs::serialize::refusals")]
     pub refused: Vec<(PathBuf, String)>,
     /// daf's own files (SPEC [A1]: its format marker, 0-d items, CSV files), sorted: not
     /// arrays, not refused, left alone.
+    #[serde(serialize_with = "crate::fs::serialize::daf_files")]
     pub daf_files: Vec<(PathBuf, DafFile)>,
 }
 

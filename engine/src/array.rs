@@ -16,7 +16,7 @@ use crate::catalog::ArrayState;
 use crate::container::Container;
 use crate::error::{OpenError, WriteError};
 use crate::format::dtype::{DType, Element, IndexSlice};
-use crate::format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
+use crate::format::meta::{ArrayMeta, DenseMeta, Kind, Layout, SparseMeta};
 use crate::format::name::ArrayName;
 use crate::fs::cache::{self, FileKey, FileMap};
 use crate::fs::sys;
@@ -301,11 +301,11 @@ pub enum Array {
 }
 
 impl Array {
-    /// `"dense"` or `"sparse"`.
-    pub fn kind(&self) -> &'static str {
+    /// Dense or sparse.
+    pub fn kind(&self) -> Kind {
         match self {
-            Array::Dense(_) => "dense",
-            Array::Sparse(_) => "sparse",
+            Array::Dense(_) => Kind::Dense,
+            Array::Sparse(_) => Kind::Sparse,
         }
     }
 
@@ -531,7 +531,7 @@ impl Container {
                 container: shared.root.clone(),
             });
         }
-        let rec = self.record(name.as_str())?;
+        let rec = self.live_row(name.as_str())?;
         let ArrayMeta::Dense(meta) = &rec.meta else {
             return Err(self.kind_mismatch(name.as_str(), "sparse", "dense"));
         };
@@ -583,7 +583,7 @@ impl Container {
             .shared
             .lock_stripe_shared(&name)
             .map_err(|e| OpenError::io(self.shared.stripe_path(&name), "lock", e))?;
-        let rec = self.record(name.as_str())?;
+        let rec = self.live_row(name.as_str())?;
         let ArrayMeta::Dense(meta) = &rec.meta else {
             return Err(self.kind_mismatch(name.as_str(), "sparse", "dense"));
         };

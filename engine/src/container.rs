@@ -11,13 +11,13 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::catalog::{Access, ArrayRecord, ArrayState, Catalog};
+use crate::catalog::{Access, ArrayInfo, ArrayState, Catalog};
 use crate::error::{io_at, CatalogError, ContainerError, OpenError, PathError, WriteError};
 use crate::format::name::ArrayName;
 use crate::format::{container_yaml, LOCK_STRIPES, RESERVED_DIR};
 use crate::fs::beneath;
 use crate::fs::local::{check_local_fs, fsync_dir};
-use crate::protocol::{GcReport, Removal, Shared};
+use crate::protocol::{GcReport, RecoveryReport, Removal, Shared};
 
 /// A handle on a container. Cheap to clone; every handle on the same directory in one process
 /// shares one catalog connection, one session and one cache.
@@ -190,8 +190,53 @@ impl Container {
         self.shared.readonly
     }
 
-    /// The catalog row of `name`.
-    pub fn record(&self, name: &str) -> Result<ArrayRecord, OpenError> {
+    /// The description of live array `name` (its catalog row, with the live processes holding
+    /// it and this process's references): `dafctl info`, Python's `c.info(name)`.
+    /// [`OpenError::NotFound`] if there is no live array of that name.
+    pub fn info(&self, name: &str) -> Result<ArrayInfo, OpenError> {
+        let mut info = self.live_row(name)?;
+        let sessions = self.shared.catalog().sessions_holding(&info.name)?;
+        info.holders = sessions
+            .iter()
+            .filter(|s| self.shared.session_alive(s))
+            .count();
+        info.local_refs = self.shared.local_count(&info.name);
+        Ok(info)
+    }
+
+    /// The description of every array in the catalog, sorted by name, in every state: live,
+    /// and also `deleting` (removal deferred while held), `publishing` and `removing`
+    /// (interrupted, rolled forward by the next gc). `dafctl ls --json` prints it. Each is as
+    /// [`Container::info`] describes it.
+    pub fn info_all(&self) -> Result<Vec<ArrayInfo>, CatalogError> {
+        let mut infos = self.shared.catalog().list()?;
+        let mut live_holders = std::collections::BTreeMap::<String, usize>::new();
+        for h in self.holders()?.into_iter().filter(|h| h.alive) {
+            for a in h.arrays {
+                *live_holders.entry(a.name).or_insert(0) += 1;
+            }
+        }
+        for info in &mut infos {
+            info.holders = live_holders.get(&info.name).copied().unwrap_or(0);
+            info.local_refs = self.shared.local_count(&info.name);
+        }
+        Ok(infos)
+    }
+
+    /// The names of the live arrays, sorted (`dafctl ls`, Python's `c.ls()`).
+    pub fn ls(&self) -> Result<Vec<String>, CatalogError> {
+        Ok(self
+            .shared
+            .catalog()
+            .list()?
+            .into_iter()
+            .filter(|r| r.state == ArrayState::Live)
+            .map(|r| r.name)
+            .collect())
+    }
+
+    /// The catalog row of live array `name`, as the engine reads it (no holders counted).
+    pub(crate) fn live_row(&self, name: &str) -> Result<ArrayInfo, OpenError> {
         let name = ArrayName::new(name)?;
         match self.shared.catalog().get(name.as_str())? {
             Some(r) if r.state == ArrayState::Live => Ok(r),
@@ -202,19 +247,22 @@ impl Container {
         }
     }
 
+    /// The catalog row of `name`.
+    #[deprecated(note = "use `Container::info`")]
+    pub fn record(&self, name: &str) -> Result<ArrayInfo, OpenError> {
+        self.info(name)
+    }
+
     /// Every catalog row (all states), sorted by name.
-    pub fn records(&self) -> Result<Vec<ArrayRecord>, CatalogError> {
-        self.shared.catalog().list()
+    #[deprecated(note = "use `Container::info_all`")]
+    pub fn records(&self) -> Result<Vec<ArrayInfo>, CatalogError> {
+        self.info_all()
     }
 
     /// Names of the live arrays, sorted.
+    #[deprecated(note = "use `Container::ls`")]
     pub fn names(&self) -> Result<Vec<String>, CatalogError> {
-        Ok(self
-            .records()?
-            .into_iter()
-            .filter(|r| r.state == ArrayState::Live)
-            .map(|r| r.name)
-            .collect())
+        self.ls()
     }
 
     /// Removes an array (SPEC [W8]). If live processes hold it, the removal is deferred: the
@@ -229,8 +277,8 @@ impl Container {
     /// Rolls forward every publish or remove left unfinished by a dead process (SPEC [W5]).
     /// Rows whose stripe is held by a live writer are left to it. A row whose recovery fails (an
     /// I/O error) is left unfinished and reported; opening that array retries and returns the
-    /// error, the rest of the container stays usable. Returns (recovered, failed).
-    pub fn recover_unfinished(&self) -> Result<(usize, Vec<(String, WriteError)>), ContainerError> {
+    /// error, the rest of the container stays usable.
+    pub fn recover_unfinished(&self) -> Result<RecoveryReport, ContainerError> {
         self.shared.recover_unfinished()
     }
 
@@ -295,6 +343,22 @@ impl OpenOptions {
     /// Opens the container in `path`.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Container, ContainerError> {
         Container::open_with(path.as_ref(), self.read_only, self.gc && !self.read_only)
+    }
+}
+
+/// Serializes as `{deferred, holders}`: `{false, 0}` when removed, `{true, n}` when deferred
+/// while `n` live processes hold the array (Python's `c.remove(name)`).
+impl serde::Serialize for Removal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (deferred, holders) = match *self {
+            Removal::Removed => (false, 0),
+            Removal::Deferred { holders } => (true, holders),
+        };
+        let mut s = serializer.serialize_struct("Removal", 2)?;
+        s.serialize_field("deferred", &deferred)?;
+        s.serialize_field("holders", &holders)?;
+        s.end()
     }
 }
 

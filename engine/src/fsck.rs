@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::catalog::{ArrayRecord, ArrayState};
+use crate::catalog::{ArrayInfo, ArrayState};
 use crate::container::Container;
 use crate::error::ContainerError;
 use crate::error::PathError;
@@ -78,7 +78,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    /// A stable snake_case name (used in `--json`).
+    /// A stable snake_case name (how it serializes: `--json`, Python).
     pub fn name(&self) -> &'static str {
         match self {
             ProblemKind::CatalogCorrupt => "catalog_corrupt",
@@ -102,12 +102,20 @@ impl ProblemKind {
     }
 }
 
+/// Serializes as [`ProblemKind::name`].
+impl serde::Serialize for ProblemKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// One problem found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Problem {
     /// What kind.
     pub kind: ProblemKind,
     /// The file or directory concerned.
+    #[serde(serialize_with = "crate::fs::serialize::path")]
     pub path: PathBuf,
     /// The array concerned, if any.
     pub name: Option<String>,
@@ -115,6 +123,26 @@ pub struct Problem {
     pub message: String,
     /// Whether `--repair` fixed it.
     pub fixed: bool,
+}
+
+/// Serializes as `{arrays_checked, problems, exit_code, daf_files}` (`dafctl fsck --json`, Python's
+/// `c.fsck()`), with [`FsckReport::exit_code`].
+impl serde::Serialize for FsckReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct DafFiles<'a>(&'a [(PathBuf, DafFile)]);
+        impl serde::Serialize for DafFiles<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                crate::fs::serialize::daf_files(self.0, s)
+            }
+        }
+        let mut s = serializer.serialize_struct("FsckReport", 4)?;
+        s.serialize_field("arrays_checked", &self.arrays_checked)?;
+        s.serialize_field("problems", &self.problems)?;
+        s.serialize_field("exit_code", &self.exit_code())?;
+        s.serialize_field("daf_files", &DafFiles(&self.daf_files))?;
+        s.end()
+    }
 }
 
 /// The outcome of [`Container::fsck_dir`].
@@ -339,7 +367,7 @@ impl Container {
         let total = records.len() as u64;
         // A corrupt row's files are not orphans: they stay as they are.
         let mut known: BTreeSet<String> = corrupt_rows.iter().map(|(n, _)| n.clone()).collect();
-        let mut yaml_rewrites: Vec<(usize, ArrayRecord)> = Vec::new();
+        let mut yaml_rewrites: Vec<(usize, ArrayInfo)> = Vec::new();
         let mut unfinished: Vec<(usize, ArrayName)> = Vec::new();
         let mut stale: Vec<(usize, ArrayName)> = Vec::new();
         for (i, rec) in records.iter().enumerate() {
@@ -455,7 +483,7 @@ impl Container {
         let mut dead_holders = Vec::new();
         for h in self.holders()? {
             if !h.alive {
-                let arrays: Vec<&str> = h.arrays.iter().map(|(n, _, _)| n.as_str()).collect();
+                let arrays: Vec<&str> = h.arrays.iter().map(|a| a.name.as_str()).collect();
                 let k = found.add(
                     ProblemKind::DeadHolder,
                     shared.dir.join("sessions").join(format!("{}.lock", h.session)),
@@ -469,7 +497,7 @@ impl Container {
             .holders()?
             .into_iter()
             .filter(|h| h.alive)
-            .flat_map(|h| h.arrays.into_iter().map(|(n, _, _)| n))
+            .flat_map(|h| h.arrays.into_iter().map(|a| a.name))
             .collect();
         let mut due = Vec::new();
         for rec in &records {
@@ -661,7 +689,7 @@ impl Container {
         &self,
         found: &mut Found,
         unfinished: Vec<(usize, ArrayName)>,
-        yaml_rewrites: Vec<(usize, ArrayRecord)>,
+        yaml_rewrites: Vec<(usize, ArrayInfo)>,
         stale: Vec<(usize, ArrayName)>,
         orphan_arrays: Vec<usize>,
         dead_holders: Vec<usize>,

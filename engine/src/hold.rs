@@ -66,8 +66,9 @@ impl Drop for Ref {
     }
 }
 
-/// A process holding references, as reported by [`Container::holders`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A process holding references, as reported by [`Container::holders`] (`dafctl holders`,
+/// Python's `c.holders()`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Holder {
     /// Session id (the name of its lock file in `.dafstore/sessions/`).
     pub session: String,
@@ -79,9 +80,20 @@ pub struct Holder {
     pub this_process: bool,
     /// Session start, ms since the Unix epoch.
     pub started_at_ms: Option<i64>,
-    /// Arrays held: name, when the reference was taken (ms since the Unix epoch), and how many
-    /// references (known for this process; 1 for others, which the catalog records once each).
-    pub arrays: Vec<(String, i64, u64)>,
+    /// The arrays it holds, sorted by name.
+    pub arrays: Vec<HeldArray>,
+}
+
+/// An array a [`Holder`] holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HeldArray {
+    /// The array's name.
+    pub name: String,
+    /// When the reference was taken, ms since the Unix epoch.
+    pub since_ms: i64,
+    /// How many references: known for this process; 1 for others (the catalog records one per
+    /// process and array).
+    pub count: u64,
 }
 
 impl Container {
@@ -129,13 +141,17 @@ impl Container {
                 let arrays = r
                     .arrays
                     .into_iter()
-                    .map(|(n, since)| {
+                    .map(|(name, since_ms)| {
                         let count = if this_process {
-                            self.shared.local_count(&n).max(1)
+                            self.shared.local_count(&name).max(1)
                         } else {
                             1
                         };
-                        (n, since, count)
+                        HeldArray {
+                            name,
+                            since_ms,
+                            count,
+                        }
                     })
                     .collect();
                 Holder {

@@ -76,23 +76,26 @@ mod layering;
 
 pub use adopt::AdoptReport;
 pub use array::{Array, Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
-pub use catalog::{ArrayRecord, ArrayState, FileRecord};
+pub use catalog::{ArrayInfo, ArrayState, FileRecord};
+/// The former name of [`ArrayInfo`].
+#[deprecated(note = "use `ArrayInfo`")]
+pub type ArrayRecord = ArrayInfo;
 pub use container::{Container, OpenOptions};
 pub use error::{
     CatalogError, ContainerError, IoError, MetaError, NameError, OpenError, PathError, Remedy,
     SparseError, WriteError,
 };
 pub use format::dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
-pub use format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
+pub use format::meta::{ArrayMeta, DenseMeta, Kind, Layout, SparseMeta};
 pub use format::name::{escape_for_display, ArrayName};
 pub use format::RESERVED_DIR;
 pub use fs::cache::{cache_stats, CacheStats};
 pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
-pub use hold::{Holder, Ref};
+pub use hold::{HeldArray, Holder, Ref};
 pub use interop::{
     arrow_data_type, ArrowSparse, Format, ImportOptions, ImportReport, ImportedArray, InteropError,
 };
-pub use protocol::{GcReport, Removal};
+pub use protocol::{GcFailure, GcReport, RecoveryFailure, RecoveryReport, Removal};
 pub use rebuild::RebuildReport;
 pub use umbrella::{Error, Result};
 pub use writer::{Allocation, CreateOptions, DenseWriter};

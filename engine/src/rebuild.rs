@@ -14,14 +14,16 @@ use crate::format::is_session_id;
 use crate::format::name::ArrayName;
 use crate::fs::local::fsync_dir;
 
-/// What [`Container::rebuild_catalog`] did.
-#[derive(Debug, Clone, Default)]
+/// What [`Container::rebuild_catalog`] did. Serializes with `refused` as `[{path, reason}]`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RebuildReport {
     /// Where the damaged catalog files were moved (none if the catalog was missing).
+    #[serde(serialize_with = "crate::fs::serialize::paths")]
     pub moved_aside: Vec<PathBuf>,
     /// Arrays registered (complete and valid, from their YAML and files).
     pub registered: Vec<String>,
     /// Metadata files not registered, with the reason (left in place for fsck to report).
+    #[serde(serialize_with = "crate::fs::serialize::refusals")]
     pub refused: Vec<(PathBuf, String)>,
 }
 

@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
     dafstore_fuzz::copy_tree(template, &root);
     fs::write(root.join(".dafstore/catalog.sqlite"), data).expect("write catalog");
     if let Ok(c) = Container::open(&root) {
-        if let Ok(records) = c.records() {
+        if let Ok(records) = c.info_all() {
             for r in records {
                 let _ = r.meta.files();
                 if let Ok(a) = c.open_array(&r.name) {
@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        let _ = c.names();
+        let _ = c.ls();
         let _ = c.holders();
         let _ = c.gc();
     }

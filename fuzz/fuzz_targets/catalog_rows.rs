@@ -282,7 +282,7 @@ fn rows(u: &mut Unstructured<'_>, outside: &Path) -> Result<Rows> {
 }
 
 fn read_everything(c: &Container) {
-    let Ok(records) = c.records() else { return };
+    let Ok(records) = c.info_all() else { return };
     for r in records {
         let _ = r.meta.files();
         let Ok(a) = c.open_array(&r.name) else {
@@ -303,7 +303,7 @@ fn read_everything(c: &Container) {
             }
         }
     }
-    let _ = c.names();
+    let _ = c.ls();
     let _ = c.holders();
 }
 
@@ -338,7 +338,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(c) = Container::open(&root) {
         read_everything(&c);
         let _ = c.gc();
-        if let Ok(names) = c.names() {
+        if let Ok(names) = c.ls() {
             for n in names {
                 let _ = c.remove(&n);
             }

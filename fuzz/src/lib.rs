@@ -105,7 +105,7 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// Removes every array of `c` (a failed plain `.npz` import, or a test that left one behind, must
 /// not make the next input's import collide with it).
 pub fn clear(c: &Container) {
-    if let Ok(names) = c.names() {
+    if let Ok(names) = c.ls() {
         for n in names {
             let _ = c.remove(&n);
         }

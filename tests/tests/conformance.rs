@@ -201,7 +201,11 @@ fn crc_map(v: &Value) -> BTreeMap<String, u32> {
 }
 
 fn compare_ok(exp: &Value, f: &ArrayFiles) -> Result<(), String> {
-    check_eq("kind", f.meta.kind(), exp["kind"].as_str().expect("kind"))?;
+    check_eq(
+        "kind",
+        f.meta.kind().name(),
+        exp["kind"].as_str().expect("kind"),
+    )?;
     let v = u64s(&exp["version"]);
     check_eq("version", [f.version.0, f.version.1].to_vec(), v)?;
     check_eq("shape", f.meta.shape(), u64s(&exp["shape"]))?;

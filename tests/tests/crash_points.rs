@@ -97,7 +97,7 @@ fn by_spec(root: &Path) -> BTreeMap<&'static str, Option<u64>> {
 /// Catalog rows as (state, generation), read without recovering anything.
 fn rows(root: &Path) -> BTreeMap<String, (ArrayState, u64)> {
     let c = Container::options().read_only(true).open(root).unwrap();
-    c.records()
+    c.info_all()
         .unwrap()
         .into_iter()
         .map(|r| (r.name, (r.state, r.generation)))
@@ -125,7 +125,7 @@ fn check_after_open(root: &Path, expect: &BTreeMap<&str, Option<u64>>, context: 
         let seen = gen::open_and_verify(&c, name).unwrap_or_else(|e| panic!("{context}: {e}"));
         assert_eq!(seen, *want, "{context}: {name} after recovery");
         if seen.is_some() {
-            let rec = c.record(name).unwrap();
+            let rec = c.info(name).unwrap();
             files.insert(PathBuf::from(format!("{name}.yaml")));
             for (sfx, _) in rec.meta.files() {
                 files.insert(PathBuf::from(format!("{name}.{sfx}")));
@@ -137,8 +137,8 @@ fn check_after_open(root: &Path, expect: &BTreeMap<&str, Option<u64>>, context: 
         .filter(|(_, v)| v.is_some())
         .map(|(n, _)| n.to_string())
         .collect();
-    assert_eq!(c.names().unwrap(), present, "{context}");
-    for r in c.records().unwrap() {
+    assert_eq!(c.ls().unwrap(), present, "{context}");
+    for r in c.info_all().unwrap() {
         assert_eq!(r.state, ArrayState::Live, "{context}: {}", r.name);
     }
     assert!(
@@ -551,7 +551,7 @@ fn a_removal_made_due_by_a_release_never_deletes_an_array_published_under_the_na
         .unwrap()
         .into_iter()
         .filter(|h| h.this_process)
-        .flat_map(|h| h.arrays.into_iter().map(|a| a.0))
+        .flat_map(|h| h.arrays.into_iter().map(|a| a.name))
         .collect();
     assert_eq!(
         holders,

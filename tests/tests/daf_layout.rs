@@ -52,7 +52,7 @@ fn dense_float64_file_is_exactly_its_little_endian_bytes_and_yaml() {
         format!("crc32c:\n  array: {crc}\ndtype: float64\nshape:\n- 3\n- 4\nversion:\n- 1\n- 1\n")
     );
     // The catalog records the same size and checksum.
-    let rec = c.record("m").unwrap();
+    let rec = c.info("m").unwrap();
     assert_eq!(rec.files.len(), 1);
     assert_eq!(rec.files[0].suffix, "array");
     assert_eq!(rec.files[0].size, 96);
@@ -241,7 +241,7 @@ fn nested_names_are_subdirectories() {
         read_text(&root, "a/b/c.yaml"),
         dense_yaml("uint8", &[2], crc32c(&[1, 2]))
     );
-    assert_eq!(c.names().unwrap(), ["a.b/x.array", "a/b/c", "a/s"]);
+    assert_eq!(c.ls().unwrap(), ["a.b/x.array", "a/b/c", "a/s"]);
     assert_eq!(c.open_dense::<u8>("a/b/c").unwrap().as_slice(), &[1, 2]);
 }
 
@@ -315,7 +315,7 @@ fn adopting_a_daf_directory_registers_arrays_without_touching_a_byte() {
     assert!(report.already.is_empty());
     assert_eq!(snapshots(&root), before, "adopt changed an array file");
     assert!(root.join(".dafstore/container.yaml").is_file());
-    assert_eq!(c.names().unwrap(), ["cells", "grp/ids", "umis"]);
+    assert_eq!(c.ls().unwrap(), ["cells", "grp/ids", "umis"]);
 
     let cells = c.open_dense::<f32>("cells").unwrap();
     assert_eq!(cells.shape(), &[10, 20]);
@@ -331,7 +331,7 @@ fn adopting_a_daf_directory_registers_arrays_without_touching_a_byte() {
     assert!(matches!(umis.indptr(), IndexSlice::I32(s) if s == daf.sparse.2));
     assert_eq!(umis.major_range(1), Some(1..3));
     // Checksummed at adoption.
-    let rec = c.record("cells").unwrap();
+    let rec = c.info("cells").unwrap();
     assert_eq!(rec.files[0].crc32c, Some(crc32c(&le_bytes(&daf.dense))));
     drop((cells, ids, umis));
 
@@ -413,7 +413,7 @@ fn adopt_refuses_a_wrong_size_and_a_decreasing_indptr_but_adopts_the_rest() {
     let mut adopted = report.adopted.clone();
     adopted.sort();
     assert_eq!(adopted, ["cells", "grp/ids", "umis"]);
-    assert_eq!(c.names().unwrap(), ["cells", "grp/ids", "umis"]);
+    assert_eq!(c.ls().unwrap(), ["cells", "grp/ids", "umis"]);
     assert!(c.open_array("short").is_err());
     assert!(c.open_array("bad").is_err());
     assert!(c.open_array("flags").is_err());

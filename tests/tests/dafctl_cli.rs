@@ -181,20 +181,26 @@ fn ls_json(dir: &Path) -> Vec<Value> {
     out.json().as_array().expect("ls --json is a list").clone()
 }
 
-fn refs_json(dir: &Path) -> Vec<Value> {
-    let out = dafctl(&["refs", s(dir), "--json"]);
+fn holders_json(dir: &Path) -> Vec<Value> {
+    let out = dafctl(&["holders", s(dir), "--json"]);
     expect_code(&out, 0);
     out.json()
         .as_array()
-        .expect("refs --json is a list")
+        .expect("holders --json is a list")
         .clone()
 }
 
-/// The holders in `refs --json` that hold `name`.
+/// The holders in `holders --json` that hold `name`.
 fn holders_of(dir: &Path, name: &str) -> Vec<Value> {
-    refs_json(dir)
+    holders_json(dir)
         .into_iter()
-        .filter(|h| h["arrays"].get(name).is_some())
+        .filter(|h| {
+            h["arrays"]
+                .as_array()
+                .expect("arrays is a list")
+                .iter()
+                .any(|a| a["name"] == name)
+        })
         .collect()
 }
 
@@ -217,7 +223,7 @@ fn init_creates_an_empty_container_and_refuses_an_existing_one() {
     assert!(dir.join(".dafstore/container.yaml").is_file());
     assert!(out.stdout.contains(s(&dir)), "{out:?}");
     assert_eq!(ls_json(&dir), Vec::<Value>::new());
-    assert!(Container::open(&dir).unwrap().names().unwrap().is_empty());
+    assert!(Container::open(&dir).unwrap().ls().unwrap().is_empty());
 
     let again = dafctl(&["init", s(&dir)]);
     expect_code(&again, 1);
@@ -239,7 +245,9 @@ fn ls_and_info_describe_dense_and_sparse_arrays_in_text_and_json() {
     expect_code(&text, 0);
     let lines: Vec<&str> = text.stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{text:?}");
-    for header in ["NAME", "KIND", "DTYPE", "SHAPE", "BYTES", "REFS", "STATE"] {
+    for header in [
+        "NAME", "KIND", "DTYPE", "SHAPE", "BYTES", "HOLDERS", "STATE",
+    ] {
         assert!(lines[0].contains(header), "{text:?}");
     }
     assert!(lines[1].starts_with("m ") && lines[1].contains("float32"));
@@ -255,7 +263,7 @@ fn ls_and_info_describe_dense_and_sparse_arrays_in_text_and_json() {
     assert_eq!(x["dtype"], "float64");
     assert_eq!(x["shape"], serde_json::json!([2, 3]));
     assert_eq!(x["bytes"], 48);
-    assert_eq!(x["refs"], 0);
+    assert_eq!(x["holders"], 0);
     assert_eq!(x["state"], "live");
     for absent in [
         "data_dtype",
@@ -264,7 +272,8 @@ fn ls_and_info_describe_dense_and_sparse_arrays_in_text_and_json() {
         "layout",
         "nnz",
     ] {
-        assert!(x.get(absent).is_none(), "dense has no {absent}: {x}");
+        assert!(x[absent].is_null(), "dense: {absent} is null: {x}");
+        assert!(x.get(absent).is_some(), "one key set for both kinds: {x}");
     }
     let m = &list[0];
     assert_eq!(m["kind"], "sparse");
@@ -275,9 +284,9 @@ fn ls_and_info_describe_dense_and_sparse_arrays_in_text_and_json() {
     assert_eq!(m["shape"], serde_json::json!([2, 3]));
     assert_eq!(m["nnz"], 2);
     assert_eq!(m["bytes"], 2 * 4 + 2 * 4 + 3 * 8);
-    assert_eq!(m["refs"], 0);
+    assert_eq!(m["holders"], 0);
     assert_eq!(m["state"], "live");
-    assert!(m.get("dtype").is_none(), "{m}");
+    assert!(m["dtype"].is_null() && m.get("dtype").is_some(), "{m}");
     let csc = &list[1];
     assert_eq!(csc["layout"], "columns");
     assert_eq!(csc["indices_dtype"], "int64");
@@ -305,7 +314,7 @@ fn ls_and_info_describe_dense_and_sparse_arrays_in_text_and_json() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// rm, hold, refs, gc
+// rm, hold, holders, gc
 
 #[test]
 fn rm_removes_at_once_or_defers_while_a_hold_process_holds_the_array() {
@@ -317,7 +326,7 @@ fn rm_removes_at_once_or_defers_while_a_hold_process_holds_the_array() {
 
     let mut hold = Hold::start(&dir, &["m"]);
     let info = dafctl(&["info", s(&dir), "m", "--json"]).json();
-    assert_eq!(info["refs"], 1);
+    assert_eq!(info["holders"], 1);
     let out = dafctl(&["rm", s(&dir), "m"]);
     expect_code(&out, 0);
     assert!(
@@ -347,7 +356,7 @@ fn rm_removes_at_once_or_defers_while_a_hold_process_holds_the_array() {
 }
 
 #[test]
-fn refs_shows_a_live_then_a_dead_holder_and_gc_reaps_it_and_finishes_a_deferred_rm() {
+fn holders_shows_a_live_then_a_dead_holder_and_gc_reaps_it_and_finishes_a_deferred_rm() {
     let (_t, dir) = setup();
     let mut hold = Hold::start(&dir, &["x", "m"]);
     let holders = holders_of(&dir, "x");
@@ -355,9 +364,16 @@ fn refs_shows_a_live_then_a_dead_holder_and_gc_reaps_it_and_finishes_a_deferred_
     let h = &holders[0];
     assert_eq!(h["pid"], hold.pid());
     assert_eq!(h["alive"], true);
-    assert_eq!(h["arrays"], serde_json::json!({"x": 1, "m": 1}));
+    let held: Vec<(&str, &Value)> = h["arrays"]
+        .as_array()
+        .expect("arrays")
+        .iter()
+        .map(|a| (a["name"].as_str().expect("name"), &a["count"]))
+        .collect();
+    assert_eq!(held, [("m", &Value::from(1)), ("x", &Value::from(1))]);
+    assert!(h["arrays"][0]["since_ms"].is_i64(), "{h}");
     let session = h["session"].as_str().expect("session").to_string();
-    let text = dafctl(&["refs", s(&dir)]);
+    let text = dafctl(&["holders", s(&dir)]);
     expect_code(&text, 0);
     assert!(
         text.stdout.contains(&hold.pid().to_string()) && text.stdout.contains("alive"),
@@ -369,17 +385,17 @@ fn refs_shows_a_live_then_a_dead_holder_and_gc_reaps_it_and_finishes_a_deferred_
 
     let status = hold.signal(libc::SIGKILL);
     assert!(status.code().is_none(), "{status}");
-    // Dead but not reaped yet: refs, ls and info change nothing.
+    // Dead but not reaped yet: holders, ls and info change nothing.
     for _ in 0..2 {
         let holders = holders_of(&dir, "x");
         assert_eq!(holders.len(), 1, "{holders:?}");
         assert_eq!(holders[0]["alive"], false);
         assert_eq!(holders[0]["session"], session.as_str());
     }
-    let text = dafctl(&["refs", s(&dir)]);
+    let text = dafctl(&["holders", s(&dir)]);
     assert!(text.stdout.contains("dead"), "{text:?}");
     assert_eq!(
-        dafctl(&["info", s(&dir), "x", "--json"]).json()["refs"],
+        dafctl(&["info", s(&dir), "x", "--json"]).json()["holders"],
         0,
         "a dead holder is not a live reference"
     );
@@ -395,7 +411,7 @@ fn refs_shows_a_live_then_a_dead_holder_and_gc_reaps_it_and_finishes_a_deferred_
     assert!(report["recovered"].is_u64() && report["staging_removed"].is_u64());
     assert_eq!(state_of(&dir, "x"), None);
     assert!(!dir.join("x.array").exists() && !dir.join("x.yaml").exists());
-    assert_eq!(refs_json(&dir), Vec::<Value>::new());
+    assert_eq!(holders_json(&dir), Vec::<Value>::new());
     assert_eq!(state_of(&dir, "m").as_deref(), Some("live"));
 
     // Nothing left to do.
@@ -437,7 +453,7 @@ fn hold_runs_a_command_with_the_references_held_and_exits_with_its_status() {
     let (first, rest) = out.stdout.split_once('\n').expect("two parts");
     assert_eq!(first, "held x");
     let info: Value = serde_json::from_str(rest).expect("the child's JSON");
-    assert_eq!(info["refs"], 1);
+    assert_eq!(info["holders"], 1);
     // Released afterwards: nobody holds it, a remove is immediate.
     assert!(holders_of(&dir, "x").is_empty());
     assert_eq!(dafctl(&["rm", s(&dir), "x"]).stdout.trim(), "removed x");
@@ -484,7 +500,7 @@ fn hold_without_a_command_releases_and_exits_0_on_sigterm_and_sigint() {
         assert_eq!(status.code(), Some(0), "signal {sig}: {status}");
         assert!(holders_of(&dir, "x").is_empty(), "signal {sig}");
         // Released, not left for gc: the session is gone too.
-        assert_eq!(refs_json(&dir), Vec::<Value>::new(), "signal {sig}");
+        assert_eq!(holders_json(&dir), Vec::<Value>::new(), "signal {sig}");
     }
 }
 
@@ -814,6 +830,7 @@ fn operational_errors_exit_1_with_a_message_naming_the_path() {
         vec!["ls", s(&missing), "--json"],
         vec!["info", s(&plain), "x"],
         vec!["rm", s(&plain), "x"],
+        vec!["holders", s(&plain)],
         vec!["refs", s(&plain)],
         vec!["hold", s(&plain), "x"],
         vec!["gc", s(&plain)],
@@ -838,7 +855,7 @@ fn operational_errors_exit_1_with_a_message_naming_the_path() {
 #[test]
 fn every_command_has_help_with_an_example() {
     for cmd in [
-        "init", "ls", "info", "rm", "refs", "hold", "gc", "fsck", "adopt", "demo",
+        "init", "ls", "info", "rm", "holders", "hold", "gc", "fsck", "adopt", "demo",
     ] {
         let out = dafctl(&[cmd, "--help"]);
         expect_code(&out, 0);
@@ -1321,6 +1338,95 @@ fn import_refuses_nulls_without_fill_strings_always_and_unknown_extensions() {
     assert!(unknown.stderr.contains("file.xyz"), "{}", unknown.stderr);
     let bad_format = dafctl(&["import", d, "u", m, "--format", "parquet"]);
     assert_eq!(bad_format.code, 2, "a usage error");
+}
+
+#[test]
+fn format_takes_exactly_the_engines_format_names_with_the_engines_error_message() {
+    let (t, dir) = setup();
+    let d = s(&dir);
+    // Every name `Format::from_extension` accepts (any case), on files whose extension says
+    // nothing, so the format comes from --format alone.
+    let npy = t.path().join("v.bin");
+    fs::copy(fixture("npy/float32_1d.npy"), &npy).unwrap();
+    let feather = t.path().join("t.bin");
+    fs::copy(fixture("feather/one_column_chunked.feather"), &feather).unwrap();
+    for (name, file, format) in [
+        ("a", &npy, "npy"),
+        ("b", &npy, "NPY"),
+        ("c", &feather, "feather"),
+        ("d", &feather, "arrow"),
+        ("e", &feather, "ipc"),
+    ] {
+        assert_eq!(
+            format.parse::<dafstore::Format>().ok(),
+            dafstore::Format::from_extension(format)
+        );
+        let out = dafctl(&["import", d, name, s(file), "--format", format]);
+        expect_code(&out, 0);
+    }
+    // Anything else is a usage error carrying the engine's message, word for word.
+    let engine_says = "csv"
+        .parse::<dafstore::Format>()
+        .expect_err("csv is no format")
+        .to_string();
+    for args in [
+        vec!["import", d, "u", s(&npy), "--format", "csv"],
+        vec!["export", d, "a", s(&npy), "--format", "csv"],
+    ] {
+        let out = dafctl(&args);
+        expect_code(&out, 2);
+        assert!(out.stderr.contains(&engine_says), "{args:?}: {out:?}");
+    }
+}
+
+#[test]
+fn refs_is_a_hidden_alias_of_holders() {
+    let (_t, dir) = setup();
+    let _hold = Hold::start(&dir, &["x"]);
+    let holders = dafctl(&["holders", s(&dir), "--json"]);
+    let refs = dafctl(&["refs", s(&dir), "--json"]);
+    expect_code(&refs, 0);
+    assert_eq!(refs.json(), holders.json());
+    assert_eq!(holders.json().as_array().map(Vec::len), Some(1));
+    let help = dafctl(&["--help"]);
+    assert!(help.stdout.contains("holders"), "{help:?}");
+    assert!(!help.stdout.contains("refs"), "hidden: {help:?}");
+}
+
+#[test]
+fn json_output_is_the_engines_reports_serialized() {
+    let (_t, dir) = setup();
+    let _hold = Hold::start(&dir, &["m"]);
+    // Read-only, as dafctl opens it: the same holders, no references of this process.
+    let c = Container::options().read_only(true).open(&dir).unwrap();
+    macro_rules! value {
+        ($v:expr) => {
+            serde_json::to_value($v).expect("serializes")
+        };
+    }
+    assert_eq!(
+        Value::Array(ls_json(&dir)),
+        value!(c.info_all().unwrap()),
+        "ls --json"
+    );
+    let m = c.info_all().unwrap().into_iter().find(|i| i.name == "m");
+    assert_eq!(m.as_ref().map(|m| m.holders), Some(1));
+    assert_eq!(
+        dafctl(&["info", s(&dir), "m", "--json"]).json(),
+        value!(m.unwrap()),
+        "info --json"
+    );
+    assert_eq!(
+        Value::Array(holders_json(&dir)),
+        value!(c.holders().unwrap()),
+        "holders --json"
+    );
+    let fsck = dafstore::Container::fsck_dir(&dir, Default::default(), &mut |_, _| {}).unwrap();
+    assert_eq!(
+        dafctl(&["fsck", s(&dir), "--json"]).json(),
+        value!(fsck),
+        "fsck --json"
+    );
 }
 
 #[test]

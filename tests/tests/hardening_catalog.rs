@@ -232,14 +232,14 @@ fn a_deleted_empty_or_garbage_catalog_is_named_in_every_error_and_fsck_repair_re
         }
         // Every array is back, with its values and the checksums its YAML recorded.
         let c = Container::open(&root).unwrap();
-        assert_eq!(c.names().unwrap(), ["s", "x/a"]);
+        assert_eq!(c.ls().unwrap(), ["s", "x/a"]);
         assert_eq!(
             c.open_dense::<f64>("x/a").unwrap().as_slice(),
             &[1.0, 2.0, 3.0]
         );
         assert_eq!(c.open_sparse("s").unwrap().nnz(), 2);
         assert!(c
-            .record("x/a")
+            .info("x/a")
             .unwrap()
             .files
             .iter()
@@ -274,10 +274,7 @@ fn a_catalog_rebuild_is_refused_while_a_process_has_the_container_open() {
     assert!(catalog_files_aside(&root).is_empty());
     drop(c);
     assert_eq!(fsck(&root, true, false).exit_code(), 1);
-    assert_eq!(
-        Container::open(&root).unwrap().names().unwrap(),
-        ["s", "x/a"]
-    );
+    assert_eq!(Container::open(&root).unwrap().ls().unwrap(), ["s", "x/a"]);
 }
 
 #[test]
@@ -318,7 +315,7 @@ fn fill(tmpfs: &Tmpfs) {
 /// Everything a reader does, none of which may need write access or free space.
 fn read_everything(root: &Path, out: &Path) {
     let c = Container::options().read_only(true).open(root).unwrap();
-    assert_eq!(c.names().unwrap(), ["s", "x/a"]);
+    assert_eq!(c.ls().unwrap(), ["s", "x/a"]);
     assert_eq!(
         c.open_dense::<f64>("x/a").unwrap().as_slice(),
         &[1.0, 2.0, 3.0]
@@ -553,10 +550,7 @@ fn a_rebuild_registers_only_complete_valid_arrays_and_leaves_the_rest_in_place_f
         ]
     );
     assert_eq!(fs::read(&bad).unwrap(), &bytes[..24]); // left in place, untouched
-    assert_eq!(
-        Container::open(&root).unwrap().names().unwrap(),
-        ["s", "x/a"]
-    );
+    assert_eq!(Container::open(&root).unwrap().ls().unwrap(), ["s", "x/a"]);
 }
 
 #[test]
@@ -591,8 +585,5 @@ fn a_catalog_that_fails_the_sqlite_integrity_check_is_reported_and_rebuilt_by_fs
     assert!(repaired.problems[0].fixed);
     assert_eq!(catalog_files_aside(&root).len(), 1);
     assert_eq!(fsck(&root, false, true).exit_code(), 0);
-    assert_eq!(
-        Container::open(&root).unwrap().names().unwrap(),
-        ["s", "x/a"]
-    );
+    assert_eq!(Container::open(&root).unwrap().ls().unwrap(), ["s", "x/a"]);
 }

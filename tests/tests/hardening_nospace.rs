@@ -116,7 +116,7 @@ fn write(c: &Container, op: Op, name: &str, seed: u64) -> Result<(), WriteError>
 
 /// The generation of `name` a fresh handle sees, checked byte for byte; `None` if absent.
 fn seen(c: &Container, op: Op, name: &str, context: &str) -> Option<u64> {
-    if !c.names().unwrap().iter().any(|n| n == name) {
+    if !c.ls().unwrap().iter().any(|n| n == name) {
         return None;
     }
     for seed in [1u64, 2] {
@@ -164,7 +164,7 @@ fn one(op: Op, replace: bool, keep_reserve: bool, free: u64) -> Option<char> {
     let outcome = match &result {
         // Committed, but a finishing step (the `live` flip) failed: recovery finishes it.
         Ok(())
-            if c.records()
+            if c.info_all()
                 .unwrap()
                 .iter()
                 .any(|r| r.state == ArrayState::Publishing) =>
@@ -209,12 +209,12 @@ fn one(op: Op, replace: bool, keep_reserve: bool, free: u64) -> Option<char> {
         &[7, 8, 9],
         "{context}"
     );
-    for r in c.records().unwrap() {
+    for r in c.info_all().unwrap() {
         assert_eq!(r.state, ArrayState::Live, "{context}: {}", r.name);
     }
     if let Some(g) = want {
         // Generation 1 was the old one of a replace; a new array's first generation is 1.
-        let generation = c.record(name).unwrap().generation;
+        let generation = c.info(name).unwrap().generation;
         let expected = if replace { g } else { 1 };
         assert_eq!(generation, expected, "{context}: generation");
     }
@@ -292,7 +292,7 @@ fn rm_on_a_completely_full_file_system_succeeds_and_frees_the_space_for_the_next
     );
     // The space is back: the next write works, and the reserve is made again.
     let c = Container::open(&root).unwrap();
-    assert_eq!(c.names().unwrap(), vec!["keep".to_string()]);
+    assert_eq!(c.ls().unwrap(), vec!["keep".to_string()]);
     c.write_dense::<u64>("after", &[1000], &[1; 1000]).unwrap();
     assert_eq!(c.open_dense::<u64>("after").unwrap().as_slice(), &[1; 1000]);
     drop(c);

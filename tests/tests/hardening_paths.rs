@@ -122,7 +122,7 @@ fn fsck_repair_and_adopt_of_the_outer_container_never_take_a_nested_containers_a
     let (c, report) = Container::adopt(&outer).unwrap();
     assert!(report.adopted.is_empty(), "{report:?}");
     assert_eq!(report.refused.len(), 1, "{report:?}");
-    assert_eq!(c.names().unwrap(), ["top"]);
+    assert_eq!(c.ls().unwrap(), ["top"]);
 }
 
 #[test]
@@ -314,7 +314,7 @@ fn removing_an_array_under_a_directory_link_is_refused_and_its_row_stays_live() 
         Err(WriteError::Path(PathError::Link { path })) => assert_eq!(path, c.root().join("d")),
         other => panic!("{other:?}"),
     }
-    assert_eq!(c.record("d/x").unwrap().state, ArrayState::Live);
+    assert_eq!(c.info("d/x").unwrap().state, ArrayState::Live);
     assert!(outside.join("x.array").exists() && outside.join("x.yaml").exists());
     c.gc().unwrap();
 }
@@ -336,7 +336,7 @@ fn a_due_removal_under_a_directory_link_deletes_the_row_touches_nothing_outside_
     symlink(&outside, c.root().join("d")).unwrap();
     held.release().unwrap(); // the last release runs the removal
     c.gc().unwrap();
-    assert!(c.records().unwrap().iter().all(|r| r.name != "d/x"));
+    assert!(c.info_all().unwrap().iter().all(|r| r.name != "d/x"));
     assert!(outside.join("x.array").exists() && outside.join("x.yaml").exists());
     let r = fsck(&dir, false, false);
     assert_eq!(

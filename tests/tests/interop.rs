@@ -303,7 +303,7 @@ fn npy_unsupported_dtypes_are_refused_and_nothing_is_published() {
             other => panic!("{rel}: {other:?}"),
         }
     }
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
 }
 
 #[test]
@@ -385,9 +385,9 @@ fn npz_truncated_or_corrupted_archives_are_errors_never_panics() {
     }
     // No plain import left a partial set of arrays behind.
     assert!(
-        c.names().unwrap().iter().all(|n| !n.starts_with("x/")),
+        c.ls().unwrap().iter().all(|n| !n.starts_with("x/")),
         "{:?}",
-        c.names()
+        c.ls()
     );
 }
 
@@ -435,7 +435,7 @@ fn npz_scipy_csr_and_csc_with_empty_rows_and_nnz_0_import() {
     assert_eq!(all.len(), 5);
     for (i, (key, exp)) in all.iter().enumerate() {
         let report = import(&c, &format!("s{i}"), key).unwrap_or_else(|e| panic!("{key}: {e}"));
-        assert_eq!(report.arrays[0].kind, "sparse");
+        assert_eq!(report.arrays[0].meta.kind(), dafstore::Kind::Sparse);
         let s = c.open_sparse(&format!("s{i}")).unwrap();
         check_sparse(key, &s, exp);
         if key.contains("nnz0") {
@@ -495,7 +495,7 @@ fn npz_coo_is_refused_with_what_to_do() {
         "{err}"
     );
     assert!(err.to_string().contains("tocsr"), "{err}");
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
 }
 
 #[test]
@@ -669,7 +669,7 @@ fn feather_nulls_are_refused_unless_a_fill_value_is_given() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(c.names().unwrap().is_empty(), "nothing published");
+    assert!(c.ls().unwrap().is_empty(), "nothing published");
     let report = import_column(&c, "i", key, "ints", Some(-1.0)).unwrap();
     assert!(report.arrays[0]
         .conversions
@@ -704,7 +704,7 @@ fn feather_strings_nested_and_dictionary_columns_are_refused_others_beside_them_
             "{col}: {err}"
         );
     }
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
     import_column(&c, "clean", key, "clean", None).unwrap();
     assert_eq!(
         &c.open_dense::<u16>("clean").unwrap()[..],
@@ -857,7 +857,7 @@ fn arrow_view_is_the_map_and_keeps_it_alive_until_dropped() {
         "released with the Arrow array"
     );
     // The reference went with it, so the deferred removal ran.
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
 }
 
 #[test]
@@ -982,5 +982,5 @@ fn a_compressed_buffer_declaring_a_huge_uncompressed_length_is_refused_before_an
         msg.contains("declares") && msg.contains("uncompressed"),
         "{msg}"
     );
-    assert!(c.records().unwrap().is_empty(), "nothing published");
+    assert!(c.info_all().unwrap().is_empty(), "nothing published");
 }

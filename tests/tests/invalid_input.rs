@@ -67,7 +67,7 @@ fn invalid_names_are_refused_by_every_operation_without_touching_a_file() {
     c.write_dense::<f64>("ok", &[2], &[1.0, 2.0]).unwrap();
     c.write_dense::<f64>("x/y", &[1], &[3.0]).unwrap();
     let before = listing(c.root());
-    let names_before = c.names().unwrap();
+    let names_before = c.ls().unwrap();
     for (name, rule) in invalid_names() {
         let name = name.as_str();
         match c.write_dense::<f64>(name, &[2], &[1.0, 2.0]) {
@@ -125,7 +125,7 @@ fn invalid_names_are_refused_by_every_operation_without_touching_a_file() {
             Err(other) => panic!("open_dense_private({name:?}): {other:?}"),
             Ok(_) => panic!("open_dense_private({name:?}) accepted"),
         }
-        match c.record(name) {
+        match c.info(name) {
             Err(OpenError::Name(e)) => check_name_error("record", name, rule, &e),
             other => panic!("record({name:?}): {other:?}"),
         }
@@ -136,7 +136,7 @@ fn invalid_names_are_refused_by_every_operation_without_touching_a_file() {
         assert_eq!(dafstore::ArrayName::new(name).unwrap_err().rule, rule);
         assert_eq!(listing(c.root()), before, "a file changed after {name:?}");
     }
-    assert_eq!(c.names().unwrap(), names_before);
+    assert_eq!(c.ls().unwrap(), names_before);
     assert_eq!(staging_files(&c), Vec::<PathBuf>::new());
     // The arrays that were there are intact.
     assert_eq!(c.open_dense::<f64>("ok").unwrap().as_slice(), &[1.0, 2.0]);
@@ -169,7 +169,7 @@ fn expect_sparse_error<I: dafstore::IndexElement, P: dafstore::IndexElement>(
     check: impl Fn(&SparseError) -> bool,
 ) {
     let before = listing(c.root());
-    let names = c.names().unwrap();
+    let names = c.ls().unwrap();
     let (data, indices, indptr) = arrays;
     match c.write_sparse::<f64, I, P>(case, layout, shape, data, indices, indptr) {
         Err(WriteError::Sparse { name, source }) => {
@@ -178,7 +178,7 @@ fn expect_sparse_error<I: dafstore::IndexElement, P: dafstore::IndexElement>(
         }
         other => panic!("{case}: expected WriteError::Sparse, got {other:?}"),
     }
-    assert_eq!(c.names().unwrap(), names, "{case}: published");
+    assert_eq!(c.ls().unwrap(), names, "{case}: published");
     assert_eq!(listing(c.root()), before, "{case}: files changed");
     assert!(matches!(
         c.open_array(case),
@@ -374,7 +374,7 @@ fn every_sparse_invariant_violation_is_refused_before_publishing() {
             )
         },
     );
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
     assert!(listing(c.root()).is_empty());
 }
 
@@ -469,7 +469,7 @@ fn invalid_dense_input_is_refused_and_nothing_is_published() {
     let mut w = c.create_dense::<f32>("typed", &[2]).unwrap();
     assert!(w.as_mut_slice::<f64>().is_err());
     drop(w);
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
     assert!(listing(c.root()).is_empty());
     assert_eq!(staging_files(&c), Vec::<PathBuf>::new());
 }
@@ -523,7 +523,7 @@ fn shapes_whose_byte_size_overflows_are_refused() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
     assert!(listing(c.root()).is_empty());
 }
 
@@ -684,7 +684,7 @@ fn a_failed_in_place_open_leaves_the_metadata_as_it_was() {
     // recorded, in the catalog and in the metadata file ([W7], [K1]).
     fs::write(&array, &original).unwrap();
     assert_eq!(fs::read_to_string(&yaml).unwrap(), yaml_before);
-    let rec = c.record("x").unwrap();
+    let rec = c.info("x").unwrap();
     assert!(!rec.checksum_stale, "checksum left stale by a failed open");
     assert_eq!(
         rec.files[0].crc32c,
@@ -797,7 +797,7 @@ fn a_symlinked_subdirectory_pointing_outside_is_neither_written_nor_read() {
     ));
     assert!(c.open_array("link/x").is_err());
     assert_eq!((listing(&outside), listing(&empty)), outside_before);
-    assert_eq!(c.names().unwrap(), ["sub/x"]);
+    assert_eq!(c.ls().unwrap(), ["sub/x"]);
     assert_eq!(staging_files(&c), Vec::<PathBuf>::new());
 }
 
@@ -813,7 +813,7 @@ fn a_file_in_the_way_of_a_directory_component_is_a_name_conflict() {
         fs::read(c.root().join("plain")).unwrap(),
         b"not a directory"
     );
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
 }
 
 #[test]
@@ -968,5 +968,5 @@ fn adopt_refuses_metadata_of_another_major_version() {
     };
     assert_eq!(report.refused.len(), 1, "{report:?}");
     assert!(report.refused[0].1.contains("2.0"), "{report:?}");
-    assert!(!c2.names().unwrap().contains(&"v2".to_string()));
+    assert!(!c2.ls().unwrap().contains(&"v2".to_string()));
 }

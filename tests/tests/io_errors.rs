@@ -23,7 +23,7 @@ use dafstore_tests::{listing, staging_files, Tmpfs};
 const HELPER: &str = env!("CARGO_BIN_EXE_dafstore-crash-helper");
 
 fn rows(c: &Container) -> Vec<(String, ArrayState, u64)> {
-    c.records()
+    c.info_all()
         .unwrap()
         .into_iter()
         .map(|r| (r.name, r.state, r.generation))
@@ -119,7 +119,7 @@ fn enospc_on_a_small_tmpfs_is_an_error_at_create_and_publishes_nothing() {
     );
     assert!(!failures.is_empty(), "the tmpfs never filled up");
     assert!(c
-        .records()
+        .info_all()
         .unwrap()
         .iter()
         .all(|r| r.state == ArrayState::Live));
@@ -128,7 +128,7 @@ fn enospc_on_a_small_tmpfs_is_an_error_at_create_and_publishes_nothing() {
     let mut want: Vec<String> = published.clone();
     want.extend(["keep".to_string(), "keep-sparse".to_string()]);
     want.sort();
-    assert_eq!(c.names().unwrap(), want);
+    assert_eq!(c.ls().unwrap(), want);
     // Read through a read-only handle: a read-write open takes a reference, a catalog write,
     // which a full file system refuses too.
     let ro = Container::options().read_only(true).open(&root).unwrap();
@@ -151,7 +151,7 @@ fn enospc_on_a_small_tmpfs_is_an_error_at_create_and_publishes_nothing() {
     }
     eprintln!("removed {removed} of {} on the full tmpfs", published.len());
     assert!(c
-        .records()
+        .info_all()
         .unwrap()
         .iter()
         .all(|r| r.state == ArrayState::Live));

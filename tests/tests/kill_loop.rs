@@ -388,7 +388,7 @@ fn round(
         // by the spec (checksums verified) and check that the catalog has the row.
         let seen = if is_scratch(name) {
             let seen = gen::read_by_spec(dir, name)?;
-            let rec = c.record(name).ok().map(|r| r.generation);
+            let rec = c.info(name).ok().map(|r| r.generation);
             if seen.is_some() != rec.is_some() {
                 return Err(format!("{name}: files say {seen:?}, catalog says {rec:?}"));
             }
@@ -415,11 +415,11 @@ fn round(
         };
         model.insert(name.clone(), st);
     }
-    let names: Vec<String> = c.names().map_err(|e| e.to_string())?;
+    let names: Vec<String> = c.ls().map_err(|e| e.to_string())?;
     if names != present.keys().cloned().collect::<Vec<_>>() {
         return Err(format!("catalog lists {names:?}, expected {present:?}"));
     }
-    for rec in c.records().map_err(|e| e.to_string())? {
+    for rec in c.info_all().map_err(|e| e.to_string())? {
         if rec.state != ArrayState::Live {
             return Err(format!("{} is {:?} after recovery", rec.name, rec.state));
         }

@@ -124,7 +124,7 @@ fn a_replace_by_another_process_is_seen_by_the_next_open_and_not_by_old_handles(
     // And the other way: the child reads what this process replaced.
     c.write_dense::<f64>("x", &[2], &[0.5, 1.5]).unwrap();
     assert_eq!(parse_csv(&run_ok(&["read-dense", p, "x"])), [0.5, 1.5]);
-    assert_eq!(c.names().unwrap(), ["x"]);
+    assert_eq!(c.ls().unwrap(), ["x"]);
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn arrays_written_by_another_process_read_back_exactly() {
 
     let c = Container::open(&path).unwrap();
     assert_eq!(
-        c.names().unwrap(),
+        c.ls().unwrap(),
         [
             "dense/f64",
             "dense/i32",
@@ -175,7 +175,7 @@ fn arrays_written_by_another_process_read_back_exactly() {
     assert!(matches!(csc.indptr(), IndexSlice::U32(&[0, 1, 1, 2])));
     assert_eq!(csc.major_range(1), Some(1..1));
     // Another process's checksums are the ones of the bytes.
-    let rec = c.record("dense/f64").unwrap();
+    let rec = c.info("dense/f64").unwrap();
     assert_eq!(
         rec.files[0].crc32c,
         Some(dafstore::internals::checksum::crc32c(
@@ -231,7 +231,7 @@ fn a_writer_killed_before_publishing_leaves_nothing_and_is_cleaned_by_the_next_o
         let c = Container::open(&path).unwrap();
         assert!(staging.is_dir());
         assert!(session_ids(&path).contains(&id));
-        assert!(c.names().unwrap().is_empty());
+        assert!(c.ls().unwrap().is_empty());
     }
     assert!(!listing(&staging).is_empty());
 
@@ -239,7 +239,7 @@ fn a_writer_killed_before_publishing_leaves_nothing_and_is_cleaned_by_the_next_o
     assert!(!status.success());
     // Nothing is visible, even before cleanup.
     let ro = Container::options().read_only(true).open(&path).unwrap();
-    assert!(ro.names().unwrap().is_empty());
+    assert!(ro.ls().unwrap().is_empty());
     assert!(matches!(
         ro.open_array("x"),
         Err(OpenError::NotFound { .. })
@@ -248,8 +248,8 @@ fn a_writer_killed_before_publishing_leaves_nothing_and_is_cleaned_by_the_next_o
     drop(ro);
 
     let c = Container::open(&path).unwrap();
-    assert!(c.names().unwrap().is_empty());
-    assert!(c.records().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
+    assert!(c.info_all().unwrap().is_empty());
     assert!(!staging.exists(), "dead session's staging dir survived");
     assert!(
         !session_ids(&path).contains(&id),
@@ -275,7 +275,7 @@ fn reopening_while_a_handle_is_held_also_cleans_dead_sessions() {
     // Container::open promises to clean up after dead sessions, whether or not this process
     // already has the container open.
     let c = Container::open(&path).unwrap();
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
     assert!(
         !staging_of(&path, &id).exists(),
         "dead session's staging dir survived Container::open"
@@ -311,7 +311,7 @@ fn concurrent_writers_in_several_processes_all_succeed() {
         assert!(out.status.success(), "child {}: {stderr}", k + 1);
         assert!(stderr.is_empty(), "child {}: {stderr}", k + 1);
     }
-    let names = c.names().unwrap();
+    let names = c.ls().unwrap();
     assert_eq!(names.len(), ((CHILDREN + 1) * WRITES) as usize);
     for id in 1..=CHILDREN {
         for i in 0..WRITES {
@@ -336,7 +336,7 @@ fn concurrent_writers_in_several_processes_all_succeed() {
         .values()
         .all(|e| *e == dafstore_tests::Entry::Dir));
     assert!(c
-        .records()
+        .info_all()
         .unwrap()
         .iter()
         .all(|r| r.state == dafstore::ArrayState::Live && r.generation == 1));
@@ -385,6 +385,6 @@ fn concurrent_replaces_of_one_name_by_several_processes_leave_one_complete_gener
         "mixed generations: {:?}",
         x.as_slice()
     );
-    assert_eq!(c.record("x").unwrap().generation, 5);
+    assert_eq!(c.info("x").unwrap().generation, 5);
     assert_eq!(first.as_slice(), &[0.0]);
 }

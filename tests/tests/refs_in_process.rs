@@ -2,7 +2,7 @@
 //! reference goes, scratch arrays vanish after their last release, counts touch the catalog only
 //! on 0→1 and 1→0, and handles hold references for as long as they map the array.
 
-use dafstore::{Container, OpenError, Removal, WriteError};
+use dafstore::{ArrayState, Container, OpenError, Removal, WriteError};
 
 fn container() -> (tempfile::TempDir, Container) {
     let dir = tempfile::tempdir().unwrap();
@@ -14,7 +14,7 @@ fn holders_of(c: &Container, name: &str) -> usize {
     c.holders()
         .unwrap()
         .iter()
-        .filter(|h| h.arrays.iter().any(|(n, _, _)| n == name))
+        .filter(|h| h.arrays.iter().any(|a| a.name == name))
         .count()
 }
 
@@ -27,7 +27,7 @@ fn remove_of_a_held_array_is_deferred_until_the_last_release() {
     assert_eq!(c.remove("x").unwrap(), Removal::Deferred { holders: 1 });
     assert!(path.exists(), "files stay while held");
     assert!(
-        !c.names().unwrap().contains(&"x".to_string()),
+        !c.ls().unwrap().contains(&"x".to_string()),
         "gone for new holders"
     );
     // This process holds it, so it may still open it.
@@ -91,7 +91,7 @@ fn scratch_array_disappears_after_its_last_release_but_not_before_being_held() {
         !c.root().join("tmp.array").exists(),
         "deleted after the last release"
     );
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
 }
 
 #[test]
@@ -120,10 +120,10 @@ fn new_holders_are_refused_on_a_deleting_array_and_republish_revives_it() {
     c.remove("x").unwrap();
     // A second container handle in this process shares the session (and its reference), so use
     // the catalog's view: names() hides deleting arrays.
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
     // Publishing under the name again is a replace: live again, holders kept.
     c.write_dense::<i32>("x", &[1], &[2]).unwrap();
-    assert_eq!(c.names().unwrap(), vec!["x".to_string()]);
+    assert_eq!(c.ls().unwrap(), vec!["x".to_string()]);
     drop(held);
     assert_eq!(
         &*c.open_dense::<i32>("x").unwrap(),
@@ -139,4 +139,44 @@ fn remove_of_an_unheld_array_is_immediate() {
     assert_eq!(c.remove("x").unwrap(), Removal::Removed);
     assert!(!c.root().join("x.array").exists());
     assert!(matches!(c.remove("x"), Err(WriteError::NotFound { .. })));
+}
+
+#[test]
+fn info_counts_live_holders_and_this_process_references_and_info_all_shows_deferred_removals() {
+    let (_d, c) = container();
+    c.write_dense::<i32>("x", &[3], &[1, 2, 3]).unwrap();
+    let counts = |i: dafstore::ArrayInfo| (i.state, i.holders, i.local_refs);
+    assert_eq!(counts(c.info("x").unwrap()), (ArrayState::Live, 0, 0));
+    let a = c.hold("x").unwrap();
+    let b = c.hold("x").unwrap();
+    // One process (one holder) with two references.
+    assert_eq!(counts(c.info("x").unwrap()), (ArrayState::Live, 1, 2));
+    assert_eq!(c.remove("x").unwrap(), Removal::Deferred { holders: 1 });
+    // Gone for `info` and `ls` (live arrays), listed by `info_all` while deferred.
+    assert!(matches!(c.info("x"), Err(OpenError::NotFound { .. })));
+    assert!(c.ls().unwrap().is_empty());
+    let all = c.info_all().unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].name, "x");
+    assert_eq!(counts(all[0].clone()), (ArrayState::Deleting, 1, 2));
+    drop(a);
+    drop(b);
+    assert!(c.info_all().unwrap().is_empty());
+}
+
+#[test]
+#[allow(deprecated)]
+fn the_former_names_still_answer_as_the_new_ones() {
+    let (_d, c) = container();
+    c.write_dense::<i32>("x", &[3], &[1, 2, 3]).unwrap();
+    c.write_dense::<i32>("y", &[1], &[4]).unwrap();
+    assert_eq!(c.names().unwrap(), c.ls().unwrap());
+    assert_eq!(c.names().unwrap(), ["x", "y"]);
+    let old: dafstore::ArrayRecord = c.record("y").unwrap();
+    assert_eq!(
+        serde_json::to_value(old).unwrap(),
+        serde_json::to_value(c.info("y").unwrap()).unwrap()
+    );
+    let names = |v: Vec<dafstore::ArrayInfo>| v.into_iter().map(|i| i.name).collect::<Vec<_>>();
+    assert_eq!(names(c.records().unwrap()), names(c.info_all().unwrap()));
 }

@@ -93,7 +93,7 @@ fn holders_of(c: &Container, name: &str) -> usize {
     c.holders()
         .unwrap()
         .iter()
-        .filter(|h| h.arrays.iter().any(|(n, _, _)| n == name))
+        .filter(|h| h.arrays.iter().any(|a| a.name == name))
         .count()
 }
 
@@ -145,7 +145,7 @@ fn a_holder_killed_with_sigkill_is_reaped_by_the_next_open_and_its_deletion_runs
         c.holders().unwrap().iter().all(|h| h.alive),
         "no dead session left"
     );
-    assert_eq!(c.names().unwrap(), vec!["y".to_string()]);
+    assert_eq!(c.ls().unwrap(), vec!["y".to_string()]);
 }
 
 #[test]
@@ -433,8 +433,8 @@ fn eight_processes_of_random_traffic_match_an_independent_tally() {
     let mut actual: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
     for h in c.holders().unwrap() {
         assert!(h.alive, "no dead holder while all are alive");
-        for (n, _, _) in h.arrays {
-            actual.entry(n).or_default().insert(h.pid.unwrap());
+        for a in h.arrays {
+            actual.entry(a.name).or_default().insert(h.pid.unwrap());
         }
     }
     assert_eq!(
@@ -451,7 +451,7 @@ fn eight_processes_of_random_traffic_match_an_independent_tally() {
         .iter()
         .all(|h| h.this_process || h.arrays.is_empty()));
     // Every array left is live or was deleted once its holders were gone.
-    for r in c.records().unwrap() {
+    for r in c.info_all().unwrap() {
         assert_eq!(
             r.state,
             dafstore::ArrayState::Live,

@@ -74,7 +74,7 @@ fn replacing_a_dense_array_leaves_old_handles_reading_old_values() {
         (&[2u64, 2][..], &[1, 2, 3, 4][..])
     );
     assert_eq!(old.as_slice(), &[1.0, 2.0, 3.0]);
-    assert_eq!(c.names().unwrap(), ["x"]);
+    assert_eq!(c.ls().unwrap(), ["x"]);
 }
 
 #[test]
@@ -142,7 +142,7 @@ fn replacing_dense_by_sparse_and_back_removes_the_other_kinds_files() {
     assert_eq!(indices_of(sparse.indices()), [2]);
     assert_eq!(old.as_slice(), &[1.0, 2.0, 3.0]);
     assert_eq!(c.open_dense::<u8>("x").unwrap().as_slice(), &[8, 9]);
-    assert_eq!(c.names().unwrap(), ["x"]);
+    assert_eq!(c.ls().unwrap(), ["x"]);
 }
 
 #[test]
@@ -216,7 +216,7 @@ fn in_place_writes_reach_the_file_and_restore_the_checksum_on_close() {
     );
     let doc = parse_yaml(yaml_open.as_bytes(), Path::new("x.yaml")).unwrap();
     assert!(doc.crc32c.is_empty());
-    assert!(c.record("x").unwrap().checksum_stale);
+    assert!(c.info("x").unwrap().checksum_stale);
 
     w.as_mut_slice().copy_from_slice(&[10.0, 20.0, 30.0, 40.0]);
     // Shared memory: a read handle of the same file sees the writes.
@@ -232,7 +232,7 @@ fn in_place_writes_reach_the_file_and_restore_the_checksum_on_close() {
         &[10.0, 20.0, 30.0, 40.0]
     );
     let crc = crc32c(&new_bytes);
-    let rec = c.record("x").unwrap();
+    let rec = c.info("x").unwrap();
     assert!(!rec.checksum_stale);
     assert_eq!(rec.files[0].crc32c, Some(crc));
     let yaml = yaml_text(&c, "x");
@@ -255,11 +255,11 @@ fn the_checksum_comes_back_only_when_the_last_in_place_writer_closes() {
     w2.as_mut_slice()[2] = 300;
     w1.close().unwrap();
     assert!(!yaml_text(&c, "x").contains("crc32c"));
-    assert!(c.record("x").unwrap().checksum_stale);
+    assert!(c.info("x").unwrap().checksum_stale);
     // Dropping closes too.
     drop(w2);
     let crc = crc32c(&le_bytes(&[100i32, 2, 300]));
-    let rec = c.record("x").unwrap();
+    let rec = c.info("x").unwrap();
     assert!(!rec.checksum_stale);
     assert_eq!(rec.files[0].crc32c, Some(crc));
     assert!(yaml_text(&c, "x").contains(&format!("crc32c:\n  array: {crc}\n")));
@@ -288,7 +288,7 @@ fn copy_on_write_opens_keep_their_writes_private() {
     assert_eq!(c.open_dense::<u16>("x").unwrap().as_slice(), &[1, 2, 3, 4]);
     // Private opens are not in-place writes: the checksum stays.
     assert_eq!(yaml_text(&c, "x"), yaml);
-    assert!(!c.record("x").unwrap().checksum_stale);
+    assert!(!c.info("x").unwrap().checksum_stale);
     // Zero-size arrays open privately as empty.
     c.write_dense::<u16>("z", &[0], &[]).unwrap();
     let mut z = c.open_dense_private::<u16>("z").unwrap();
@@ -319,7 +319,7 @@ fn remove_without_holders_deletes_the_files_at_once() {
     for f in X_FILES.iter().chain(&S_FILES) {
         assert!(!exists(&c, f), "{f} still exists");
     }
-    assert_eq!(c.names().unwrap(), ["keep"]);
+    assert_eq!(c.ls().unwrap(), ["keep"]);
     assert_eq!(x.as_slice(), &[1.0, 2.0, 3.0]);
     assert_eq!(s.data::<f32>().unwrap(), &[5.0]);
     assert_eq!(indices_of(s.indices()), [1]);
@@ -334,7 +334,7 @@ fn remove_without_holders_deletes_the_files_at_once() {
             Err(OpenError::NotFound { .. })
         ));
     }
-    assert!(matches!(c.record("x"), Err(OpenError::NotFound { .. })));
+    assert!(matches!(c.info("x"), Err(OpenError::NotFound { .. })));
     match c.remove("x") {
         Err(WriteError::NotFound { name, .. }) => assert_eq!(name, "x"),
         other => panic!("{other:?}"),
@@ -363,8 +363,8 @@ fn remove_while_held_is_deferred_until_the_last_handle_drops() {
     // This process holds both: removal is deferred ([W8]).
     assert_eq!(c.remove("x").unwrap(), Removal::Deferred { holders: 1 });
     assert_eq!(c.remove("grp/s").unwrap(), Removal::Deferred { holders: 1 });
-    assert_eq!(c.names().unwrap(), ["keep"]);
-    assert!(matches!(c.record("x"), Err(OpenError::NotFound { .. })));
+    assert_eq!(c.ls().unwrap(), ["keep"]);
+    assert!(matches!(c.info("x"), Err(OpenError::NotFound { .. })));
     for f in X_FILES.iter().chain(&S_FILES) {
         assert!(exists(&c, f), "{f} removed while held");
     }
@@ -398,8 +398,8 @@ fn remove_while_held_is_deferred_until_the_last_handle_drops() {
         Err(OpenError::NotFound { .. })
     ));
     assert!(matches!(c.remove("x"), Err(WriteError::NotFound { .. })));
-    assert!(c.records().unwrap().iter().all(|r| r.name == "keep"));
-    assert_eq!(c.names().unwrap(), ["keep"]);
+    assert!(c.info_all().unwrap().iter().all(|r| r.name == "keep"));
+    assert_eq!(c.ls().unwrap(), ["keep"]);
 }
 
 #[test]
@@ -409,11 +409,11 @@ fn republishing_a_name_whose_removal_is_deferred_cancels_the_removal() {
     let old = c.open_dense::<f64>("x").unwrap();
     assert!(matches!(c.remove("x").unwrap(), Removal::Deferred { .. }));
     c.write_dense::<f64>("x", &[1], &[9.0]).unwrap();
-    assert_eq!(c.names().unwrap(), ["x"]);
+    assert_eq!(c.ls().unwrap(), ["x"]);
     assert_eq!(old.as_slice(), &[1.0, 2.0]);
     drop(old);
     // Releasing the old generation must not delete the new one.
-    assert_eq!(c.names().unwrap(), ["x"]);
+    assert_eq!(c.ls().unwrap(), ["x"]);
     assert!(exists(&c, "x.yaml") && exists(&c, "x.array"));
     assert_eq!(c.open_dense::<f64>("x").unwrap().as_slice(), &[9.0]);
 }
@@ -430,7 +430,7 @@ fn a_read_only_container_reads_but_never_writes() {
     }
     let ro = Container::options().read_only(true).open(&path).unwrap();
     assert!(ro.is_read_only());
-    assert_eq!(ro.names().unwrap(), ["s", "x"]);
+    assert_eq!(ro.ls().unwrap(), ["s", "x"]);
     assert_eq!(ro.open_dense::<f64>("x").unwrap().as_slice(), &[1.0, 2.0]);
     assert_eq!(ro.open_sparse("s").unwrap().nnz(), 1);
     assert_eq!(
@@ -462,10 +462,10 @@ fn a_read_only_container_reads_but_never_writes() {
     ));
     assert_eq!(listing(&path), before);
     assert_eq!(fs::read(path.join("x.yaml")).unwrap(), yaml);
-    assert_eq!(ro.names().unwrap(), ["s", "x"]);
+    assert_eq!(ro.ls().unwrap(), ["s", "x"]);
     // A read-only handle sees what a read-write handle publishes.
     let rw = Container::open(&path).unwrap();
     rw.write_dense::<f64>("x", &[1], &[9.0]).unwrap();
     assert_eq!(ro.open_dense::<f64>("x").unwrap().as_slice(), &[9.0]);
-    assert_eq!(rw.record("x").unwrap().meta.dtype(), DType::Float64);
+    assert_eq!(rw.info("x").unwrap().meta.dtype(), DType::Float64);
 }

@@ -157,7 +157,7 @@ fn every_dtype_and_shape_round_trips_through_write_dense() {
     roundtrip_all_shapes(&c, f16_values);
     roundtrip_all_shapes(&c, f32_values);
     roundtrip_all_shapes(&c, f64_values);
-    let mut names = c.names().unwrap();
+    let mut names = c.ls().unwrap();
     names.sort();
     assert_eq!(names.len(), 12 * SHAPES.len());
     for d in DType::ALL {
@@ -272,7 +272,7 @@ fn roundtrip_via_writer<T: Element + PartialEq + Debug + ToLeBytes>(
         );
         w.as_mut_slice::<T>().unwrap().copy_from_slice(&data);
         // Not visible until published.
-        assert!(!c.names().unwrap().contains(&name));
+        assert!(!c.ls().unwrap().contains(&name));
         assert!(matches!(
             c.open_array(&name),
             Err(OpenError::NotFound { .. })
@@ -332,7 +332,7 @@ fn a_discarded_writer_publishes_nothing() {
     w.discard();
     let w2 = c.create_dense::<f32>("dropped", &[4]).unwrap();
     drop(w2);
-    assert!(c.names().unwrap().is_empty());
+    assert!(c.ls().unwrap().is_empty());
     assert!(matches!(
         c.open_array("gone"),
         Err(OpenError::NotFound { .. })

@@ -28,7 +28,7 @@ fn main() {
         c.export("big", out, None).expect("export");
         exports.push(t.elapsed().as_nanos());
     }
-    let bytes = c.record("big").expect("record").files[0].size;
+    let bytes = c.info("big").expect("record").files[0].size;
     println!(
         "{}",
         serde_json::json!({"import_ns": median(imports), "export_ns": median(exports), "bytes": bytes})

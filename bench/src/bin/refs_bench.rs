@@ -44,7 +44,7 @@ fn main() {
     } else {
         Container::create(dir).expect("create")
     };
-    if c.record("big").is_err() {
+    if c.info("big").is_err() {
         let mut w = c.create_dense::<f64>("big", &[elements]).expect("create");
         for (i, v) in w.as_mut_slice::<f64>().expect("f64").iter_mut().enumerate() {
             *v = i as f64;

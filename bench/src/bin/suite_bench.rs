@@ -82,7 +82,7 @@ fn write(dir: &str, n: u64, runs: usize) -> serde_json::Value {
         drop(v);
         std::fs::remove_file(&raw_path).expect("remove raw");
     }
-    if c.record("x").is_err() {
+    if c.info("x").is_err() {
         let mut w = c.create_dense::<f64>("x", &[n]).expect("create");
         fill(w.as_mut_slice::<f64>().expect("f64"));
         w.publish().expect("publish");
@@ -132,7 +132,7 @@ fn open(dir: &str, runs: usize) -> serde_json::Value {
         c.release("x").expect("release");
         release.push(ns(t));
         let t = Instant::now();
-        black_box(c.record("x").expect("record"));
+        black_box(c.info("x").expect("record"));
         record.push(ns(t));
     }
     let path = Path::new(dir).join("x.array");
@@ -284,7 +284,7 @@ fn profile_ls(dir: &str, millis: u64) -> serde_json::Value {
     let end = Instant::now() + std::time::Duration::from_millis(millis);
     let mut cycles = 0u64;
     while Instant::now() < end {
-        black_box(c.records().expect("records"));
+        black_box(c.info_all().expect("records"));
         cycles += 1;
     }
     json!({"cycles": cycles, "millis": millis})
@@ -362,7 +362,7 @@ fn sparse(dir: &str, rows: u64, cols: u64, nnz: u64, runs: usize) -> serde_json:
         "nnz must be a multiple of rows"
     );
     let mut write_ns = None;
-    if c.record("m").is_err() {
+    if c.info("m").is_err() {
         let mut indptr = Vec::with_capacity(rows as usize + 1);
         let mut indices = Vec::with_capacity(nnz as usize);
         indptr.push(0i64);
@@ -469,7 +469,7 @@ fn leak(dir: &str, cycles: u64) -> serde_json::Value {
     let start_rss = rss_bytes();
     let start_fds = open_fds();
     let c = container(dir);
-    if c.record("small").is_err() {
+    if c.info("small").is_err() {
         let v: Vec<f64> = (0..8192).map(|i| i as f64).collect();
         c.write_dense::<f64>("small", &[8192], &v)
             .expect("write small");
@@ -509,7 +509,7 @@ fn leak(dir: &str, cycles: u64) -> serde_json::Value {
 /// Catalog operations as the container grows to each COUNT of one-element arrays.
 fn scale(dir: &str, counts: &[u64]) -> serde_json::Value {
     let mut c = container(dir);
-    let mut have = c.names().expect("names").len() as u64;
+    let mut have = c.ls().expect("names").len() as u64;
     let mut out = vec![];
     for &target in counts {
         let t = Instant::now();
@@ -531,14 +531,14 @@ fn scale(dir: &str, counts: &[u64]) -> serde_json::Value {
         let mut ls = vec![];
         for _ in 0..3 {
             let t = Instant::now();
-            let r = c.records().expect("records");
+            let r = c.info_all().expect("records");
             ls.push(ns(t));
             assert_eq!(r.len() as u64, have);
         }
         let mut names = vec![];
         for _ in 0..3 {
             let t = Instant::now();
-            black_box(c.names().expect("names"));
+            black_box(c.ls().expect("names"));
             names.push(ns(t));
         }
         let (mut first, mut record) = (vec![], vec![]);
@@ -549,7 +549,7 @@ fn scale(dir: &str, counts: &[u64]) -> serde_json::Value {
             black_box(a.as_slice()[0]);
             drop(a);
             let t = Instant::now();
-            black_box(c.record(&probe).expect("record"));
+            black_box(c.info(&probe).expect("record"));
             record.push(ns(t));
         }
         let t = Instant::now();

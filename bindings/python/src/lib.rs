@@ -18,19 +18,21 @@
 #![deny(unsafe_code)]
 
 mod errors;
+mod report;
 mod unsafe_views;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use dafstore::{
     Allocation, Bool8, Container, CreateOptions, DType, DenseArray, DenseWriter, Element, Format,
-    FsckOptions, ImportOptions, Layout, Ref, Removal, SparseArray, WriteError,
+    FsckOptions, ImportOptions, Layout, Ref, SparseArray, WriteError,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::errors::{OrRaise, Own};
+use crate::report::to_python;
 use crate::unsafe_views::{ndarray_bytes, StagingAlias};
 
 /// Runs `$body` with `$t` the Rust element type of dtype `$dtype`.
@@ -468,28 +470,10 @@ fn cast<'a, T: Element>(
     })
 }
 
-fn removal(r: Removal) -> (bool, usize) {
-    match r {
-        Removal::Removed => (false, 0),
-        Removal::Deferred { holders } => (true, holders),
-    }
-}
-
+/// `format=`, parsed by the engine (`Format::from_extension`): the names `dafctl --format`
+/// takes, with the same error.
 fn format_of(py: Python<'_>, format: Option<&str>) -> PyResult<Option<Format>> {
-    match format {
-        None => Ok(None),
-        Some("npy") => Ok(Some(Format::Npy)),
-        Some("npz") => Ok(Some(Format::Npz)),
-        Some("feather") | Some("arrow") | Some("ipc") => Ok(Some(Format::Feather)),
-        Some(other) => Err(errors::to_py(
-            py,
-            &Own {
-                class: "InteropError",
-                message: format!("unknown format {other:?}; use \"npy\", \"npz\" or \"feather\""),
-                errno: None,
-            },
-        )),
-    }
+    format.map(str::parse::<Format>).transpose().or_raise(py)
 }
 
 #[pymethods]
@@ -726,7 +710,7 @@ impl NativeContainer {
                     .detach(|| -> Result<_, dafstore::OpenError> {
                         let d = match requested {
                             Some(d) => d,
-                            None => c.record(name)?.meta.dtype(),
+                            None => c.info(name)?.meta.dtype(),
                         };
                         with_element!(d, T => {
                             if writable {
@@ -801,10 +785,12 @@ impl NativeContainer {
         .or_raise(py)
     }
 
-    /// Removes an array: `(deferred, holders)`; deferred while live processes hold it.
-    fn remove(&self, py: Python<'_>, name: &str) -> PyResult<(bool, usize)> {
+    /// Removes an array: the engine's `Removal` as a dict `{deferred, holders}`; deferred while
+    /// live processes hold it.
+    fn remove<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
         let c = self.get(py)?;
-        py.detach(|| c.remove(name)).map(removal).or_raise(py)
+        let removal = py.detach(|| c.remove(name)).or_raise(py)?;
+        to_python(py, &removal)
     }
 
     /// Takes a reference on `name`.
@@ -842,98 +828,52 @@ impl NativeContainer {
     }
 
     /// Names of the live arrays, sorted.
-    fn names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+    fn ls(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         let c = self.get(py)?;
-        py.detach(|| c.names()).or_raise(py)
+        py.detach(|| c.ls()).or_raise(py)
     }
 
-    /// The catalog row of a live array, as a dict.
-    fn record<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyDict>> {
+    /// The engine's `ArrayInfo` of a live array, as a dict.
+    fn info<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
         let c = self.get(py)?;
-        let (r, local) = py
-            .detach(|| c.record(name).map(|r| (r, c.local_refs(name))))
-            .or_raise(py)?;
-        let d = PyDict::new(py);
-        d.set_item("name", &r.name)?;
-        d.set_item("kind", r.meta.kind())?;
-        d.set_item("dtype", r.meta.dtype().name())?;
-        d.set_item("shape", PyTuple::new(py, r.meta.shape())?)?;
-        d.set_item("state", r.state.name())?;
-        d.set_item("generation", r.generation)?;
-        d.set_item("scratch", r.scratch)?;
-        d.set_item("checksum_stale", r.checksum_stale)?;
-        d.set_item("local_refs", local)?;
-        let files = PyList::empty(py);
-        for f in &r.files {
-            files.append((f.suffix.as_str(), f.size, f.crc32c))?;
-        }
-        d.set_item("files", files)?;
-        if let dafstore::ArrayMeta::Sparse(s) = &r.meta {
-            d.set_item("layout", s.layout.name())?;
-            d.set_item("nnz", s.nnz)?;
-            d.set_item("indices_dtype", s.indices_dtype.name())?;
-            d.set_item("indptr_dtype", s.indptr_dtype.name())?;
-        }
-        Ok(d)
+        let info = py.detach(|| c.info(name)).or_raise(py)?;
+        to_python(py, &info)
     }
 
-    /// Every session in the catalog with what it holds.
-    fn holders<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    /// The engine's `ArrayInfo` of every array in the catalog (any state), as dicts.
+    fn info_all<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.get(py)?;
+        let infos = py.detach(|| c.info_all()).or_raise(py)?;
+        to_python(py, &infos)
+    }
+
+    /// The engine's `Holder`s (every session in the catalog with what it holds), as dicts.
+    fn holders<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let c = self.get(py)?;
         let holders = py.detach(|| c.holders()).or_raise(py)?;
-        let out = PyList::empty(py);
-        for h in holders {
-            let d = PyDict::new(py);
-            d.set_item("session", &h.session)?;
-            d.set_item("pid", h.pid)?;
-            d.set_item("alive", h.alive)?;
-            d.set_item("this_process", h.this_process)?;
-            d.set_item("started_at_ms", h.started_at_ms)?;
-            d.set_item("arrays", h.arrays)?;
-            out.append(d)?;
-        }
-        Ok(out)
+        to_python(py, &holders)
     }
 
-    /// Garbage collection: recovers unfinished operations, reaps dead holders, runs due
-    /// deletions, removes dead sessions' staging files.
-    fn gc<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    /// Garbage collection (recovers unfinished operations, reaps dead holders, runs due
+    /// deletions, removes dead sessions' staging files): the engine's `GcReport` as a dict.
+    fn gc<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let c = self.get(py)?;
-        let r = py.detach(|| c.gc()).or_raise(py)?;
-        let d = PyDict::new(py);
-        d.set_item("recovered", r.recovered)?;
-        d.set_item("failed", r.failed)?;
-        d.set_item("reaped_sessions", r.reaped_sessions)?;
-        d.set_item("deleted", r.deleted)?;
-        d.set_item("staging_removed", r.staging_removed)?;
-        Ok(d)
+        let report = py.detach(|| c.gc()).or_raise(py)?;
+        to_python(py, &report)
     }
 
     /// Checks the container (and repairs what can be repaired without losing data).
     #[pyo3(signature = (deep=false, repair=false))]
-    fn fsck<'py>(&self, py: Python<'py>, deep: bool, repair: bool) -> PyResult<Bound<'py, PyDict>> {
+    fn fsck<'py>(&self, py: Python<'py>, deep: bool, repair: bool) -> PyResult<Bound<'py, PyAny>> {
         let c = self.get(py)?;
         let report = py
             .detach(|| Container::fsck_dir(c.root(), FsckOptions { deep, repair }, &mut |_, _| {}))
             .or_raise(py)?;
-        let d = PyDict::new(py);
-        d.set_item("arrays_checked", report.arrays_checked)?;
-        d.set_item("exit_code", report.exit_code())?;
-        let problems = PyList::empty(py);
-        for p in &report.problems {
-            let pd = PyDict::new(py);
-            pd.set_item("kind", p.kind.name())?;
-            pd.set_item("path", p.path.to_string_lossy())?;
-            pd.set_item("name", p.name.as_deref())?;
-            pd.set_item("message", &p.message)?;
-            pd.set_item("fixed", p.fixed)?;
-            problems.append(pd)?;
-        }
-        d.set_item("problems", problems)?;
-        Ok(d)
+        to_python(py, &report)
     }
 
-    /// Imports a `.npy`, `.npz` or Feather/Arrow IPC file as array `name`.
+    /// Imports a `.npy`, `.npz` or Feather/Arrow IPC file as array `name`: the engine's
+    /// `ImportReport` as a dict.
     #[pyo3(signature = (name, path, format=None, column=None, fill=None))]
     fn import_file<'py>(
         &self,
@@ -943,7 +883,7 @@ impl NativeContainer {
         format: Option<&str>,
         column: Option<String>,
         fill: Option<f64>,
-    ) -> PyResult<Bound<'py, PyList>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let c = self.get(py)?;
         let format = format_of(py, format)?;
         let report = py
@@ -960,17 +900,7 @@ impl NativeContainer {
                 )
             })
             .or_raise(py)?;
-        let out = PyList::empty(py);
-        for a in report.arrays {
-            let d = PyDict::new(py);
-            d.set_item("name", a.name)?;
-            d.set_item("kind", a.kind)?;
-            d.set_item("dtype", a.dtype.name())?;
-            d.set_item("shape", PyTuple::new(py, a.shape)?)?;
-            d.set_item("conversions", a.conversions)?;
-            out.append(d)?;
-        }
-        Ok(out)
+        to_python(py, &report)
     }
 
     /// Exports array `name` to a `.npy`, `.npz` or Feather file.
@@ -990,7 +920,7 @@ impl NativeContainer {
     /// Kind of array `name`: `"dense"` or `"sparse"`.
     fn kind(&self, py: Python<'_>, name: &str) -> PyResult<&'static str> {
         let c = self.get(py)?;
-        py.detach(|| c.open_array(name).map(|a| a.kind()))
+        py.detach(|| c.open_array(name).map(|a| a.kind().name()))
             .or_raise(py)
     }
 
@@ -1010,6 +940,20 @@ fn cache_stats() -> (usize, u64) {
     (s.live_maps, s.maps_created)
 }
 
+/// A `GcReport` with one failed recovery, as `gc()` returns it (for the package's tests: a real
+/// failure needs a broken disk). Built from the engine's types, so its keys are theirs.
+#[pyfunction]
+fn _gc_report_sample(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let report = dafstore::GcReport {
+        failed: vec![dafstore::GcFailure {
+            name: "x".to_string(),
+            error: "an error".to_string(),
+        }],
+        ..Default::default()
+    };
+    to_python(py, &report)
+}
+
 /// The dtypes dafstore stores, numpy spellings.
 #[pyfunction]
 fn dtypes() -> Vec<&'static str> {
@@ -1024,6 +968,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Hold>()?;
     m.add_function(wrap_pyfunction!(cache_stats, m)?)?;
     m.add_function(wrap_pyfunction!(dtypes, m)?)?;
+    m.add_function(wrap_pyfunction!(_gc_report_sample, m)?)?;
     m.add("ENGINE_VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

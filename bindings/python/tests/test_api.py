@@ -312,12 +312,12 @@ def test_scratch_array_vanishes_after_its_last_release(container: dafstore.Conta
     assert container.info("later").scratch
 
 
-def test_hold_retain_release_and_refs(container: dafstore.Container) -> None:
+def test_hold_retain_release_and_holders(container: dafstore.Container) -> None:
     container.write("a", np.zeros(3))
     container.write("b", np.zeros(3))
     with container.hold("a", "b") as h:
         assert h.held and h.names == ("a", "b")
-        me = [x for x in container.refs() if x.this_process]
+        me = [x for x in container.holders() if x.this_process]
         assert len(me) == 1 and me[0].alive
         assert sorted(a.name for a in me[0].arrays) == ["a", "b"]
         assert container.remove("a").deferred

@@ -24,7 +24,7 @@ _SHARED: Optional[dafstore.Container] = None
 
 
 def _own(c: dafstore.Container) -> dafstore.Holder:
-    return next(h for h in c.refs() if h.this_process)
+    return next(h for h in c.holders() if h.this_process)
 
 
 def _use_in_worker(name: str) -> tuple:
@@ -63,7 +63,7 @@ def test_a_fork_pool_over_a_module_level_container_holds_under_each_workers_own_
         assert session != parent_session
         assert held == ["b"]
         assert after == []
-    assert [h for h in container.refs() if h.arrays] == []
+    assert [h for h in container.holders() if h.arrays] == []
 
 
 def test_a_view_inherited_through_fork_is_held_by_the_child_until_it_drops_it(
@@ -99,4 +99,4 @@ def test_a_view_inherited_through_fork_is_held_by_the_child_until_it_drops_it(
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert not Path(container.path, "held.array").exists()
-    assert [h for h in container.refs() if h.arrays] == []
+    assert [h for h in container.holders() if h.arrays] == []

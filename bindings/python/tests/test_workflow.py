@@ -70,7 +70,7 @@ def test_seed_000_workflow(container: dafstore.Container) -> None:
     for p in procs:
         p.start()
     barrier.wait(TIMEOUT)
-    holders = [h for h in container.refs() if not h.this_process]
+    holders = [h for h in container.holders() if not h.this_process]
     assert len(holders) == WORKERS and all(h.alive for h in holders)
     for h in holders:
         assert set(tmp) <= {a.name for a in h.arrays}
@@ -85,7 +85,7 @@ def test_seed_000_workflow(container: dafstore.Container) -> None:
     # The scratch partials vanished with the last worker's release: rows and files.
     assert not [n for n in container.ls() if n.startswith("tmp/")]
     assert array_files(path, "tmp") == []
-    assert all(not h.arrays for h in container.refs() if not h.this_process)
+    assert all(not h.arrays for h in container.holders() if not h.this_process)
 
     # Values equal numpy's.
     xs = container.open("input/X")
@@ -113,7 +113,7 @@ def test_killed_worker_leaks_no_reference_and_blocks_no_deletion(
     p.start()
     try:
         assert ready.wait(TIMEOUT)
-        (worker,) = [h for h in container.refs() if not h.this_process]
+        (worker,) = [h for h in container.holders() if not h.this_process]
         assert worker.alive and worker.pid == p.pid
         assert {a.name for a in worker.arrays} == {"input/X", "input/victim", "tmp/scratch"}
         assert container.remove("input/victim") == dafstore.Removal(deferred=True, holders=1)
@@ -124,15 +124,15 @@ def test_killed_worker_leaks_no_reference_and_blocks_no_deletion(
 
     # A dead holder blocks nothing: removing what it held is immediate, with no gc first (the
     # remove meets the dead session and reaps it, with all its references).
-    (dead,) = [h for h in container.refs() if not h.this_process]
+    (dead,) = [h for h in container.holders() if not h.this_process]
     assert not dead.alive
     assert container.remove("input/X") == dafstore.Removal(deferred=False, holders=0)
-    assert [h for h in container.refs() if not h.this_process] == []
+    assert [h for h in container.holders() if not h.this_process] == []
     # gc (which also runs at every open) runs the deletions the dead worker was blocking.
     report = container.gc()
     assert set(report.deleted) == {"input/victim", "tmp/scratch"}
     assert container.ls() == []
-    assert [h for h in container.refs() if not h.this_process] == []
+    assert [h for h in container.holders() if not h.this_process] == []
     assert array_files(container.path, "input") == array_files(container.path, "tmp") == []
     assert container.fsck().clean
 
@@ -152,11 +152,11 @@ def test_gc_alone_reaps_a_killed_worker_and_runs_its_deferred_deletions(
     try:
         assert ready.wait(TIMEOUT)
         assert container.remove("victim").deferred
-        (worker,) = [h for h in container.refs() if not h.this_process]
+        (worker,) = [h for h in container.holders() if not h.this_process]
     finally:
         os.kill(p.pid, signal.SIGKILL)
         p.join(TIMEOUT)
     report = container.gc()
     assert report.reaped_sessions == (worker.session,)
     assert set(report.deleted) == {"victim", "scratch"}
-    assert container.ls() == [] and container.refs()[0].this_process
+    assert container.ls() == [] and container.holders()[0].this_process

@@ -66,8 +66,10 @@ CREATE TABLE inplace_writers(
 ) STRICT;
 ";
 
-/// State of an array row (SPEC [W3], [W8]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// State of an array row (SPEC [W3], [W8]). Serializes as its catalog spelling
+/// ([`ArrayState::name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ArrayState {
     /// A publish is in progress or was interrupted (rolled forward by recovery).
     Publishing,
@@ -91,8 +93,14 @@ impl ArrayState {
     }
 }
 
+impl std::fmt::Display for ArrayState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One data file of an array as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FileRecord {
     /// `array`, `data`, `indices` or `indptr`.
     pub suffix: String,
@@ -119,17 +127,25 @@ impl FileRecord {
     }
 }
 
-/// An array row.
-#[derive(Debug, Clone)]
-pub struct ArrayRecord {
+/// One array's description: its catalog row ([`crate::Container::info`],
+/// [`crate::Container::info_all`]; `dafctl info`, `dafctl ls --json`; Python's `c.info(name)`).
+///
+/// Serializes as one flat object: `name`, the metadata keys of [`ArrayMeta`] (`kind`, `dtype`,
+/// `data_dtype`, `indices_dtype`, `indptr_dtype`, `layout`, `shape`, `nnz`: the other kind's are
+/// `null`), then the fields below in order.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ArrayInfo {
     /// The name.
     pub name: String,
     /// Metadata.
+    #[serde(flatten)]
     pub meta: ArrayMeta,
     /// State.
     pub state: ArrayState,
     /// Incremented by every publish of this name.
     pub generation: u64,
+    /// Total bytes of its data files (the sum of `files`' sizes).
+    pub bytes: u64,
     /// Data files.
     pub files: Vec<FileRecord>,
     /// Whether the checksums are stale (in-place writers are or were active).
@@ -140,6 +156,12 @@ pub struct ArrayRecord {
     pub ever_held: bool,
     /// Staging location (`<session>/<stem>`) of an in-flight publish.
     pub staging: Option<String>,
+    /// Live processes holding it. Counted by [`crate::Container::info`] and
+    /// [`crate::Container::info_all`]; 0 in the rows the catalog reads for the engine itself.
+    pub holders: usize,
+    /// References this process holds on it ([`crate::Container::local_refs`]), as of
+    /// [`crate::Container::info`] / [`crate::Container::info_all`] (0 elsewhere).
+    pub local_refs: u64,
 }
 
 /// How to open the catalog.
@@ -664,14 +686,14 @@ impl Catalog {
     }
 
     /// The row of `name`, if any.
-    pub fn get(&mut self, name: &str) -> Result<Option<ArrayRecord>, CatalogError> {
+    pub fn get(&mut self, name: &str) -> Result<Option<ArrayInfo>, CatalogError> {
         let path = self.path.clone();
         let raw = self.read("read array", |tx| get_raw(tx, name))?;
         raw.map(|r| r.into_record(&path)).transpose()
     }
 
     /// Every row, sorted by name.
-    pub fn list(&mut self) -> Result<Vec<ArrayRecord>, CatalogError> {
+    pub fn list(&mut self) -> Result<Vec<ArrayInfo>, CatalogError> {
         let (records, corrupt) = self.list_lenient()?;
         match corrupt.into_iter().next() {
             Some((_, e)) => Err(e),
@@ -693,7 +715,7 @@ impl Catalog {
 
     /// Every row, with the rows this version cannot interpret set apart (name, error) instead of
     /// failing the whole listing (fsck reports them).
-    pub(crate) fn list_lenient(&mut self) -> Result<(Vec<ArrayRecord>, CorruptRows), CatalogError> {
+    pub(crate) fn list_lenient(&mut self) -> Result<(Vec<ArrayInfo>, CorruptRows), CatalogError> {
         let path = self.path.clone();
         let raws = self.read("list arrays", |tx| {
             let names: Vec<String> = tx
@@ -967,7 +989,7 @@ impl Catalog {
 #[derive(Debug)]
 pub(crate) enum Acquired {
     /// The reference is recorded; the array's row as read in the same transaction.
-    Held(Box<ArrayRecord>),
+    Held(Box<ArrayInfo>),
     /// No such array (or it is `deleting`/`removing`: gone for new holders).
     NotFound,
     /// An interrupted publish must be recovered first.
@@ -1243,6 +1265,15 @@ impl Catalog {
         })
     }
 
+    /// The sessions recorded as holding `name` (alive or not), sorted.
+    pub(crate) fn sessions_holding(&mut self, name: &str) -> Result<Vec<String>, CatalogError> {
+        self.read("list the holders of an array", |tx| {
+            tx.prepare_cached("SELECT session FROM refs WHERE name = ?1 ORDER BY session")?
+                .query_map([name], |r| r.get(0))?
+                .collect()
+        })
+    }
+
     /// Every holder with the arrays it holds, and every registered session (holding or not).
     pub fn holders(&mut self) -> Result<Vec<HolderRow>, CatalogError> {
         self.read("list holders", |tx| {
@@ -1419,7 +1450,7 @@ fn get_raw(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<Option<RawRow>>
 }
 
 impl RawRow {
-    fn into_record(self, path: &Path) -> Result<ArrayRecord, CatalogError> {
+    fn into_record(self, path: &Path) -> Result<ArrayInfo, CatalogError> {
         let name = self.name.clone();
         let corrupt = |detail: String| CatalogError::CorruptRow {
             path: path.to_path_buf(),
@@ -1495,16 +1526,19 @@ impl RawRow {
                 )));
             }
         }
-        Ok(ArrayRecord {
+        Ok(ArrayInfo {
             name: self.name,
             meta,
             state,
             generation: u64::try_from(self.generation).unwrap_or(0),
+            bytes: files.iter().map(|f| f.size).sum(),
             files,
             checksum_stale: self.checksum_stale != 0,
             scratch: self.scratch != 0,
             ever_held: self.ever_held != 0,
             staging: self.staging,
+            holders: 0,
+            local_refs: 0,
         })
     }
 }

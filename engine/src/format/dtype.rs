@@ -129,6 +129,13 @@ impl fmt::Display for DType {
     }
 }
 
+/// Serializes as its numpy spelling ([`DType::name`]), as in the metadata file.
+impl serde::Serialize for DType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// A bool element as stored: one byte that should be 0 or 1.
 ///
 /// A byte other than 0 or 1 seen as a Rust `bool` is undefined behaviour, so bool arrays are viewed

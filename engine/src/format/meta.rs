@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
 use crate::error::MetaError;
 use crate::format::dtype::DType;
 use crate::format::yaml::Node;
@@ -16,8 +18,9 @@ pub const FORMAT_MINOR: u64 = 1;
 /// Largest metadata file read ([Y4]).
 pub const MAX_YAML_BYTES: u64 = 64 * 1024;
 
-/// Which dimension a sparse array compresses ([S2]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which dimension a sparse array compresses ([S2]). Serializes as `"rows"` / `"columns"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// Compressed sparse rows (CSR), the default.
     Rows,
@@ -41,6 +44,39 @@ impl Layout {
             "columns" => Some(Layout::Columns),
             _ => None,
         }
+    }
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The two kinds of array: dense ([D1]) or sparse ([S1]). Serializes (and displays) as
+/// `"dense"` / `"sparse"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A dense array: one `.array` file.
+    Dense,
+    /// A sparse array (CSR or CSC): `.data`, `.indices` and `.indptr` files.
+    Sparse,
+}
+
+impl Kind {
+    /// `"dense"` or `"sparse"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Dense => "dense",
+            Kind::Sparse => "sparse",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -221,6 +257,11 @@ fn fits(count: u64, dtype: DType) -> bool {
 }
 
 /// Metadata of an array of either kind.
+///
+/// Serializes as one flat object with the same keys for both kinds, named as in the metadata
+/// file (SPEC section 5): `kind`, `dtype` (dense), `data_dtype`, `indices_dtype`, `indptr_dtype`,
+/// `layout`, `nnz` (sparse), `shape`; the keys of the other kind are `null`. Reports that
+/// describe an array ([`crate::ArrayInfo`], [`crate::ImportedArray`]) flatten it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArrayMeta {
     /// A dense array.
@@ -234,12 +275,31 @@ pub const DENSE_SUFFIXES: [&str; 1] = ["array"];
 /// Suffixes of a sparse array's data files.
 pub const SPARSE_SUFFIXES: [&str; 3] = ["data", "indices", "indptr"];
 
+impl Serialize for ArrayMeta {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (dense, sparse) = match self {
+            ArrayMeta::Dense(d) => (Some(d), None),
+            ArrayMeta::Sparse(s) => (None, Some(s)),
+        };
+        let mut m = serializer.serialize_struct("ArrayMeta", 8)?;
+        m.serialize_field("kind", &self.kind())?;
+        m.serialize_field("dtype", &dense.map(|d| d.dtype))?;
+        m.serialize_field("data_dtype", &sparse.map(|s| s.data_dtype))?;
+        m.serialize_field("indices_dtype", &sparse.map(|s| s.indices_dtype))?;
+        m.serialize_field("indptr_dtype", &sparse.map(|s| s.indptr_dtype))?;
+        m.serialize_field("layout", &sparse.map(|s| s.layout))?;
+        m.serialize_field("shape", &self.shape())?;
+        m.serialize_field("nnz", &sparse.map(|s| s.nnz))?;
+        m.end()
+    }
+}
+
 impl ArrayMeta {
-    /// `"dense"` or `"sparse"`.
-    pub fn kind(&self) -> &'static str {
+    /// Dense or sparse.
+    pub fn kind(&self) -> Kind {
         match self {
-            ArrayMeta::Dense(_) => "dense",
-            ArrayMeta::Sparse(_) => "sparse",
+            ArrayMeta::Dense(_) => Kind::Dense,
+            ArrayMeta::Sparse(_) => Kind::Sparse,
         }
     }
 
@@ -748,5 +808,40 @@ mod tests {
         }
         s.push_str("version: [1, 0]\ndtype: int8\nshape: [1]\n");
         assert!(parse(&s).is_err());
+    }
+
+    #[test]
+    fn metadata_serializes_with_the_spec_key_names_and_one_key_set_for_both_kinds() {
+        let dense = ArrayMeta::Dense(DenseMeta::new(DType::Int16, vec![2, 3]).unwrap());
+        let sparse = ArrayMeta::Sparse(
+            SparseMeta::new(
+                DType::Float32,
+                DType::Int32,
+                DType::Int64,
+                [4, 5],
+                6,
+                Layout::Columns,
+            )
+            .unwrap(),
+        );
+        let d = serde_json::to_value(&dense).unwrap();
+        let s = serde_json::to_value(&sparse).unwrap();
+        assert_eq!(
+            d,
+            serde_json::json!({"kind": "dense", "dtype": "int16", "data_dtype": null,
+                "indices_dtype": null, "indptr_dtype": null, "layout": null,
+                "shape": [2, 3], "nnz": null})
+        );
+        assert_eq!(
+            s,
+            serde_json::json!({"kind": "sparse", "dtype": null, "data_dtype": "float32",
+                "indices_dtype": "int32", "indptr_dtype": "int64", "layout": "columns",
+                "shape": [4, 5], "nnz": 6})
+        );
+        assert_eq!((dense.kind(), sparse.kind()), (Kind::Dense, Kind::Sparse));
+        assert_eq!(
+            (Kind::Dense.to_string(), Kind::Sparse.to_string()),
+            ("dense".into(), "sparse".into())
+        );
     }
 }

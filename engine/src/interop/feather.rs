@@ -48,6 +48,7 @@ use super::{Format, ImportedArray, InteropError, Output, Progress};
 use crate::array::DenseArray;
 use crate::container::Container;
 use crate::format::dtype::DType;
+use crate::format::meta::{ArrayMeta, DenseMeta};
 use crate::writer::CreateOptions;
 
 const MAGIC: &[u8; 6] = b"ARROW1";
@@ -581,11 +582,11 @@ pub(crate) fn import(
     if nulls_filled > 0 {
         conversions.push(format!("{nulls_filled} nulls replaced by the fill value"));
     }
+    // Cannot fail: the writer was created with this dtype and shape.
+    let meta = DenseMeta::new(dtype, vec![rows]).map_err(InteropError::write_meta(path))?;
     Ok(ImportedArray {
         name: name.to_string(),
-        kind: "dense",
-        dtype,
-        shape: vec![rows],
+        meta: ArrayMeta::Dense(meta),
         conversions,
     })
 }

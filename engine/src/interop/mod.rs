@@ -37,6 +37,7 @@ pub use self::arrow::{arrow_data_type, ArrowSparse};
 use crate::container::Container;
 use crate::error::{OpenError, WriteError, SPEC};
 use crate::format::dtype::DType;
+use crate::format::meta::{ArrayMeta, Kind};
 
 /// A file format that [`Container::import`] and [`Container::export`] understand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,11 +52,18 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format named by a path's extension (`.npy`, `.npz`, `.feather`, `.arrow`, `.ipc`;
-    /// case-insensitive), `None` for any other.
+    /// The format named by a path's extension (see [`Format::from_extension`]), `None` for any
+    /// other.
     pub fn from_path(path: &Path) -> Option<Format> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
+        Format::from_extension(path.extension()?.to_str()?)
+    }
+
+    /// The format named `ext`, an extension or short name without the dot: `npy`, `npz`, or
+    /// `feather`, `arrow`, `ipc` (all three Feather v2 / Arrow IPC); case-insensitive. `None`
+    /// for any other. The one list of names: file extensions, `dafctl --format` and Python's
+    /// `format=` all parse through it ([`str::parse`] gives the error naming the valid names).
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        match ext.to_ascii_lowercase().as_str() {
             "npy" => Some(Format::Npy),
             "npz" => Some(Format::Npz),
             "feather" | "arrow" | "ipc" => Some(Format::Feather),
@@ -87,6 +95,25 @@ impl fmt::Display for Format {
     }
 }
 
+/// Parses a format name as [`Format::from_extension`] does; anything else is
+/// [`InteropError::UnknownFormatName`].
+impl std::str::FromStr for Format {
+    type Err = InteropError;
+
+    fn from_str(s: &str) -> Result<Format, InteropError> {
+        Format::from_extension(s).ok_or_else(|| InteropError::UnknownFormatName {
+            given: s.to_string(),
+        })
+    }
+}
+
+/// Serializes as its short name ([`Format::name`]).
+impl serde::Serialize for Format {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// Options of [`Container::import`].
 #[derive(Default)]
 pub struct ImportOptions<'a> {
@@ -113,24 +140,22 @@ impl fmt::Debug for ImportOptions<'_> {
     }
 }
 
-/// One array created by an import.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One array created by an import. Serializes as one object: `name`, the keys of its metadata
+/// (see [`ArrayMeta`]: `kind`, `dtype`, `data_dtype`, …, `shape`, `nnz`) and `conversions`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ImportedArray {
     /// Its name in the container.
     pub name: String,
-    /// `"dense"` or `"sparse"`.
-    pub kind: &'static str,
-    /// Element dtype (`data_dtype` for sparse).
-    pub dtype: DType,
-    /// Shape (`[rows, columns]` for sparse).
-    pub shape: Vec<u64>,
+    /// Its metadata as published (kind, dtypes, shape).
+    #[serde(flatten)]
+    pub meta: ArrayMeta,
     /// Conversions made on the way in, e.g. `"byte-swapped from big-endian"`,
     /// `"transposed from Fortran order"`, `"decompressed (LZ4_FRAME)"`, `"3 nulls filled"`.
     pub conversions: Vec<String>,
 }
 
 /// What [`Container::import`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ImportReport {
     /// The format read.
     pub format: Format,
@@ -154,6 +179,12 @@ pub enum InteropError {
     UnknownFormat {
         /// The path.
         path: PathBuf,
+    },
+    /// A format name that is not one of [`Format::from_extension`]'s.
+    #[error("unknown format {given:?}; the formats are npy, npz and feather (arrow and ipc also name feather)")]
+    UnknownFormatName {
+        /// The name given.
+        given: String,
     },
     /// The file is not a valid file of its format (truncated, corrupt, or not that format).
     #[error("{path}: not a valid {format} file: {detail}")]
@@ -244,8 +275,8 @@ pub enum InteropError {
     CannotExport {
         /// The array.
         name: String,
-        /// `"dense"` or `"sparse"`.
-        kind: &'static str,
+        /// Its kind.
+        kind: Kind,
         /// The format asked for.
         format: Format,
         /// What to do instead.
@@ -313,6 +344,11 @@ impl InteropError {
             path,
             source: Box::new(source),
         }
+    }
+
+    fn write_meta(path: &Path) -> impl FnOnce(crate::error::MetaError) -> InteropError {
+        let write = InteropError::write(path);
+        move |e| write(WriteError::from(e))
     }
 
     fn open(path: &Path) -> impl FnOnce(OpenError) -> InteropError {
@@ -503,5 +539,31 @@ mod tests {
         }
         assert_eq!(Format::from_path(Path::new("x.csv")), None);
         assert_eq!(Format::from_path(Path::new("npy")), None);
+    }
+
+    #[test]
+    fn format_names_parse_as_the_extensions_do_and_nothing_else() {
+        for (name, format) in [
+            ("npy", Format::Npy),
+            ("NPZ", Format::Npz),
+            ("feather", Format::Feather),
+            ("arrow", Format::Feather),
+            ("Ipc", Format::Feather),
+        ] {
+            assert_eq!(name.parse::<Format>().ok(), Some(format), "{name}");
+            assert_eq!(Format::from_extension(name), Some(format), "{name}");
+            let path = format!("x.{name}");
+            assert_eq!(Format::from_path(Path::new(&path)), Some(format), "{path}");
+            // Every format's own name parses back to it.
+            assert_eq!(format.name().parse::<Format>().ok(), Some(format));
+        }
+        for bad in ["csv", "", ".npy", "parquet", "npy "] {
+            let e = bad.parse::<Format>().expect_err(bad);
+            assert!(matches!(e, InteropError::UnknownFormatName { .. }), "{bad}");
+            assert_eq!(
+                e.to_string(),
+                format!("unknown format {bad:?}; the formats are npy, npz and feather (arrow and ipc also name feather)")
+            );
+        }
     }
 }

@@ -22,7 +22,7 @@ use super::{Format, ImportedArray, InteropError, Output, Progress};
 use crate::array::DenseArray;
 use crate::container::Container;
 use crate::format::dtype::DType;
-use crate::format::meta::DenseMeta;
+use crate::format::meta::{ArrayMeta, DenseMeta};
 use crate::writer::CreateOptions;
 
 /// The first six bytes of every `.npy` file.
@@ -550,7 +550,7 @@ pub(crate) fn stream_into(
     progress: &mut Progress<'_, '_>,
 ) -> Result<ImportedArray, InteropError> {
     let (dtype, big_endian) = header.number(src)?;
-    DenseMeta::new(dtype, header.shape.clone())
+    let meta = DenseMeta::new(dtype, header.shape.clone())
         .map_err(|e| src.malformed(format!("shape {:?}: {e}", header.shape)))?;
     let mut writer = c
         .create_dense_with(name, dtype, &header.shape, CreateOptions::default())
@@ -602,9 +602,7 @@ pub(crate) fn stream_into(
     }
     Ok(ImportedArray {
         name: name.to_string(),
-        kind: "dense",
-        dtype,
-        shape: header.shape.clone(),
+        meta: ArrayMeta::Dense(meta),
         conversions,
     })
 }

@@ -26,7 +26,7 @@ use crate::array::SparseArray;
 use crate::container::Container;
 use crate::error::WriteError;
 use crate::format::dtype::{Bool8, DType, Element, IndexElement};
-use crate::format::meta::Layout;
+use crate::format::meta::{ArrayMeta, Kind, Layout, SparseMeta};
 
 /// Entries of a scipy `.npz` (without `.npy`).
 const SCIPY_KEYS: [&str; 5] = ["data", "indices", "indptr", "format", "shape"];
@@ -284,11 +284,13 @@ fn import_scipy(
             ))
         }
     }
+    // Cannot fail: `write_sparse` validated the same metadata.
+    let nnz = (data.bytes.bytes().len() / data.dtype.itemsize()) as u64;
+    let meta = SparseMeta::new(data.dtype, indices.dtype, indptr.dtype, shape, nnz, layout)
+        .map_err(InteropError::write_meta(path))?;
     Ok(ImportedArray {
         name: name.to_string(),
-        kind: "sparse",
-        dtype: data.dtype,
-        shape: shape.to_vec(),
+        meta: ArrayMeta::Sparse(meta),
         conversions: Vec::new(),
     })
 }
@@ -393,7 +395,7 @@ pub(crate) fn export(s: &SparseArray, path: &Path) -> Result<(), InteropError> {
     for d in [rows, cols] {
         let d = i64::try_from(d).map_err(|_| InteropError::CannotExport {
             name: s.name().to_string(),
-            kind: "sparse",
+            kind: Kind::Sparse,
             format: Format::Npz,
             hint: "a dimension exceeds int64, which scipy's shape cannot hold",
         })?;

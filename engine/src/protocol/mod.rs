@@ -11,6 +11,6 @@ pub(crate) mod session;
 pub(crate) mod shared;
 pub(crate) mod stripes;
 
-pub use recovery::GcReport;
+pub use recovery::{GcFailure, GcReport, RecoveryFailure, RecoveryReport};
 pub use remove::Removal;
 pub(crate) use shared::Shared;

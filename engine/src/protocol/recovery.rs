@@ -15,14 +15,12 @@ impl Shared {
     /// Rolls forward every publish or remove left unfinished by a dead process (SPEC [W5]).
     /// Rows whose stripe is held by a live writer are left to it. A row whose recovery fails (an
     /// I/O error) is left unfinished and reported; opening that array retries and returns the
-    /// error, the rest of the container stays usable. Returns (recovered, failed).
-    pub(crate) fn recover_unfinished(
-        &self,
-    ) -> Result<(usize, Vec<(String, WriteError)>), ContainerError> {
+    /// error, the rest of the container stays usable.
+    pub(crate) fn recover_unfinished(&self) -> Result<RecoveryReport, ContainerError> {
         let mut done = 0;
         let mut failed = Vec::new();
         if self.readonly {
-            return Ok((done, failed));
+            return Ok(RecoveryReport::default());
         }
         let names = self.catalog().unfinished()?;
         for n in names {
@@ -40,16 +38,22 @@ impl Shared {
                 }
                 Ok(_) => continue,
                 Err(e) => {
-                    failed.push((n, e.into()));
+                    failed.push(RecoveryFailure {
+                        name: n,
+                        error: e.into(),
+                    });
                     continue;
                 }
             }
             match self.recover_locked(&held) {
                 Ok(()) => done += 1,
-                Err(e) => failed.push((n, e)),
+                Err(error) => failed.push(RecoveryFailure { name: n, error }),
             }
         }
-        Ok((done, failed))
+        Ok(RecoveryReport {
+            recovered: done,
+            failed,
+        })
     }
 
     /// Garbage collection (SPEC [P5], [W5]): rolls forward interrupted publishes and removes,
@@ -61,11 +65,15 @@ impl Shared {
         if self.readonly {
             return Ok(report);
         }
-        let (recovered, failed) = self.recover_unfinished()?;
-        report.recovered = recovered;
-        report.failed = failed
+        let recovery = self.recover_unfinished()?;
+        report.recovered = recovery.recovered;
+        report.failed = recovery
+            .failed
             .into_iter()
-            .map(|(n, e)| (n, e.to_string()))
+            .map(|f| GcFailure {
+                name: f.name,
+                error: f.error.to_string(),
+            })
             .collect();
         let alive = |s: &str| self.session_alive(s);
         let crate::catalog::Reaped {
@@ -174,13 +182,31 @@ impl Shared {
     }
 }
 
-/// What [`Container::gc`] did.
-#[derive(Debug, Clone, Default)]
+/// What [`Container::recover_unfinished`](crate::Container::recover_unfinished) did.
+#[derive(Debug, Default)]
+pub struct RecoveryReport {
+    /// Interrupted publishes and removes rolled forward.
+    pub recovered: usize,
+    /// Unfinished rows whose recovery failed (left unfinished; opening them retries).
+    pub failed: Vec<RecoveryFailure>,
+}
+
+/// An unfinished publish or remove whose recovery failed.
+#[derive(Debug)]
+pub struct RecoveryFailure {
+    /// The array.
+    pub name: String,
+    /// Why.
+    pub error: WriteError,
+}
+
+/// What [`Container::gc`](crate::Container::gc) did (`dafctl gc --json`, Python's `c.gc()`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct GcReport {
     /// Interrupted publishes and removes rolled forward.
     pub recovered: usize,
     /// Unfinished rows whose recovery failed, with the error.
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<GcFailure>,
     /// Dead sessions reaped.
     pub reaped_sessions: Vec<String>,
     /// Arrays deleted because their deferred deletion became due.
@@ -190,6 +216,15 @@ pub struct GcReport {
     /// Removals still deferred after this gc because live processes hold the arrays ([W8]):
     /// nothing to recover, they run when the last holder releases.
     pub deferred: Vec<String>,
+}
+
+/// An unfinished publish or remove whose recovery failed during a gc.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GcFailure {
+    /// The array.
+    pub name: String,
+    /// The error, as text.
+    pub error: String,
 }
 
 impl Shared {

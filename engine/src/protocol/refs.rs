@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::shared::Shared;
-use crate::catalog::{Acquired, ArrayRecord};
+use crate::catalog::{Acquired, ArrayInfo};
 use crate::error::{OpenError, WriteError};
 use crate::failpoint::failpoint;
 use crate::format::name::ArrayName;
@@ -17,7 +17,7 @@ pub(crate) type Counts = HashMap<String, u64>;
 /// Outcome of [`Shared::try_retain`].
 pub(crate) enum Retained {
     /// Held; the catalog row if the catalog was read (0→1).
-    Held(Option<Box<ArrayRecord>>),
+    Held(Option<Box<ArrayInfo>>),
     /// No such live array.
     NotFound,
     /// An interrupted publish must be recovered first.

@@ -14,7 +14,7 @@ use super::fork::Inherited;
 use super::refs::Counts;
 use super::session::start_session;
 use super::session::Session;
-use crate::catalog::{Access, ArrayRecord, Catalog};
+use crate::catalog::{Access, ArrayInfo, Catalog};
 use crate::error::{io_at, CatalogError, ContainerError, OpenError, PathError, WriteError};
 use crate::format::name::ArrayName;
 use crate::fs::beneath::{self, Dir};
@@ -238,7 +238,7 @@ impl Shared {
     pub(crate) fn row_changed(
         &self,
         name: &ArrayName,
-        rec: &ArrayRecord,
+        rec: &ArrayInfo,
     ) -> Result<bool, CatalogError> {
         let now = self.catalog().get(name.as_str())?;
         Ok(now.is_none_or(|r| r.generation != rec.generation || r.state != rec.state))

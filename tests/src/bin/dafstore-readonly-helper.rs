@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use dafstore::{Container, DType};
 
 fn state(c: &Container) -> String {
-    let names = match c.names() {
+    let names = match c.ls() {
         Ok(n) => n.join(","),
         Err(e) => return format!("error={e}"),
     };

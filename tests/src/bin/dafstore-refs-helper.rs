@@ -88,7 +88,7 @@ fn held_by_this_process(c: &Container) -> (String, Option<u32>, String) {
         .into_iter()
         .find(|h| h.this_process)
         .expect("own session");
-    let names: Vec<String> = me.arrays.iter().map(|(n, _, _)| n.clone()).collect();
+    let names: Vec<String> = me.arrays.iter().map(|a| a.name.clone()).collect();
     (me.session, me.pid, names.join(","))
 }
 
@@ -206,7 +206,7 @@ fn fork_parent_closes(dir: &str) {
     // SAFETY: single-threaded here; both sides go on as plain single-threaded Rust processes.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        let names = c.names().expect("child: first use");
+        let names = c.ls().expect("child: first use");
         println!("child names {}", names.join(","));
         send_byte(to_parent[1]);
         wait_byte(to_child[0]); // the parent has closed the container
@@ -276,14 +276,14 @@ fn fork_inplace(dir: &str) {
         wait_byte(to_child[0]); // the parent closed its writer
         w.as_mut_slice()[1] = 43.0;
         w.close().expect("child: close");
-        let rec = c.record("x").expect("child: record");
+        let rec = c.info("x").expect("child: record");
         println!("child stale-after-own-close {}", rec.checksum_stale);
         drop(c);
         std::process::exit(0);
     }
     wait_byte(to_parent[0]);
     w.close().expect("parent: close");
-    let rec = c.record("x").expect("record");
+    let rec = c.info("x").expect("record");
     println!("parent stale-while-child-writes {}", rec.checksum_stale);
     send_byte(to_child[1]);
     println!("parent child-exit {}", wait_child(pid));

@@ -33,7 +33,7 @@ enum Command {
     ///
     /// Lists every array in the catalog, sorted by name, including arrays whose removal is
     /// deferred while processes still hold them (state `deleting`) and interrupted publishes or
-    /// removes (`publishing`, `removing`): the STATE column tells. REFS is the number of live
+    /// removes (`publishing`, `removing`): the STATE column tells. HOLDERS is the number of live
     /// processes holding the array. Opens the container read-only: changes nothing.
     #[command(after_help = "Example: dafctl ls /dev/shm/cells --json")]
     Ls {
@@ -44,7 +44,7 @@ enum Command {
         json: bool,
     },
 
-    /// Show one array: kind, dtypes, shape, size, references and state.
+    /// Show one array: kind, dtypes, shape, size, holders and state.
     ///
     /// Shows arrays in any catalog state (a `deleting` array too). Opens the container read-only.
     #[command(after_help = "Example: dafctl info /dev/shm/cells cells/umis --json")]
@@ -77,11 +77,16 @@ enum Command {
     /// Lists every session registered in the catalog (processes that take references or write),
     /// with what each holds. A dead holder stays listed until the next `dafctl gc` (or any
     /// read-write open) reaps it. Opens the container read-only: reaps nothing.
-    #[command(after_help = "Example: dafctl refs /dev/shm/cells --json")]
-    Refs {
+    /// (`dafctl refs` is the former name, still accepted.)
+    #[command(
+        alias = "refs",
+        after_help = "Example: dafctl holders /dev/shm/cells --json"
+    )]
+    Holders {
         /// The container.
         dir: PathBuf,
-        /// Print one JSON document: a list of {session, pid, alive, arrays: {name: count}}.
+        /// Print one JSON document: a list of {session, pid, alive, this_process,
+        /// started_at_ms, arrays: [{name, since_ms, count}]}.
         #[arg(long)]
         json: bool,
     },
@@ -184,9 +189,9 @@ enum Command {
         name: String,
         /// The file to read.
         file: PathBuf,
-        /// npy, npz or feather (default: from the extension).
-        #[arg(long, value_parser = ["npy", "npz", "feather"])]
-        format: Option<String>,
+        /// npy, npz or feather (arrow and ipc name feather too; default: from the extension).
+        #[arg(long, value_parser = cmd::transfer::parse_format)]
+        format: Option<dafstore::Format>,
         /// Feather/Arrow: the column to import (default: the only column).
         #[arg(long)]
         column: Option<String>,
@@ -208,9 +213,9 @@ enum Command {
         name: String,
         /// The file to write.
         file: PathBuf,
-        /// npy, npz or feather (default: from the extension).
-        #[arg(long, value_parser = ["npy", "npz", "feather"])]
-        format: Option<String>,
+        /// npy, npz or feather (arrow and ipc name feather too; default: from the extension).
+        #[arg(long, value_parser = cmd::transfer::parse_format)]
+        format: Option<dafstore::Format>,
     },
 
     /// Write a dense and a sparse array to a container, reopen them, and show what happened.
@@ -241,7 +246,7 @@ impl Command {
             | Command::Ls { dir, .. }
             | Command::Info { dir, .. }
             | Command::Rm { dir, .. }
-            | Command::Refs { dir, .. }
+            | Command::Holders { dir, .. }
             | Command::Hold { dir, .. }
             | Command::Gc { dir, .. }
             | Command::Fsck { dir, .. }
@@ -272,7 +277,7 @@ fn main() -> ExitCode {
         Command::Ls { dir, json } => (cmd::ls::run(&dir, json), 1),
         Command::Info { dir, name, json } => (cmd::info::run(&dir, &name, json), 1),
         Command::Rm { dir, names } => (cmd::rm::run(&dir, &names), 1),
-        Command::Refs { dir, json } => (cmd::refs::run(&dir, json), 1),
+        Command::Holders { dir, json } => (cmd::holders::run(&dir, json), 1),
         Command::Hold { dir, names, cmd } => (cmd::hold::run(&dir, &names, &cmd), 1),
         Command::Gc { dir, json } => (cmd::gc::run(&dir, json), 1),
         Command::Fsck {
@@ -293,7 +298,7 @@ fn main() -> ExitCode {
             column,
             fill,
         } => (
-            cmd::transfer::import(&dir, &name, &file, format.as_deref(), column, fill),
+            cmd::transfer::import(&dir, &name, &file, format, column, fill),
             1,
         ),
         Command::Export {
@@ -301,10 +306,7 @@ fn main() -> ExitCode {
             name,
             file,
             format,
-        } => (
-            cmd::transfer::export(&dir, &name, &file, format.as_deref()),
-            1,
-        ),
+        } => (cmd::transfer::export(&dir, &name, &file, format), 1),
         Command::Demo { dir } => (cmd::demo::run(dir).map(|()| 0), 1),
         Command::DemoWorker { dir, names } => (cmd::demo::worker(&dir, &names).map(|()| 0), 1),
     };

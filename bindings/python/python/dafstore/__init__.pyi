@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from os import PathLike
 from typing import Any, Iterator, Optional, Protocol, Sequence, Union, overload
 
+from typing_extensions import deprecated
+
 import numpy as np
 import numpy.typing as npt
 import pyarrow
@@ -50,6 +52,7 @@ __all__ = [
     "HeldArray",
     "Removal",
     "GcReport",
+    "GcFailure",
     "FsckReport",
     "Problem",
     "ImportedArray",
@@ -98,6 +101,9 @@ def open(path: _Path, *, read_only: bool = False, gc: bool = True) -> Container:
 def cache_stats() -> tuple[int, int]:
     """``(live_maps, maps_created)`` of this process's map cache (for leak checks)."""
 
+# The report classes: the engine's report types, with exactly the keys it serializes
+# (``dafctl --json`` prints the same).
+
 @dataclass(frozen=True)
 class FileInfo:
     suffix: str
@@ -108,18 +114,23 @@ class FileInfo:
 class ArrayInfo:
     name: str
     kind: str
-    dtype: str
+    dtype: Optional[str]
+    data_dtype: Optional[str]
+    indices_dtype: Optional[str]
+    indptr_dtype: Optional[str]
+    layout: Optional[str]
     shape: tuple[int, ...]
+    nnz: Optional[int]
     state: str
     generation: int
-    scratch: bool
-    checksum_stale: bool
-    local_refs: int
+    bytes: int
     files: tuple[FileInfo, ...]
-    layout: Optional[str] = ...
-    nnz: Optional[int] = ...
-    indices_dtype: Optional[str] = ...
-    indptr_dtype: Optional[str] = ...
+    checksum_stale: bool
+    scratch: bool
+    ever_held: bool
+    staging: Optional[str]
+    holders: int
+    local_refs: int
 
 @dataclass(frozen=True)
 class HeldArray:
@@ -142,12 +153,19 @@ class Removal:
     holders: int
 
 @dataclass(frozen=True)
+class GcFailure:
+    name: str
+    error: str
+    def __iter__(self) -> Iterator[str]: ...
+
+@dataclass(frozen=True)
 class GcReport:
     recovered: int
-    failed: tuple[tuple[str, str], ...]
+    failed: tuple[GcFailure, ...]
     reaped_sessions: tuple[str, ...]
     deleted: tuple[str, ...]
     staging_removed: int
+    deferred: tuple[str, ...]
 
 @dataclass(frozen=True)
 class Problem:
@@ -158,10 +176,16 @@ class Problem:
     fixed: bool
 
 @dataclass(frozen=True)
+class DafFile:
+    path: str
+    kind: str
+
+@dataclass(frozen=True)
 class FsckReport:
     arrays_checked: int
-    exit_code: int
     problems: tuple[Problem, ...]
+    exit_code: int
+    daf_files: tuple[DafFile, ...]
     @property
     def clean(self) -> bool: ...
 
@@ -169,8 +193,13 @@ class FsckReport:
 class ImportedArray:
     name: str
     kind: str
-    dtype: str
+    dtype: Optional[str]
+    data_dtype: Optional[str]
+    indices_dtype: Optional[str]
+    indptr_dtype: Optional[str]
+    layout: Optional[str]
     shape: tuple[int, ...]
+    nnz: Optional[int]
     conversions: tuple[str, ...]
 
 @dataclass(frozen=True)
@@ -297,6 +326,9 @@ class Container(Mapping[str, _ArrayValue]):
     def local_refs(self, name: str) -> int: ...
     def ls(self) -> list[str]: ...
     def info(self, name: str) -> ArrayInfo: ...
+    def info_all(self) -> list[ArrayInfo]: ...
+    def holders(self) -> list[Holder]: ...
+    @deprecated("use holders()")
     def refs(self) -> list[Holder]: ...
     def gc(self) -> GcReport: ...
     def fsck(self, *, deep: bool = False, repair: bool = False) -> FsckReport: ...

@@ -8,12 +8,23 @@ on the array are released when the last of those is garbage-collected.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Iterator,
+    Optional,
+    Sequence,
+    TypeVar,
+    Union,
+)
 
 import numpy as np
 
@@ -36,6 +47,7 @@ __all__ = [
     "HeldArray",
     "Removal",
     "GcReport",
+    "GcFailure",
     "FsckReport",
     "Problem",
     "ImportedArray",
@@ -108,9 +120,44 @@ def _pyarrow() -> Any:
 # Results
 
 
+# The report classes are the engine's report types (engine/src: ArrayInfo, Holder, GcReport, ...),
+# built generically from the dicts ``_native`` returns, which are those types serialized (the same
+# keys ``dafctl --json`` prints). Their fields must be exactly the engine's keys: ``_from_engine``
+# refuses anything else, and tests/test_reports.py checks every class against the engine.
+
+_R = TypeVar("_R", bound="_Report")
+
+
+def _frozen(value: Any, nested: Optional[type]) -> Any:
+    """A JSON-like value from the engine with lists as tuples and objects as ``nested``."""
+    if isinstance(value, list):
+        return tuple(_frozen(v, nested) for v in value)
+    if isinstance(value, dict) and nested is not None:
+        return nested._from_engine(value)
+    return value
+
+
+class _Report:
+    """Base of the report classes (frozen dataclasses)."""
+
+    #: Fields holding engine objects (or lists of them), and the class of those objects.
+    _nested: ClassVar[dict[str, type]] = {}
+
+    @classmethod
+    def _from_engine(cls: "type[_R]", d: dict[str, Any]) -> _R:
+        """Builds the report from the engine's dict, whose keys must be exactly the fields."""
+        fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        if set(d) != fields:
+            raise RuntimeError(
+                f"dafstore.{cls.__name__}: the engine's keys {sorted(d)} are not the class's "
+                f"fields {sorted(fields)} (the package and its native module disagree)"
+            )
+        return cls(**{k: _frozen(v, cls._nested.get(k)) for k, v in d.items()})
+
+
 @dataclass(frozen=True)
-class FileInfo:
-    """One data file of an array as the catalog records it."""
+class FileInfo(_Report):
+    """One data file of an array as the catalog records it (the engine's ``FileRecord``)."""
 
     suffix: str
     size: int
@@ -118,27 +165,47 @@ class FileInfo:
 
 
 @dataclass(frozen=True)
-class ArrayInfo:
-    """What the catalog records about an array (``Container.info``)."""
+class ArrayInfo(_Report):
+    """One array's description (``Container.info``, ``Container.info_all``; ``dafctl info``).
+
+    The metadata fields are named as in the array's metadata file (format-spec/SPEC.md): a dense
+    array has ``dtype``; a sparse one ``data_dtype``, ``indices_dtype``, ``indptr_dtype``,
+    ``layout`` and ``nnz``; the other kind's fields are None."""
 
     name: str
     kind: str
-    dtype: str
+    dtype: Optional[str]
+    data_dtype: Optional[str]
+    indices_dtype: Optional[str]
+    indptr_dtype: Optional[str]
+    layout: Optional[str]
     shape: tuple[int, ...]
+    nnz: Optional[int]
+    #: ``live``; ``info_all`` also lists ``deleting``, ``publishing`` and ``removing`` rows.
     state: str
+    #: Incremented by every publish of this name.
     generation: int
-    scratch: bool
-    checksum_stale: bool
-    local_refs: int
+    #: Total bytes of the data files.
+    bytes: int
     files: tuple[FileInfo, ...]
-    layout: Optional[str] = None
-    nnz: Optional[int] = None
-    indices_dtype: Optional[str] = None
-    indptr_dtype: Optional[str] = None
+    #: Checksums are stale (in-place writers are or were active).
+    checksum_stale: bool
+    #: Removed automatically after its last reference is released.
+    scratch: bool
+    #: Whether it has ever been referenced.
+    ever_held: bool
+    #: Staging location of an in-flight publish (None once published).
+    staging: Optional[str]
+    #: Live processes holding it.
+    holders: int
+    #: References this process holds on it.
+    local_refs: int
+
+    _nested: ClassVar[dict[str, type]] = {"files": FileInfo}
 
 
 @dataclass(frozen=True)
-class HeldArray:
+class HeldArray(_Report):
     """An array a holder holds: since when (ms since the epoch) and how many references."""
 
     name: str
@@ -147,8 +214,8 @@ class HeldArray:
 
 
 @dataclass(frozen=True)
-class Holder:
-    """A process's session and what it holds (``Container.refs``)."""
+class Holder(_Report):
+    """A process's session and what it holds (``Container.holders``)."""
 
     session: str
     pid: Optional[int]
@@ -157,9 +224,11 @@ class Holder:
     started_at_ms: Optional[int]
     arrays: tuple[HeldArray, ...]
 
+    _nested: ClassVar[dict[str, type]] = {"arrays": HeldArray}
+
 
 @dataclass(frozen=True)
-class Removal:
+class Removal(_Report):
     """What ``Container.remove`` did: removed now, or deferred while ``holders`` hold it."""
 
     deferred: bool
@@ -167,18 +236,34 @@ class Removal:
 
 
 @dataclass(frozen=True)
-class GcReport:
-    """What ``Container.gc`` did."""
+class GcFailure(_Report):
+    """An interrupted publish or remove whose recovery failed during a gc. Unpacks as
+    ``name, error`` (it was a tuple before)."""
 
-    recovered: int
-    failed: tuple[tuple[str, str], ...]
-    reaped_sessions: tuple[str, ...]
-    deleted: tuple[str, ...]
-    staging_removed: int
+    name: str
+    error: str
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.name, self.error))
 
 
 @dataclass(frozen=True)
-class Problem:
+class GcReport(_Report):
+    """What ``Container.gc`` did."""
+
+    recovered: int
+    failed: tuple[GcFailure, ...]
+    reaped_sessions: tuple[str, ...]
+    deleted: tuple[str, ...]
+    staging_removed: int
+    #: Removals still deferred because live processes hold the arrays.
+    deferred: tuple[str, ...]
+
+    _nested: ClassVar[dict[str, type]] = {"failed": GcFailure}
+
+
+@dataclass(frozen=True)
+class Problem(_Report):
     """One problem ``fsck`` found."""
 
     kind: str
@@ -189,12 +274,24 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class FsckReport:
-    """What ``Container.fsck`` found; ``exit_code`` follows fsck: 0 clean, 1 all fixed, 4 left."""
+class DafFile(_Report):
+    """One of daf's own files (SPEC [A1]): ``kind`` is "marker", "item" or "csv"; left alone."""
+
+    path: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class FsckReport(_Report):
+    """What ``Container.fsck`` found; ``exit_code`` follows fsck: 0 clean, 1 all fixed, 4 left.
+    ``daf_files``: daf's own files found beside the arrays (not problems)."""
 
     arrays_checked: int
-    exit_code: int
     problems: tuple[Problem, ...]
+    exit_code: int
+    daf_files: tuple[DafFile, ...]
+
+    _nested: ClassVar[dict[str, type]] = {"problems": Problem, "daf_files": DafFile}
 
     @property
     def clean(self) -> bool:
@@ -203,13 +300,18 @@ class FsckReport:
 
 
 @dataclass(frozen=True)
-class ImportedArray:
-    """An array created by ``Container.import_file``."""
+class ImportedArray(_Report):
+    """An array created by ``Container.import_file``; metadata fields as in ``ArrayInfo``."""
 
     name: str
     kind: str
-    dtype: str
+    dtype: Optional[str]
+    data_dtype: Optional[str]
+    indices_dtype: Optional[str]
+    indptr_dtype: Optional[str]
+    layout: Optional[str]
     shape: tuple[int, ...]
+    nnz: Optional[int]
     conversions: tuple[str, ...]
 
 
@@ -478,7 +580,7 @@ class Container(Mapping[str, _ArrayValue]):
         if not isinstance(name, str):
             return False
         try:
-            self._c.record(name)
+            self._c.info(name)
         except (_errors.ArrayNotFoundError, _errors.InvalidNameError):
             return False
         return True
@@ -668,8 +770,7 @@ class Container(Mapping[str, _ArrayValue]):
         """Removes array ``name``. While live processes hold it the removal is deferred: it is
         gone for new opens at once, and its files are deleted when the last holder releases it
         (or dies). Processes that map it keep reading the old bytes."""
-        deferred, holders = self._c.remove(name)
-        return Removal(bool(deferred), int(holders))
+        return Removal._from_engine(self._c.remove(name))
 
     def set_scratch(self, name: str, on: bool = True) -> None:
         """Marks ``name`` as a scratch array: deleted automatically once it has been held and its
@@ -697,42 +798,41 @@ class Container(Mapping[str, _ArrayValue]):
 
     def ls(self) -> list[str]:
         """Names of the live arrays, sorted."""
-        return list(self._c.names())
+        return list(self._c.ls())
 
     def info(self, name: str) -> ArrayInfo:
-        """What the catalog records about ``name``."""
-        r = dict(self._c.record(name))
-        r["shape"] = tuple(r["shape"])
-        r["files"] = tuple(FileInfo(*f) for f in r["files"])
-        return ArrayInfo(**r)
+        """What the catalog records about live array ``name`` (ArrayNotFoundError if none)."""
+        return ArrayInfo._from_engine(self._c.info(name))
+
+    def info_all(self) -> list[ArrayInfo]:
+        """Every array in the catalog, sorted by name, in any state: live, and also ``deleting``
+        (removal deferred while held), ``publishing`` and ``removing`` (interrupted, rolled
+        forward by the next gc). What ``dafctl ls --json`` prints."""
+        return [ArrayInfo._from_engine(d) for d in self._c.info_all()]
+
+    def holders(self) -> list[Holder]:
+        """Every process registered in the catalog with the arrays it holds."""
+        return [Holder._from_engine(h) for h in self._c.holders()]
 
     def refs(self) -> list[Holder]:
-        """Every process registered in the catalog with the arrays it holds."""
-        out = []
-        for h in self._c.holders():
-            arrays = tuple(HeldArray(n, since, count) for n, since, count in h["arrays"])
-            out.append(
-                Holder(h["session"], h["pid"], h["alive"], h["this_process"],
-                       h["started_at_ms"], arrays)
-            )
-        return out
+        """Deprecated: use ``holders()``."""
+        warnings.warn(
+            "Container.refs() is deprecated; use Container.holders()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.holders()
 
     def gc(self) -> GcReport:
         """Garbage collection: rolls forward interrupted operations, reaps dead holders (their
         references and sessions), runs the deletions they were blocking. Runs at every read-write
         open too."""
-        r = self._c.gc()
-        return GcReport(
-            r["recovered"], tuple(tuple(f) for f in r["failed"]), tuple(r["reaped_sessions"]),
-            tuple(r["deleted"]), r["staging_removed"],
-        )
+        return GcReport._from_engine(self._c.gc())
 
     def fsck(self, *, deep: bool = False, repair: bool = False) -> FsckReport:
         """Checks the container (``deep``: every checksum too) and, with ``repair``, repairs what
         can be repaired without losing committed data."""
-        r = self._c.fsck(deep, repair)
-        problems = tuple(Problem(**p) for p in r["problems"])
-        return FsckReport(r["arrays_checked"], r["exit_code"], problems)
+        return FsckReport._from_engine(self._c.fsck(deep, repair))
 
     def import_file(
         self,
@@ -744,13 +844,11 @@ class Container(Mapping[str, _ArrayValue]):
         fill: Optional[float] = None,
     ) -> list[ImportedArray]:
         """Imports a ``.npy``, ``.npz`` (``scipy.sparse.save_npz`` or plain) or Feather / Arrow IPC
-        file as array ``name``; ``format`` is ``npy``, ``npz`` or ``feather`` (default: from the
-        extension)."""
-        out = []
-        for a in self._c.import_file(name, os.fspath(path), format, column, fill):
-            out.append(ImportedArray(a["name"], a["kind"], a["dtype"], tuple(a["shape"]),
-                                     tuple(a["conversions"])))
-        return out
+        file as array ``name``; ``format`` is ``npy``, ``npz`` or ``feather`` (``arrow`` and
+        ``ipc`` name feather too; default: from the extension), the names ``dafctl import
+        --format`` takes."""
+        report = self._c.import_file(name, os.fspath(path), format, column, fill)
+        return [ImportedArray._from_engine(a) for a in report["arrays"]]
 
     def export(
         self, name: str, path: "str | os.PathLike[str]", *, format: Optional[str] = None

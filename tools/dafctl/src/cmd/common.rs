@@ -68,7 +68,7 @@ pub fn hint(
             format!("`dafctl init {dir}` creates a container; `dafctl adopt {dir}` adopts a daf directory")
         }
         dafstore::Remedy::OpenReadOnly => {
-            "`dafctl ls`, `info`, `refs`, `export` and `fsck` without --repair open it read-only"
+            "`dafctl ls`, `info`, `holders`, `export` and `fsck` without --repair open it read-only"
                 .to_string()
         }
         _ => return None,

@@ -124,7 +124,7 @@ fn tour(dir: &Path) -> Result<()> {
     let nonempty_files: usize = ["cells/umis", "cells/genes"]
         .iter()
         .map(|n| {
-            c.record(n)
+            c.info(n)
                 .map(|r| r.files.iter().filter(|f| f.size > 0).count())
         })
         .sum::<std::result::Result<usize, _>>()?;
@@ -135,8 +135,8 @@ fn tour(dir: &Path) -> Result<()> {
         nonempty_files
     );
 
-    for name in c.names()? {
-        let rec = c.record(&name)?;
+    for name in c.ls()? {
+        let rec = c.info(&name)?;
         for f in &rec.files {
             out!(
                 "file: {}.{} {} bytes crc32c={:08x}",
@@ -269,7 +269,7 @@ fn shared_by_processes(dir: &Path) -> Result<()> {
     let holders: Vec<u32> = c
         .holders()?
         .iter()
-        .filter(|h| h.arrays.iter().any(|(n, _, _)| n == name))
+        .filter(|h| h.arrays.iter().any(|a| a.name == name))
         .filter_map(|h| h.pid)
         .collect();
     out!("processes: 3 workers mapped and read {name}; the catalog counts {} holders (pids {holders:?})", holders.len());

@@ -5,37 +5,12 @@
 use std::path::Path;
 
 use dafstore::{Container, FsckOptions};
-use serde::Serialize;
 
 use super::common::{out, print_json, Progress};
 use super::Result;
 
 /// Exit code of an operational error (cannot open, usage).
 pub const EXIT_OPERATIONAL: u8 = 8;
-
-#[derive(Serialize)]
-struct FsckJson {
-    arrays_checked: usize,
-    problems: Vec<ProblemJson>,
-    daf_files: Vec<DafFileJson>,
-    exit_code: u8,
-}
-
-/// One of daf's own files (SPEC [A1]): not an array, not a problem.
-#[derive(Serialize)]
-struct DafFileJson {
-    path: String,
-    kind: &'static str,
-}
-
-#[derive(Serialize)]
-struct ProblemJson {
-    kind: &'static str,
-    path: String,
-    name: Option<String>,
-    message: String,
-    fixed: bool,
-}
 
 pub fn run(dir: &Path, repair: bool, deep: bool, json: bool) -> Result<u8> {
     let progress = Progress::counter(if deep {
@@ -49,29 +24,7 @@ pub fn run(dir: &Path, repair: bool, deep: bool, json: bool) -> Result<u8> {
     progress.finish();
     let code = report.exit_code();
     if json {
-        print_json(&FsckJson {
-            arrays_checked: report.arrays_checked,
-            problems: report
-                .problems
-                .iter()
-                .map(|p| ProblemJson {
-                    kind: p.kind.name(),
-                    path: p.path.to_string_lossy().into_owned(),
-                    name: p.name.clone(),
-                    message: p.message.clone(),
-                    fixed: p.fixed,
-                })
-                .collect(),
-            daf_files: report
-                .daf_files
-                .iter()
-                .map(|(path, kind)| DafFileJson {
-                    path: path.to_string_lossy().into_owned(),
-                    kind: kind.name(),
-                })
-                .collect(),
-            exit_code: code,
-        })?;
+        print_json(&report)?;
         return Ok(code);
     }
     for p in &report.problems {

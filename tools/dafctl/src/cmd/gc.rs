@@ -6,32 +6,9 @@
 use std::path::Path;
 
 use dafstore::{Container, GcReport};
-use serde::Serialize;
 
 use super::common::{out, print_json, Progress};
 use super::Result;
-
-#[derive(Serialize)]
-struct GcJson {
-    /// Interrupted publishes and removes rolled forward.
-    recovered: usize,
-    /// Unfinished arrays whose recovery failed: name and error.
-    failed: Vec<FailedJson>,
-    /// Dead sessions reaped.
-    reaped_sessions: Vec<String>,
-    /// Arrays deleted because their deferred deletion became due.
-    deleted: Vec<String>,
-    /// Dead sessions' staging directories removed.
-    staging_removed: usize,
-    /// Removals still deferred because live processes hold the arrays.
-    deferred: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct FailedJson {
-    name: String,
-    error: String,
-}
 
 /// Opens without the automatic gc of a read-write open, so the report is exactly what this
 /// `gc` did.
@@ -45,21 +22,7 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
     progress.finish();
     let code = u8::from(!report.failed.is_empty());
     if json {
-        print_json(&GcJson {
-            recovered: report.recovered,
-            failed: report
-                .failed
-                .iter()
-                .map(|(name, error)| FailedJson {
-                    name: name.clone(),
-                    error: error.clone(),
-                })
-                .collect(),
-            reaped_sessions: report.reaped_sessions,
-            deleted: report.deleted,
-            staging_removed: report.staging_removed,
-            deferred: report.deferred,
-        })?;
+        print_json(&report)?;
         return Ok(code);
     }
     let plural =
@@ -113,11 +76,11 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
     for n in &report.deferred {
         out!("  {n}");
     }
-    for (name, error) in &report.failed {
+    for f in &report.failed {
         eprintln!(
             "dafctl: error: recovering {:?} failed: {}",
-            super::common::shown(name),
-            super::common::shown(error)
+            super::common::shown(&f.name),
+            super::common::shown(&f.error)
         );
     }
     Ok(code)

@@ -1,107 +1,45 @@
-//! `dafctl info DIR NAME [--json]`: one array's description. Also builds the rows `ls` prints.
+//! `dafctl info DIR NAME [--json]`: one array's description (the engine's [`ArrayInfo`]). Also
+//! formats the columns `ls` prints.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use dafstore::{ArrayMeta, ArrayRecord, Container, Holder};
-use serde::Serialize;
+use dafstore::{ArrayInfo, ArrayMeta, Container};
 
 use super::common::{print_json, print_table, shape_text};
 use super::Result;
 
-/// One array as `ls --json` and `info --json` print it. Dense arrays have `dtype`; sparse ones
-/// `data_dtype`, `indices_dtype`, `indptr_dtype`, `layout` and `nnz`.
-#[derive(Serialize)]
-pub struct ArrayInfo {
-    pub name: String,
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dtype: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_dtype: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub indices_dtype: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub indptr_dtype: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub layout: Option<&'static str>,
-    pub shape: Vec<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nnz: Option<u64>,
-    /// Total bytes of its data files.
-    pub bytes: u64,
-    /// Live processes holding it.
-    pub refs: usize,
-    /// Catalog state (`live`, `deleting`, `publishing`, `removing`).
-    pub state: &'static str,
+/// The element type column: `float32`, or `float64 (indices int32, indptr int64)`.
+pub fn dtype_text(info: &ArrayInfo) -> String {
+    match &info.meta {
+        ArrayMeta::Dense(d) => d.dtype.to_string(),
+        ArrayMeta::Sparse(s) => format!(
+            "{} (indices {}, indptr {})",
+            s.data_dtype, s.indices_dtype, s.indptr_dtype
+        ),
+    }
 }
 
-/// Live holders by array name.
-pub fn live_refs(holders: &[Holder]) -> BTreeMap<String, usize> {
-    let mut refs = BTreeMap::new();
-    for h in holders.iter().filter(|h| h.alive) {
-        for (name, _, _) in &h.arrays {
-            *refs.entry(name.clone()).or_insert(0) += 1;
-        }
+/// The kind column: `dense`, `sparse rows` or `sparse columns`.
+pub fn kind_text(info: &ArrayInfo) -> String {
+    match &info.meta {
+        ArrayMeta::Dense(_) => info.meta.kind().to_string(),
+        ArrayMeta::Sparse(s) => format!("{} {}", info.meta.kind(), s.layout),
     }
-    refs
 }
 
-impl ArrayInfo {
-    pub fn new(rec: &ArrayRecord, refs: &BTreeMap<String, usize>) -> ArrayInfo {
-        let mut info = ArrayInfo {
-            name: rec.name.clone(),
-            kind: rec.meta.kind(),
-            dtype: None,
-            data_dtype: None,
-            indices_dtype: None,
-            indptr_dtype: None,
-            layout: None,
-            shape: rec.meta.shape(),
-            nnz: None,
-            bytes: rec.files.iter().map(|f| f.size).sum(),
-            refs: refs.get(&rec.name).copied().unwrap_or(0),
-            state: rec.state.name(),
-        };
-        match &rec.meta {
-            ArrayMeta::Dense(d) => info.dtype = Some(d.dtype.name()),
-            ArrayMeta::Sparse(s) => {
-                info.data_dtype = Some(s.data_dtype.name());
-                info.indices_dtype = Some(s.indices_dtype.name());
-                info.indptr_dtype = Some(s.indptr_dtype.name());
-                info.layout = Some(s.layout.name());
-                info.nnz = Some(s.nnz);
-            }
-        }
-        info
-    }
-
-    /// The element type column: `float32`, or `float64 (indices int32, indptr int64)`.
-    pub fn dtype_text(&self) -> String {
-        match (self.dtype, self.data_dtype) {
-            (Some(d), _) => d.to_string(),
-            (None, Some(d)) => format!(
-                "{d} (indices {}, indptr {})",
-                self.indices_dtype.unwrap_or("?"),
-                self.indptr_dtype.unwrap_or("?")
-            ),
-            (None, None) => "?".into(),
-        }
-    }
-
-    /// The kind column: `dense`, `sparse rows` or `sparse columns`.
-    pub fn kind_text(&self) -> String {
-        match self.layout {
-            Some(l) => format!("{} {l}", self.kind),
-            None => self.kind.to_string(),
-        }
+/// The number of stored entries of a sparse array.
+pub fn nnz(info: &ArrayInfo) -> Option<u64> {
+    match &info.meta {
+        ArrayMeta::Dense(_) => None,
+        ArrayMeta::Sparse(s) => Some(s.nnz),
     }
 }
 
 pub fn run(dir: &Path, name: &str, json: bool) -> Result<u8> {
     let c = Container::options().read_only(true).open(dir)?;
-    let rec = c
-        .records()?
+    // Any state (a `deleting` array too): `info_all`, not `info`, which shows live arrays only.
+    let info = c
+        .info_all()?
         .into_iter()
         .find(|r| r.name == name)
         .ok_or_else(|| {
@@ -111,34 +49,33 @@ pub fn run(dir: &Path, name: &str, json: bool) -> Result<u8> {
                 dir.display()
             )
         })?;
-    let info = ArrayInfo::new(&rec, &live_refs(&c.holders()?));
     if json {
         print_json(&info)?;
         return Ok(0);
     }
     let mut rows = vec![
         vec!["name".into(), info.name.clone()],
-        vec!["kind".into(), info.kind.to_string()],
+        vec!["kind".into(), info.meta.kind().to_string()],
     ];
-    match info.dtype {
-        Some(d) => rows.push(vec!["dtype".into(), d.to_string()]),
-        None => {
+    match &info.meta {
+        ArrayMeta::Dense(d) => rows.push(vec!["dtype".into(), d.dtype.to_string()]),
+        ArrayMeta::Sparse(s) => {
             for (k, v) in [
-                ("data_dtype", info.data_dtype),
-                ("indices_dtype", info.indices_dtype),
-                ("indptr_dtype", info.indptr_dtype),
-                ("layout", info.layout),
+                ("data_dtype", s.data_dtype.to_string()),
+                ("indices_dtype", s.indices_dtype.to_string()),
+                ("indptr_dtype", s.indptr_dtype.to_string()),
+                ("layout", s.layout.to_string()),
             ] {
-                rows.push(vec![k.into(), v.unwrap_or("?").to_string()]);
+                rows.push(vec![k.into(), v]);
             }
         }
     }
-    rows.push(vec!["shape".into(), shape_text(&info.shape)]);
-    if let Some(nnz) = info.nnz {
+    rows.push(vec!["shape".into(), shape_text(&info.meta.shape())]);
+    if let Some(nnz) = nnz(&info) {
         rows.push(vec!["nnz".into(), nnz.to_string()]);
     }
     rows.push(vec!["bytes".into(), info.bytes.to_string()]);
-    for f in &rec.files {
+    for f in &info.files {
         let crc = f
             .crc32c
             .map_or("unknown".to_string(), |c| format!("{c:08x}"));
@@ -147,7 +84,7 @@ pub fn run(dir: &Path, name: &str, json: bool) -> Result<u8> {
             format!("{} bytes, crc32c {crc}", f.size),
         ]);
     }
-    rows.push(vec!["refs".into(), info.refs.to_string()]);
+    rows.push(vec!["holders".into(), info.holders.to_string()]);
     rows.push(vec!["state".into(), info.state.to_string()]);
     print_table(&["FIELD", "VALUE"], &rows)?;
     Ok(0)

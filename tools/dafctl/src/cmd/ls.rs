@@ -5,17 +5,12 @@ use std::path::Path;
 use dafstore::Container;
 
 use super::common::{out, print_json, print_table, shape_text};
-use super::info::{live_refs, ArrayInfo};
+use super::info::{dtype_text, kind_text, nnz};
 use super::Result;
 
 pub fn run(dir: &Path, json: bool) -> Result<u8> {
     let c = Container::options().read_only(true).open(dir)?;
-    let refs = live_refs(&c.holders()?);
-    let infos: Vec<ArrayInfo> = c
-        .records()?
-        .iter()
-        .map(|r| ArrayInfo::new(r, &refs))
-        .collect();
+    let infos = c.info_all()?;
     if json {
         print_json(&infos)?;
         return Ok(0);
@@ -25,19 +20,19 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
         .map(|i| {
             vec![
                 i.name.clone(),
-                i.kind_text(),
-                i.dtype_text(),
-                shape_text(&i.shape),
-                i.nnz.map_or("-".into(), |n| n.to_string()),
+                kind_text(i),
+                dtype_text(i),
+                shape_text(&i.meta.shape()),
+                nnz(i).map_or("-".into(), |n| n.to_string()),
                 i.bytes.to_string(),
-                i.refs.to_string(),
+                i.holders.to_string(),
                 i.state.to_string(),
             ]
         })
         .collect();
     print_table(
         &[
-            "NAME", "KIND", "DTYPE", "SHAPE", "NNZ", "BYTES", "REFS", "STATE",
+            "NAME", "KIND", "DTYPE", "SHAPE", "NNZ", "BYTES", "HOLDERS", "STATE",
         ],
         &rows,
     )?;

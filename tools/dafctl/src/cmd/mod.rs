@@ -6,10 +6,10 @@ pub mod demo;
 pub mod fsck;
 pub mod gc;
 pub mod hold;
+pub mod holders;
 pub mod info;
 pub mod init;
 pub mod ls;
-pub mod refs;
 pub mod rm;
 pub mod transfer;
 

@@ -8,20 +8,17 @@ use dafstore::{Container, Format, ImportOptions};
 use super::common::{out, Progress};
 use super::Result;
 
-fn format(name: Option<&str>) -> Option<Format> {
-    match name? {
-        "npy" => Some(Format::Npy),
-        "npz" => Some(Format::Npz),
-        "feather" => Some(Format::Feather),
-        _ => None, // clap restricts the values
-    }
+/// `--format`: parsed by the engine ([`Format::from_extension`]), so dafctl and Python accept
+/// the same names with the same error message.
+pub fn parse_format(name: &str) -> std::result::Result<Format, String> {
+    name.parse::<Format>().map_err(|e| e.to_string())
 }
 
 pub fn import(
     dir: &Path,
     name: &str,
     file: &Path,
-    fmt: Option<&str>,
+    format: Option<Format>,
     column: Option<String>,
     fill: Option<f64>,
 ) -> Result<u8> {
@@ -29,7 +26,7 @@ pub fn import(
     let progress = Progress::counter(&format!("importing {}", file.display()));
     let mut report_progress = |done: u64, total: u64| progress.update(done, total);
     let opts = ImportOptions {
-        format: format(fmt),
+        format,
         column,
         fill,
         progress: Some(&mut report_progress),
@@ -46,19 +43,19 @@ pub fn import(
             "imported {} from {}: {} {} {:?}{conversions}",
             a.name,
             file.display(),
-            a.kind,
-            a.dtype,
-            a.shape
+            a.meta.kind(),
+            a.meta.dtype(),
+            a.meta.shape()
         );
     }
     Ok(0)
 }
 
-pub fn export(dir: &Path, name: &str, file: &Path, fmt: Option<&str>) -> Result<u8> {
+pub fn export(dir: &Path, name: &str, file: &Path, format: Option<Format>) -> Result<u8> {
     // Reading needs no write access: works on read-only media and full file systems.
     let c = Container::options().read_only(true).open(dir)?;
     let progress = Progress::spinner(&format!("exporting {name}"));
-    c.export(name, file, format(fmt))?;
+    c.export(name, file, format)?;
     progress.finish();
     out!("exported {name} to {}", file.display());
     Ok(0)

@@ -1,40 +1,17 @@
-//! `dafctl refs DIR [--json]`: the sessions registered in the catalog and what they hold.
+//! `dafctl holders DIR [--json]` (formerly `refs`): the sessions registered in the catalog and
+//! what they hold (the engine's [`dafstore::Holder`]s).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use dafstore::Container;
-use serde::Serialize;
 
 use super::common::{out, print_json, print_table};
 use super::Result;
 
-#[derive(Serialize)]
-struct HolderInfo {
-    session: String,
-    pid: Option<u32>,
-    alive: bool,
-    /// Array name → references (the catalog records one per process and array).
-    arrays: BTreeMap<String, u64>,
-}
-
 pub fn run(dir: &Path, json: bool) -> Result<u8> {
     // Read-only: a read-write open would reap the dead holders this command is meant to show.
     let c = Container::options().read_only(true).open(dir)?;
-    let holders: Vec<HolderInfo> = c
-        .holders()?
-        .into_iter()
-        .map(|h| HolderInfo {
-            session: h.session,
-            pid: h.pid,
-            alive: h.alive,
-            arrays: h
-                .arrays
-                .into_iter()
-                .map(|(n, _, count)| (n, count))
-                .collect(),
-        })
-        .collect();
+    let holders = c.holders()?;
     if json {
         print_json(&holders)?;
         return Ok(0);
@@ -47,7 +24,7 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
             } else {
                 h.arrays
                     .iter()
-                    .map(|(n, c)| format!("{n} ({c})"))
+                    .map(|a| format!("{} ({})", a.name, a.count))
                     .collect::<Vec<_>>()
                     .join(", ")
             };
