@@ -427,8 +427,12 @@ fn eight_processes_of_random_traffic_match_an_independent_tally() {
             }
         }
     }
-    assert!(total_ops > 1000, "the processes did work ({total_ops} ops)");
-    eprintln!("stress: {total_ops} operations by 8 processes in 2 s");
+    // Each process does at least 200 operations (more in its 2 s if the machine allows).
+    assert!(
+        total_ops >= 1600,
+        "the processes did work ({total_ops} ops)"
+    );
+    eprintln!("stress: {total_ops} operations by 8 processes");
     let c = Container::open(&dir).unwrap();
     let mut actual: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
     for h in c.holders().unwrap() {

@@ -19,7 +19,8 @@
 //! - `fork-inplace DIR`: the parent opens `x` for in-place writing and forks; the child writes
 //!   through the inherited writer; the parent closes its writer, then the child closes its own;
 //!   both print whether the checksums are stale, and the parent runs a deep fsck at the end.
-//! - `stress DIR SEED MILLIS NAME...`: random retain/release/remove/open/write for MILLIS ms,
+//! - `stress DIR SEED MILLIS NAME...`: random retain/release/remove/open/write for MILLIS ms
+//!   (and at least 200 operations),
 //!   then prints `tally NAME COUNT` for every name it still holds, `errors N` (unexpected errors,
 //!   e.g. SQLITE_BUSY), `done`, and waits for stdin EOF before releasing everything.
 
@@ -321,7 +322,10 @@ fn stress(dir: &str, seed: &str, millis: &str, names: &[String]) {
     let mut held: HashMap<String, u64> = HashMap::new();
     let mut errors = 0u64;
     let mut ops = 0u64;
-    while Instant::now() < end {
+    // At least MIN_OPS operations whatever the machine's load (the test asserts that work was
+    // done, not how fast), and otherwise for MILLIS ms.
+    const MIN_OPS: u64 = 200;
+    while ops < MIN_OPS || Instant::now() < end {
         let name = &names[(rng.next() % names.len() as u64) as usize];
         ops += 1;
         match rng.next() % 10 {
