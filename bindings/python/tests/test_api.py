@@ -457,7 +457,7 @@ def test_module_level_open_gc_keyword(container: dafstore.Container, workdir: Pa
     subprocess.run([sys.executable, str(script), container.path], check=True, timeout=60)
 
     def dead(c: dafstore.Container) -> list[dafstore.Holder]:
-        return [h for h in c.refs() if not h.alive]
+        return [h for h in c.holders() if not h.alive]
 
     # gc=False: the open does no maintenance, so the dead holder is still there.
     c = dafstore.open(container.path, gc=False)

@@ -605,7 +605,7 @@ class Container(Mapping[str, _ArrayValue]):
 
     def __len__(self) -> int:
         """The number of live arrays."""
-        return len(self._c.names())
+        return len(self._c.ls())
 
     def __iter__(self) -> Iterator[str]:
         """The names of the live arrays, sorted (a snapshot: ``ls()``)."""
