@@ -129,6 +129,22 @@ impl ToLeBytes for dafstore::Bool8 {
     }
 }
 
+/// A new, empty container in a temporary directory (kept while the `TempDir` lives).
+pub fn new_container() -> (tempfile::TempDir, dafstore::Container) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dafstore::Container::create(dir.path().join("c")).unwrap();
+    (dir, c)
+}
+
+/// How many sessions (processes) the catalog records as holding `name`.
+pub fn holders_of(c: &dafstore::Container, name: &str) -> usize {
+    c.holders()
+        .unwrap()
+        .iter()
+        .filter(|h| h.arrays.iter().any(|a| a.name == name))
+        .count()
+}
+
 /// Files (not directories) under `.dafstore/staging` of the container `root`.
 pub fn staging_files(root: &Path) -> Vec<PathBuf> {
     listing(&root.join(".dafstore/staging"))

@@ -8,14 +8,9 @@ use std::path::{Path, PathBuf};
 
 use dafstore::internals::checksum::crc32c;
 use dafstore::{Bool8, Container, DType, IndexSlice, Layout};
+use dafstore_tests::new_container;
 use dafstore_tests::{le_bytes, listing, snapshot, Entry};
 use half::f16;
-
-fn new_container() -> (tempfile::TempDir, Container) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = Container::create(dir.path().join("c")).unwrap();
-    (dir, c)
-}
 
 fn read(root: &Path, file: &str) -> Vec<u8> {
     fs::read(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))

@@ -19,6 +19,7 @@ use dafstore::{
     cache_stats, Container, DType, DenseArray, Format, ImportOptions, InteropError, Layout,
     Removal, SparseArray,
 };
+use dafstore_tests::new_container;
 use serde_json::Value;
 
 /// Tests that count live maps take this exclusively; every other test takes it shared, so the
@@ -40,12 +41,6 @@ fn fixture(rel: &str) -> PathBuf {
 fn expected() -> BTreeMap<String, Value> {
     let text = std::fs::read_to_string(fixture("expected.json")).expect("expected.json");
     serde_json::from_str(&text).expect("expected.json parses")
-}
-
-fn new_container() -> (tempfile::TempDir, Container) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = Container::create(dir.path().join("c")).unwrap();
-    (dir, c)
 }
 
 fn import(c: &Container, name: &str, rel: &str) -> Result<dafstore::ImportReport, InteropError> {

@@ -13,22 +13,7 @@ use dafstore::{
     SparseError, WriteError,
 };
 use dafstore_tests::listing;
-
-fn new_container() -> (tempfile::TempDir, Container) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = Container::create(dir.path().join("c")).unwrap();
-    (dir, c)
-}
-
-/// Files left in `.dafstore/staging` (of every session).
-fn staging_files(c: &Container) -> Vec<PathBuf> {
-    let staging = c.root().join(".dafstore/staging");
-    listing(&staging)
-        .into_iter()
-        .filter(|(_, e)| !matches!(e, dafstore_tests::Entry::Dir))
-        .map(|(p, _)| p)
-        .collect()
-}
+use dafstore_tests::{new_container, staging_files};
 
 /// Every invalid name of SPEC section 3 with the rule it breaks.
 fn invalid_names() -> Vec<(String, &'static str)> {
@@ -137,7 +122,7 @@ fn invalid_names_are_refused_by_every_operation_without_touching_a_file() {
         assert_eq!(listing(c.root()), before, "a file changed after {name:?}");
     }
     assert_eq!(c.ls().unwrap(), names_before);
-    assert_eq!(staging_files(&c), Vec::<PathBuf>::new());
+    assert_eq!(staging_files(c.root()), Vec::<PathBuf>::new());
     // The arrays that were there are intact.
     assert_eq!(c.open_dense::<f64>("ok").unwrap().as_slice(), &[1.0, 2.0]);
 }
@@ -184,7 +169,7 @@ fn expect_sparse_error<I: dafstore::IndexElement, P: dafstore::IndexElement>(
         c.open_array(case),
         Err(OpenError::NotFound { .. })
     ));
-    assert_eq!(staging_files(c), Vec::<PathBuf>::new(), "{case}");
+    assert_eq!(staging_files(c.root()), Vec::<PathBuf>::new(), "{case}");
 }
 
 #[test]
@@ -471,7 +456,7 @@ fn invalid_dense_input_is_refused_and_nothing_is_published() {
     drop(w);
     assert!(c.ls().unwrap().is_empty());
     assert!(listing(c.root()).is_empty());
-    assert_eq!(staging_files(&c), Vec::<PathBuf>::new());
+    assert_eq!(staging_files(c.root()), Vec::<PathBuf>::new());
 }
 
 #[test]
@@ -798,7 +783,7 @@ fn a_symlinked_subdirectory_pointing_outside_is_neither_written_nor_read() {
     assert!(c.open_array("link/x").is_err());
     assert_eq!((listing(&outside), listing(&empty)), outside_before);
     assert_eq!(c.ls().unwrap(), ["sub/x"]);
-    assert_eq!(staging_files(&c), Vec::<PathBuf>::new());
+    assert_eq!(staging_files(c.root()), Vec::<PathBuf>::new());
 }
 
 #[test]

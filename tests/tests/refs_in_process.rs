@@ -3,19 +3,12 @@
 //! on 0→1 and 1→0, and handles hold references for as long as they map the array.
 
 use dafstore::{ArrayState, Container, OpenError, Removal, WriteError};
+use dafstore_tests::holders_of;
 
 fn container() -> (tempfile::TempDir, Container) {
     let dir = tempfile::tempdir().unwrap();
     let c = Container::create(dir.path().join("c")).unwrap();
     (dir, c)
-}
-
-fn holders_of(c: &Container, name: &str) -> usize {
-    c.holders()
-        .unwrap()
-        .iter()
-        .filter(|h| h.arrays.iter().any(|a| a.name == name))
-        .count()
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use dafstore::{Container, Removal};
+use dafstore_tests::holders_of;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_dafstore-refs-helper");
 
@@ -87,14 +88,6 @@ fn setup(names: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
         c.write_dense::<f64>(n, &[3], &[1.0, 2.0, 3.0]).unwrap();
     }
     (tmp, dir)
-}
-
-fn holders_of(c: &Container, name: &str) -> usize {
-    c.holders()
-        .unwrap()
-        .iter()
-        .filter(|h| h.arrays.iter().any(|a| a.name == name))
-        .count()
 }
 
 #[test]

@@ -10,13 +10,8 @@ use std::path::Path;
 use dafstore::internals::checksum::crc32c;
 use dafstore::internals::meta::parse_yaml;
 use dafstore::{Array, Container, DType, IndexSlice, Layout, OpenError, Removal, WriteError};
+use dafstore_tests::new_container;
 use dafstore_tests::{inode, le_bytes, listing};
-
-fn new_container() -> (tempfile::TempDir, Container) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = Container::create(dir.path().join("c")).unwrap();
-    (dir, c)
-}
 
 fn yaml_text(c: &Container, name: &str) -> String {
     fs::read_to_string(c.root().join(format!("{name}.yaml"))).unwrap()

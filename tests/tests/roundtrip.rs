@@ -9,6 +9,7 @@ use dafstore::{
     Allocation, Array, Bool8, Container, CreateOptions, DType, Element, IndexElement, IndexSlice,
     Layout, OpenError, SparseArray,
 };
+use dafstore_tests::new_container;
 use dafstore_tests::{le_bytes, ToLeBytes};
 use half::f16;
 
@@ -26,12 +27,6 @@ const SHAPES: &[&[u64]] = &[
 
 fn product(shape: &[u64]) -> usize {
     shape.iter().product::<u64>() as usize
-}
-
-fn new_container() -> (tempfile::TempDir, Container) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = Container::create(dir.path().join("c")).unwrap();
-    (dir, c)
 }
 
 macro_rules! int_values {
