@@ -67,6 +67,7 @@ import os
 import re
 import shutil
 import stat
+import struct
 import sys
 from dataclasses import dataclass, field
 from typing import Optional, Union
@@ -81,6 +82,7 @@ __all__ = [
     "FormatError",
     "DenseArray",
     "SparseArray",
+    "Table",
     "read_array",
     "read_container_version",
     "parse_metadata",
@@ -106,6 +108,10 @@ ERROR_CLASSES = (
     "sparse_invariant",  # [S4]/[S5]
     "invalid_bool",  # [T2]
     "checksum_mismatch",  # [K1]
+    "mixed_kinds",  # [B1] files of another kind beside a table
+    "invalid_arrow",  # [B4]-[B6], [B8] the .arrow file breaks the IPC profile
+    "compressed_arrow",  # [B5] compressed buffers
+    "table_mismatch",  # [B7] the IPC schema or row count disagrees with the YAML
     "busy",  # [R2] replaced on every one of MAX_ATTEMPTS attempts
 )
 
@@ -126,7 +132,7 @@ DTYPES = {
 }
 INDEX_DTYPES = ("int32", "int64", "uint32", "uint64")  # [T3]
 _INDEX_MAX = {"int32": 2**31 - 1, "int64": 2**63 - 1, "uint32": 2**32 - 1, "uint64": 2**64 - 1}
-_FILE_SUFFIXES = ("array", "yaml", "data", "indices", "indptr", "sparse")  # [N6]
+_FILE_SUFFIXES = ("array", "yaml", "data", "indices", "indptr", "sparse", "arrow")  # [N6]
 
 
 class FormatError(Exception):
@@ -397,18 +403,25 @@ def parse_subset(text: str):
 class Metadata:
     """A parsed, validated metadata file."""
 
-    kind: str  # "dense" or "sparse"
+    kind: str  # "dense", "sparse" or "table"
     version: tuple[int, int]
     shape: tuple[int, ...]
-    dtype: str  # dense: dtype; sparse: data_dtype
+    dtype: Optional[str]  # dense: dtype; sparse: data_dtype; table: None
     indices_dtype: Optional[str] = None
     indptr_dtype: Optional[str] = None
     nnz: Optional[int] = None
     layout: Optional[str] = None
     crc32c: dict = field(default_factory=dict)
+    rows: Optional[int] = None  # table: [B2]
+    columns: Optional[list] = None
+    types: Optional[list] = None
+    nbytes: Optional[int] = None
 
     def files(self) -> list[tuple[str, str, int]]:
-        """(suffix, dtype, element count) of each data file, in SPEC order."""
+        """(suffix, dtype, element count) of each data file, in SPEC order (a table's `.arrow`
+        file: dtype "uint8", its `bytes`)."""
+        if self.kind == "table":
+            return [("arrow", "uint8", self.nbytes)]
         if self.kind == "dense":
             return [("array", self.dtype, math.prod(self.shape))]
         major = self.shape[0] if self.layout == "rows" else self.shape[1]
@@ -460,8 +473,15 @@ def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
         )
 
     has_dense, has_sparse = "dtype" in doc, "data_dtype" in doc
-    if has_dense == has_sparse:
-        raise bad("needs exactly one of `dtype` (dense) and `data_dtype` (sparse)", "Y5")
+    is_table = "kind" in doc
+    if is_table:  # [B1]: `kind` is `table`, and a table has neither dtype nor data_dtype
+        if doc["kind"] != "table":
+            raise bad(f"kind is {doc['kind']!r}; the only kind is table", "B1")
+        if has_dense or has_sparse:
+            raise bad("kind: table with `dtype` or `data_dtype`", "B1")
+    elif has_dense == has_sparse:
+        raise bad("needs exactly one of `dtype` (dense) and `data_dtype` (sparse), or "
+                  "`kind: table`", "Y5")
 
     crc = doc.get("crc32c", {})
     if not isinstance(crc, dict):
@@ -509,6 +529,9 @@ def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
                 path,
             )
 
+    if is_table:
+        return _table_metadata(doc, tuple(version), crc, bad, path)
+
     if has_dense:
         dtype = string_of("dtype", "D1")
         shape = shape_of("D1")
@@ -552,6 +575,35 @@ def parse_metadata(data: bytes, path: str = "<metadata>") -> Metadata:
     for _, dtype, count in meta.files():
         fits(count, dtype)
     return meta
+
+
+def _table_metadata(doc: dict, version, crc: dict, bad, path: str) -> Metadata:
+    """[B2] key types (rows, columns, types, their lengths, bytes), then [G1] spellings."""
+    for key in TABLE_KEYS:
+        if key not in doc:
+            raise bad(f"missing key `{key}`", "B2")
+    rows = doc["rows"]
+    if not _is_size(rows):
+        raise bad(f"rows must be an integer from 0 to 2^64 - 1, found {rows!r}", "B2")
+    for key in ("columns", "types"):
+        value = doc[key]
+        if not (isinstance(value, list) and all(isinstance(s, str) for s in value)):
+            raise bad(f"{key} must be a sequence of strings, found {value!r}", "B2")
+    columns, types = doc["columns"], doc["types"]
+    if len(columns) != len(types):
+        raise bad(f"{len(columns)} columns but {len(types)} types", "B2")
+    nbytes = doc["bytes"]
+    if not _is_size(nbytes):
+        raise bad(f"bytes must be an integer from 0 to 2^64 - 1, found {nbytes!r}", "B2")
+    for i, t in enumerate(types):
+        try:
+            parse_type(t)
+        except _GrammarError as e:
+            raise FormatError("unknown_dtype", f"types[{i}] {t!r} is not an Arrow type of the "
+                              f"grammar: {e}", "G1", path) from None
+    own = {k: v for k, v in crc.items() if k == "arrow"}
+    return Metadata("table", version, (rows,), None, crc32c=own, rows=rows, columns=columns,
+                    types=types, nbytes=nbytes)
 
 
 def read_container_version(root) -> tuple[int, int]:
@@ -603,7 +655,7 @@ def read_container_version(root) -> tuple[int, int]:
 # daf's own files [A1].
 
 _ITEM_INDICATORS = set("-?:,[]{}#&*!|>'\"%@`")
-_ARRAY_FILE_SUFFIXES = ("array", "data", "sparse", "indices", "indptr")
+_ARRAY_FILE_SUFFIXES = ("array", "data", "sparse", "indices", "indptr", "arrow")
 
 
 def _is_subset_scalar(line: str) -> bool:
@@ -698,7 +750,7 @@ def daf_own_file(root, rel: str) -> Optional[str]:
             doc = parse_subset(text)
         except (_SubsetError, yaml.YAMLError, RecursionError):
             return None
-        marker = "version" in doc and "dtype" not in doc and "data_dtype" not in doc
+        marker = "version" in doc and not {"dtype", "data_dtype", "kind"} & set(doc)
         return "marker" if marker else None
     return "item" if _is_daf_item(text) else None
 
@@ -933,6 +985,17 @@ def _read_once(dir_fd, dir_path, last, name, verify):
                 return True
             return (st_b.st_dev, st_b.st_ino) != (st_a.st_dev, st_a.st_ino)
 
+        if meta.kind == "table":  # [B1]: a name has files of one kind
+            for suffix in _OTHER_KIND_SUFFIXES:
+                try:
+                    os.stat(f"{last}.{suffix}", dir_fd=dir_fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if replaced():
+                    return None
+                raise FormatError("mixed_kinds", f"{last}.{suffix} beside a table: a name has "
+                                  "the files of one kind", "B1",
+                                  os.path.join(dir_path, f"{last}.{suffix}"))
         files = []
         for suffix, dtype, count in meta.files():
             path = os.path.join(dir_path, f"{last}.{suffix}")
@@ -950,7 +1013,7 @@ def _read_once(dir_fd, dir_path, last, name, verify):
                 raise FormatError(
                     "size_mismatch",
                     f"file is {st.st_size} bytes, the metadata promises {expected}",
-                    "S3" if meta.kind == "sparse" else "D3",
+                    {"sparse": "S3", "dense": "D3", "table": "B3"}[meta.kind],
                     path,
                 )
             files.append((suffix, dtype, count, fd, path))
@@ -959,6 +1022,19 @@ def _read_once(dir_fd, dir_path, last, name, verify):
         if replaced():
             return None
 
+        if meta.kind == "table":
+            fd, path = files[0][3], files[0][4]
+            computed = None
+            if verify:
+                computed = {"arrow": _file_crc(fd)}
+                recorded = meta.crc32c.get("arrow")
+                if recorded is not None and recorded != computed["arrow"]:
+                    raise FormatError("checksum_mismatch", f"CRC-32C is {computed['arrow']:08x}, "
+                                      f"the metadata records {recorded:08x}: the file is corrupt",
+                                      "K1", path)
+            table, lengths, whole = _read_table(fd, path, meta)
+            return Table(name, meta.rows, meta.columns, meta.types, meta.nbytes, lengths, table,
+                         meta.version, meta.crc32c, computed, whole)
         arrays = {}
         for suffix, dtype, count, fd, _ in files:
             shape = meta.shape if meta.kind == "dense" else (count,)
@@ -1054,6 +1130,432 @@ def _check_sparse(meta: Metadata, indices: np.ndarray, indptr: np.ndarray, path:
         if bad.size:
             k = int(bad[0])
             fail(f"indices[{k}] = {int(indices[k])} is not in [0, {minor})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables [B1]-[B8], [G1]: `<name>.arrow`, an Arrow IPC file, checked here by its own walk of the
+# file's flatbuffers (frame, footer, every message, every buffer), then opened with pyarrow's
+# own memory map and validated in full. pyarrow is imported only when a table is read.
+
+TABLE_KEYS = ("rows", "columns", "types", "bytes")
+_OTHER_KIND_SUFFIXES = ("array", "data", "indices", "indptr", "sparse")  # [B1]
+_MAGIC = b"ARROW1"
+_V5 = 4  # MetadataVersion.V5
+_TIME_UNITS = ("s", "ms", "us", "ns")
+
+# [G1]: the type grammar, as a regular language checked by a small recursive-descent parser.
+_INT_TYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+_ATOMS = ("null", "bool", *_INT_TYPES, "halffloat", "float", "double", "date32[day]",
+          "date64[ms]", "time32[s]", "time32[ms]", "time64[us]", "time64[ns]", "string",
+          "large_string", "string_view", "binary", "large_binary", "binary_view",
+          *(f"timestamp[{u}]" for u in _TIME_UNITS), *(f"duration[{u}]" for u in _TIME_UNITS))
+_NUMBER = re.compile(r"0|[1-9][0-9]*")
+
+
+class _GrammarError(Exception):
+    pass
+
+
+def parse_type(text: str) -> None:
+    """Raises _GrammarError unless `text` is a form of the type grammar of SPEC [G1]."""
+    pos = _parse_type(text, 0, top=True)
+    if pos != len(text):
+        raise _GrammarError(f"unexpected {text[pos:]!r}")
+
+
+def _expect(text, pos, lit):
+    if not text.startswith(lit, pos):
+        raise _GrammarError(f"expected {lit!r} at {pos}")
+    return pos + len(lit)
+
+
+def _number(text, pos, lo, hi, signed=False):
+    start = pos
+    if signed and text.startswith("-", pos):
+        pos += 1
+    m = _NUMBER.match(text, pos)
+    if not m:
+        raise _GrammarError(f"expected a number at {pos}")
+    value = int(text[start:m.end()])
+    if not lo <= value <= hi:
+        raise _GrammarError(f"{value} not in [{lo}, {hi}]")
+    return m.end()
+
+
+def _field(text, pos, stop):
+    """NAME ": " TYPE [" not null"]; NAME is any text up to the first ": " (names cannot be
+    parsed back unambiguously; the grammar only needs to recognise a well-formed rendering)."""
+    colon = text.find(": ", pos)
+    if colon < 0:
+        raise _GrammarError("expected NAME: TYPE")
+    pos = _parse_type(text, colon + 2)
+    if text.startswith(" not null", pos):
+        pos += len(" not null")
+    if not text.startswith(stop, pos) and not text.startswith(", ", pos):
+        raise _GrammarError(f"expected {stop!r} or ', ' at {pos}")
+    return pos
+
+
+def _parse_type(text, pos, top=False):
+    for kw in ("list<", "large_list<", "fixed_size_list<"):
+        if text.startswith(kw, pos):
+            pos = _field(text, pos + len(kw), ">")
+            pos = _expect(text, pos, ">")
+            if kw == "fixed_size_list<":
+                pos = _expect(text, pos, "[")
+                pos = _number(text, pos, 0, 2**31 - 1)
+                pos = _expect(text, pos, "]")
+            return pos
+    if text.startswith("struct<", pos):
+        pos += len("struct<")
+        if text.startswith(">", pos):
+            return pos + 1
+        while True:
+            pos = _field(text, pos, ">")
+            if text.startswith(">", pos):
+                return pos + 1
+            pos = _expect(text, pos, ", ")
+    if text.startswith("dictionary<values=", pos):
+        pos = _parse_type(text, pos + len("dictionary<values="))
+        pos = _expect(text, pos, ", indices=")
+        for i in sorted(_INT_TYPES, key=len, reverse=True):
+            if text.startswith(i, pos):
+                pos += len(i)
+                break
+        else:
+            raise _GrammarError("indices must be an integer type")
+        pos = _expect(text, pos, ", ordered=")
+        if text[pos:pos + 1] not in ("0", "1"):
+            raise _GrammarError("ordered must be 0 or 1")
+        return _expect(text, pos + 1, ">")
+    for kw, pmax in (("decimal128(", 38), ("decimal256(", 76)):
+        if text.startswith(kw, pos):
+            pos = _number(text, pos + len(kw), 1, pmax)
+            pos = _expect(text, pos, ", ")
+            pos = _number(text, pos, -2**31, 2**31 - 1, signed=True)
+            return _expect(text, pos, ")")
+    if text.startswith("fixed_size_binary[", pos):
+        pos = _number(text, pos + len("fixed_size_binary["), 0, 2**31 - 1)
+        return _expect(text, pos, "]")
+    for u in _TIME_UNITS:
+        kw = f"timestamp[{u}, tz="
+        if text.startswith(kw, pos):
+            # The time zone runs to the closing bracket that ends this type.
+            end = text.find("]", pos + len(kw))
+            if end < 0 or end == pos + len(kw):
+                raise _GrammarError("empty or unterminated time zone")
+            tz = text[pos + len(kw):end]
+            if not re.fullmatch(r"[A-Za-z0-9_+\-/:]+", tz):
+                raise _GrammarError(f"time zone {tz!r}")
+            return end + 1
+    # Atoms: the longest one that matches and is not followed by an identifier character.
+    for atom in sorted(_ATOMS, key=len, reverse=True):
+        if text.startswith(atom, pos):
+            end = pos + len(atom)
+            if end < len(text) and (text[end].isalnum() or text[end] == "_"):
+                continue
+            return end
+    raise _GrammarError(f"no type at {pos}")
+
+
+def render_type(t) -> Optional[str]:
+    """The [G1] rendering of a pyarrow DataType, by its own rules (not `str(t)`); None for a
+    type outside the grammar."""
+    import pyarrow as pa
+
+    T = pa.types
+    simple = [
+        (T.is_null, "null"), (T.is_boolean, "bool"), (T.is_int8, "int8"), (T.is_int16, "int16"),
+        (T.is_int32, "int32"), (T.is_int64, "int64"), (T.is_uint8, "uint8"),
+        (T.is_uint16, "uint16"), (T.is_uint32, "uint32"), (T.is_uint64, "uint64"),
+        (T.is_float16, "halffloat"), (T.is_float32, "float"), (T.is_float64, "double"),
+        (T.is_date32, "date32[day]"), (T.is_date64, "date64[ms]"), (T.is_string, "string"),
+        (T.is_large_string, "large_string"), (T.is_string_view, "string_view"),
+        (T.is_binary, "binary"), (T.is_large_binary, "large_binary"),
+        (T.is_binary_view, "binary_view"),
+    ]
+    if isinstance(t, pa.ExtensionType):
+        return None
+    for test, text in simple:
+        if test(t):
+            return text
+    if T.is_time32(t) or T.is_time64(t):
+        return f"time{t.bit_width}[{t.unit}]"
+    if T.is_timestamp(t):
+        return f"timestamp[{t.unit}]" if t.tz is None else f"timestamp[{t.unit}, tz={t.tz}]"
+    if T.is_duration(t):
+        return f"duration[{t.unit}]"
+    if T.is_decimal128(t) or T.is_decimal256(t):
+        return f"decimal{t.bit_width}({t.precision}, {t.scale})"
+    if T.is_fixed_size_binary(t):
+        return f"fixed_size_binary[{t.byte_width}]"
+
+    def field(f):
+        inner = render_type(f.type)
+        if inner is None:
+            return None
+        return f"{f.name}: {inner}" + ("" if f.nullable else " not null")
+
+    if T.is_list(t) or T.is_large_list(t) or T.is_fixed_size_list(t):
+        inner = field(t.value_field)
+        if inner is None:
+            return None
+        if T.is_fixed_size_list(t):
+            return f"fixed_size_list<{inner}>[{t.list_size}]"
+        return f"{'large_list' if T.is_large_list(t) else 'list'}<{inner}>"
+    if T.is_struct(t):
+        fields = [field(t.field(i)) for i in range(t.num_fields)]
+        if any(f is None for f in fields):
+            return None
+        return "struct<" + ", ".join(fields) + ">"
+    if T.is_dictionary(t):
+        values, indices = render_type(t.value_type), render_type(t.index_type)
+        if values is None or indices not in _INT_TYPES:
+            return None
+        return f"dictionary<values={values}, indices={indices}, ordered={int(t.ordered)}>"
+    return None  # map, union, interval, list_view, run-end encoded, decimal32/64, ...
+
+
+class _Fb:
+    """A flatbuffer table of `buf` at `pos`, every read bounds-checked (a bad offset raises
+    _ArrowError, never reads outside `buf`)."""
+
+    def __init__(self, buf, pos):
+        self.buf, self.pos = buf, pos
+        vt = pos - self._i32(pos)
+        self.vt = vt
+        self.vt_size = self._u16(vt)
+        if self.vt_size < 4 or vt + self.vt_size > len(buf):
+            raise _ArrowError("a flatbuffer vtable outside the metadata")
+
+    def _get(self, fmt, p):
+        if p < 0 or p + struct.calcsize(fmt) > len(self.buf):
+            raise _ArrowError("a flatbuffer offset outside the metadata")
+        return struct.unpack_from(fmt, self.buf, p)[0]
+
+    def _i32(self, p):
+        return self._get("<i", p)
+
+    def _u16(self, p):
+        return self._get("<H", p)
+
+    def _field(self, i):
+        if 4 + 2 * i >= self.vt_size:
+            return None
+        off = self._u16(self.vt + 4 + 2 * i)
+        return self.pos + off if off else None
+
+    def scalar(self, i, fmt, default=0):
+        p = self._field(i)
+        return default if p is None else self._get(fmt, p)
+
+    def table(self, i):
+        p = self._field(i)
+        return None if p is None else _Fb(self.buf, p + self._get("<I", p))
+
+    def vector(self, i, elem_size):
+        """(position of the first element, length), or None when absent."""
+        p = self._field(i)
+        if p is None:
+            return None
+        v = p + self._get("<I", p)
+        n = self._get("<I", v)
+        if v + 4 + n * elem_size > len(self.buf):
+            raise _ArrowError("a flatbuffer vector outside the metadata")
+        return v + 4, n
+
+    def tables(self, i):
+        vec = self.vector(i, 4)
+        if vec is None:
+            return []
+        start, n = vec
+        return [_Fb(self.buf, start + 4 * k + self._get("<I", start + 4 * k)) for k in range(n)]
+
+
+class _ArrowError(Exception):
+    def __init__(self, message, error_class="invalid_arrow", rule="B4"):
+        super().__init__(message)
+        self.error_class, self.rule = error_class, rule
+
+
+def _fb_root(buf: bytes) -> _Fb:
+    if len(buf) < 4:
+        raise _ArrowError("flatbuffer too short")
+    return _Fb(buf, struct.unpack_from("<I", buf, 0)[0])
+
+
+def _dictionary_ids(fields: list) -> list[int]:
+    """The dictionary ids of Schema fields (Field: dictionary = 4, children = 5), depth first."""
+    out = []
+    for f in fields:
+        enc = f.table(4)
+        if enc is not None:
+            out.append(enc.scalar(0, "<q"))
+        out.extend(_dictionary_ids(f.tables(5)))
+    return out
+
+
+def _check_arrow_structure(mem: memoryview) -> tuple[list[int], int]:
+    """[B4]-[B6] on the bytes of the file: the frame, the footer, each block and message, every
+    buffer, the dictionaries. Returns the record batches' lengths and the number of fields.
+    Raises _ArrowError."""
+    size = len(mem)
+    if size < 8 + 4 + 6 or bytes(mem[:8]) != _MAGIC + b"\0\0" or bytes(mem[-6:]) != _MAGIC:
+        raise _ArrowError("not an Arrow IPC file: no ARROW1 magic at both ends (truncated?)")
+    footer_len = struct.unpack_from("<i", mem, size - 10)[0]
+    if footer_len <= 0 or footer_len > size - 18:
+        raise _ArrowError(f"footer length {footer_len} outside the file")
+    footer = _fb_root(bytes(mem[size - 10 - footer_len:size - 10]))
+    if footer.scalar(0, "<h") != _V5:
+        raise _ArrowError("footer metadata version is not V5")
+    schema = footer.table(1)
+    if schema is None:
+        raise _ArrowError("the footer has no schema")
+    if schema.scalar(0, "<h") != 0:
+        raise _ArrowError("the schema is big-endian (little-endian required)")
+    fields = schema.tables(1)
+    dict_ids = _dictionary_ids(fields)
+    body_end = size - 10 - footer_len
+
+    def blocks(i):
+        vec = footer.vector(i, 24)
+        if vec is None:
+            return []
+        start, n = vec
+        return [struct.unpack_from("<qi4xq", footer.buf, start + 24 * k) for k in range(n)]
+
+    def message(block, want, what):
+        offset, meta_len, body_len = block
+        rule = "B5"
+        if offset < 8 or meta_len < 8 or body_len < 0 or offset + meta_len + body_len > body_end:
+            raise _ArrowError(f"{what}: block outside the file", rule=rule)
+        if offset % 8 or meta_len % 8 or body_len % 8:
+            raise _ArrowError(f"{what}: block not aligned to 8 bytes", rule=rule)
+        cont, flen = struct.unpack_from("<Ii", mem, offset)
+        if cont != 0xFFFFFFFF or flen < 0 or 8 + flen > meta_len:
+            raise _ArrowError(f"{what}: no message at the block's offset", rule=rule)
+        msg = _fb_root(bytes(mem[offset + 8:offset + 8 + flen]))
+        if msg.scalar(0, "<h") != _V5:
+            raise _ArrowError(f"{what}: message metadata version is not V5", rule="B4")
+        if msg.scalar(1, "<B") != want:
+            raise _ArrowError(f"{what}: not a {'record' if want == 3 else 'dictionary'} batch",
+                              rule=rule)
+        if msg.scalar(3, "<q") != body_len:
+            raise _ArrowError(f"{what}: body length differs from its block's", rule=rule)
+        header = msg.table(2)
+        if header is None:
+            raise _ArrowError(f"{what}: message without header", rule=rule)
+        return header, body_len
+
+    def batch(rb, body_len, what):
+        if rb is None:
+            raise _ArrowError(f"{what}: no record batch", rule="B5")
+        if rb.table(3) is not None:
+            raise _ArrowError(f"{what}: compressed buffers (body compression); only "
+                              "uncompressed files can be mapped", "compressed_arrow", "B5")
+        vec = rb.vector(2, 16) or (0, 0)
+        for k in range(vec[1]):
+            off, length = struct.unpack_from("<qq", rb.buf, vec[0] + 16 * k)
+            if off < 0 or length < 0 or off + length > body_len:
+                raise _ArrowError(f"{what}: buffer {k} ({off}, {length}) outside its body "
+                                  f"of {body_len} bytes", rule="B5")
+            if off % 8:
+                raise _ArrowError(f"{what}: buffer {k} at offset {off}, not a multiple of 8",
+                                  rule="B5")
+        return rb.scalar(0, "<q")
+
+    seen = set()
+    for k, block in enumerate(blocks(2)):
+        what = f"dictionary batch {k}"
+        header, body_len = message(block, 2, what)
+        batch(header.table(1), body_len, what)
+        did = header.scalar(0, "<q")
+        if header.scalar(2, "<B"):
+            raise _ArrowError(f"{what}: a delta dictionary (one dictionary per id)", rule="B6")
+        if did in seen:
+            raise _ArrowError(f"{what}: a second dictionary for id {did} (a replacement)",
+                              rule="B6")
+        if did not in dict_ids:
+            raise _ArrowError(f"{what}: id {did} is no dictionary of the schema", rule="B6")
+        seen.add(did)
+    lengths = []
+    for k, block in enumerate(blocks(3)):
+        what = f"record batch {k}"
+        header, body_len = message(block, 3, what)
+        n = batch(header, body_len, what)
+        if n < 0:
+            raise _ArrowError(f"{what}: negative length", rule="B5")
+        lengths.append(n)
+    missing = [d for d in dict_ids if d not in seen]
+    if lengths and missing:
+        raise _ArrowError(f"no dictionary batch for id {missing[0]}", rule="B6")
+    return lengths, len(fields)
+
+
+@dataclass
+class Table:
+    """A table: `table` is a pyarrow.Table whose buffers lie in pyarrow's memory map of the
+    `.arrow` file (zero-copy); `batches` are the record batches' lengths."""
+
+    name: str
+    rows: int
+    columns: list
+    types: list
+    bytes: int
+    batches: list
+    table: object
+    version: tuple[int, int]
+    crc32c: dict
+    computed_crc32c: Optional[dict] = None
+    map: object = None  # the pyarrow.Buffer of the whole mapped file
+    kind: str = "table"
+
+
+def _read_table(fd: int, path: str, meta: "Metadata"):
+    """[B4]-[B8] on the open `.arrow` file (its size already checked, [B3])."""
+    import pyarrow as pa
+    import pyarrow.ipc  # noqa: F401
+
+    def fail(e: _ArrowError):
+        raise FormatError(e.error_class, str(e), e.rule, path) from None
+
+    if meta.nbytes < 18:  # [D4]: an empty file is never mapped; no IPC file is this small
+        fail(_ArrowError("not an Arrow IPC file: shorter than its magic and footer"))
+    # pyarrow's own memory map, of the inode opened (and size-checked) in [R2] step 2.
+    source = pa.memory_map(f"/proc/self/fd/{fd}")
+    whole = source.read_buffer()
+    try:
+        lengths, nfields = _check_arrow_structure(memoryview(whole))
+    except (_ArrowError, struct.error) as e:
+        fail(e if isinstance(e, _ArrowError) else _ArrowError(str(e)))
+    try:
+        reader = pa.ipc.open_file(whole)
+        schema = reader.schema
+    except pa.ArrowException as e:
+        fail(_ArrowError(f"pyarrow cannot open it: {e}"))
+    # [B7]: names, order and rendered types, then the row count.
+    names = [f.name for f in schema]
+    if names != meta.columns:
+        raise FormatError("table_mismatch", f"the file's columns are {names}, the metadata's "
+                          f"{meta.columns}", "B7", path)
+    rendered = [render_type(f.type) for f in schema]
+    for f, got, want in zip(schema, rendered, meta.types):
+        if got != want:
+            shown = got or f"a type outside the grammar ({f.type})"
+            raise FormatError("table_mismatch", f"column {f.name!r} is {shown} in the file, "
+                              f"{want} in the metadata", "B7", path)
+    if sum(lengths) != meta.rows:
+        raise FormatError("table_mismatch", f"the record batches hold {sum(lengths)} rows, the "
+                          f"metadata says {meta.rows}", "B7", path)
+    # [B8]: the data, validated in full (offsets, indices, UTF-8, views, child lengths).
+    try:
+        batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+        for b in batches:
+            b.validate(full=True)
+        table = pa.Table.from_batches(batches, schema)
+    except pa.ArrowException as e:
+        fail(_ArrowError(f"invalid data: {e}", rule="B8"))
+    return table, lengths, whole
 
 
 # ---------------------------------------------------------------------------------------------

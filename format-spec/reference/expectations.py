@@ -41,9 +41,89 @@ def compare_values(what: str, dtype: str, got: np.ndarray, want: list) -> None:
         assert same_value(dtype, g, w), f"{what}[{i}]: got {g!r} ({dtype}), expected {w!r}"
 
 
+def json_column(arr) -> list:
+    """The JSON values of a pyarrow column, as README "Tables" defines them."""
+    import pyarrow as pa
+
+    t, T = arr.type, pa.types
+    if T.is_dictionary(t):
+        values = json_column(arr.dictionary)
+        return [None if i is None else values[i] for i in arr.indices.to_pylist()]
+    if T.is_null(t):
+        return [None] * len(arr)
+    if T.is_temporal(t):
+        return arr.view(pa.int32() if t.bit_width == 32 else pa.int64()).to_pylist()
+    if T.is_floating(t):
+        return [None if v is None else float(v) for v in arr.to_pylist()]
+    if T.is_decimal(t):
+        return [None if v is None else str(v) for v in arr.to_pylist()]
+    if (T.is_binary(t) or T.is_large_binary(t) or T.is_binary_view(t)
+            or T.is_fixed_size_binary(t)):
+        return [None if v is None else v.hex() for v in arr.to_pylist()]
+    if T.is_list(t) or T.is_large_list(t) or T.is_fixed_size_list(t):
+        return [json_column(arr[i].values) if arr[i].is_valid else None for i in range(len(arr))]
+    if T.is_struct(t):
+        kids = [json_column(c) for c in arr.flatten()]
+        return [{t.field(j).name: kids[j][i] for j in range(t.num_fields)} if arr[i].is_valid
+                else None for i in range(len(arr))]
+    return arr.to_pylist()
+
+
+def same_json(got, want) -> bool:
+    """Exact equality of JSON values; floats by value and sign, "nan"/"inf"/"-inf" strings."""
+    if isinstance(got, float):
+        if isinstance(want, str):
+            return math.isnan(got) if want == "nan" else got == SPECIAL.get(want)
+        return (type(want) in (int, float) and got == want
+                and math.copysign(1.0, got) == math.copysign(1.0, float(want)))
+    if isinstance(got, list):
+        return (isinstance(want, list) and len(got) == len(want)
+                and all(same_json(g, w) for g, w in zip(got, want)))
+    if isinstance(got, dict):
+        return (isinstance(want, dict) and list(got) == list(want)
+                and all(same_json(got[k], want[k]) for k in got))
+    return type(got) is type(want) and got == want
+
+
+def buffers_of(arr):
+    """Every buffer of a pyarrow array, its dictionary's and children's included."""
+    import pyarrow as pa
+
+    out = [b for b in arr.buffers() if b is not None]
+    if pa.types.is_dictionary(arr.type):
+        out += buffers_of(arr.dictionary)
+    return out
+
+
+def compare_table(exp: dict, got) -> None:
+    for key in ("rows", "columns", "types", "bytes", "batches"):
+        assert getattr(got, key) == exp[key], f"{key} {getattr(got, key)!r}, expected {exp[key]!r}"
+    t = got.table
+    assert t.num_rows == exp["rows"] and t.column_names == exp["columns"]
+    assert [len(c) for c in t.to_batches()] == [n for n in exp["batches"]] or t.num_rows == 0
+    lo, hi = got.map.address, got.map.address + got.map.size
+    for i, name in enumerate(exp["columns"]):
+        col = t.column(i)
+        values = [v for chunk in col.chunks for v in json_column(chunk)]
+        assert same_json(values, exp["values"][name]), (
+            f"column {name!r}: {values!r}, expected {exp['values'][name]!r}")
+        for chunk in col.chunks:  # zero-copy: every buffer is a slice of the file's map
+            for b in buffers_of(chunk):
+                if b.size == 0:
+                    continue  # an empty buffer has no bytes to share
+                assert lo <= b.address and b.address + b.size <= hi, (
+                    f"column {name!r}: a buffer outside the map (copied)")
+
+
 def compare_ok(exp: dict, got) -> None:
     assert got.kind == exp["kind"], f"kind {got.kind}, expected {exp['kind']}"
     assert list(got.version) == exp["version"], f"version {got.version}, expected {exp['version']}"
+    if got.kind == "table":
+        compare_table(exp, got)
+        assert got.crc32c == exp["crc32c"], f"recorded crc32c {got.crc32c}, expected {exp['crc32c']}"
+        if "computed_crc32c" in exp:
+            assert got.computed_crc32c == exp["computed_crc32c"]
+        return
     assert list(got.shape) == exp["shape"], f"shape {got.shape}, expected {exp['shape']}"
     if got.kind == "dense":
         assert got.dtype == exp["dtype"], f"dtype {got.dtype}, expected {exp['dtype']}"

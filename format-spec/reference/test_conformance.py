@@ -336,3 +336,54 @@ def test_every_subset_document_of_the_vectors_means_the_same_in_yaml_1_1_and_1_2
             return type(x) is type(y) and x == y
 
         assert same(mine, a), f"{where}: parse_subset {mine!r} != {a!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables: the type grammar of SPEC [G1] is pyarrow's str(type), form by form.
+
+
+def _grammar_types():
+    import pyarrow as pa
+
+    f = pa.field
+    return [
+        pa.null(), pa.bool_(), pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(),
+        pa.uint16(), pa.uint32(), pa.uint64(), pa.float16(), pa.float32(), pa.float64(),
+        pa.decimal128(1, 0), pa.decimal128(38, -3), pa.decimal256(76, 10), pa.date32(),
+        pa.date64(), pa.time32("s"), pa.time32("ms"), pa.time64("us"), pa.time64("ns"),
+        *(pa.timestamp(u) for u in ("s", "ms", "us", "ns")),
+        pa.timestamp("us", tz="UTC"), pa.timestamp("ns", tz="Europe/Paris"),
+        pa.timestamp("ms", tz="+01:00"), *(pa.duration(u) for u in ("s", "ms", "us", "ns")),
+        pa.string(), pa.large_string(), pa.string_view(), pa.binary(), pa.large_binary(),
+        pa.binary_view(), pa.binary(0), pa.binary(16),
+        pa.dictionary(pa.int32(), pa.string()), pa.dictionary(pa.uint8(), pa.large_string(), True),
+        pa.dictionary(pa.int64(), pa.list_(pa.string_view())),
+        pa.list_(pa.int64()), pa.list_(f("x", pa.int32(), nullable=False)),
+        pa.large_list(pa.float32()), pa.list_(pa.int8(), 3), pa.list_(pa.bool_(), 0),
+        pa.struct([]), pa.struct([("a", pa.int32()), ("b w", pa.list_(pa.string()))]),
+        pa.struct([f("k", pa.int16(), nullable=False), ("d", pa.dictionary(pa.int8(), pa.string()))]),
+        pa.list_(pa.struct([("a", pa.large_list(pa.timestamp("ns", tz="UTC")))])),
+    ]
+
+
+def test_the_grammar_renders_every_form_as_pyarrow_prints_it():
+    for t in _grammar_types():
+        assert dafreader.render_type(t) == str(t), t
+        dafreader.parse_type(str(t))  # and the grammar accepts it
+
+
+def test_types_outside_the_grammar_render_as_nothing_and_do_not_parse():
+    import pyarrow as pa
+
+    outside = [pa.map_(pa.string(), pa.int32()), pa.month_day_nano_interval(),
+               pa.list_view(pa.int32()), pa.decimal32(5, 2), pa.decimal64(12, 3),
+               pa.run_end_encoded(pa.int32(), pa.string()),
+               pa.dense_union([pa.field("a", pa.int32())]), pa.list_(pa.decimal32(3, 1))]
+    for t in outside:
+        assert dafreader.render_type(t) is None, t
+        with pytest.raises(dafreader._GrammarError):
+            dafreader.parse_type(str(t))
+    for text in ("float64", "timestamp[us,tz=UTC]", "decimal128(39, 2)", "int", "list<int64>",
+                 "dictionary<values=string, indices=float, ordered=0>", "bool ", "fixed_size_binary[01]"):
+        with pytest.raises(dafreader._GrammarError):
+            dafreader.parse_type(text)

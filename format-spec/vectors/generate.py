@@ -233,6 +233,10 @@ ERROR_CLASSES = [
     "sparse_invariant",
     "invalid_bool",
     "checksum_mismatch",
+    "mixed_kinds",
+    "invalid_arrow",
+    "compressed_arrow",
+    "table_mismatch",
     "busy",
 ]
 
@@ -2393,6 +2397,609 @@ daf_file(
     "cell;.csv",
     {"__daf__.yaml": DAF_MARKER, "cell;.csv": "cell\nC1\nC2\nC3\n"},
     "csv",
+)
+
+
+# ============================================================================================
+# Tables (SPEC 5.6, [B1]-[B8], [G1]): `<name>.yaml` + `<name>.arrow`, an Arrow IPC file.
+#
+# The `.arrow` files are written by pyarrow (the one vector dependency beyond the standard
+# library, pinned: the bytes are pyarrow's) and, for invalid vectors, patched at the offsets a
+# small flatbuffer walker below finds. The types in the YAML are pyarrow's `str(type)`, which
+# SPEC [G1] follows; the reference reader renders them with its own function, so the two cross-check.
+
+PYARROW_VERSION = "26.0.1"
+
+
+def _pa():
+    try:
+        import pyarrow as pa
+        import pyarrow.ipc  # noqa: F401
+    except ImportError:
+        sys.exit("generate.py: the table vectors need pyarrow " + PYARROW_VERSION)
+    if pa.__version__ != PYARROW_VERSION:
+        sys.exit(
+            f"generate.py: the table vectors are written by pyarrow {PYARROW_VERSION} (their bytes "
+            f"are pyarrow's); found {pa.__version__}: install that version, or regenerate and "
+            "review every table vector, then change PYARROW_VERSION"
+        )
+    return pa
+
+
+pa = _pa()
+
+
+def _u32(b, p):
+    return struct.unpack_from("<I", b, p)[0]
+
+
+class _Table:
+    """A flatbuffer table at `pos` of `buf` (enough to find the fields the patches change)."""
+
+    def __init__(self, buf, pos):
+        self.buf, self.pos = buf, pos
+
+    def field(self, i):
+        vt = self.pos - struct.unpack_from("<i", self.buf, self.pos)[0]
+        size = struct.unpack_from("<H", self.buf, vt)[0]
+        if 4 + 2 * i >= size:
+            return None
+        off = struct.unpack_from("<H", self.buf, vt + 4 + 2 * i)[0]
+        return self.pos + off if off else None
+
+    def table(self, i):
+        p = self.field(i)
+        return _Table(self.buf, p + _u32(self.buf, p))
+
+    def vector(self, i):
+        """(position of the first element, length)."""
+        p = self.field(i)
+        v = p + _u32(self.buf, p)
+        return v + 4, _u32(self.buf, v)
+
+
+def _footer(b):
+    n = struct.unpack_from("<i", b, len(b) - 10)[0]
+    start = len(b) - 10 - n
+    return _Table(b, start + _u32(b, start))
+
+
+def _blocks(b, which):
+    """[(position of the Block struct, offset, metaDataLength, bodyLength)]: `which` is
+    "dictionaries" or "batches"."""
+    pos, n = _footer(b).vector(2 if which == "dictionaries" else 3)
+    out = []
+    for k in range(n):
+        p = pos + 24 * k
+        off, meta, body = struct.unpack_from("<qi4xq", b, p)
+        out.append((p, off, meta, body))
+    return out
+
+
+def _batch(b, block):
+    """The RecordBatch table of the message at `block` (a record batch or a dictionary batch's
+    data), and the file position of its body."""
+    _, off, meta, _ = block
+    message = _Table(b, off + 8 + _u32(b, off + 8))
+    header = message.table(2)
+    if struct.unpack_from("<B", b, message.field(1))[0] == 2:  # DictionaryBatch: its `data`
+        header = header.table(1)
+    return header, off + meta
+
+
+def _buffers(b, block):
+    """[(position of the Buffer struct, offset, length)] of the batch at `block`."""
+    rb, _ = _batch(b, block)
+    pos, n = rb.vector(2)
+    return [(pos + 16 * k, *struct.unpack_from("<qq", b, pos + 16 * k)) for k in range(n)]
+
+
+def arrow_file(table_or_batches, schema=None, *, options=None) -> bytes:
+    """An Arrow IPC file written by pyarrow: a Table (its chunks as batches) or a list of
+    RecordBatches (with `schema`)."""
+    sink = pa.BufferOutputStream()
+    if isinstance(table_or_batches, pa.Table):
+        schema = table_or_batches.schema
+        batches = table_or_batches.to_batches()
+    else:
+        batches = table_or_batches
+    with pa.ipc.new_file(sink, schema, options=options) as w:
+        for batch in batches:
+            w.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def yaml_str(s: str) -> str:
+    """A string as a scalar of the subset ([Y7]): plain when it is a plain string, else single-
+    quoted (PyYAML's choice), double-quoted with \\uXXXX escapes if it holds a forbidden
+    character ([Y6])."""
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.+/-]*", s) and s.lower() not in (
+        "y", "n", "yes", "no", "on", "off", "true", "false", "null"
+    ):
+        return s
+    if not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]", s):
+        return "'" + s.replace("'", "''") + "'"
+    out = []
+    for c in s:
+        if c in '\\"':
+            out.append("\\" + c)
+        elif re.match("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]", c):
+            out.append("\\u%04x" % ord(c))
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def table_yaml(columns, types, rows, nbytes, *, crc=None, version=(1, 2), extra=None) -> str:
+    """The metadata of a table ([B2]), keys sorted as PyYAML dumps them."""
+    keys = {
+        "bytes": str(nbytes),
+        "columns": [yaml_str(c) for c in columns],
+        "kind": "table",
+        "rows": str(rows),
+        "types": [yaml_str(t) for t in types],
+        "version": list(version),
+    }
+    if crc is not None:
+        keys["crc32c"] = {"arrow": crc}
+    keys.update(extra or {})
+    keys = {k: v for k, v in keys.items() if v is not None}
+    return yaml_dump(keys)
+
+
+_TEMPORAL_STORAGE = {4: "int32", 8: "int64"}
+
+
+def json_column(arr) -> list:
+    """The JSON values of one column (README "Tables"): null as null; bool, integers, strings
+    as themselves; floats as for arrays; decimals as their decimal string; dates, times,
+    timestamps and durations as the stored integer; binary as lowercase hex; a dictionary's
+    entries as their values; lists as arrays; structs as objects."""
+    t = arr.type
+    T = pa.types
+    if T.is_dictionary(t):
+        values = json_column(arr.dictionary)
+        return [None if i is None else values[i] for i in arr.indices.to_pylist()]
+    if T.is_null(t):
+        return [None] * len(arr)
+    if T.is_temporal(t):
+        storage = pa.int32() if t.bit_width == 32 else pa.int64()
+        return arr.view(storage).to_pylist()
+    if T.is_floating(t):
+        dtype = {16: "float16", 32: "float32", 64: "float64"}[t.bit_width]
+        return [None if v is None else json_value(float(v), dtype) for v in arr.to_pylist()]
+    if T.is_decimal(t):
+        return [None if v is None else str(v) for v in arr.to_pylist()]
+    if (T.is_binary(t) or T.is_large_binary(t) or T.is_binary_view(t)
+            or T.is_fixed_size_binary(t)):
+        return [None if v is None else v.hex() for v in arr.to_pylist()]
+    if T.is_list(t) or T.is_large_list(t) or T.is_fixed_size_list(t):
+        return [None if not arr[i].is_valid else json_column(arr[i].values)
+                for i in range(len(arr))]
+    if T.is_struct(t):
+        children = [json_column(c) for c in arr.flatten()]
+        return [
+            None if not arr[i].is_valid
+            else {t.field(j).name: children[j][i] for j in range(t.num_fields)}
+            for i in range(len(arr))
+        ]
+    return arr.to_pylist()  # bool, integers, strings
+
+
+def table_ok_fields(data: bytes, recorded, verify, version=(1, 2)) -> dict:
+    reader = pa.ipc.open_file(pa.py_buffer(data))
+    t = reader.read_all()
+    return {
+        "kind": "table",
+        "version": list(version),
+        "rows": t.num_rows,
+        "columns": t.schema.names,
+        "types": [str(f.type) for f in t.schema],
+        "bytes": len(data),
+        "batches": [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)],
+        "values": {f.name: json_column(t.column(i).combine_chunks() if t.column(i).num_chunks
+                                       else pa.array([], f.type))
+                   for i, f in enumerate(t.schema)},
+        **crc_fields({"arrow": data}, recorded, verify),
+    }
+
+
+def table_files(name, data: bytes, *, crc=True, columns=None, types=None, rows=None,
+                nbytes=None, version=(1, 2), extra=None):
+    """The files of a table over the IPC file `data`; the YAML describes it unless told
+    otherwise. Returns (files, recorded checksums)."""
+    schema = pa.ipc.open_file(pa.py_buffer(data)).schema if data[:6] == b"ARROW1" else None
+    if columns is None:
+        columns = schema.names
+    if types is None:
+        types = [str(f.type) for f in schema]
+    if rows is None:
+        rows = pa.ipc.open_file(pa.py_buffer(data)).read_all().num_rows
+    recorded = {}
+    if crc is True:
+        recorded = {"arrow": crc32c(data)}
+    elif crc is not False:
+        recorded = {"arrow": crc}
+    text = table_yaml(columns, types, rows, len(data) if nbytes is None else nbytes,
+                      crc=recorded.get("arrow"), version=version, extra=extra)
+    return {f"{name}.yaml": text.encode(), f"{name}.arrow": data}, recorded
+
+
+def table(vid, description, rules, data, *, name="t", verify=False, crc=True) -> Vector:
+    """A valid table, expected to read back as written."""
+    v = Vector(vid, description, rules, name=name, verify=verify)
+    files, recorded = table_files(name, data, crc=crc)
+    v.files.update(files)
+    return v.ok(table_ok_fields(data, recorded, verify))
+
+
+def bad_table(vid, description, rules, error_class, data, *, name="t", verify=False,
+              extra_files=None, symlinks=None, drop_arrow=False, **yaml_kw) -> Vector:
+    """A table that must be refused with `error_class`: `data` is the `.arrow` file; the YAML
+    describes `describe` (default: `data`) with the overrides of `yaml_kw`."""
+    describe = yaml_kw.pop("describe", data)
+    yaml_kw.setdefault("nbytes", len(data))  # `bytes` is the file's size unless told otherwise
+    files, _ = table_files(name, describe, crc=yaml_kw.pop("crc", False), **yaml_kw)
+    files[f"{name}.arrow"] = data
+    if drop_arrow:
+        del files[f"{name}.arrow"]
+    files.update(extra_files or {})
+    return bad(vid, description, rules, error_class, files, name=name, verify=verify,
+               symlinks=symlinks)
+
+
+# The data of the valid vectors. Every type of the grammar ([G1]), nulls in most columns.
+
+_N = None
+PRIMITIVE = pa.table({
+    "n": pa.nulls(3),
+    "b": pa.array([True, _N, False]),
+    "i8": pa.array([-128, _N, 127], pa.int8()),
+    "i16": pa.array([-32768, 1, 32767], pa.int16()),
+    "i32": pa.array([-2**31, _N, 2**31 - 1], pa.int32()),
+    "i64": pa.array([-2**63, 0, 2**63 - 1], pa.int64()),
+    "u8": pa.array([0, _N, 255], pa.uint8()),
+    "u16": pa.array([0, 1, 65535], pa.uint16()),
+    "u32": pa.array([0, _N, 2**32 - 1], pa.uint32()),
+    "u64": pa.array([0, 1, 2**64 - 1], pa.uint64()),
+    "f16": pa.array([struct.unpack("<e", struct.pack("<e", x))[0] for x in (-0.0, 65504.0)] + [_N],
+                    pa.float16()),
+    "f32": pa.array([0.10000000149011612, _N, -math.inf], pa.float32()),
+    "f64": pa.array([0.1, math.nan, 5e-324], pa.float64()),
+})
+TEMPORAL = pa.table({
+    "d32": pa.array([0, _N, 19000], pa.date32()),
+    "d64": pa.array([0, 86400000, _N], pa.date64()),
+    "t32s": pa.array([0, 3600, _N], pa.time32("s")),
+    "t32ms": pa.array([0, _N, 86399999], pa.time32("ms")),
+    "t64us": pa.array([_N, 1, 86399999999], pa.time64("us")),
+    "t64ns": pa.array([0, 1, _N], pa.time64("ns")),
+    "ts_s": pa.array([-1, 0, _N], pa.timestamp("s")),
+    "ts_ms": pa.array([0, _N, 1700000000000], pa.timestamp("ms")),
+    "ts_us_utc": pa.array([1700000000000000, _N, 0], pa.timestamp("us", tz="UTC")),
+    "ts_ns_paris": pa.array([0, 1, _N], pa.timestamp("ns", tz="Europe/Paris")),
+    "ts_ms_offset": pa.array([0, _N, 2], pa.timestamp("ms", tz="+01:00")),
+    "dur_s": pa.array([-5, _N, 5], pa.duration("s")),
+    "dur_ns": pa.array([0, 1, _N], pa.duration("ns")),
+})
+DECIMAL = pa.table({
+    "dec128": pa.array([__import__("decimal").Decimal("-1.25"), _N,
+                        __import__("decimal").Decimal("99999999.99")], pa.decimal128(10, 2)),
+    "dec256": pa.array([__import__("decimal").Decimal("1.00001"), __import__("decimal").Decimal("0.00000"), _N],
+                       pa.decimal256(40, 5)),
+})
+BINARY = pa.table({
+    "s": pa.array(["a", _N, "h\u00e9 \u00fc"], pa.string()),
+    "ls": pa.array(["", "long", _N], pa.large_string()),
+    "sv": pa.array(["short", _N, "a string longer than twelve bytes"], pa.string_view()),
+    "bin": pa.array([b"\x00\xff", _N, b""], pa.binary()),
+    "lbin": pa.array([_N, b"x", b"yz"], pa.large_binary()),
+    "bv": pa.array([b"\x01", b"a binary longer than twelve bytes", _N], pa.binary_view()),
+    "fsb": pa.array([b"abcd", _N, b"\x00\x01\x02\x03"], pa.binary(4)),
+})
+DICTIONARY = pa.table({
+    # polars 2.1 Categorical and Enum, as `to_arrow()` and `write_ipc(compat_level=oldest)` give
+    # them; `write_ipc` (newest) gives the same with string_view values.
+    "categorical": pa.array(["b", _N, "a"]).cast(pa.large_string()).dictionary_encode()
+    .cast(pa.dictionary(pa.uint32(), pa.large_string())),
+    "enum": pa.DictionaryArray.from_arrays(pa.array([0, 1, 0], pa.uint8()),
+                                           pa.array(["x", "y"], pa.large_string()), ordered=True),
+    "categorical_view": pa.DictionaryArray.from_arrays(
+        pa.array([1, 1, _N], pa.uint32()), pa.array(["p", "q"], pa.string_view())),
+    "pyarrow_encoded": pa.array(["u", "v", "u"]).dictionary_encode(),
+    "int_values": pa.DictionaryArray.from_arrays(pa.array([0, _N, 1], pa.int8()),
+                                                 pa.array([10, 20], pa.int64())),
+})
+NESTED = pa.table({
+    "list": pa.array([[1, _N], _N, []], pa.list_(pa.int64())),
+    "list_not_null": pa.array([[1], [2, 3], []],
+                              pa.list_(pa.field("x", pa.int32(), nullable=False))),
+    "large_list": pa.array([[0.5], _N, [1.5, 2.5]], pa.large_list(pa.float32())),
+    "fixed_size_list": pa.array([[1, 2, 3], _N, [4, 5, _N]], pa.list_(pa.int8(), 3)),
+    "struct": pa.array([{"a": 1, "b w": ["x"]}, _N, {"a": _N, "b w": _N}],
+                       pa.struct([("a", pa.int32()), ("b w", pa.list_(pa.string()))])),
+    "struct_not_null": pa.array([{"k": 1}, {"k": 2}, _N],
+                                pa.struct([pa.field("k", pa.int16(), nullable=False)])),
+    "list_of_dictionary": pa.ListArray.from_arrays(
+        pa.array([0, 2, 2, 3], pa.int32()),
+        pa.DictionaryArray.from_arrays(pa.array([0, 1, 0], pa.int16()), pa.array(["m", "n"]))),
+    "large_list_of_strings": pa.array([["a"], [], _N], pa.large_list(pa.large_string())),
+})
+NAMES = pa.table({"b w": [1], "": [2], "'q'": [3], "\u00e9t\u00e9": [4], "tab\there": [5],
+                  "true": [6], "3": [7]})
+
+table("table-types-primitive", "null, bool, every integer and float width (float16 too), with nulls",
+      ["B1", "B2", "G1"], arrow_file(PRIMITIVE))
+table("table-types-temporal", "date32/64, time32/64, timestamps with and without time zone, durations",
+      ["B2", "G1"], arrow_file(TEMPORAL))
+table("table-types-decimal", "decimal128 and decimal256", ["G1"], arrow_file(DECIMAL))
+table("table-types-binary", "string, large_string, string_view, binary, large_binary, binary_view, "
+      "fixed_size_binary", ["G1"], arrow_file(BINARY))
+table("table-types-dictionary", "dictionaries: polars Categorical and Enum (large_string and "
+      "string_view values), pyarrow's dictionary_encode, integer values", ["B6", "G1"],
+      arrow_file(DICTIONARY))
+table("table-types-nested", "list, large_list, fixed_size_list, struct, not-null children, "
+      "a dictionary inside a list", ["B6", "G1"], arrow_file(NESTED))
+table("table-names-quoted", "column names that are not plain YAML strings: quoted in the YAML",
+      ["B2", "Y7"], arrow_file(NAMES))
+
+_MULTI = pa.table({
+    "x": pa.array([1.0, 2.0, 3.0, 4.0, 5.0]),
+    "c": pa.array(["a", "b", "a", _N, "c"]).dictionary_encode(),
+    "s": pa.array(["p", "q", _N, "r", "s"], pa.large_string()),
+})
+_MULTI_BATCH = _MULTI.combine_chunks().to_batches()[0]
+# Slices of one batch share its dictionary: one dictionary batch for the id ([B6]).
+_MULTI_FILE = arrow_file([_MULTI_BATCH.slice(0, 2), _MULTI_BATCH.slice(2, 0),
+                          _MULTI_BATCH.slice(2, 3)], _MULTI.schema)
+table("table-batches-many", "three record batches (one of 0 rows) sharing one dictionary",
+      ["B5", "B6", "B7"], _MULTI_FILE)
+_ZERO = pa.table({"x": pa.array([], pa.float64()), "c": pa.array([], pa.string()).dictionary_encode()})
+table("table-rows-zero", "one record batch of 0 rows", ["B7"], arrow_file(_ZERO))
+table("table-batches-zero", "no record batch at all (and so no dictionary batch): 0 rows",
+      ["B6", "B7"], arrow_file([], _ZERO.schema))
+_SMALL = pa.table({"x": pa.array([1, 2, 3], pa.int64()), "s": pa.array(["a", _N, "c"])})
+_SMALL_FILE = arrow_file(_SMALL)
+table("table-crc-verify", "the recorded CRC-32C of the .arrow file matches; verified", ["K1", "B2"],
+      _SMALL_FILE, verify=True)
+table("table-crc-absent-verify", "no crc32c key: nothing to verify", ["K1"], _SMALL_FILE,
+      verify=True, crc=False)
+_v = Vector("table-crc-mismatch-no-verify", "a wrong CRC-32C is not checked without verify",
+            ["K1"], name="t")
+_files, _rec = table_files("t", _SMALL_FILE, crc=crc32c(_SMALL_FILE) ^ 1)
+_v.files.update(_files)
+_v.ok(table_ok_fields(_SMALL_FILE, _rec, False))
+bad_table("table-crc-mismatch-verify", "the recorded CRC-32C differs from the .arrow file; verify",
+          ["K1"], "checksum_mismatch", _SMALL_FILE, verify=True, crc=crc32c(_SMALL_FILE) ^ 1)
+bad_table("table-crc-bad-value", "crc32c arrow: a string", ["K1"], "invalid_metadata",
+          _SMALL_FILE, crc="'1'")
+# A dense array with a stray .arrow beside it: dense rules are unchanged ([R1] leftovers).
+_v = dense("table-dense-with-arrow-beside", "a dense array with an x.arrow beside it: read as "
+           "dense (a leftover file, reported by fsck, not by readers)", ["B1"], "int8", [3], [1, 2, 3])
+_v.files["x.arrow"] = _SMALL_FILE
+
+# [B1], [B2]: the metadata.
+bad_table("table-kind-with-dtype", "kind: table with a dtype key", ["B1", "Y5"],
+          "invalid_metadata", _SMALL_FILE, extra={"dtype": "int64"})
+bad_table("table-kind-with-data-dtype", "kind: table with a data_dtype key", ["B1", "Y5"],
+          "invalid_metadata", _SMALL_FILE, extra={"data_dtype": "int64"})
+bad_table("table-kind-unknown", "kind: frame (no dtype): not a kind of this version",
+          ["B1", "Y5"], "invalid_metadata", _SMALL_FILE, extra={"kind": "frame"})
+bad_table("table-kind-not-string", "kind: [table]", ["B1"], "invalid_metadata", _SMALL_FILE,
+          extra={"kind": ["table"]})
+bad_table("table-kind-dense-with-dtype", "kind: dense beside a dtype: only table is a kind",
+          ["B1"], "invalid_metadata", _SMALL_FILE, extra={"kind": "dense", "dtype": "int64"})
+bad_table("table-missing-rows", "no rows key", ["B2"], "invalid_metadata", _SMALL_FILE,
+          extra={"rows": None})
+bad_table("table-missing-columns", "no columns key", ["B2"], "invalid_metadata", _SMALL_FILE,
+          extra={"columns": None})
+bad_table("table-missing-types", "no types key", ["B2"], "invalid_metadata", _SMALL_FILE,
+          extra={"types": None})
+bad_table("table-missing-bytes", "no bytes key", ["B2"], "invalid_metadata", _SMALL_FILE,
+          extra={"bytes": None})
+bad_table("table-rows-negative", "rows: -1", ["B2", "Y1"], "invalid_metadata", _SMALL_FILE,
+          extra={"rows": "-1"})
+bad_table("table-bytes-quoted", "bytes: a quoted string", ["B2"], "invalid_metadata",
+          _SMALL_FILE, extra={"bytes": f"'{len(_SMALL_FILE)}'"})
+bad_table("table-columns-not-strings", "a column name that is an integer", ["B2"],
+          "invalid_metadata", _SMALL_FILE, extra={"columns": ["x", "3"]})
+bad_table("table-types-not-sequence", "types: a string", ["B2"], "invalid_metadata",
+          _SMALL_FILE, extra={"types": "int64"})
+bad_table("table-types-length", "two columns, one type", ["B2"], "invalid_metadata",
+          _SMALL_FILE, extra={"types": ["int64"]})
+bad_table("table-version-2-0", "a 2.0 table", ["Y2"], "unsupported_version", _SMALL_FILE,
+          version=(2, 0))
+
+# [G1]: types outside the grammar.
+bad_table("table-type-numpy-spelling", "types: float64 (numpy's spelling, not Arrow's double)",
+          ["G1"], "unknown_dtype", arrow_file(pa.table({"x": pa.array([1.5])})),
+          types=["float64"])
+bad_table("table-type-spacing", "timestamp[us,tz=UTC]: pyarrow writes a space after the comma",
+          ["G1"], "unknown_dtype",
+          arrow_file(pa.table({"t": pa.array([0], pa.timestamp("us", tz="UTC"))})),
+          types=["timestamp[us,tz=UTC]"])
+bad_table("table-type-map", "a map column (a type outside the grammar)", ["G1"], "unknown_dtype",
+          arrow_file(pa.table({"m": pa.array([[("a", 1)]], pa.map_(pa.string(), pa.int32()))})))
+bad_table("table-type-decimal-precision", "decimal128(39, 2): precision above 38", ["G1"],
+          "unknown_dtype", arrow_file(pa.table({"x": pa.array([1], pa.int64())})),
+          types=["decimal128(39, 2)"])
+
+# [B3]: the .arrow file.
+bad_table("table-missing-arrow", "t.yaml without t.arrow", ["B3"], "missing_file", _SMALL_FILE,
+          drop_arrow=True)
+bad_table("table-arrow-symlink", "t.arrow is a symbolic link", ["B3", "N7"], "missing_file",
+          _SMALL_FILE, drop_arrow=True, extra_files={"bytes.bin": _SMALL_FILE},
+          symlinks={"t.arrow": "bytes.bin"})
+bad_table("table-bytes-mismatch", "bytes is one more than the file's length", ["B3"],
+          "size_mismatch", _SMALL_FILE, nbytes=len(_SMALL_FILE) + 1)
+bad_table("table-truncated-bytes", "the file lost its last 64 bytes, bytes is the original size",
+          ["B3"], "size_mismatch", _SMALL_FILE[:-64], describe=_SMALL_FILE,
+          nbytes=len(_SMALL_FILE))
+bad_table("table-mixed-kinds-array", "t.array beside a table: a name has files of one kind",
+          ["B1"], "mixed_kinds", _SMALL_FILE, extra_files={"t.array": b"\x01\x02\x03"})
+bad_table("table-mixed-kinds-indptr", "t.indptr beside a table", ["B1"], "mixed_kinds",
+          _SMALL_FILE, extra_files={"t.indptr": b"\x00" * 8})
+
+# [B4]: the file frame.
+bad_table("table-truncated", "the file lost its last 64 bytes and bytes says so: no footer",
+          ["B4"], "invalid_arrow", _SMALL_FILE[:-64], describe=_SMALL_FILE,
+          nbytes=len(_SMALL_FILE) - 64)
+bad_table("table-magic-start", "ARROW2 at the start", ["B4"], "invalid_arrow",
+          b"ARROW2" + _SMALL_FILE[6:], describe=_SMALL_FILE)
+bad_table("table-magic-end", "the trailing magic is ARROW2", ["B4"], "invalid_arrow",
+          _SMALL_FILE[:-6] + b"ARROW2", describe=_SMALL_FILE)
+bad_table("table-empty-file", "an empty .arrow file, bytes: 0", ["B4"], "invalid_arrow", b"",
+          describe=_SMALL_FILE, nbytes=0)
+_stream = pa.BufferOutputStream()
+with pa.ipc.new_stream(_stream, _SMALL.schema) as _w:
+    _w.write_table(_SMALL)
+bad_table("table-stream-format", "an Arrow IPC stream, not a file (no magic, no footer)", ["B4"],
+          "invalid_arrow", _stream.getvalue().to_pybytes(), describe=_SMALL_FILE)
+_V4 = arrow_file(_SMALL, options=pa.ipc.IpcWriteOptions(metadata_version=pa.ipc.MetadataVersion.V4))
+bad_table("table-metadata-v4", "metadata version V4 (V5 required)", ["B4"], "invalid_arrow", _V4)
+_footer_len = bytearray(_SMALL_FILE)
+struct.pack_into("<i", _footer_len, len(_footer_len) - 10, len(_SMALL_FILE))
+bad_table("table-footer-length", "the footer length points before the start of the file",
+          ["B4"], "invalid_arrow", bytes(_footer_len), describe=_SMALL_FILE)
+
+# [B5]: blocks, messages, compression, buffers.
+for _codec in ("lz4", "zstd"):
+    _c = arrow_file(_SMALL, options=pa.ipc.IpcWriteOptions(compression=_codec))
+    bad_table(f"table-compressed-{_codec}", f"buffers compressed with {_codec.upper()} "
+              "(a valid Arrow file that cannot be mapped)", ["B5"], "compressed_arrow", _c)
+
+
+def _patched(data: bytes, edit) -> bytes:
+    b = bytearray(data)
+    edit(b)
+    return bytes(b)
+
+
+def _first_buffer(b, min_length=1, batch=0):
+    """The first buffer of record batch `batch` with at least `min_length` bytes."""
+    return next(x for x in _buffers(b, _blocks(b, "batches")[batch]) if x[2] >= min_length)
+
+
+def _buffer_offset_out(b):
+    p, _, _ = _first_buffer(b)
+    struct.pack_into("<q", b, p, _blocks(b, "batches")[0][3])  # offset = bodyLength
+
+
+def _buffer_length_out(b):
+    p, off, _ = _first_buffer(b)
+    struct.pack_into("<q", b, p + 8, _blocks(b, "batches")[0][3] - off + 8)
+
+
+def _buffer_misaligned(b):
+    body = _blocks(b, "batches")[0][3]
+    p, off, length = next(x for x in _buffers(b, _blocks(b, "batches")[0])
+                          if x[2] and x[1] + 4 + x[2] <= body)
+    struct.pack_into("<q", b, p, off + 4)
+
+
+def _block_out(b):
+    p = _blocks(b, "batches")[0][0]
+    struct.pack_into("<q", b, p, len(b) + 64)
+
+
+def _offsets_out(b):
+    # The string column `s` of _SMALL: buffers 0-1 are x's (validity, values), 2-4 are s's
+    # (validity, offsets, data). Its last offset points past the data buffer.
+    block = _blocks(b, "batches")[0]
+    _, body_start = _batch(b, block)
+    _, off, _ = _buffers(b, block)[3]
+    struct.pack_into("<i", b, body_start + off + 4 * 3, 1 << 20)
+
+
+def _replacement(b):
+    # The second dictionary batch (a delta) made a replacement: isDelta (field 2) set to false.
+    block = _blocks(b, "dictionaries")[1]
+    off = block[1]
+    message = _Table(b, off + 8 + _u32(b, off + 8))
+    p = message.table(2).field(2)
+    assert b[p] == 1
+    b[p] = 0
+
+
+bad_table("table-buffer-offset-out-of-range", "a buffer starts at the end of its body",
+          ["B5"], "invalid_arrow", _patched(_SMALL_FILE, _buffer_offset_out),
+          describe=_SMALL_FILE)
+bad_table("table-buffer-length-out-of-range", "a buffer ends 8 bytes past its body", ["B5"],
+          "invalid_arrow", _patched(_SMALL_FILE, _buffer_length_out), describe=_SMALL_FILE)
+bad_table("table-buffer-misaligned", "a buffer offset that is not a multiple of 8", ["B5"],
+          "invalid_arrow", _patched(_SMALL_FILE, _buffer_misaligned), describe=_SMALL_FILE)
+bad_table("table-block-out-of-range", "the footer's record batch block lies past the end of "
+          "the file", ["B5"], "invalid_arrow", _patched(_SMALL_FILE, _block_out),
+          describe=_SMALL_FILE)
+
+# [B6]: dictionaries.
+_D1 = pa.table({"c": pa.array(["a", "b"]).dictionary_encode()})
+_D2 = pa.table({"c": pa.array(["a", "b", "c"]).dictionary_encode()})
+_DELTA = arrow_file(_D1.to_batches() + _D2.to_batches(), _D1.schema,
+                    options=pa.ipc.IpcWriteOptions(emit_dictionary_deltas=True))
+bad_table("table-dictionary-delta", "a delta dictionary batch (pyarrow's emit_dictionary_deltas)",
+          ["B6"], "invalid_arrow", _DELTA)
+bad_table("table-dictionary-replacement", "two dictionary batches for one id, neither a delta",
+          ["B6"], "invalid_arrow", _patched(_DELTA, _replacement), describe=_DELTA)
+
+# [B7]: the YAML against the IPC schema and row count.
+bad_table("table-mismatch-names", "a column name differs", ["B7"], "table_mismatch",
+          _SMALL_FILE, columns=["x", "S"])
+bad_table("table-mismatch-order", "the columns in another order", ["B7"], "table_mismatch",
+          _SMALL_FILE, columns=["s", "x"], types=["string", "int64"])
+bad_table("table-mismatch-count", "one column fewer in the YAML", ["B7"], "table_mismatch",
+          _SMALL_FILE, columns=["x"], types=["int64"])
+bad_table("table-mismatch-type", "int32 in the YAML, int64 in the file", ["B7"],
+          "table_mismatch", _SMALL_FILE, types=["int32", "string"])
+bad_table("table-mismatch-time-zone", "timestamp[us] in the YAML, timestamp[us, tz=UTC] in "
+          "the file", ["B7"], "table_mismatch",
+          arrow_file(pa.table({"t": pa.array([0], pa.timestamp("us", tz="UTC"))})),
+          types=["timestamp[us]"])
+bad_table("table-mismatch-nullability", "list<item: int32> in the YAML, a not-null child in "
+          "the file", ["B7", "G1"], "table_mismatch",
+          arrow_file(pa.table({"l": pa.array([[1]], pa.list_(pa.field("item", pa.int32(),
+                                                                       nullable=False)))})),
+          types=["list<item: int32>"])
+bad_table("table-mismatch-rows", "rows: 4, the batches hold 3", ["B7"], "table_mismatch",
+          _SMALL_FILE, rows=4)
+
+# [B8]: the data.
+bad_table("table-offsets-out-of-range", "a string offset past the end of its data buffer",
+          ["B8"], "invalid_arrow", _patched(_SMALL_FILE, _offsets_out), describe=_SMALL_FILE)
+_bad_index = pa.table({"c": pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int8()),
+                                                           pa.array(["a", "b"]))})
+_bad_index_file = bytearray(arrow_file(_bad_index))
+_blk = _blocks(_bad_index_file, "batches")[0]
+_, _body = _batch(_bad_index_file, _blk)
+_, _off, _ = _buffers(_bad_index_file, _blk)[1]
+_bad_index_file[_body + _off + 1] = 7  # index 7 into a dictionary of 2
+bad_table("table-dictionary-index-out-of-range", "a dictionary index past the dictionary's end",
+          ["B8"], "invalid_arrow", bytes(_bad_index_file), describe=arrow_file(_bad_index))
+
+# [E2]: the check order of tables.
+bad_table("order-table-size-before-content", "bytes wrong and bad magic: the size is checked "
+          "first", ["E2"], "size_mismatch", b"ARROW2" + _SMALL_FILE[6:], describe=_SMALL_FILE,
+          nbytes=len(_SMALL_FILE) + 8)
+bad_table("order-table-mixed-kinds-before-arrow", "t.array beside and t.arrow missing: the other "
+          "kind's files are checked first", ["E2"], "mixed_kinds", _SMALL_FILE, drop_arrow=True,
+          extra_files={"t.array": b"\x01"})
+bad_table("order-table-compression-before-mismatch", "compressed and a column name wrong: the "
+          "messages are checked before the YAML agreement", ["E2"], "compressed_arrow",
+          arrow_file(_SMALL, options=pa.ipc.IpcWriteOptions(compression="zstd")),
+          columns=["x", "S"])
+bad_table("order-table-mismatch-before-data", "a column name wrong and an offset out of range: "
+          "the agreement is checked before the data", ["E2"], "table_mismatch",
+          _patched(_SMALL_FILE, _offsets_out), describe=_SMALL_FILE, columns=["x", "S"])
+bad_table("order-table-type-before-files", "an unknown type and no .arrow file: the metadata is "
+          "checked first", ["E2"], "unknown_dtype", _SMALL_FILE, drop_arrow=True,
+          types=["int64", "utf8"])
+bad_name("name-dir-ends-arrow", "directory component ending in .arrow", ["N6"], "a.arrow/x")
+daf_file(
+    "daf-file-item-beside-arrow",
+    "a scalar t.yaml with t.arrow beside it: a table's broken metadata, not a daf item",
+    "t.yaml",
+    {"t.yaml": "5\n...\n", "t.arrow": _SMALL_FILE},
+    None,
 )
 
 
