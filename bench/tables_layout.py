@@ -2,8 +2,8 @@
 """What pyarrow and polars copy when they read an uncompressed Arrow IPC file from /dev/shm, per
 column type and layout (issue 17: it decides the layout dafstore stores tables in).
 
-    bench/.venv/bin/python bench/tables_layout.py            # ~200 MiB per file, 3 rounds (~17 min on 2 cores)
-    bench/.venv/bin/python bench/tables_layout.py --quick    # ~32 MiB per file, 21 cases (~4 min)
+    bench/.venv/bin/python bench/tables_layout.py            # ~200 MiB per file, 58 cases, 3 rounds (~18 min on 2 cores)
+    bench/.venv/bin/python bench/tables_layout.py --quick    # ~32 MiB per file, 24 cases (~5-6 min)
     options: --size-mib N  --rounds N  --only CASE[,CASE..]  --dir DIR  --no-lifetime  --out-prefix P
 
 The venv is bench/run.sh's (`bench/.venv`: numpy, pyarrow, polars; pandas is not needed here);
@@ -352,11 +352,11 @@ class Gen:
         return pa.Array.from_buffers(pa.bool_(), n, [pa.py_buffer(self.validity(n)),
                                                      pa.py_buffer(self.bytes_(n // 8))])
 
-    def strings(self, typ, letters=True, mean=14):
+    def strings(self, typ, letters=True, mean=14, n=None):
         import pyarrow as pa
 
         np = self.np
-        n = self.size // (mean + 4)
+        n = n or self.size // (mean + 4)
         lengths = self.rng.integers(0, 2 * mean + 1, n, dtype=np.int64)
         off = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lengths, out=off[1:])
@@ -368,12 +368,12 @@ class Gen:
                                               pa.py_buffer(data)])
         return arr if arr.type == typ else arr.cast(typ)
 
-    def dictionary(self, index_type, value_type, k=1000):
+    def dictionary(self, index_type, value_type, k=1000, n=None):
         import pyarrow as pa
 
         np = self.np
         width = pa.array([], index_type).type.bit_width // 8
-        n = self.size // width
+        n = n or self.size // width
         values = pa.array([f"category_{i:06d}" for i in range(k)], value_type)
         idx = self.rng.integers(0, k, n).astype(index_type.to_pandas_dtype())
         indices = pa.Array.from_buffers(index_type, n, [pa.py_buffer(self.validity(n)),
@@ -463,6 +463,24 @@ def cases(quick):
         pad = pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(g.bytes_(n // 8))])
         return ("pa_tables", [pa.table({"c": dec}), pa.table({"pad": pad, "c": dec})])
 
+    def mixed(g, variant):
+        # the seed's frame: f64, i64, timestamp with tz, a string and a categorical column, ~60 B
+        # a row; in the layout df.to_arrow() gives (large_string), normalized, and as polars writes
+        import polars as pl
+
+        n = g.size // 60
+        t = pa.table({
+            "f": pa.Array.from_buffers(pa.float64(), n, [None, pa.py_buffer(g.bytes_(n * 8))]),
+            "i": pa.Array.from_buffers(pa.int64(), n, [pa.py_buffer(g.validity(n)), pa.py_buffer(g.bytes_(n * 8))]),
+            "t": pa.array(np.arange(n, dtype=np.int64) * 1000 + 1_600_000_000_000_000, pa.timestamp("us", tz="UTC")),
+            "s": g.strings(pa.large_string(), n=n),
+            "c": g.dictionary(pa.uint32(), pa.large_string(), k=50, n=n)})
+        if variant == "to_arrow":
+            return ("pa_table", t)
+        if variant == "normalized":
+            return ("pa_table", normalize_for_sharing(t))
+        return ("pl", pl.from_arrow(t))
+
     one = [
         ("bool", "bool", P(lambda g: g.boolean())),
         ("int8", "int8", P(lambda g: g.prim(pa.int8(), 1))),
@@ -518,6 +536,10 @@ def cases(quick):
         ("large_list", "large_list<item: int64>", P(lambda g: g.lists(True))),
         ("fixed_size_list", "fixed_size_list<item: float>[16]", P(lambda g: g.fixed_list())),
         ("struct", "struct<a: int64, b: double>", P(lambda g: g.struct())),
+        ("mixed_to_arrow", "f64, i64, timestamp[us, tz=UTC], large_string, dictionary<large_string, uint32>"
+         " (the layout polars' df.to_arrow() gives); type shown: the dictionary column", lambda g: mixed(g, "to_arrow")),
+        ("mixed_normalized", "the same after normalize_for_sharing()", lambda g: mixed(g, "normalized")),
+        ("mixed_polars", "the same written by polars' write_ipc", lambda g: mixed(g, "polars")),
     ]
     many_names = ("bool", "int64", "float64", "timestamp_tz", "string", "large_string", "string_view",
                   "dict_uint32_large", "pl_categorical", "large_list", "struct")
@@ -526,7 +548,8 @@ def cases(quick):
     if quick:  # one or two per family (process start-up, ~0.7 s per worker, dominates at 32 MiB)
         keep = ("bool", "int64", "float64", "decimal128_a16", "time64", "timestamp_tz", "string",
                 "large_string", "string_view", "pl_string", "fixed_size_binary", "dict_int32",
-                "pl_categorical", "pl_enum_u8", "list", "large_list", "struct")
+                "pl_categorical", "pl_enum_u8", "list", "large_list", "struct", "mixed_to_arrow",
+                "mixed_normalized", "mixed_polars")
         one = [c for c in one if c[0] in keep]
     out = [(name, what, b, 1) for name, what, b in one]
     out += [(name + f"_x{MANY_BATCHES}", what + f", {MANY_BATCHES} record batches", b, MANY_BATCHES)
@@ -540,7 +563,12 @@ def write_case(path, builder, batches, size):
 
     g = Gen(size)
     kind, obj = builder(g)
-    if kind == "pa_tables":
+    if kind == "pa_table":
+        with pa.ipc.new_file(path, obj.schema) as w:
+            for b in obj.to_batches(max_chunksize=-(-obj.num_rows // batches)):
+                w.write_batch(b)
+        rows, table = obj.num_rows, None
+    elif kind == "pa_tables":
         for table in obj:
             with pa.ipc.new_file(path, table.schema) as w:
                 w.write_table(table)
