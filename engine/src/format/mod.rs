@@ -9,6 +9,7 @@ pub mod dtype;
 pub mod meta;
 pub mod name;
 pub mod sparse;
+pub mod table;
 pub mod yaml;
 
 /// Number of lock stripes ([W6]).
