@@ -982,6 +982,54 @@ mod tests {
     }
 
     #[test]
+    fn a_table_document_round_trips_and_its_errors_cite_rules() {
+        let t = ArrayMeta::Table(
+            TableMeta::new(
+                3,
+                vec!["a".into(), "it's: x".into(), "\u{1}".into()],
+                vec![
+                    "double".into(),
+                    "struct<a: int32>".into(),
+                    "timestamp[us, tz=UTC]".into(),
+                ],
+                640,
+            )
+            .unwrap(),
+        );
+        let text = render_yaml(&t, Some(&[("arrow".into(), 7)]));
+        assert!(
+            text.starts_with("bytes: 640\ncolumns:\n- a\n- 'it''s: x'\n"),
+            "{text}"
+        );
+        assert!(text.contains("kind: table\nrows: 3\n") && text.ends_with("version:\n- 1\n- 2\n"));
+        let doc = parse(&text).unwrap();
+        assert_eq!((doc.meta, doc.version), (t, (1, 2)));
+        assert_eq!(doc.crc32c.get("arrow"), Some(&7));
+        let rule = |s: &str| match parse(s).unwrap_err() {
+            MetaError::Invalid { rule, .. } => rule,
+            e => panic!("{e}"),
+        };
+        let ok = "kind: table\nrows: 1\nbytes: 8\ncolumns: [a]\ntypes: [int8]\n";
+        assert!(parse(&format!("{ok}version: [1, 2]\n")).is_ok());
+        assert_eq!(rule(&format!("{ok}version: [1, 1]\n")), "Y2");
+        assert_eq!(rule(&format!("{ok}dtype: int8\nversion: [1, 2]\n")), "Y5");
+        assert_eq!(
+            rule(
+                "kind: table\nrows: 1\nbytes: 8\ncolumns: [a, b]\ntypes: [int8]\nversion: [1, 2]\n"
+            ),
+            "TB1"
+        );
+        assert_eq!(
+            rule("kind: table\nbytes: 8\ncolumns: [a]\ntypes: [int8]\nversion: [1, 2]\n"),
+            "TB1"
+        );
+        assert_eq!(
+            rule("kind: tabel\ndtype: int8\nshape: [1]\nversion: [1, 2]\n"),
+            "Y5"
+        );
+    }
+
+    #[test]
     fn metadata_larger_than_64_kib_is_refused_before_parsing() {
         let mut text = b"dtype: int8\nshape:\n- 3\nversion:\n- 1\n- 1\n".to_vec();
         text.resize(MAX_YAML_BYTES as usize + 1, b'\n');
@@ -1028,13 +1076,13 @@ mod tests {
             d,
             serde_json::json!({"kind": "dense", "dtype": "int16", "data_dtype": null,
                 "indices_dtype": null, "indptr_dtype": null, "layout": null,
-                "shape": [2, 3], "nnz": null})
+                "shape": [2, 3], "nnz": null, "rows": null, "columns": null, "types": null})
         );
         assert_eq!(
             s,
             serde_json::json!({"kind": "sparse", "dtype": null, "data_dtype": "float32",
                 "indices_dtype": "int32", "indptr_dtype": "int64", "layout": "columns",
-                "shape": [4, 5], "nnz": 6})
+                "shape": [4, 5], "nnz": 6, "rows": null, "columns": null, "types": null})
         );
         assert_eq!((dense.kind(), sparse.kind()), (Kind::Dense, Kind::Sparse));
         assert_eq!(
