@@ -196,8 +196,24 @@ pub fn read_by_spec(root: &std::path::Path, name: &str) -> Result<Option<u64>, S
     let files = dafstore::internals::inspect::read_array_files(root, name, true)
         .map_err(|e| format!("{name}: visible but not readable by the spec: {e}"))?;
     if let dafstore::ArrayMeta::Table(_) = files.meta {
-        // The file was fully validated by `read_array_files`; its values by `verify_array`.
-        return Ok(Some(0));
+        // Read with arrow-ipc's own reader (the file was validated by `read_array_files`).
+        use dafstore::arrow_array::cast::AsArray;
+        use dafstore::arrow_array::types::UInt64Type;
+        let reader =
+            arrow_ipc::reader::FileReader::try_new(std::io::Cursor::new(files.bytes(0)), None)
+                .map_err(|e| format!("{name}: visible but not an Arrow file: {e}"))?;
+        let mut v = Vec::new();
+        for b in reader {
+            let b = b.map_err(|e| format!("{name}: {e}"))?;
+            v.extend_from_slice(b.column(0).as_primitive::<UInt64Type>().values());
+        }
+        let seed = *v
+            .first()
+            .ok_or_else(|| format!("{name}: visible and empty"))?;
+        if v != dense_values(seed) {
+            return Err(format!("{name}: table is not generation {seed}"));
+        }
+        return Ok(Some(seed));
     }
     let first = files.bytes(0);
     if first.len() < 8 {
