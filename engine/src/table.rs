@@ -56,8 +56,7 @@ impl TableInner {
                 path: path.clone(),
                 detail: "the file is empty".into(),
             })?;
-        let decoded = crate::format::table::read_file(&buf, &path)?;
-        crate::format::table::check_against(&meta, &decoded, &path)?;
+        let decoded = crate::format::table::read_file(&buf, &path, Some(&meta))?;
         Ok(TableInner {
             array,
             schema: decoded.schema,

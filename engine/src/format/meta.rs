@@ -294,7 +294,7 @@ impl TableMeta {
         if columns.len() != types.len() {
             return Err(invalid(
                 path,
-                "TB1",
+                "B2",
                 format!(
                     "{} columns but {} types: there must be one type per column",
                     columns.len(),
@@ -303,7 +303,7 @@ impl TableMeta {
             ));
         }
         if let Some(t) = types.iter().find(|t| t.is_empty()) {
-            return Err(invalid(path, "TB1", format!("type {t:?} is empty")));
+            return Err(invalid(path, "B2", format!("type {t:?} is empty")));
         }
         Ok(TableMeta {
             rows,
@@ -563,13 +563,13 @@ pub fn parse_yaml(bytes: &[u8], path: &Path) -> Result<YamlDoc, MetaError> {
     match root.get("kind") {
         None => {}
         Some(Node::Str(k)) if k == "table" => return parse_table(path, &root, version),
-        Some(Node::Str(k)) if k == "dense" || k == "sparse" => {}
+        // [B1]: `kind` marks a table; any other value is refused (dense and sparse have none).
         Some(other) => {
             return Err(invalid(
                 path,
-                "Y5",
+                "B1",
                 format!(
-                    "kind is {}; the kinds are \"dense\", \"sparse\" and \"table\"",
+                    "kind is {}; the only kind is \"table\" (dense and sparse have no `kind`)",
                     other.describe()
                 ),
             ))
@@ -660,14 +660,14 @@ pub fn parse_yaml(bytes: &[u8], path: &Path) -> Result<YamlDoc, MetaError> {
 /// A sequence of strings (`columns`, `types` of a table).
 fn strings_key(path: &Path, root: &Node, key: &str) -> Result<Vec<String>, MetaError> {
     match root.get(key) {
-        None => Err(invalid(path, "TB1", format!("missing key `{key}`"))),
+        None => Err(invalid(path, "B2", format!("missing key `{key}`"))),
         Some(Node::Seq(items)) => items
             .iter()
             .map(|n| match n {
                 Node::Str(s) => Ok(s.clone()),
                 other => Err(invalid(
                     path,
-                    "TB1",
+                    "B2",
                     format!(
                         "every item of {key} must be a string, found {}",
                         other.describe()
@@ -677,7 +677,7 @@ fn strings_key(path: &Path, root: &Node, key: &str) -> Result<Vec<String>, MetaE
             .collect(),
         Some(other) => Err(invalid(
             path,
-            "TB1",
+            "B2",
             format!("{key} must be a sequence, found {}", other.describe()),
         )),
     }
@@ -701,21 +701,39 @@ fn parse_table(path: &Path, root: &Node, version: (u64, u64)) -> Result<YamlDoc,
         if root.get(key).is_some() {
             return Err(invalid(
                 path,
-                "Y5",
+                "B1",
                 format!("a table (kind: table) has no `{key}`"),
             ));
         }
     }
     let crc32c = crc_key(path, root)?;
     let size = |key: &str| match root.get(key) {
-        None => Err(invalid(path, "TB1", format!("missing key `{key}`"))),
-        Some(n) => size_of(path, "TB1", key, n),
+        None => Err(invalid(path, "B2", format!("missing key `{key}`"))),
+        Some(n) => size_of(path, "B2", key, n),
     };
     let rows = size("rows")?;
     let bytes = size("bytes")?;
     let columns = strings_key(path, root, "columns")?;
     let types = strings_key(path, root, "types")?;
     let meta = ArrayMeta::Table(TableMeta::new_at(rows, columns, types, bytes, path)?);
+    // [G1]: every type in the grammar, exactly as pyarrow prints it (`unknown_dtype`).
+    if let ArrayMeta::Table(t) = &meta {
+        if let Some((c, ty)) = t
+            .columns
+            .iter()
+            .zip(&t.types)
+            .find(|(_, ty)| !crate::format::table::is_type_name(ty))
+        {
+            return Err(MetaError::UnknownDtype {
+                path: path.to_path_buf(),
+                found: format!("types of column {c:?}: {ty}"),
+                valid:
+                    "the Arrow types of SPEC 5.6 [G1], as pyarrow prints them (e.g. double, \
+                        timestamp[us, tz=UTC], dictionary<values=string, indices=int32, ordered=0>)"
+                        .into(),
+            });
+        }
+    }
     let crc32c = crc32c
         .into_iter()
         .filter(|(suffix, _)| TABLE_SUFFIXES.contains(&suffix.as_str()))
@@ -1012,20 +1030,24 @@ mod tests {
         let ok = "kind: table\nrows: 1\nbytes: 8\ncolumns: [a]\ntypes: [int8]\n";
         assert!(parse(&format!("{ok}version: [1, 2]\n")).is_ok());
         assert_eq!(rule(&format!("{ok}version: [1, 1]\n")), "Y2");
-        assert_eq!(rule(&format!("{ok}dtype: int8\nversion: [1, 2]\n")), "Y5");
+        assert_eq!(rule(&format!("{ok}dtype: int8\nversion: [1, 2]\n")), "B1");
         assert_eq!(
             rule(
                 "kind: table\nrows: 1\nbytes: 8\ncolumns: [a, b]\ntypes: [int8]\nversion: [1, 2]\n"
             ),
-            "TB1"
+            "B2"
         );
         assert_eq!(
             rule("kind: table\nbytes: 8\ncolumns: [a]\ntypes: [int8]\nversion: [1, 2]\n"),
-            "TB1"
+            "B2"
         );
         assert_eq!(
             rule("kind: tabel\ndtype: int8\nshape: [1]\nversion: [1, 2]\n"),
-            "Y5"
+            "B1"
+        );
+        assert_eq!(
+            rule("kind: dense\ndtype: int8\nshape: [1]\nversion: [1, 1]\n"),
+            "B1"
         );
     }
 

@@ -9,6 +9,7 @@ pub mod dtype;
 pub mod meta;
 pub mod name;
 pub mod sparse;
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 pub mod table;
 pub mod yaml;
 

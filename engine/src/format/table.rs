@@ -128,6 +128,196 @@ pub fn schema_types(schema: &arrow_schema::Schema) -> Result<Vec<String>, (Strin
         .collect()
 }
 
+/// Whether `t` is a type of the grammar, written exactly as pyarrow prints it ([G1]): the
+/// canonical spelling only (no other spacing, no numpy names), precision of decimal128 1–38 and
+/// of decimal256 1–76, integer dictionary indices.
+pub fn is_type_name(t: &str) -> bool {
+    let mut p = TypeParser { s: t, i: 0 };
+    p.ty().is_some() && p.i == t.len()
+}
+
+struct TypeParser<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl TypeParser<'_> {
+    fn rest(&self) -> &str {
+        &self.s[self.i..]
+    }
+
+    fn eat(&mut self, lit: &str) -> bool {
+        if self.rest().starts_with(lit) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn need(&mut self, lit: &str) -> Option<()> {
+        self.eat(lit).then_some(())
+    }
+
+    /// A decimal integer without sign or leading zero.
+    fn uint(&mut self) -> Option<u64> {
+        let digits = self.rest().bytes().take_while(u8::is_ascii_digit).count();
+        let d = &self.rest()[..digits];
+        if d.is_empty() || (d.len() > 1 && d.starts_with('0')) {
+            return None;
+        }
+        let v = d.parse().ok()?;
+        self.i += digits;
+        Some(v)
+    }
+
+    fn int(&mut self) -> Option<i64> {
+        let neg = self.eat("-");
+        let v = i64::try_from(self.uint()?).ok()?;
+        Some(if neg { -v } else { v })
+    }
+
+    fn unit(&mut self, units: &[&str]) -> Option<()> {
+        // Longest first: `ms` before `s`.
+        let mut sorted = units.to_vec();
+        sorted.sort_by_key(|u| std::cmp::Reverse(u.len()));
+        sorted.into_iter().find(|u| self.eat(u)).map(|_| ())
+    }
+
+    /// A child field: `NAME: T` with an optional ` not null`.
+    fn field(&mut self) -> Option<()> {
+        let end = self.rest().find(": ")?;
+        self.i += end + 2;
+        self.ty()?;
+        self.eat(" not null");
+        Some(())
+    }
+
+    /// Returns whether the type is an integer (for dictionary indices).
+    fn ty(&mut self) -> Option<bool> {
+        const INTS: [&str; 8] = [
+            "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+        ];
+        const SIMPLE: [&str; 14] = [
+            "null",
+            "bool",
+            "halffloat",
+            "float",
+            "double",
+            "date32[day]",
+            "date64[ms]",
+            "large_string",
+            "string_view",
+            "string",
+            "large_binary",
+            "binary_view",
+            "binary",
+            "decimal",
+        ];
+        for prefix in ["decimal128(", "decimal256("] {
+            if self.eat(prefix) {
+                let max = if prefix == "decimal128(" { 38 } else { 76 };
+                let p = self.uint()?;
+                self.need(", ")?;
+                let sc = self.int()?;
+                self.need(")")?;
+                return ((1..=max).contains(&p) && sc.unsigned_abs() <= p).then_some(false);
+            }
+        }
+        if self.eat("time32[") {
+            self.unit(&["s", "ms"])?;
+            self.need("]")?;
+            return Some(false);
+        }
+        if self.eat("time64[") {
+            self.unit(&["us", "ns"])?;
+            self.need("]")?;
+            return Some(false);
+        }
+        if self.eat("timestamp[") {
+            self.unit(&["s", "ms", "us", "ns"])?;
+            if self.eat(", tz=") {
+                let end = self.rest().find(']')?;
+                if end == 0 {
+                    return None;
+                }
+                self.i += end;
+            }
+            self.need("]")?;
+            return Some(false);
+        }
+        if self.eat("duration[") {
+            self.unit(&["s", "ms", "us", "ns"])?;
+            self.need("]")?;
+            return Some(false);
+        }
+        if self.eat("fixed_size_binary[") {
+            i32::try_from(self.uint()?).ok()?;
+            self.need("]")?;
+            return Some(false);
+        }
+        if self.eat("dictionary<values=") {
+            self.ty()?;
+            self.need(", indices=")?;
+            if !self.ty()? {
+                return None;
+            }
+            self.need(", ordered=")?;
+            if !(self.eat("0") || self.eat("1")) {
+                return None;
+            }
+            self.need(">")?;
+            return Some(false);
+        }
+        for prefix in ["list<", "large_list<"] {
+            if self.eat(prefix) {
+                self.field()?;
+                self.need(">")?;
+                return Some(false);
+            }
+        }
+        if self.eat("fixed_size_list<") {
+            self.field()?;
+            self.need(">[")?;
+            i32::try_from(self.uint()?).ok()?;
+            self.need("]")?;
+            return Some(false);
+        }
+        if self.eat("struct<") {
+            if self.eat(">") {
+                return Some(false);
+            }
+            loop {
+                self.field()?;
+                if self.eat(">") {
+                    return Some(false);
+                }
+                self.need(", ")?;
+            }
+        }
+        // Integers: the longest name that matches and ends the token (`int8` is not `int80`).
+        for name in INTS {
+            if self.rest().starts_with(name) {
+                let after = &self.rest()[name.len()..];
+                if !after.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                    self.i += name.len();
+                    return Some(true);
+                }
+            }
+        }
+        for name in SIMPLE.iter().filter(|n| **n != "decimal") {
+            if self.rest().starts_with(name) {
+                let after = &self.rest()[name.len()..];
+                if !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '[') {
+                    self.i += name.len();
+                    return Some(false);
+                }
+            }
+        }
+        None
+    }
+}
+
 fn bad(path: &Path, detail: impl Into<String>) -> OpenError {
     OpenError::InvalidTable {
         path: path.to_path_buf(),
@@ -264,8 +454,17 @@ pub struct Decoded {
 /// compressed ones refused, not decompressed). `path` names the file in errors. Never panics: a
 /// panic inside arrow-ipc (third-party code reading untrusted bytes) is caught and reported as
 /// an invalid file.
-pub fn read_file(file: &Buffer, path: &Path) -> Result<Decoded, OpenError> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_file_inner(file, path))) {
+///
+/// With `expect`, the file's schema and row count must agree with that metadata; this is checked
+/// after every block's frame and before any data is decoded (the order of SPEC section 11).
+pub fn read_file(
+    file: &Buffer,
+    path: &Path,
+    expect: Option<&TableMeta>,
+) -> Result<Decoded, OpenError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_file_inner(file, path, expect)
+    })) {
         Ok(r) => r,
         Err(_) => Err(bad(
             path,
@@ -274,7 +473,11 @@ pub fn read_file(file: &Buffer, path: &Path) -> Result<Decoded, OpenError> {
     }
 }
 
-fn read_file_inner(file: &Buffer, path: &Path) -> Result<Decoded, OpenError> {
+fn read_file_inner(
+    file: &Buffer,
+    path: &Path,
+    expect: Option<&TableMeta>,
+) -> Result<Decoded, OpenError> {
     let data: &[u8] = file.as_slice();
     let len = data.len();
     if len < FILE_START.len() + 10 || &data[..FILE_START.len()] != FILE_START {
@@ -321,15 +524,19 @@ fn read_file_inner(file: &Buffer, path: &Path) -> Result<Decoded, OpenError> {
     let schema = arrow_ipc::convert::try_fb_to_schema(fb_schema)
         .map_err(|e| bad(path, format!("the schema is not valid: {e}")))?;
     let schema = Arc::new(schema);
-    let mut decoder =
-        FileDecoder::new(schema.clone(), footer.version()).with_require_alignment(true);
+    // Pass 1 ([B5], [B6]): every block's frame and header, dictionaries first.
     let mut seen = std::collections::BTreeSet::new();
+    let mut dicts = Vec::new();
     for b in footer.dictionaries().into_iter().flatten() {
         let b = check_block(path, "dictionary", b, blocks_end)?;
         let msg = message(path, data, &b)?;
         let dict = msg
             .header_as_dictionary_batch()
             .ok_or_else(|| bad(path, "a dictionary block does not hold a dictionary batch"))?;
+        let rb = dict
+            .data()
+            .ok_or_else(|| bad(path, "a dictionary batch has no data"))?;
+        check_batch_header(path, &rb, b.body_len)?;
         if dict.isDelta() {
             return Err(bad(
                 path,
@@ -348,16 +555,9 @@ fn read_file_inner(file: &Buffer, path: &Path) -> Result<Decoded, OpenError> {
                 ),
             ));
         }
-        let rb = dict
-            .data()
-            .ok_or_else(|| bad(path, "a dictionary batch has no data"))?;
-        check_batch_header(path, &rb, b.body_len)?;
-        let slice = file.slice_with_length(b.offset, b.meta_len + b.body_len);
-        decoder
-            .read_dictionary(&b.raw, &slice)
-            .map_err(|e| bad(path, format!("dictionary {}: {e}", dict.id())))?;
+        dicts.push((b, dict.id()));
     }
-    let mut batches = Vec::new();
+    let mut blocks = Vec::new();
     let mut rows = 0u64;
     for (i, b) in footer.recordBatches().into_iter().flatten().enumerate() {
         let b = check_block(path, "record batch", b, blocks_end)?;
@@ -366,17 +566,36 @@ fn read_file_inner(file: &Buffer, path: &Path) -> Result<Decoded, OpenError> {
             .header_as_record_batch()
             .ok_or_else(|| bad(path, format!("block {i} does not hold a record batch")))?;
         let n = check_batch_header(path, &rb, b.body_len)?;
+        rows = rows
+            .checked_add(n)
+            .ok_or_else(|| bad(path, "the row count overflows"))?;
+        blocks.push((b, n));
+    }
+    // The agreement with the metadata ([B7]) before any data is decoded ([B8]).
+    if let Some(meta) = expect {
+        check_agreement(meta, &schema, rows, path)?;
+    }
+    // Pass 2 ([B8]): decode, arrow-ipc validating the data. Buffers were checked to be 8-aligned
+    // above; the few types arrow-rs wants 16-aligned (decimal128/256, view types) are realigned
+    // by copying when a file (not ours: we write 64-aligned buffers) has them only 8-aligned.
+    let mut decoder =
+        FileDecoder::new(schema.clone(), footer.version()).with_require_alignment(false);
+    for (b, id) in &dicts {
+        let slice = file.slice_with_length(b.offset, b.meta_len + b.body_len);
+        decoder
+            .read_dictionary(&b.raw, &slice)
+            .map_err(|e| bad(path, format!("dictionary {id}: {e}")))?;
+    }
+    let mut batches = Vec::new();
+    for (i, (b, n)) in blocks.iter().enumerate() {
         let slice = file.slice_with_length(b.offset, b.meta_len + b.body_len);
         let batch = decoder
             .read_record_batch(&b.raw, &slice)
             .map_err(|e| bad(path, format!("record batch {i}: {e}")))?
             .ok_or_else(|| bad(path, format!("block {i} holds no record batch")))?;
-        if batch.num_rows() as u64 != n {
+        if batch.num_rows() as u64 != *n {
             return Err(bad(path, format!("record batch {i} is inconsistent")));
         }
-        rows = rows
-            .checked_add(n)
-            .ok_or_else(|| bad(path, "the row count overflows"))?;
         batches.push(batch);
     }
     Ok(Decoded {
@@ -387,20 +606,25 @@ fn read_file_inner(file: &Buffer, path: &Path) -> Result<Decoded, OpenError> {
 }
 
 /// Checks that the file's schema (names, order, rendered types) and row count are those of the
-/// metadata file, as a reader must.
-pub fn check_against(meta: &TableMeta, decoded: &Decoded, path: &Path) -> Result<(), OpenError> {
+/// metadata file, as a reader must ([B7]).
+fn check_agreement(
+    meta: &TableMeta,
+    schema: &arrow_schema::Schema,
+    rows: u64,
+    path: &Path,
+) -> Result<(), OpenError> {
     let mismatch = |detail: String| OpenError::TableMismatch {
         path: path.to_path_buf(),
         detail,
     };
-    let names: Vec<&String> = decoded.schema.fields().iter().map(|f| f.name()).collect();
+    let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
     if names.len() != meta.columns.len() || names.iter().zip(&meta.columns).any(|(a, b)| *a != b) {
         return Err(mismatch(format!(
             "the file's columns are {names:?}, its metadata says {:?}",
             meta.columns
         )));
     }
-    for (f, t) in decoded.schema.fields().iter().zip(&meta.types) {
+    for (f, t) in schema.fields().iter().zip(&meta.types) {
         let rendered =
             field_type_name(f).map_err(|why| mismatch(format!("column {:?}: {why}", f.name())))?;
         if &rendered != t {
@@ -410,10 +634,10 @@ pub fn check_against(meta: &TableMeta, decoded: &Decoded, path: &Path) -> Result
             )));
         }
     }
-    if decoded.rows != meta.rows {
+    if rows != meta.rows {
         return Err(mismatch(format!(
             "the file holds {} rows, its metadata says {}",
-            decoded.rows, meta.rows
+            rows, meta.rows
         )));
     }
     Ok(())
@@ -493,5 +717,32 @@ mod tests {
             "dictionary<values=string, indices=uint8, ordered=1>"
         );
         assert!(data_type_name(&DataType::Interval(arrow_schema::IntervalUnit::DayTime)).is_err());
+        for ok in [
+            "double",
+            "timestamp[ns, tz=UTC]",
+            "decimal128(38, 2)",
+            "dictionary<values=string, indices=uint8, ordered=1>",
+            "list<item: int32 not null>",
+            "fixed_size_list<item: int8>[3]",
+            "struct<a: int32, b: list<item: string>>",
+            "struct<>",
+            "date32[day]",
+            "time32[ms]",
+        ] {
+            assert!(is_type_name(ok), "{ok}");
+        }
+        for no in [
+            "float64",
+            "timestamp[us,tz=UTC]",
+            "decimal128(39, 2)",
+            "map<string, int32>",
+            "dictionary<values=string, indices=double, ordered=0>",
+            "int80",
+            "list<item: int32",
+            "time32[us]",
+            "",
+        ] {
+            assert!(!is_type_name(no), "{no}");
+        }
     }
 }

@@ -100,6 +100,12 @@ pub enum InspectError {
     /// [`crate::OpenError::TableMismatch`]).
     #[error(transparent)]
     Table(crate::error::OpenError),
+    /// A table with another kind's file beside it (SPEC [B1]).
+    #[error("{path}: a file of another kind beside a table: a name has the files of one kind (SPEC [B1])")]
+    MixedKinds {
+        /// The other kind's file.
+        path: PathBuf,
+    },
 }
 
 impl InspectError {
@@ -121,10 +127,11 @@ impl InspectError {
             InspectError::Path(crate::error::PathError::TooLong { .. }) => "invalid_name",
             InspectError::Path(_) => "missing_file",
             InspectError::Table(crate::error::OpenError::CompressedTable { .. }) => {
-                "compressed_table"
+                "compressed_arrow"
             }
             InspectError::Table(crate::error::OpenError::TableMismatch { .. }) => "table_mismatch",
-            InspectError::Table(_) => "invalid_table",
+            InspectError::Table(_) => "invalid_arrow",
+            InspectError::MixedKinds { .. } => "mixed_kinds",
         }
     }
 }
@@ -176,8 +183,7 @@ fn check_table(
                     path: path.clone(),
                     detail: "the file is empty".into(),
                 })?;
-            let decoded = crate::format::table::read_file(&buf, &path)?;
-            crate::format::table::check_against(meta, &decoded, &path)?;
+            let decoded = crate::format::table::read_file(&buf, &path, Some(meta))?;
             crate::format::table::validate_full(&decoded, &path)
         })();
     // Every buffer over the map is dropped with `result`'s values: the map is ours again.
@@ -473,6 +479,17 @@ fn open_data_files(
 ) -> Result<Vec<(&'static str, std::fs::File, u64)>, InspectError> {
     let mut out = Vec::new();
     let dir = crate::fs::beneath::array_dir(root, name)?;
+    if let (ArrayMeta::Table(_), Some(d)) = (meta, &dir) {
+        for sfx in ["array", "data", "indices", "indptr", "sparse"] {
+            if d.entry_type(&crate::fs::beneath::leaf(name, sfx))?
+                .is_some()
+            {
+                return Err(InspectError::MixedKinds {
+                    path: name.file_path(root, sfx),
+                });
+            }
+        }
+    }
     for (suffix, expected) in meta.files() {
         let path = name.file_path(root, suffix);
         // Resolved without following a link, never blocking, regular files only ([N7], [N9]).
