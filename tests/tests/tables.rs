@@ -591,7 +591,7 @@ fn a_compressed_table_file_is_refused_and_an_import_decompresses_it() {
     let err = dafstore::internals::inspect::read_array_files(c.root(), "t", false)
         .err()
         .unwrap();
-    assert_eq!(err.class(), "compressed_table", "{err}");
+    assert_eq!(err.class(), "compressed_arrow", "{err}");
 }
 
 #[test]
