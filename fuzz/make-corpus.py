@@ -220,6 +220,34 @@ def import_seeds():
         add("import_feather", b.getvalue())
 
 
+def open_table_seeds():
+    # `[schema: u8][rows: u16 LE]` + an uncompressed Arrow IPC file of that schema (the target's
+    # SCHEMAS), one and two batches, and an LZ4-compressed one.
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    tables = [
+        pa.table({"v": pa.array([1, None, 3], pa.int64())}),
+        pa.table({"s": pa.array(["a", None, "ccc"]),
+                  "d": pa.array(["x", "y", "x"]).dictionary_encode()}),
+        pa.table({"l": pa.array([[1, 2], None, []], pa.list_(pa.int32())),
+                  "st": pa.array([{"a": 1, "b": "p"}, None, {"a": 3, "b": None}],
+                                 pa.struct([("a", pa.int32()), ("b", pa.string())]))}),
+        pa.table({"t": pa.array([0, 1, 2], pa.timestamp("us", tz="UTC")),
+                  "sv": pa.array(["short", "a string longer than twelve", ""], pa.string_view()),
+                  "f": pa.array([b"abc", b"def", None], pa.binary(3))}),
+    ]
+    for i, table in enumerate(tables):
+        for batches, compression in [(1, None), (2, None), (1, "lz4")]:
+            t = pa.concat_tables([table] * batches)
+            b = io.BytesIO()
+            opts = ipc.IpcWriteOptions(compression=compression)
+            with ipc.new_file(b, t.schema, options=opts) as w:
+                for _ in range(batches):
+                    w.write_table(table)
+            add("open_table", bytes([i]) + u16(t.num_rows) + b.getvalue())
+
+
 # --- catalogs -----------------------------------------------------------------------------------
 
 
@@ -295,6 +323,7 @@ def main() -> int:
     sparse_seeds()
     array_files_seeds()
     import_seeds()
+    open_table_seeds()
     catalog_seeds()
     catalog_rows_seeds()
     total = 0

@@ -16,7 +16,7 @@ fi
 pip() { .venv/bin/python -m pip --disable-pip-version-check --no-input "$@" </dev/null; }
 
 echo "==> pip install numpy scipy pyarrow polars pytest (the libraries the views are tested with)"
-pip install --quiet numpy scipy pyarrow polars pytest
+pip install --quiet numpy scipy pyarrow==26.0.1 polars pytest
 echo "==> pip install ./bindings/python (maturin, release build)"
 start=$SECONDS
 # --force-reinstall --no-deps: the version does not change between commits, so rebuild always.

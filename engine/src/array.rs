@@ -22,6 +22,7 @@ use crate::fs::cache::{self, FileKey, FileMap};
 use crate::fs::sys;
 use crate::hold::Ref;
 use crate::protocol::refs::Retained;
+use crate::table::{Table, TableInner};
 
 /// A mapped generation of an array: its metadata and one map per non-empty file.
 pub(crate) struct ArrayInner {
@@ -51,7 +52,7 @@ impl ArrayInner {
         self.maps.get(i)?.as_ref().map(|m| &m.map)
     }
 
-    fn still_current(&self) -> bool {
+    pub(crate) fn still_current(&self) -> bool {
         match &self.primary {
             Some((path, key)) => std::fs::metadata(path).is_ok_and(|m| FileKey::of(&m) == *key),
             None => false,
@@ -298,22 +299,26 @@ pub enum Array {
     Dense(DenseArray),
     /// Sparse.
     Sparse(SparseArray),
+    /// A table.
+    Table(Table),
 }
 
 impl Array {
-    /// Dense or sparse.
+    /// Dense, sparse or table.
     pub fn kind(&self) -> Kind {
         match self {
             Array::Dense(_) => Kind::Dense,
             Array::Sparse(_) => Kind::Sparse,
+            Array::Table(_) => Kind::Table,
         }
     }
 
-    /// The element dtype (`data_dtype` for sparse).
-    pub fn dtype(&self) -> DType {
+    /// The element dtype (`data_dtype` for sparse); `None` for a table.
+    pub fn dtype(&self) -> Option<DType> {
         match self {
-            Array::Dense(d) => d.dtype(),
-            Array::Sparse(s) => s.data_dtype(),
+            Array::Dense(d) => Some(d.dtype()),
+            Array::Sparse(s) => Some(s.data_dtype()),
+            Array::Table(_) => None,
         }
     }
 
@@ -322,6 +327,7 @@ impl Array {
         match self {
             Array::Dense(d) => &d.inner.meta,
             Array::Sparse(s) => &s.inner.meta,
+            Array::Table(t) => &t.inner.array.meta,
         }
     }
 }
@@ -476,25 +482,40 @@ impl Container {
             .shared
             .arrays()
             .get(name.as_str())
-            .and_then(std::sync::Weak::upgrade)
-            .and_then(|a| a.downcast::<ArrayInner>().ok());
-        if let Some(inner) = cached {
-            if inner.still_current() {
-                return Ok(wrap(inner));
+            .and_then(std::sync::Weak::upgrade);
+        if let Some(any) = cached {
+            match any.downcast::<ArrayInner>() {
+                Ok(inner) if inner.still_current() => return wrap(inner),
+                Ok(_) => {}
+                Err(any) => {
+                    if let Ok(t) = any.downcast::<TableInner>() {
+                        if t.array.still_current() {
+                            return Ok(Array::Table(Table { inner: t }));
+                        }
+                    }
+                }
             }
         }
         let inner = Arc::new(self.map_array(&name, false)?);
+        if let ArrayMeta::Table(_) = inner.meta {
+            let t = Arc::new(TableInner::decode(inner)?);
+            let any: Arc<dyn std::any::Any + Send + Sync> = t.clone();
+            self.shared
+                .arrays()
+                .insert(name.to_string(), Arc::downgrade(&any));
+            return Ok(Array::Table(Table { inner: t }));
+        }
         let any: Arc<dyn std::any::Any + Send + Sync> = inner.clone();
         let weak = Arc::downgrade(&any);
         self.shared.arrays().insert(name.to_string(), weak);
-        Ok(wrap(inner))
+        wrap(inner)
     }
 
     /// Opens a dense array read-only, untyped.
     pub fn open_dense_untyped(&self, name: &str) -> Result<DenseArray, OpenError> {
         match self.open_array(name)? {
             Array::Dense(d) => Ok(d),
-            Array::Sparse(_) => Err(self.kind_mismatch(name, "sparse", "dense")),
+            other => Err(self.kind_mismatch(name, other.kind().name(), "dense")),
         }
     }
 
@@ -507,7 +528,7 @@ impl Container {
     pub fn open_sparse(&self, name: &str) -> Result<SparseArray, OpenError> {
         match self.open_array(name)? {
             Array::Sparse(s) => Ok(s),
-            Array::Dense(_) => Err(self.kind_mismatch(name, "dense", "sparse")),
+            other => Err(self.kind_mismatch(name, other.kind().name(), "sparse")),
         }
     }
 
@@ -533,7 +554,7 @@ impl Container {
         }
         let rec = self.live_row(name.as_str())?;
         let ArrayMeta::Dense(meta) = &rec.meta else {
-            return Err(self.kind_mismatch(name.as_str(), "sparse", "dense"));
+            return Err(self.kind_mismatch(name.as_str(), rec.meta.kind().name(), "dense"));
         };
         check_dtype::<T>(name.as_str(), meta.dtype)?;
         // Map (and check containment, sizes, take the reference) before registering as a writer:
@@ -585,7 +606,7 @@ impl Container {
             .map_err(|e| OpenError::io(self.shared.stripe_path(&name), "lock", e))?;
         let rec = self.live_row(name.as_str())?;
         let ArrayMeta::Dense(meta) = &rec.meta else {
-            return Err(self.kind_mismatch(name.as_str(), "sparse", "dense"));
+            return Err(self.kind_mismatch(name.as_str(), rec.meta.kind().name(), "dense"));
         };
         check_dtype::<T>(name.as_str(), meta.dtype)?;
         let path = name.file_path(&self.shared.root, "array");
@@ -724,8 +745,9 @@ impl Container {
     }
 }
 
-fn wrap(inner: Arc<ArrayInner>) -> Array {
-    match &inner.meta {
+/// The handle over a mapped generation (a table is decoded).
+fn wrap(inner: Arc<ArrayInner>) -> Result<Array, OpenError> {
+    Ok(match &inner.meta {
         ArrayMeta::Dense(d) => {
             let meta = d.clone();
             Array::Dense(DenseArray { inner, meta })
@@ -734,7 +756,10 @@ fn wrap(inner: Arc<ArrayInner>) -> Array {
             let meta = s.clone();
             Array::Sparse(SparseArray { inner, meta })
         }
-    }
+        ArrayMeta::Table(_) => Array::Table(Table {
+            inner: Arc::new(TableInner::decode(inner)?),
+        }),
+    })
 }
 
 /// Opens `name`'s file with `suffix` (resolved under `root` without following any link, without

@@ -373,6 +373,32 @@ pub enum OpenError {
     /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
     #[error(transparent)]
     Path(#[from] crate::error::PathError),
+    /// A table's `.arrow` file is not a valid Arrow IPC file that can be mapped: truncated or
+    /// corrupted, a block or buffer outside the file or misaligned, more than one dictionary batch
+    /// for an id, a decoder failure.
+    #[error("{path}: not a valid table file: {detail}; the file was changed outside dafstore or written by another tool; check the container (fsck)")]
+    InvalidTable {
+        /// The `.arrow` file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A table's `.arrow` file has compressed buffers, which cannot be mapped.
+    #[error("{path}: the table file has compressed buffers; tables are stored uncompressed so that they can be mapped (import the file, which decompresses it)")]
+    CompressedTable {
+        /// The `.arrow` file.
+        path: PathBuf,
+    },
+    /// A table's `.arrow` file disagrees with its metadata file (columns, types or rows).
+    #[error(
+        "{path}: the table file disagrees with its metadata: {detail}; check the container (fsck)"
+    )]
+    TableMismatch {
+        /// The `.arrow` file.
+        path: PathBuf,
+        /// What differs.
+        detail: String,
+    },
 }
 
 /// Creating, writing, publishing or removing an array failed. Nothing was published.
@@ -414,6 +440,15 @@ pub enum WriteError {
         at: u64,
         /// The byte.
         byte: u8,
+    },
+    /// A table cannot be written as given: a column type that cannot be stored, a batch whose
+    /// schema is not the table's, or Arrow's writer failed.
+    #[error("table {name:?}: {detail}; nothing was written")]
+    InvalidTable {
+        /// The name.
+        name: String,
+        /// What is wrong.
+        detail: String,
     },
     /// The file system ran out of space (ENOSPC, EDQUOT, EFBIG, or SQLite's SQLITE_FULL) before
     /// the publish's commit point (SPEC 7.2): nothing was published, staging files are removed.
@@ -692,7 +727,9 @@ impl OpenError {
     pub fn remedy(&self) -> Option<Remedy> {
         match self {
             OpenError::NotFound { .. } => Some(Remedy::List),
-            OpenError::SizeMismatch { .. } => Some(Remedy::Check),
+            OpenError::SizeMismatch { .. }
+            | OpenError::InvalidTable { .. }
+            | OpenError::TableMismatch { .. } => Some(Remedy::Check),
             OpenError::Catalog(e) => e.remedy(),
             OpenError::Recovery { source, .. } => source.remedy(),
             _ => None,

@@ -21,7 +21,7 @@ use crate::container::Container;
 use crate::error::ContainerError;
 use crate::error::PathError;
 use crate::format::is_session_id;
-use crate::format::meta::{DENSE_SUFFIXES, SPARSE_SUFFIXES};
+use crate::format::meta::{ArrayMeta, ALL_SUFFIXES};
 use crate::format::name::ArrayName;
 use crate::fs::inspect::{check_data_files, daf_own_file, read_array_files, DafFile, InspectError};
 use crate::fs::read::{read_yaml_open, ReadYamlError};
@@ -428,14 +428,10 @@ impl Container {
                 )),
                 Err(ReadYamlError::Meta(e)) => Some(e.to_string()),
                 Ok(doc) if doc.meta != rec.meta => Some(format!(
-                    "{}: metadata says {} {:?} {}, the catalog says {} {:?} {}",
+                    "{}: metadata says {}, the catalog says {}",
                     yaml.display(),
-                    doc.meta.kind(),
-                    doc.meta.shape(),
-                    doc.meta.dtype(),
-                    rec.meta.kind(),
-                    rec.meta.shape(),
-                    rec.meta.dtype()
+                    describe(&doc.meta),
+                    describe(&rec.meta),
                 )),
                 Ok(doc) => {
                     let disagree =
@@ -581,11 +577,7 @@ impl Container {
         let mut claimed: BTreeSet<PathBuf> = BTreeSet::new();
         for n in &known {
             if let Ok(name) = ArrayName::new(n) {
-                for sfx in DENSE_SUFFIXES
-                    .iter()
-                    .chain(SPARSE_SUFFIXES.iter())
-                    .chain(["yaml"].iter())
-                {
+                for sfx in ALL_SUFFIXES.iter().chain(["yaml"].iter()) {
                     claimed.insert(name.file_path(&root, sfx));
                 }
             }
@@ -658,7 +650,7 @@ impl Container {
             let ours = f
                 .extension()
                 .and_then(|e| e.to_str())
-                .is_some_and(|e| DENSE_SUFFIXES.contains(&e) || SPARSE_SUFFIXES.contains(&e));
+                .is_some_and(|e| ALL_SUFFIXES.contains(&e));
             if ours && !claimed.contains(f) {
                 found.add(ProblemKind::OrphanFile, f.clone(), None, format!("{}: an array file of no array (no metadata file, not in the catalog); left in place", f.display()));
             }
@@ -832,4 +824,21 @@ fn read_yaml_beneath(
 /// disk are never printed raw.
 pub(crate) fn escaped_path(path: &Path) -> String {
     crate::format::name::escape_for_display(&path.to_string_lossy())
+}
+
+/// A short description of metadata for messages: kind, shape and dtype, or a table's rows,
+/// columns and types.
+fn describe(meta: &ArrayMeta) -> String {
+    match meta {
+        ArrayMeta::Table(t) => format!(
+            "table of {} rows, columns {:?} of types {:?}, {} bytes",
+            t.rows, t.columns, t.types, t.bytes
+        ),
+        m => format!(
+            "{} {:?} {}",
+            m.kind(),
+            m.shape(),
+            m.dtype().map_or_else(String::new, |d| d.to_string())
+        ),
+    }
 }

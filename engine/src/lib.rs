@@ -32,11 +32,11 @@
 //! | layer | files | owns |
 //! |---|---|---|
 //! | 0 vocabulary | `error.rs`, `failpoint.rs`, `sync.rs`, `format/dtype.rs` | every error type and its [`Remedy`]; crash points (feature `failpoints`); poison-tolerant locking; element types |
-//! | 1 format | `format/{name,meta,yaml,sparse,checksum}.rs`, `format/mod.rs` | SPEC sections 2–6 as pure functions: names, metadata documents (a YAML subset parser), sparse invariants, CRC-32C, container constants. Bytes in, typed values out, no I/O |
+//! | 1 format | `format/{name,meta,yaml,sparse,table,checksum}.rs`, `format/mod.rs` | SPEC sections 2–6 as pure functions: names, metadata documents (a YAML subset parser), sparse invariants, table files (the Arrow type grammar, reading an IPC file in memory), CRC-32C, container constants. Bytes in, typed values out, no I/O |
 //! | 2 file system | `fs/{sys,beneath,cache,reserve,local,read,inspect}.rs` | every system call and all `unsafe` (`sys`); paths under a container without following links (`beneath`); one map per file per process (`cache`); the space reserve; local-fs check and directory syncs; reading metadata and checksums; reading an array from its files alone (`inspect`) |
 //! | 3 catalog | `catalog/mod.rs` | the SQLite catalog: rows, states, sessions, references, in-place writers |
 //! | 4 protocol | `protocol/{shared,session,fork,stripes,refs,publish,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), reference counts, publish, removal, recovery and gc |
-//! | 5 handles | `container.rs`, `array.rs`, `writer.rs`, `hold.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped arrays, writers, [`Ref`]s, import/export, the umbrella [`Error`] |
+//! | 5 handles | `container.rs`, `array.rs`, `table.rs`, `writer.rs`, `hold.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped arrays and tables, writers, [`Ref`]s, import/export, the umbrella [`Error`] |
 //! | 6 maintenance | `fsck.rs`, `adopt.rs`, `rebuild.rs` | whole-container checks and repairs, adopting daf directories, rebuilding the catalog |
 //!
 //! The internals that tests and fuzzers drive directly (metadata parse/render, sparse validation,
@@ -64,6 +64,7 @@ mod array;
 mod container;
 mod hold;
 mod interop;
+mod table;
 mod umbrella;
 mod writer;
 // Layer 6: maintenance over whole containers.
@@ -86,8 +87,9 @@ pub use error::{
     SparseError, WriteError,
 };
 pub use format::dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
-pub use format::meta::{ArrayMeta, DenseMeta, Kind, Layout, SparseMeta};
+pub use format::meta::{ArrayMeta, DenseMeta, Kind, Layout, SparseMeta, TableMeta};
 pub use format::name::{escape_for_display, ArrayName};
+pub use format::table::{data_type_name, field_type_name as arrow_type_name};
 pub use format::RESERVED_DIR;
 pub use fs::cache::{cache_stats, CacheStats};
 pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
@@ -97,6 +99,7 @@ pub use interop::{
 };
 pub use protocol::{GcFailure, GcReport, RecoveryFailure, RecoveryReport, Removal};
 pub use rebuild::RebuildReport;
+pub use table::{Table, TableWriter};
 pub use umbrella::{Error, Result};
 pub use writer::{Allocation, CreateOptions, DenseWriter};
 
@@ -107,7 +110,7 @@ pub use writer::{Allocation, CreateOptions, DenseWriter};
 pub mod internals {
     pub use crate::catalog::SCHEMA_VERSION;
     pub use crate::format::name::is_forbidden_char;
-    pub use crate::format::{checksum, meta, sparse};
+    pub use crate::format::{checksum, meta, sparse, table};
     pub use crate::format::{CONTAINER_MAJOR, CONTAINER_MINOR, LOCK_STRIPES};
     pub use crate::fs::inspect;
 }

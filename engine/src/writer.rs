@@ -41,7 +41,7 @@ pub struct CreateOptions {
 }
 
 /// Staged files of one array; removed on drop unless published (or kept for recovery).
-struct Staged {
+pub(crate) struct Staged {
     container: Container,
     /// The fork epoch of the process that staged the files (SPEC [P2]): only it may publish or
     /// remove them.
@@ -51,11 +51,11 @@ struct Staged {
     stem: String,
     paths: Vec<PathBuf>,
     keep: bool,
-    scratch: bool,
+    pub(crate) scratch: bool,
 }
 
 impl Staged {
-    fn new(container: &Container) -> Result<Staged, WriteError> {
+    pub(crate) fn new(container: &Container) -> Result<Staged, WriteError> {
         container.shared.writable()?;
         // Creates `staging/<session>` if missing, never `.dafstore` or `staging` ([C5]).
         let dir = container.shared.own_staging()?;
@@ -74,7 +74,7 @@ impl Staged {
         format!("{}.{suffix}", self.stem).into()
     }
 
-    fn create(&mut self, suffix: &str) -> Result<(PathBuf, File), WriteError> {
+    pub(crate) fn create(&mut self, suffix: &str) -> Result<(PathBuf, File), WriteError> {
         let path = self.dir.path().join(self.leaf(suffix));
         let file = self.dir.create_new(&self.leaf(suffix)).map_err(io_at(
             &path,
@@ -102,7 +102,7 @@ impl Staged {
     }
 
     /// Writes the metadata file, syncs it and the staging directory, and publishes.
-    fn publish(
+    pub(crate) fn publish(
         mut self,
         name: &ArrayName,
         meta: &ArrayMeta,
@@ -163,7 +163,12 @@ impl Drop for Staged {
     }
 }
 
-fn no_space(path: &std::path::Path, bytes: u64, e: io::Error, op: &'static str) -> WriteError {
+pub(crate) fn no_space(
+    path: &std::path::Path,
+    bytes: u64,
+    e: io::Error,
+    op: &'static str,
+) -> WriteError {
     if crate::error::is_no_space(&e) {
         WriteError::NoSpace {
             path: path.to_path_buf(),

@@ -58,6 +58,11 @@ fuzz_target!(|data: &[u8]| {
                                 let _ = s.major_range(i);
                             }
                         }
+                        dafstore::Array::Table(t) => {
+                            std::hint::black_box(
+                                t.file_bytes().iter().map(|&b| b as u64).sum::<u64>(),
+                            );
+                        }
                     }
                 }
             }

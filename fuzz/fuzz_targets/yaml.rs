@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
             Some(u128::from(s.nnz) * s.indices_dtype.itemsize() as u128),
             Some((u128::from(s.major()) + 1) * s.indptr_dtype.itemsize() as u128),
         ],
+        ArrayMeta::Table(t) => vec![Some(u128::from(t.bytes))],
     };
     for ((suffix, len), want) in files.iter().zip(&want) {
         assert_eq!(

@@ -144,6 +144,18 @@ pub fn read_back(c: &Container, name: &str) -> (String, String, Vec<u64>, Vec<Ve
                 s.indptr_bytes().to_vec(),
             ]
         }
+        Array::Table(t) => {
+            assert_eq!(
+                t.batches().iter().map(|b| b.num_rows() as u64).sum::<u64>(),
+                t.num_rows(),
+                "{name}: rows"
+            );
+            // The values as Arrow sees them (the file's bytes may differ by padding).
+            t.batches()
+                .iter()
+                .map(|b| format!("{b:?}").into_bytes())
+                .collect()
+        }
     };
     (
         a.kind().to_string(),
@@ -159,10 +171,10 @@ pub fn read_back(c: &Container, name: &str) -> (String, String, Vec<u64>, Vec<Ve
 pub fn check_import(c: &Container, report: &ImportReport, feather: bool) {
     for a in &report.arrays {
         let first = read_back(c, &a.name);
-        let mut formats = vec![if first.0 == "dense" {
-            Format::Npy
-        } else {
-            Format::Npz
+        let mut formats = vec![match first.0.as_str() {
+            "dense" => Format::Npy,
+            "table" => Format::Feather,
+            _ => Format::Npz,
         }];
         if feather && first.0 == "dense" && first.2.len() == 1 {
             formats.push(Format::Feather);

@@ -68,4 +68,27 @@ fn each_file_is_mapped_once_while_in_use_and_unmapped_after() {
     assert_eq!(cache_stats().live_maps, reopened.live_maps);
     drop(new);
     assert_eq!(cache_stats().live_maps, start.live_maps);
+
+    // A table maps its one file once, however many opens and handles; its batches keep the map.
+    let batch = dafstore::arrow_array::RecordBatch::try_from_iter([(
+        "v",
+        std::sync::Arc::new(dafstore::arrow_array::Int64Array::from(vec![1, 2, 3])) as _,
+    )])
+    .unwrap();
+    c.write_table("t", batch.schema(), &[batch]).unwrap();
+    let before = cache_stats();
+    let t1 = c.open_table("t").unwrap();
+    let t2 = other_handle.open_table("t").unwrap();
+    let after = cache_stats();
+    assert_eq!(after.maps_created, before.maps_created + 1);
+    assert_eq!(after.live_maps, before.live_maps + 1);
+    let kept = t1.batches()[0].clone();
+    drop((t1, t2));
+    assert_eq!(
+        cache_stats().live_maps,
+        after.live_maps,
+        "a batch keeps the map"
+    );
+    drop(kept);
+    assert_eq!(cache_stats().live_maps, before.live_maps);
 }

@@ -1519,3 +1519,54 @@ fn on_a_read_only_mount_ls_fsck_and_export_work_and_gc_names_the_read_only_file_
         std::panic::resume_unwind(e);
     }
 }
+
+#[test]
+fn import_of_a_multi_column_feather_file_makes_a_table_that_ls_info_and_export_show() {
+    let (t, dir) = setup();
+    let d = dir.to_str().expect("utf-8");
+    let mixed = fixture("feather/mixed.feather");
+    let imp = dafctl(&["import", d, "frame", mixed.to_str().expect("utf-8")]);
+    assert_eq!(imp.code, 0, "{}", imp.stderr);
+    assert!(
+        imp.stdout.contains("frame") && imp.stdout.contains("table"),
+        "{}",
+        imp.stdout
+    );
+    let ls = dafctl(&["ls", d, "--json"]);
+    assert_eq!(ls.code, 0, "{}", ls.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&ls.stdout).expect("json");
+    let frame = rows
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|r| r["name"] == "frame")
+        .expect("frame listed");
+    assert_eq!(frame["kind"], "table");
+    let types = frame["types"].as_array().expect("types");
+    assert_eq!(
+        types.len(),
+        frame["columns"].as_array().expect("columns").len()
+    );
+    assert!(frame["rows"].as_u64().is_some() && frame["bytes"].as_u64().unwrap_or(0) > 0);
+    let ls_text = dafctl(&["ls", d]);
+    assert!(ls_text.stdout.contains("table"), "{}", ls_text.stdout);
+    let info = dafctl(&["info", d, "frame"]);
+    assert_eq!(info.code, 0, "{}", info.stderr);
+    assert!(
+        info.stdout.contains("rows") && info.stdout.contains("file .arrow"),
+        "{}",
+        info.stdout
+    );
+    // Export: an uncompressed Arrow IPC file holding the same batches as the table.
+    let out = t.path().join("frame.arrow");
+    let exp = dafctl(&["export", d, "frame", out.to_str().expect("utf-8")]);
+    assert_eq!(exp.code, 0, "{}", exp.stderr);
+    let reader = arrow_ipc::reader::FileReader::try_new(fs::File::open(&out).expect("open"), None)
+        .expect("an Arrow IPC file");
+    let back: Vec<_> = reader.map(|b| b.expect("batch")).collect();
+    let c = Container::options()
+        .read_only(true)
+        .open(&dir)
+        .expect("open");
+    assert_eq!(back, c.open_table("frame").expect("table").batches());
+}

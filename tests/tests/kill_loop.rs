@@ -52,6 +52,10 @@ fn is_sparse(name: &str) -> bool {
     name.contains("/s")
 }
 
+fn is_table(name: &str) -> bool {
+    name.contains("/a")
+}
+
 fn slot_names(slot: u64) -> Vec<String> {
     vec![
         format!("k{slot}/d0"),
@@ -60,6 +64,7 @@ fn slot_names(slot: u64) -> Vec<String> {
         format!("k{slot}-top"),
         format!("k{slot}/s0"),
         format!("k{slot}/s1"),
+        format!("k{slot}/a0"),
         format!("k{slot}/t0"),
     ]
 }
@@ -91,7 +96,7 @@ fn present_after_recovery(st: &St, scratch: bool) -> BTreeSet<Option<u64>> {
 fn apply(st: &St, op: &str, seed: u64, result: &str, scratch: bool) -> Result<St, String> {
     let lost = || Err(format!("{op} returned {result:?} but the array was {st:?}"));
     Ok(match (op, result) {
-        ("pub" | "wr" | "sp" | "spub", "ok") => match st {
+        ("pub" | "wr" | "sp" | "tb" | "spub", "ok") => match st {
             St::Live {
                 ever_held, held, ..
             } if scratch => St::Live {
@@ -221,7 +226,7 @@ fn replay(
             (Some("E"), Some(result)) => {
                 let (op, name, seed) = pending.take().ok_or("E without B")?;
                 stats.returned_ops += 1;
-                if matches!(op.as_str(), "pub" | "wr" | "sp" | "spub") {
+                if matches!(op.as_str(), "pub" | "wr" | "sp" | "tb" | "spub") {
                     stats.returned_publishes += 1;
                 }
                 if !name.starts_with(&format!("k{slot}")) {
@@ -238,7 +243,7 @@ fn replay(
     }
     if let Some((op, _, _)) = &pending {
         stats.interrupted_ops += 1;
-        if matches!(op.as_str(), "pub" | "wr" | "sp" | "spub") {
+        if matches!(op.as_str(), "pub" | "wr" | "sp" | "tb" | "spub") {
             stats.interrupted_publishes += 1;
         }
     }
@@ -250,6 +255,8 @@ fn expected_files(root: &Path, present: &BTreeMap<String, u64>) -> BTreeSet<Path
     for name in present.keys() {
         let sfx: &[&str] = if is_sparse(name) {
             &["yaml", "data", "indices", "indptr"]
+        } else if is_table(name) {
+            &["yaml", "arrow"]
         } else {
             &["yaml", "array"]
         };
@@ -332,7 +339,7 @@ fn round(
                     .unwrap_or_else(|_| st.clone());
                 a.before.extend(visible_before_recovery(&next, scratch));
                 a.after.extend(present_after_recovery(&next, scratch));
-                if matches!(op.as_str(), "pub" | "wr" | "sp" | "spub" | "rm") {
+                if matches!(op.as_str(), "pub" | "wr" | "sp" | "tb" | "spub" | "rm") {
                     // Between unlinking the old YAML and renaming the new one (or the removal).
                     a.before.insert(None);
                 }

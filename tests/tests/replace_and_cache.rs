@@ -462,5 +462,5 @@ fn a_read_only_container_reads_but_never_writes() {
     let rw = Container::open(&path).unwrap();
     rw.write_dense::<f64>("x", &[1], &[9.0]).unwrap();
     assert_eq!(ro.open_dense::<f64>("x").unwrap().as_slice(), &[9.0]);
-    assert_eq!(rw.info("x").unwrap().meta.dtype(), DType::Float64);
+    assert_eq!(rw.info("x").unwrap().meta.dtype(), Some(DType::Float64));
 }

@@ -120,7 +120,7 @@ fn check_dense<T: Element + PartialEq + Debug + ToLeBytes>(
             assert_eq!(d.dtype(), T::DTYPE);
             assert_eq!(d.as_slice::<T>().unwrap(), data);
         }
-        Array::Sparse(_) => panic!("{name} opened as sparse"),
+        other => panic!("{name} opened as {}", other.kind()),
     }
 }
 
@@ -408,7 +408,7 @@ where
     assert_eq!(s.major_range(u64::MAX), None, "{name}");
     match c.open_array(name).unwrap() {
         Array::Sparse(a) => assert_eq!(a.nnz(), data.len() as u64),
-        Array::Dense(_) => panic!("{name} opened as dense"),
+        other => panic!("{name} opened as {}", other.kind()),
     }
     s
 }

@@ -710,7 +710,16 @@ impl NativeContainer {
                     .detach(|| -> Result<_, dafstore::OpenError> {
                         let d = match requested {
                             Some(d) => d,
-                            None => c.info(name)?.meta.dtype(),
+                            None => {
+                                let meta = c.info(name)?.meta;
+                                meta.dtype()
+                                    .ok_or_else(|| dafstore::OpenError::KindMismatch {
+                                        container: c.root().to_path_buf(),
+                                        name: name.to_string(),
+                                        actual: meta.kind().name(),
+                                        requested: "dense",
+                                    })?
+                            }
                         };
                         with_element!(d, T => {
                             if writable {

@@ -15,15 +15,18 @@ use rusqlite::{
 use crate::error::CatalogError;
 use crate::failpoint::hit_sql;
 use crate::format::dtype::DType;
-use crate::format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
+use crate::format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta, TableMeta};
 
-/// Catalog schema version (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+/// Catalog schema version (`PRAGMA user_version`). 2 adds tables: `kind` may be `table` and the
+/// column `tab` holds a table's rows, columns and types (JSON). A version-1 catalog is migrated
+/// by the first read-write open, and read as it is by read-only ones.
+pub const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
-CREATE TABLE arrays(
+/// The `arrays` table of schema version 2; `{name}` is the table's name.
+const ARRAYS_V2: &str = "
+CREATE TABLE {name}(
   name TEXT PRIMARY KEY NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('dense', 'sparse')),
+  kind TEXT NOT NULL CHECK (kind IN ('dense', 'sparse', 'table')),
   layout TEXT CHECK (layout IN ('rows', 'columns')),
   dtype TEXT NOT NULL,
   indices_dtype TEXT,
@@ -37,8 +40,18 @@ CREATE TABLE arrays(
   ever_held INTEGER NOT NULL DEFAULT 0,
   staging TEXT,
   created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  tab TEXT
 ) STRICT;
+";
+
+/// Columns of `arrays` common to versions 1 and 2 (what a migration copies).
+const ARRAYS_V1_COLUMNS: &str =
+    "name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, \
+     state, generation, checksum_stale, scratch, ever_held, staging, created_at, updated_at";
+
+/// The rest of the schema (unchanged since version 1).
+const SCHEMA: &str = "
 CREATE TABLE array_files(
   name TEXT NOT NULL REFERENCES arrays(name) ON DELETE CASCADE,
   suffix TEXT NOT NULL,
@@ -63,6 +76,29 @@ CREATE TABLE inplace_writers(
   name TEXT NOT NULL,
   count INTEGER NOT NULL,
   PRIMARY KEY (session, name)
+) STRICT;
+";
+
+/// The `arrays` table of schema version 1, kept to test the migration.
+#[cfg(test)]
+const SCHEMA_V1_ARRAYS: &str = "
+CREATE TABLE arrays(
+  name TEXT PRIMARY KEY NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('dense', 'sparse')),
+  layout TEXT CHECK (layout IN ('rows', 'columns')),
+  dtype TEXT NOT NULL,
+  indices_dtype TEXT,
+  indptr_dtype TEXT,
+  shape TEXT NOT NULL,
+  nnz INTEGER,
+  state TEXT NOT NULL CHECK (state IN ('publishing', 'live', 'deleting', 'removing')),
+  generation INTEGER NOT NULL,
+  checksum_stale INTEGER NOT NULL DEFAULT 0,
+  scratch INTEGER NOT NULL DEFAULT 0,
+  ever_held INTEGER NOT NULL DEFAULT 0,
+  staging TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
 ) STRICT;
 ";
 
@@ -190,6 +226,8 @@ pub struct Catalog {
     /// For an `immutable=1` read-only connection: the catalog file as it was when opened (SPEC
     /// [Q1]); every read is checked against it.
     snapshot: Option<Fingerprint>,
+    /// The schema version found (read-only connections read version 1 as it is).
+    schema: i64,
 }
 
 /// The catalog file's identity and last change, taken only while its write-ahead log is empty
@@ -410,16 +448,26 @@ impl Catalog {
             sync_full: true,
             unusable: None,
             snapshot: None,
+            schema: SCHEMA_VERSION,
         };
         if access == Access::Create {
             cat.immediate("create schema", |tx| {
                 let v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
                 if v == 0 {
+                    tx.execute_batch(&ARRAYS_V2.replace("{name}", "arrays"))?;
                     tx.execute_batch(SCHEMA)?;
                     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
                 }
                 Ok(())
             })?;
+        }
+        let found: i64 = cat
+            .conn()?
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err("read schema version"))?;
+        cat.schema = found;
+        if found < SCHEMA_VERSION && matches!(access, Access::Create | Access::ReadWrite) {
+            cat.migrate()?;
         }
         if access == Access::Create {
             let version: i64 = cat
@@ -431,6 +479,43 @@ impl Catalog {
         Ok(cat)
     }
 
+    /// Migrates a version-1 catalog to version 2 (tables): `arrays` is rebuilt with the new
+    /// `kind` constraint and the `tab` column, rows copied, in one transaction with foreign keys
+    /// off (so `array_files` rows are kept; SQLite's procedure for a table change).
+    fn migrate(&mut self) -> Result<(), CatalogError> {
+        let path = self.path.clone();
+        let fk = |conn: &Connection, on: bool| {
+            conn.pragma_update(None, "foreign_keys", if on { "ON" } else { "OFF" })
+                .map_err(|e| sqlite_error(&path, "migrate the catalog", e))
+        };
+        fk(self.conn()?, false)?;
+        let r = self.immediate("migrate the catalog to schema 2", |tx| {
+            let v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if v != 1 {
+                return Ok(());
+            }
+            tx.execute_batch(&ARRAYS_V2.replace("{name}", "arrays_v2"))?;
+            tx.execute_batch(&format!(
+                "INSERT INTO arrays_v2({ARRAYS_V1_COLUMNS}) SELECT {ARRAYS_V1_COLUMNS} FROM arrays;
+                 DROP TABLE arrays;
+                 ALTER TABLE arrays_v2 RENAME TO arrays;"
+            ))?;
+            let broken: Option<String> = tx
+                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .optional()?;
+            if broken.is_some() {
+                return Err(rusqlite::Error::InvalidQuery);
+            }
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            Ok(())
+        });
+        let on = fk(self.conn()?, true);
+        r?;
+        on?;
+        self.schema = SCHEMA_VERSION;
+        Ok(())
+    }
+
     /// A catalog without a connection: every use returns `why` (SPEC [P2]).
     pub(crate) fn unusable(path: &Path, why: String) -> Catalog {
         Catalog {
@@ -440,6 +525,7 @@ impl Catalog {
             sync_full: true,
             unusable: Some(why),
             snapshot: None,
+            schema: SCHEMA_VERSION,
         }
     }
 
@@ -512,6 +598,7 @@ impl Catalog {
         let mut fresh = Catalog::open_read_only(&self.path)?;
         self.conn = fresh.conn.take();
         self.snapshot = fresh.snapshot;
+        self.schema = fresh.schema;
         Ok(())
     }
 
@@ -688,7 +775,8 @@ impl Catalog {
     /// The row of `name`, if any.
     pub fn get(&mut self, name: &str) -> Result<Option<ArrayInfo>, CatalogError> {
         let path = self.path.clone();
-        let raw = self.read("read array", |tx| get_raw(tx, name))?;
+        let v2 = self.schema >= 2;
+        let raw = self.read("read array", |tx| get_raw(tx, name, v2))?;
         raw.map(|r| r.into_record(&path)).transpose()
     }
 
@@ -717,6 +805,7 @@ impl Catalog {
     /// failing the whole listing (fsck reports them).
     pub(crate) fn list_lenient(&mut self) -> Result<(Vec<ArrayInfo>, CorruptRows), CatalogError> {
         let path = self.path.clone();
+        let v2 = self.schema >= 2;
         let raws = self.read("list arrays", |tx| {
             let names: Vec<String> = tx
                 .prepare("SELECT name FROM arrays ORDER BY name")?
@@ -724,7 +813,7 @@ impl Catalog {
                 .collect::<Result<_, _>>()?;
             let mut out = Vec::with_capacity(names.len());
             for n in names {
-                if let Some(r) = get_raw(tx, &n)? {
+                if let Some(r) = get_raw(tx, &n, v2)? {
                     out.push(r);
                 }
             }
@@ -785,9 +874,9 @@ impl Catalog {
             let (kind, layout, dtype, idx, ptr, nnz) = meta_columns(meta);
             tx.execute(
                 "INSERT INTO arrays(name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state,
-                                    generation, checksum_stale, staging, created_at, updated_at, scratch)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'publishing', ?9, 0, ?10, ?11, ?12, ?13)
-                 ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, layout = excluded.layout,
+                                    generation, checksum_stale, staging, created_at, updated_at, scratch, tab)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'publishing', ?9, 0, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, layout = excluded.layout, tab = excluded.tab,
                    dtype = excluded.dtype, indices_dtype = excluded.indices_dtype,
                    indptr_dtype = excluded.indptr_dtype, shape = excluded.shape, nnz = excluded.nnz,
                    state = 'publishing', generation = excluded.generation, checksum_stale = 0,
@@ -806,7 +895,8 @@ impl Catalog {
                     staging,
                     created,
                     now_ms(),
-                    scratch
+                    scratch,
+                    table_json(meta)
                 ],
             )?;
             hit_sql("publish.intent_mid_tx")?;
@@ -1089,7 +1179,7 @@ impl Catalog {
         self.set_sync(false)?;
         let path = self.path.clone();
         let raw = self.immediate("take a reference", |tx| {
-            let Some(row) = get_raw(tx, name)? else {
+            let Some(row) = get_raw(tx, name, true)? else {
                 return Ok(None);
             };
             if row.state == "live" {
@@ -1367,9 +1457,30 @@ type MetaColumns = (
     Option<i64>,
 );
 
+/// A table's rows, columns and types as stored in `tab`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TableColumns {
+    rows: u64,
+    columns: Vec<String>,
+    types: Vec<String>,
+}
+
+fn table_json(meta: &ArrayMeta) -> Option<String> {
+    match meta {
+        ArrayMeta::Table(t) => serde_json::to_string(&TableColumns {
+            rows: t.rows,
+            columns: t.columns.clone(),
+            types: t.types.clone(),
+        })
+        .ok(),
+        _ => None,
+    }
+}
+
 fn meta_columns(meta: &ArrayMeta) -> MetaColumns {
     match meta {
         ArrayMeta::Dense(d) => ("dense", None, d.dtype.name(), None, None, None),
+        ArrayMeta::Table(_) => ("table", None, "", None, None, None),
         ArrayMeta::Sparse(s) => (
             "sparse",
             Some(s.layout.name()),
@@ -1407,15 +1518,20 @@ struct RawRow {
     scratch: i64,
     ever_held: i64,
     staging: Option<String>,
+    tab: Option<String>,
     files: Vec<(String, i64, Option<i64>)>,
 }
 
-fn get_raw(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<Option<RawRow>> {
+/// The row of `name`; `v2`: the catalog has schema version 2 (the `tab` column).
+fn get_raw(tx: &Transaction<'_>, name: &str, v2: bool) -> rusqlite::Result<Option<RawRow>> {
     let row = tx
-        .prepare_cached(
+        .prepare_cached(if v2 {
             "SELECT name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
-                    checksum_stale, staging, scratch, ever_held FROM arrays WHERE name = ?1",
-        )?
+                    checksum_stale, staging, scratch, ever_held, tab FROM arrays WHERE name = ?1"
+        } else {
+            "SELECT name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
+                    checksum_stale, staging, scratch, ever_held, NULL FROM arrays WHERE name = ?1"
+        })?
         .query_row(
             [name],
             |r| {
@@ -1434,6 +1550,7 @@ fn get_raw(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<Option<RawRow>>
                     staging: r.get(11)?,
                     scratch: r.get(12)?,
                     ever_held: r.get(13)?,
+                    tab: r.get(14)?,
                     files: Vec::new(),
                 })
             },
@@ -1491,6 +1608,20 @@ impl RawRow {
                     .map_err(|e| corrupt(e.to_string()))?,
                 )
             }
+            "table" => {
+                let t: TableColumns = serde_json::from_str(self.tab.as_deref().unwrap_or(""))
+                    .map_err(|e| corrupt(format!("table columns {:?}: {e}", self.tab)))?;
+                let bytes = self
+                    .files
+                    .iter()
+                    .find(|f| f.0 == "arrow")
+                    .and_then(|f| u64::try_from(f.1).ok())
+                    .ok_or_else(|| corrupt("a table without its arrow file".into()))?;
+                ArrayMeta::Table(
+                    TableMeta::new(t.rows, t.columns, t.types, bytes)
+                        .map_err(|e| corrupt(e.to_string()))?,
+                )
+            }
             k => return Err(corrupt(format!("unknown kind {k:?}"))),
         };
         let state = match self.state.as_str() {
@@ -1540,5 +1671,51 @@ impl RawRow {
             holders: 0,
             local_refs: 0,
         })
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_catalog_is_migrated_by_a_read_write_open_keeping_rows_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_V1_ARRAYS).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch(
+                "INSERT INTO arrays(name, kind, dtype, shape, state, generation, created_at, updated_at)
+                   VALUES ('x', 'dense', 'int8', '[3]', 'live', 4, 0, 0);
+                 INSERT INTO array_files VALUES ('x', 'array', 3, 7);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        // A read-only open reads it as it is.
+        let mut ro = Catalog::open(&path, Access::ReadOnly).unwrap();
+        assert_eq!(ro.get("x").unwrap().unwrap().files[0].crc32c, Some(7));
+        drop(ro);
+        let mut cat = Catalog::open(&path, Access::ReadWrite).unwrap();
+        let x = cat.get("x").unwrap().unwrap();
+        assert_eq!((x.generation, x.bytes, x.files[0].crc32c), (4, 3, Some(7)));
+        let meta = ArrayMeta::Table(
+            TableMeta::new(2, vec!["a".into()], vec!["double".into()], 100).unwrap(),
+        );
+        let files = vec![FileRecord {
+            suffix: "arrow".into(),
+            size: 100,
+            crc32c: Some(1),
+        }];
+        cat.begin_publish("t", &meta, &files, "", false).unwrap();
+        assert_eq!(cat.get("t").unwrap().unwrap().meta, meta);
+        let v: i64 = cat
+            .conn()
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
     }
 }

@@ -13,8 +13,11 @@ use crate::format::yaml::Node;
 
 /// The major version of array files this engine reads and writes ([Y2]).
 pub const FORMAT_MAJOR: u64 = 1;
-/// The minor version this engine writes (1.1: `crc32c`, `layout`, n-d shapes).
+/// The minor version this engine writes for dense and sparse arrays (1.1: `crc32c`, `layout`,
+/// n-d shapes).
 pub const FORMAT_MINOR: u64 = 1;
+/// The minor version of table metadata (1.2 adds `kind: table`); tables need at least this.
+pub const TABLE_MINOR: u64 = 2;
 /// Largest metadata file read ([Y4]).
 pub const MAX_YAML_BYTES: u64 = 64 * 1024;
 
@@ -53,8 +56,8 @@ impl std::fmt::Display for Layout {
     }
 }
 
-/// The two kinds of array: dense ([D1]) or sparse ([S1]). Serializes (and displays) as
-/// `"dense"` / `"sparse"`.
+/// The kinds of entry: dense ([D1]), sparse ([S1]) or table (an Arrow IPC file). Serializes (and
+/// displays) as `"dense"` / `"sparse"` / `"table"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -62,14 +65,17 @@ pub enum Kind {
     Dense,
     /// A sparse array (CSR or CSC): `.data`, `.indices` and `.indptr` files.
     Sparse,
+    /// A table: named Arrow columns of equal length in one `.arrow` file (an Arrow IPC file).
+    Table,
 }
 
 impl Kind {
-    /// `"dense"` or `"sparse"`.
+    /// `"dense"`, `"sparse"` or `"table"`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Dense => "dense",
             Kind::Sparse => "sparse",
+            Kind::Table => "table",
         }
     }
 }
@@ -252,36 +258,101 @@ impl SparseMeta {
     }
 }
 
+/// Metadata of a table: an Arrow IPC file `<name>.arrow` of `bytes` bytes holding `rows` rows of
+/// the named columns, each of the Arrow type `types[i]` rendered in the type grammar
+/// ([`crate::arrow_type_name`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMeta {
+    /// Sum of the record batches' lengths.
+    pub rows: u64,
+    /// Field names, in schema order.
+    pub columns: Vec<String>,
+    /// One rendered Arrow type per column.
+    pub types: Vec<String>,
+    /// Size of `<name>.arrow` in bytes.
+    pub bytes: u64,
+}
+
+impl TableMeta {
+    /// Validates that there is one type per column.
+    pub fn new(
+        rows: u64,
+        columns: Vec<String>,
+        types: Vec<String>,
+        bytes: u64,
+    ) -> Result<TableMeta, MetaError> {
+        Self::new_at(rows, columns, types, bytes, Path::new("<argument>"))
+    }
+
+    pub(crate) fn new_at(
+        rows: u64,
+        columns: Vec<String>,
+        types: Vec<String>,
+        bytes: u64,
+        path: &Path,
+    ) -> Result<TableMeta, MetaError> {
+        if columns.len() != types.len() {
+            return Err(invalid(
+                path,
+                "B2",
+                format!(
+                    "{} columns but {} types: there must be one type per column",
+                    columns.len(),
+                    types.len()
+                ),
+            ));
+        }
+        if let Some(t) = types.iter().find(|t| t.is_empty()) {
+            return Err(invalid(path, "B2", format!("type {t:?} is empty")));
+        }
+        Ok(TableMeta {
+            rows,
+            columns,
+            types,
+            bytes,
+        })
+    }
+}
+
 fn fits(count: u64, dtype: DType) -> bool {
     count.checked_mul(dtype.itemsize() as u64).is_some()
 }
 
-/// Metadata of an array of either kind.
+/// Metadata of an entry of any kind.
 ///
-/// Serializes as one flat object with the same keys for both kinds, named as in the metadata
+/// Serializes as one flat object with the same keys for every kind, named as in the metadata
 /// file (SPEC section 5): `kind`, `dtype` (dense), `data_dtype`, `indices_dtype`, `indptr_dtype`,
-/// `layout`, `nnz` (sparse), `shape`; the keys of the other kind are `null`. Reports that
-/// describe an array ([`crate::ArrayInfo`], [`crate::ImportedArray`]) flatten it.
+/// `layout`, `nnz` (sparse), `shape` (a table's is `[rows, columns]`), `rows`, `columns`, `types`
+/// (table); the keys of the other kinds are `null`. A table's `bytes` is the `bytes` of the
+/// report that flattens it. Reports that describe an array ([`crate::ArrayInfo`],
+/// [`crate::ImportedArray`]) flatten it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArrayMeta {
     /// A dense array.
     Dense(DenseMeta),
     /// A sparse array.
     Sparse(SparseMeta),
+    /// A table.
+    Table(TableMeta),
 }
 
 /// Suffixes of a dense array's data files.
 pub const DENSE_SUFFIXES: [&str; 1] = ["array"];
 /// Suffixes of a sparse array's data files.
 pub const SPARSE_SUFFIXES: [&str; 3] = ["data", "indices", "indptr"];
+/// Suffixes of a table's data files.
+pub const TABLE_SUFFIXES: [&str; 1] = ["arrow"];
+/// The data file suffixes of every kind.
+pub const ALL_SUFFIXES: [&str; 5] = ["array", "data", "indices", "indptr", "arrow"];
 
 impl Serialize for ArrayMeta {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (dense, sparse) = match self {
-            ArrayMeta::Dense(d) => (Some(d), None),
-            ArrayMeta::Sparse(s) => (None, Some(s)),
+        let (dense, sparse, table) = match self {
+            ArrayMeta::Dense(d) => (Some(d), None, None),
+            ArrayMeta::Sparse(s) => (None, Some(s), None),
+            ArrayMeta::Table(t) => (None, None, Some(t)),
         };
-        let mut m = serializer.serialize_struct("ArrayMeta", 8)?;
+        let mut m = serializer.serialize_struct("ArrayMeta", 11)?;
         m.serialize_field("kind", &self.kind())?;
         m.serialize_field("dtype", &dense.map(|d| d.dtype))?;
         m.serialize_field("data_dtype", &sparse.map(|s| s.data_dtype))?;
@@ -290,16 +361,37 @@ impl Serialize for ArrayMeta {
         m.serialize_field("layout", &sparse.map(|s| s.layout))?;
         m.serialize_field("shape", &self.shape())?;
         m.serialize_field("nnz", &sparse.map(|s| s.nnz))?;
+        m.serialize_field("rows", &table.map(|t| t.rows))?;
+        m.serialize_field("columns", &table.map(|t| &t.columns))?;
+        m.serialize_field("types", &table.map(|t| &t.types))?;
         m.end()
     }
 }
 
 impl ArrayMeta {
-    /// Dense or sparse.
+    /// Dense, sparse or table.
     pub fn kind(&self) -> Kind {
         match self {
             ArrayMeta::Dense(_) => Kind::Dense,
             ArrayMeta::Sparse(_) => Kind::Sparse,
+            ArrayMeta::Table(_) => Kind::Table,
+        }
+    }
+
+    /// The suffixes of this kind's data files.
+    pub fn suffixes(&self) -> &'static [&'static str] {
+        match self {
+            ArrayMeta::Dense(_) => &DENSE_SUFFIXES,
+            ArrayMeta::Sparse(_) => &SPARSE_SUFFIXES,
+            ArrayMeta::Table(_) => &TABLE_SUFFIXES,
+        }
+    }
+
+    /// The `[major, minor]` version this engine writes for this kind.
+    pub fn version(&self) -> (u64, u64) {
+        match self {
+            ArrayMeta::Table(_) => (FORMAT_MAJOR, TABLE_MINOR),
+            _ => (FORMAT_MAJOR, FORMAT_MINOR),
         }
     }
 
@@ -311,22 +403,25 @@ impl ArrayMeta {
                 let [a, b, c] = s.byte_lens();
                 vec![("data", a), ("indices", b), ("indptr", c)]
             }
+            ArrayMeta::Table(t) => vec![("arrow", t.bytes)],
         }
     }
 
-    /// The shape.
+    /// The shape (`[rows, columns]` for a table).
     pub fn shape(&self) -> Vec<u64> {
         match self {
             ArrayMeta::Dense(d) => d.shape.clone(),
             ArrayMeta::Sparse(s) => s.shape.to_vec(),
+            ArrayMeta::Table(t) => vec![t.rows, t.columns.len() as u64],
         }
     }
 
-    /// The element dtype (`data_dtype` for sparse).
-    pub fn dtype(&self) -> DType {
+    /// The element dtype (`data_dtype` for sparse); `None` for a table (see its `types`).
+    pub fn dtype(&self) -> Option<DType> {
         match self {
-            ArrayMeta::Dense(d) => d.dtype,
-            ArrayMeta::Sparse(s) => s.data_dtype,
+            ArrayMeta::Dense(d) => Some(d.dtype),
+            ArrayMeta::Sparse(s) => Some(s.data_dtype),
+            ArrayMeta::Table(_) => None,
         }
     }
 }
@@ -465,6 +560,21 @@ pub fn parse_yaml(bytes: &[u8], path: &Path) -> Result<YamlDoc, MetaError> {
             supported: FORMAT_MAJOR,
         });
     }
+    match root.get("kind") {
+        None => {}
+        Some(Node::Str(k)) if k == "table" => return parse_table(path, &root, version),
+        // [B1]: `kind` marks a table; any other value is refused (dense and sparse have none).
+        Some(other) => {
+            return Err(invalid(
+                path,
+                "B1",
+                format!(
+                    "kind is {}; the only kind is \"table\" (dense and sparse have no `kind`)",
+                    other.describe()
+                ),
+            ))
+        }
+    }
     let dense = match (root.get("dtype"), root.get("data_dtype")) {
         (Some(_), Some(_)) => {
             return Err(invalid(
@@ -535,13 +645,98 @@ pub fn parse_yaml(bytes: &[u8], path: &Path) -> Result<YamlDoc, MetaError> {
         )?)
     };
     // [K1]: only the checksums of this kind's data files are kept; other suffixes are ignored.
-    let own: &[&str] = match &meta {
-        ArrayMeta::Dense(_) => &DENSE_SUFFIXES,
-        ArrayMeta::Sparse(_) => &SPARSE_SUFFIXES,
-    };
+    let own = meta.suffixes();
     let crc32c = crc32c
         .into_iter()
         .filter(|(suffix, _)| own.contains(&suffix.as_str()))
+        .collect();
+    Ok(YamlDoc {
+        meta,
+        version,
+        crc32c,
+    })
+}
+
+/// A sequence of strings (`columns`, `types` of a table).
+fn strings_key(path: &Path, root: &Node, key: &str) -> Result<Vec<String>, MetaError> {
+    match root.get(key) {
+        None => Err(invalid(path, "B2", format!("missing key `{key}`"))),
+        Some(Node::Seq(items)) => items
+            .iter()
+            .map(|n| match n {
+                Node::Str(s) => Ok(s.clone()),
+                other => Err(invalid(
+                    path,
+                    "B2",
+                    format!(
+                        "every item of {key} must be a string, found {}",
+                        other.describe()
+                    ),
+                )),
+            })
+            .collect(),
+        Some(other) => Err(invalid(
+            path,
+            "B2",
+            format!("{key} must be a sequence, found {}", other.describe()),
+        )),
+    }
+}
+
+/// The keys of a table document (`kind: table`): `rows`, `bytes` (sizes), `columns`, `types`
+/// (sequences of strings, as many types as columns), no `dtype` or `data_dtype`, version 1.2 or
+/// later.
+fn parse_table(path: &Path, root: &Node, version: (u64, u64)) -> Result<YamlDoc, MetaError> {
+    if version.1 < TABLE_MINOR {
+        return Err(invalid(
+            path,
+            "Y2",
+            format!(
+                "a table needs version [{FORMAT_MAJOR}, {TABLE_MINOR}] or later, found [{}, {}]",
+                version.0, version.1
+            ),
+        ));
+    }
+    for key in ["dtype", "data_dtype"] {
+        if root.get(key).is_some() {
+            return Err(invalid(
+                path,
+                "B1",
+                format!("a table (kind: table) has no `{key}`"),
+            ));
+        }
+    }
+    let crc32c = crc_key(path, root)?;
+    let size = |key: &str| match root.get(key) {
+        None => Err(invalid(path, "B2", format!("missing key `{key}`"))),
+        Some(n) => size_of(path, "B2", key, n),
+    };
+    let rows = size("rows")?;
+    let bytes = size("bytes")?;
+    let columns = strings_key(path, root, "columns")?;
+    let types = strings_key(path, root, "types")?;
+    let meta = ArrayMeta::Table(TableMeta::new_at(rows, columns, types, bytes, path)?);
+    // [G1]: every type in the grammar, exactly as pyarrow prints it (`unknown_dtype`).
+    if let ArrayMeta::Table(t) = &meta {
+        if let Some((c, ty)) = t
+            .columns
+            .iter()
+            .zip(&t.types)
+            .find(|(_, ty)| !crate::format::table::is_type_name(ty))
+        {
+            return Err(MetaError::UnknownDtype {
+                path: path.to_path_buf(),
+                found: format!("types of column {c:?}: {ty}"),
+                valid:
+                    "the Arrow types of SPEC 5.6 [G1], as pyarrow prints them (e.g. double, \
+                        timestamp[us, tz=UTC], dictionary<values=string, indices=int32, ordered=0>)"
+                        .into(),
+            });
+        }
+    }
+    let crc32c = crc32c
+        .into_iter()
+        .filter(|(suffix, _)| TABLE_SUFFIXES.contains(&suffix.as_str()))
         .collect();
     Ok(YamlDoc {
         meta,
@@ -659,8 +854,22 @@ pub fn render_yaml(meta: &ArrayMeta, crc32c: Option<&[(String, u32)]>) -> String
             items.iter().map(|v| format!("\n- {v}")).collect::<String>() + "\n"
         }
     };
-    keys.insert("version", seq(&[FORMAT_MAJOR, FORMAT_MINOR]));
-    keys.insert("shape", seq(&meta.shape()));
+    let (major, minor) = meta.version();
+    keys.insert("version", seq(&[major, minor]));
+    if !matches!(meta, ArrayMeta::Table(_)) {
+        keys.insert("shape", seq(&meta.shape()));
+    }
+    let strings = |items: &[String]| -> String {
+        if items.is_empty() {
+            " []\n".to_string()
+        } else {
+            items
+                .iter()
+                .map(|v| format!("\n- {}", crate::format::yaml::render_string(v)))
+                .collect::<String>()
+                + "\n"
+        }
+    };
     match meta {
         ArrayMeta::Dense(d) => {
             keys.insert("dtype", format!(" {}\n", d.dtype));
@@ -671,6 +880,13 @@ pub fn render_yaml(meta: &ArrayMeta, crc32c: Option<&[(String, u32)]>) -> String
             keys.insert("indptr_dtype", format!(" {}\n", s.indptr_dtype));
             keys.insert("nnz", format!(" {}\n", s.nnz));
             keys.insert("layout", format!(" {}\n", s.layout.name()));
+        }
+        ArrayMeta::Table(t) => {
+            keys.insert("kind", " table\n".to_string());
+            keys.insert("rows", format!(" {}\n", t.rows));
+            keys.insert("bytes", format!(" {}\n", t.bytes));
+            keys.insert("columns", strings(&t.columns));
+            keys.insert("types", strings(&t.types));
         }
     }
     // An empty `crc32c:` would be a null, which [K1] refuses: no checksums, no key.
@@ -784,6 +1000,58 @@ mod tests {
     }
 
     #[test]
+    fn a_table_document_round_trips_and_its_errors_cite_rules() {
+        let t = ArrayMeta::Table(
+            TableMeta::new(
+                3,
+                vec!["a".into(), "it's: x".into(), "\u{1}".into()],
+                vec![
+                    "double".into(),
+                    "struct<a: int32>".into(),
+                    "timestamp[us, tz=UTC]".into(),
+                ],
+                640,
+            )
+            .unwrap(),
+        );
+        let text = render_yaml(&t, Some(&[("arrow".into(), 7)]));
+        assert!(
+            text.starts_with("bytes: 640\ncolumns:\n- a\n- 'it''s: x'\n"),
+            "{text}"
+        );
+        assert!(text.contains("kind: table\nrows: 3\n") && text.ends_with("version:\n- 1\n- 2\n"));
+        let doc = parse(&text).unwrap();
+        assert_eq!((doc.meta, doc.version), (t, (1, 2)));
+        assert_eq!(doc.crc32c.get("arrow"), Some(&7));
+        let rule = |s: &str| match parse(s).unwrap_err() {
+            MetaError::Invalid { rule, .. } => rule,
+            e => panic!("{e}"),
+        };
+        let ok = "kind: table\nrows: 1\nbytes: 8\ncolumns: [a]\ntypes: [int8]\n";
+        assert!(parse(&format!("{ok}version: [1, 2]\n")).is_ok());
+        assert_eq!(rule(&format!("{ok}version: [1, 1]\n")), "Y2");
+        assert_eq!(rule(&format!("{ok}dtype: int8\nversion: [1, 2]\n")), "B1");
+        assert_eq!(
+            rule(
+                "kind: table\nrows: 1\nbytes: 8\ncolumns: [a, b]\ntypes: [int8]\nversion: [1, 2]\n"
+            ),
+            "B2"
+        );
+        assert_eq!(
+            rule("kind: table\nbytes: 8\ncolumns: [a]\ntypes: [int8]\nversion: [1, 2]\n"),
+            "B2"
+        );
+        assert_eq!(
+            rule("kind: tabel\ndtype: int8\nshape: [1]\nversion: [1, 2]\n"),
+            "B1"
+        );
+        assert_eq!(
+            rule("kind: dense\ndtype: int8\nshape: [1]\nversion: [1, 1]\n"),
+            "B1"
+        );
+    }
+
+    #[test]
     fn metadata_larger_than_64_kib_is_refused_before_parsing() {
         let mut text = b"dtype: int8\nshape:\n- 3\nversion:\n- 1\n- 1\n".to_vec();
         text.resize(MAX_YAML_BYTES as usize + 1, b'\n');
@@ -830,13 +1098,13 @@ mod tests {
             d,
             serde_json::json!({"kind": "dense", "dtype": "int16", "data_dtype": null,
                 "indices_dtype": null, "indptr_dtype": null, "layout": null,
-                "shape": [2, 3], "nnz": null})
+                "shape": [2, 3], "nnz": null, "rows": null, "columns": null, "types": null})
         );
         assert_eq!(
             s,
             serde_json::json!({"kind": "sparse", "dtype": null, "data_dtype": "float32",
                 "indices_dtype": "int32", "indptr_dtype": "int64", "layout": "columns",
-                "shape": [4, 5], "nnz": 6})
+                "shape": [4, 5], "nnz": 6, "rows": null, "columns": null, "types": null})
         );
         assert_eq!((dense.kind(), sparse.kind()), (Kind::Dense, Kind::Sparse));
         assert_eq!(

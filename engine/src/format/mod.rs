@@ -9,6 +9,8 @@ pub mod dtype;
 pub mod meta;
 pub mod name;
 pub mod sparse;
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
+pub mod table;
 pub mod yaml;
 
 /// Number of lock stripes ([W6]).

@@ -7,8 +7,9 @@ use crate::error::NameError;
 
 /// The suffixes of array files, and `sparse` (the legacy data file readers MAY open, SPEC 5.5);
 /// a directory component may not end in one of them ([N6]).
-pub(crate) const FILE_SUFFIXES: [&str; 6] =
-    ["array", "yaml", "data", "indices", "indptr", "sparse"];
+pub(crate) const FILE_SUFFIXES: [&str; 7] = [
+    "array", "yaml", "data", "indices", "indptr", "sparse", "arrow",
+];
 
 /// Longest directory component (bytes) [N5].
 pub const MAX_DIR_COMPONENT: usize = 255;

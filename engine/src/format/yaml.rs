@@ -418,6 +418,37 @@ fn plain_string(s: &str) -> bool {
     first_ok && chars.all(is_plain_char) && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s))
 }
 
+/// `s` as a scalar of the subset that parses back to the string `s`, the way PyYAML writes it:
+/// plain when it is a plain word ([Y7]), else single-quoted (`''` for a quote), or double-quoted
+/// with `\uXXXX` escapes when it holds a character a metadata file may not hold raw ([Y6]).
+pub(crate) fn render_string(s: &str) -> String {
+    if plain_string(s) {
+        return s.to_string();
+    }
+    let raw_ok = |c: char| {
+        !(c < ' '
+            || ('\u{7f}'..='\u{9f}').contains(&c)
+            || c == '\u{2028}'
+            || c == '\u{2029}'
+            || c == '\u{feff}')
+    };
+    if s.chars().all(raw_ok) {
+        return format!("'{}'", s.replace('\'', "''"));
+    }
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c if raw_ok(c) => out.push(c),
+            // Every character that needs an escape is in the Basic Multilingual Plane.
+            c => out.push_str(&format!("\\u{:04X}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A value written on the line of its key or `-` ([Y7]): a scalar, a flow sequence of scalars,
 /// `[]` or `{}`.
 fn inline(text: &str, depth: usize) -> Result<Node, String> {

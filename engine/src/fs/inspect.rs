@@ -95,6 +95,17 @@ pub enum InspectError {
     /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
     #[error(transparent)]
     Path(#[from] crate::error::PathError),
+    /// A table's `.arrow` file is invalid, compressed, or disagrees with its metadata
+    /// ([`crate::OpenError::InvalidTable`], [`crate::OpenError::CompressedTable`],
+    /// [`crate::OpenError::TableMismatch`]).
+    #[error(transparent)]
+    Table(crate::error::OpenError),
+    /// A table with another kind's file beside it (SPEC [B1]).
+    #[error("{path}: a file of another kind beside a table: a name has the files of one kind (SPEC [B1])")]
+    MixedKinds {
+        /// The other kind's file.
+        path: PathBuf,
+    },
 }
 
 impl InspectError {
@@ -115,6 +126,12 @@ impl InspectError {
             InspectError::Busy { .. } => "busy",
             InspectError::Path(crate::error::PathError::TooLong { .. }) => "invalid_name",
             InspectError::Path(_) => "missing_file",
+            InspectError::Table(crate::error::OpenError::CompressedTable { .. }) => {
+                "compressed_arrow"
+            }
+            InspectError::Table(crate::error::OpenError::TableMismatch { .. }) => "table_mismatch",
+            InspectError::Table(_) => "invalid_arrow",
+            InspectError::MixedKinds { .. } => "mixed_kinds",
         }
     }
 }
@@ -141,6 +158,39 @@ impl ArrayFiles {
             .and_then(Option::as_ref)
             .map_or(&[], |m| m.bytes())
     }
+}
+
+/// Reads a table's `.arrow` file (already mapped in `files`) as a reader must, and validates
+/// every column fully (offsets, UTF-8, dictionary keys).
+fn check_table(
+    root: &Path,
+    name: &ArrayName,
+    meta: &crate::format::meta::TableMeta,
+    files: &mut ArrayFiles,
+) -> Result<(), InspectError> {
+    let path = name.file_path(root, "arrow");
+    let Some(map) = files.maps.first_mut().and_then(Option::take) else {
+        return Err(InspectError::Table(crate::error::OpenError::InvalidTable {
+            path,
+            detail: "the file is empty".into(),
+        }));
+    };
+    let owner = std::sync::Arc::new(map);
+    let result =
+        (|| {
+            let buf = crate::fs::sys::arrow_buffer_over_map(owner.clone(), |m| Some(m))
+                .ok_or_else(|| crate::error::OpenError::InvalidTable {
+                    path: path.clone(),
+                    detail: "the file is empty".into(),
+                })?;
+            let decoded = crate::format::table::read_file(&buf, &path, Some(meta))?;
+            crate::format::table::validate_full(&decoded, &path)
+        })();
+    // Every buffer over the map is dropped with `result`'s values: the map is ours again.
+    if let Some(slot) = files.maps.first_mut() {
+        *slot = std::sync::Arc::try_unwrap(owner).ok();
+    }
+    result.map_err(InspectError::Table)
 }
 
 /// Attempts of the [R2] snapshot protocol before giving up with [`InspectError::Busy`].
@@ -379,7 +429,7 @@ pub fn daf_own_file(root: &Path, rel: &str) -> Option<DafFile> {
         return Some(DafFile::Csv);
     }
     let name = ArrayName::new(rel.strip_suffix(".yaml")?).ok()?;
-    let beside = ["array", "data", "sparse", "indices", "indptr"]
+    let beside = ["array", "data", "sparse", "indices", "indptr", "arrow"]
         .iter()
         .any(|sfx| std::fs::symlink_metadata(name.file_path(root, sfx)).is_ok());
     if beside {
@@ -429,6 +479,17 @@ fn open_data_files(
 ) -> Result<Vec<(&'static str, std::fs::File, u64)>, InspectError> {
     let mut out = Vec::new();
     let dir = crate::fs::beneath::array_dir(root, name)?;
+    if let (ArrayMeta::Table(_), Some(d)) = (meta, &dir) {
+        for sfx in ["array", "data", "indices", "indptr", "sparse"] {
+            if d.entry_type(&crate::fs::beneath::leaf(name, sfx))?
+                .is_some()
+            {
+                return Err(InspectError::MixedKinds {
+                    path: name.file_path(root, sfx),
+                });
+            }
+        }
+    }
     for (suffix, expected) in meta.files() {
         let path = name.file_path(root, suffix);
         // Resolved without following a link, never blocking, regular files only ([N7], [N9]).
@@ -502,7 +563,7 @@ fn finish(
             computed.insert(suffix.to_string(), crc);
         }
     }
-    let files = ArrayFiles {
+    let mut files = ArrayFiles {
         meta,
         version,
         crc32c: recorded,
@@ -520,6 +581,10 @@ fn finish(
             }
         }
         ArrayMeta::Dense(_) => {}
+        ArrayMeta::Table(t) => {
+            let t = t.clone();
+            check_table(root, name, &t, &mut files)?;
+        }
         ArrayMeta::Sparse(s) => {
             let idx = index_view(s.indices_dtype, files.bytes(1));
             let ptr = index_view(s.indptr_dtype, files.bytes(2));

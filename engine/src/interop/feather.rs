@@ -342,12 +342,8 @@ pub(crate) fn import(
                 })?
         }
         None if names.len() == 1 => 0,
-        None => {
-            return Err(InteropError::ColumnNeeded {
-                path: path.to_path_buf(),
-                available: names,
-            })
-        }
+        // Several columns and none chosen: the file is a table.
+        None => return import_table(c, name, path, file, progress),
     };
     let field = schema
         .fields()
@@ -687,6 +683,67 @@ pub(crate) fn export(d: &DenseArray, path: &Path) -> Result<(), InteropError> {
         if start >= rows {
             break;
         }
+    }
+    writer.finish().map_err(arrow_err)?;
+    let file = writer
+        .into_inner()
+        .map_err(arrow_err)?
+        .into_inner()
+        .map_err(|e| InteropError::io(path, "write")(e.into_error()))?;
+    out.commit(file)
+}
+
+/// Imports the whole file as a table: every batch read by arrow-ipc's reader (decompressed when
+/// compressed) and pushed to a [`crate::TableWriter`], one batch in memory at a time. Published
+/// uncompressed with 64-byte aligned buffers.
+pub(crate) fn import_table(
+    c: &Container,
+    name: &str,
+    path: &Path,
+    file: File,
+    progress: &mut Progress<'_, '_>,
+) -> Result<ImportedArray, InteropError> {
+    let caught = |what: &str| malformed(path, format!("arrow-ipc could not {what} (it panicked)"));
+    let arrow_err = |source| InteropError::Arrow {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None)
+    }))
+    .map_err(|_| caught("read the footer"))?
+    .map_err(arrow_err)?;
+    let schema = reader.schema();
+    let mut w = c
+        .create_table(name, schema, &CreateOptions::default())
+        .map_err(InteropError::write(path))?;
+    loop {
+        let batch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next()))
+            .map_err(|_| caught("decode a record batch"))?;
+        let Some(batch) = batch else { break };
+        w.push(&batch.map_err(arrow_err)?)
+            .map_err(InteropError::write(path))?;
+    }
+    w.publish().map_err(InteropError::write(path))?;
+    progress.advance(progress.total);
+    let meta = c.info(name).map_err(InteropError::open(path))?.meta;
+    Ok(ImportedArray {
+        name: name.to_string(),
+        meta,
+        conversions: Vec::new(),
+    })
+}
+
+/// Exports a table as an uncompressed Arrow IPC file (Feather v2), batch by batch as stored.
+pub(crate) fn export_table(t: &crate::Table, path: &Path) -> Result<(), InteropError> {
+    let arrow_err = |source| InteropError::Arrow {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (out, file) = Output::create(path)?;
+    let mut writer = FileWriter::try_new(BufWriter::new(file), &t.schema()).map_err(arrow_err)?;
+    for b in t.batches() {
+        writer.write(b).map_err(arrow_err)?;
     }
     writer.finish().map_err(arrow_err)?;
     let file = writer

@@ -455,6 +455,10 @@ impl Container {
             (_, crate::Array::Sparse(_)) => Err(cannot(
                 "export sparse arrays as .npz (scipy.sparse.load_npz reads it)",
             )),
+            (Format::Feather, crate::Array::Table(t)) => feather::export_table(t, path),
+            (_, crate::Array::Table(_)) => Err(cannot(
+                "export tables as .feather or .arrow (pyarrow and polars read it)",
+            )),
         }
     }
 }

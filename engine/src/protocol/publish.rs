@@ -8,7 +8,7 @@ use super::stripes::NameLock;
 use crate::catalog::{ArrayState, FileRecord};
 use crate::error::{io_at, WriteError};
 use crate::failpoint::failpoint;
-use crate::format::meta::{render_yaml, ArrayMeta, DENSE_SUFFIXES, SPARSE_SUFFIXES};
+use crate::format::meta::{render_yaml, ArrayMeta, ALL_SUFFIXES};
 use crate::format::name::ArrayName;
 use crate::fs::beneath::{self};
 
@@ -98,10 +98,10 @@ impl Shared {
         if let Some(sdir) = yaml_staged {
             parent.remove_file(&beneath::leaf(name, "yaml"))?;
             failpoint!("publish.after_unlink_yaml");
-            let (ours, others): (&[&str], &[&str]) = match meta {
-                ArrayMeta::Dense(_) => (&DENSE_SUFFIXES, &SPARSE_SUFFIXES),
-                ArrayMeta::Sparse(_) => (&SPARSE_SUFFIXES, &DENSE_SUFFIXES),
-            };
+            // A name has the files of exactly one kind: a replace by another kind removes the
+            // other kinds' files.
+            let ours = meta.suffixes();
+            let others = ALL_SUFFIXES.iter().filter(|s| !ours.contains(s));
             for suffix in ours {
                 let from = staged(suffix);
                 if sdir.entry_type(&from)?.is_some() {

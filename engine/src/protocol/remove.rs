@@ -5,7 +5,7 @@ use super::stripes::NameLock;
 use crate::catalog::{ArrayState, RemoveStart};
 use crate::error::{PathError, WriteError};
 use crate::failpoint::failpoint;
-use crate::format::meta::{DENSE_SUFFIXES, SPARSE_SUFFIXES};
+use crate::format::meta::ALL_SUFFIXES;
 use crate::format::name::ArrayName;
 use crate::fs::beneath::{self};
 
@@ -91,7 +91,7 @@ impl Shared {
         }
         failpoint!("remove.after_unlink_yaml");
         if let Some(dir) = &dir {
-            for suffix in DENSE_SUFFIXES.iter().chain(SPARSE_SUFFIXES.iter()) {
+            for suffix in ALL_SUFFIXES {
                 dir.remove_file(&beneath::leaf(name, suffix))?;
             }
             dir.sync()?;

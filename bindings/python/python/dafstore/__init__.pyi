@@ -121,6 +121,9 @@ class ArrayInfo:
     layout: Optional[str]
     shape: tuple[int, ...]
     nnz: Optional[int]
+    rows: Optional[int]
+    columns: Optional[tuple[str, ...]]
+    types: Optional[tuple[str, ...]]
     state: str
     generation: int
     bytes: int
@@ -200,6 +203,9 @@ class ImportedArray:
     layout: Optional[str]
     shape: tuple[int, ...]
     nnz: Optional[int]
+    rows: Optional[int]
+    columns: Optional[tuple[str, ...]]
+    types: Optional[tuple[str, ...]]
     conversions: tuple[str, ...]
 
 @dataclass(frozen=True)

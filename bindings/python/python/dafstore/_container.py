@@ -170,7 +170,9 @@ class ArrayInfo(_Report):
 
     The metadata fields are named as in the array's metadata file (format-spec/SPEC.md): a dense
     array has ``dtype``; a sparse one ``data_dtype``, ``indices_dtype``, ``indptr_dtype``,
-    ``layout`` and ``nnz``; the other kind's fields are None."""
+    ``layout`` and ``nnz``; a table (``kind == "table"``) ``rows``, ``columns`` and ``types``
+    (Arrow types as pyarrow prints them) and ``shape == (rows, len(columns))``; the other kinds'
+    fields are None."""
 
     name: str
     kind: str
@@ -181,6 +183,9 @@ class ArrayInfo(_Report):
     layout: Optional[str]
     shape: tuple[int, ...]
     nnz: Optional[int]
+    rows: Optional[int]
+    columns: Optional[tuple[str, ...]]
+    types: Optional[tuple[str, ...]]
     #: ``live``; ``info_all`` also lists ``deleting``, ``publishing`` and ``removing`` rows.
     state: str
     #: Incremented by every publish of this name.
@@ -312,6 +317,9 @@ class ImportedArray(_Report):
     layout: Optional[str]
     shape: tuple[int, ...]
     nnz: Optional[int]
+    rows: Optional[int]
+    columns: Optional[tuple[str, ...]]
+    types: Optional[tuple[str, ...]]
     conversions: tuple[str, ...]
 
 

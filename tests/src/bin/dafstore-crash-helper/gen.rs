@@ -119,9 +119,37 @@ pub fn write_sparse(c: &Container, name: &str, seed: u64) -> Result<(), String> 
         .map_err(|e| e.to_string())
 }
 
+/// Writes the table of `seed`: one column `v` of the dense values of `seed`, in two batches.
+pub fn write_table(c: &Container, name: &str, seed: u64) -> Result<(), String> {
+    use dafstore::arrow_array::{RecordBatch, UInt64Array};
+    let v = dense_values(seed);
+    let (a, b) = v.split_at(v.len() / 2);
+    let batch = |s: &[u64]| {
+        RecordBatch::try_from_iter([("v", std::sync::Arc::new(UInt64Array::from(s.to_vec())) as _)])
+            .map_err(|e| e.to_string())
+    };
+    let (a, b) = (batch(a)?, batch(b)?);
+    c.write_table(name, a.schema(), &[a, b])
+        .map_err(|e| e.to_string())
+}
+
 /// Checks that `a` is exactly the generation its first element names; returns that seed.
 pub fn verify_array(a: &Array) -> Result<u64, String> {
     match a {
+        Array::Table(t) => {
+            use dafstore::arrow_array::cast::AsArray;
+            use dafstore::arrow_array::types::UInt64Type;
+            let v: Vec<u64> = t
+                .batches()
+                .iter()
+                .flat_map(|b| b.column(0).as_primitive::<UInt64Type>().values().to_vec())
+                .collect();
+            let seed = *v.first().ok_or("empty table")?;
+            if v != dense_values(seed) {
+                return Err(format!("table of seed {seed} has other contents"));
+            }
+            Ok(seed)
+        }
         Array::Dense(d) => {
             let v: &[u64] = d.as_slice().map_err(|e| e.to_string())?;
             let seed = *v.first().ok_or("empty dense array")?;
@@ -167,6 +195,26 @@ pub fn read_by_spec(root: &std::path::Path, name: &str) -> Result<Option<u64>, S
     }
     let files = dafstore::internals::inspect::read_array_files(root, name, true)
         .map_err(|e| format!("{name}: visible but not readable by the spec: {e}"))?;
+    if let dafstore::ArrayMeta::Table(_) = files.meta {
+        // Read with arrow-ipc's own reader (the file was validated by `read_array_files`).
+        use dafstore::arrow_array::cast::AsArray;
+        use dafstore::arrow_array::types::UInt64Type;
+        let reader =
+            arrow_ipc::reader::FileReader::try_new(std::io::Cursor::new(files.bytes(0)), None)
+                .map_err(|e| format!("{name}: visible but not an Arrow file: {e}"))?;
+        let mut v = Vec::new();
+        for b in reader {
+            let b = b.map_err(|e| format!("{name}: {e}"))?;
+            v.extend_from_slice(b.column(0).as_primitive::<UInt64Type>().values());
+        }
+        let seed = *v
+            .first()
+            .ok_or_else(|| format!("{name}: visible and empty"))?;
+        if v != dense_values(seed) {
+            return Err(format!("{name}: table is not generation {seed}"));
+        }
+        return Ok(Some(seed));
+    }
     let first = files.bytes(0);
     if first.len() < 8 {
         return Err(format!("{name}: visible with {} bytes", first.len()));
@@ -174,6 +222,7 @@ pub fn read_by_spec(root: &std::path::Path, name: &str) -> Result<Option<u64>, S
     let seed = u64::from_le_bytes(first[..8].try_into().unwrap_or([0; 8]));
     let expect: Vec<Vec<u8>> = match files.meta {
         dafstore::ArrayMeta::Dense(_) => vec![le(&dense_values(seed))],
+        dafstore::ArrayMeta::Table(_) => Vec::new(),
         dafstore::ArrayMeta::Sparse(_) => {
             let p = sparse_parts(seed);
             let ind: Vec<u8> = p.indices.iter().flat_map(|v| v.to_le_bytes()).collect();

@@ -197,6 +197,7 @@ enum Op {
     DenseMapped,
     WriteDense,
     Sparse,
+    Table,
     Remove,
     Hold,
     Release,
@@ -213,6 +214,7 @@ impl Op {
             Op::DenseMapped => "pub",
             Op::WriteDense => "wr",
             Op::Sparse => "sp",
+            Op::Table => "tb",
             Op::Remove => "rm",
             Op::Hold => "hold",
             Op::Release => "rel",
@@ -273,10 +275,17 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
         let p = rng.below(100);
         let (op, name) = match p {
             0..22 => (Op::DenseMapped, pick(&mut rng, &names.dense)),
-            22..32 => (Op::WriteDense, pick(&mut rng, &names.dense)),
+            22..28 => (Op::WriteDense, pick(&mut rng, &names.dense)),
+            28..32 => (Op::Table, names.table.clone()),
             32..46 => (Op::Sparse, pick(&mut rng, &names.sparse)),
             46..58 => {
-                let own: Vec<String> = names.dense.iter().chain(&names.sparse).cloned().collect();
+                let own: Vec<String> = names
+                    .dense
+                    .iter()
+                    .chain(&names.sparse)
+                    .chain([&names.table])
+                    .cloned()
+                    .collect();
                 (Op::Remove, pick(&mut rng, &own))
             }
             58..66 => (Op::Hold, pick(&mut rng, &all)),
@@ -308,6 +317,7 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
             Op::DenseMapped => gen::publish_dense_mapped(&c, &name, seed).map(|()| "ok".into()),
             Op::WriteDense => gen::write_dense(&c, &name, seed).map(|()| "ok".into()),
             Op::Sparse => gen::write_sparse(&c, &name, seed).map(|()| "ok".into()),
+            Op::Table => gen::write_table(&c, &name, seed).map(|()| "ok".into()),
             Op::ScratchPublish => publish_scratch(&c, &name, seed).map(|()| "ok".into()),
             Op::Remove => match c.remove(&name) {
                 Ok(Removal::Removed) => Ok("removed".into()),
@@ -350,6 +360,7 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
 struct ChurnNames {
     dense: Vec<String>,
     sparse: Vec<String>,
+    table: String,
     scratch: String,
 }
 
@@ -362,6 +373,7 @@ fn churn_names(slot: u64) -> ChurnNames {
             format!("k{slot}-top"),
         ],
         sparse: vec![format!("k{slot}/s0"), format!("k{slot}/s1")],
+        table: format!("k{slot}/a0"),
         scratch: format!("k{slot}/t0"),
     }
 }

@@ -8,10 +8,18 @@ use dafstore::{ArrayInfo, ArrayMeta, Container};
 use super::common::{print_json, print_table, shape_text};
 use super::Result;
 
-/// The element type column: `float32`, or `float64 (indices int32, indptr int64)`.
+/// The element type column: `float32`, or `float64 (indices int32, indptr int64)`, or a table's
+/// `a: double, b: string`.
 pub fn dtype_text(info: &ArrayInfo) -> String {
     match &info.meta {
         ArrayMeta::Dense(d) => d.dtype.to_string(),
+        ArrayMeta::Table(t) => t
+            .columns
+            .iter()
+            .zip(&t.types)
+            .map(|(c, ty)| format!("{}: {ty}", dafstore::escape_for_display(c)))
+            .collect::<Vec<_>>()
+            .join(", "),
         ArrayMeta::Sparse(s) => format!(
             "{} (indices {}, indptr {})",
             s.data_dtype, s.indices_dtype, s.indptr_dtype
@@ -22,7 +30,7 @@ pub fn dtype_text(info: &ArrayInfo) -> String {
 /// The kind column: `dense`, `sparse rows` or `sparse columns`.
 pub fn kind_text(info: &ArrayInfo) -> String {
     match &info.meta {
-        ArrayMeta::Dense(_) => info.meta.kind().to_string(),
+        ArrayMeta::Dense(_) | ArrayMeta::Table(_) => info.meta.kind().to_string(),
         ArrayMeta::Sparse(s) => format!("{} {}", info.meta.kind(), s.layout),
     }
 }
@@ -30,7 +38,7 @@ pub fn kind_text(info: &ArrayInfo) -> String {
 /// The number of stored entries of a sparse array.
 pub fn nnz(info: &ArrayInfo) -> Option<u64> {
     match &info.meta {
-        ArrayMeta::Dense(_) => None,
+        ArrayMeta::Dense(_) | ArrayMeta::Table(_) => None,
         ArrayMeta::Sparse(s) => Some(s.nnz),
     }
 }
@@ -59,6 +67,15 @@ pub fn run(dir: &Path, name: &str, json: bool) -> Result<u8> {
     ];
     match &info.meta {
         ArrayMeta::Dense(d) => rows.push(vec!["dtype".into(), d.dtype.to_string()]),
+        ArrayMeta::Table(t) => {
+            rows.push(vec!["rows".into(), t.rows.to_string()]);
+            for (c, ty) in t.columns.iter().zip(&t.types) {
+                rows.push(vec![
+                    format!("column {}", dafstore::escape_for_display(c)),
+                    ty.clone(),
+                ]);
+            }
+        }
         ArrayMeta::Sparse(s) => {
             for (k, v) in [
                 ("data_dtype", s.data_dtype.to_string()),

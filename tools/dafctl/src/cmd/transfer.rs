@@ -44,7 +44,9 @@ pub fn import(
             a.name,
             file.display(),
             a.meta.kind(),
-            a.meta.dtype(),
+            a.meta
+                .dtype()
+                .map_or_else(|| "(columns)".to_string(), |d| d.to_string()),
             a.meta.shape()
         );
     }

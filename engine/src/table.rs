@@ -1,0 +1,345 @@
+//! Tables (`kind: table`): named Arrow columns of equal length in one Arrow IPC file
+//! `<name>.arrow` beside `<name>.yaml`.
+//!
+//! Writing: [`Container::create_table`] gives a [`TableWriter`] that streams record batches
+//! through arrow-ipc's `FileWriter` (64-byte aligned buffers, no compression) into a staging file,
+//! computing the CRC-32C as the bytes go by; [`TableWriter::publish`] syncs it and hands it to the
+//! publish protocol of arrays (SPEC [W3]): nothing is visible before, a replace never touches the
+//! old file. [`Container::write_table`] does it for batches in memory.
+//!
+//! Opening: [`Container::open_table`] maps the file once per process (the shared map cache) and
+//! decodes it into record batches whose buffers are slices of that map (no copy), after checking
+//! the file's size against the metadata before mapping, the rules of a table file, and that its
+//! schema and row count are those of the metadata. The batches keep the map and the reference
+//! alive.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
+use arrow_schema::SchemaRef;
+
+use crate::array::ArrayInner;
+use crate::container::Container;
+use crate::error::{OpenError, WriteError};
+use crate::format::meta::{ArrayMeta, TableMeta};
+use crate::format::name::ArrayName;
+use crate::writer::{CreateOptions, Staged};
+
+/// A mapped generation of a table, decoded. The batches' buffers own `array` (the map and the
+/// reference), so they stay valid however long they are kept, even after this is dropped.
+pub(crate) struct TableInner {
+    pub(crate) array: Arc<ArrayInner>,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    meta: TableMeta,
+}
+
+impl TableInner {
+    /// Decodes the mapped `.arrow` file of `array` and checks it against its metadata.
+    pub(crate) fn decode(array: Arc<ArrayInner>) -> Result<TableInner, OpenError> {
+        let ArrayMeta::Table(meta) = &array.meta else {
+            return Err(OpenError::KindMismatch {
+                container: array.container.shared.root.clone(),
+                name: array.name.to_string(),
+                actual: array.meta.kind().name(),
+                requested: "table",
+            });
+        };
+        let meta = meta.clone();
+        let path = array.name.file_path(&array.container.shared.root, "arrow");
+        let buf = crate::fs::sys::arrow_buffer_over_map(array.clone(), |a| a.file_map(0))
+            .ok_or_else(|| OpenError::InvalidTable {
+                path: path.clone(),
+                detail: "the file is empty".into(),
+            })?;
+        let decoded = crate::format::table::read_file(&buf, &path, Some(&meta))?;
+        Ok(TableInner {
+            array,
+            schema: decoded.schema,
+            batches: decoded.batches,
+            meta,
+        })
+    }
+}
+
+/// A table open read-only: its schema and record batches, whose buffers are slices of the one
+/// map of `<name>.arrow` in this process. Cloning is cheap; the map and the reference live as
+/// long as this handle or any batch (or array) taken from it.
+#[derive(Clone)]
+pub struct Table {
+    pub(crate) inner: Arc<TableInner>,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("name", &self.name())
+            .field("rows", &self.num_rows())
+            .field("columns", &self.inner.meta.columns)
+            .field("generation", &self.generation())
+            .finish()
+    }
+}
+
+impl Table {
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        self.inner.array.name.as_str()
+    }
+
+    /// The Arrow schema.
+    pub fn schema(&self) -> SchemaRef {
+        self.inner.schema.clone()
+    }
+
+    /// The record batches, in file order.
+    pub fn batches(&self) -> &[RecordBatch] {
+        &self.inner.batches
+    }
+
+    /// Number of rows (the sum of the batches' lengths).
+    pub fn num_rows(&self) -> u64 {
+        self.inner.meta.rows
+    }
+
+    /// The metadata (rows, columns, types, bytes).
+    pub fn meta(&self) -> &TableMeta {
+        &self.inner.meta
+    }
+
+    /// Generation (incremented by each publish of this name).
+    pub fn generation(&self) -> u64 {
+        self.inner.array.generation
+    }
+
+    /// The bytes of the mapped `.arrow` file (the whole Arrow IPC file).
+    pub fn file_bytes(&self) -> &[u8] {
+        self.inner.array.bytes(0)
+    }
+}
+
+/// Counts and checksums what goes to the staging file: the CRC-32C in the same pass as the write.
+struct Crc<W: Write> {
+    inner: W,
+    crc: u32,
+    len: u64,
+}
+
+impl<W: Write> Write for Crc<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A table being written: push record batches, then [`TableWriter::publish`]. Nothing is visible
+/// before; dropping it (or [`TableWriter::discard`]) removes the staging file.
+pub struct TableWriter {
+    name: ArrayName,
+    types: Vec<String>,
+    staged: Staged,
+    path: PathBuf,
+    writer: FileWriter<Crc<BufWriter<File>>>,
+    rows: u64,
+}
+
+impl TableWriter {
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// The schema every batch must have.
+    pub fn schema(&self) -> SchemaRef {
+        self.writer.schema().clone()
+    }
+
+    /// Rows pushed so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn arrow_err(&self, e: arrow_schema::ArrowError) -> WriteError {
+        match e {
+            arrow_schema::ArrowError::IoError(_, e) => {
+                crate::writer::no_space(&self.path, 0, e, "write")
+            }
+            e => WriteError::InvalidTable {
+                name: self.name.to_string(),
+                detail: e.to_string(),
+            },
+        }
+    }
+
+    /// Appends a record batch (written to the staging file now; only the footer waits).
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<(), WriteError> {
+        if batch.schema().fields() != self.writer.schema().fields() {
+            return Err(WriteError::InvalidTable {
+                name: self.name.to_string(),
+                detail: format!(
+                    "a batch's schema {} is not the table's {}",
+                    batch.schema(),
+                    self.writer.schema()
+                ),
+            });
+        }
+        crate::failpoint::hit("stage.write")
+            .map_err(|e| crate::writer::no_space(&self.path, 0, e, "write"))?;
+        self.writer.write(batch).map_err(|e| self.arrow_err(e))?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Writes the footer, syncs the file, records its size and checksum, and publishes
+    /// atomically (SPEC [W3]).
+    pub fn publish(mut self) -> Result<(), WriteError> {
+        self.writer.finish().map_err(|e| self.arrow_err(e))?;
+        let TableWriter {
+            name,
+            types,
+            staged,
+            path,
+            writer,
+            rows,
+        } = self;
+        let columns = writer
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let crc = writer
+            .into_inner()
+            .map_err(|e| WriteError::io(path.clone(), "write", io::Error::other(e)))?;
+        let Crc { inner, crc, len } = crc;
+        let file = inner
+            .into_inner()
+            .map_err(|e| crate::writer::no_space(&path, len, e.into_error(), "write"))?;
+        file.sync_data()
+            .map_err(|e| crate::writer::no_space(&path, len, e, "sync"))?;
+        drop(file);
+        let meta = TableMeta::new(rows, columns, types, len)?;
+        staged.publish(&name, &ArrayMeta::Table(meta), vec![("arrow".into(), crc)])
+    }
+
+    /// Discards the table (same as dropping it).
+    pub fn discard(self) {}
+}
+
+impl Container {
+    /// Creates a table of `schema` to fill with [`TableWriter::push`]; nothing is visible until
+    /// [`TableWriter::publish`]. Every column type must be one a table can store
+    /// ([`crate::arrow_type_name`]); the file is an uncompressed Arrow IPC file with 64-byte
+    /// aligned buffers.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dafstore::arrow_array::{Int64Array, RecordBatch, StringArray};
+    /// # let dir = tempfile::tempdir()?;
+    /// let c = dafstore::Container::create(dir.path().join("c"))?;
+    /// let batch = RecordBatch::try_from_iter([
+    ///     ("id", Arc::new(Int64Array::from(vec![1, 2])) as _),
+    ///     ("who", Arc::new(StringArray::from(vec!["a", "b"])) as _),
+    /// ])?;
+    /// let mut w = c.create_table("t", batch.schema(), &Default::default())?;
+    /// w.push(&batch)?;
+    /// w.push(&batch)?;
+    /// w.publish()?; // visible only now, complete
+    /// assert_eq!(c.open_table("t")?.num_rows(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_table(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        opts: &CreateOptions,
+    ) -> Result<TableWriter, WriteError> {
+        let name = ArrayName::new(name)?;
+        crate::fs::beneath::check_path_length(&self.shared.root, &name)?;
+        let types = crate::format::table::schema_types(&schema).map_err(|(column, why)| {
+            WriteError::InvalidTable {
+                name: name.to_string(),
+                detail: format!("column {column:?}: {why}"),
+            }
+        })?;
+        let mut staged = Staged::new(self)?;
+        staged.scratch = opts.scratch;
+        let (path, file) = staged.create("arrow")?;
+        let options = IpcWriteOptions::try_new(
+            crate::format::table::WRITE_ALIGNMENT,
+            false,
+            arrow_ipc::MetadataVersion::V5,
+        )
+        .map_err(|e| WriteError::InvalidTable {
+            name: name.to_string(),
+            detail: e.to_string(),
+        })?;
+        let sink = Crc {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            crc: 0,
+            len: 0,
+        };
+        let writer = FileWriter::try_new_with_options(sink, &schema, options).map_err(|e| {
+            WriteError::InvalidTable {
+                name: name.to_string(),
+                detail: e.to_string(),
+            }
+        })?;
+        Ok(TableWriter {
+            name,
+            types,
+            staged,
+            path,
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// Writes a table from record batches in memory (each of `schema`) and publishes it.
+    pub fn write_table(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<(), WriteError> {
+        self.write_table_with(name, schema, batches, &CreateOptions::default())
+    }
+
+    /// [`Container::write_table`] with options (scratch).
+    pub fn write_table_with(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+        opts: &CreateOptions,
+    ) -> Result<(), WriteError> {
+        let mut w = self.create_table(name, schema, opts)?;
+        for b in batches {
+            w.push(b)?;
+        }
+        w.publish()
+    }
+
+    /// Opens a table read-only: record batches over the one map of its file in this process.
+    pub fn open_table(&self, name: &str) -> Result<Table, OpenError> {
+        match self.open_array(name)? {
+            crate::array::Array::Table(t) => Ok(t),
+            other => Err(OpenError::KindMismatch {
+                container: self.shared.root.clone(),
+                name: name.to_string(),
+                actual: other.kind().name(),
+                requested: "table",
+            }),
+        }
+    }
+}
