@@ -125,6 +125,8 @@ enum Owner {
     Handle(Box<dyn Send + Sync>),
     /// The alias of a writer's staging map (a `create` block).
     Staging(Arc<StagingAlias>),
+    /// A table: the view is its whole mapped `.arrow` file.
+    Table(dafstore::Table),
 }
 
 /// Mapped memory of an array, described by `__array_interface__` (numpy's protocol), owned by
@@ -565,6 +567,60 @@ impl NativeContainer {
             writer.publish()
         })
         .or_raise(py)
+    }
+
+    /// Writes a table from the bytes of an Arrow IPC *stream* (a C-contiguous numpy `uint8` array
+    /// over them, read in place) and publishes it: each record batch of the stream is pushed to
+    /// the engine's `TableWriter`, which writes the table's Arrow IPC file.
+    #[pyo3(signature = (name, stream, scratch=false))]
+    fn write_table_ipc(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        stream: &Bound<'_, PyAny>,
+        scratch: bool,
+    ) -> PyResult<()> {
+        let c = self.get(py)?;
+        let bytes = ndarray_bytes(stream)?;
+        let invalid = |detail: String| WriteError::InvalidTable {
+            name: name.to_string(),
+            detail,
+        };
+        py.detach(|| -> Result<(), WriteError> {
+            let reader =
+                arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+                    .map_err(|e| invalid(format!("not an Arrow IPC stream: {e}")))?;
+            let opts = CreateOptions {
+                scratch,
+                ..CreateOptions::default()
+            };
+            let mut writer = c.create_table(name, reader.schema(), &opts)?;
+            for batch in reader {
+                let batch =
+                    batch.map_err(|e| invalid(format!("reading the Arrow IPC stream: {e}")))?;
+                writer.push(&batch)?;
+            }
+            writer.publish()
+        })
+        .or_raise(py)
+    }
+
+    /// Opens table `name`: a view of its whole mapped Arrow IPC file (`uint8`), which keeps the
+    /// map and the table's reference alive for as long as anything uses it.
+    fn open_table_file(&self, py: Python<'_>, name: &str) -> PyResult<MappedView> {
+        let c = self.get(py)?;
+        let t = py.detach(|| c.open_table(name)).or_raise(py)?;
+        let bytes = (t.file_bytes().as_ptr() as usize, t.file_bytes().len());
+        let shape = vec![bytes.1 as u64];
+        Ok(MappedView::new(
+            Owner::Table(t),
+            bytes,
+            shape,
+            DType::UInt8,
+            true,
+            name,
+            "r",
+        ))
     }
 
     /// Writes a sparse array (CSR for layout `rows`, CSC for `columns`) from three C-contiguous

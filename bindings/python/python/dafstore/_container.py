@@ -116,6 +116,55 @@ def _pyarrow() -> Any:
     return pa
 
 
+def _as_arrow_table(obj: Any) -> Any:
+    """``obj`` (polars or pandas DataFrame, pyarrow Table or RecordBatchReader, or anything with
+    ``__arrow_c_stream__``) as a pyarrow Table."""
+    pa = _pyarrow()
+    if isinstance(obj, pa.Table):
+        return obj
+    if isinstance(obj, pa.RecordBatchReader):
+        return obj.read_all()
+    module = type(obj).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(obj, preserve_index=False)
+    if hasattr(obj, "__arrow_c_stream__"):
+        return pa.table(obj)
+    raise TypeError(
+        f"write_table takes a polars or pandas DataFrame, a pyarrow Table or RecordBatchReader, "
+        f"or an object with __arrow_c_stream__; got {type(obj).__name__}"
+    )
+
+
+def normalize_for_sharing(table: Any) -> Any:
+    """``table`` with the column types polars maps without copying (measured in
+    bench/tables_layout.py): strings and binaries as views, ``time32``/``time64[us]`` as
+    ``time64[ns]``, ``list`` as ``large_list``, also inside nested and dictionary types. Lossless;
+    field metadata (polars' Categorical/Enum markers) is kept; a no-op when nothing changes."""
+    pa = _pyarrow()
+
+    def norm(t: Any) -> Any:
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            return pa.string_view()
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            return pa.binary_view()
+        if pa.types.is_time32(t) or (pa.types.is_time64(t) and t.unit != "ns"):
+            return pa.time64("ns")
+        if pa.types.is_dictionary(t):
+            return pa.dictionary(t.index_type, norm(t.value_type), t.ordered)
+        if pa.types.is_list(t) or pa.types.is_large_list(t):
+            return pa.large_list(t.value_field.with_type(norm(t.value_type)))
+        if pa.types.is_fixed_size_list(t):
+            return pa.list_(t.value_field.with_type(norm(t.value_type)), t.list_size)
+        if pa.types.is_struct(t):
+            return pa.struct([t.field(i).with_type(norm(t.field(i).type)) for i in range(t.num_fields)])
+        return t
+
+    target = pa.schema(
+        [f.with_type(norm(f.type)) for f in table.schema], metadata=table.schema.metadata
+    )
+    return table if target.equals(table.schema, check_metadata=True) else table.cast(target)
+
+
 # --------------------------------------------------------------------------------------------
 # Results
 
@@ -609,6 +658,8 @@ class Container(Mapping[str, _ArrayValue]):
             raise _errors.ArrayNotFoundError(f"{self.path}: no array named {name!r}: {e}") from e
         if kind == "sparse":
             return self.open_sparse(name)
+        if kind == "table":
+            return self.open_table(name)
         return self._open_array(name)
 
     def __len__(self) -> int:
@@ -763,6 +814,44 @@ class Container(Mapping[str, _ArrayValue]):
         for dim in reversed(shape[1:]):
             values = pa.FixedSizeListArray.from_arrays(values, dim)
         return values
+
+    def write_table(self, name: str, obj: Any, *, scratch: bool = False) -> None:
+        """Publishes ``obj`` as table ``name`` (an Arrow IPC file, SPEC 5.6): a polars DataFrame, a
+        pyarrow Table or RecordBatchReader, a pandas DataFrame, or anything with
+        ``__arrow_c_stream__``. Columns are first given the layout polars maps without copying
+        (``normalize_for_sharing``: view strings and binaries, ``time64[ns]``, ``large_list``; see
+        bench/README.md "Tables"), and the table is written as one record batch.
+
+        This first version hands the table to the engine as an in-memory Arrow IPC stream (one
+        copy of the table in this process while writing)."""
+        pa = _pyarrow()
+        table = _as_arrow_table(obj)
+        table = normalize_for_sharing(table).combine_chunks()
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table)
+        stream = np.frombuffer(sink.getvalue(), dtype=np.uint8)
+        self._c.write_table_ipc(name, stream, scratch)
+
+    def open_table(self, name: str) -> "pyarrow.Table":
+        """Opens table ``name`` as a pyarrow Table over the map (no copy: every buffer is a slice
+        of this process's one map of ``<name>.arrow``, whose base keeps the map and the reference
+        alive while any column is used)."""
+        pa = _pyarrow()
+        view = self._c.open_table_file(name)
+        buf = pa.foreign_buffer(view.address, view.nbytes, base=view)
+        return pa.ipc.open_file(buf).read_all()
+
+    def open_polars(self, name: str) -> "polars.DataFrame":
+        """Opens table ``name`` as a polars DataFrame over the map (``pl.from_arrow(...,
+        rechunk=False)`` of ``open_table``): zero-copy for the layout ``write_table`` stores, except
+        dictionary (Categorical/Enum) columns, which polars always converts (about 4 bytes a
+        row); see bench/README.md "Tables"."""
+        try:
+            import polars as pl
+        except ImportError as e:  # pragma: no cover - exercised only without polars
+            raise ImportError("open_polars needs polars: pip install polars") from e
+        return pl.from_arrow(self.open_table(name), rechunk=False)
 
     def _map_address(self, name: str) -> int:
         """Address of this process's shared map of dense array ``name`` (for zero-copy checks)."""
