@@ -980,3 +980,18 @@ fn a_compressed_buffer_declaring_a_huge_uncompressed_length_is_refused_before_an
     );
     assert!(c.info_all().unwrap().is_empty(), "nothing published");
 }
+
+#[test]
+fn a_compressed_table_whose_buffer_declares_a_huge_uncompressed_length_is_refused_before_allocating(
+) {
+    // Found by the import_feather fuzz target: a multi-column (table) import let arrow-ipc
+    // allocate a buffer's declared uncompressed length (0x70ffffffff bytes) before decompressing.
+    let (_t, c) = new_container();
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/regressions/import_feather/table-compressed-declared-length.feather");
+    let e = c
+        .import("t", &file, ImportOptions::default())
+        .expect_err("a damaged file");
+    assert!(matches!(e, InteropError::Malformed { .. }), "{e:?}");
+    assert!(c.ls().unwrap().is_empty(), "nothing published");
+}

@@ -343,7 +343,10 @@ pub(crate) fn import(
         }
         None if names.len() == 1 => 0,
         // Several columns and none chosen: the file is a table.
-        None => return import_table(c, name, path, file, progress),
+        None => {
+            check_declared_lengths(path, &file, &footer, footer_start)?;
+            return import_table(c, name, path, file, progress);
+        }
     };
     let field = schema
         .fields()
@@ -691,6 +694,91 @@ pub(crate) fn export(d: &DenseArray, path: &Path) -> Result<(), InteropError> {
         .into_inner()
         .map_err(|e| InteropError::io(path, "write")(e.into_error()))?;
     out.commit(file)
+}
+
+/// The most a compressed buffer may expand to (LZ4's own limit is about 255×); beyond it the
+/// declared uncompressed length is taken for damage rather than allocated.
+const MAX_EXPANSION: u64 = 1024;
+
+/// Before arrow-ipc decodes a compressed file (it allocates each buffer's declared uncompressed
+/// length first): every compressed buffer of every record and dictionary batch must declare at
+/// most [`MAX_EXPANSION`] times its compressed length.
+fn check_declared_lengths(
+    path: &Path,
+    file: &File,
+    footer: &arrow_ipc::Footer<'_>,
+    footer_start: u64,
+) -> Result<(), InteropError> {
+    let blocks = footer
+        .recordBatches()
+        .into_iter()
+        .flatten()
+        .chain(footer.dictionaries().into_iter().flatten());
+    for block in blocks {
+        let (Ok(offset), Ok(meta_len), Ok(body_len)) = (
+            u64::try_from(block.offset()),
+            u64::try_from(block.metaDataLength()),
+            u64::try_from(block.bodyLength()),
+        ) else {
+            return Err(malformed(path, "a block has a negative offset or length"));
+        };
+        let body_start = offset
+            .checked_add(meta_len)
+            .filter(|&b| b.checked_add(body_len).is_some_and(|e| e <= footer_start))
+            .ok_or_else(|| malformed(path, "a block lies outside the file's data"))?;
+        let meta = read_at(file, path, offset, meta_len)?;
+        let word = |at: usize| -> Option<u32> {
+            meta.get(at..at.checked_add(4)?)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_le_bytes)
+        };
+        let (start, len) = match word(0) {
+            Some(0xFFFF_FFFF) => (8usize, word(4)),
+            other => (4usize, other),
+        };
+        let fb = len
+            .and_then(|l| usize::try_from(l).ok())
+            .and_then(|l| meta.get(start..start.checked_add(l)?))
+            .ok_or_else(|| malformed(path, "a block's metadata is truncated"))?;
+        let message = arrow_ipc::root_as_message(fb)
+            .map_err(|e| malformed(path, format!("a block's metadata is invalid: {e}")))?;
+        let batch = match (
+            message.header_as_record_batch(),
+            message.header_as_dictionary_batch(),
+        ) {
+            (Some(b), _) => Some(b),
+            (None, Some(d)) => d.data(),
+            (None, None) => None,
+        };
+        let Some(batch) = batch else { continue };
+        if batch.compression().is_none() {
+            continue;
+        }
+        for b in batch.buffers().into_iter().flatten() {
+            let (Ok(off), Ok(blen)) = (u64::try_from(b.offset()), u64::try_from(b.length())) else {
+                return Err(malformed(path, "a buffer has a negative offset or length"));
+            };
+            if blen < 8 {
+                continue;
+            }
+            if off.checked_add(blen).is_none_or(|e| e > body_len) {
+                return Err(malformed(path, "a buffer lies outside its block"));
+            }
+            let head = read_at(file, path, body_start + off, 8)?;
+            let declared = <[u8; 8]>::try_from(head.as_slice())
+                .map(i64::from_le_bytes)
+                .map_err(|_| malformed(path, "a compressed buffer is truncated"))?;
+            if declared > 0 && declared as u64 > blen.saturating_mul(MAX_EXPANSION) {
+                return Err(malformed(
+                    path,
+                    format!(
+                        "a compressed buffer of {blen} bytes declares {declared} bytes uncompressed (more than {MAX_EXPANSION}×): taken for damage; if the file is right, write it uncompressed"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Imports the whole file as a table: every batch read by arrow-ipc's reader (decompressed when
