@@ -191,14 +191,13 @@ struct BatchInfo {
     compressed: Vec<(u64, u64)>,
 }
 
-/// Parses a message's metadata (`[0xFFFFFFFF] len flatbuffer`, the prefix being absent before
-/// Arrow 0.15): the record batch's row count and compression codec, and where the column's values
-/// are if they can be read directly (`position` from [`direct_position`]).
-fn batch_info(
+/// The message in a block's metadata (`[0xFFFFFFFF] len flatbuffer`, the prefix being absent
+/// before Arrow 0.15); `whose` names the block in errors.
+fn message_of<'a>(
     path: &Path,
-    meta: &[u8],
-    position: Option<(usize, usize)>,
-) -> Result<BatchInfo, InteropError> {
+    meta: &'a [u8],
+    whose: &str,
+) -> Result<arrow_ipc::Message<'a>, InteropError> {
     let word = |at: usize| -> Option<u32> {
         meta.get(at..at.checked_add(4)?)
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
@@ -211,9 +210,20 @@ fn batch_info(
     let body = len
         .and_then(|l| usize::try_from(l).ok())
         .and_then(|l| meta.get(start..start.checked_add(l)?))
-        .ok_or_else(|| malformed(path, "a record batch's metadata is truncated"))?;
-    let message = arrow_ipc::root_as_message(body)
-        .map_err(|e| malformed(path, format!("a record batch's metadata is invalid: {e}")))?;
+        .ok_or_else(|| malformed(path, format!("{whose} metadata is truncated")))?;
+    arrow_ipc::root_as_message(body)
+        .map_err(|e| malformed(path, format!("{whose} metadata is invalid: {e}")))
+}
+
+/// Parses a message's metadata (`[0xFFFFFFFF] len flatbuffer`, the prefix being absent before
+/// Arrow 0.15): the record batch's row count and compression codec, and where the column's values
+/// are if they can be read directly (`position` from [`direct_position`]).
+fn batch_info(
+    path: &Path,
+    meta: &[u8],
+    position: Option<(usize, usize)>,
+) -> Result<BatchInfo, InteropError> {
+    let message = message_of(path, meta, "a record batch's")?;
     let batch = message
         .header_as_record_batch()
         .ok_or_else(|| malformed(path, "a record batch block holds another kind of message"))?;
@@ -727,21 +737,7 @@ fn check_declared_lengths(
             .filter(|&b| b.checked_add(body_len).is_some_and(|e| e <= footer_start))
             .ok_or_else(|| malformed(path, "a block lies outside the file's data"))?;
         let meta = read_at(file, path, offset, meta_len)?;
-        let word = |at: usize| -> Option<u32> {
-            meta.get(at..at.checked_add(4)?)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(u32::from_le_bytes)
-        };
-        let (start, len) = match word(0) {
-            Some(0xFFFF_FFFF) => (8usize, word(4)),
-            other => (4usize, other),
-        };
-        let fb = len
-            .and_then(|l| usize::try_from(l).ok())
-            .and_then(|l| meta.get(start..start.checked_add(l)?))
-            .ok_or_else(|| malformed(path, "a block's metadata is truncated"))?;
-        let message = arrow_ipc::root_as_message(fb)
-            .map_err(|e| malformed(path, format!("a block's metadata is invalid: {e}")))?;
+        let message = message_of(path, &meta, "a block's")?;
         let batch = match (
             message.header_as_record_batch(),
             message.header_as_dictionary_batch(),
