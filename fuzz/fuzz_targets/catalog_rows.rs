@@ -1,5 +1,6 @@
 //! Catalog rows (`.dafstore/catalog.sqlite`, SPEC 9.1) that are valid SQLite but hold values the
-//! engine never wrote: unknown kinds, dtypes, layouts and states, shapes that are not JSON or
+//! engine never wrote: unknown kinds, dtypes, layouts and states, table columns (`tab`) that are
+//! not the JSON the engine writes or disagree with the table's file, shapes that are not JSON or
 //! overflow, negative or huge sizes and counts, rows for names that are not valid names, file rows
 //! for other suffixes, unfinished publishes whose staging location points outside the container
 //! (relative with `..`, or absolute), sessions and references of any id. The fuzzer builds the rows
@@ -17,6 +18,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use std::sync::Arc;
+
+use dafstore::arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use dafstore::{Array, Container, FsckOptions, Layout};
 use dafstore_fuzz::{copy_tree, scratch};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
@@ -32,7 +36,7 @@ struct Template {
     decoy: BTreeMap<PathBuf, Vec<u8>>,
 }
 
-/// A container with a dense `x`, a sparse `m` and a nested `g/y`, staged files of an unfinished
+/// A container with a dense `x`, a sparse `m`, a nested `g/y` and a table `t`, staged files of an unfinished
 /// publish under `.dafstore/staging/<SID>/0.*`, and an empty catalog (schema only); next to it,
 /// the decoy `outside/o.*`. Made once; each input gets a fresh copy of the container.
 fn template() -> &'static Template {
@@ -45,6 +49,10 @@ fn template() -> &'static Template {
         c.write_sparse::<f32, i32, i64>("m", Layout::Rows, [2, 3], &[1., 2.], &[0, 2], &[0, 1, 2])
             .expect("m");
         c.write_dense::<u8>("g/y", &[3], &[1, 2, 3]).expect("g/y");
+        let v: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let s: ArrayRef = Arc::new(StringArray::from(vec!["a", "bc", "d"]));
+        let batch = RecordBatch::try_from_iter([("v", v), ("s", s)]).expect("batch");
+        c.write_table("t", batch.schema(), &[batch]).expect("t");
         drop(c);
         let staging = dir.join(".dafstore/staging").join(SID);
         fs::create_dir_all(&staging).expect("mkdir");
@@ -160,6 +168,7 @@ const INDEX_DTYPES: &[&str] = &["int32", "int64", "uint32", "uint64", "int16", "
 const NAMES: &[&str] = &[
     "x",
     "m",
+    "t",
     "g/y",
     "z",
     "g",
@@ -170,7 +179,20 @@ const NAMES: &[&str] = &[
     "x/",
 ];
 const SUFFIXES: &[&str] = &[
-    "array", "data", "indices", "indptr", "yaml", "../o", "sparse",
+    "array", "data", "indices", "indptr", "yaml", "arrow", "../o", "sparse",
+];
+/// `tab` values: the engine's JSON for `t`, near misses, and not JSON at all.
+const TABS: &[&str] = &[
+    r#"{"rows":3,"columns":["v","s"],"types":["int64","string"]}"#,
+    r#"{"rows":3,"columns":["v","s"],"types":["int64","large_string"]}"#,
+    r#"{"rows":4,"columns":["v","s"],"types":["int64","string"]}"#,
+    r#"{"rows":3,"columns":["v"],"types":["int64","string"]}"#,
+    r#"{"rows":3,"columns":["v","v"],"types":["int64","int64"]}"#,
+    r#"{"rows":18446744073709551615,"columns":["v","s"],"types":["int64","string"]}"#,
+    r#"{"rows":3,"columns":[],"types":[]}"#,
+    r#"{"rows":-1}"#,
+    "[]",
+    "",
 ];
 
 struct Rows {
@@ -194,12 +216,12 @@ fn rows(u: &mut Unstructured<'_>, outside: &Path) -> Result<Rows> {
     for _ in 0..u.int_in_range(0..=4)? {
         let name = pick(u, NAMES)?;
         names.push(name.clone());
-        let kind = pick(u, &["dense", "sparse", "Dense"])?;
+        let kind = pick(u, &["dense", "sparse", "table", "Dense"])?;
         sql.push((
             "INSERT OR REPLACE INTO arrays(name, kind, layout, dtype, indices_dtype, indptr_dtype,
                shape, nnz, state, generation, checksum_stale, scratch, ever_held, staging,
-               created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-               ?13, ?14, 0, 0)",
+               created_at, updated_at, tab) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+               ?12, ?13, ?14, 0, 0, ?15)",
             vec![
                 Value::Text(name),
                 Value::Text(kind),
@@ -219,6 +241,7 @@ fn rows(u: &mut Unstructured<'_>, outside: &Path) -> Result<Rows> {
                 Value::Integer(int(u, &[0, 1])?),
                 Value::Integer(int(u, &[0, 1])?),
                 opt_pick(u, &stagings)?,
+                opt_pick(u, TABS)?,
             ],
         ));
         for _ in 0..u.int_in_range(0..=4)? {
@@ -273,10 +296,12 @@ fn rows(u: &mut Unstructured<'_>, outside: &Path) -> Result<Rows> {
             ],
         ));
     }
+    // Mostly the engine's schema; sometimes an older one (migrated on open) or one it refuses.
+    let current = dafstore::internals::SCHEMA_VERSION;
     let user_version = if u.ratio(1, 10)? {
-        int(u, &[0, 2, -1])?
+        int(u, &[0, 1, current + 1, -1])?
     } else {
-        1
+        current
     };
     Ok(Rows { user_version, sql })
 }

@@ -587,3 +587,28 @@ fn a_catalog_that_fails_the_sqlite_integrity_check_is_reported_and_rebuilt_by_fs
     assert_eq!(fsck(&root, false, true).exit_code(), 0);
     assert_eq!(Container::open(&root).unwrap().ls().unwrap(), ["s", "x/a"]);
 }
+
+#[test]
+fn file_sizes_whose_sum_overflows_are_a_corrupt_catalog_error_not_a_panic() {
+    // Found by the catalog_rows fuzz target: two file rows of i64::MAX bytes each made the
+    // record's total size overflow (`attempt to add with overflow` in a debug build).
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("c");
+    sample(&root);
+    {
+        let db = rusqlite::Connection::open(root.join(".dafstore/catalog.sqlite")).unwrap();
+        db.execute_batch(&format!(
+            "UPDATE array_files SET size = {} WHERE name = 's';",
+            i64::MAX
+        ))
+        .unwrap();
+    }
+    let c = Container::options().read_only(true).open(&root).unwrap();
+    let err = c.info("s").unwrap_err().to_string();
+    assert!(err.contains("more than 2^64 bytes"), "{err}");
+    assert!(err.contains("catalog.sqlite"), "{err}");
+    assert!(c.info_all().is_err());
+    drop(c);
+    let found = fsck(&root, false, false);
+    assert_ne!(found.exit_code(), 0, "{:?}", found.problems);
+}

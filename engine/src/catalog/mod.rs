@@ -1657,12 +1657,17 @@ impl RawRow {
                 )));
             }
         }
+        // Sizes come from the file; a damaged catalog can hold sizes whose sum overflows.
+        let bytes = files
+            .iter()
+            .try_fold(0u64, |sum, f| sum.checked_add(f.size))
+            .ok_or_else(|| corrupt("file sizes add up to more than 2^64 bytes".to_string()))?;
         Ok(ArrayInfo {
             name: self.name,
             meta,
             state,
             generation: u64::try_from(self.generation).unwrap_or(0),
-            bytes: files.iter().map(|f| f.size).sum(),
+            bytes,
             files,
             checksum_stale: self.checksum_stale != 0,
             scratch: self.scratch != 0,
