@@ -174,6 +174,28 @@ impl TableWriter {
             arrow_schema::ArrowError::IoError(_, e) => {
                 crate::writer::no_space(&self.path, 0, e, "write")
             }
+            arrow_schema::ArrowError::InvalidArgumentError(m)
+                if m.contains("Dictionary replacement") =>
+            {
+                let dictionaries: Vec<&str> = self
+                    .writer
+                    .schema()
+                    .fields()
+                    .iter()
+                    .filter(|f| matches!(f.data_type(), arrow_schema::DataType::Dictionary(..)))
+                    .map(|f| f.name().as_str())
+                    .collect();
+                WriteError::InvalidTable {
+                    name: self.name.to_string(),
+                    detail: format!(
+                        "a batch's dictionary differs from an earlier batch's for a dictionary \
+                         column ({}); an Arrow IPC file holds one dictionary per column: give \
+                         every batch the same dictionary (pyarrow: Table.unify_dictionaries(), or \
+                         write an in-memory table) or store the column decoded",
+                        dictionaries.join(", ")
+                    ),
+                }
+            }
             e => WriteError::InvalidTable {
                 name: self.name.to_string(),
                 detail: e.to_string(),

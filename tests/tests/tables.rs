@@ -666,3 +666,35 @@ fn a_table_is_reported_by_info_as_a_table_with_its_columns() {
         })
     ));
 }
+
+fn categories(values: &[&str]) -> RecordBatch {
+    let mut b = StringDictionaryBuilder::<Int32Type>::new();
+    for v in values {
+        b.append_value(v);
+    }
+    RecordBatch::try_from_iter([("venue", Arc::new(b.finish()) as ArrayRef)]).unwrap()
+}
+
+#[test]
+fn batches_sharing_a_dictionary_stream_and_a_differing_dictionary_is_refused_naming_the_column() {
+    let (_d, c) = container();
+    let first = categories(&["XPAR", "XLON", "XPAR"]);
+    let mut w = c
+        .create_table("t", first.schema(), &CreateOptions::default())
+        .unwrap();
+    w.push(&first).unwrap();
+    // The same dictionary values in another batch (another buffer): accepted.
+    w.push(&categories(&["XPAR", "XLON", "XLON"])).unwrap();
+    // Another dictionary: an Arrow IPC file holds one per column, so this is refused with what
+    // to do, and nothing is published.
+    let err = w.push(&categories(&["XNYS"])).unwrap_err();
+    let WriteError::InvalidTable { name, detail } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(name, "t");
+    assert!(detail.contains("(venue)"), "{detail}");
+    assert!(detail.contains("unify_dictionaries"), "{detail}");
+    drop(w);
+    assert!(c.ls().unwrap().is_empty());
+    assert!(walk(&c.root().join(".dafstore/staging")).is_empty());
+}

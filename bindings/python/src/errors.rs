@@ -184,7 +184,8 @@ impl Classify for WriteError {
             WriteError::Meta(e) => e.class(),
             WriteError::Sparse { .. }
             | WriteError::LengthMismatch { .. }
-            | WriteError::InvalidBool { .. } => class("InvalidArrayError"),
+            | WriteError::InvalidBool { .. }
+            | WriteError::InvalidTable { .. } => class("InvalidArrayError"),
             WriteError::NoSpace { .. } => Class {
                 name: "NoSpaceError",
                 errno: Some(libc::ENOSPC),

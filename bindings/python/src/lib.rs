@@ -569,11 +569,11 @@ impl NativeContainer {
         .or_raise(py)
     }
 
-    /// Writes a table from the bytes of an Arrow IPC *stream* (a C-contiguous numpy `uint8` array
-    /// over them, read in place) and publishes it: each record batch of the stream is pushed to
-    /// the engine's `TableWriter`, which writes the table's Arrow IPC file.
+    /// Writes a table from `stream`, any object with `__arrow_c_stream__` (the Arrow PyCapsule
+    /// interface), and publishes it: each record batch is pushed to the engine's `TableWriter` as
+    /// the producer makes it (no serialized copy), which writes the table's Arrow IPC file.
     #[pyo3(signature = (name, stream, scratch=false))]
-    fn write_table_ipc(
+    fn write_table_stream(
         &self,
         py: Python<'_>,
         name: &str,
@@ -581,23 +581,23 @@ impl NativeContainer {
         scratch: bool,
     ) -> PyResult<()> {
         let c = self.get(py)?;
-        let bytes = ndarray_bytes(stream)?;
+        let reader = crate::unsafe_views::arrow_stream_reader(stream)?;
         let invalid = |detail: String| WriteError::InvalidTable {
             name: name.to_string(),
             detail,
         };
+        // Without the GIL: a producer that needs it to make a batch (a Python generator behind a
+        // pyarrow RecordBatchReader) takes it itself.
         py.detach(|| -> Result<(), WriteError> {
-            let reader =
-                arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
-                    .map_err(|e| invalid(format!("not an Arrow IPC stream: {e}")))?;
             let opts = CreateOptions {
                 scratch,
                 ..CreateOptions::default()
             };
-            let mut writer = c.create_table(name, reader.schema(), &opts)?;
+            let schema = arrow_array::RecordBatchReader::schema(&reader);
+            let mut writer = c.create_table(name, schema, &opts)?;
             for batch in reader {
                 let batch =
-                    batch.map_err(|e| invalid(format!("reading the Arrow IPC stream: {e}")))?;
+                    batch.map_err(|e| invalid(format!("reading the Arrow C stream: {e}")))?;
                 writer.push(&batch)?;
             }
             writer.publish()

@@ -1,12 +1,15 @@
 //! Every `unsafe` block of the Python bindings lives here (the crate denies `unsafe_code`
-//! elsewhere), each with a `// SAFETY:` comment. Two things need it:
+//! elsewhere), each with a `// SAFETY:` comment. Three things need it:
 //!
 //! - reading the bytes of a numpy array handed to `write` / `write_sparse` without copying them
 //!   (the stable ABI of Python 3.9 has no buffer protocol), after checking in Rust that the object
 //!   is a C-contiguous `numpy.ndarray` and how many bytes it holds;
 //! - a second mapping of a dense writer's staging pages (`StagingAlias`), so the numpy array a
 //!   `with c.create(...) as a:` block fills stays valid memory after the block, when the engine's
-//!   own map of the staging file is unmapped by `publish` or by discarding.
+//!   own map of the staging file is unmapped by `publish` or by discarding;
+//! - taking an Arrow C stream out of the `PyCapsule` that `__arrow_c_stream__` returns (the
+//!   Arrow PyCapsule interface), so `write_table` reads record batches as the producer makes
+//!   them instead of a serialized copy of the whole table.
 //!
 //! Never: hand out a pointer whose memory this module does not keep mapped for the life of its
 //! owner, or write to a published file (before publishing, the alias is detached from the file:
@@ -22,7 +25,7 @@ use std::sync::Mutex;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyCapsule, PyCapsuleMethods, PyDict, PyTuple};
 
 /// The bytes of `array`, a C-contiguous `numpy.ndarray`, without copying them. The slice borrows
 /// `array`, whose strong reference keeps the memory alive.
@@ -271,4 +274,30 @@ impl Drop for StagingAlias {
         // is itself destroyed.
         unsafe { libc::munmap(self.address as *mut libc::c_void, self.len) };
     }
+}
+
+/// The record batches of `obj`'s Arrow C stream: calls `obj.__arrow_c_stream__()` and moves the
+/// `ArrowArrayStream` out of the returned capsule (the capsule is left holding a released stream,
+/// which its destructor then skips, as the Arrow PyCapsule interface specifies for a consumer).
+pub(crate) fn arrow_stream_reader(
+    obj: &Bound<'_, PyAny>,
+) -> PyResult<arrow_array::ffi_stream::RecordBatchStreamReader> {
+    let capsule = obj.call_method0("__arrow_c_stream__")?;
+    let capsule = capsule
+        .cast::<PyCapsule>()
+        .map_err(|_| PyTypeError::new_err("__arrow_c_stream__ did not return a PyCapsule"))?;
+    // Checks the capsule's name: only an "arrow_array_stream" capsule holds a stream.
+    let ptr = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
+    // SAFETY: a capsule named "arrow_array_stream" holds a pointer to a valid, caller-owned
+    // `struct ArrowArrayStream` (Arrow PyCapsule interface), which `FFI_ArrowArrayStream` mirrors
+    // (`#[repr(C)]`). `from_raw` moves the struct out and writes an empty (released) one in its
+    // place, so the stream is released exactly once: by the reader, not by the capsule. The
+    // capsule stays alive (borrowed) for the duration of the move.
+    unsafe {
+        arrow_array::ffi_stream::RecordBatchStreamReader::from_raw(
+            ptr.as_ptr()
+                .cast::<arrow_array::ffi_stream::FFI_ArrowArrayStream>(),
+        )
+    }
+    .map_err(|e| PyValueError::new_err(format!("reading the Arrow C stream: {e}")))
 }

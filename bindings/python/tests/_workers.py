@@ -94,3 +94,80 @@ def map_and_measure(path: str, name: str, barrier: Any, out: Any) -> None:
         out.put((after - before, total, os.getpid()))
     except BaseException as e:
         out.put((None, f"{type(e).__name__}: {e}", os.getpid()))
+
+
+def date_frame(day: int, rows: int) -> Any:
+    """Seed 000's input: one frame per date with floats, ints, zoned timestamps, strings (some
+    null) and a categorical; its values depend on the date, so a task's result names its inputs."""
+    import datetime as dt
+
+    import polars as pl
+
+    k = np.arange(rows, dtype=np.int64)
+    start = dt.datetime(2026, 1, 1) + dt.timedelta(days=day)
+    return pl.DataFrame(
+        {
+            "price": (k % 97).astype(np.float64) / 4 + day,
+            "qty": k % 13 + day,
+            "at": pl.datetime_range(start, start + dt.timedelta(seconds=rows - 1), "1s",
+                                    time_zone="Europe/Paris", eager=True),
+            "ticker": [f"T{(i * 7 + day) % 50:03d}" if i % 11 else None for i in range(rows)],
+            "venue": pl.Series([("XPAR", "XLON", "XNYS")[(i + day) % 3] for i in range(rows)],
+                               dtype=pl.Categorical),
+        }
+    )
+
+
+def two_day_stats(a: Any, b: Any) -> list[tuple]:
+    """A task of the workflow: per venue over two consecutive dates, the notional, the rows, the
+    distinct tickers and the time span. Sorted, plain Python values (comparable across processes)."""
+    import polars as pl
+
+    both = pl.concat([a, b])
+    stats = (
+        both.group_by(pl.col("venue").cast(pl.String))
+        .agg(
+            (pl.col("price") * pl.col("qty")).sum().alias("notional"),
+            pl.len().alias("rows"),
+            pl.col("ticker").n_unique().alias("tickers"),
+            (pl.col("at").max() - pl.col("at").min()).alias("span"),
+        )
+        .sort("venue")
+    )
+    return [tuple(r) for r in stats.rows()]
+
+
+def map_two_dates(path: str, t: int, opened: Any, go: Any, out: Any) -> None:
+    """Task t of the dated-frames workflow: maps dates t and t+1 as polars frames (zero-copy over
+    the container's files, each a reference), reports that it holds them, waits for the parent's
+    go, computes, then releases both (drops the frames and closes the container)."""
+    try:
+        c = dafstore.open(path)
+        a = c.open_polars(f"date/{t}")
+        b = c.open_polars(f"date/{t + 1}")
+        opened.put(t)
+        if not go.wait(120):
+            raise TimeoutError("no go from the parent")
+        result = two_day_stats(a, b)
+        del a, b
+        gc.collect()
+        c.close()
+        out.put((t, "ok", result))
+    except BaseException as e:
+        out.put((t, f"{type(e).__name__}: {e}", None))
+
+
+def map_dates_until_killed(path: str, names: list[str], ready: Any) -> None:
+    """Maps tables as polars frames, reads every column, and waits to be killed."""
+    c = dafstore.open(path)
+    frames = [c.open_polars(n) for n in names]
+    for f in frames:
+        f.select(pl_all_len())
+    ready.set()
+    time.sleep(300)
+
+
+def pl_all_len() -> Any:
+    import polars as pl
+
+    return pl.all().len()

@@ -32,8 +32,8 @@ def run(code: str, workdir: Path) -> list[str]:
     return r.stdout.splitlines()
 
 
-def test_the_readme_has_its_two_examples() -> None:
-    assert len(blocks()) == 2
+def test_the_readme_has_its_three_examples() -> None:
+    assert len(blocks()) == 3
 
 
 def test_quick_start(workdir: Path) -> None:
@@ -53,6 +53,15 @@ def test_quick_start(workdir: Path) -> None:
 
 def test_processes_example(workdir: Path) -> None:
     assert run(blocks()[1], workdir) == ["['x']"]
+
+
+def test_tables_example(workdir: Path) -> None:
+    assert run(blocks()[2], workdir) == [
+        "True 31.25",
+        "3 string_view",
+        "table 3 ('price', 'ticker', 'venue', 'at')",
+        "Removal(deferred=True, holders=1)",
+    ]
 
 
 

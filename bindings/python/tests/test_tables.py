@@ -140,3 +140,67 @@ def test_a_corrupt_table_file_is_a_typed_error_naming_it(
     path.write_bytes(bytes(data))  # same size: only the content is wrong
     with pytest.raises(dafstore.DafstoreError, match="x.arrow"):
         container.open_table("x")
+
+
+def staged_bytes(workdir: Path) -> int:
+    """Bytes in the container's staging directory (a table being written lives there)."""
+    return sum(p.stat().st_size for p in (workdir / "c" / ".dafstore" / "staging").rglob("*")
+               if p.is_file())
+
+
+def test_a_stream_is_written_batch_by_batch_never_held_whole(
+    container: dafstore.Container, workdir: Path
+) -> None:
+    batch_rows, batches = 100_000, 8
+    schema = pa.schema([("i", pa.int64()), ("s", pa.string())])
+    staged_when_made: list[int] = []
+
+    def make():
+        for k in range(batches):
+            # What the engine has already written when the producer is asked for batch k.
+            staged_when_made.append(staged_bytes(workdir))
+            i = np.arange(k * batch_rows, (k + 1) * batch_rows, dtype=np.int64)
+            yield pa.record_batch([pa.array(i), pa.array([f"r{v}" for v in i])], schema=schema)
+
+    container.write_table("big", pa.RecordBatchReader.from_batches(schema, make()))
+    # Batch k was asked for only after batches 0..k-1 were in the staging file: streamed.
+    assert staged_when_made[0] < 1 << 16  # the file's header and schema at most
+    assert all(b > a + batch_rows * 8 for a, b in zip(staged_when_made, staged_when_made[1:]))
+    t = container.open_table("big")
+    assert t.num_rows == batch_rows * batches
+    assert t.column("i").num_chunks == batches  # stored as the producer's batches
+    assert t.schema.field("s").type == pa.string_view()  # normalized batch by batch
+    assert t.column("i").to_numpy().tolist() == list(range(batch_rows * batches))
+    assert t.column("s")[batch_rows * batches - 1].as_py() == f"r{batch_rows * batches - 1}"
+
+
+def test_a_stream_whose_producer_fails_publishes_nothing(
+    container: dafstore.Container, workdir: Path
+) -> None:
+    schema = pa.schema([("i", pa.int64())])
+
+    def make():
+        yield pa.record_batch([pa.array([1, 2, 3])], schema=schema)
+        raise RuntimeError("the source went away")
+
+    with pytest.raises(Exception, match="the source went away"):
+        container.write_table("t", pa.RecordBatchReader.from_batches(schema, make()))
+    assert container.ls() == []
+    assert staged_bytes(workdir) == 0
+
+
+def test_a_stream_with_another_dictionary_in_a_later_batch_is_refused_naming_the_column(
+    container: dafstore.Container, workdir: Path
+) -> None:
+    cat = pa.dictionary(pa.int32(), pa.string())
+    schema = pa.schema([("venue", cat)])
+    batches = [
+        pa.record_batch([pa.array(["XPAR", "XLON"]).dictionary_encode()], schema=schema),
+        pa.record_batch([pa.array(["XNYS"]).dictionary_encode()], schema=schema),
+    ]
+    with pytest.raises(dafstore.InvalidArrayError, match=r"\(venue\).*unify_dictionaries"):
+        container.write_table("t", pa.RecordBatchReader.from_batches(schema, iter(batches)))
+    assert container.ls() == [] and staged_bytes(workdir) == 0
+    # The same batches as an in-memory table: one dictionary per column, written as one batch.
+    container.write_table("t", pa.Table.from_batches(batches))
+    assert container.open_table("t").column("venue").to_pylist() == ["XPAR", "XLON", "XNYS"]

@@ -116,30 +116,43 @@ def _pyarrow() -> Any:
     return pa
 
 
-def _as_arrow_table(obj: Any) -> Any:
-    """``obj`` (polars or pandas DataFrame, pyarrow Table or RecordBatchReader, or anything with
-    ``__arrow_c_stream__``) as a pyarrow Table."""
+def _as_arrow_stream(obj: Any) -> Any:
+    """``obj`` as a pyarrow RecordBatchReader of the layout ``write_table`` stores.
+
+    In-memory tables (polars or pandas DataFrame, pyarrow Table) become one record batch (their
+    chunks combined once here, so no reader has to rechunk; a single-chunk table is not copied).
+    Streams (pyarrow RecordBatchReader, or any other object with ``__arrow_c_stream__``) are
+    passed batch by batch, normalized one batch at a time: a table larger than memory is never
+    held whole."""
     pa = _pyarrow()
-    if isinstance(obj, pa.Table):
-        return obj
-    if isinstance(obj, pa.RecordBatchReader):
-        return obj.read_all()
     module = type(obj).__module__.split(".")[0]
-    if module == "pandas":
-        return pa.Table.from_pandas(obj, preserve_index=False)
-    if hasattr(obj, "__arrow_c_stream__"):
-        return pa.table(obj)
-    raise TypeError(
-        f"write_table takes a polars or pandas DataFrame, a pyarrow Table or RecordBatchReader, "
-        f"or an object with __arrow_c_stream__; got {type(obj).__name__}"
-    )
+    if isinstance(obj, pa.Table):
+        table = obj
+    elif module == "pandas":
+        table = pa.Table.from_pandas(obj, preserve_index=False)
+    elif module == "polars" and type(obj).__name__ == "DataFrame":
+        table = pa.table(obj)
+    elif isinstance(obj, pa.RecordBatchReader) or hasattr(obj, "__arrow_c_stream__"):
+        reader = obj if isinstance(obj, pa.RecordBatchReader) else pa.RecordBatchReader.from_stream(obj)
+        target = shared_schema(reader.schema)
+        if target.equals(reader.schema, check_metadata=True):
+            return reader
+        return pa.RecordBatchReader.from_batches(
+            target, (b.cast(target) for b in reader))
+    else:
+        raise TypeError(
+            f"write_table takes a polars or pandas DataFrame, a pyarrow Table or "
+            f"RecordBatchReader, or an object with __arrow_c_stream__; got {type(obj).__name__}"
+        )
+    table = normalize_for_sharing(table).combine_chunks()
+    return table.to_reader()
 
 
-def normalize_for_sharing(table: Any) -> Any:
-    """``table`` with the column types polars maps without copying (measured in
+def shared_schema(schema: Any) -> Any:
+    """``schema`` with the column types polars maps without copying (measured in
     bench/tables_layout.py): strings and binaries as views, ``time32``/``time64[us]`` as
-    ``time64[ns]``, ``list`` as ``large_list``, also inside nested and dictionary types. Lossless;
-    field metadata (polars' Categorical/Enum markers) is kept; a no-op when nothing changes."""
+    ``time64[ns]``, ``list`` as ``large_list``, also inside nested and dictionary types. Field and
+    schema metadata (polars' Categorical/Enum markers) are kept."""
     pa = _pyarrow()
 
     def norm(t: Any) -> Any:
@@ -159,9 +172,13 @@ def normalize_for_sharing(table: Any) -> Any:
             return pa.struct([t.field(i).with_type(norm(t.field(i).type)) for i in range(t.num_fields)])
         return t
 
-    target = pa.schema(
-        [f.with_type(norm(f.type)) for f in table.schema], metadata=table.schema.metadata
-    )
+    return pa.schema([f.with_type(norm(f.type)) for f in schema], metadata=schema.metadata)
+
+
+def normalize_for_sharing(table: Any) -> Any:
+    """``table`` cast to ``shared_schema(table.schema)``: lossless; a no-op when nothing
+    changes."""
+    target = shared_schema(table.schema)
     return table if target.equals(table.schema, check_metadata=True) else table.cast(target)
 
 
@@ -645,7 +662,8 @@ class Container(Mapping[str, _ArrayValue]):
     def __getitem__(self, name: str) -> _ArrayValue:
         """``c[name]``: the array opened by its kind, read-only: ``c.open(name)`` (a numpy array
         over the map) for a dense array, ``c.open_sparse(name)`` (a scipy.sparse matrix, which
-        needs scipy) for a sparse one. ArrayNotFoundError (a KeyError and a FileNotFoundError)
+        needs scipy) for a sparse one, ``c.open_table(name)`` (a pyarrow Table) for a table.
+        ArrayNotFoundError (a KeyError and a FileNotFoundError)
         if there is no live array of that name, also for a name that cannot be one (as ``in``
         says False for it)."""
         if not isinstance(name, str):
@@ -819,19 +837,16 @@ class Container(Mapping[str, _ArrayValue]):
         """Publishes ``obj`` as table ``name`` (an Arrow IPC file, SPEC 5.6): a polars DataFrame, a
         pyarrow Table or RecordBatchReader, a pandas DataFrame, or anything with
         ``__arrow_c_stream__``. Columns are first given the layout polars maps without copying
-        (``normalize_for_sharing``: view strings and binaries, ``time64[ns]``, ``large_list``; see
-        bench/README.md "Tables"), and the table is written as one record batch.
+        (``shared_schema``: view strings and binaries, ``time64[ns]``, ``large_list``; see
+        bench/README.md "Tables").
 
-        This first version hands the table to the engine as an in-memory Arrow IPC stream (one
-        copy of the table in this process while writing)."""
-        pa = _pyarrow()
-        table = _as_arrow_table(obj)
-        table = normalize_for_sharing(table).combine_chunks()
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as w:
-            w.write_table(table)
-        stream = np.frombuffer(sink.getvalue(), dtype=np.uint8)
-        self._c.write_table_ipc(name, stream, scratch)
+        An in-memory table is written as one record batch (chunks combined once, here). A stream
+        (RecordBatchReader or other C-stream producer) is written batch by batch as it is read,
+        with the GIL released between batches, so a table larger than memory can be published;
+        its dictionary columns must then use one dictionary in every batch (an Arrow IPC file
+        holds one per column). Nothing is visible before the last batch is written and the file
+        synced; on any error nothing is published."""
+        self._c.write_table_stream(name, _as_arrow_stream(obj), scratch)
 
     def open_table(self, name: str) -> "pyarrow.Table":
         """Opens table ``name`` as a pyarrow Table over the map (no copy: every buffer is a slice
@@ -858,7 +873,7 @@ class Container(Mapping[str, _ArrayValue]):
         return int(self._c.map_address(name))
 
     def kind(self, name: str) -> str:
-        """``"dense"`` or ``"sparse"``."""
+        """``"dense"``, ``"sparse"`` or ``"table"``."""
         return str(self._c.kind(name))
 
     # -- references and removal ---------------------------------------------------------
