@@ -303,6 +303,15 @@ pub enum Array {
     Table(Table),
 }
 
+impl std::fmt::Debug for Array {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Array")
+            .field("kind", &self.kind())
+            .field("meta", self.meta())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Array {
     /// Dense, sparse or table.
     pub fn kind(&self) -> Kind {

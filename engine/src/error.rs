@@ -540,6 +540,64 @@ impl From<CatalogError> for WriteError {
     }
 }
 
+/// Open or load ([`crate::Container::open_or_load`], SPEC 9.6) failed before or after the loader
+/// ran (the loader's own error is returned as it is).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The name is invalid.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// Opening the entry failed (other than its absence).
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The load lock could not be opened or taken.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// A read-only handle cannot load (it cannot publish).
+    #[error("{container}: cannot load {name:?} through a read-only handle; open the container read-write to load it")]
+    ReadOnly {
+        /// The container directory.
+        container: PathBuf,
+        /// The name.
+        name: String,
+    },
+    /// The caller's timeout passed while another process held the load lock.
+    #[error("{path}: gave up after {waited:?} waiting for {name:?}, which {loader} holds the load lock of; wait longer, or look at that process")]
+    Timeout {
+        /// The name.
+        name: String,
+        /// The load lock file.
+        path: PathBuf,
+        /// How long the caller waited.
+        waited: std::time::Duration,
+        /// Who held the lock, as its line says ("process 123 (session …) loading \"x\"", or
+        /// "an unknown process").
+        loader: String,
+    },
+    /// The loader returned success but the name is not live: it published nothing, or another
+    /// process removed it between the publish and the open (as a plain open after a remove
+    /// finds nothing).
+    #[error("{container}: the loader of {name:?} returned, but {name:?} is not live: the loader must publish the name it is given (write_dense, write_sparse, write_table, or a writer's publish), or another process removed it right after")]
+    NotPublished {
+        /// The container directory.
+        container: PathBuf,
+        /// The name.
+        name: String,
+    },
+}
+
+impl LoadError {
+    /// What to do about it, if anything.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            LoadError::Open(e) => e.remedy(),
+            LoadError::ReadOnly { .. } => None,
+            _ => None,
+        }
+    }
+}
+
 /// Builds a closure that wraps an `io::Error` with a path and operation, for any of the enums above.
 pub(crate) fn io_at<E>(
     path: impl Into<PathBuf>,

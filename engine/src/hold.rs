@@ -82,6 +82,8 @@ pub struct Holder {
     pub started_at_ms: Option<i64>,
     /// The arrays it holds, sorted by name.
     pub arrays: Vec<HeldArray>,
+    /// The names it is loading (it holds their load locks, SPEC 9.6), sorted.
+    pub loading: Vec<String>,
 }
 
 /// An array a [`Holder`] holds.
@@ -134,6 +136,8 @@ impl Container {
     pub fn holders(&self) -> Result<Vec<Holder>, CatalogError> {
         let rows: Vec<HolderRow> = self.shared.catalog().holders()?;
         let own = self.shared.session_id().to_string();
+        // Display only: a load-lock scan that fails leaves `loading` empty.
+        let loads = self.shared.loads().unwrap_or_default();
         Ok(rows
             .into_iter()
             .map(|r| {
@@ -154,6 +158,11 @@ impl Container {
                         }
                     })
                     .collect();
+                let loading = loads
+                    .iter()
+                    .filter(|l| l.session == r.session)
+                    .map(|l| l.name.clone())
+                    .collect();
                 Holder {
                     alive: self.shared.session_alive(&r.session),
                     this_process,
@@ -161,6 +170,7 @@ impl Container {
                     pid: r.pid,
                     started_at_ms: r.started_at_ms,
                     arrays,
+                    loading,
                 }
             })
             .collect())

@@ -16,7 +16,7 @@ fn layer(rel: &str) -> Option<u8> {
         "fs" => 2,
         "catalog" => 3,
         "protocol" => 4,
-        "array" | "container" | "hold" | "interop" | "table" | "umbrella" | "writer" => 5,
+        "array" | "container" | "hold" | "interop" | "load" | "table" | "umbrella" | "writer" => 5,
         "adopt" | "fsck" | "rebuild" => 6,
         _ => return None,
     })

@@ -35,8 +35,8 @@
 //! | 1 format | `format/{name,meta,yaml,sparse,table,checksum}.rs`, `format/mod.rs` | SPEC sections 2–6 as pure functions: names, metadata documents (a YAML subset parser), sparse invariants, table files (the Arrow type grammar, reading an IPC file in memory), CRC-32C, container constants. Bytes in, typed values out, no I/O |
 //! | 2 file system | `fs/{sys,beneath,cache,reserve,local,read,inspect}.rs` | every system call and all `unsafe` (`sys`); paths under a container without following links (`beneath`); one map per file per process (`cache`); the space reserve; local-fs check and directory syncs; reading metadata and checksums; reading an array from its files alone (`inspect`) |
 //! | 3 catalog | `catalog/mod.rs` | the SQLite catalog: rows, states, sessions, references, in-place writers |
-//! | 4 protocol | `protocol/{shared,session,fork,stripes,refs,publish,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), reference counts, publish, removal, recovery and gc |
-//! | 5 handles | `container.rs`, `array.rs`, `table.rs`, `writer.rs`, `hold.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped arrays and tables, writers, [`Ref`]s, import/export, the umbrella [`Error`] |
+//! | 4 protocol | `protocol/{shared,session,fork,stripes,load,refs,publish,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), load locks (open or load), reference counts, publish, removal, recovery and gc |
+//! | 5 handles | `container.rs`, `array.rs`, `table.rs`, `writer.rs`, `hold.rs`, `load.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped arrays and tables, writers, [`Ref`]s, open or load, import/export, the umbrella [`Error`] |
 //! | 6 maintenance | `fsck.rs`, `adopt.rs`, `rebuild.rs` | whole-container checks and repairs, adopting daf directories, rebuilding the catalog |
 //!
 //! The internals that tests and fuzzers drive directly (metadata parse/render, sparse validation,
@@ -64,6 +64,7 @@ mod array;
 mod container;
 mod hold;
 mod interop;
+mod load;
 mod table;
 mod umbrella;
 mod writer;
@@ -83,8 +84,8 @@ pub use catalog::{ArrayInfo, ArrayState, FileRecord};
 pub type ArrayRecord = ArrayInfo;
 pub use container::{Container, OpenOptions};
 pub use error::{
-    CatalogError, ContainerError, IoError, MetaError, NameError, OpenError, PathError, Remedy,
-    SparseError, WriteError,
+    CatalogError, ContainerError, IoError, LoadError, MetaError, NameError, OpenError, PathError,
+    Remedy, SparseError, WriteError,
 };
 pub use format::dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
 pub use format::meta::{ArrayMeta, DenseMeta, Kind, Layout, SparseMeta, TableMeta};
@@ -97,6 +98,7 @@ pub use hold::{HeldArray, Holder, Ref};
 pub use interop::{
     arrow_data_type, ArrowSparse, Format, ImportOptions, ImportReport, ImportedArray, InteropError,
 };
+pub use load::{LoadLock, LoadOptions, Loader};
 pub use protocol::{GcFailure, GcReport, RecoveryFailure, RecoveryReport, Removal};
 pub use rebuild::RebuildReport;
 pub use table::{Table, TableWriter};

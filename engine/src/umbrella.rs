@@ -2,8 +2,8 @@
 //! lookup of an error's [`Remedy`] through its chain.
 
 use crate::error::{
-    CatalogError, ContainerError, IoError, MetaError, NameError, OpenError, PathError, Remedy,
-    SparseError, WriteError,
+    CatalogError, ContainerError, IoError, LoadError, MetaError, NameError, OpenError, PathError,
+    Remedy, SparseError, WriteError,
 };
 
 /// Any error of this crate, so a caller can use `?` across operations (open, write, remove,
@@ -60,6 +60,9 @@ pub enum Error {
     /// Importing or exporting a file.
     #[error(transparent)]
     Interop(#[from] crate::interop::InteropError),
+    /// Open or load: the lock, a timeout, a loader that published nothing.
+    #[error(transparent)]
+    Load(#[from] LoadError),
 }
 
 impl Error {
@@ -70,6 +73,7 @@ impl Error {
             Error::Open(e) => e.remedy(),
             Error::Write(e) => e.remedy(),
             Error::Catalog(e) => e.remedy(),
+            Error::Load(e) => e.remedy(),
             _ => None,
         }
     }

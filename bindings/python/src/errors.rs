@@ -8,8 +8,8 @@ use std::fmt::Display;
 use std::io;
 
 use dafstore::{
-    CatalogError, ContainerError, InteropError, MetaError, NameError, OpenError, PathError, Remedy,
-    WriteError,
+    CatalogError, ContainerError, InteropError, LoadError, MetaError, NameError, OpenError,
+    PathError, Remedy, WriteError,
 };
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -168,6 +168,23 @@ impl Classify for OpenError {
             OpenError::Recovery { source, .. } => source.class(),
             OpenError::ReadOnly { .. } => class("ReadOnlyError"),
             OpenError::Path(e) => e.class(),
+            _ => class("DafstoreError"),
+        }
+    }
+}
+
+impl Classify for LoadError {
+    fn remedy(&self) -> Option<Remedy> {
+        LoadError::remedy(self)
+    }
+
+    fn class(&self) -> Class {
+        match self {
+            LoadError::Name(e) => e.class(),
+            LoadError::Open(e) => e.class(),
+            LoadError::Path(e) => e.class(),
+            LoadError::ReadOnly { .. } => class("ReadOnlyError"),
+            LoadError::Timeout { .. } => class("LoadTimeoutError"),
             _ => class("DafstoreError"),
         }
     }

@@ -395,6 +395,21 @@ impl Drop for Hold {
     }
 }
 
+/// A held load lock (`c.open_or_load` holds one while it loads), released by `release()` or when
+/// destroyed.
+#[pyclass(frozen, module = "dafstore._native")]
+struct LoadLockHandle {
+    lock: Mutex<Option<dafstore::LoadLock>>,
+}
+
+#[pymethods]
+impl LoadLockHandle {
+    /// Releases the lock (the next waiter, in any process, gets it). Idempotent.
+    fn release(&self) {
+        lock(&self.lock).take();
+    }
+}
+
 /// A handle on a container (the engine's `Container`).
 #[pyclass(frozen, module = "dafstore._native", name = "Container")]
 struct NativeContainer {
@@ -868,6 +883,33 @@ impl NativeContainer {
         })
     }
 
+    /// Takes `name`'s load lock (SPEC 9.6), waiting without the GIL for the process that holds
+    /// it, at most `timeout` seconds if given.
+    #[pyo3(signature = (name, timeout=None))]
+    fn lock_load(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        timeout: Option<f64>,
+    ) -> PyResult<LoadLockHandle> {
+        let c = self.get(py)?;
+        let timeout = timeout
+            .map(|t| std::time::Duration::try_from_secs_f64(t.max(0.0)))
+            .transpose()
+            .map_err(|e| PyValueError::new_err(format!("timeout: {e}")))?;
+        let l = py.detach(|| c.lock_load(name, timeout)).or_raise(py)?;
+        Ok(LoadLockHandle {
+            lock: Mutex::new(Some(l)),
+        })
+    }
+
+    /// Every load in progress: `[{"session", "pid", "name"}]`.
+    fn loads<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.get(py)?;
+        let loads = py.detach(|| c.loads()).or_raise(py)?;
+        to_python(py, &loads)
+    }
+
     /// Takes a reference on `name` (match with `release`).
     fn retain(&self, py: Python<'_>, name: &str) -> PyResult<()> {
         let c = self.get(py)?;
@@ -1031,6 +1073,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MappedView>()?;
     m.add_class::<DenseCreate>()?;
     m.add_class::<Hold>()?;
+    m.add_class::<LoadLockHandle>()?;
     m.add_function(wrap_pyfunction!(cache_stats, m)?)?;
     m.add_function(wrap_pyfunction!(dtypes, m)?)?;
     m.add_function(wrap_pyfunction!(_gc_report_sample, m)?)?;

@@ -171,3 +171,31 @@ def pl_all_len() -> Any:
     import polars as pl
 
     return pl.all().len()
+
+
+def open_or_load_counting(path: str, name: str, log: str, start: Any, out: Any) -> None:
+    """``open_or_load`` of ``name`` whose loader appends a line to ``log`` (one line per load)
+    and takes a while; reports the sum of what it opened."""
+    try:
+        c = dafstore.open(path)
+        start.wait(60)
+
+        def loader() -> np.ndarray:
+            with open(log, "a") as f:
+                f.write(f"{os.getpid()}\n")
+            time.sleep(0.3)
+            return np.arange(1000, dtype=np.float64)
+
+        a = c.open_or_load(name, loader)
+        out.put((os.getpid(), float(a.sum())))
+    except BaseException as e:
+        out.put((os.getpid(), f"{type(e).__name__}: {e}"))
+
+
+def hold_load_lock_until_killed(path: str, name: str, ready: Any) -> None:
+    """Takes ``name``'s load lock as a loader would, then waits to be killed mid-load."""
+    c = dafstore.open(path)
+    lock = c._c.lock_load(name, None)
+    ready.set()
+    time.sleep(300)
+    del lock

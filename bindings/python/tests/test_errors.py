@@ -35,6 +35,7 @@ def test_every_class_derives_from_the_base_and_its_builtin() -> None:
         "ReadOnlyError": PermissionError,
         "DafstorePermissionError": PermissionError,
         "NotHeldError": RuntimeError,
+        "LoadTimeoutError": TimeoutError,
         "ContainerClosedError": ValueError,
         "NoSpaceError": OSError,
         "CorruptArrayError": OSError,

@@ -42,6 +42,12 @@ def test_every_report_class_has_exactly_the_keys_the_engine_produces(
     removed = native.remove("s")
     assert set(removed) == fields(dafstore.Removal) and not removed["deferred"]
 
+    lock = native.lock_load("loading", None)
+    loads = native.loads()
+    assert len(loads) == 1 and set(loads[0]) == fields(dafstore.Loader)
+    lock.release()
+    assert native.loads() == []
+
     assert set(native.gc()) == fields(dafstore.GcReport)
     sample = _native._gc_report_sample()
     assert set(sample) == fields(dafstore.GcReport)

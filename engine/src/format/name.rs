@@ -163,6 +163,17 @@ impl ArrayName {
     pub fn stripe(&self) -> u32 {
         crc32c::crc32c(self.0.as_bytes()) % crate::format::LOCK_STRIPES
     }
+
+    /// The file name of this name's load lock in `.dafstore/locks/` ([L1]):
+    /// `load-<FNV-1a 64 of the name's bytes, 16 lowercase hex digits>.lock`.
+    pub fn load_lock_file(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in self.0.as_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("load-{h:016x}.lock")
+    }
 }
 
 impl std::fmt::Display for ArrayName {
@@ -173,6 +184,17 @@ impl std::fmt::Display for ArrayName {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_load_lock_of_a_name_is_the_one_the_spec_gives_as_its_example() {
+        // SPEC [L1]'s example, and FNV-1a's published value for the empty input.
+        let n = super::ArrayName::new("date/2026-01-02").unwrap();
+        assert_eq!(n.load_lock_file(), "load-e2f0b1f1952dbd01.lock");
+        assert_eq!(
+            super::ArrayName::new("a").unwrap().load_lock_file(),
+            "load-af63dc4c8601ec8c.lock"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -190,6 +190,29 @@ impl Dir {
         Ok(Some((file, md)))
     }
 
+    /// Opens the regular file `name` read-write, creating it if missing (mode 0666 before the
+    /// umask), without following a link and without blocking; anything but a regular file there
+    /// is refused ([N7], [N9]).
+    pub(crate) fn open_or_create_file(&self, name: &OsStr) -> Result<(File, Metadata), PathError> {
+        let flags =
+            libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+        let file = match sys::openat(self.fd.as_fd(), name, flags, 0o666) {
+            Ok(fd) => File::from(fd),
+            Err(e) => return Err(self.refused(name, "regular file", "open", e)),
+        };
+        let md = file
+            .metadata()
+            .map_err(|e| PathError::io(self.path.join(name), "stat", e))?;
+        if !md.is_file() {
+            return Err(PathError::WrongType {
+                path: self.path.join(name),
+                found: kind_name(&md.file_type()),
+                expected: "regular file",
+            });
+        }
+        Ok((file, md))
+    }
+
     /// Creates the new regular file `name` (refused if anything is there), read-write.
     pub(crate) fn create_new(&self, name: &OsStr) -> io::Result<File> {
         let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;

@@ -3,6 +3,7 @@
 //! one container in a process shares.
 
 pub(crate) mod fork;
+pub(crate) mod load;
 pub(crate) mod publish;
 pub(crate) mod recovery;
 pub(crate) mod refs;

@@ -9,6 +9,13 @@
 //! - `write-many DIR ID COUNT` — writes COUNT arrays `w<ID>/a<i>` = `[ID, i, ID * 1000 + i]`.
 //! - `create-and-hang DIR NAME LEN` — creates a float64 DenseWriter of LEN elements, fills it,
 //!   does not publish, prints `ready`, then sleeps until killed.
+//! - `load-loop DIR LOG ID ROUNDS NAMES` — ROUNDS times: `open_or_load` of one of NAMES (`n0` …)
+//!   picked at random, whose loader appends `start <name> <ns>` and `end <name> <ns>` lines
+//!   (CLOCK_REALTIME) to LOG and writes `[k, k, k]` for name `nk` after a short pause; checks the
+//!   values it opened; now and then removes the name again, so loads repeat.
+//! - `load-hang DIR NAME` — takes NAME's load lock, prints `ready`, sleeps until killed.
+// The `load-loop` loader returns `dafstore::Result` (a 128-byte error, as a user's would).
+#![allow(clippy::result_large_err)]
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -102,6 +109,77 @@ fn run(args: &[String]) -> Result<(), String> {
             {
                 *v = i as f64 + 1.0;
             }
+            println!("ready");
+            std::io::stdout().flush().map_err(|e| s(&e))?;
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
+        ["load-loop", dir, log, id, rounds, names] => {
+            let id: u64 = id.parse().map_err(|e| s(&e))?;
+            let rounds: u32 = rounds.parse().map_err(|e| s(&e))?;
+            let names: u64 = names.parse().map_err(|e| s(&e))?;
+            let c = Container::open(dir).map_err(|e| s(&e))?;
+            let mut log = std::fs::OpenOptions::new()
+                .append(true)
+                .open(log)
+                .map_err(|e| s(&e))?;
+            let now = || {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            };
+            let mut rng = id.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            for _ in 0..rounds {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let k = rng % names;
+                let name = format!("n{k}");
+                let a = c.open_or_load(&name, |c: &Container, n: &str| -> dafstore::Result<()> {
+                    // One write(2) per line: O_APPEND keeps concurrent lines whole.
+                    log.write_all(format!("start {n} {}\n", now()).as_bytes())
+                        .map_err(|e| {
+                            dafstore::Error::Io(dafstore::IoError::new("log", "write", e))
+                        })?;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    let v = k as f64;
+                    c.write_dense::<f64>(n, &[3], &[v, v, v])?;
+                    log.write_all(format!("end {n} {}\n", now()).as_bytes())
+                        .map_err(|e| {
+                            dafstore::Error::Io(dafstore::IoError::new("log", "write", e))
+                        })?;
+                    Ok(())
+                });
+                let a = match a {
+                    Ok(a) => a,
+                    // Another process removed it between our loader's publish and our open.
+                    Err(dafstore::Error::Load(dafstore::LoadError::NotPublished { .. })) => {
+                        continue
+                    }
+                    Err(e) => return Err(format!("open_or_load {name}: {e}")),
+                };
+                let dafstore::Array::Dense(d) = a else {
+                    return Err(format!("{name} is not dense"));
+                };
+                let values = d.as_slice::<f64>().map_err(|e| s(&e))?;
+                if values != [k as f64; 3] {
+                    return Err(format!("{name} holds {values:?}"));
+                }
+                drop(d);
+                if rng.is_multiple_of(4) {
+                    // Another process may have removed it first.
+                    match c.remove(&name) {
+                        Ok(_) | Err(dafstore::WriteError::NotFound { .. }) => {}
+                        Err(e) => return Err(format!("remove {name}: {e}")),
+                    }
+                }
+            }
+            Ok(())
+        }
+        ["load-hang", dir, name] => {
+            let c = Container::open(dir).map_err(|e| s(&e))?;
+            let _lock = c.lock_load(name, None).map_err(|e| s(&e))?;
             println!("ready");
             std::io::stdout().flush().map_err(|e| s(&e))?;
             loop {

@@ -72,7 +72,8 @@ enum Command {
         names: Vec<String>,
     },
 
-    /// List the processes holding references: pid, alive or dead, arrays and counts.
+    /// List the processes holding references: pid, alive or dead, arrays and counts, and the
+    /// names each is loading (open or load).
     ///
     /// Lists every session registered in the catalog (processes that take references or write),
     /// with what each holds. A dead holder stays listed until the next `dafctl gc` (or any

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any, Iterator, Optional, Protocol, Sequence, Union, overload
+from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, Union, overload
 
 from typing_extensions import deprecated
 
@@ -31,6 +31,7 @@ from ._errors import (
     NameConflictError as NameConflictError,
     NoSpaceError as NoSpaceError,
     NotAContainerError as NotAContainerError,
+    LoadTimeoutError as LoadTimeoutError,
     NotHeldError as NotHeldError,
     ReadOnlyError as ReadOnlyError,
     UnsupportedDtypeError as UnsupportedDtypeError,
@@ -50,6 +51,7 @@ __all__ = [
     "FileInfo",
     "Holder",
     "HeldArray",
+    "Loader",
     "Removal",
     "GcReport",
     "GcFailure",
@@ -72,6 +74,7 @@ __all__ = [
     "DtypeMismatchError",
     "ReadOnlyError",
     "DafstorePermissionError",
+    "LoadTimeoutError",
     "NotHeldError",
     "ContainerClosedError",
     "NoSpaceError",
@@ -142,6 +145,12 @@ class HeldArray:
     count: int
 
 @dataclass(frozen=True)
+class Loader:
+    session: str
+    pid: int
+    name: str
+
+@dataclass(frozen=True)
 class Holder:
     session: str
     pid: Optional[int]
@@ -149,6 +158,7 @@ class Holder:
     this_process: bool
     started_at_ms: Optional[int]
     arrays: tuple[HeldArray, ...]
+    loading: tuple[str, ...]
 
 @dataclass(frozen=True)
 class Removal:
@@ -327,6 +337,15 @@ class Container(Mapping[str, _ArrayValue]):
     def open_table(self, name: str) -> pyarrow.Table: ...
     def open_polars(self, name: str) -> Any: ...
     def kind(self, name: str) -> str: ...
+    def open_or_load(
+        self,
+        name: str,
+        loader: Callable[[], Any],
+        *,
+        timeout: Optional[float] = None,
+        scratch: bool = False,
+    ) -> Any: ...
+    def loads(self) -> list[Loader]: ...
     def remove(self, name: str) -> Removal: ...
     def set_scratch(self, name: str, on: bool = True) -> None: ...
     def hold(self, *names: str) -> Hold: ...

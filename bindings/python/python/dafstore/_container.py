@@ -285,6 +285,15 @@ class HeldArray(_Report):
 
 
 @dataclass(frozen=True)
+class Loader(_Report):
+    """A load in progress (``Container.loads``): who holds the load lock of which name."""
+
+    session: str
+    pid: int
+    name: str
+
+
+@dataclass(frozen=True)
 class Holder(_Report):
     """A process's session and what it holds (``Container.holders``)."""
 
@@ -294,6 +303,7 @@ class Holder(_Report):
     this_process: bool
     started_at_ms: Optional[int]
     arrays: tuple[HeldArray, ...]
+    loading: tuple[str, ...]
 
     _nested: ClassVar[dict[str, type]] = {"arrays": HeldArray}
 
@@ -877,6 +887,68 @@ class Container(Mapping[str, _ArrayValue]):
         return str(self._c.kind(name))
 
     # -- references and removal ---------------------------------------------------------
+
+    def open_or_load(
+        self, name: str, loader: Callable[[], Any], *, timeout: Optional[float] = None,
+        scratch: bool = False,
+    ) -> Any:
+        """Opens ``name`` as ``c[name]`` does (a numpy array, a scipy.sparse matrix or a pyarrow
+        Table, by its kind), or, if it is absent, builds it once for the whole host: exactly one
+        caller, in any process, calls ``loader()`` and publishes what it returns, while every
+        other caller waits (without the GIL) and then maps what was published (SPEC 9.6).
+
+        ``loader()`` returns what ``write`` (anything ``numpy.asarray`` takes), ``write_sparse``
+        (a scipy.sparse matrix or array) or ``write_table`` (a polars, pyarrow or pandas frame, or
+        an Arrow stream) accept, or ``None`` after publishing ``name`` itself (for example by
+        filling a ``with c.create(name, ...)`` block). If it raises, its caller gets the
+        exception, nothing is published, and the next waiter runs its own loader. A loader that
+        dies (SIGKILL) frees the lock with its process: a waiter takes over at once.
+        ``timeout`` (seconds) bounds the wait for another process's load:
+        ``LoadTimeoutError`` names that process. ``scratch``: as for ``write``."""
+        try:
+            return self[name]
+        except _errors.ArrayNotFoundError:
+            pass
+        lock = self._c.lock_load(name, timeout)
+        try:
+            try:
+                return self[name]  # loaded by the process that held the lock before us
+            except _errors.ArrayNotFoundError:
+                pass
+            value = loader()
+            if value is not None:
+                self._write_any(name, value, scratch=scratch)
+            try:
+                return self[name]
+            except _errors.ArrayNotFoundError:
+                raise _errors.DafstoreError(
+                    f"{self.path}: the loader of {name!r} returned, but {name!r} is not live: "
+                    "return the value to publish, or publish the name yourself; or another "
+                    "process removed it right after"
+                ) from None
+        finally:
+            lock.release()
+
+    def loads(self) -> list[Loader]:
+        """Every load in progress in the container (``open_or_load`` holding a load lock)."""
+        return [Loader._from_engine(d) for d in self._c.loads()]
+
+    def _write_any(self, name: str, value: Any, *, scratch: bool) -> None:
+        """Publishes ``value`` by its type: a scipy.sparse matrix or array with ``write_sparse``,
+        a frame or Arrow table/stream with ``write_table``, anything else with ``write``."""
+        module = type(value).__module__.split(".")[0]
+        if module == "scipy":
+            self.write_sparse(name, value, scratch=scratch)
+        elif module in ("polars", "pandas", "pyarrow") or (
+            hasattr(value, "__arrow_c_stream__") and not isinstance(value, np.ndarray)
+        ):
+            pa = _pyarrow()
+            if isinstance(value, pa.Array) or isinstance(value, pa.ChunkedArray):
+                self.write(name, value.to_numpy(zero_copy_only=False), scratch=scratch)
+            else:
+                self.write_table(name, value, scratch=scratch)
+        else:
+            self.write(name, value, scratch=scratch)
 
     def remove(self, name: str) -> Removal:
         """Removes array ``name``. While live processes hold it the removal is deferred: it is

@@ -30,6 +30,7 @@ __all__ = [
     "ReadOnlyError",
     "DafstorePermissionError",
     "NotHeldError",
+    "LoadTimeoutError",
     "ContainerClosedError",
     "NoSpaceError",
     "CorruptArrayError",
@@ -127,6 +128,11 @@ class DafstorePermissionError(DafstoreError, PermissionError):
 
 class NotHeldError(DafstoreError, RuntimeError):
     """``release`` of an array this process holds no reference on."""
+
+
+class LoadTimeoutError(DafstoreError, TimeoutError):
+    """``open_or_load(..., timeout=)`` gave up waiting for another process's load (the message
+    names that process and the name it is loading)."""
 
 
 class ContainerClosedError(DafstoreError, ValueError):

@@ -1,5 +1,5 @@
 //! `dafctl holders DIR [--json]` (formerly `refs`): the sessions registered in the catalog and
-//! what they hold (the engine's [`dafstore::Holder`]s).
+//! what they hold and are loading (the engine's [`dafstore::Holder`]s).
 
 use std::path::Path;
 
@@ -19,14 +19,16 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
     let rows: Vec<Vec<String>> = holders
         .iter()
         .map(|h| {
-            let arrays = if h.arrays.is_empty() {
+            let mut held: Vec<String> = h
+                .arrays
+                .iter()
+                .map(|a| format!("{} ({})", a.name, a.count))
+                .collect();
+            held.extend(h.loading.iter().map(|n| format!("{n} (loading)")));
+            let arrays = if held.is_empty() {
                 "(none)".to_string()
             } else {
-                h.arrays
-                    .iter()
-                    .map(|a| format!("{} ({})", a.name, a.count))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                held.join(", ")
             };
             vec![
                 h.pid.map_or("?".into(), |p| p.to_string()),
