@@ -285,9 +285,14 @@ impl Container {
     /// Garbage collection (SPEC [P5], [W5]): rolls forward interrupted publishes and removes,
     /// reaps dead holders (their references, in-place writer registrations and sessions), runs
     /// the deletions they were blocking, recomputes checksums nobody is writing any more, and
-    /// removes dead sessions' staging files. Runs at every read-write open.
+    /// removes dead sessions' staging files. Runs at every read-write open. An explicit call
+    /// also removes the load locks nobody holds (SPEC [L4]).
     pub fn gc(&self) -> Result<GcReport, ContainerError> {
-        self.shared.gc()
+        let report = self.shared.gc()?;
+        if !self.shared.readonly {
+            self.shared.remove_idle_load_locks()?;
+        }
+        Ok(report)
     }
 }
 

@@ -308,3 +308,39 @@ fn eight_processes_over_random_names_never_overlap_two_loads_of_a_name() {
         "most opens found the name published ({loads})"
     );
 }
+
+#[test]
+fn gc_removes_idle_load_locks_and_a_waiter_on_an_unlinked_lock_locks_the_new_file() {
+    let (_d, c) = new_container();
+    let held = c.lock_load("x", None).unwrap();
+    let path = held.path().to_path_buf();
+    // gc leaves a held load lock alone ([L4]).
+    c.gc().unwrap();
+    assert!(path.exists());
+
+    // A waiter blocks on the file; the file is unlinked under it (as a cleaner would); when it
+    // gets the lock it must see that the path no longer names its file and lock the new one.
+    let waiter = {
+        let c = Container::open(c.root()).unwrap();
+        thread::spawn(move || c.lock_load("x", None).unwrap())
+    };
+    thread::sleep(Duration::from_millis(200));
+    std::fs::remove_file(&path).unwrap();
+    drop(held);
+    let relocked = waiter.join().unwrap();
+    // It holds the file the path names now: a third locker waits (a waiter left holding the
+    // unlinked file would let it through at once).
+    assert!(path.exists());
+    let third = Container::open(c.root()).unwrap();
+    let e = third
+        .lock_load("x", Some(Duration::from_millis(100)))
+        .unwrap_err();
+    assert!(matches!(e, LoadError::Timeout { .. }), "{e}");
+    drop(relocked);
+
+    // Idle now: an explicit gc removes it; the next load makes it again.
+    c.gc().unwrap();
+    assert!(!path.exists());
+    drop(c.lock_load("x", None).unwrap());
+    assert!(path.exists());
+}

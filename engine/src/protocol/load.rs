@@ -138,6 +138,28 @@ impl Shared {
         }
     }
 
+    /// Removes the load locks that no process holds ([L4]): each is locked exclusively without
+    /// waiting, unlinked while locked, then closed. A process that opened it before the unlink
+    /// finds, once it has the lock, that the path no longer names it, and locks again ([L2]).
+    pub(crate) fn remove_idle_load_locks(&self) -> Result<usize, PathError> {
+        let locks = beneath::reserved(&self.root, "locks")?;
+        let mut removed = 0;
+        for leaf in locks.names()? {
+            let text = leaf.to_string_lossy();
+            if !(text.starts_with("load-") && text.ends_with(".lock")) {
+                continue;
+            }
+            let Some((file, _)) = locks.open_file(&leaf, false)? else {
+                continue;
+            };
+            if file.try_lock().is_ok() {
+                locks.remove_file(&leaf)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Every load in progress ([L3]): the lines of the load locks that some process holds.
     /// A lock this process can take is not a load in progress; taking it to find out is brief
     /// (a waiter that meets it just waits a moment longer).
