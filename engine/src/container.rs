@@ -225,14 +225,7 @@ impl Container {
 
     /// The names of the live arrays, sorted (`dafctl ls`, Python's `c.ls()`).
     pub fn ls(&self) -> Result<Vec<String>, CatalogError> {
-        Ok(self
-            .shared
-            .catalog()
-            .list()?
-            .into_iter()
-            .filter(|r| r.state == ArrayState::Live)
-            .map(|r| r.name)
-            .collect())
+        self.shared.catalog().live_names()
     }
 
     /// The catalog row of live array `name`, as the engine reads it (no holders counted).

@@ -4,6 +4,7 @@
 //! concurrent processes never lose an update and never see SQLITE_BUSY.
 //! This module owns all SQL; nothing else in the workspace writes SQL.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -789,6 +790,15 @@ impl Catalog {
         }
     }
 
+    /// The names of the live arrays, sorted: one query (a listing needs no row's metadata).
+    pub(crate) fn live_names(&mut self) -> Result<Vec<String>, CatalogError> {
+        self.read("list arrays", |tx| {
+            tx.prepare_cached("SELECT name FROM arrays WHERE state = 'live' ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+    }
+
     /// Whether an unfinished publish (`publishing` row) has its staged files under `prefix`
     /// (`<session>/`): one query instead of reading every row.
     pub(crate) fn staging_in_use(&mut self, prefix: &str) -> Result<bool, CatalogError> {
@@ -806,19 +816,7 @@ impl Catalog {
     pub(crate) fn list_lenient(&mut self) -> Result<(Vec<ArrayInfo>, CorruptRows), CatalogError> {
         let path = self.path.clone();
         let v2 = self.schema >= 2;
-        let raws = self.read("list arrays", |tx| {
-            let names: Vec<String> = tx
-                .prepare("SELECT name FROM arrays ORDER BY name")?
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let mut out = Vec::with_capacity(names.len());
-            for n in names {
-                if let Some(r) = get_raw(tx, &n, v2)? {
-                    out.push(r);
-                }
-            }
-            Ok(out)
-        })?;
+        let raws = self.read("list arrays", |tx| all_raw(tx, v2))?;
         let (mut good, mut bad) = (Vec::new(), Vec::new());
         for r in raws {
             let name = r.name.clone();
@@ -1532,29 +1530,7 @@ fn get_raw(tx: &Transaction<'_>, name: &str, v2: bool) -> rusqlite::Result<Optio
             "SELECT name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
                     checksum_stale, staging, scratch, ever_held, NULL FROM arrays WHERE name = ?1"
         })?
-        .query_row(
-            [name],
-            |r| {
-                Ok(RawRow {
-                    name: r.get(0)?,
-                    kind: r.get(1)?,
-                    layout: r.get(2)?,
-                    dtype: r.get(3)?,
-                    indices_dtype: r.get(4)?,
-                    indptr_dtype: r.get(5)?,
-                    shape: r.get(6)?,
-                    nnz: r.get(7)?,
-                    state: r.get(8)?,
-                    generation: r.get(9)?,
-                    checksum_stale: r.get(10)?,
-                    staging: r.get(11)?,
-                    scratch: r.get(12)?,
-                    ever_held: r.get(13)?,
-                    tab: r.get(14)?,
-                    files: Vec::new(),
-                })
-            },
-        )
+        .query_row([name], raw_row)
         .optional()?;
     let Some(mut row) = row else { return Ok(None) };
     row.files = tx
@@ -1564,6 +1540,56 @@ fn get_raw(tx: &Transaction<'_>, name: &str, v2: bool) -> rusqlite::Result<Optio
         .query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     Ok(Some(row))
+}
+
+/// Every row with its files, in name order: two queries whatever the number of rows (not one
+/// pair per row).
+fn all_raw(tx: &Transaction<'_>, v2: bool) -> rusqlite::Result<Vec<RawRow>> {
+    let mut rows: Vec<RawRow> = tx
+        .prepare_cached(if v2 {
+            "SELECT name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
+                    checksum_stale, staging, scratch, ever_held, tab FROM arrays ORDER BY name"
+        } else {
+            "SELECT name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
+                    checksum_stale, staging, scratch, ever_held, NULL FROM arrays ORDER BY name"
+        })?
+        .query_map([], raw_row)?
+        .collect::<Result<_, _>>()?;
+    let mut files: HashMap<String, Vec<(String, i64, Option<i64>)>> = HashMap::new();
+    let mut stmt =
+        tx.prepare_cached("SELECT name, suffix, size, crc32c FROM array_files ORDER BY rowid")?;
+    let mut q = stmt.query([])?;
+    while let Some(r) = q.next()? {
+        files
+            .entry(r.get(0)?)
+            .or_default()
+            .push((r.get(1)?, r.get(2)?, r.get(3)?));
+    }
+    for row in &mut rows {
+        row.files = files.remove(&row.name).unwrap_or_default();
+    }
+    Ok(rows)
+}
+
+fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok(RawRow {
+        name: r.get(0)?,
+        kind: r.get(1)?,
+        layout: r.get(2)?,
+        dtype: r.get(3)?,
+        indices_dtype: r.get(4)?,
+        indptr_dtype: r.get(5)?,
+        shape: r.get(6)?,
+        nnz: r.get(7)?,
+        state: r.get(8)?,
+        generation: r.get(9)?,
+        checksum_stale: r.get(10)?,
+        staging: r.get(11)?,
+        scratch: r.get(12)?,
+        ever_held: r.get(13)?,
+        tab: r.get(14)?,
+        files: Vec::new(),
+    })
 }
 
 impl RawRow {
