@@ -1,5 +1,5 @@
-//! The kill loop: two child processes create, replace, remove, retain, release and open arrays (and
-//! scratch arrays) on one container while this process SIGKILLs them at random instants. After
+//! The kill loop: two child processes create, replace, remove, retain, release, open and
+//! open-or-load arrays (and scratch arrays) on one container while this process SIGKILLs them at random instants. After
 //! every round (both children dead) it checks, from the children's synced operation logs:
 //!
 //! - before any recovery, what a reader without our code sees ([R1], `inspect::read_array_files`
@@ -161,6 +161,20 @@ fn apply(st: &St, op: &str, seed: u64, result: &str, scratch: bool) -> Result<St
             St::Live { seed: s, .. } | St::Deleting(s) if r == format!("ok {s}") => st.clone(),
             _ => return lost(),
         },
+        // open_or_load: loaded (published `seed`) only if it was not live; else opened it.
+        ("load", "loaded") => match st {
+            St::Live { .. } => return lost(),
+            _ => St::Live {
+                seed,
+                ever_held: false,
+                held: 0,
+            },
+        },
+        // Opened: live, or deleting but still held by this process (as `open`, [P4]).
+        ("load", r) if r.starts_with("ok ") => match st {
+            St::Live { seed: s, .. } | St::Deleting(s) if r == format!("ok {s}") => st.clone(),
+            _ => return lost(),
+        },
         ("open", "notfound") => match st {
             St::Live { .. } => return lost(),
             _ => st.clone(),
@@ -176,6 +190,8 @@ fn assumed_result(op: &str, st: &St) -> String {
         ("rm", _) => "removed".into(),
         ("sopen", St::Live { seed, .. }) => format!("ok {seed}"),
         ("open", St::Live { seed, .. } | St::Deleting(seed)) => format!("ok {seed}"),
+        ("load", St::Live { seed, .. }) => format!("ok {seed}"),
+        ("load", _) => "loaded".into(),
         _ => "ok".into(),
     }
 }
@@ -193,6 +209,8 @@ struct Stats {
     interrupted_publishes: u64,
     returned_publishes: u64,
     returned_ops: u64,
+    /// open_or_load calls that returned having loaded, having opened, and that a kill interrupted.
+    loads: [u64; 3],
     recovered: usize,
     reaped_sessions: usize,
     deleted: usize,
@@ -226,7 +244,12 @@ fn replay(
             (Some("E"), Some(result)) => {
                 let (op, name, seed) = pending.take().ok_or("E without B")?;
                 stats.returned_ops += 1;
-                if matches!(op.as_str(), "pub" | "wr" | "sp" | "tb" | "spub") {
+                if op == "load" {
+                    stats.loads[usize::from(result != "loaded")] += 1;
+                }
+                if matches!(op.as_str(), "pub" | "wr" | "sp" | "tb" | "spub")
+                    || (op == "load" && result == "loaded")
+                {
                     stats.returned_publishes += 1;
                 }
                 if !name.starts_with(&format!("k{slot}")) {
@@ -243,8 +266,11 @@ fn replay(
     }
     if let Some((op, _, _)) = &pending {
         stats.interrupted_ops += 1;
-        if matches!(op.as_str(), "pub" | "wr" | "sp" | "tb" | "spub") {
+        if matches!(op.as_str(), "pub" | "wr" | "sp" | "tb" | "spub" | "load") {
             stats.interrupted_publishes += 1;
+        }
+        if op == "load" {
+            stats.loads[2] += 1;
         }
     }
     Ok(pending)
@@ -523,7 +549,7 @@ fn children_killed_at_random_points_lose_nothing_that_returned() {
          returned ({} publishes); {} kills interrupted an operation ({} a publish); recovery rolled \
          {} operations forward, reaped {} dead sessions, ran {} due deletions, removed {} staging \
          directories; fsck before recovery saw {:?}; deep fsck after recovery needed repair {} \
-         times",
+         times; open_or_load: {} loaded, {} opened, {} interrupted",
         stats.rounds,
         stats.kills,
         started.elapsed().as_secs_f64(),
@@ -536,8 +562,15 @@ fn children_killed_at_random_points_lose_nothing_that_returned() {
         stats.deleted,
         stats.staging_removed,
         stats.fsck_problems_before_recovery,
-        stats.repairs_needed
+        stats.repairs_needed,
+        stats.loads[0],
+        stats.loads[1],
+        stats.loads[2]
     );
     assert_eq!(stats.rounds, rounds);
     assert!(stats.returned_publishes > 0, "the children never published");
+    assert!(
+        rounds < 50 || stats.loads[0] > 0,
+        "the children never loaded through open_or_load"
+    );
 }

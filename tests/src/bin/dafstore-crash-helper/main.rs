@@ -202,6 +202,7 @@ enum Op {
     Hold,
     Release,
     Open,
+    Load,
     ScratchPublish,
     ScratchHold,
     ScratchRelease,
@@ -219,11 +220,21 @@ impl Op {
             Op::Hold => "hold",
             Op::Release => "rel",
             Op::Open => "open",
+            Op::Load => "load",
             Op::ScratchPublish => "spub",
             Op::ScratchHold => "shold",
             Op::ScratchRelease => "srel",
             Op::ScratchOpen => "sopen",
         }
+    }
+}
+
+/// The error of a loader in the kill loop (any `open_or_load` failure, as text).
+struct LoadFailed(String);
+
+impl From<dafstore::LoadError> for LoadFailed {
+    fn from(e: dafstore::LoadError) -> LoadFailed {
+        LoadFailed(e.to_string())
     }
 }
 
@@ -275,7 +286,8 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
         let p = rng.below(100);
         let (op, name) = match p {
             0..22 => (Op::DenseMapped, pick(&mut rng, &names.dense)),
-            22..28 => (Op::WriteDense, pick(&mut rng, &names.dense)),
+            22..25 => (Op::WriteDense, pick(&mut rng, &names.dense)),
+            25..28 => (Op::Load, pick(&mut rng, &names.dense)),
             28..32 => (Op::Table, names.table.clone()),
             32..46 => (Op::Sparse, pick(&mut rng, &names.sparse)),
             46..58 => {
@@ -342,6 +354,26 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
                 }
                 Err(e) => Err(format!("release {name}: {e}")),
             },
+            Op::Load => {
+                // open_or_load: "loaded" if our loader published `seed`, else "ok <seed>" of what
+                // it opened (only this slot changes its names).
+                let loaded = std::cell::Cell::new(false);
+                let r = c.open_or_load(&name, |c: &Container, n: &str| -> Result<(), LoadFailed> {
+                    loaded.set(true);
+                    gen::write_dense(c, n, seed).map_err(LoadFailed)
+                });
+                match r {
+                    Ok(a) if loaded.get() => gen::verify_array(&a).and_then(|s| {
+                        if s == seed {
+                            Ok("loaded".to_string())
+                        } else {
+                            Err(format!("load {name}: loaded {seed}, opened {s}"))
+                        }
+                    }),
+                    Ok(a) => gen::verify_array(&a).map(|s| format!("ok {s}")),
+                    Err(LoadFailed(e)) => Err(format!("load {name}: {e}")),
+                }
+            }
             Op::Open | Op::ScratchOpen => match gen::open_and_verify(&c, &name) {
                 Ok(Some(s)) => Ok(format!("ok {s}")),
                 Ok(None) => Ok("notfound".into()),
