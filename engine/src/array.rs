@@ -34,6 +34,9 @@ pub(crate) struct ArrayInner {
     maps: Vec<Option<Arc<FileMap>>>,
     /// Path and identity of the last non-empty file, to validate cached re-opens.
     primary: Option<(PathBuf, FileKey)>,
+    /// Device, inode, size and change time of the last non-empty file when it was opened: what a
+    /// table's recorded validation is compared with (SPEC [B8]).
+    pub(crate) primary_fingerprint: Option<String>,
     /// The reference held for as long as this generation is mapped (none on read-only handles).
     _reference: Option<Ref>,
 }
@@ -716,6 +719,7 @@ impl Container {
             })?;
             let mut maps = Vec::new();
             let mut primary = None;
+            let mut primary_fingerprint = None;
             for (suffix, expected) in rec.meta.files() {
                 let path = name.file_path(&shared.root, suffix);
                 let (file, md) = open_checked(&shared.root, name, suffix, expected, writable)?;
@@ -733,6 +737,7 @@ impl Container {
                     .map_err(|e| OpenError::io(path.clone(), "map", e))?;
                 maps.push(Some(map));
                 primary = Some((path, key));
+                primary_fingerprint = Some(fingerprint(&md));
             }
             if !guard.is_locked() && shared.row_changed(name, &rec)? {
                 // A publish or remove of this name ran between reading the row and opening the
@@ -748,10 +753,25 @@ impl Container {
                 generation: rec.generation,
                 maps,
                 primary,
+                primary_fingerprint,
                 _reference: reference,
             });
         }
     }
+}
+
+/// A file's device, inode, size and change time (seconds and nanoseconds): every write(2),
+/// truncate or rename of the file moves the change time, and no user call can set it.
+fn fingerprint(md: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{}:{}:{}:{}.{:09}",
+        md.dev(),
+        md.ino(),
+        md.len(),
+        md.ctime(),
+        md.ctime_nsec()
+    )
 }
 
 /// The handle over a mapped generation (a table is decoded).

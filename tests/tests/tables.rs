@@ -698,3 +698,54 @@ fn batches_sharing_a_dictionary_stream_and_a_differing_dictionary_is_refused_nam
     assert!(c.ls().unwrap().is_empty());
     assert!(walk(&c.root().join(".dafstore/staging")).is_empty());
 }
+
+fn validated_rows(c: &Container) -> Vec<(String, i64, String)> {
+    let db = rusqlite::Connection::open(c.root().join(".dafstore/catalog.sqlite")).unwrap();
+    let mut st = db
+        .prepare("SELECT name, generation, fingerprint FROM validated ORDER BY name")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_table_is_validated_once_per_generation_and_again_when_its_file_is_written_behind_our_back() {
+    use std::os::unix::fs::FileExt;
+    let (_d, c) = container();
+    let strings = dafstore::arrow_array::StringArray::from(vec!["alpha-zulu"; 100]);
+    let b = RecordBatch::try_from_iter([("s", Arc::new(strings) as ArrayRef)]).unwrap();
+    c.write_table("t", b.schema(), &[b]).unwrap();
+    drop(c.open_table("t").unwrap());
+    // The first open validated the data and recorded the file it validated.
+    let rows = validated_rows(&c);
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].0.as_str(), rows[0].1), ("t", 1));
+    // Another process (a fresh handle here) opens the same file: the record is kept.
+    let other = Container::open(c.root()).unwrap();
+    let t = other.open_table("t").unwrap();
+    assert_eq!(t.batches()[0].num_rows(), 100);
+    drop(t);
+    assert_eq!(validated_rows(&c), rows);
+
+    // Bytes changed in place by a tool outside dafstore (same inode, same size): invalid UTF-8.
+    let path = c.root().join("t.arrow");
+    let bytes = std::fs::read(&path).unwrap();
+    let at = bytes
+        .windows(10)
+        .position(|w| w == b"alpha-zulu")
+        .expect("the string data");
+    std::thread::sleep(std::time::Duration::from_millis(20)); // a later change time
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .write_all_at(&[0xff], at as u64)
+        .unwrap();
+    // The change time moved: the data is validated again, and refused.
+    let third = Container::open(c.root()).unwrap();
+    let err = third.open_table("t").unwrap_err();
+    assert!(matches!(err, OpenError::InvalidTable { .. }), "{err:?}");
+    assert!(err.to_string().contains("t.arrow"), "{err}");
+}

@@ -790,6 +790,61 @@ impl Catalog {
         }
     }
 
+    /// The fingerprint (device, inode, size, change time) of table `name`'s file recorded when
+    /// its generation `generation` was fully validated ([B8]), if any. The `validated` table is
+    /// optional (made by the first record; older engines ignore it).
+    pub(crate) fn validated(
+        &mut self,
+        name: &str,
+        generation: u64,
+    ) -> Result<Option<String>, CatalogError> {
+        let generation = i64::try_from(generation).unwrap_or(i64::MAX);
+        self.read("look up a table's validation", |tx| {
+            let exists: bool = tx
+                .prepare_cached(
+                    "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table'
+                       AND name = 'validated')",
+                )?
+                .query_row([], |r| r.get(0))?;
+            if !exists {
+                return Ok(None);
+            }
+            tx.prepare_cached(
+                "SELECT fingerprint FROM validated WHERE name = ?1 AND generation = ?2",
+            )?
+            .query_row(rusqlite::params![name, generation], |r| r.get(0))
+            .optional()
+        })
+    }
+
+    /// Records that table `name`'s generation `generation`, whose file has `fingerprint`, passed
+    /// full validation ([B8]). Not durable-critical (a lost record costs one more validation).
+    pub(crate) fn set_validated(
+        &mut self,
+        name: &str,
+        generation: u64,
+        fingerprint: &str,
+    ) -> Result<(), CatalogError> {
+        let generation = i64::try_from(generation).unwrap_or(i64::MAX);
+        self.set_sync(false)?;
+        self.immediate("record a table's validation", |tx| {
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS validated(
+                   name TEXT PRIMARY KEY NOT NULL,
+                   generation INTEGER NOT NULL,
+                   fingerprint TEXT NOT NULL
+                 ) STRICT;",
+            )?;
+            tx.prepare_cached(
+                "INSERT INTO validated(name, generation, fingerprint) VALUES (?1, ?2, ?3)
+                   ON CONFLICT(name) DO UPDATE SET generation = excluded.generation,
+                   fingerprint = excluded.fingerprint",
+            )?
+            .execute(rusqlite::params![name, generation, fingerprint])?;
+            Ok(())
+        })
+    }
+
     /// The names of the live arrays, sorted: one query (a listing needs no row's metadata).
     pub(crate) fn live_names(&mut self) -> Result<Vec<String>, CatalogError> {
         self.read("list arrays", |tx| {

@@ -274,6 +274,27 @@ pub(crate) fn release_fork_slot(slot: Option<usize>) {
 }
 
 /// An Arrow [`arrow_buffer::Buffer`] over the bytes of the map that `map_of` finds in `owner`,
+/// An Arrow IPC file decoder that does not validate the data it decodes (offsets, UTF-8, null
+/// counts): for a table file whose exact bytes passed full validation before (SPEC [B8]).
+///
+/// # Caller's duty
+///
+/// Only for bytes that passed full validation (`ArrayData::validate_full` of every column, as
+/// `format::table::read_file` does with validation on) and are provably unchanged since: the
+/// caller compares the file's device, inode, size and change time with those recorded when it was
+/// validated (`table.rs`, `TableInner::decode`).
+pub(crate) fn ipc_decoder_trusting(
+    decoder: arrow_ipc::reader::FileDecoder,
+) -> arrow_ipc::reader::FileDecoder {
+    // SAFETY: the flag only skips validation; its contract is that the data is valid. The one
+    // caller passes it only for a file whose bytes were fully validated before and whose
+    // identity and change time (which every write(2), truncate and rename moves, and no user
+    // call can set) are unchanged since, so the bytes are the validated ones; dafstore never maps
+    // a table file writable. Structure (footer, blocks, buffers inside the file) is still
+    // checked before decoding.
+    unsafe { decoder.with_skip_validation(true) }
+}
+
 /// with no copy. The buffer owns `owner` (for an array: the `Arc` of its mapped generation, which
 /// owns the maps, their cache entries and the array's reference), so the map lives until the last
 /// Arrow array using the buffer is dropped. `None` if `map_of` finds no map (an empty file).
