@@ -470,6 +470,9 @@ impl Catalog {
         if found < SCHEMA_VERSION && matches!(access, Access::Create | Access::ReadWrite) {
             cat.migrate()?;
         }
+        if matches!(access, Access::Create | Access::ReadWrite) {
+            cat.ensure_indexes()?;
+        }
         if access == Access::Create {
             let version: i64 = cat
                 .conn()?
@@ -478,6 +481,30 @@ impl Catalog {
             check_schema_version(path, version)?;
         }
         Ok(cat)
+    }
+
+    /// Makes the partial indexes of the rows that are not `live` and of the held scratch rows if
+    /// they are missing (a read, then one write the first time): gc at every read-write open
+    /// lists unfinished, deferred and due rows, which would otherwise scan every row. Older
+    /// engines of schema 2 maintain them like any index.
+    fn ensure_indexes(&mut self) -> Result<(), CatalogError> {
+        const INDEXES: &str = "
+            CREATE INDEX IF NOT EXISTS arrays_not_live ON arrays(state) WHERE state <> 'live';
+            CREATE INDEX IF NOT EXISTS arrays_held_scratch ON arrays(name)
+              WHERE scratch = 1 AND ever_held = 1;";
+        let present: i64 = self.read("look up the catalog's indexes", |tx| {
+            tx.prepare_cached(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'
+                   AND name IN ('arrays_not_live', 'arrays_held_scratch')",
+            )?
+            .query_row([], |r| r.get(0))
+        })?;
+        if present < 2 {
+            self.immediate("create the catalog's indexes", |tx| {
+                tx.execute_batch(INDEXES)
+            })?;
+        }
+        Ok(())
     }
 
     /// Migrates a version-1 catalog to version 2 (tables): `arrays` is rebuilt with the new
@@ -859,8 +886,8 @@ impl Catalog {
     pub(crate) fn staging_in_use(&mut self, prefix: &str) -> Result<bool, CatalogError> {
         self.read("look up unfinished publishes", |tx| {
             tx.prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM arrays WHERE state = 'publishing'
-                   AND substr(staging, 1, length(?1)) = ?1)",
+                "SELECT EXISTS(SELECT 1 FROM arrays WHERE state <> 'live'
+                   AND state = 'publishing' AND substr(staging, 1, length(?1)) = ?1)",
             )?
             .query_row([prefix], |r| r.get::<_, bool>(0))
         })
@@ -888,7 +915,9 @@ impl Catalog {
     pub(crate) fn unfinished(&mut self) -> Result<Vec<String>, CatalogError> {
         self.read("list unfinished", |tx| {
             tx.prepare(
-                "SELECT name FROM arrays WHERE state IN ('publishing', 'removing') ORDER BY name",
+                // `state <> 'live'`: the term of the partial index `arrays_not_live`.
+                "SELECT name FROM arrays WHERE state <> 'live'
+                   AND state IN ('publishing', 'removing') ORDER BY name",
             )?
             .query_map([], |r| r.get(0))?
             .collect()
@@ -898,7 +927,9 @@ impl Catalog {
     /// Names of removals deferred while live processes hold the array (`deleting`, [W8]).
     pub(crate) fn deferred(&mut self) -> Result<Vec<String>, CatalogError> {
         self.read("list deferred removals", |tx| {
-            tx.prepare("SELECT name FROM arrays WHERE state = 'deleting' ORDER BY name")?
+            tx.prepare(
+                "SELECT name FROM arrays WHERE state <> 'live' AND state = 'deleting' ORDER BY name",
+            )?
                 .query_map([], |r| r.get(0))?
                 .collect()
         })
@@ -1207,9 +1238,16 @@ fn reap_holders_of(
 fn mark_due_tx(tx: &Transaction<'_>) -> rusqlite::Result<Vec<String>> {
     let due: Vec<String> = tx
         .prepare(
+            // Two halves, each through a partial index (`ensure_indexes`), so this does not
+            // scan every row: deferred removals, and held scratch arrays.
             "SELECT name FROM arrays
-             WHERE (state = 'deleting' OR (state = 'live' AND scratch = 1 AND ever_held = 1))
-               AND NOT EXISTS (SELECT 1 FROM refs WHERE refs.name = arrays.name)",
+             WHERE state <> 'live' AND state = 'deleting'
+               AND NOT EXISTS (SELECT 1 FROM refs WHERE refs.name = arrays.name)
+             UNION
+             SELECT name FROM arrays
+             WHERE scratch = 1 AND ever_held = 1 AND state = 'live'
+               AND NOT EXISTS (SELECT 1 FROM refs WHERE refs.name = arrays.name)
+             ORDER BY name",
         )?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
