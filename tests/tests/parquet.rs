@@ -696,6 +696,39 @@ fn a_column_type_a_table_cannot_store_is_refused_naming_the_column() {
 }
 
 #[test]
+fn column_and_fill_are_refused_for_parquet_which_always_imports_the_whole_table() {
+    let (t, c) = new_container();
+    let file = t.path().join("v.parquet");
+    fs::write(&file, valid_file(t.path())).unwrap();
+    for opts in [
+        ImportOptions {
+            column: Some("id".into()),
+            ..Default::default()
+        },
+        ImportOptions {
+            fill: Some(0.0),
+            ..Default::default()
+        },
+    ] {
+        let e = c
+            .import("v", &file, opts)
+            .expect_err("an option Parquet does not take");
+        assert!(
+            matches!(
+                e,
+                InteropError::OptionNotApplicable {
+                    format: Format::Parquet,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(file.to_str().unwrap()), "{e}");
+    }
+    assert_nothing_published(&c, c.root());
+}
+
+#[test]
 fn a_failed_import_leaves_the_previous_table_of_that_name_untouched() {
     let (t, c) = new_container();
     let batch = every_type(10);

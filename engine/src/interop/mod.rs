@@ -321,6 +321,17 @@ pub enum InteropError {
         /// arrow's error.
         source: arrow_schema::ArrowError,
     },
+    /// An import option that the format does not take (a Parquet file is always a whole table:
+    /// no `column`, no `fill`).
+    #[error("{path}: {option} does not apply to a {format} import (the file becomes a table, every column as it is); import the file without it")]
+    OptionNotApplicable {
+        /// The file.
+        path: PathBuf,
+        /// The option given (`column`, `fill`).
+        option: &'static str,
+        /// The format of the file.
+        format: Format,
+    },
     /// The `parquet` crate refused the file or the data.
     #[error("{path}: Parquet: {source}")]
     Parquet {
@@ -398,7 +409,8 @@ impl Container {
     ///
     /// Large `.npy` files (and the entries of a plain `.npz`) stream into the new array's map in
     /// chunks, with its space reserved first, so no second full copy is held in memory; Feather
-    /// files are read one record batch at a time. A sparse `.npz` is read into memory (its three
+    /// files are read one record batch at a time, Parquet files 64k rows at a time (a Parquet file
+    /// is always imported as a table). A sparse `.npz` is read into memory (its three
     /// components) and written with [`Container::write_sparse`], which validates it.
     pub fn import(
         &self,
@@ -432,13 +444,27 @@ impl Container {
                 opts.fill,
                 &mut progress,
             )?],
-            Format::Parquet => vec![parquet::import_table(
-                self,
-                name,
-                path,
-                file,
-                &mut progress,
-            )?],
+            Format::Parquet => {
+                for (option, given) in [
+                    ("column", opts.column.is_some()),
+                    ("fill", opts.fill.is_some()),
+                ] {
+                    if given {
+                        return Err(InteropError::OptionNotApplicable {
+                            path: path.to_path_buf(),
+                            option,
+                            format,
+                        });
+                    }
+                }
+                vec![parquet::import_table(
+                    self,
+                    name,
+                    path,
+                    file,
+                    &mut progress,
+                )?]
+            }
         };
         progress.advance(progress.total.saturating_sub(progress.done));
         Ok(ImportReport {

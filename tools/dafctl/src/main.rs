@@ -180,7 +180,8 @@ enum Command {
     /// one fixed-width column (--column, default: the only one); LZ4/ZSTD are decompressed;
     /// columns with nulls need --fill; strings and nested types are refused; a file of several
     /// columns becomes a table. Parquet: the file becomes a table (any compression; read 64k rows
-    /// at a time; the dictionaries of categorical columns are unified across row groups). An
+    /// at a time; the dictionaries of categorical columns are unified across row groups; --column
+    /// and --fill do not apply). An
     /// existing NAME is replaced atomically.
     #[command(
         after_help = "Example: dafctl import /dev/shm/cells cells/umis umis.npy\n         dafctl import /dev/shm/cells x table.feather --column x --fill 0\n         dafctl import /dev/shm/cells obs obs.parquet"
