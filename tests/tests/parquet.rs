@@ -844,3 +844,45 @@ fn files_pyarrow_and_polars_wrote_with_every_codec_import_as_they_read_them() {
     }
     assert_eq!(seen, 8, "every Parquet fixture");
 }
+
+#[test]
+fn a_map_column_is_stored_as_the_list_of_its_entries() {
+    use dafstore::arrow_array::builder::MapBuilder;
+    use dafstore::arrow_array::Array as _;
+    let (t, c) = new_container();
+    let mut m = MapBuilder::new(None, StringBuilder::new(), Int32Builder::new());
+    for i in 0..5 {
+        if i == 2 {
+            m.append(false).unwrap();
+            continue;
+        }
+        for k in 0..i {
+            m.keys().append_value(format!("k{k}"));
+            m.values().append_value(i * 10 + k);
+        }
+        m.append(true).unwrap();
+    }
+    let map = m.finish();
+    let batch = RecordBatch::try_from_iter([("m", Arc::new(map.clone()) as ArrayRef)]).unwrap();
+    let file = t.path().join("map.parquet");
+    write_parquet(&file, &[batch], 100);
+    let report = c
+        .import("t", &file, ImportOptions::default())
+        .expect("import");
+    assert!(
+        report.arrays[0]
+            .conversions
+            .iter()
+            .any(|s| s.contains("\"m\"") && s.contains("list")),
+        "{:?}",
+        report.arrays[0].conversions
+    );
+    let back = one_batch(&c, "t");
+    let list = back.column(0).as_list::<i32>();
+    assert_eq!(list.len(), 5);
+    assert!(list.is_null(2));
+    assert_eq!(list.offsets(), map.offsets());
+    let entries = list.values().as_struct();
+    assert_eq!(entries.column(0).as_ref(), map.keys().as_ref());
+    assert_eq!(entries.column(1).as_ref(), map.values().as_ref());
+}

@@ -26,7 +26,42 @@ mod arrow;
 mod feather;
 mod npy;
 mod npz;
+#[cfg(feature = "parquet")]
 mod parquet;
+/// Without the `parquet` feature: every Parquet import and export is [`InteropError::NotBuilt`].
+#[cfg(not(feature = "parquet"))]
+mod parquet {
+    use std::fs::File;
+    use std::path::Path;
+
+    use super::{Format, ImportedArray, InteropError, Progress};
+
+    fn not_built(path: &Path) -> InteropError {
+        InteropError::NotBuilt {
+            path: path.to_path_buf(),
+            format: Format::Parquet,
+            feature: "parquet",
+        }
+    }
+
+    pub(crate) fn import_table(
+        _: &crate::container::Container,
+        _: &str,
+        path: &Path,
+        _: File,
+        _: &mut Progress<'_, '_>,
+    ) -> Result<ImportedArray, InteropError> {
+        Err(not_built(path))
+    }
+
+    pub(crate) fn export(_: &crate::array::DenseArray, path: &Path) -> Result<(), InteropError> {
+        Err(not_built(path))
+    }
+
+    pub(crate) fn export_table(_: &crate::Table, path: &Path) -> Result<(), InteropError> {
+        Err(not_built(path))
+    }
+}
 
 use std::fmt;
 use std::fs::File;
@@ -332,7 +367,19 @@ pub enum InteropError {
         /// The format of the file.
         format: Format,
     },
-    /// The `parquet` crate refused the file or the data.
+    /// Support for the format was not compiled into this build of dafstore (a cargo feature is
+    /// off; dafctl and the Python package have it).
+    #[error("{path}: this build of dafstore has no {format} support (cargo feature `{feature}` off); use dafctl or the Python package, or build dafstore with the feature")]
+    NotBuilt {
+        /// The file.
+        path: PathBuf,
+        /// The format.
+        format: Format,
+        /// The cargo feature that brings it.
+        feature: &'static str,
+    },
+    /// The `parquet` crate refused the file or the data (feature `parquet`).
+    #[cfg(feature = "parquet")]
     #[error("{path}: Parquet: {source}")]
     Parquet {
         /// The file.
@@ -584,6 +631,30 @@ fn valid_dtypes() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(not(feature = "parquet"))]
+    #[test]
+    fn without_the_parquet_feature_parquet_files_are_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Container::create(dir.path().join("c")).unwrap();
+        let file = dir.path().join("t.parquet");
+        std::fs::write(&file, b"PAR1").unwrap();
+        let e = c.import("t", &file, ImportOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                InteropError::NotBuilt {
+                    format: Format::Parquet,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("`parquet`"), "{e}");
+        c.write_dense::<f64>("x", &[1], &[1.0]).unwrap();
+        let e = c.export("x", &file, None).unwrap_err();
+        assert!(matches!(e, InteropError::NotBuilt { .. }), "{e:?}");
+    }
 
     #[test]
     fn format_from_extension() {
