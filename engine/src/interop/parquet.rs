@@ -13,10 +13,10 @@
 //!   dictionary belongs to one column chunk, so each row group decodes with its own dictionary,
 //!   and an Arrow IPC file (a table) holds one dictionary per column. The column is kept a
 //!   dictionary: a first pass reads only the dictionary columns and builds, per column, the union
-//!   of the dictionaries in the order values are first met; the second pass maps every batch's
-//!   keys onto it. Values whose type has no byte form here (not strings, binary or fixed-width),
-//!   dictionaries inside lists or structs, and unions too large for the key type are decoded to
-//!   plain values instead (the report says so);
+//!   of the values the keys use, each once, in the order first met; the second pass maps every
+//!   batch's keys onto it. Values whose type has no byte form here (not strings, binary or
+//!   fixed-width) and unions too large for the key type are decoded to plain values instead (the
+//!   report says so); dictionaries inside lists or structs are refused;
 //! - **maps** (top level) are stored as what they are laid out as, `list<entries: struct<key,
 //!   value>>` (the report says so);
 //! - any other type a table cannot store (intervals, decimal32/64, maps inside other types…) is
@@ -27,8 +27,9 @@
 //! an allocation), the metadata is bounded ([`MAX_FOOTER`]; the crate itself bounds every list
 //! count by the bytes left), and a panic inside it is caught and reported as a malformed file.
 //!
-//! Export: a table as Parquet with `ArrowWriter` (the table's Arrow schema embedded, so pyarrow,
-//! polars and this import read back the same types), ZSTD level 3 (what polars writes by default;
+//! Export: a table as Parquet with `ArrowWriter` (the table's Arrow schema embedded, so polars and
+//! this import read back the same types; pyarrow too, except that it gives dictionaries plain
+//! `string` values), ZSTD level 3 (what polars writes by default;
 //! smaller than snappy at a similar decoding speed, and read by every current Parquet reader),
 //! row groups of at most [`ROW_GROUP_ROWS`] rows. A dense array is written as one column as for
 //! Feather (n-d: nested fixed-size lists); importing that file gives a table.
