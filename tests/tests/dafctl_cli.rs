@@ -1570,3 +1570,84 @@ fn import_of_a_multi_column_feather_file_makes_a_table_that_ls_info_and_export_s
         .expect("open");
     assert_eq!(back, c.open_table("frame").expect("table").batches());
 }
+
+#[test]
+fn import_of_a_parquet_file_makes_a_table_and_export_writes_one_that_reads_back() {
+    use dafstore::arrow_array::{Int64Array, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let (t, dir) = setup();
+    let d = s(&dir);
+    let batch = RecordBatch::try_from_iter([
+        (
+            "id",
+            Arc::new(Int64Array::from(vec![1, 2, 3])) as dafstore::arrow_array::ArrayRef,
+        ),
+        (
+            "who",
+            Arc::new(StringArray::from(vec![Some("a"), None, Some("c")])) as _,
+        ),
+    ])
+    .expect("batch");
+    let file = t.path().join("frame.parquet");
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        fs::File::create(&file).expect("create"),
+        batch.schema(),
+        None,
+    )
+    .expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+
+    let imp = dafctl(&["import", d, "frame", s(&file)]);
+    expect_code(&imp, 0);
+    assert!(
+        imp.stdout.contains("frame") && imp.stdout.contains("table"),
+        "{}",
+        imp.stdout
+    );
+    // --format on a name that says nothing: `parquet` and `pq`.
+    let bin = t.path().join("frame.bin");
+    fs::copy(&file, &bin).expect("copy");
+    for (name, format) in [("f2", "parquet"), ("f3", "PQ")] {
+        expect_code(
+            &dafctl(&["import", d, name, s(&bin), "--format", format]),
+            0,
+        );
+    }
+    let c = Container::options()
+        .read_only(true)
+        .open(&dir)
+        .expect("open");
+    let table = c.open_table("frame").expect("table");
+    assert_eq!(table.batches(), std::slice::from_ref(&batch));
+
+    // Export: a Parquet file with the same schema and values.
+    let out = t.path().join("out.parquet");
+    expect_code(&dafctl(&["export", d, "frame", s(&out)]), 0);
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        fs::File::open(&out).expect("open"),
+    )
+    .expect("a Parquet file")
+    .build()
+    .expect("reader");
+    let back: Vec<_> = reader.map(|b| b.expect("batch")).collect();
+    assert_eq!(back, vec![batch]);
+    // A dense array too (one column); a sparse one is refused with the formats that take it.
+    expect_code(&dafctl(&["export", d, "x", s(&t.path().join("x.pq"))]), 0);
+    let sparse = dafctl(&["export", d, "m", s(&t.path().join("m.parquet"))]);
+    expect_code(&sparse, 1);
+    assert!(sparse.stderr.contains(".npz"), "{}", sparse.stderr);
+
+    // A damaged file: exit 1, the path named, nothing published.
+    let bad = t.path().join("bad.parquet");
+    fs::write(&bad, b"PAR1 not really parquet PAR1").expect("write");
+    let out = dafctl(&["import", d, "bad", s(&bad)]);
+    expect_code(&out, 1);
+    assert!(out.stderr.contains(s(&bad)), "{}", out.stderr);
+    assert!(c.info("bad").is_err());
+
+    let help = dafctl(&["import", "--help"]);
+    assert!(help.stdout.contains(".parquet"), "{}", help.stdout);
+    let help = dafctl(&["export", "--help"]);
+    assert!(help.stdout.contains("Parquet"), "{}", help.stdout);
+}

@@ -979,7 +979,7 @@ impl NativeContainer {
         to_python(py, &report)
     }
 
-    /// Imports a `.npy`, `.npz` or Feather/Arrow IPC file as array `name`: the engine's
+    /// Imports a `.npy`, `.npz`, Feather/Arrow IPC or Parquet file as array `name`: the engine's
     /// `ImportReport` as a dict.
     #[pyo3(signature = (name, path, format=None, column=None, fill=None))]
     fn import_file<'py>(
@@ -1010,7 +1010,7 @@ impl NativeContainer {
         to_python(py, &report)
     }
 
-    /// Exports array `name` to a `.npy`, `.npz` or Feather file.
+    /// Exports array `name` to a `.npy`, `.npz`, Feather or Parquet file.
     #[pyo3(signature = (name, path, format=None))]
     fn export(
         &self,

@@ -260,7 +260,7 @@ def test_interop_errors(container: dafstore.Container, workdir: Path) -> None:
         container.import_file("x", workdir / "missing.npy")
     assert nf.value.errno == errno.ENOENT
     with pytest.raises(dafstore.InteropError, match="unknown format"):
-        container.export("x", workdir / "x.bin", format="parquet")
+        container.export("x", workdir / "x.bin", format="xlsx")
     np.save(workdir / "c.npy", np.zeros(2, np.complex64))
     with pytest.raises(dafstore.UnsupportedDtypeError):
         container.import_file("x", workdir / "c.npy")

@@ -133,8 +133,8 @@ def test_an_unknown_format_gets_the_engines_message(
     np.save(workdir / "x.npy", np.zeros(2))
     # The engine's `Format` error, word for word as `dafctl --format csv` prints it.
     message = (
-        'unknown format "csv"; the formats are npy, npz and feather '
-        "(arrow and ipc also name feather)"
+        'unknown format "csv"; the formats are npy, npz, feather and parquet '
+        "(arrow and ipc also name feather, pq names parquet)"
     )
     with pytest.raises(dafstore.InteropError) as e:
         container.import_file("x", workdir / "x.npy", format="csv")

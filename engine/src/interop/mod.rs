@@ -1,6 +1,6 @@
 //! Interoperability with the array formats of the Python data stack: Arrow in memory (zero-copy
 //! views of mapped arrays), numpy's `.npy` and `.npz` files (including `scipy.sparse.save_npz`),
-//! and Feather v2 / Arrow IPC files.
+//! Feather v2 / Arrow IPC files and Parquet files.
 //!
 //! This module owns [`Container::import`] and [`Container::export`] and the conversions between
 //! dafstore's arrays and those formats. It must never panic on any input file (files are untrusted:
@@ -14,7 +14,8 @@
 //! | `.npy` (numpy 1.0, 2.0, 3.0 headers) | one dense array; big-endian is byte-swapped and Fortran order is transposed to row-major while streaming | a dense array, v1.0 header (v2.0 when too long), data 64-byte aligned, byte-identical to `numpy.save` |
 //! | `.npz` from `scipy.sparse.save_npz` (csr, csc; compressed or not) | one sparse array | a sparse array, uncompressed, loadable by `scipy.sparse.load_npz` |
 //! | `.npz` of plain arrays (`numpy.savez[_compressed]`) | each `<key>.npy` as dense array `NAME/<key>` | — |
-//! | Feather v2 / Arrow IPC file (`.feather`, `.arrow`, `.ipc`), uncompressed, LZ4 or ZSTD | one fixed-width column as a 1-d dense array | a dense array as one column, uncompressed, 64-byte aligned |
+//! | Feather v2 / Arrow IPC file (`.feather`, `.arrow`, `.ipc`), uncompressed, LZ4 or ZSTD | one fixed-width column as a 1-d dense array; several columns as a table | a dense array as one column, uncompressed, 64-byte aligned; a table |
+//! | Parquet (`.parquet`, `.pq`), uncompressed, snappy, gzip, LZ4, ZSTD or brotli | a table, streamed 64k rows at a time; dictionaries of the row groups unified | a table, ZSTD, the Arrow schema embedded; a dense array as one column |
 //!
 //! Every import publishes through the normal writer (SPEC [W3]): nothing is visible until the array
 //! is complete; an import under an existing name replaces it. Every export writes a temporary file
@@ -25,6 +26,42 @@ mod arrow;
 mod feather;
 mod npy;
 mod npz;
+#[cfg(feature = "parquet")]
+mod parquet;
+/// Without the `parquet` feature: every Parquet import and export is [`InteropError::NotBuilt`].
+#[cfg(not(feature = "parquet"))]
+mod parquet {
+    use std::fs::File;
+    use std::path::Path;
+
+    use super::{Format, ImportedArray, InteropError, Progress};
+
+    fn not_built(path: &Path) -> InteropError {
+        InteropError::NotBuilt {
+            path: path.to_path_buf(),
+            format: Format::Parquet,
+            feature: "parquet",
+        }
+    }
+
+    pub(crate) fn import_table(
+        _: &crate::container::Container,
+        _: &str,
+        path: &Path,
+        _: File,
+        _: &mut Progress<'_, '_>,
+    ) -> Result<ImportedArray, InteropError> {
+        Err(not_built(path))
+    }
+
+    pub(crate) fn export(_: &crate::array::DenseArray, path: &Path) -> Result<(), InteropError> {
+        Err(not_built(path))
+    }
+
+    pub(crate) fn export_table(_: &crate::Table, path: &Path) -> Result<(), InteropError> {
+        Err(not_built(path))
+    }
+}
 
 use std::fmt;
 use std::fs::File;
@@ -49,6 +86,8 @@ pub enum Format {
     Npz,
     /// Feather v2, which is the Arrow IPC file format (`.feather`, `.arrow`, `.ipc`).
     Feather,
+    /// Apache Parquet (`.parquet`, `.pq`): imported as a table.
+    Parquet,
 }
 
 impl Format {
@@ -58,8 +97,9 @@ impl Format {
         Format::from_extension(path.extension()?.to_str()?)
     }
 
-    /// The format named `ext`, an extension or short name without the dot: `npy`, `npz`, or
-    /// `feather`, `arrow`, `ipc` (all three Feather v2 / Arrow IPC); case-insensitive. `None`
+    /// The format named `ext`, an extension or short name without the dot: `npy`, `npz`,
+    /// `feather`, `arrow`, `ipc` (all three Feather v2 / Arrow IPC), or `parquet`, `pq` (both
+    /// Parquet); case-insensitive. `None`
     /// for any other. The one list of names: file extensions, `dafctl --format` and Python's
     /// `format=` all parse through it ([`str::parse`] gives the error naming the valid names).
     pub fn from_extension(ext: &str) -> Option<Format> {
@@ -67,16 +107,18 @@ impl Format {
             "npy" => Some(Format::Npy),
             "npz" => Some(Format::Npz),
             "feather" | "arrow" | "ipc" => Some(Format::Feather),
+            "parquet" | "pq" => Some(Format::Parquet),
             _ => None,
         }
     }
 
-    /// A short name: `npy`, `npz` or `feather`.
+    /// A short name: `npy`, `npz`, `feather` or `parquet`.
     pub fn name(self) -> &'static str {
         match self {
             Format::Npy => "npy",
             Format::Npz => "npz",
             Format::Feather => "feather",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -175,13 +217,13 @@ pub enum InteropError {
     #[error(transparent)]
     Io(#[from] crate::error::IoError),
     /// The format could not be told from the extension.
-    #[error("{path}: cannot tell the file format from its extension; use .npy, .npz, .feather, .arrow or .ipc, or pass the format explicitly")]
+    #[error("{path}: cannot tell the file format from its extension; use .npy, .npz, .feather, .arrow, .ipc, .parquet or .pq, or pass the format explicitly")]
     UnknownFormat {
         /// The path.
         path: PathBuf,
     },
     /// A format name that is not one of [`Format::from_extension`]'s.
-    #[error("unknown format {given:?}; the formats are npy, npz and feather (arrow and ipc also name feather)")]
+    #[error("unknown format {given:?}; the formats are npy, npz, feather and parquet (arrow and ipc also name feather, pq names parquet)")]
     UnknownFormatName {
         /// The name given.
         given: String,
@@ -208,7 +250,7 @@ pub enum InteropError {
         /// The dtypes dafstore stores.
         valid: String,
     },
-    /// A Feather/Arrow column whose type dafstore cannot store.
+    /// A Feather/Arrow/Parquet column whose type dafstore cannot store.
     #[error(
         "{path}: column {column:?} has Arrow type {data_type}, which dafstore cannot store: {hint}"
     )]
@@ -314,6 +356,37 @@ pub enum InteropError {
         /// arrow's error.
         source: arrow_schema::ArrowError,
     },
+    /// An import option that the format does not take (a Parquet file is always a whole table:
+    /// no `column`, no `fill`).
+    #[error("{path}: {option} does not apply to a {format} import (the file becomes a table, every column as it is); import the file without it")]
+    OptionNotApplicable {
+        /// The file.
+        path: PathBuf,
+        /// The option given (`column`, `fill`).
+        option: &'static str,
+        /// The format of the file.
+        format: Format,
+    },
+    /// Support for the format was not compiled into this build of dafstore (a cargo feature is
+    /// off; dafctl and the Python package have it).
+    #[error("{path}: this build of dafstore has no {format} support (cargo feature `{feature}` off); use dafctl or the Python package, or build dafstore with the feature")]
+    NotBuilt {
+        /// The file.
+        path: PathBuf,
+        /// The format.
+        format: Format,
+        /// The cargo feature that brings it.
+        feature: &'static str,
+    },
+    /// The `parquet` crate refused the file or the data (feature `parquet`).
+    #[cfg(feature = "parquet")]
+    #[error("{path}: Parquet: {source}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The parquet crate's error.
+        source: ::parquet::errors::ParquetError,
+    },
     /// The zip layer of an `.npz` failed.
     #[error("{path}: .npz (zip): {source}")]
     Zip {
@@ -383,7 +456,8 @@ impl Container {
     ///
     /// Large `.npy` files (and the entries of a plain `.npz`) stream into the new array's map in
     /// chunks, with its space reserved first, so no second full copy is held in memory; Feather
-    /// files are read one record batch at a time. A sparse `.npz` is read into memory (its three
+    /// files are read one record batch at a time, Parquet files 64k rows at a time (a Parquet file
+    /// is always imported as a table). A sparse `.npz` is read into memory (its three
     /// components) and written with [`Container::write_sparse`], which validates it.
     pub fn import(
         &self,
@@ -417,6 +491,27 @@ impl Container {
                 opts.fill,
                 &mut progress,
             )?],
+            Format::Parquet => {
+                for (option, given) in [
+                    ("column", opts.column.is_some()),
+                    ("fill", opts.fill.is_some()),
+                ] {
+                    if given {
+                        return Err(InteropError::OptionNotApplicable {
+                            path: path.to_path_buf(),
+                            option,
+                            format,
+                        });
+                    }
+                }
+                vec![parquet::import_table(
+                    self,
+                    name,
+                    path,
+                    file,
+                    &mut progress,
+                )?]
+            }
         };
         progress.advance(progress.total.saturating_sub(progress.done));
         Ok(ImportReport {
@@ -427,7 +522,8 @@ impl Container {
     }
 
     /// Exports array `name` to the file at `path`, in `format` or the format of the extension:
-    /// a dense array as `.npy` or Feather, a sparse array as a scipy `.npz`. The file is written
+    /// a dense array as `.npy`, Feather or Parquet (one column), a sparse array as a scipy
+    /// `.npz`, a table as Feather or Parquet. The file is written
     /// under a temporary name beside `path` and renamed into place (an existing file is replaced,
     /// never truncated).
     pub fn export(
@@ -448,16 +544,18 @@ impl Container {
         match (format, &array) {
             (Format::Npy, crate::Array::Dense(d)) => npy::export(d, path),
             (Format::Feather, crate::Array::Dense(d)) => feather::export(d, path),
+            (Format::Parquet, crate::Array::Dense(d)) => parquet::export(d, path),
             (Format::Npz, crate::Array::Sparse(s)) => npz::export(s, path),
             (Format::Npz, crate::Array::Dense(_)) => {
-                Err(cannot("export dense arrays as .npy or .feather"))
+                Err(cannot("export dense arrays as .npy, .feather or .parquet"))
             }
             (_, crate::Array::Sparse(_)) => Err(cannot(
                 "export sparse arrays as .npz (scipy.sparse.load_npz reads it)",
             )),
             (Format::Feather, crate::Array::Table(t)) => feather::export_table(t, path),
+            (Format::Parquet, crate::Array::Table(t)) => parquet::export_table(t, path),
             (_, crate::Array::Table(_)) => Err(cannot(
-                "export tables as .feather or .arrow (pyarrow and polars read it)",
+                "export tables as .parquet, .feather or .arrow (pyarrow and polars read them)",
             )),
         }
     }
@@ -534,12 +632,39 @@ fn valid_dtypes() -> String {
 mod tests {
     use super::*;
 
+    #[cfg(not(feature = "parquet"))]
+    #[test]
+    fn without_the_parquet_feature_parquet_files_are_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Container::create(dir.path().join("c")).unwrap();
+        let file = dir.path().join("t.parquet");
+        std::fs::write(&file, b"PAR1").unwrap();
+        let e = c.import("t", &file, ImportOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                InteropError::NotBuilt {
+                    format: Format::Parquet,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("`parquet`"), "{e}");
+        c.write_dense::<f64>("x", &[1], &[1.0]).unwrap();
+        let e = c.export("x", &file, None).unwrap_err();
+        assert!(matches!(e, InteropError::NotBuilt { .. }), "{e:?}");
+    }
+
     #[test]
     fn format_from_extension() {
         assert_eq!(Format::from_path(Path::new("a/b.npy")), Some(Format::Npy));
         assert_eq!(Format::from_path(Path::new("b.NPZ")), Some(Format::Npz));
         for f in ["x.feather", "x.arrow", "x.ipc"] {
             assert_eq!(Format::from_path(Path::new(f)), Some(Format::Feather));
+        }
+        for f in ["x.parquet", "x.PQ", "dir.d/x.Parquet"] {
+            assert_eq!(Format::from_path(Path::new(f)), Some(Format::Parquet));
         }
         assert_eq!(Format::from_path(Path::new("x.csv")), None);
         assert_eq!(Format::from_path(Path::new("npy")), None);
@@ -553,6 +678,8 @@ mod tests {
             ("feather", Format::Feather),
             ("arrow", Format::Feather),
             ("Ipc", Format::Feather),
+            ("parquet", Format::Parquet),
+            ("PQ", Format::Parquet),
         ] {
             assert_eq!(name.parse::<Format>().ok(), Some(format), "{name}");
             assert_eq!(Format::from_extension(name), Some(format), "{name}");
@@ -561,12 +688,12 @@ mod tests {
             // Every format's own name parses back to it.
             assert_eq!(format.name().parse::<Format>().ok(), Some(format));
         }
-        for bad in ["csv", "", ".npy", "parquet", "npy "] {
+        for bad in ["csv", "", ".npy", "parq", "npy ", ".parquet"] {
             let e = bad.parse::<Format>().expect_err(bad);
             assert!(matches!(e, InteropError::UnknownFormatName { .. }), "{bad}");
             assert_eq!(
                 e.to_string(),
-                format!("unknown format {bad:?}; the formats are npy, npz and feather (arrow and ipc also name feather)")
+                format!("unknown format {bad:?}; the formats are npy, npz, feather and parquet (arrow and ipc also name feather, pq names parquet)")
             );
         }
     }

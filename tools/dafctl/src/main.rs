@@ -171,17 +171,21 @@ enum Command {
         dir: PathBuf,
     },
 
-    /// Import a .npy, .npz (scipy.sparse.save_npz or plain) or Feather/Arrow IPC file as NAME.
+    /// Import a .npy, .npz (scipy.sparse.save_npz or plain), Feather/Arrow IPC or Parquet file as NAME.
     ///
-    /// The format comes from the extension (.npy, .npz, .feather, .arrow, .ipc) or --format.
+    /// The format comes from the extension (.npy, .npz, .feather, .arrow, .ipc, .parquet, .pq) or
+    /// --format.
     /// .npy: numpy's format 1.0-3.0; big-endian and Fortran order are converted; large files are
     /// streamed into a reserved array. .npz from scipy.sparse.save_npz becomes a sparse array
     /// (csr: rows, csc: columns); a plain .npz imports each entry as NAME/<key>. Feather/Arrow:
     /// one fixed-width column (--column, default: the only one); LZ4/ZSTD are decompressed;
-    /// columns with nulls need --fill; strings and nested types are refused. An existing NAME is
-    /// replaced atomically.
+    /// columns with nulls need --fill; strings and nested types are refused; a file of several
+    /// columns becomes a table. Parquet: the file becomes a table (any compression; read 64k rows
+    /// at a time; the dictionaries of categorical columns are unified across row groups; --column
+    /// and --fill do not apply). An
+    /// existing NAME is replaced atomically.
     #[command(
-        after_help = "Example: dafctl import /dev/shm/cells cells/umis umis.npy\n         dafctl import /dev/shm/cells x table.feather --column x --fill 0"
+        after_help = "Example: dafctl import /dev/shm/cells cells/umis umis.npy\n         dafctl import /dev/shm/cells x table.feather --column x --fill 0\n         dafctl import /dev/shm/cells obs obs.parquet"
     )]
     Import {
         /// The container.
@@ -190,7 +194,8 @@ enum Command {
         name: String,
         /// The file to read.
         file: PathBuf,
-        /// npy, npz or feather (arrow and ipc name feather too; default: from the extension).
+        /// npy, npz, feather or parquet (arrow and ipc name feather too, pq parquet; default: from
+        /// the extension).
         #[arg(long, value_parser = cmd::transfer::parse_format)]
         format: Option<dafstore::Format>,
         /// Feather/Arrow: the column to import (default: the only column).
@@ -201,12 +206,16 @@ enum Command {
         fill: Option<f64>,
     },
 
-    /// Export NAME to a .npy (dense), .npz (sparse, loadable by scipy.sparse.load_npz) or Feather file.
+    /// Export NAME to a .npy (dense), .npz (sparse, loadable by scipy.sparse.load_npz), Feather
+    /// or Parquet file.
     ///
     /// The format comes from the extension or --format. Feather is written uncompressed and 64-byte
-    /// aligned, readable by pyarrow and polars. An existing FILE is replaced by rename, never
-    /// truncated in place.
-    #[command(after_help = "Example: dafctl export /dev/shm/cells cells/umis umis.npy")]
+    /// aligned; Parquet with ZSTD, the Arrow schema embedded, row groups of at most 1M rows; both
+    /// readable by pyarrow and polars (tables, and dense arrays as one column). An existing FILE
+    /// is replaced by rename, never truncated in place.
+    #[command(
+        after_help = "Example: dafctl export /dev/shm/cells cells/umis umis.npy\n         dafctl export /dev/shm/cells obs obs.parquet"
+    )]
     Export {
         /// The container.
         dir: PathBuf,
@@ -214,7 +223,8 @@ enum Command {
         name: String,
         /// The file to write.
         file: PathBuf,
-        /// npy, npz or feather (arrow and ipc name feather too; default: from the extension).
+        /// npy, npz, feather or parquet (arrow and ipc name feather too, pq parquet; default: from
+        /// the extension).
         #[arg(long, value_parser = cmd::transfer::parse_format)]
         format: Option<dafstore::Format>,
     },

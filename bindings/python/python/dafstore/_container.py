@@ -1027,17 +1027,21 @@ class Container(Mapping[str, _ArrayValue]):
         column: Optional[str] = None,
         fill: Optional[float] = None,
     ) -> list[ImportedArray]:
-        """Imports a ``.npy``, ``.npz`` (``scipy.sparse.save_npz`` or plain) or Feather / Arrow IPC
-        file as array ``name``; ``format`` is ``npy``, ``npz`` or ``feather`` (``arrow`` and
-        ``ipc`` name feather too; default: from the extension), the names ``dafctl import
-        --format`` takes."""
+        """Imports a ``.npy``, ``.npz`` (``scipy.sparse.save_npz`` or plain), Feather / Arrow IPC
+        or Parquet file as array ``name``; ``format`` is ``npy``, ``npz``, ``feather`` or
+        ``parquet`` (``arrow`` and ``ipc`` name feather too, ``pq`` parquet; default: from the
+        extension), the names ``dafctl import --format`` takes. A Parquet file, or a Feather file
+        of several columns, becomes a table (``open_table``, ``open_polars``); the dictionaries of
+        a Parquet file's categorical columns are unified across its row groups."""
         report = self._c.import_file(name, os.fspath(path), format, column, fill)
         return [ImportedArray._from_engine(a) for a in report["arrays"]]
 
     def export(
         self, name: str, path: "str | os.PathLike[str]", *, format: Optional[str] = None
     ) -> None:
-        """Exports array ``name``: dense as ``.npy`` or Feather, sparse as a scipy ``.npz``."""
+        """Exports array ``name``: dense as ``.npy``, Feather or Parquet (one column), sparse as a
+        scipy ``.npz``, a table as Feather or Parquet (ZSTD, the Arrow schema embedded: pyarrow and
+        polars read back the same types)."""
         self._c.export(name, os.fspath(path), format)
 
     create = _ArrayMethod(_create_array, _deprecated_create)

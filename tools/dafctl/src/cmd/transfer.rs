@@ -1,5 +1,5 @@
-//! `dafctl import DIR NAME FILE` and `dafctl export DIR NAME FILE`: .npy, .npz and Feather/Arrow
-//! IPC through the engine's interop API, with a progress bar (bytes) on a terminal.
+//! `dafctl import DIR NAME FILE` and `dafctl export DIR NAME FILE`: .npy, .npz, Feather/Arrow
+//! IPC and Parquet through the engine's interop API, with a progress bar (bytes) on a terminal.
 
 use std::path::Path;
 
