@@ -143,6 +143,22 @@ def test_table_as_dataframe(client: Any, workdir: Path) -> None:
     assert np.isclose(ddf["f"].sum().compute(), df["f"].sum(), rtol=1e-12)
     assert ddf.loc[450:460].compute()["i"].tolist() == list(range(450, 461))
 
+    # arrow=True: pyarrow-backed columns; the numeric ones keep the mapped buffers.
+    adf = ddask.from_container(path, "t", chunks=300, arrow=True)
+    got = adf.compute()
+    assert str(got["f"].dtype) == "double[pyarrow]"
+    np.testing.assert_array_equal(got["f"].to_numpy(), want["f"].to_numpy())
+    assert got["s"].astype(str).tolist() == want["s"].astype(str).tolist()
+    assert all(dask.compute(*[dask.delayed(arrow_probe)(p, path, "t") for p in adf.to_delayed()]))
+
+
+def arrow_probe(df: Any, path: str, name: str) -> bool:
+    """In the worker: the partition's "f" column is a slice of the mapped table's buffer."""
+    whole = ddask.container(path).open_table(name).column("f").chunks[0].buffers()[1]
+    part = df["f"].array.__arrow_array__()
+    buf = part.chunks[0].buffers()[1]
+    return whole.address <= buf.address and buf.address + buf.size <= whole.address + whole.size
+
 
 def share_task(h: Any, i: int) -> tuple[int, float, bool]:
     x = h.get()

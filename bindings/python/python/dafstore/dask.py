@@ -167,7 +167,25 @@ def _table_part(bounds: tuple[int, int], path: str, name: str, generation: int, 
     t = c.open_table(name)
     _check_generation(c, name, generation)
     part = t.slice(start, n)
-    df = part.to_pandas(types_mapper=pd.ArrowDtype) if arrow else part.to_pandas()
+    if arrow:
+        import pyarrow as pa
+
+        # pandas' Arrow-backed columns lack kernels for the view types (take of string_view
+        # fails): those columns are cast to large_string / large_binary (a copy of them only);
+        # the other columns keep the mapped buffers.
+        def plain(f: Any) -> Any:
+            if pa.types.is_string_view(f.type):
+                return f.with_type(pa.large_string())
+            if pa.types.is_binary_view(f.type):
+                return f.with_type(pa.large_binary())
+            return f
+
+        target = pa.schema([plain(f) for f in part.schema], metadata=part.schema.metadata)
+        if not target.equals(part.schema):
+            part = part.cast(target)
+        df = part.to_pandas(types_mapper=pd.ArrowDtype)
+    else:
+        df = part.to_pandas()
     df.index = pd.RangeIndex(start, start + n)
     return df
 
@@ -199,7 +217,9 @@ def _token_name(kind: str, path: str, name: str, generation: int) -> str:
     return f"dafstore-{kind}-{tokenize(path, name, generation)}"
 
 
-def from_container(path: _Path, name: str, chunks: _Chunks = "auto", *, arrow: bool = False) -> Any:
+def from_container(
+    path: _Path, name: str, chunks: _Chunks = "auto", *, arrow: bool = False
+) -> Union[dask.array.Array, dask.dataframe.DataFrame]:
     """A Dask collection over entry ``name`` of the container in ``path``; its tasks open the
     container in the worker process (one handle per process, :func:`container`) and map the
     entry, so every worker on the host reads the same pages. The graph's keys are deterministic:
@@ -212,13 +232,17 @@ def from_container(path: _Path, name: str, chunks: _Chunks = "auto", *, arrow: b
     - sparse array: a ``dask.array.Array`` of ``scipy.sparse.csr_matrix`` row blocks (CSC:
       ``csc_matrix`` column blocks), whose ``data`` and ``indices`` are slices of the maps; only
       the block's ``indptr`` (rebased to 0) is a copy. ``chunks``: rows (columns) per block, an
-      int or a sequence of lengths, or ``"auto"``.
+      int or a sequence of lengths, or ``"auto"``. ``compute()`` concatenates the blocks; Dask's
+      reductions (``.sum()``) fail on scipy blocks (scipy's ``sum`` takes no ``keepdims``):
+      reduce with ``map_blocks`` or over ``to_delayed()``.
     - table: a ``dask.dataframe.DataFrame`` with one partition per row range and the row number
       as its index. ``chunks``: rows per partition (int or lengths) or ``"auto"``. Each partition
       is ``pyarrow.Table.to_pandas`` of a slice of the mapped table: pandas copies the columns
       into its own blocks (strings become Python objects, or pyarrow strings under dask's
       ``dataframe.convert-string``). ``arrow=True``: pyarrow-backed columns
-      (``pandas.ArrowDtype``), which keep the mapped buffers (zero-copy where pandas can)."""
+      (``pandas.ArrowDtype``) that keep the mapped buffers, except string and binary view
+      columns, cast to ``large_string`` / ``large_binary`` (pandas has no kernels for the view
+      types)."""
     import dask.array as da
 
     key = _key(path)
