@@ -28,6 +28,34 @@ import dafstore.dask as ddask  # noqa: E402
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
+def test_one_handle_per_process_and_a_forked_child_opens_its_own(workdir: Path) -> None:
+    # First in the file: it forks before the cluster's threads exist.
+    path = str(workdir / "c")
+    dafstore.create(path).write("x", np.arange(10.0))
+    c = ddask.container(path)
+    assert ddask.container(workdir / "c") is c  # one per path, however it is spelled
+    x = c.open("x")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: reports through the pipe, exits without running pytest's code
+        ok = False
+        try:
+            mine = ddask.container(path)
+            y = mine.open("x")
+            me = [hd for hd in mine.holders() if hd.pid == os.getpid()]
+            ok = mine is not c and float(y.sum()) == 45.0 and len(me) == 1 and any(
+                a.name == "x" for a in me[0].arrays)
+        finally:
+            os.write(w, b"1" if ok else b"0")
+            os._exit(0)
+    os.close(w)
+    got = os.read(r, 1)
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert got == b"1"
+    assert ddask.container(path) is c and float(x.sum()) == 45.0
+
+
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
     with distributed.LocalCluster(
@@ -208,6 +236,13 @@ def test_share_with_block_and_tables(client: Any, workdir: Path) -> None:
         assert rows == 10 and np.isclose(sums, m.sum())
     c = ddask.container(path)
     assert poll(lambda: ht.name not in c.ls() and hm.name not in c.ls()), c.ls()
+    # The owner's garbage collection releases its hold too.
+    h = ddask.share(np.ones(5), path)
+    name = h.name
+    assert name in c.ls()
+    del h
+    gc.collect()
+    assert poll(lambda: name not in c.ls()), c.ls()
 
 
 def test_plugin_opens_and_closes(client: Any, workdir: Path) -> None:
