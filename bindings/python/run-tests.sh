@@ -6,7 +6,9 @@
 #
 # Time: the first build compiles the engine and its dependencies in release mode, about 4 minutes
 # on 2 idle cores (cargo's target directory, CARGO_TARGET_DIR or the workspace's target/, is
-# reused: later builds take seconds); the tests take about 20 seconds.
+# reused: later builds take seconds); the tests take 1-2 minutes on 2 busy cores (test_dask.py
+# about 15 s). Installing dask and distributed the first time adds about 80 s (downloads; seconds
+# once installed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,6 +19,10 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check --no-input "$@" </de
 
 echo "==> pip install numpy scipy pyarrow polars pytest (the libraries the views are tested with)"
 pip install --quiet numpy scipy pyarrow==26.0.1 polars pytest
+echo "==> pip install dask[array,dataframe] distributed (dafstore.dask's tests)"
+start=$SECONDS
+pip install --quiet "dask[array,dataframe]" distributed
+echo "    installed in $((SECONDS - start)) s"
 echo "==> pip install ./bindings/python (maturin, release build)"
 start=$SECONDS
 # --force-reinstall --no-deps: the version does not change between commits, so rebuild always.

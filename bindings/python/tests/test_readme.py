@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -32,8 +33,8 @@ def run(code: str, workdir: Path) -> list[str]:
     return r.stdout.splitlines()
 
 
-def test_the_readme_has_its_three_examples() -> None:
-    assert len(blocks()) == 3
+def test_the_readme_has_its_four_examples() -> None:
+    assert len(blocks()) == 4
 
 
 def test_quick_start(workdir: Path) -> None:
@@ -63,6 +64,15 @@ def test_tables_example(workdir: Path) -> None:
         "Removal(deferred=True, holders=1)",
     ]
 
+
+def test_dask_example(workdir: Path) -> None:
+    pytest.importorskip("distributed")
+    pytest.importorskip("dask.array")
+    assert run(blocks()[3], workdir) == [
+        "(1000, 1000, 1000, 1000) True",
+        "499999500000.0 True",
+        "['x']",
+    ]
 
 
 def test_the_open_latency_benchmark_runs(workdir: Path) -> None:
