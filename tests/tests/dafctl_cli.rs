@@ -1651,3 +1651,55 @@ fn import_of_a_parquet_file_makes_a_table_and_export_writes_one_that_reads_back(
     let help = dafctl(&["export", "--help"]);
     assert!(help.stdout.contains("Parquet"), "{}", help.stdout);
 }
+
+#[test]
+fn import_table_makes_a_table_of_a_one_column_file_and_refuses_what_does_not_apply() {
+    use dafstore::arrow_array::{ArrayRef, RecordBatch, StringArray};
+    let (t, dir) = setup();
+    let d = s(&dir);
+    let file = t.path().join("names.feather");
+    let names: ArrayRef =
+        std::sync::Arc::new(StringArray::from(vec![Some("ann"), None, Some("bo")]));
+    let batch = RecordBatch::try_from_iter([("name", names)]).expect("batch");
+    let mut w = arrow_ipc::writer::FileWriter::try_new(
+        std::fs::File::create(&file).expect("create"),
+        &batch.schema(),
+    )
+    .expect("writer");
+    w.write(&batch).expect("write");
+    w.finish().expect("finish");
+    let f = s(&file);
+    // Without --table a one-column file is a dense array: strings are refused.
+    let dense = dafctl(&["import", d, "names", f]);
+    assert_eq!(dense.code, 1, "{}", dense.stderr);
+    // With --table: a table of that column, nulls and all.
+    let table = dafctl(&["import", d, "names", f, "--table"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    let c = Container::options()
+        .read_only(true)
+        .open(&dir)
+        .expect("open");
+    let opened = c.open_table("names").expect("a table");
+    assert_eq!(opened.batches()[0].num_rows(), 3);
+    assert_eq!(opened.batches()[0].column(0).null_count(), 1);
+    drop((opened, c));
+    // --table with --column or --fill, or for a .npy: refused, naming what does not apply.
+    for extra in [&["--column", "name"][..], &["--fill", "0"][..]] {
+        let mut args = vec!["import", d, "other", f, "--table"];
+        args.extend_from_slice(extra);
+        let out = dafctl(&args);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(out.stderr.contains("does not apply"), "{}", out.stderr);
+    }
+    let npy = t.path().join("v.npy");
+    let c = Container::open(&dir).expect("open");
+    c.export("x", &npy, None).expect("export");
+    drop(c);
+    let out = dafctl(&["import", d, "v", s(&npy), "--table"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("table does not apply to a npy import"),
+        "{}",
+        out.stderr
+    );
+}

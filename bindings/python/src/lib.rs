@@ -981,7 +981,9 @@ impl NativeContainer {
 
     /// Imports a `.npy`, `.npz`, Feather/Arrow IPC or Parquet file as array `name`: the engine's
     /// `ImportReport` as a dict.
-    #[pyo3(signature = (name, path, format=None, column=None, fill=None))]
+    #[pyo3(signature = (name, path, format=None, column=None, fill=None, table=false))]
+    // The arguments are the Python method's (keywords with defaults).
+    #[allow(clippy::too_many_arguments)]
     fn import_file<'py>(
         &self,
         py: Python<'py>,
@@ -990,6 +992,7 @@ impl NativeContainer {
         format: Option<&str>,
         column: Option<String>,
         fill: Option<f64>,
+        table: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let c = self.get(py)?;
         let format = format_of(py, format)?;
@@ -1003,6 +1006,7 @@ impl NativeContainer {
                         column,
                         fill,
                         progress: None,
+                        table,
                     },
                 )
             })

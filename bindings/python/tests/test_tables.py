@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.feather
 import pytest
 
 import dafstore
@@ -204,3 +205,17 @@ def test_a_stream_with_another_dictionary_in_a_later_batch_is_refused_naming_the
     # The same batches as an in-memory table: one dictionary per column, written as one batch.
     container.write_table("t", pa.Table.from_batches(batches))
     assert container.open_table("t").column("venue").to_pylist() == ["XPAR", "XLON", "XNYS"]
+
+
+def test_import_file_with_table_makes_a_table_of_a_one_column_file(
+    container: dafstore.Container, workdir: Path
+) -> None:
+    path = workdir / "names.feather"
+    pa.feather.write_feather(pa.table({"name": ["ann", None, "bo"]}), str(path))
+    with pytest.raises(dafstore.DafstoreError):
+        container.import_file("dense", path)  # one column: a dense array, strings refused
+    (imported,) = container.import_file("names", path, table=True)
+    assert imported.kind == "table"
+    assert container.open_table("names").column("name").to_pylist() == ["ann", None, "bo"]
+    with pytest.raises(dafstore.DafstoreError, match="does not apply"):
+        container.import_file("other", path, table=True, column="name")

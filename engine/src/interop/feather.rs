@@ -285,16 +285,28 @@ fn batch_info(
     })
 }
 
-/// Imports one column of a Feather v2 / Arrow IPC file as a 1-d dense array.
+/// What to make of a Feather file ([`super::ImportOptions`]'s `column`, `fill` and `table`).
+pub(crate) struct Choice<'a> {
+    pub(crate) column: Option<&'a str>,
+    pub(crate) fill: Option<f64>,
+    pub(crate) table: bool,
+}
+
+/// Imports one column of a Feather v2 / Arrow IPC file as a 1-d dense array, or the whole file
+/// as a table (several columns and none chosen, or `table`).
 pub(crate) fn import(
     c: &Container,
     name: &str,
     path: &Path,
     file: File,
-    column: Option<&str>,
-    fill: Option<f64>,
+    choice: Choice<'_>,
     progress: &mut Progress<'_, '_>,
 ) -> Result<ImportedArray, InteropError> {
+    let Choice {
+        column,
+        fill,
+        table,
+    } = choice;
     let file_len = progress.total;
     let head = read_at(&file, path, 0, file_len.min(8))?;
     if head.starts_with(b"FEA1") {
@@ -351,8 +363,8 @@ pub(crate) fn import(
                     available: names.clone(),
                 })?
         }
-        None if names.len() == 1 => 0,
-        // Several columns and none chosen: the file is a table.
+        None if names.len() == 1 && !table => 0,
+        // Several columns and none chosen, or a table asked for: the file is a table.
         None => {
             check_declared_lengths(path, &file, &footer, footer_start)?;
             return import_table(c, name, path, file, progress);

@@ -169,6 +169,10 @@ pub struct ImportOptions<'a> {
     pub fill: Option<f64>,
     /// Called as `progress(done, total)` in bytes of the input file while it is read.
     pub progress: Option<&'a mut dyn FnMut(u64, u64)>,
+    /// Feather/Arrow: import the file as a table even if it has one column (a multi-column file
+    /// is one anyway; a Parquet file always is). Not with `column` or `fill`, nor for `.npy` or
+    /// `.npz`.
+    pub table: bool,
 }
 
 impl fmt::Debug for ImportOptions<'_> {
@@ -178,6 +182,7 @@ impl fmt::Debug for ImportOptions<'_> {
             .field("column", &self.column)
             .field("fill", &self.fill)
             .field("progress", &self.progress.is_some())
+            .field("table", &self.table)
             .finish()
     }
 }
@@ -356,16 +361,21 @@ pub enum InteropError {
         /// arrow's error.
         source: arrow_schema::ArrowError,
     },
-    /// An import option that the format does not take (a Parquet file is always a whole table:
-    /// no `column`, no `fill`).
-    #[error("{path}: {option} does not apply to a {format} import (the file becomes a table, every column as it is); import the file without it")]
+    /// An import option that the format, or the other options, do not take (a Parquet file is
+    /// always a whole table: no `column`, no `fill`; only Feather and Parquet files become
+    /// tables; a table takes every column).
+    #[error(
+        "{path}: {option} does not apply to a {format} import ({why}); import the file without it"
+    )]
     OptionNotApplicable {
         /// The file.
         path: PathBuf,
-        /// The option given (`column`, `fill`).
+        /// The option given (`column`, `fill`, `table`).
         option: &'static str,
         /// The format of the file.
         format: Format,
+        /// Why.
+        why: &'static str,
     },
     /// Support for the format was not compiled into this build of dafstore (a cargo feature is
     /// off; dafctl and the Python package have it).
@@ -479,6 +489,31 @@ impl Container {
             done: 0,
             total,
         };
+        let not_applicable = |option, why| InteropError::OptionNotApplicable {
+            path: path.to_path_buf(),
+            option,
+            format,
+            why,
+        };
+        if opts.table && matches!(format, Format::Npy | Format::Npz) {
+            return Err(not_applicable(
+                "table",
+                "only Feather/Arrow IPC and Parquet files become tables",
+            ));
+        }
+        if opts.table && format == Format::Feather {
+            for (option, given) in [
+                ("column", opts.column.is_some()),
+                ("fill", opts.fill.is_some()),
+            ] {
+                if given {
+                    return Err(not_applicable(
+                        option,
+                        "a table takes every column as it is, nulls included",
+                    ));
+                }
+            }
+        }
         let arrays = match format {
             Format::Npy => vec![npy::import_file(self, name, path, file, &mut progress)?],
             Format::Npz => npz::import(self, name, path, file, &mut progress)?,
@@ -487,8 +522,11 @@ impl Container {
                 name,
                 path,
                 file,
-                opts.column.as_deref(),
-                opts.fill,
+                feather::Choice {
+                    column: opts.column.as_deref(),
+                    fill: opts.fill,
+                    table: opts.table,
+                },
                 &mut progress,
             )?],
             Format::Parquet => {
@@ -501,6 +539,7 @@ impl Container {
                             path: path.to_path_buf(),
                             option,
                             format,
+                            why: "the file becomes a table, every column as it is",
                         });
                     }
                 }

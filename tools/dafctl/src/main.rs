@@ -180,12 +180,12 @@ enum Command {
     /// (csr: rows, csc: columns); a plain .npz imports each entry as NAME/<key>. Feather/Arrow:
     /// one fixed-width column (--column, default: the only one); LZ4/ZSTD are decompressed;
     /// columns with nulls need --fill; strings and nested types are refused; a file of several
-    /// columns becomes a table. Parquet: the file becomes a table (any compression; read 64k rows
+    /// columns becomes a table, and so does a one-column file with --table. Parquet: the file becomes a table (any compression; read 64k rows
     /// at a time; the dictionaries of categorical columns are unified across row groups; --column
     /// and --fill do not apply). An
     /// existing NAME is replaced atomically.
     #[command(
-        after_help = "Example: dafctl import /dev/shm/cells cells/umis umis.npy\n         dafctl import /dev/shm/cells x table.feather --column x --fill 0\n         dafctl import /dev/shm/cells obs obs.parquet"
+        after_help = "Example: dafctl import /dev/shm/cells cells/umis umis.npy\n         dafctl import /dev/shm/cells x table.feather --column x --fill 0\n         dafctl import /dev/shm/cells names names.feather --table\n         dafctl import /dev/shm/cells obs obs.parquet"
     )]
     Import {
         /// The container.
@@ -204,6 +204,10 @@ enum Command {
         /// Feather/Arrow: the value replacing nulls (without it, nulls are refused).
         #[arg(long)]
         fill: Option<f64>,
+        /// Feather/Arrow: make a table even of a one-column file (strings, nulls, any column
+        /// type a table holds); not with --column or --fill.
+        #[arg(long)]
+        table: bool,
     },
 
     /// Export NAME to a .npy (dense), .npz (sparse, loadable by scipy.sparse.load_npz), Feather
@@ -308,8 +312,9 @@ fn main() -> ExitCode {
             format,
             column,
             fill,
+            table,
         } => (
-            cmd::transfer::import(&dir, &name, &file, format, column, fill),
+            cmd::transfer::import(&dir, &name, &file, format, column, fill, table),
             1,
         ),
         Command::Export {

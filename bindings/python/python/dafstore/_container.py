@@ -1026,14 +1026,16 @@ class Container(Mapping[str, _ArrayValue]):
         format: Optional[str] = None,
         column: Optional[str] = None,
         fill: Optional[float] = None,
+        table: bool = False,
     ) -> list[ImportedArray]:
         """Imports a ``.npy``, ``.npz`` (``scipy.sparse.save_npz`` or plain), Feather / Arrow IPC
         or Parquet file as array ``name``; ``format`` is ``npy``, ``npz``, ``feather`` or
         ``parquet`` (``arrow`` and ``ipc`` name feather too, ``pq`` parquet; default: from the
         extension), the names ``dafctl import --format`` takes. A Parquet file, or a Feather file
         of several columns, becomes a table (``open_table``, ``open_polars``); the dictionaries of
-        a Parquet file's categorical columns are unified across its row groups."""
-        report = self._c.import_file(name, os.fspath(path), format, column, fill)
+        a Parquet file's categorical columns are unified across its row groups. ``table=True``
+        makes a table of a one-column Feather file too (any column type a table holds)."""
+        report = self._c.import_file(name, os.fspath(path), format, column, fill, table)
         return [ImportedArray._from_engine(a) for a in report["arrays"]]
 
     def export(

@@ -21,6 +21,7 @@ pub fn import(
     format: Option<Format>,
     column: Option<String>,
     fill: Option<f64>,
+    table: bool,
 ) -> Result<u8> {
     let c = Container::open(dir)?;
     let progress = Progress::counter(&format!("importing {}", file.display()));
@@ -30,6 +31,7 @@ pub fn import(
         column,
         fill,
         progress: Some(&mut report_progress),
+        table,
     };
     let report = c.import(name, file, opts)?;
     progress.finish();
