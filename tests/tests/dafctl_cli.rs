@@ -1336,7 +1336,7 @@ fn import_refuses_nulls_without_fill_strings_always_and_unknown_extensions() {
     let unknown = dafctl(&["import", d, "u", "/nonexistent/file.xyz"]);
     assert_eq!(unknown.code, 1);
     assert!(unknown.stderr.contains("file.xyz"), "{}", unknown.stderr);
-    let bad_format = dafctl(&["import", d, "u", m, "--format", "parquet"]);
+    let bad_format = dafctl(&["import", d, "u", m, "--format", "xlsx"]);
     assert_eq!(bad_format.code, 2, "a usage error");
 }
 
