@@ -737,7 +737,12 @@ impl Container {
                     .map_err(|e| OpenError::io(path.clone(), "map", e))?;
                 maps.push(Some(map));
                 primary = Some((path, key));
-                primary_fingerprint = Some(fingerprint(&md));
+                let crc = rec
+                    .files
+                    .iter()
+                    .find(|f| f.suffix == suffix)
+                    .and_then(|f| f.crc32c);
+                primary_fingerprint = fingerprint(&md, crc);
             }
             if !guard.is_locked() && shared.row_changed(name, &rec)? {
                 // A publish or remove of this name ran between reading the row and opening the
@@ -760,18 +765,30 @@ impl Container {
     }
 }
 
-/// A file's device, inode, size and change time (seconds and nanoseconds): every write(2),
-/// truncate or rename of the file moves the change time, and no user call can set it.
-fn fingerprint(md: &std::fs::Metadata) -> String {
+/// What a table's recorded validation must match (SPEC [B8]): this boot of the host and this
+/// engine version (a record made elsewhere, e.g. in a crafted image, or by another validator is
+/// not trusted), then the file's device, inode, size and change time, and the CRC-32C the catalog
+/// recorded at publish (a new file that reuses an inode number and change time tick has another
+/// checksum unless it holds the same bytes). `None` without a boot id (no skipping then).
+fn fingerprint(md: &std::fs::Metadata, crc: Option<u32>) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
-    format!(
-        "{}:{}:{}:{}.{:09}",
+    static BOOT: std::sync::LazyLock<Option<String>> = std::sync::LazyLock::new(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    });
+    let boot = BOOT.as_deref()?;
+    Some(format!(
+        "{boot}:{}:{}:{}:{}:{}.{:09}:{}",
+        env!("CARGO_PKG_VERSION"),
         md.dev(),
         md.ino(),
         md.len(),
         md.ctime(),
-        md.ctime_nsec()
-    )
+        md.ctime_nsec(),
+        crc.map_or_else(|| "-".to_string(), |c| format!("{c:08x}"))
+    ))
 }
 
 /// The handle over a mapped generation (a table is decoded).

@@ -88,7 +88,9 @@ impl Container {
     /// A loader that fails: its caller gets the error and nothing is published; each waiter then
     /// tries itself (the next to get the lock runs its own loader). A loader that dies (SIGKILL)
     /// frees the lock with its process, and a waiter takes over at once. The lock is held until
-    /// the entry is open, so a waiter never finds it absent in between.
+    /// the entry is open, so a waiter never finds it absent in between. A loader must not call
+    /// `open_or_load` (or [`Container::lock_load`]) of its own name in the same process: it would
+    /// wait on itself.
     ///
     /// ```
     /// use dafstore::{Array, Container};

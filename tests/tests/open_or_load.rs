@@ -344,3 +344,25 @@ fn gc_removes_idle_load_locks_and_a_waiter_on_an_unlinked_lock_locks_the_new_fil
     drop(c.lock_load("x", None).unwrap());
     assert!(path.exists());
 }
+
+#[test]
+fn a_child_forked_while_a_load_lock_is_held_does_not_keep_it() {
+    let (_d, c) = new_container();
+    let held = c.lock_load("x", None).unwrap();
+    // SAFETY (test): the child only sleeps and exits with `_exit` (async-signal-safe calls).
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            libc::sleep(3);
+            libc::_exit(0);
+        }
+    }
+    assert!(pid > 0);
+    drop(held);
+    // The child still has its copy of the descriptor, but not the lock.
+    let other = Container::open(c.root()).unwrap();
+    let relocked = other.lock_load("x", Some(Duration::from_millis(500)));
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(relocked.is_ok(), "{:?}", relocked.err());
+}

@@ -470,15 +470,17 @@ impl Catalog {
         if found < SCHEMA_VERSION && matches!(access, Access::Create | Access::ReadWrite) {
             cat.migrate()?;
         }
-        if matches!(access, Access::Create | Access::ReadWrite) {
-            cat.ensure_indexes()?;
-        }
         if access == Access::Create {
             let version: i64 = cat
                 .conn()?
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .map_err(err("read schema version"))?;
             check_schema_version(path, version)?;
+        }
+        if matches!(access, Access::Create | Access::ReadWrite) {
+            // Best effort: without them gc's queries scan every row, nothing worse; on a full
+            // file system this must not use the space reserve or fail the open.
+            let _ = cat.ensure_indexes();
         }
         Ok(cat)
     }
@@ -500,7 +502,7 @@ impl Catalog {
             .query_row([], |r| r.get(0))
         })?;
         if present < 2 {
-            self.immediate("create the catalog's indexes", |tx| {
+            self.immediate_growing("create the catalog's indexes", |tx| {
                 tx.execute_batch(INDEXES)
             })?;
         }

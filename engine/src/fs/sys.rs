@@ -287,11 +287,13 @@ pub(crate) fn ipc_decoder_trusting(
     decoder: arrow_ipc::reader::FileDecoder,
 ) -> arrow_ipc::reader::FileDecoder {
     // SAFETY: the flag only skips validation; its contract is that the data is valid. The one
-    // caller passes it only for a file whose bytes were fully validated before and whose
-    // identity and change time (which every write(2), truncate and rename moves, and no user
-    // call can set) are unchanged since, so the bytes are the validated ones; dafstore never maps
-    // a table file writable. Structure (footer, blocks, buffers inside the file) is still
-    // checked before decoding.
+    // caller passes it only for a file whose bytes were fully validated on this boot by this
+    // engine version, and whose identity, size, change time and recorded checksum are unchanged
+    // since, so the bytes are the validated ones under SPEC section 8's assumption that only
+    // dafstore writes a container's files while it is in use (the change time catches writes
+    // behind its back as far as the kernel moves it; see SPEC [B8] for where it does not);
+    // dafstore never maps a table file writable. Structure (footer, blocks, buffers inside the
+    // file) is still checked before decoding.
     unsafe { decoder.with_skip_validation(true) }
 }
 

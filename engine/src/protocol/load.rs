@@ -16,17 +16,23 @@ use crate::fs::beneath;
 use crate::fs::sys;
 
 /// A held load lock ([L2]); released when dropped (its display line is cleared first). A child
-/// forked while it is held does not keep it (the descriptor is pointed at `/dev/null` there).
+/// forked while it is open does not keep it: the descriptor is registered before it is locked
+/// (and pointed at `/dev/null` in a forked child), and dropping unlocks the open file
+/// description explicitly, which also releases any copy a fork made in between.
 pub(crate) struct LoadGuard {
     pub(crate) path: PathBuf,
     file: File,
     fork_slot: Option<usize>,
+    locked: bool,
 }
 
 impl Drop for LoadGuard {
     fn drop(&mut self) {
-        // The line says who is loading; nobody is once this guard goes.
-        let _ = self.file.set_len(0);
+        if self.locked {
+            // The line says who is loading; nobody is once this guard goes.
+            let _ = self.file.set_len(0);
+            let _ = self.file.unlock();
+        }
         sys::release_fork_slot(self.fork_slot);
     }
 }
@@ -99,16 +105,30 @@ impl Shared {
         let mut pause = Duration::from_micros(200);
         loop {
             let locks = beneath::reserved(&self.root, "locks")?;
-            let (mut file, md) = locks.open_or_create_file(leaf.as_ref())?;
+            let (file, md) = locks.open_or_create_file(leaf.as_ref())?;
+            let fork_slot = sys::forget_in_forked_child(&file);
+            let mut guard = LoadGuard {
+                path: path.clone(),
+                file,
+                fork_slot,
+                locked: false,
+            };
             match deadline {
-                None => file.lock().map_err(io("lock"))?,
+                None => loop {
+                    // A signal handled without SA_RESTART (Python's) interrupts the wait: wait on.
+                    match guard.file.lock() {
+                        Ok(()) => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(io("lock")(e)),
+                    }
+                },
                 Some(deadline) => loop {
-                    match file.try_lock() {
+                    match guard.file.try_lock() {
                         Ok(()) => break,
                         Err(std::fs::TryLockError::WouldBlock) => {
                             let now = Instant::now();
                             if now >= deadline {
-                                return Ok(Locked::TimedOut(read_line(&mut file)));
+                                return Ok(Locked::TimedOut(read_line(&mut guard.file)));
                             }
                             thread::sleep(pause.min(deadline - now));
                             pause = (pause * 2).min(Duration::from_millis(20));
@@ -117,24 +137,24 @@ impl Shared {
                     }
                 },
             }
+            guard.locked = true;
             // [L2]: the path must still name the file we locked.
             let same = match locks.open_file(leaf.as_ref(), false)? {
                 Some((_, now)) => now.dev() == md.dev() && now.ino() == md.ino(),
                 None => false,
             };
             if !same {
+                // Unlinked by a cleaner after our open: drop it (unlocked, not truncated: the
+                // file is no one's now) and lock the file the path names.
+                let _ = guard.file.unlock();
+                guard.locked = false;
                 continue;
             }
             let line = format!("{} {} {}\n", self.session_id(), std::process::id(), name);
-            file.set_len(0).map_err(io("write"))?;
-            file.seek(SeekFrom::Start(0)).map_err(io("write"))?;
-            file.write_all(line.as_bytes()).map_err(io("write"))?;
-            let fork_slot = sys::forget_in_forked_child(&file);
-            return Ok(Locked::Held(LoadGuard {
-                path,
-                file,
-                fork_slot,
-            }));
+            guard.file.set_len(0).map_err(io("write"))?;
+            guard.file.seek(SeekFrom::Start(0)).map_err(io("write"))?;
+            guard.file.write_all(line.as_bytes()).map_err(io("write"))?;
+            return Ok(Locked::Held(guard));
         }
     }
 
@@ -149,12 +169,21 @@ impl Shared {
             if !(text.starts_with("load-") && text.ends_with(".lock")) {
                 continue;
             }
-            let Some((file, _)) = locks.open_file(&leaf, false)? else {
+            let Some((file, md)) = locks.open_file(&leaf, false)? else {
                 continue;
             };
             if file.try_lock().is_ok() {
-                locks.remove_file(&leaf)?;
-                removed += 1;
+                // Only the file we hold locked, and only while the path still names it: another
+                // cleaner may have unlinked it after our open, and a loader made and locked a new
+                // one under the name ([L4]).
+                let still = match locks.open_file(&leaf, false)? {
+                    Some((_, now)) => now.dev() == md.dev() && now.ino() == md.ino(),
+                    None => false,
+                };
+                if still {
+                    locks.remove_file(&leaf)?;
+                    removed += 1;
+                }
             }
         }
         Ok(removed)
