@@ -360,7 +360,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     fsck(&root, false);
-    if let Ok(c) = Container::open_read_only(&root) {
+    if let Ok(c) = Container::options().read_only(true).open(&root) {
         read_everything(&c);
     }
     if let Ok(c) = Container::open(&root) {

@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     }
     std::fs::write(root.join(".dafstore/container.yaml"), data).expect("write");
     check(Container::open(&root), data);
-    check(Container::open_read_only(&root), data);
+    check(Container::options().read_only(true).open(&root), data);
     let opts = FsckOptions {
         deep: false,
         repair: false,
