@@ -113,10 +113,11 @@ fuzz_target!(|data: &[u8]| {
         }
         drop(files);
         // Replace the first data file outside dafstore: a new inode holding other bytes.
-        let (suffix, expected) = match dafstore::internals::inspect::read_array_files(root, "x", false) {
-            Ok(f) => f.meta.files()[0],
-            Err(e) => panic!("adopted array no longer reads: {e}"),
-        };
+        let (suffix, expected) =
+            match dafstore::internals::inspect::read_array_files(root, "x", false) {
+                Ok(f) => f.meta.files()[0],
+                Err(e) => panic!("adopted array no longer reads: {e}"),
+            };
         let path = root.join(format!("x.{suffix}"));
         let before = fs::read(&path).expect("read");
         let tmp = root.join("replacement.tmp");

@@ -10,7 +10,9 @@ fn check(r: Result<Container, ContainerError>, data: &[u8]) {
     match r {
         Ok(c) => drop(c),
         Err(ContainerError::Meta(_)) => {}
-        Err(ContainerError::Io(dafstore::IoError { op, .. })) if op == "read the container version file" => {
+        Err(ContainerError::Io(dafstore::IoError { op, .. }))
+            if op == "read the container version file" =>
+        {
             assert!(
                 std::str::from_utf8(data).is_err() || data.len() as u64 > 64 * 1024,
                 "an I/O error reading a version file of UTF-8 text"

@@ -109,7 +109,8 @@ fuzz_target!(|data: &[u8]| {
     ) else {
         return;
     };
-    let verdict = dafstore::internals::sparse::validate(&meta, data_len, indices.slice(), indptr.slice());
+    let verdict =
+        dafstore::internals::sparse::validate(&meta, data_len, indices.slice(), indptr.slice());
     if verdict.is_err() {
         return;
     }
