@@ -38,11 +38,11 @@ use arrow_array::types::{
     ArrowPrimitiveType, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
     Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef};
 use arrow_buffer::{Buffer, MutableBuffer};
 use arrow_ipc::reader::FileDecoder;
 use arrow_ipc::writer::FileWriter;
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::{DataType, Schema};
 
 use super::{Format, ImportedArray, InteropError, Output, Progress};
 use crate::array::DenseArray;
@@ -680,14 +680,7 @@ pub(crate) fn export(d: &DenseArray, path: &Path) -> Result<(), InteropError> {
         path: path.to_path_buf(),
         source,
     };
-    let column = d.to_arrow()?;
-    let column_name = d.name().rsplit('/').next().unwrap_or(d.name());
-    let schema = Arc::new(Schema::new(vec![Field::new(
-        column_name,
-        column.data_type().clone(),
-        false,
-    )]));
-    let rows = column.len();
+    let (column, schema) = super::one_column(d)?;
     let row_bytes = d
         .shape()
         .iter()
@@ -698,16 +691,10 @@ pub(crate) fn export(d: &DenseArray, path: &Path) -> Result<(), InteropError> {
     let per_batch = usize::try_from((BATCH_BYTES / row_bytes).max(1)).unwrap_or(usize::MAX);
     let (out, file) = Output::create(path)?;
     let mut writer = FileWriter::try_new(BufWriter::new(file), &schema).map_err(arrow_err)?;
-    let mut start = 0;
-    loop {
-        let n = per_batch.min(rows - start);
-        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column.slice(start, n)])
+    for batch in super::column_batches(Arc::clone(&schema), column, per_batch) {
+        writer
+            .write(&batch.map_err(arrow_err)?)
             .map_err(arrow_err)?;
-        writer.write(&batch).map_err(arrow_err)?;
-        start += n;
-        if start >= rows {
-            break;
-        }
     }
     writer.finish().map_err(arrow_err)?;
     let file = writer

@@ -667,6 +667,35 @@ fn valid_dtypes() -> String {
     DType::valid_names()
 }
 
+/// A dense array as one Arrow column (`DenseArray::to_arrow`, zero-copy) named by the last
+/// component of the array's name, and its one-field schema: what the Feather and Parquet exports
+/// of a dense array write.
+pub(super) fn one_column(
+    d: &crate::array::DenseArray,
+) -> Result<(arrow_array::ArrayRef, arrow_schema::SchemaRef), InteropError> {
+    let column = d.to_arrow()?;
+    let name = d.name().rsplit('/').next().unwrap_or(d.name());
+    let field = arrow_schema::Field::new(name, column.data_type().clone(), false);
+    let schema = std::sync::Arc::new(arrow_schema::Schema::new(vec![field]));
+    Ok((column, schema))
+}
+
+/// `column` cut into record batches of at most `per_batch` rows (at least one batch, empty for
+/// an empty column), each a zero-copy slice.
+pub(super) fn column_batches(
+    schema: arrow_schema::SchemaRef,
+    column: arrow_array::ArrayRef,
+    per_batch: usize,
+) -> impl Iterator<Item = Result<arrow_array::RecordBatch, arrow_schema::ArrowError>> {
+    let rows = column.len();
+    let per_batch = per_batch.max(1);
+    (0..rows.div_ceil(per_batch).max(1)).map(move |k| {
+        let start = k * per_batch;
+        let n = per_batch.min(rows - start);
+        arrow_array::RecordBatch::try_new(schema.clone(), vec![column.slice(start, n)])
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

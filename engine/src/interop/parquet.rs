@@ -827,25 +827,14 @@ pub(crate) fn export_table(t: &crate::Table, path: &Path) -> Result<(), InteropE
 /// Exports a dense array as a one-column Parquet file (the column named by the last component of
 /// the array's name; n-d arrays as nested fixed-size lists, as [`DenseArray::to_arrow`] gives).
 pub(crate) fn export(d: &DenseArray, path: &Path) -> Result<(), InteropError> {
-    let column = d.to_arrow()?;
-    let column_name = d.name().rsplit('/').next().unwrap_or(d.name());
-    let schema = Arc::new(Schema::new(vec![Field::new(
-        column_name,
-        column.data_type().clone(),
-        false,
-    )]));
-    let rows = column.len();
-    let batches = (0..rows.div_ceil(ROW_GROUP_ROWS).max(1)).map(|k| {
-        let start = k * ROW_GROUP_ROWS;
-        let n = ROW_GROUP_ROWS.min(rows - start);
-        RecordBatch::try_new(Arc::clone(&schema), vec![column.slice(start, n)]).map_err(|e| {
-            InteropError::Arrow {
-                path: path.to_path_buf(),
-                source: e,
-            }
+    let (column, schema) = super::one_column(d)?;
+    let batches = super::column_batches(Arc::clone(&schema), column, ROW_GROUP_ROWS).map(|b| {
+        b.map_err(|source| InteropError::Arrow {
+            path: path.to_path_buf(),
+            source,
         })
     });
-    write(path, Arc::clone(&schema), batches)
+    write(path, schema, batches)
 }
 
 #[cfg(test)]

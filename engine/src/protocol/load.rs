@@ -2,7 +2,8 @@
 //! moment, the one holding the name's load lock builds it while the others wait on the lock; a
 //! loader that dies releases it with the process.
 
-use std::fs::File;
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -82,6 +83,25 @@ fn read_line(file: &mut File) -> Option<Loader> {
     parse_line(&text)
 }
 
+/// Whether `leaf` in `locks` still names the file whose metadata is `md` (same device and
+/// inode): a cleaner may have unlinked it, and a loader made another ([L2], [L4]).
+fn names_file(locks: &beneath::Dir, leaf: &OsStr, md: &Metadata) -> Result<bool, PathError> {
+    Ok(match locks.open_file(leaf, false)? {
+        Some((_, now)) => now.dev() == md.dev() && now.ino() == md.ino(),
+        None => false,
+    })
+}
+
+/// The load lock files in `locks/` (`load-*.lock`; the stripes are `NN.lock`).
+fn load_lock_leaves(locks: &beneath::Dir) -> Result<Vec<OsString>, PathError> {
+    let mut leaves = locks.names()?;
+    leaves.retain(|leaf| {
+        let text = leaf.to_string_lossy();
+        text.starts_with("load-") && text.ends_with(".lock")
+    });
+    Ok(leaves)
+}
+
 impl Shared {
     /// The path of `name`'s load lock ([L1]).
     pub(crate) fn load_lock_path(&self, name: &ArrayName) -> PathBuf {
@@ -139,11 +159,7 @@ impl Shared {
             }
             guard.locked = true;
             // [L2]: the path must still name the file we locked.
-            let same = match locks.open_file(leaf.as_ref(), false)? {
-                Some((_, now)) => now.dev() == md.dev() && now.ino() == md.ino(),
-                None => false,
-            };
-            if !same {
+            if !names_file(&locks, leaf.as_ref(), &md)? {
                 // Unlinked by a cleaner after our open: drop it (unlocked, not truncated: the
                 // file is no one's now) and lock the file the path names.
                 let _ = guard.file.unlock();
@@ -164,11 +180,7 @@ impl Shared {
     pub(crate) fn remove_idle_load_locks(&self) -> Result<usize, PathError> {
         let locks = beneath::reserved(&self.root, "locks")?;
         let mut removed = 0;
-        for leaf in locks.names()? {
-            let text = leaf.to_string_lossy();
-            if !(text.starts_with("load-") && text.ends_with(".lock")) {
-                continue;
-            }
+        for leaf in load_lock_leaves(&locks)? {
             let Some((file, md)) = locks.open_file(&leaf, false)? else {
                 continue;
             };
@@ -176,11 +188,7 @@ impl Shared {
                 // Only the file we hold locked, and only while the path still names it: another
                 // cleaner may have unlinked it after our open, and a loader made and locked a new
                 // one under the name ([L4]).
-                let still = match locks.open_file(&leaf, false)? {
-                    Some((_, now)) => now.dev() == md.dev() && now.ino() == md.ino(),
-                    None => false,
-                };
-                if still {
+                if names_file(&locks, &leaf, &md)? {
                     locks.remove_file(&leaf)?;
                     removed += 1;
                 }
@@ -195,11 +203,7 @@ impl Shared {
     pub(crate) fn loads(&self) -> Result<Vec<Loader>, PathError> {
         let locks = beneath::reserved(&self.root, "locks")?;
         let mut found = Vec::new();
-        for leaf in locks.names()? {
-            let text = leaf.to_string_lossy();
-            if !(text.starts_with("load-") && text.ends_with(".lock")) {
-                continue;
-            }
+        for leaf in load_lock_leaves(&locks)? {
             let Some((mut file, _)) = locks.open_file(&leaf, false)? else {
                 continue;
             };
