@@ -401,6 +401,39 @@ pub enum OpenError {
     },
 }
 
+/// An entry that eviction may not take, as a [`Shortfall`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Occupant {
+    /// The entry.
+    pub name: String,
+    /// Bytes of its data files.
+    pub bytes: u64,
+    /// Its lifecycle.
+    pub lifecycle: crate::format::lifecycle::Lifecycle,
+    /// Sessions holding it with their process ids (display only), empty when nobody holds it.
+    pub holders: Vec<(String, Option<u32>)>,
+}
+
+/// Why a write does not fit ([`crate::WriteError::Capacity`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Shortfall {
+    /// Bytes the write needed on top of what it had reserved.
+    pub needed: u64,
+    /// The limits.
+    pub limits: crate::format::lifecycle::Limits,
+    /// Bytes counted against the capacity: entries and reservations.
+    pub used: u64,
+    /// Of `used`: reserved by writes in flight.
+    pub reserved: u64,
+    /// What evicting every unreferenced `cached` entry would free.
+    pub evictable: u64,
+    /// Free bytes on the file system when measured (with a `min_free`).
+    pub fs_free: Option<u64>,
+    /// The largest entries that cannot be evicted (held, persistent, scratch), largest first (at
+    /// most 10).
+    pub largest: Vec<Occupant>,
+}
+
 /// Creating, writing, publishing or removing an array failed. Nothing was published.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -459,6 +492,18 @@ pub enum WriteError {
         /// Bytes needed, when known (0: unknown, e.g. the catalog's journal could not grow).
         bytes: u64,
     },
+    /// The write does not fit under the container's capacity (or its free space floor) even
+    /// after evicting every unreferenced `cached` entry (SPEC 9.7): nothing was published, its
+    /// staging files are removed.
+    #[error("{container}: {name:?} does not fit: {}; nothing was published; release or remove entries, raise the capacity, or wait for room", capacity_detail(shortfall))]
+    Capacity {
+        /// The container directory.
+        container: PathBuf,
+        /// The entry being written.
+        name: String,
+        /// The numbers, and the largest entries that could not be evicted.
+        shortfall: Box<Shortfall>,
+    },
     /// The name collides with an existing file or directory.
     #[error("{path}: array name {name:?} collides with an existing file or directory; choose another name")]
     NameConflict {
@@ -503,6 +548,49 @@ pub enum WriteError {
     /// too long, or the container was removed (SPEC [N7], [N9], [N10], [C4], [C5]).
     #[error(transparent)]
     Path(#[from] crate::error::PathError),
+}
+
+fn capacity_detail(s: &Shortfall) -> String {
+    let mut out = format!("{} more bytes needed", s.needed);
+    if let Some(c) = s.limits.capacity {
+        out.push_str(&format!(
+            ", capacity {c}, {} in use (of which {} reserved by writes in flight), {} evictable",
+            s.used, s.reserved, s.evictable
+        ));
+    }
+    if let (Some(m), Some(f)) = (s.limits.min_free, s.fs_free) {
+        out.push_str(&format!(
+            ", {f} free on the file system, {m} to be kept free"
+        ));
+    }
+    let shown: Vec<String> = s
+        .largest
+        .iter()
+        .take(5)
+        .map(|o| {
+            let who = if o.holders.is_empty() {
+                o.lifecycle.name().to_string()
+            } else {
+                let pids: Vec<String> = o
+                    .holders
+                    .iter()
+                    .map(|(session, pid)| match pid {
+                        Some(p) => format!("pid {p}"),
+                        None => format!("session {session}"),
+                    })
+                    .collect();
+                format!("{}, held by {}", o.lifecycle.name(), pids.join(", "))
+            };
+            format!("{:?} {} bytes ({who})", o.name, o.bytes)
+        })
+        .collect();
+    if !shown.is_empty() {
+        out.push_str(&format!(
+            "; largest that cannot be evicted: {}",
+            shown.join("; ")
+        ));
+    }
+    out
 }
 
 fn no_space_need(bytes: u64) -> String {

@@ -2,7 +2,7 @@
 //! manual `retain`/`release`; who holds what ([`Holder`]); scratch arrays. The counting behind
 //! them is `crate::protocol::refs`.
 
-use crate::catalog::HolderRow;
+use crate::catalog::{HolderRow, Lifecycle};
 use crate::container::Container;
 use crate::error::{CatalogError, OpenError, WriteError};
 use crate::format::name::ArrayName;
@@ -179,7 +179,21 @@ impl Container {
     /// Marks (or unmarks) `name` as a scratch array: removed automatically when its last reference
     /// is released after having been held (SPEC [P6]). If it was held before and nobody holds it
     /// now, it is removed at once.
+    /// The same as [`Container::set_lifecycle`] with [`Lifecycle::Scratch`] (`on`) or
+    /// [`Lifecycle::Persistent`].
     pub fn set_scratch(&self, name: &str, on: bool) -> Result<(), WriteError> {
+        let lifecycle = if on {
+            Lifecycle::Scratch
+        } else {
+            Lifecycle::Persistent
+        };
+        self.set_lifecycle(name, lifecycle)
+    }
+
+    /// Sets what happens to live `name` after its last release (SPEC 9.7): kept
+    /// ([`Lifecycle::Persistent`]), removed ([`Lifecycle::Scratch`]: at once if it was held
+    /// before and nobody holds it now), or kept but evictable ([`Lifecycle::Cached`]).
+    pub fn set_lifecycle(&self, name: &str, lifecycle: Lifecycle) -> Result<(), WriteError> {
         let name = ArrayName::new(name)?;
         self.shared.writable()?;
         let alive = |s: &str| self.shared.session_alive(s);
@@ -187,7 +201,7 @@ impl Container {
         let due = self
             .shared
             .catalog()
-            .set_scratch(name.as_str(), on, &alive)?;
+            .set_lifecycle(name.as_str(), lifecycle, &alive)?;
         match due {
             None => Err(WriteError::NotFound {
                 container: self.shared.root.clone(),

@@ -7,7 +7,7 @@ use std::path::Path;
 fn layer(rel: &str) -> Option<u8> {
     let mut parts = rel.split('/').map(|p| p.trim_end_matches(".rs"));
     let top = parts.next()?;
-    if top == "format" && parts.next() == Some("dtype") {
+    if top == "format" && matches!(parts.next(), Some("dtype" | "lifecycle")) {
         return Some(0);
     }
     Some(match top {
@@ -16,7 +16,8 @@ fn layer(rel: &str) -> Option<u8> {
         "fs" => 2,
         "catalog" => 3,
         "protocol" => 4,
-        "array" | "container" | "hold" | "interop" | "load" | "table" | "umbrella" | "writer" => 5,
+        "array" | "budget" | "container" | "hold" | "interop" | "load" | "table" | "umbrella"
+        | "writer" => 5,
         "adopt" | "fsck" | "rebuild" => 6,
         _ => return None,
     })

@@ -61,6 +61,7 @@ mod catalog;
 mod protocol;
 // Layer 5: the public handles.
 mod array;
+mod budget;
 mod container;
 mod hold;
 mod interop;
@@ -78,16 +79,17 @@ mod layering;
 
 pub use adopt::AdoptReport;
 pub use array::{Array, Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
-pub use catalog::{ArrayInfo, ArrayState, FileRecord};
+pub use catalog::{ArrayInfo, ArrayState, FileRecord, Usage};
 /// The former name of [`ArrayInfo`].
 #[deprecated(note = "use `ArrayInfo`")]
 pub type ArrayRecord = ArrayInfo;
 pub use container::{Container, OpenOptions};
 pub use error::{
-    CatalogError, ContainerError, IoError, LoadError, MetaError, NameError, OpenError, PathError,
-    Remedy, SparseError, WriteError,
+    CatalogError, ContainerError, IoError, LoadError, MetaError, NameError, Occupant, OpenError,
+    PathError, Remedy, Shortfall, SparseError, WriteError,
 };
 pub use format::dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
+pub use format::lifecycle::{Lifecycle, Limits};
 pub use format::meta::{ArrayMeta, DenseMeta, Kind, Layout, SparseMeta, TableMeta};
 pub use format::name::{escape_for_display, ArrayName};
 pub use format::table::{data_type_name, field_type_name as arrow_type_name};

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::array::Array;
+use crate::catalog::Lifecycle;
 use crate::container::Container;
 use crate::error::{LoadError, OpenError};
 use crate::format::name::ArrayName;
@@ -41,13 +42,26 @@ impl std::fmt::Debug for LoadLock {
     }
 }
 
-/// How [`Container::open_or_load_with`] waits.
-#[derive(Debug, Clone, Default)]
+/// How [`Container::open_or_load_with`] waits, and what it makes.
+#[derive(Debug, Clone)]
 pub struct LoadOptions {
     /// Give up with [`LoadError::Timeout`] (naming the loading process) after waiting this long
     /// for another process's load; `None` waits for as long as it takes (a loader that dies
     /// frees the lock at once, so waiting never outlives the loaders).
     pub timeout: Option<Duration>,
+    /// The lifecycle of what the loader publishes when it does not give one (SPEC 9.7):
+    /// [`Lifecycle::Cached`] by default, so that loaded inputs stay for the next user while
+    /// they fit and are evicted when room is needed.
+    pub lifecycle: Lifecycle,
+}
+
+impl Default for LoadOptions {
+    fn default() -> LoadOptions {
+        LoadOptions {
+            timeout: None,
+            lifecycle: Lifecycle::Cached,
+        }
+    }
 }
 
 impl Container {
@@ -134,13 +148,28 @@ impl Container {
         if let Some(a) = self.open_if_live(name)? {
             return Ok(a);
         }
-        loader(self, name)?;
-        let a = self
-            .open_if_live(name)?
-            .ok_or_else(|| LoadError::NotPublished {
-                container: self.root().to_path_buf(),
-                name: name.to_string(),
-            })?;
+        let loading = self.shared.loading(name, opts.lifecycle);
+        let loaded = loader(self, name);
+        // Whether the loader's publish took this process's reference with the `live` flip
+        // (SPEC 9.7): opening adds one; the extra one goes below, after the open.
+        let pre_held = loading.finish();
+        let give_back = || {
+            if pre_held {
+                if let Ok(n) = ArrayName::new(name) {
+                    let _ = self.shared.release(&n);
+                }
+            }
+        };
+        if let Err(e) = loaded {
+            give_back();
+            return Err(e);
+        }
+        let opened = self.open_if_live(name);
+        give_back();
+        let a = opened?.ok_or_else(|| LoadError::NotPublished {
+            container: self.root().to_path_buf(),
+            name: name.to_string(),
+        })?;
         drop(lock);
         Ok(a)
     }

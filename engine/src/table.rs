@@ -186,6 +186,40 @@ pub struct TableWriter {
     path: PathBuf,
     writer: FileWriter<Crc<BufWriter<File>>>,
     rows: u64,
+    /// Record batches pushed (each adds a block to the footer).
+    batches: u64,
+}
+
+/// At most the bytes an IPC message of a record batch adds to the file: every buffer (its
+/// capacity bounds its written length, a slice's too) padded to the alignment, and a bound of
+/// the message's metadata per array (SPEC 9.7 reserves before writing).
+fn batch_bound(batch: &RecordBatch) -> u64 {
+    fn data_bound(d: &arrow_data::ArrayData) -> u64 {
+        let align = crate::format::table::WRITE_ALIGNMENT as u64;
+        let buffers: u64 = d
+            .buffers()
+            .iter()
+            .map(|b| b.capacity() as u64 + align)
+            .sum();
+        let nulls = d
+            .nulls()
+            .map_or(0, |n| n.buffer().capacity() as u64 + align);
+        let children: u64 = d.child_data().iter().map(data_bound).sum();
+        // Field node and buffer descriptors, and a dictionary's values.
+        buffers + nulls + children + 256
+    }
+    let columns: u64 = batch
+        .columns()
+        .iter()
+        .map(|c| data_bound(&c.to_data()))
+        .sum();
+    columns + 4096
+}
+
+/// At most the bytes of a file's header, schema message and footer for `fields` columns,
+/// besides the footer's 64 bytes per block.
+fn metadata_bound(fields: usize) -> u64 {
+    64 * 1024 + 2048 * fields as u64
 }
 
 impl TableWriter {
@@ -252,7 +286,14 @@ impl TableWriter {
         }
         crate::failpoint::hit("stage.write")
             .map_err(|e| crate::writer::no_space(&self.path, 0, e, "write"))?;
+        // Room for the batch before any of it is written (SPEC 9.7), and for the footer.
+        let bound = self.writer.get_ref().len
+            + batch_bound(batch)
+            + metadata_bound(batch.num_columns())
+            + 64 * (self.batches + 1);
+        self.staged.reserve(&self.name, bound)?;
         self.writer.write(batch).map_err(|e| self.arrow_err(e))?;
+        self.batches += 1;
         self.rows += batch.num_rows() as u64;
         Ok(())
     }
@@ -268,6 +309,7 @@ impl TableWriter {
             path,
             writer,
             rows,
+            batches: _,
         } = self;
         let columns = writer
             .schema()
@@ -330,7 +372,9 @@ impl Container {
             }
         })?;
         let mut staged = Staged::new(self)?;
-        staged.scratch = opts.scratch;
+        staged.lifecycle = opts.effective_lifecycle();
+        // The file's header and schema message are written at once (SPEC 9.7: room first).
+        staged.reserve(&name, metadata_bound(schema.fields().len()))?;
         let (path, file) = staged.create("arrow")?;
         let options = IpcWriteOptions::try_new(
             crate::format::table::WRITE_ALIGNMENT,
@@ -359,6 +403,7 @@ impl Container {
             path,
             writer,
             rows: 0,
+            batches: 0,
         })
     }
 
@@ -372,7 +417,7 @@ impl Container {
         self.write_table_with(name, schema, batches, &CreateOptions::default())
     }
 
-    /// [`Container::write_table`] with options (scratch).
+    /// [`Container::write_table`] with options (the lifecycle).
     pub fn write_table_with(
         &self,
         name: &str,

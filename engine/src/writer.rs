@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::catalog::{ArrayState, FileRecord};
+use crate::catalog::{ArrayState, FileRecord, Lifecycle};
 use crate::container::Container;
 use crate::error::{io_at, WriteError};
 use crate::failpoint::{self, failpoint};
@@ -30,14 +30,38 @@ pub enum Allocation {
     Holes,
 }
 
-/// Options of [`Container::create_dense_with`].
+/// Options of [`Container::create_dense_with`], [`Container::write_dense_bytes_with`],
+/// [`Container::write_sparse_with`] and [`Container::create_table`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CreateOptions {
     /// Space reservation (default: reserve).
     pub allocation: Allocation,
     /// Publish as a scratch array: removed automatically when its last reference is released
-    /// after having been held (SPEC [P6]).
+    /// after having been held (SPEC [P6]). The same as `lifecycle: Some(Lifecycle::Scratch)`,
+    /// which it overrides.
     pub scratch: bool,
+    /// What happens after the last release (SPEC 9.7): `None` is persistent, or, inside the
+    /// loader of [`Container::open_or_load`] for its name, the lifecycle the load asked for
+    /// (`cached` by default).
+    pub lifecycle: Option<Lifecycle>,
+}
+
+impl CreateOptions {
+    /// Options with the given lifecycle.
+    pub fn lifecycle(lifecycle: Lifecycle) -> CreateOptions {
+        CreateOptions {
+            lifecycle: Some(lifecycle),
+            ..CreateOptions::default()
+        }
+    }
+
+    pub(crate) fn effective_lifecycle(&self) -> Option<Lifecycle> {
+        if self.scratch {
+            Some(Lifecycle::Scratch)
+        } else {
+            self.lifecycle
+        }
+    }
 }
 
 /// Staged files of one array; removed on drop unless published (or kept for recovery).
@@ -51,7 +75,9 @@ pub(crate) struct Staged {
     stem: String,
     paths: Vec<PathBuf>,
     keep: bool,
-    pub(crate) scratch: bool,
+    pub(crate) lifecycle: Option<Lifecycle>,
+    /// Bytes reserved under the container's limits for these files (SPEC 9.7).
+    reserved: u64,
 }
 
 impl Staged {
@@ -66,8 +92,21 @@ impl Staged {
             stem: container.shared.next_stem(),
             paths: Vec::new(),
             keep: false,
-            scratch: false,
+            lifecycle: None,
+            reserved: 0,
         })
+    }
+
+    /// Reserves room for `total` bytes of staged files in all (SPEC 9.7): evicts unreferenced
+    /// `cached` entries if the container's limits require it, or fails with
+    /// [`WriteError::Capacity`]. Before any of those bytes are written.
+    pub(crate) fn reserve(&mut self, name: &ArrayName, total: u64) -> Result<(), WriteError> {
+        if total <= self.reserved {
+            return Ok(());
+        }
+        self.container.shared.make_room(name, &self.stem, total)?;
+        self.reserved = total;
+        Ok(())
     }
 
     fn leaf(&self, suffix: &str) -> std::ffi::OsString {
@@ -135,7 +174,7 @@ impl Staged {
         let result = self
             .container
             .shared
-            .commit(name, meta, &files, &self.stem, self.scratch);
+            .commit(name, meta, &files, &self.stem, self.lifecycle);
         if result.is_err() {
             // Once the intent is recorded the staged files belong to recovery: keep them.
             let ours = format!("{}/{}", self.container.shared.session_id(), self.stem);
@@ -158,6 +197,12 @@ impl Drop for Staged {
                 if let Some(leaf) = p.file_name() {
                     let _ = self.dir.remove_file(leaf);
                 }
+            }
+            if self.reserved > 0 {
+                // Best effort: a reservation left behind is dropped by gc once this session
+                // is dead; until then it only over-counts.
+                let staging = format!("{}/{}", self.container.shared.session_id(), self.stem);
+                let _ = self.container.shared.catalog().unreserve(&staging);
             }
         }
     }
@@ -311,9 +356,10 @@ impl Container {
         crate::fs::beneath::check_path_length(&self.shared.root, &name)?;
         let meta = DenseMeta::new(dtype, shape.to_vec())?;
         let mut staged = Staged::new(self)?;
-        staged.scratch = opts.scratch;
-        let (path, file) = staged.create("array")?;
+        staged.lifecycle = opts.effective_lifecycle();
         let len = meta.byte_len();
+        staged.reserve(&name, len)?;
+        let (path, file) = staged.create("array")?;
         failpoint::hit("stage.reserve").map_err(|e| no_space(&path, len, e, "reserve space"))?;
         match opts.allocation {
             Allocation::Reserve => crate::fs::sys::reserve(&file, len)
@@ -374,6 +420,19 @@ impl Container {
         shape: &[u64],
         bytes: &[u8],
     ) -> Result<(), WriteError> {
+        self.write_dense_bytes_with(name, dtype, shape, bytes, &CreateOptions::default())
+    }
+
+    /// [`Container::write_dense_bytes`] with options (the lifecycle; the allocation does not
+    /// apply: the bytes are written at once).
+    pub fn write_dense_bytes_with(
+        &self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+        bytes: &[u8],
+        opts: &CreateOptions,
+    ) -> Result<(), WriteError> {
         let name = ArrayName::new(name)?;
         // Refused before anything is touched ([N10]).
         crate::fs::beneath::check_path_length(&self.shared.root, &name)?;
@@ -390,6 +449,8 @@ impl Container {
             check_bools(&name, bytes)?;
         }
         let mut staged = Staged::new(self)?;
+        staged.lifecycle = opts.effective_lifecycle();
+        staged.reserve(&name, bytes.len() as u64)?;
         let crc = staged.write_file("array", bytes)?;
         staged.publish(&name, &ArrayMeta::Dense(meta), vec![("array".into(), crc)])
     }
@@ -404,6 +465,29 @@ impl Container {
         data: &[T],
         indices: &[I],
         indptr: &[P],
+    ) -> Result<(), WriteError> {
+        self.write_sparse_with(
+            name,
+            layout,
+            shape,
+            data,
+            indices,
+            indptr,
+            &CreateOptions::default(),
+        )
+    }
+
+    /// [`Container::write_sparse`] with options (the lifecycle).
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_sparse_with<T: Element, I: IndexElement, P: IndexElement>(
+        &self,
+        name: &str,
+        layout: Layout,
+        shape: [u64; 2],
+        data: &[T],
+        indices: &[I],
+        indptr: &[P],
+        opts: &CreateOptions,
     ) -> Result<(), WriteError> {
         let name = ArrayName::new(name)?;
         // Refused before anything is touched ([N10]).
@@ -431,6 +515,16 @@ impl Container {
             check_bools(&name, bytemuck::cast_slice(data))?;
         }
         let mut staged = Staged::new(self)?;
+        staged.lifecycle = opts.effective_lifecycle();
+        let total = [
+            std::mem::size_of_val(data),
+            std::mem::size_of_val(indices),
+            std::mem::size_of_val(indptr),
+        ]
+        .iter()
+        .map(|&b| b as u64)
+        .sum();
+        staged.reserve(&name, total)?;
         let mut crcs = Vec::new();
         for (suffix, bytes) in [
             ("data", bytemuck::cast_slice::<T, u8>(data)),

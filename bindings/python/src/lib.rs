@@ -567,6 +567,7 @@ impl NativeContainer {
             let opts = CreateOptions {
                 allocation: allocation(reserve),
                 scratch,
+                ..CreateOptions::default()
             };
             let mut writer = c.create_dense_with(name, dtype, &shape, opts)?;
             let target = writer.as_bytes_mut();
@@ -713,6 +714,7 @@ impl NativeContainer {
                 let opts = CreateOptions {
                     allocation: allocation(reserve),
                     scratch,
+                    ..CreateOptions::default()
                 };
                 let mut writer = c.create_dense_with(name, dtype, &shape, opts)?;
                 let map = writer.as_bytes_mut();

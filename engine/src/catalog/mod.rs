@@ -18,10 +18,33 @@ use crate::failpoint::hit_sql;
 use crate::format::dtype::DType;
 use crate::format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta, TableMeta};
 
+mod budget;
+pub use crate::format::lifecycle::Lifecycle;
+pub(crate) use budget::Reserve;
+pub use budget::Usage;
+
 /// Catalog schema version (`PRAGMA user_version`). 2 adds tables: `kind` may be `table` and the
-/// column `tab` holds a table's rows, columns and types (JSON). A version-1 catalog is migrated
-/// by the first read-write open, and read as it is by read-only ones.
-pub const SCHEMA_VERSION: i64 = 2;
+/// column `tab` holds a table's rows, columns and types (JSON). 3 adds the cache (SPEC 9.7): the
+/// columns `cached` and `released_at` of `arrays`, and the tables `config` and `reservations`.
+/// An older catalog is migrated by the first read-write open, and read as it is by read-only
+/// ones.
+pub const SCHEMA_VERSION: i64 = 3;
+
+/// What schema 3 adds to a schema-2 catalog (also run when a catalog is created).
+const SCHEMA_V3: &str = "
+ALTER TABLE arrays ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE arrays ADD COLUMN released_at INTEGER;
+CREATE TABLE config(
+  key TEXT PRIMARY KEY NOT NULL,
+  value INTEGER
+) STRICT;
+CREATE TABLE reservations(
+  staging TEXT PRIMARY KEY NOT NULL,
+  session TEXT NOT NULL,
+  bytes INTEGER NOT NULL
+) STRICT;
+CREATE INDEX arrays_cached ON arrays(released_at) WHERE cached = 1;
+";
 
 /// The `arrays` table of schema version 2; `{name}` is the table's name.
 const ARRAYS_V2: &str = "
@@ -187,8 +210,14 @@ pub struct ArrayInfo {
     pub files: Vec<FileRecord>,
     /// Whether the checksums are stale (in-place writers are or were active).
     pub checksum_stale: bool,
-    /// Removed automatically after its last reference is released ([P6]).
+    /// What happens after its last release: kept, removed, or kept but evictable (SPEC 9.7).
+    pub lifecycle: Lifecycle,
+    /// Removed automatically after its last reference is released ([P6]): `lifecycle` is
+    /// [`Lifecycle::Scratch`] (kept for older readers of this report).
     pub scratch: bool,
+    /// When a process last released it (or it was published), ms since the epoch; `None` in
+    /// a catalog older than schema 3. Eviction takes the least recent first.
+    pub released_at: Option<i64>,
     /// Whether it has ever been referenced.
     pub ever_held: bool,
     /// Staging location (`<session>/<stem>`) of an in-flight publish.
@@ -457,6 +486,7 @@ impl Catalog {
                 if v == 0 {
                     tx.execute_batch(&ARRAYS_V2.replace("{name}", "arrays"))?;
                     tx.execute_batch(SCHEMA)?;
+                    tx.execute_batch(SCHEMA_V3)?;
                     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
                 }
                 Ok(())
@@ -509,9 +539,10 @@ impl Catalog {
         Ok(())
     }
 
-    /// Migrates a version-1 catalog to version 2 (tables): `arrays` is rebuilt with the new
-    /// `kind` constraint and the `tab` column, rows copied, in one transaction with foreign keys
-    /// off (so `array_files` rows are kept; SQLite's procedure for a table change).
+    /// Migrates an older catalog to the current schema in one transaction: from version 1,
+    /// `arrays` is rebuilt with the new `kind` constraint and the `tab` column, rows copied, with
+    /// foreign keys off (so `array_files` rows are kept; SQLite's procedure for a table change);
+    /// then the cache's columns and tables of version 3 are added.
     fn migrate(&mut self) -> Result<(), CatalogError> {
         let path = self.path.clone();
         let fk = |conn: &Connection, on: bool| {
@@ -519,17 +550,20 @@ impl Catalog {
                 .map_err(|e| sqlite_error(&path, "migrate the catalog", e))
         };
         fk(self.conn()?, false)?;
-        let r = self.immediate("migrate the catalog to schema 2", |tx| {
+        let r = self.immediate("migrate the catalog", |tx| {
             let v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            if v != 1 {
+            if v >= SCHEMA_VERSION {
                 return Ok(());
             }
-            tx.execute_batch(&ARRAYS_V2.replace("{name}", "arrays_v2"))?;
-            tx.execute_batch(&format!(
-                "INSERT INTO arrays_v2({ARRAYS_V1_COLUMNS}) SELECT {ARRAYS_V1_COLUMNS} FROM arrays;
-                 DROP TABLE arrays;
-                 ALTER TABLE arrays_v2 RENAME TO arrays;"
-            ))?;
+            if v == 1 {
+                tx.execute_batch(&ARRAYS_V2.replace("{name}", "arrays_v2"))?;
+                tx.execute_batch(&format!(
+                    "INSERT INTO arrays_v2({ARRAYS_V1_COLUMNS}) SELECT {ARRAYS_V1_COLUMNS} FROM arrays;
+                     DROP TABLE arrays;
+                     ALTER TABLE arrays_v2 RENAME TO arrays;"
+                ))?;
+            }
+            tx.execute_batch(SCHEMA_V3)?;
             let broken: Option<String> = tx
                 .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
                 .optional()?;
@@ -805,8 +839,8 @@ impl Catalog {
     /// The row of `name`, if any.
     pub fn get(&mut self, name: &str) -> Result<Option<ArrayInfo>, CatalogError> {
         let path = self.path.clone();
-        let v2 = self.schema >= 2;
-        let raw = self.read("read array", |tx| get_raw(tx, name, v2))?;
+        let schema = self.schema;
+        let raw = self.read("read array", |tx| get_raw(tx, name, schema))?;
         raw.map(|r| r.into_record(&path)).transpose()
     }
 
@@ -899,8 +933,8 @@ impl Catalog {
     /// failing the whole listing (fsck reports them).
     pub(crate) fn list_lenient(&mut self) -> Result<(Vec<ArrayInfo>, CorruptRows), CatalogError> {
         let path = self.path.clone();
-        let v2 = self.schema >= 2;
-        let raws = self.read("list arrays", |tx| all_raw(tx, v2))?;
+        let schema = self.schema;
+        let raws = self.read("list arrays", |tx| all_raw(tx, schema))?;
         let (mut good, mut bad) = (Vec::new(), Vec::new());
         for r in raws {
             let name = r.name.clone();
@@ -944,9 +978,10 @@ impl Catalog {
         meta: &ArrayMeta,
         files: &[FileRecord],
         staging: &str,
-        scratch: bool,
+        lifecycle: Lifecycle,
     ) -> Result<u64, CatalogError> {
         self.set_sync(true)?;
+        let (scratch, cached) = lifecycle.columns();
         // The intent is the publish's commit point ([W3] step 1): it never uses the reserve.
         self.immediate_growing("record publish intent", |tx| {
             let old: Option<(i64, i64)> = tx
@@ -956,18 +991,29 @@ impl Catalog {
                 .optional()?;
             let generation = old.map_or(1, |(g, _)| g + 1);
             let created = old.map_or_else(now_ms, |(_, c)| c);
+            // A replace leaves the old generation's files in place until step 3 renames over
+            // them: the reservation of the new files keeps counting them until the `live` flip
+            // (SPEC 9.7), so the capacity holds in between.
+            tx.prepare_cached(
+                "UPDATE reservations SET bytes = bytes
+                   + (SELECT COALESCE(SUM(size), 0) FROM array_files WHERE name = ?2)
+                 WHERE staging = ?1",
+            )?
+            .execute(params![staging, name])?;
             tx.execute("DELETE FROM array_files WHERE name = ?1", [name])?;
             let (kind, layout, dtype, idx, ptr, nnz) = meta_columns(meta);
             tx.execute(
                 "INSERT INTO arrays(name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state,
-                                    generation, checksum_stale, staging, created_at, updated_at, scratch, tab)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'publishing', ?9, 0, ?10, ?11, ?12, ?13, ?14)
+                                    generation, checksum_stale, staging, created_at, updated_at, scratch, tab,
+                                    cached, released_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'publishing', ?9, 0, ?10, ?11, ?12, ?13, ?14, ?15, ?12)
                  ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, layout = excluded.layout, tab = excluded.tab,
                    dtype = excluded.dtype, indices_dtype = excluded.indices_dtype,
                    indptr_dtype = excluded.indptr_dtype, shape = excluded.shape, nnz = excluded.nnz,
                    state = 'publishing', generation = excluded.generation, checksum_stale = 0,
                    staging = excluded.staging, updated_at = excluded.updated_at,
-                   scratch = excluded.scratch",
+                   scratch = excluded.scratch, cached = excluded.cached,
+                   released_at = excluded.released_at",
                 params![
                     name,
                     kind,
@@ -982,7 +1028,8 @@ impl Catalog {
                     created,
                     now_ms(),
                     scratch,
-                    table_json(meta)
+                    table_json(meta),
+                    cached
                 ],
             )?;
             hit_sql("publish.intent_mid_tx")?;
@@ -1003,14 +1050,42 @@ impl Catalog {
         meta: &ArrayMeta,
         files: &[FileRecord],
     ) -> Result<(), CatalogError> {
-        self.begin_publish(name, meta, files, "", false)?;
+        self.begin_publish(name, meta, files, "", Lifecycle::Persistent)?;
         self.set_state(name, ArrayState::Live)
     }
 
     /// Sets the state (clearing the staging location when `live`).
     pub(crate) fn set_state(&mut self, name: &str, state: ArrayState) -> Result<(), CatalogError> {
+        self.set_state_holding(name, state, None)
+    }
+
+    /// [`Catalog::set_state`]; with `hold`, the same transaction records that session `hold`
+    /// holds the array (a loader's publish, SPEC 9.7: no eviction between its publish and its
+    /// open).
+    pub(crate) fn set_state_holding(
+        &mut self,
+        name: &str,
+        state: ArrayState,
+        hold: Option<&str>,
+    ) -> Result<(), CatalogError> {
         self.set_sync(true)?;
         self.immediate("update array state", |tx| {
+            if let Some(session) = hold {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO refs(session, name, since) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![session, name, now_ms()])?;
+                tx.prepare_cached("UPDATE arrays SET ever_held = 1 WHERE name = ?1")?
+                    .execute([name])?;
+            }
+            if state == ArrayState::Live {
+                // The publish is finished: its files are counted as the entry's (SPEC 9.7).
+                tx.prepare_cached(
+                    "DELETE FROM reservations
+                     WHERE staging = (SELECT staging FROM arrays WHERE name = ?1)",
+                )?
+                .execute([name])?;
+            }
             tx.execute(
                 "UPDATE arrays SET state = ?2, staging = CASE WHEN ?2 = 'live' THEN NULL ELSE staging END,
                         updated_at = ?3 WHERE name = ?1",
@@ -1208,6 +1283,12 @@ pub struct HolderRow {
 
 /// Deletes every row of a dead session (SPEC [P5]).
 fn reap_session_tx(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<()> {
+    // Its references end now: a release for the order of eviction (SPEC 9.7).
+    tx.execute(
+        "UPDATE arrays SET released_at = ?2
+         WHERE name IN (SELECT name FROM refs WHERE session = ?1)",
+        params![id, now_ms()],
+    )?;
     tx.execute("DELETE FROM refs WHERE session = ?1", [id])?;
     tx.execute("DELETE FROM inplace_writers WHERE session = ?1", [id])?;
     tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
@@ -1272,7 +1353,7 @@ impl Catalog {
         self.set_sync(false)?;
         let path = self.path.clone();
         let raw = self.immediate("take a reference", |tx| {
-            let Some(row) = get_raw(tx, name, true)? else {
+            let Some(row) = get_raw(tx, name, SCHEMA_VERSION)? else {
                 return Ok(None);
             };
             if row.state == "live" {
@@ -1313,6 +1394,8 @@ impl Catalog {
             tx.prepare_cached("DELETE FROM refs WHERE session = ?1 AND name = ?2")?
                 .execute(params![session, name])?;
             hit_sql("refs.release_mid_tx")?;
+            tx.prepare_cached("UPDATE arrays SET released_at = ?2 WHERE name = ?1")?
+                .execute(params![name, now_ms()])?;
             let row: Option<(String, i64, i64)> = tx
                 .query_row(
                     "SELECT state, scratch, ever_held FROM arrays WHERE name = ?1",
@@ -1366,19 +1449,21 @@ impl Catalog {
         })
     }
 
-    /// Marks or unmarks `name` as scratch; returns true if that makes its deletion due now (the
-    /// row is then `removing`).
-    pub(crate) fn set_scratch(
+    /// Sets the lifecycle of live `name`; `None` if there is no such live entry, else whether
+    /// that makes its deletion due now (scratch, held before, no live holder: the row is then
+    /// `removing`).
+    pub(crate) fn set_lifecycle(
         &mut self,
         name: &str,
-        on: bool,
+        lifecycle: Lifecycle,
         alive: &dyn Fn(&str) -> bool,
     ) -> Result<Option<bool>, CatalogError> {
         self.set_sync(true)?;
-        self.immediate("set scratch", |tx| {
+        let (on, cached) = lifecycle.columns();
+        self.immediate("set the lifecycle", |tx| {
             let n = tx.execute(
-                "UPDATE arrays SET scratch = ?2 WHERE name = ?1 AND state = 'live'",
-                params![name, on],
+                "UPDATE arrays SET scratch = ?2, cached = ?3 WHERE name = ?1 AND state = 'live'",
+                params![name, on, cached],
             )?;
             if n == 0 {
                 return Ok(None);
@@ -1612,19 +1697,37 @@ struct RawRow {
     ever_held: i64,
     staging: Option<String>,
     tab: Option<String>,
+    cached: i64,
+    released_at: Option<i64>,
     files: Vec<(String, i64, Option<i64>)>,
 }
 
-/// The row of `name`; `v2`: the catalog has schema version 2 (the `tab` column).
-fn get_raw(tx: &Transaction<'_>, name: &str, v2: bool) -> rusqlite::Result<Option<RawRow>> {
+/// The columns of an `arrays` row as [`raw_row`] reads them, in a catalog of schema `schema`
+/// (read-only connections read older catalogs as they are: the missing columns are NULL).
+fn row_columns(schema: i64) -> &'static str {
+    match schema {
+        ..=1 => {
+            "name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
+                 checksum_stale, staging, scratch, ever_held, NULL, 0, NULL"
+        }
+        2 => {
+            "name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
+              checksum_stale, staging, scratch, ever_held, tab, 0, NULL"
+        }
+        _ => {
+            "name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
+              checksum_stale, staging, scratch, ever_held, tab, cached, released_at"
+        }
+    }
+}
+
+/// The row of `name` in a catalog of schema version `schema`.
+fn get_raw(tx: &Transaction<'_>, name: &str, schema: i64) -> rusqlite::Result<Option<RawRow>> {
     let row = tx
-        .prepare_cached(if v2 {
-            "SELECT name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
-                    checksum_stale, staging, scratch, ever_held, tab FROM arrays WHERE name = ?1"
-        } else {
-            "SELECT name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
-                    checksum_stale, staging, scratch, ever_held, NULL FROM arrays WHERE name = ?1"
-        })?
+        .prepare_cached(&format!(
+            "SELECT {} FROM arrays WHERE name = ?1",
+            row_columns(schema)
+        ))?
         .query_row([name], raw_row)
         .optional()?;
     let Some(mut row) = row else { return Ok(None) };
@@ -1639,15 +1742,12 @@ fn get_raw(tx: &Transaction<'_>, name: &str, v2: bool) -> rusqlite::Result<Optio
 
 /// Every row with its files, in name order: two queries whatever the number of rows (not one
 /// pair per row).
-fn all_raw(tx: &Transaction<'_>, v2: bool) -> rusqlite::Result<Vec<RawRow>> {
+fn all_raw(tx: &Transaction<'_>, schema: i64) -> rusqlite::Result<Vec<RawRow>> {
     let mut rows: Vec<RawRow> = tx
-        .prepare_cached(if v2 {
-            "SELECT name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
-                    checksum_stale, staging, scratch, ever_held, tab FROM arrays ORDER BY name"
-        } else {
-            "SELECT name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state, generation,
-                    checksum_stale, staging, scratch, ever_held, NULL FROM arrays ORDER BY name"
-        })?
+        .prepare_cached(&format!(
+            "SELECT {} FROM arrays ORDER BY name",
+            row_columns(schema)
+        ))?
         .query_map([], raw_row)?
         .collect::<Result<_, _>>()?;
     let mut files: HashMap<String, Vec<(String, i64, Option<i64>)>> = HashMap::new();
@@ -1683,6 +1783,8 @@ fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         scratch: r.get(12)?,
         ever_held: r.get(13)?,
         tab: r.get(14)?,
+        cached: r.get(15)?,
+        released_at: r.get(16)?,
         files: Vec::new(),
     })
 }
@@ -1791,7 +1893,9 @@ impl RawRow {
             bytes,
             files,
             checksum_stale: self.checksum_stale != 0,
+            lifecycle: Lifecycle::of_columns(self.scratch, self.cached),
             scratch: self.scratch != 0,
+            released_at: self.released_at,
             ever_held: self.ever_held != 0,
             staging: self.staging,
             holders: 0,
@@ -1835,7 +1939,8 @@ mod migration_tests {
             size: 100,
             crc32c: Some(1),
         }];
-        cat.begin_publish("t", &meta, &files, "", false).unwrap();
+        cat.begin_publish("t", &meta, &files, "", Lifecycle::Persistent)
+            .unwrap();
         assert_eq!(cat.get("t").unwrap().unwrap().meta, meta);
         let v: i64 = cat
             .conn()

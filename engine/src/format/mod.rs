@@ -6,6 +6,7 @@
 #[cfg_attr(not(feature = "internals"), allow(dead_code))]
 pub mod checksum;
 pub mod dtype;
+pub mod lifecycle;
 pub mod meta;
 pub mod name;
 pub mod sparse;

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use super::shared::Shared;
 use super::stripes::NameLock;
-use crate::catalog::{ArrayState, FileRecord};
+use crate::catalog::{ArrayState, FileRecord, Lifecycle};
 use crate::error::{io_at, WriteError};
 use crate::failpoint::failpoint;
 use crate::format::meta::{render_yaml, ArrayMeta, ALL_SUFFIXES};
@@ -26,16 +26,20 @@ impl Shared {
         meta: &ArrayMeta,
         files: &[FileRecord],
         stem: &str,
-        scratch: bool,
+        lifecycle: Option<Lifecycle>,
     ) -> Result<(), WriteError> {
         self.writable()?;
         self.ensure_parent(name)?;
         let held = self.lock_name(name).map_err(self.lock_err(name))?;
         self.recover_locked(&held)?;
         let staging = format!("{}/{stem}", self.session_id());
+        // A name this process is loading is held from the moment it is live (SPEC 9.7), unless
+        // this process holds it already.
+        let (lifecycle, loading) = self.publish_lifecycle(name.as_str(), lifecycle);
+        let hold = loading && self.local_count(name.as_str()) == 0;
         let intent = self
             .catalog()
-            .begin_publish(name.as_str(), meta, files, &staging, scratch);
+            .begin_publish(name.as_str(), meta, files, &staging, lifecycle);
         if let Err(e) = intent {
             // SQLite rolls a failed transaction back; should its commit have reached the database
             // anyway, the row says so, and then the publish is committed ([W9]).
@@ -44,7 +48,8 @@ impl Shared {
             }
         }
         // Committed. Whatever fails from here is finished by recovery.
-        let _ = self.finish_publish(&held, meta, &staging);
+        let hold_session = hold.then(|| self.session_id().to_string());
+        let _ = self.finish_publish(&held, meta, &staging, hold_session.as_deref());
         self.arrays().remove(name.as_str());
         Ok(())
     }
@@ -63,12 +68,19 @@ impl Shared {
         held: &NameLock,
         meta: &ArrayMeta,
         staging: &str,
+        hold: Option<&str>,
     ) -> Result<(), WriteError> {
         let name = held.name();
         failpoint!("publish.after_intent");
         self.roll_forward(held, meta, staging)?;
         failpoint!("publish.before_live");
-        self.catalog().set_state(name.as_str(), ArrayState::Live)?;
+        self.catalog()
+            .set_state_holding(name.as_str(), ArrayState::Live, hold)?;
+        if hold.is_some() {
+            // The reference the catalog now records is this process's ([P3]).
+            *self.counts().entry(name.to_string()).or_insert(0) += 1;
+            self.loaded_held(name.as_str());
+        }
         failpoint!("publish.after_live");
         Ok(())
     }

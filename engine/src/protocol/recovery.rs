@@ -114,6 +114,7 @@ impl Shared {
                 .map_err(|e| as_container_err(&name, e))?;
         }
         report.staging_removed = self.remove_dead_staging()?;
+        self.drop_dead_reservations()?;
         crate::fs::reserve::ensure(&self.dir); // [Q3]
         report.deferred = self.catalog().deferred()?;
         Ok(report)

@@ -44,6 +44,12 @@ pub(crate) struct Shared {
     /// Where a forked child's failed attempt to start its own session is reported (made again at
     /// the next use).
     pub(super) broken: OnceLock<Box<Proc>>,
+    /// How long writes through this container's handles wait for room under its limits
+    /// (SPEC 9.7; `Container::wait_for_room`).
+    pub(crate) room_wait: Mutex<Option<std::time::Duration>>,
+    /// Names this process is loading (`Container::open_or_load`), with the loading process's
+    /// id and the lifecycle their publish takes.
+    pub(super) loading: Mutex<HashMap<String, super::budget::Loading>>,
 }
 
 /// What belongs to one process (SPEC [P2]). A process forked from the one that opened the
@@ -381,6 +387,8 @@ impl Shared {
             origin,
             heir_lock: Mutex::new(()),
             broken: OnceLock::new(),
+            room_wait: Mutex::new(None),
+            loading: Mutex::new(HashMap::new()),
         });
         registry.insert(key, Arc::downgrade(&shared));
         Ok(shared)

@@ -1,0 +1,330 @@
+//! The cache's bookkeeping in the catalog (SPEC 9.7): the container's limits (`config`), the
+//! reservations of bytes that writes in flight are staging (`reservations`), and the choice of
+//! the unreferenced `cached` entries to evict, least recently released first. Every decision is
+//! one `BEGIN IMMEDIATE` transaction, so concurrent writers never overshoot the capacity together.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::{now_ms, to_i64, Catalog, Lifecycle};
+use crate::error::{CatalogError, Occupant, Shortfall};
+use crate::format::lifecycle::Limits;
+
+/// `config` key of the capacity in bytes.
+const CAPACITY: &str = "capacity";
+/// `config` key of the free space to keep on the file system, in bytes.
+const MIN_FREE: &str = "min_free";
+
+/// Bytes in a container by what may happen to them ([`crate::Container::usage`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    /// Data files of every entry, in any state (what the capacity counts, with `reserved`).
+    pub entries: u64,
+    /// Reserved by writes in flight (their staged files).
+    pub reserved: u64,
+    /// Of `entries`: `cached` entries that nobody holds (what eviction can free).
+    pub evictable: u64,
+}
+
+/// What [`Catalog::reserve`] decided.
+#[derive(Debug)]
+pub(crate) enum Reserve {
+    /// Recorded (or no limit is set).
+    Granted,
+    /// Not yet: these entries (name, bytes) are now `removing`; finish their removal, then ask
+    /// again.
+    Evict(Vec<(String, u64)>),
+    /// It does not fit even if every unreferenced `cached` entry went.
+    Short(Box<Shortfall>),
+}
+
+fn get_limit(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<u64>> {
+    let v: Option<Option<i64>> = tx
+        .prepare_cached("SELECT value FROM config WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?;
+    Ok(v.flatten().and_then(|v| u64::try_from(v).ok()))
+}
+
+fn limits_tx(tx: &Transaction<'_>) -> rusqlite::Result<Limits> {
+    Ok(Limits {
+        capacity: get_limit(tx, CAPACITY)?,
+        min_free: get_limit(tx, MIN_FREE)?,
+    })
+}
+
+fn sum(tx: &Transaction<'_>, sql: &str) -> rusqlite::Result<u64> {
+    let v: i64 = tx.prepare_cached(sql)?.query_row([], |r| r.get(0))?;
+    Ok(u64::try_from(v).unwrap_or(0))
+}
+
+fn entries_bytes(tx: &Transaction<'_>) -> rusqlite::Result<u64> {
+    sum(tx, "SELECT COALESCE(SUM(size), 0) FROM array_files")
+}
+
+fn reserved_bytes(tx: &Transaction<'_>) -> rusqlite::Result<u64> {
+    sum(tx, "SELECT COALESCE(SUM(bytes), 0) FROM reservations")
+}
+
+/// The unreferenced `cached` live entries with their bytes, least recently released first:
+/// what eviction may take, in its order.
+fn evictable(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(String, u64)>> {
+    tx.prepare_cached(
+        "SELECT a.name, (SELECT COALESCE(SUM(size), 0) FROM array_files f WHERE f.name = a.name)
+         FROM arrays a
+         WHERE a.cached = 1 AND a.state = 'live'
+           AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.name = a.name)
+           AND NOT EXISTS (SELECT 1 FROM inplace_writers w WHERE w.name = a.name)
+         ORDER BY a.released_at, a.name",
+    )?
+    .query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+        ))
+    })?
+    .collect()
+}
+
+/// The largest entries eviction may not take.
+fn occupants(tx: &Transaction<'_>) -> rusqlite::Result<Vec<Occupant>> {
+    let rows: Vec<(String, i64, i64, i64)> = tx
+        .prepare(
+            "SELECT a.name, (SELECT COALESCE(SUM(size), 0) FROM array_files f WHERE f.name = a.name) AS b,
+                    a.scratch, a.cached
+             FROM arrays a
+             WHERE NOT (a.cached = 1 AND a.state = 'live'
+                        AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.name = a.name)
+                        AND NOT EXISTS (SELECT 1 FROM inplace_writers w WHERE w.name = a.name))
+             ORDER BY b DESC, a.name LIMIT 10",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for (name, bytes, scratch, cached) in rows {
+        let holders = tx
+            .prepare_cached(
+                "SELECT r.session, s.pid FROM refs r LEFT JOIN sessions s ON s.id = r.session
+                 WHERE r.name = ?1 ORDER BY r.session",
+            )?
+            .query_map([&name], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?
+                        .and_then(|p| u32::try_from(p).ok()),
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        out.push(Occupant {
+            name,
+            bytes: u64::try_from(bytes).unwrap_or(0),
+            lifecycle: Lifecycle::of_columns(scratch, cached),
+            holders,
+        });
+    }
+    Ok(out)
+}
+
+/// Marks `removing` the least recently released evictable entries until they free `need`
+/// bytes; returns them, or `None` (nothing marked) if all of them would not free enough.
+fn evict_tx(tx: &Transaction<'_>, need: u64) -> rusqlite::Result<Option<Vec<(String, u64)>>> {
+    let mut picked = Vec::new();
+    let mut freed = 0u64;
+    for (name, bytes) in evictable(tx)? {
+        if freed >= need {
+            break;
+        }
+        freed = freed.saturating_add(bytes);
+        picked.push((name, bytes));
+    }
+    if freed < need {
+        return Ok(None);
+    }
+    for (name, _) in &picked {
+        tx.prepare_cached("UPDATE arrays SET state = 'removing', updated_at = ?2 WHERE name = ?1")?
+            .execute(params![name, now_ms()])?;
+    }
+    crate::failpoint::hit_sql("evict.mark_mid_tx")?;
+    Ok(Some(picked))
+}
+
+/// The bytes over the limits if `extra` more were added: over the capacity, or under the free
+/// space floor (`fs_free` as measured by the caller).
+fn over(limits: Limits, used: u64, extra: u64, fs_free: Option<u64>) -> u64 {
+    let cap = limits
+        .capacity
+        .map_or(0, |c| used.saturating_add(extra).saturating_sub(c));
+    let floor = match (limits.min_free, fs_free) {
+        (Some(m), Some(f)) => extra.saturating_add(m).saturating_sub(f),
+        _ => 0,
+    };
+    cap.max(floor)
+}
+
+impl Catalog {
+    /// The container's limits (none in a catalog older than schema 3).
+    pub(crate) fn limits(&mut self) -> Result<Limits, CatalogError> {
+        if self.schema < 3 {
+            return Ok(Limits::default());
+        }
+        self.read("read the container's limits", limits_tx)
+    }
+
+    /// Sets (or with `None` clears) the capacity and the free space floor.
+    pub(crate) fn set_limits(&mut self, limits: Limits) -> Result<(), CatalogError> {
+        self.set_sync(true)?;
+        self.immediate("set the container's limits", |tx| {
+            for (key, value) in [(CAPACITY, limits.capacity), (MIN_FREE, limits.min_free)] {
+                match value {
+                    Some(v) => tx
+                        .prepare_cached(
+                            "INSERT INTO config(key, value) VALUES (?1, ?2)
+                               ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        )?
+                        .execute(params![key, to_i64(v)])?,
+                    None => tx
+                        .prepare_cached("DELETE FROM config WHERE key = ?1")?
+                        .execute([key])?,
+                };
+            }
+            Ok(())
+        })
+    }
+
+    /// Bytes by what may happen to them.
+    pub(crate) fn usage(&mut self) -> Result<Usage, CatalogError> {
+        if self.schema < 3 {
+            let entries = self.read("sum the entries' bytes", entries_bytes)?;
+            return Ok(Usage {
+                entries,
+                ..Usage::default()
+            });
+        }
+        self.read("sum the entries' bytes", |tx| {
+            Ok(Usage {
+                entries: entries_bytes(tx)?,
+                reserved: reserved_bytes(tx)?,
+                evictable: evictable(tx)?.iter().map(|(_, b)| b).sum(),
+            })
+        })
+    }
+
+    /// Reserves `total` bytes for the staged files `staging` (`<session>/<n>`) of `session`,
+    /// all of them together (a reservation only grows). If that would go over the limits,
+    /// evicts (marks `removing`) the least recently released unreferenced `cached` entries
+    /// that make room, and the caller asks again once they are gone; nothing is evicted if
+    /// even all of them would not make room. `fs_free`: the file system's free bytes now (for
+    /// a `min_free`).
+    pub(crate) fn reserve(
+        &mut self,
+        session: &str,
+        staging: &str,
+        total: u64,
+        fs_free: Option<u64>,
+    ) -> Result<Reserve, CatalogError> {
+        // FULL: an eviction marks rows `removing` before their files are unlinked.
+        self.set_sync(true)?;
+        self.immediate_growing("reserve room for a write", |tx| {
+            let limits = limits_tx(tx)?;
+            if !limits.any() {
+                return Ok(Reserve::Granted);
+            }
+            let own: i64 = tx
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(bytes), 0) FROM reservations WHERE staging = ?1",
+                )?
+                .query_row([staging], |r| r.get(0))?;
+            let extra = total.saturating_sub(u64::try_from(own).unwrap_or(0));
+            if extra == 0 {
+                return Ok(Reserve::Granted);
+            }
+            let reserved = reserved_bytes(tx)?;
+            let used = entries_bytes(tx)?.saturating_add(reserved);
+            let need = over(limits, used, extra, fs_free);
+            if need == 0 {
+                tx.prepare_cached(
+                    "INSERT INTO reservations(staging, session, bytes) VALUES (?1, ?2, ?3)
+                       ON CONFLICT(staging) DO UPDATE SET bytes = excluded.bytes",
+                )?
+                .execute(params![staging, session, to_i64(total)])?;
+                crate::failpoint::hit_sql("reserve.mid_tx")?;
+                return Ok(Reserve::Granted);
+            }
+            if let Some(picked) = evict_tx(tx, need)? {
+                return Ok(Reserve::Evict(picked));
+            }
+            Ok(Reserve::Short(Box::new(Shortfall {
+                needed: extra,
+                limits,
+                used,
+                reserved,
+                evictable: evictable(tx)?.iter().map(|(_, b)| b).sum(),
+                fs_free,
+                largest: occupants(tx)?,
+            })))
+        })
+    }
+
+    /// Evicts what must go for the container to be within its limits now (`dafctl gc --evict`):
+    /// marks `removing` the least recently released unreferenced `cached` entries needed, or as
+    /// many as there are if that is not enough. Returns them (name, bytes).
+    pub(crate) fn trim(
+        &mut self,
+        fs_free: Option<u64>,
+    ) -> Result<Vec<(String, u64)>, CatalogError> {
+        if self.schema < 3 {
+            return Ok(Vec::new());
+        }
+        self.set_sync(true)?;
+        self.immediate("evict to the container's limits", |tx| {
+            let limits = limits_tx(tx)?;
+            let used = entries_bytes(tx)?.saturating_add(reserved_bytes(tx)?);
+            let need = over(limits, used, 0, fs_free);
+            if need == 0 {
+                return Ok(Vec::new());
+            }
+            let all: u64 = evictable(tx)?.iter().map(|(_, b)| b).sum();
+            Ok(evict_tx(tx, need.min(all))?.unwrap_or_default())
+        })
+    }
+
+    /// Drops the reservation of staged files `staging` (a write that published nothing).
+    pub(crate) fn unreserve(&mut self, staging: &str) -> Result<(), CatalogError> {
+        if self.schema < 3 {
+            return Ok(());
+        }
+        self.set_sync(false)?;
+        self.immediate("drop a reservation", |tx| {
+            tx.prepare_cached("DELETE FROM reservations WHERE staging = ?1")?
+                .execute([staging])?;
+            Ok(())
+        })
+    }
+
+    /// Sessions that have reservations.
+    pub(crate) fn reserving_sessions(&mut self) -> Result<Vec<String>, CatalogError> {
+        if self.schema < 3 {
+            return Ok(Vec::new());
+        }
+        self.read("list reservations", |tx| {
+            tx.prepare_cached("SELECT DISTINCT session FROM reservations ORDER BY session")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+    }
+
+    /// Drops the reservations of dead session `session` whose staged files are gone, except
+    /// those of an unfinished publish (recovery's `live` flip drops them).
+    pub(crate) fn drop_dead_reservations(&mut self, session: &str) -> Result<(), CatalogError> {
+        self.set_sync(false)?;
+        self.immediate("drop a dead session's reservations", |tx| {
+            tx.prepare_cached(
+                "DELETE FROM reservations WHERE session = ?1
+                   AND staging NOT IN (SELECT staging FROM arrays
+                                       WHERE state <> 'live' AND state = 'publishing'
+                                         AND staging IS NOT NULL)",
+            )?
+            .execute([session])?;
+            Ok(())
+        })
+    }
+}

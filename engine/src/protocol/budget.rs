@@ -1,0 +1,190 @@
+//! The cache's protocol (SPEC 9.7): reserving room for a write before its bytes are staged,
+//! evicting the least recently released unreferenced `cached` entries to make it, and the
+//! lifecycle of what this process is loading ([`crate::Container::open_or_load`]).
+
+use std::time::{Duration, Instant};
+
+use super::shared::Shared;
+use crate::catalog::{Lifecycle, Reserve};
+use crate::error::WriteError;
+use crate::failpoint::failpoint;
+use crate::format::name::ArrayName;
+
+/// How often a write that waits for room looks again (and collects garbage again).
+const ROOM_POLL: Duration = Duration::from_millis(20);
+const ROOM_CLEAN_EVERY: Duration = Duration::from_secs(1);
+
+impl Shared {
+    /// Reserves `total` bytes (all of the write's staged files together; a reservation only
+    /// grows) for the staged files `stem` of a write of `name`, before they are written (SPEC
+    /// 9.7). If that would go over the container's limits, evicts what it must and asks again;
+    /// if it cannot fit even then, collects garbage once (dead writers' reservations, unfinished
+    /// removals) and asks again, then waits for room as long as this handle was told to
+    /// ([`crate::Container::wait_for_room`]), or fails with [`WriteError::Capacity`]. Without
+    /// limits it costs one catalog read.
+    pub(crate) fn make_room(
+        &self,
+        name: &ArrayName,
+        stem: &str,
+        total: u64,
+    ) -> Result<(), WriteError> {
+        if !self.catalog().limits()?.any() {
+            return Ok(());
+        }
+        let staging = format!("{}/{stem}", self.session_id());
+        let deadline = self.room_wait().map(|d| Instant::now() + d);
+        let mut cleaned: Option<Instant> = None;
+        loop {
+            let fs_free = crate::fs::sys::fs_space(&self.root)
+                .ok()
+                .map(|(free, _)| free);
+            let decision = self
+                .catalog()
+                .reserve(self.session_id(), &staging, total, fs_free)?;
+            match decision {
+                Reserve::Granted => return Ok(()),
+                Reserve::Evict(picked) => self.finish_evictions(&picked)?,
+                Reserve::Short(shortfall) => {
+                    if cleaned.is_none_or(|t| t.elapsed() >= ROOM_CLEAN_EVERY) {
+                        // Dead writers' reservations and removals others left unfinished
+                        // count until collected.
+                        let _ = self.gc();
+                        cleaned = Some(Instant::now());
+                        continue;
+                    }
+                    if deadline.is_some_and(|d| Instant::now() < d) {
+                        std::thread::sleep(ROOM_POLL);
+                        continue;
+                    }
+                    return Err(WriteError::Capacity {
+                        container: self.root.clone(),
+                        name: name.to_string(),
+                        shortfall,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Finishes the removal of entries an eviction marked `removing` (SPEC 9.7, as [W8]'s
+    /// removals marked outside the stripe: only if still `removing` under the stripe).
+    pub(crate) fn finish_evictions(&self, picked: &[(String, u64)]) -> Result<(), WriteError> {
+        for (n, _) in picked {
+            let Ok(name) = ArrayName::new(n) else {
+                continue;
+            };
+            failpoint!("evict.before_stripe");
+            let held = self.lock_name(&name).map_err(self.lock_err(&name))?;
+            self.finish_due_remove(&held)?;
+            failpoint!("evict.after_remove");
+        }
+        Ok(())
+    }
+
+    /// Evicts what must go for the container to be within its limits now (or everything
+    /// evictable, if that is not enough); returns what was evicted (name, bytes).
+    pub(crate) fn trim(&self) -> Result<Vec<(String, u64)>, WriteError> {
+        self.writable()?;
+        let fs_free = crate::fs::sys::fs_space(&self.root)
+            .ok()
+            .map(|(free, _)| free);
+        let picked = self.catalog().trim(fs_free)?;
+        self.finish_evictions(&picked)?;
+        Ok(picked)
+    }
+
+    /// Drops the reservations (SPEC 9.7) of dead sessions whose staged files are gone (after
+    /// [`Shared::remove_dead_staging`]); an unfinished publish's stays until recovery's `live`
+    /// flip.
+    pub(crate) fn drop_dead_reservations(&self) -> Result<(), crate::error::ContainerError> {
+        let sessions = self.catalog().reserving_sessions()?;
+        for s in sessions {
+            if self.session_alive(&s) || matches!(self.staging_of(&s), Ok(Some(_))) {
+                continue;
+            }
+            self.catalog().drop_dead_reservations(&s)?;
+        }
+        Ok(())
+    }
+
+    /// How long this handle's writes wait for room under the limits (`None`: they do not).
+    pub(crate) fn room_wait(&self) -> Option<Duration> {
+        *crate::sync::lock(&self.room_wait)
+    }
+
+    /// Marks `name` as being loaded by this process with `lifecycle` (until the guard drops):
+    /// a publish of it that gives no lifecycle takes this one, and is held by this process in
+    /// the transaction that makes it live, so no eviction falls between the publish and the
+    /// loader's open.
+    pub(crate) fn loading(&self, name: &str, lifecycle: Lifecycle) -> LoadingGuard<'_> {
+        crate::sync::lock(&self.loading).insert(
+            name.to_string(),
+            Loading {
+                pid: std::process::id(),
+                lifecycle,
+                held: false,
+            },
+        );
+        LoadingGuard {
+            shared: self,
+            name: name.to_string(),
+        }
+    }
+
+    /// The lifecycle a publish of `name` takes, and whether this process is loading it.
+    pub(crate) fn publish_lifecycle(
+        &self,
+        name: &str,
+        explicit: Option<Lifecycle>,
+    ) -> (Lifecycle, bool) {
+        let loading = crate::sync::lock(&self.loading)
+            .get(name)
+            .filter(|l| l.pid == std::process::id())
+            .map(|l| l.lifecycle);
+        match (explicit, loading) {
+            (Some(l), loading) => (l, loading.is_some()),
+            (None, Some(l)) => (l, true),
+            (None, None) => (Lifecycle::Persistent, false),
+        }
+    }
+
+    /// Notes that the publish of `name`, which this process is loading, took this process's
+    /// reference with its `live` flip.
+    pub(crate) fn loaded_held(&self, name: &str) {
+        if let Some(l) = crate::sync::lock(&self.loading).get_mut(name) {
+            l.held = true;
+        }
+    }
+}
+
+/// A name this process is loading ([`Shared::loading`]).
+pub(crate) struct Loading {
+    /// The loading process (a forked child is not loading what its parent was).
+    pid: u32,
+    /// The lifecycle its publish takes when the loader gives none.
+    lifecycle: Lifecycle,
+    /// Whether its publish took a reference for this process that the loader's caller must
+    /// give back once it has opened the entry.
+    held: bool,
+}
+
+/// While alive, its name is being loaded by this process ([`Shared::loading`]).
+pub(crate) struct LoadingGuard<'a> {
+    shared: &'a Shared,
+    name: String,
+}
+
+impl LoadingGuard<'_> {
+    /// Ends the load; whether its publish took a reference this process must give back.
+    pub(crate) fn finish(self) -> bool {
+        crate::sync::lock(&self.shared.loading)
+            .get(&self.name)
+            .is_some_and(|l| l.held)
+    }
+}
+
+impl Drop for LoadingGuard<'_> {
+    fn drop(&mut self) {
+        crate::sync::lock(&self.shared.loading).remove(&self.name);
+    }
+}
