@@ -152,6 +152,7 @@ fn a_waiter_that_times_out_is_told_which_process_is_loading_what() {
             "day/1",
             &LoadOptions {
                 timeout: Some(Duration::from_millis(150)),
+                ..LoadOptions::default()
             },
             |_: &Container, _: &str| -> dafstore::Result<()> { unreachable!() },
         )

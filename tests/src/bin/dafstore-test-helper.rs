@@ -14,6 +14,11 @@
 //!   (CLOCK_REALTIME) to LOG and writes `[k, k, k]` for name `nk` after a short pause; checks the
 //!   values it opened; now and then removes the name again, so loads repeat.
 //! - `load-hang DIR NAME` — takes NAME's load lock, prints `ready`, sleeps until killed.
+//! - `cache-churn DIR ID ROUNDS NAMES` — ROUNDS times: `open_or_load` of one of NAMES (`c0` …)
+//!   picked at random, whose loader writes `c<k>` as `(k % 4 + 1) * 32 KiB` bytes of value
+//!   `k` (cached, the load's default); checks the bytes it opened, holds them a few ms. A write
+//!   that does not fit (`WriteError::Capacity`) is counted, not an error. Prints
+//!   `loads=<n> capacity_errors=<n>`.
 // The `load-loop` loader returns `dafstore::Result` (a 128-byte error, as a user's would).
 #![allow(clippy::result_large_err)]
 
@@ -175,6 +180,47 @@ fn run(args: &[String]) -> Result<(), String> {
                     }
                 }
             }
+            Ok(())
+        }
+        ["cache-churn", dir, id, rounds, names] => {
+            let id: u64 = id.parse().map_err(|e| s(&e))?;
+            let rounds: u32 = rounds.parse().map_err(|e| s(&e))?;
+            let names: u64 = names.parse().map_err(|e| s(&e))?;
+            let c = Container::open(dir).map_err(|e| s(&e))?;
+            let mut rng = id.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let (mut loads, mut full) = (0u64, 0u64);
+            for _ in 0..rounds {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let k = rng % names;
+                let name = format!("c{k}");
+                let len = (k % 4 + 1) * 32 * 1024;
+                let a = c.open_or_load(&name, |c: &Container, n: &str| -> dafstore::Result<()> {
+                    loads += 1;
+                    let bytes = vec![k as u8; len as usize];
+                    c.write_dense_bytes(n, dafstore::DType::UInt8, &[len], &bytes)?;
+                    Ok(())
+                });
+                let a = match a {
+                    Ok(a) => a,
+                    Err(dafstore::Error::Write(dafstore::WriteError::Capacity { .. })) => {
+                        full += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(format!("open_or_load {name}: {e}")),
+                };
+                let dafstore::Array::Dense(d) = a else {
+                    return Err(format!("{name} is not dense"));
+                };
+                let bytes = d.as_bytes();
+                if bytes.len() as u64 != len || bytes.iter().any(|&b| b != k as u8) {
+                    return Err(format!("{name} holds wrong bytes"));
+                }
+                std::thread::sleep(std::time::Duration::from_micros(rng % 3000));
+                drop(d);
+            }
+            println!("loads={loads} capacity_errors={full}");
             Ok(())
         }
         ["load-hang", dir, name] => {
