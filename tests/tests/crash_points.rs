@@ -754,7 +754,69 @@ fn scenarios() -> Vec<Scenario> {
         ..plain("gc.reap_mid_tx", &["open-only", "d"])
     });
     out.push(plain("open.after_row", &["open", "d"]));
+    for (point, _) in EVICT_POINTS {
+        out.push(Scenario {
+            prepare: cache_full,
+            ..plain(point, &["write-dense", "new", "3"])
+        });
+    }
     out
+}
+
+/// Makes `k` a cached entry nobody holds and sets the capacity to the bytes stored: the next
+/// write of `new` (seed 3: the size of `k`) must evict `k` first (SPEC [E4]).
+fn cache_full(root: &Path) {
+    let c = Container::open(root).unwrap();
+    c.set_lifecycle("k", dafstore::Lifecycle::Cached).unwrap();
+    let used = c.usage().unwrap().entries;
+    c.set_capacity(Some(used)).unwrap();
+}
+
+/// The steps of a write that evicts (SPEC [E3], [E4]), in order, and whether `k` is still there
+/// after the next open when the writer dies at that step.
+const EVICT_POINTS: [(&str, bool); 4] = [
+    ("evict.mark_mid_tx", true),
+    ("evict.before_stripe", false),
+    ("evict.after_remove", false),
+    ("reserve.mid_tx", false),
+];
+
+#[test]
+fn a_crash_or_an_error_at_each_step_of_an_eviction_loses_nothing_but_the_evicted_entry() {
+    for (point, k_kept) in EVICT_POINTS {
+        let (_t, root) = setup();
+        cache_full(&root);
+        crash_at(&root, point, &["write-dense", "new", "3"]);
+        let mut expect = start_state();
+        if !k_kept {
+            expect.insert("k", None);
+        }
+        // The dead writer published nothing; its reservation and staging are collected.
+        check_after_open(&root, &expect, point);
+        let c = Container::open(&root).unwrap();
+        assert_eq!(c.usage().unwrap().reserved, 0, "{point}");
+        // The write then succeeds (evicting k if it is still there).
+        gen::write_dense(&c, "new", 3).unwrap();
+        drop(c);
+        expect.insert("k", None);
+        expect.insert("new", Some(3));
+        check_after_open(&root, &expect, point);
+    }
+    // An error inside either transaction is returned and leaves everything as it was.
+    for point in ["evict.mark_mid_tx", "reserve.mid_tx"] {
+        let (_t, root) = setup();
+        cache_full(&root);
+        let printed = fail_at(&root, point, "error", &["write-dense", "new", "3"]);
+        assert!(
+            printed.starts_with("err ") && printed.contains("failpoint"),
+            "{point}: {printed}"
+        );
+        let mut expect = start_state();
+        if point == "reserve.mid_tx" {
+            expect.insert("k", None); // evicted by the first transaction, which committed
+        }
+        check_after_open(&root, &expect, point);
+    }
 }
 
 #[test]
