@@ -31,12 +31,12 @@
 //!
 //! | layer | files | owns |
 //! |---|---|---|
-//! | 0 vocabulary | `error.rs`, `failpoint.rs`, `sync.rs`, `format/dtype.rs` | every error type and its [`Remedy`]; crash points (feature `failpoints`); poison-tolerant locking; element types |
+//! | 0 vocabulary | `error.rs`, `failpoint.rs`, `sync.rs`, `format/dtype.rs`, `format/lifecycle.rs` | every error type and its [`Remedy`]; crash points (feature `failpoints`); poison-tolerant locking; element types; lifecycles and limits (the cache's values) |
 //! | 1 format | `format/{name,meta,yaml,sparse,table,checksum}.rs`, `format/mod.rs` | SPEC sections 2–6 as pure functions: names, metadata documents (a YAML subset parser), sparse invariants, table files (the Arrow type grammar, reading an IPC file in memory), CRC-32C, container constants. Bytes in, typed values out, no I/O |
 //! | 2 file system | `fs/{sys,beneath,cache,reserve,local,read,inspect}.rs` | every system call and all `unsafe` (`sys`); paths under a container without following links (`beneath`); one map per file per process (`cache`); the space reserve; local-fs check and directory syncs; reading metadata and checksums; reading an array from its files alone (`inspect`) |
-//! | 3 catalog | `catalog/mod.rs` | the SQLite catalog: rows, states, sessions, references, in-place writers |
-//! | 4 protocol | `protocol/{shared,session,fork,stripes,load,refs,publish,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), load locks (open or load), reference counts, publish, removal, recovery and gc |
-//! | 5 handles | `container.rs`, `array.rs`, `table.rs`, `writer.rs`, `hold.rs`, `load.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped arrays and tables, writers, [`Ref`]s, open or load, import/export, the umbrella [`Error`] |
+//! | 3 catalog | `catalog/mod.rs`, `catalog/budget.rs` | the SQLite catalog: rows, states, sessions, references, in-place writers; the cache's limits, reservations and choice of evictions |
+//! | 4 protocol | `protocol/{shared,session,fork,stripes,load,budget,refs,publish,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), load locks (open or load), room for writes and eviction (`budget`), reference counts, publish, removal, recovery and gc |
+//! | 5 handles | `container.rs`, `array.rs`, `table.rs`, `writer.rs`, `hold.rs`, `load.rs`, `budget.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped arrays and tables, writers, [`Ref`]s, open or load, the cache's limits, import/export, the umbrella [`Error`] |
 //! | 6 maintenance | `fsck.rs`, `adopt.rs`, `rebuild.rs` | whole-container checks and repairs, adopting daf directories, rebuilding the catalog |
 //!
 //! The internals that tests and fuzzers drive directly (metadata parse/render, sparse validation,
