@@ -15,10 +15,24 @@ use crate::protocol::load::{LoadGuard, Locked};
 pub use crate::protocol::load::Loader;
 
 /// A held load lock of a name ([`Container::lock_load`]); released when dropped. While it is
-/// held, other processes' [`Container::open_or_load`] of the name wait.
+/// held, other processes' [`Container::open_or_load`] of the name wait, and a publish of the name
+/// by this process takes the load's lifecycle (unless the write gives one) and this process's
+/// reference with its `live` flip (SPEC [E6]); that reference is given back when the lock is
+/// dropped, so open the entry before.
 pub struct LoadLock {
     guard: LoadGuard,
     name: String,
+    container: Container,
+}
+
+impl Drop for LoadLock {
+    fn drop(&mut self) {
+        if self.container.shared.end_loading(&self.name) {
+            if let Ok(n) = ArrayName::new(&self.name) {
+                let _ = self.container.shared.release(&n);
+            }
+        }
+    }
 }
 
 impl LoadLock {
@@ -70,6 +84,19 @@ impl Container {
     /// fill a writer themselves: take it, check whether the name is live now, build and publish
     /// it if not, then drop the lock.
     pub fn lock_load(&self, name: &str, timeout: Option<Duration>) -> Result<LoadLock, LoadError> {
+        self.lock_load_with(
+            name,
+            &LoadOptions {
+                timeout,
+                ..LoadOptions::default()
+            },
+        )
+    }
+
+    /// [`Container::lock_load`] with options: the timeout, and the lifecycle of what this
+    /// process publishes under the name while it holds the lock (`cached` by default).
+    pub fn lock_load_with(&self, name: &str, opts: &LoadOptions) -> Result<LoadLock, LoadError> {
+        let timeout = opts.timeout;
         let n = ArrayName::new(name)?;
         if self.is_read_only() {
             return Err(LoadError::ReadOnly {
@@ -80,10 +107,14 @@ impl Container {
         let start = Instant::now();
         let shared = &self.shared;
         match shared.lock_load(&n, timeout.map(|t| start + t))? {
-            Locked::Held(guard) => Ok(LoadLock {
-                guard,
-                name: name.to_string(),
-            }),
+            Locked::Held(guard) => {
+                shared.begin_loading(name, opts.lifecycle);
+                Ok(LoadLock {
+                    guard,
+                    name: name.to_string(),
+                    container: self.clone(),
+                })
+            }
             Locked::TimedOut(loader) => Err(LoadError::Timeout {
                 name: name.to_string(),
                 path: shared.load_lock_path(&n),
@@ -143,33 +174,20 @@ impl Container {
         if let Some(a) = self.open_if_live(name)? {
             return Ok(a);
         }
-        let lock = self.lock_load(name, opts.timeout)?;
+        let lock = self.lock_load_with(name, opts)?;
         // [L2]: the process that held the lock before us may have published it.
         if let Some(a) = self.open_if_live(name)? {
             return Ok(a);
         }
-        let loading = self.shared.loading(name, opts.lifecycle);
-        let loaded = loader(self, name);
-        // Whether the loader's publish took this process's reference with the `live` flip
-        // (SPEC 9.7): opening adds one; the extra one goes below, after the open.
-        let pre_held = loading.finish();
-        let give_back = || {
-            if pre_held {
-                if let Ok(n) = ArrayName::new(name) {
-                    let _ = self.shared.release(&n);
-                }
-            }
-        };
-        if let Err(e) = loaded {
-            give_back();
-            return Err(e);
-        }
-        let opened = self.open_if_live(name);
-        give_back();
-        let a = opened?.ok_or_else(|| LoadError::NotPublished {
-            container: self.root().to_path_buf(),
-            name: name.to_string(),
-        })?;
+        loader(self, name)?;
+        // The loader's publish is held by this process from its `live` flip ([E6]); dropping
+        // the lock gives that reference back, after this open took its own.
+        let a = self
+            .open_if_live(name)?
+            .ok_or_else(|| LoadError::NotPublished {
+                container: self.root().to_path_buf(),
+                name: name.to_string(),
+            })?;
         drop(lock);
         Ok(a)
     }

@@ -397,3 +397,21 @@ fn four_processes_loading_under_a_capacity_never_exceed_it_and_always_read_the_r
     let u = c.usage().unwrap();
     assert!(u.entries <= capacity && u.reserved == 0, "{u:?}");
 }
+
+#[test]
+fn a_publish_under_lock_load_is_cached_and_held_until_the_lock_is_dropped() {
+    let (_d, c) = new_container();
+    let lock = c.lock_load("x", None).unwrap();
+    put(&c, "x", 8, &CreateOptions::default()).unwrap();
+    assert_eq!(c.info("x").unwrap().lifecycle, Lifecycle::Cached);
+    assert_eq!(c.local_refs("x"), 1, "held from its live flip (SPEC [E6])");
+    c.set_capacity(Some(8)).unwrap();
+    assert!(matches!(
+        put(&c, "y", 8, &cached()),
+        Err(WriteError::Capacity { .. })
+    ));
+    drop(lock);
+    assert_eq!(c.local_refs("x"), 0, "given back with the lock");
+    put(&c, "y", 8, &cached()).unwrap();
+    assert_eq!(c.ls().unwrap(), ["y"]);
+}

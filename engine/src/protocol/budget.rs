@@ -112,11 +112,11 @@ impl Shared {
         *crate::sync::lock(&self.room_wait)
     }
 
-    /// Marks `name` as being loaded by this process with `lifecycle` (until the guard drops):
-    /// a publish of it that gives no lifecycle takes this one, and is held by this process in
-    /// the transaction that makes it live, so no eviction falls between the publish and the
-    /// loader's open.
-    pub(crate) fn loading(&self, name: &str, lifecycle: Lifecycle) -> LoadingGuard<'_> {
+    /// Marks `name` as being loaded by this process with `lifecycle`, until
+    /// [`Shared::end_loading`]: a publish of it that gives no lifecycle takes this one, and is
+    /// held by this process in the transaction that makes it live (SPEC [E6]), so no eviction
+    /// falls between the publish and the loader's open.
+    pub(crate) fn begin_loading(&self, name: &str, lifecycle: Lifecycle) {
         crate::sync::lock(&self.loading).insert(
             name.to_string(),
             Loading {
@@ -125,10 +125,14 @@ impl Shared {
                 held: false,
             },
         );
-        LoadingGuard {
-            shared: self,
-            name: name.to_string(),
-        }
+    }
+
+    /// Ends the load of `name` ([`Shared::begin_loading`]); returns whether its publish took a
+    /// reference for this process, which the caller must give back (after opening it).
+    pub(crate) fn end_loading(&self, name: &str) -> bool {
+        crate::sync::lock(&self.loading)
+            .remove(name)
+            .is_some_and(|l| l.held && l.pid == std::process::id())
     }
 
     /// The lifecycle a publish of `name` takes, and whether this process is loading it.
@@ -157,7 +161,7 @@ impl Shared {
     }
 }
 
-/// A name this process is loading ([`Shared::loading`]).
+/// A name this process is loading ([`Shared::begin_loading`]).
 pub(crate) struct Loading {
     /// The loading process (a forked child is not loading what its parent was).
     pid: u32,
@@ -166,25 +170,4 @@ pub(crate) struct Loading {
     /// Whether its publish took a reference for this process that the loader's caller must
     /// give back once it has opened the entry.
     held: bool,
-}
-
-/// While alive, its name is being loaded by this process ([`Shared::loading`]).
-pub(crate) struct LoadingGuard<'a> {
-    shared: &'a Shared,
-    name: String,
-}
-
-impl LoadingGuard<'_> {
-    /// Ends the load; whether its publish took a reference this process must give back.
-    pub(crate) fn finish(self) -> bool {
-        crate::sync::lock(&self.shared.loading)
-            .get(&self.name)
-            .is_some_and(|l| l.held)
-    }
-}
-
-impl Drop for LoadingGuard<'_> {
-    fn drop(&mut self) {
-        crate::sync::lock(&self.shared.loading).remove(&self.name);
-    }
 }
