@@ -299,6 +299,16 @@ pub enum OpenError {
     /// The name is invalid.
     #[error(transparent)]
     Name(#[from] NameError),
+    /// A staged array's token ([`crate::DenseWriter::token`]) cannot be opened.
+    #[error("{container}: cannot fill the staged array of token {token:?}: {why}; ask its writer for a fresh token (a token is valid while its writer lives)")]
+    Staged {
+        /// The container directory.
+        container: PathBuf,
+        /// The token (at most 200 characters of it).
+        token: String,
+        /// Why.
+        why: String,
+    },
     /// No array of that name.
     #[error("{container}: no array named {name:?}")]
     NotFound {

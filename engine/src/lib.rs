@@ -105,7 +105,7 @@ pub use protocol::{GcFailure, GcReport, RecoveryFailure, RecoveryReport, Removal
 pub use rebuild::RebuildReport;
 pub use table::{Table, TableWriter};
 pub use umbrella::{Error, Result};
-pub use writer::{Allocation, CreateOptions, DenseWriter};
+pub use writer::{Allocation, CreateOptions, DenseWriter, StagedFill};
 
 /// Internals that the tests, the conformance fixtures and the fuzzers drive directly: the
 /// metadata parser and renderer, sparse validation, checksums, file inspection and the format constants. Not part of

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::catalog::{ArrayState, FileRecord, Lifecycle};
 use crate::container::Container;
-use crate::error::{io_at, WriteError};
+use crate::error::{io_at, OpenError, WriteError};
 use crate::failpoint::{self, failpoint};
 use crate::format::dtype::{DType, Element, IndexElement, IndexSlice};
 use crate::format::meta::{render_yaml, ArrayMeta, DenseMeta, Layout, SparseMeta};
@@ -107,6 +107,16 @@ impl Staged {
         self.container.shared.make_room(name, &self.stem, total)?;
         self.reserved = total;
         Ok(())
+    }
+
+    /// The session that staged the files.
+    pub(crate) fn session_id(&self) -> &str {
+        self.container.shared.session_id()
+    }
+
+    /// The staged files' stem (`<stem>.<suffix>` in the session's staging directory).
+    pub(crate) fn stem(&self) -> &str {
+        &self.stem
     }
 
     fn leaf(&self, suffix: &str) -> std::ffi::OsString {
@@ -545,5 +555,162 @@ fn index_slice<I: IndexElement>(s: &[I]) -> IndexSlice<'_> {
         DType::UInt32 => IndexSlice::U32(bytemuck::cast_slice(s)),
         DType::UInt64 => IndexSlice::U64(bytemuck::cast_slice(s)),
         _ => IndexSlice::I64(bytemuck::cast_slice(s)),
+    }
+}
+
+/// The prefix and version of a staged array's token ([`DenseWriter::token`]).
+const TOKEN_PREFIX: &str = "dafstore-staged:1:";
+
+impl DenseWriter {
+    /// A token with which other processes fill this array in place before it is published
+    /// ([`Container::open_staged`]): several processes (a pool, Dask workers) write their parts
+    /// of one big output, and this writer publishes it when all are done, or discards it. The
+    /// token names this writer's staged file; it is valid while this writer lives (a writer that
+    /// is dropped, or whose process dies, removes the file). Fillers must be done (their maps
+    /// dropped) before [`DenseWriter::publish`], which checksums what the file then holds.
+    pub fn token(&self) -> String {
+        let shape: Vec<String> = self.meta.shape.iter().map(u64::to_string).collect();
+        format!(
+            "{TOKEN_PREFIX}{}/{}:{}:{}:{}",
+            self.staged.session_id(),
+            self.staged.stem(),
+            self.meta.dtype.name(),
+            shape.join(","),
+            self.name.as_str()
+        )
+    }
+}
+
+/// A staged array of another writer, opened by its token to fill part of it in place
+/// ([`Container::open_staged`]). Writes go straight to the staged file; nothing is visible to
+/// readers until that writer publishes.
+pub struct StagedFill {
+    name: String,
+    meta: DenseMeta,
+    map: Option<MmapMut>,
+}
+
+impl StagedFill {
+    /// The array's name (as it will be published).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Shape.
+    pub fn shape(&self) -> &[u64] {
+        &self.meta.shape
+    }
+
+    /// Element type.
+    pub fn dtype(&self) -> DType {
+        self.meta.dtype
+    }
+
+    /// The bytes, as filled so far by every filler.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        self.map.as_deref_mut().unwrap_or(&mut [])
+    }
+
+    /// The elements, typed; `T` must view the array's dtype.
+    pub fn as_mut_slice<T: Element>(&mut self) -> Result<&mut [T], WriteError> {
+        if T::DTYPE != self.meta.dtype {
+            return Err(WriteError::Meta(crate::error::MetaError::Invalid {
+                path: PathBuf::from(&self.name),
+                detail: format!(
+                    "array {:?} is {}, not {}",
+                    self.name,
+                    self.meta.dtype,
+                    T::DTYPE
+                ),
+                rule: "T1",
+            }));
+        }
+        let bytes = self.as_bytes_mut();
+        if bytes.is_empty() {
+            return Ok(&mut []);
+        }
+        // The map is page-aligned and holds whole elements: the cast cannot fail.
+        Ok(bytemuck::try_cast_slice_mut(bytes).unwrap_or(&mut []))
+    }
+}
+
+impl Container {
+    /// Opens the staged array of another writer by its [`DenseWriter::token`], to fill part of it
+    /// in place (shared map of its staged file). Refused with [`OpenError::Staged`] if the token
+    /// is not one, names another container's or a finished writer's file (published, discarded,
+    /// or its process dead), or its file does not have the token's size.
+    pub fn open_staged(&self, token: &str) -> Result<StagedFill, OpenError> {
+        let bad = |why: String| OpenError::Staged {
+            container: self.shared.root.clone(),
+            token: token.chars().take(200).collect(),
+            why,
+        };
+        let rest = token
+            .strip_prefix(TOKEN_PREFIX)
+            .ok_or_else(|| bad(format!("it does not start with {TOKEN_PREFIX:?}")))?;
+        let mut parts = rest.splitn(4, ':');
+        let (Some(staging), Some(dtype), Some(shape), Some(name)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad("it has fewer than 4 fields".into()));
+        };
+        let (id, stem) = staging
+            .split_once('/')
+            .filter(|(id, stem)| {
+                crate::format::is_session_id(id)
+                    && !stem.is_empty()
+                    && stem.len() <= 20
+                    && stem.bytes().all(|b| b.is_ascii_digit())
+            })
+            .ok_or_else(|| bad(format!("{staging:?} is not <session>/<number>")))?;
+        let name = ArrayName::new(name)?;
+        let dtype =
+            DType::from_name(dtype).ok_or_else(|| bad(format!("unknown dtype {dtype:?}")))?;
+        let shape = if shape.is_empty() {
+            Vec::new()
+        } else {
+            shape
+                .split(',')
+                .map(|d| d.parse::<u64>())
+                .collect::<Result<Vec<u64>, _>>()
+                .map_err(|e| bad(format!("shape {shape:?}: {e}")))?
+        };
+        let meta = DenseMeta::new(dtype, shape).map_err(|e| bad(e.to_string()))?;
+        let gone = || bad("its writer has published or discarded it, or died".into());
+        if !self.shared.session_alive(id) {
+            return Err(gone());
+        }
+        let dir = self
+            .shared
+            .staging_of(id)
+            .map_err(|e| bad(e.to_string()))?
+            .ok_or_else(gone)?;
+        let leaf = std::ffi::OsString::from(format!("{stem}.array"));
+        let (file, md) = dir
+            .open_file(&leaf, true)
+            .map_err(|e| bad(e.to_string()))?
+            .ok_or_else(gone)?;
+        let len = meta.byte_len();
+        if md.len() != len {
+            return Err(bad(format!(
+                "its file holds {} bytes, the token's shape {} bytes",
+                md.len(),
+                len
+            )));
+        }
+        let map = if len == 0 {
+            None
+        } else {
+            let n = usize::try_from(len).map_err(|_| bad("too large to map".into()))?;
+            Some(
+                crate::fs::sys::map_staged_shared(&file, n)
+                    .map_err(|e| bad(format!("map: {e}")))?,
+            )
+        };
+        Ok(StagedFill {
+            name: name.to_string(),
+            meta,
+            map,
+        })
     }
 }

@@ -113,6 +113,22 @@ pub(crate) fn map_owned_writable(file: &File, len: usize) -> io::Result<MmapMut>
     unsafe { MmapOptions::new().len(len).map_mut(file) }
 }
 
+/// Maps, shared and writable, the staged data file of another writer (a fill by token,
+/// `Container::open_staged`): writes land in the file that writer publishes.
+pub(crate) fn map_staged_shared(file: &File, len: usize) -> io::Result<MmapMut> {
+    if len == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot map zero bytes",
+        ));
+    }
+    // SAFETY: the file is a staged data file of a live writer, opened without following a link,
+    // regular, and of exactly `len` bytes (checked by the caller against the token's shape). A
+    // staged file is never truncated: it is only renamed into place or unlinked (module doc), so
+    // the map never reaches past the end of the file (no SIGBUS).
+    unsafe { MmapOptions::new().len(len).map_mut(file) }
+}
+
 /// Makes a private copy-on-write map of a whole non-empty file: writes stay in this process.
 pub(crate) fn map_private(file: &File, len: usize) -> io::Result<MmapMut> {
     if len == 0 {

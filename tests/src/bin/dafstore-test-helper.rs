@@ -19,6 +19,10 @@
 //!   `k` (cached, the load's default); checks the bytes it opened, holds them a few ms. A write
 //!   that does not fit (`WriteError::Capacity`) is counted, not an error. Prints
 //!   `loads=<n> capacity_errors=<n>`.
+//! - `fill-staged DIR TOKEN START END` — opens the staged float64 array of TOKEN
+//!   (`Container::open_staged`) and sets elements START..END to their index.
+//! - `stage-and-hang DIR NAME LEN` — creates a float64 DenseWriter of LEN elements, prints its
+//!   token, then sleeps until killed.
 // The `load-loop` loader returns `dafstore::Result` (a 128-byte error, as a user's would).
 #![allow(clippy::result_large_err)]
 
@@ -222,6 +226,27 @@ fn run(args: &[String]) -> Result<(), String> {
             }
             println!("loads={loads} capacity_errors={full}");
             Ok(())
+        }
+        ["fill-staged", dir, token, start, end] => {
+            let start: usize = start.parse().map_err(|e| s(&e))?;
+            let end: usize = end.parse().map_err(|e| s(&e))?;
+            let c = Container::open(dir).map_err(|e| s(&e))?;
+            let mut fill = c.open_staged(token).map_err(|e| s(&e))?;
+            let v = fill.as_mut_slice::<f64>().map_err(|e| s(&e))?;
+            for (i, x) in v[start..end].iter_mut().enumerate() {
+                *x = (start + i) as f64;
+            }
+            Ok(())
+        }
+        ["stage-and-hang", dir, name, len] => {
+            let len: u64 = len.parse().map_err(|e| s(&e))?;
+            let c = Container::open(dir).map_err(|e| s(&e))?;
+            let w = c.create_dense::<f64>(name, &[len]).map_err(|e| s(&e))?;
+            println!("{}", w.token());
+            std::io::stdout().flush().map_err(|e| s(&e))?;
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
         }
         ["load-hang", dir, name] => {
             let c = Container::open(dir).map_err(|e| s(&e))?;
