@@ -220,8 +220,8 @@ fn rows(u: &mut Unstructured<'_>, outside: &Path) -> Result<Rows> {
         sql.push((
             "INSERT OR REPLACE INTO arrays(name, kind, layout, dtype, indices_dtype, indptr_dtype,
                shape, nnz, state, generation, checksum_stale, scratch, ever_held, staging,
-               created_at, updated_at, tab) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
-               ?12, ?13, ?14, 0, 0, ?15)",
+               created_at, updated_at, tab, cached, released_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+               ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, 0, ?15, ?16, ?17)",
             vec![
                 Value::Text(name),
                 Value::Text(kind),
@@ -242,6 +242,12 @@ fn rows(u: &mut Unstructured<'_>, outside: &Path) -> Result<Rows> {
                 Value::Integer(int(u, &[0, 1])?),
                 opt_pick(u, &stagings)?,
                 opt_pick(u, TABS)?,
+                Value::Integer(int(u, &[0, 1, 2, -1])?),
+                if u.arbitrary()? {
+                    Value::Null
+                } else {
+                    Value::Integer(int(u, &[0, 1, -1, i64::MAX])?)
+                },
             ],
         ));
         for _ in 0..u.int_in_range(0..=4)? {
@@ -296,6 +302,26 @@ fn rows(u: &mut Unstructured<'_>, outside: &Path) -> Result<Rows> {
             ],
         ));
     }
+    // The cache (SPEC 9.7): limits and reservations, sane or not.
+    for _ in 0..u.int_in_range(0..=2)? {
+        sql.push((
+            "INSERT OR REPLACE INTO config(key, value) VALUES (?1, ?2)",
+            vec![
+                Value::Text(pick(u, &["capacity", "min_free", "other"])?),
+                Value::Integer(int(u, &[0, 8, 64, 1 << 20, -1, i64::MAX])?),
+            ],
+        ));
+    }
+    for _ in 0..u.int_in_range(0..=2)? {
+        sql.push((
+            "INSERT OR REPLACE INTO reservations(staging, session, bytes) VALUES (?1, ?2, ?3)",
+            vec![
+                Value::Text(pick(u, &stagings)?),
+                Value::Text(pick(u, &sessions)?),
+                Value::Integer(int(u, &[0, 8, 1 << 20, -1, i64::MAX])?),
+            ],
+        ));
+    }
     // Mostly the engine's schema; sometimes an older one (migrated on open) or one it refuses.
     let current = dafstore::internals::SCHEMA_VERSION;
     let user_version = if u.ratio(1, 10)? {
@@ -333,6 +359,8 @@ fn read_everything(c: &Container) {
     }
     let _ = c.ls();
     let _ = c.holders();
+    let _ = c.limits();
+    let _ = c.usage();
 }
 
 fn fsck(root: &Path, repair: bool) {
@@ -366,6 +394,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(c) = Container::open(&root) {
         read_everything(&c);
         let _ = c.gc();
+        // A write under whatever limits the rows say: reserves, maybe evicts, maybe refuses.
+        let cached = dafstore::CreateOptions::lifecycle(dafstore::Lifecycle::Cached);
+        let _ = c.write_dense_bytes_with("w", dafstore::DType::UInt8, &[16], &[1; 16], &cached);
+        let _ = c.evict();
         if let Ok(names) = c.ls() {
             for n in names {
                 let _ = c.remove(&n);

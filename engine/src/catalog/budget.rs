@@ -124,6 +124,11 @@ fn occupants(tx: &Transaction<'_>) -> rusqlite::Result<Vec<Occupant>> {
     Ok(out)
 }
 
+/// The sum of the bytes of `entries`, saturating (a damaged catalog can hold any sizes).
+fn sum_bytes(entries: &[(String, u64)]) -> u64 {
+    entries.iter().fold(0u64, |t, (_, b)| t.saturating_add(*b))
+}
+
 /// Marks `removing` the least recently released evictable entries until they free `need`
 /// bytes; returns them, or `None` (nothing marked) if all of them would not free enough.
 fn evict_tx(tx: &Transaction<'_>, need: u64) -> rusqlite::Result<Option<Vec<(String, u64)>>> {
@@ -203,7 +208,7 @@ impl Catalog {
             Ok(Usage {
                 entries: entries_bytes(tx)?,
                 reserved: reserved_bytes(tx)?,
-                evictable: evictable(tx)?.iter().map(|(_, b)| b).sum(),
+                evictable: sum_bytes(&evictable(tx)?),
             })
         })
     }
@@ -257,7 +262,7 @@ impl Catalog {
                 limits,
                 used,
                 reserved,
-                evictable: evictable(tx)?.iter().map(|(_, b)| b).sum(),
+                evictable: sum_bytes(&evictable(tx)?),
                 fs_free,
                 largest: occupants(tx)?,
             })))
@@ -282,7 +287,7 @@ impl Catalog {
             if need == 0 {
                 return Ok(Vec::new());
             }
-            let all: u64 = evictable(tx)?.iter().map(|(_, b)| b).sum();
+            let all = sum_bytes(&evictable(tx)?);
             Ok(evict_tx(tx, need.min(all))?.unwrap_or_default())
         })
     }

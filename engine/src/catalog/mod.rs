@@ -1909,6 +1909,53 @@ mod migration_tests {
     use super::*;
 
     #[test]
+    fn a_version_2_catalog_gains_the_cache_with_rows_persistent_and_no_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&ARRAYS_V2.replace("{name}", "arrays"))
+                .unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch(
+                "INSERT INTO arrays(name, kind, dtype, shape, state, generation, created_at, updated_at, scratch)
+                   VALUES ('x', 'dense', 'int8', '[3]', 'live', 2, 0, 0, 1);
+                 INSERT INTO array_files VALUES ('x', 'array', 3, 7);
+                 PRAGMA user_version = 2;",
+            )
+            .unwrap();
+        }
+        // Read-only: read as it is, no cache columns.
+        let mut ro = Catalog::open(&path, Access::ReadOnly).unwrap();
+        let x = ro.get("x").unwrap().unwrap();
+        assert_eq!((x.lifecycle, x.released_at), (Lifecycle::Scratch, None));
+        assert_eq!(
+            ro.limits().unwrap(),
+            crate::format::lifecycle::Limits::default()
+        );
+        drop(ro);
+        let mut cat = Catalog::open(&path, Access::ReadWrite).unwrap();
+        let x = cat.get("x").unwrap().unwrap();
+        assert_eq!(
+            (x.lifecycle, x.generation, x.bytes),
+            (Lifecycle::Scratch, 2, 3)
+        );
+        cat.set_limits(crate::format::lifecycle::Limits {
+            capacity: Some(5),
+            min_free: None,
+        })
+        .unwrap();
+        assert_eq!(cat.limits().unwrap().capacity, Some(5));
+        assert_eq!(cat.usage().unwrap().entries, 3);
+        let v: i64 = cat
+            .conn()
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 3);
+    }
+
+    #[test]
     fn a_version_1_catalog_is_migrated_by_a_read_write_open_keeping_rows_and_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("catalog.sqlite");
