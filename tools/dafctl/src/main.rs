@@ -34,7 +34,9 @@ enum Command {
     /// Lists every array in the catalog, sorted by name, including arrays whose removal is
     /// deferred while processes still hold them (state `deleting`) and interrupted publishes or
     /// removes (`publishing`, `removing`): the STATE column tells. HOLDERS is the number of live
-    /// processes holding the array. Opens the container read-only: changes nothing.
+    /// processes holding the array. LIFECYCLE is what happens after its last release
+    /// (persistent, scratch or cached: `dafctl lifecycle`). Opens the container read-only:
+    /// changes nothing.
     #[command(after_help = "Example: dafctl ls /dev/shm/cells --json")]
     Ls {
         /// The container.
@@ -44,7 +46,7 @@ enum Command {
         json: bool,
     },
 
-    /// Show one array: kind, dtypes, shape, size, holders and state.
+    /// Show one array: kind, dtypes, shape, size, holders, state and lifecycle.
     ///
     /// Shows arrays in any catalog state (a `deleting` array too). Opens the container read-only.
     #[command(after_help = "Example: dafctl info /dev/shm/cells cells/umis --json")]
