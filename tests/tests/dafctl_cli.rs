@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use dafstore::{Container, Layout};
+use dafstore::{Container, CreateOptions, DType, Layout, Lifecycle, Limits};
 use dafstore_tests::dafctl_bin;
 use serde_json::Value;
 
@@ -806,6 +806,8 @@ fn usage_errors_exit_2_and_fsck_usage_errors_exit_8() {
         vec!["rm", s(&dir)],
         vec!["hold", s(&dir)],
         vec!["gc", s(&dir), "extra"],
+        vec!["config"],
+        vec!["lifecycle", s(&dir), "x"],
     ];
     for args in cases {
         let out = dafctl(&args);
@@ -834,6 +836,10 @@ fn operational_errors_exit_1_with_a_message_naming_the_path() {
         vec!["refs", s(&plain)],
         vec!["hold", s(&plain), "x"],
         vec!["gc", s(&plain)],
+        vec!["gc", s(&plain), "--evict"],
+        vec!["config", s(&plain)],
+        vec!["config", s(&plain), "--capacity", "1G"],
+        vec!["lifecycle", s(&plain), "x", "cached"],
     ];
     for args in cases {
         let out = dafctl(&args);
@@ -855,7 +861,18 @@ fn operational_errors_exit_1_with_a_message_naming_the_path() {
 #[test]
 fn every_command_has_help_with_an_example() {
     for cmd in [
-        "init", "ls", "info", "rm", "holders", "hold", "gc", "fsck", "adopt", "demo",
+        "init",
+        "ls",
+        "info",
+        "rm",
+        "holders",
+        "hold",
+        "gc",
+        "config",
+        "lifecycle",
+        "fsck",
+        "adopt",
+        "demo",
     ] {
         let out = dafctl(&[cmd, "--help"]);
         expect_code(&out, 0);
@@ -910,6 +927,12 @@ fn a_closed_stdout_pipe_is_a_normal_end_for_every_command_that_prints() {
         vec!["refs", d, "--json"],
         vec!["gc", d],
         vec!["gc", d, "--json"],
+        vec!["gc", d, "--evict"],
+        vec!["gc", d, "--evict", "--json"],
+        vec!["config", d],
+        vec!["config", d, "--json"],
+        vec!["config", d, "--capacity", "1G"],
+        vec!["lifecycle", d, "x", "persistent"],
         vec!["fsck", d],
         vec!["fsck", d, "--deep", "--json"],
         vec!["export", d, "x", s(&npy)],
@@ -1702,4 +1725,378 @@ fn import_table_makes_a_table_of_a_one_column_file_and_refuses_what_does_not_app
         "{}",
         out.stderr
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// the cache (SPEC 9.7): config, gc --evict, lifecycle
+
+/// `config DIR EXTRA... --json`, expecting exit 0 and exactly the five documented keys.
+fn config_json(dir: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["config", s(dir)];
+    args.extend_from_slice(extra);
+    args.push("--json");
+    let out = dafctl(&args);
+    expect_code(&out, 0);
+    let doc = out.json();
+    let mut keys: Vec<&str> = doc
+        .as_object()
+        .expect("config --json is one object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["capacity", "entries", "evictable", "min_free", "reserved"],
+        "{doc}"
+    );
+    doc
+}
+
+/// Writes `bytes` bytes of uint8 as `name` with `lifecycle`, then waits a few ms so that the
+/// next write is released (published) strictly later.
+fn write_entry(c: &Container, name: &str, bytes: usize, lifecycle: Lifecycle) {
+    c.write_dense_bytes_with(
+        name,
+        DType::UInt8,
+        &[bytes as u64],
+        &vec![7u8; bytes],
+        &CreateOptions::lifecycle(lifecycle),
+    )
+    .unwrap_or_else(|e| panic!("write {name}: {e}"));
+    std::thread::sleep(Duration::from_millis(5));
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    ls_json(dir)
+        .iter()
+        .map(|a| a["name"].as_str().expect("name").to_string())
+        .collect()
+}
+
+#[test]
+fn config_shows_no_limits_and_the_bytes_then_sets_and_clears_each_limit() {
+    let (_t, dir) = setup();
+    let d = s(&dir);
+    // x: 6 float64; m: 2 float32 + 2 int32 + 3 int64.
+    let entries = 48 + 40;
+    assert_eq!(
+        config_json(&dir, &[]),
+        serde_json::json!({"capacity": null, "min_free": null, "entries": entries,
+                           "reserved": 0, "evictable": 0})
+    );
+    let text = dafctl(&["config", d]);
+    expect_code(&text, 0);
+    for (field, value) in [
+        ("capacity", "none"),
+        ("min_free", "none"),
+        ("entries", "88 (88 bytes)"),
+        ("reserved", "0 (0 bytes)"),
+        ("evictable", "0 (0 bytes)"),
+    ] {
+        assert!(
+            text.stdout
+                .lines()
+                .any(|l| l.starts_with(field) && l.ends_with(value)),
+            "{field} {value}: {text:?}"
+        );
+    }
+
+    // Setting prints the resulting config; each option leaves the other limit alone.
+    let set = config_json(&dir, &["--capacity", "400G"]);
+    assert_eq!(set["capacity"], 400u64 << 30);
+    assert!(set["min_free"].is_null(), "{set}");
+    assert_eq!(set["entries"], entries);
+    let set = dafctl(&["config", d, "--min-free", "1.5GiB"]);
+    expect_code(&set, 0);
+    assert!(
+        set.stdout.contains("1610612736 (1.5 GiB)")
+            && set.stdout.contains("429496729600 (400 GiB)"),
+        "{set:?}"
+    );
+    let c = Container::options().read_only(true).open(&dir).unwrap();
+    assert_eq!(
+        c.limits().unwrap(),
+        Limits {
+            capacity: Some(400 << 30),
+            min_free: Some(3 << 29)
+        },
+        "the engine reads what dafctl set"
+    );
+    // The same object as the engine's limits and usage.
+    let mut expected = serde_json::to_value(c.limits().unwrap()).unwrap();
+    let usage = serde_json::to_value(c.usage().unwrap()).unwrap();
+    expected
+        .as_object_mut()
+        .unwrap()
+        .extend(usage.as_object().unwrap().clone());
+    assert_eq!(config_json(&dir, &[]), expected);
+
+    let cleared = config_json(&dir, &["--capacity", "none"]);
+    assert!(cleared["capacity"].is_null(), "{cleared}");
+    assert_eq!(cleared["min_free"], 3u64 << 29);
+    let both = config_json(&dir, &["--capacity", "1048576", "--min-free", "none"]);
+    assert_eq!(both["capacity"], 1u64 << 20);
+    assert!(both["min_free"].is_null(), "{both}");
+    assert_eq!(
+        c.limits().unwrap(),
+        Limits {
+            capacity: Some(1 << 20),
+            min_free: None
+        }
+    );
+
+    // Under the stored bytes: nothing is evicted, and the output says how to trim now.
+    let over = dafctl(&["config", d, "--capacity", "64"]);
+    expect_code(&over, 0);
+    assert!(
+        over.stdout.contains("24 bytes over the capacity")
+            && over.stdout.contains(&format!("dafctl gc {d} --evict")),
+        "{over:?}"
+    );
+    assert_eq!(names(&dir), ["m", "x"]);
+}
+
+#[test]
+fn config_refuses_a_bad_size_as_a_usage_error_and_changes_nothing() {
+    let (_t, dir) = setup();
+    let d = s(&dir);
+    config_json(&dir, &["--capacity", "1M"]);
+    for bad in [
+        "12X", "-1", "1.5", "", "lots", "1.5.5G", "1 G", "8388608T", "NONE",
+    ] {
+        for option in ["--capacity", "--min-free"] {
+            let out = dafctl(&["config", d, option, bad]);
+            expect_code(&out, 2);
+            assert_eq!(out.stdout, "", "{option} {bad:?}");
+            assert!(
+                out.stderr.contains("invalid size")
+                    && out.stderr.contains(&format!("{bad:?}"))
+                    && out
+                        .stderr
+                        .contains("e.g. 1048576, 512M, 400G, 1.5GiB; or none"),
+                "{option} {bad:?}: {out:?}"
+            );
+        }
+    }
+    let after = config_json(&dir, &[]);
+    assert_eq!(after["capacity"], 1u64 << 20, "unchanged: {after}");
+    assert!(after["min_free"].is_null(), "unchanged: {after}");
+}
+
+#[test]
+fn gc_evict_evicts_the_least_recently_released_unreferenced_cached_entries_and_never_held_or_persistent_ones(
+) {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("c");
+    let d = s(&dir);
+    let c = Container::create(&dir).unwrap();
+    // Released (published) in this order: c, a, b (not the names' order), then h.
+    write_entry(&c, "c", 1000, Lifecycle::Cached);
+    write_entry(&c, "a", 1000, Lifecycle::Cached);
+    write_entry(&c, "b", 1000, Lifecycle::Cached);
+    write_entry(&c, "p", 1000, Lifecycle::Persistent);
+    write_entry(&c, "s", 1000, Lifecycle::Scratch);
+    write_entry(&c, "h", 1000, Lifecycle::Cached);
+    let mut hold = Hold::start(&dir, &["h"]);
+    c.set_capacity(Some(4000)).unwrap();
+    drop(c);
+    assert_eq!(config_json(&dir, &[])["evictable"], 3000, "c, a, b");
+
+    // 6000 bytes under a capacity of 4000: the two least recently released go.
+    let gc = dafctl(&["gc", d, "--evict", "--json"]);
+    expect_code(&gc, 0);
+    let report = gc.json();
+    assert_eq!(
+        report["evicted"],
+        serde_json::json!([{"name": "c", "bytes": 1000}, {"name": "a", "bytes": 1000}]),
+        "{report}"
+    );
+    for field in [
+        "recovered",
+        "failed",
+        "reaped_sessions",
+        "deleted",
+        "staging_removed",
+        "deferred",
+    ] {
+        assert!(
+            report.get(field).is_some(),
+            "gc's own {field} kept: {report}"
+        );
+    }
+    assert_eq!(names(&dir), ["b", "h", "p", "s"]);
+    assert!(!dir.join("c.array").exists() && !dir.join("a.array").exists());
+    let config = config_json(&dir, &[]);
+    assert_eq!(
+        (&config["entries"], &config["evictable"]),
+        (&4000.into(), &1000.into())
+    );
+
+    // Within the limits now: nothing more goes.
+    let gc = dafctl(&["gc", d, "--evict"]);
+    expect_code(&gc, 0);
+    assert!(
+        gc.stdout
+            .contains("evicted 0 unreferenced cached entries (0 bytes)"),
+        "{gc:?}"
+    );
+
+    // Capacity 0: every unreferenced cached entry goes, not the held, persistent or scratch ones.
+    config_json(&dir, &["--capacity", "0"]);
+    let gc = dafctl(&["gc", d, "--evict"]);
+    expect_code(&gc, 0);
+    assert!(
+        gc.stdout
+            .contains("evicted 1 unreferenced cached entry (1000 bytes)\n  b (1000 bytes)\n"),
+        "{gc:?}"
+    );
+    assert_eq!(names(&dir), ["h", "p", "s"]);
+    // Without --evict, gc evicts nothing and reports an empty list.
+    let gc = dafctl(&["gc", d, "--json"]);
+    expect_code(&gc, 0);
+    assert_eq!(gc.json()["evicted"], serde_json::json!([]));
+    let gc = dafctl(&["gc", d]);
+    assert!(!gc.stdout.contains("evicted"), "{gc:?}");
+
+    // Its holder killed: the usual gc reaps it first, then h (cached, unreferenced) is evicted.
+    hold.signal(libc::SIGKILL);
+    let gc = dafctl(&["gc", d, "--evict", "--json"]);
+    expect_code(&gc, 0);
+    let report = gc.json();
+    assert_eq!(report["reaped_sessions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        report["evicted"],
+        serde_json::json!([{"name": "h", "bytes": 1000}])
+    );
+    assert_eq!(names(&dir), ["p", "s"]);
+}
+
+#[test]
+fn a_write_that_does_not_fit_fails_with_the_engines_capacity_message_and_a_dafctl_hint() {
+    let (t, dir) = setup();
+    let d = s(&dir);
+    let npy = t.path().join("x.npy");
+    expect_code(&dafctl(&["export", d, "x", s(&npy)]), 0);
+    config_json(&dir, &["--capacity", "100"]);
+    let out = dafctl(&["import", d, "y", s(&npy)]);
+    expect_code(&out, 1);
+    assert!(
+        out.stderr.contains("does not fit") && out.stderr.contains("nothing was published"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "dafctl: hint: `dafctl config {d}` shows the limits, `dafctl config {d} --capacity SIZE` raises the capacity"
+        )),
+        "{out:?}"
+    );
+    assert_eq!(names(&dir), ["m", "x"]);
+    config_json(&dir, &["--capacity", "none"]);
+    expect_code(&dafctl(&["import", d, "y", s(&npy)]), 0);
+}
+
+#[test]
+fn ls_and_info_show_each_entrys_lifecycle_and_when_it_was_last_released() {
+    let (_t, dir) = setup();
+    let c = Container::open(&dir).unwrap();
+    write_entry(&c, "k", 8, Lifecycle::Cached);
+    write_entry(&c, "t", 8, Lifecycle::Scratch);
+    drop(c);
+    let list = ls_json(&dir);
+    let lifecycles: Vec<(&str, &str)> = list
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap(),
+                a["lifecycle"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lifecycles,
+        [
+            ("k", "cached"),
+            ("m", "persistent"),
+            ("t", "scratch"),
+            ("x", "persistent")
+        ]
+    );
+    for a in &list {
+        assert!(a["released_at"].as_i64().is_some_and(|t| t > 0), "{a}");
+    }
+
+    let text = dafctl(&["ls", s(&dir)]);
+    expect_code(&text, 0);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert!(lines[0].ends_with("STATE  LIFECYCLE"), "{text:?}");
+    assert!(
+        lines[1].starts_with("k ") && lines[1].ends_with("live   cached"),
+        "{text:?}"
+    );
+    assert!(
+        lines[3].starts_with("t ") && lines[3].ends_with("scratch"),
+        "{text:?}"
+    );
+
+    let info = dafctl(&["info", s(&dir), "k"]);
+    expect_code(&info, 0);
+    let released = list[0]["released_at"].as_i64().unwrap();
+    assert!(
+        info.stdout
+            .lines()
+            .any(|l| l.starts_with("lifecycle") && l.ends_with("cached")),
+        "{info:?}"
+    );
+    assert!(
+        info.stdout.lines().any(|l| l.starts_with("released_at")
+            && l.contains(&format!("{released} (20"))
+            && l.ends_with(" UTC)")),
+        "{info:?}"
+    );
+}
+
+#[test]
+fn lifecycle_sets_an_entrys_lifecycle_and_refuses_an_unknown_lifecycle_or_array() {
+    let (_t, dir) = setup();
+    let d = s(&dir);
+    let lifecycle_of = |name: &str| {
+        ls_json(&dir)
+            .into_iter()
+            .find(|a| a["name"] == name)
+            .map(|a| a["lifecycle"].as_str().unwrap().to_string())
+    };
+    for l in ["cached", "scratch", "persistent", "cached"] {
+        let out = dafctl(&["lifecycle", d, "x", l]);
+        expect_code(&out, 0);
+        assert_eq!(out.stdout, format!("x: {l}\n"));
+        assert_eq!(lifecycle_of("x").as_deref(), Some(l));
+    }
+    let c = Container::options().read_only(true).open(&dir).unwrap();
+    assert_eq!(c.info("x").unwrap().lifecycle, Lifecycle::Cached);
+
+    let bad = dafctl(&["lifecycle", d, "x", "temporary"]);
+    expect_code(&bad, 2);
+    assert!(
+        bad.stderr.contains("invalid lifecycle \"temporary\"")
+            && bad.stderr.contains("persistent, scratch, cached"),
+        "{bad:?}"
+    );
+    assert_eq!(lifecycle_of("x").as_deref(), Some("cached"));
+    let missing = dafctl(&["lifecycle", d, "nope", "cached"]);
+    expect_code(&missing, 1);
+    assert!(
+        missing.stderr.contains("nope") && missing.stderr.contains(&format!("dafctl ls {d}")),
+        "{missing:?}"
+    );
+
+    // An entry held before and held by nobody now: scratch removes it at once, and says so.
+    expect_code(&dafctl(&["hold", d, "m", "--", "true"]), 0);
+    let out = dafctl(&["lifecycle", d, "m", "scratch"]);
+    expect_code(&out, 0);
+    assert!(
+        out.stdout.contains("m: scratch; removed at once"),
+        "{out:?}"
+    );
+    assert_eq!(names(&dir), ["x"]);
 }

@@ -34,7 +34,9 @@ enum Command {
     /// Lists every array in the catalog, sorted by name, including arrays whose removal is
     /// deferred while processes still hold them (state `deleting`) and interrupted publishes or
     /// removes (`publishing`, `removing`): the STATE column tells. HOLDERS is the number of live
-    /// processes holding the array. Opens the container read-only: changes nothing.
+    /// processes holding the array. LIFECYCLE is what happens after its last release
+    /// (persistent, scratch or cached: `dafctl lifecycle`). Opens the container read-only:
+    /// changes nothing.
     #[command(after_help = "Example: dafctl ls /dev/shm/cells --json")]
     Ls {
         /// The container.
@@ -44,7 +46,7 @@ enum Command {
         json: bool,
     },
 
-    /// Show one array: kind, dtypes, shape, size, holders and state.
+    /// Show one array: kind, dtypes, shape, size, holders, state and lifecycle.
     ///
     /// Shows arrays in any catalog state (a `deleting` array too). Opens the container read-only.
     #[command(after_help = "Example: dafctl info /dev/shm/cells cells/umis --json")]
@@ -120,14 +122,74 @@ enum Command {
     ///
     /// Also rolls forward publishes and removes interrupted by a crash. Exits 1 if one of them
     /// could not be recovered (each is listed with its error).
-    #[command(after_help = "Example: dafctl gc /dev/shm/cells --json")]
+    ///
+    /// With --evict, then evicts (removes) unreferenced `cached` entries, least recently
+    /// released first, until the container is within its limits (`dafctl config`); held,
+    /// persistent and scratch entries are never evicted. Without limits nothing is evicted.
+    #[command(
+        after_help = "Example: dafctl gc /dev/shm/cells --json\n         dafctl gc /dev/shm/cells --evict"
+    )]
     Gc {
         /// The container.
         dir: PathBuf,
-        /// Print the report as one JSON object
-        /// (recovered, failed, reaped_sessions, deleted, staging_removed, deferred).
+        /// Also evict unreferenced cached entries until the container is within its limits.
+        #[arg(long)]
+        evict: bool,
+        /// Print the report as one JSON object (recovered, failed, reaped_sessions, deleted,
+        /// staging_removed, deferred, evicted: [{name, bytes}], empty without --evict).
         #[arg(long)]
         json: bool,
+    },
+
+    /// Show or set a container's limits: capacity and free space floor; and its bytes.
+    ///
+    /// Shows the capacity (the most bytes the data files of all entries, with the staged files
+    /// of writes in flight, may take together) and min_free (the free space to keep on the file
+    /// system), each `none` when unset, and the bytes of the entries, reserved by writes in
+    /// flight, and evictable (unreferenced `cached` entries). Before a write would go over a
+    /// limit, unreferenced cached entries are evicted, least recently released first; if that
+    /// cannot make room, the write fails. Without --capacity or --min-free the container is
+    /// opened read-only.
+    ///
+    /// SIZE: a number of bytes with an optional unit K, M, G or T (either case), powers of 1024,
+    /// optionally followed by i, B or iB (1G = 1Gi = 1GB = 1GiB = 1073741824 bytes); a fraction
+    /// needs a unit and is rounded down to whole bytes (1.5GiB); `none` clears the limit. A bad
+    /// SIZE is a usage error (exit 2). Lowering the capacity evicts nothing at once: the next
+    /// write evicts what it needs, `dafctl gc --evict` evicts now.
+    #[command(
+        after_help = "Example: dafctl config /dev/shm/cells --capacity 400G --min-free 1.5GiB\n         dafctl config /dev/shm/cells --capacity none --json"
+    )]
+    Config {
+        /// The container.
+        dir: PathBuf,
+        /// Set the capacity (SIZE, or none to clear it).
+        #[arg(long, value_name = "SIZE", value_parser = cmd::config::parse_size, allow_negative_numbers = true)]
+        capacity: Option<cmd::config::SizeArg>,
+        /// Set the free space to keep on the file system (SIZE, or none to clear it).
+        #[arg(long, value_name = "SIZE", value_parser = cmd::config::parse_size, allow_negative_numbers = true)]
+        min_free: Option<cmd::config::SizeArg>,
+        /// Print one JSON object: {capacity, min_free (null when unset), entries, reserved,
+        /// evictable} (bytes).
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Set what happens to an array after its last release: persistent, scratch or cached.
+    ///
+    /// persistent: kept until removed (the default). scratch: removed when its last reference
+    /// is released, once it has been held (at once if it was held before and nobody holds it
+    /// now). cached: kept after its last release, but evicted, least recently released first,
+    /// when a write needs its room under the container's limits or by `dafctl gc --evict`.
+    /// `dafctl ls` shows each array's lifecycle.
+    #[command(after_help = "Example: dafctl lifecycle /dev/shm/cells cells/umis cached")]
+    Lifecycle {
+        /// The container.
+        dir: PathBuf,
+        /// The array name.
+        name: String,
+        /// persistent, scratch or cached.
+        #[arg(value_name = "LIFECYCLE", value_parser = cmd::lifecycle::parse_lifecycle)]
+        lifecycle: dafstore::Lifecycle,
     },
 
     /// Check a container's files and catalog against each other and the spec.
@@ -264,6 +326,8 @@ impl Command {
             | Command::Holders { dir, .. }
             | Command::Hold { dir, .. }
             | Command::Gc { dir, .. }
+            | Command::Config { dir, .. }
+            | Command::Lifecycle { dir, .. }
             | Command::Fsck { dir, .. }
             | Command::Adopt { dir }
             | Command::Import { dir, .. }
@@ -294,7 +358,18 @@ fn main() -> ExitCode {
         Command::Rm { dir, names } => (cmd::rm::run(&dir, &names), 1),
         Command::Holders { dir, json } => (cmd::holders::run(&dir, json), 1),
         Command::Hold { dir, names, cmd } => (cmd::hold::run(&dir, &names, &cmd), 1),
-        Command::Gc { dir, json } => (cmd::gc::run(&dir, json), 1),
+        Command::Gc { dir, evict, json } => (cmd::gc::run(&dir, evict, json), 1),
+        Command::Config {
+            dir,
+            capacity,
+            min_free,
+            json,
+        } => (cmd::config::run(&dir, capacity, min_free, json), 1),
+        Command::Lifecycle {
+            dir,
+            name,
+            lifecycle,
+        } => (cmd::lifecycle::run(&dir, &name, lifecycle), 1),
         Command::Fsck {
             dir,
             repair,

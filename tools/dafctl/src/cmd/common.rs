@@ -57,6 +57,12 @@ pub fn hint(
     dir: Option<&std::path::Path>,
 ) -> Option<String> {
     let dir = dir.map_or_else(|| "DIR".to_string(), |d| shown(&d.display().to_string()));
+    if is_capacity(e) {
+        // The write already evicted every unreferenced cached entry it could.
+        return Some(format!(
+            "`dafctl config {dir}` shows the limits, `dafctl config {dir} --capacity SIZE` raises the capacity; `dafctl holders {dir}` shows who holds entries, `dafctl rm {dir} NAME...` removes entries"
+        ));
+    }
     Some(match dafstore::Remedy::of(e)? {
         dafstore::Remedy::Check => format!("run `dafctl fsck {dir}`"),
         dafstore::Remedy::Repair => format!("run `dafctl fsck --repair {dir}`"),
@@ -68,11 +74,36 @@ pub fn hint(
             format!("`dafctl init {dir}` creates a container; `dafctl adopt {dir}` adopts a daf directory")
         }
         dafstore::Remedy::OpenReadOnly => {
-            "`dafctl ls`, `info`, `holders`, `export` and `fsck` without --repair open it read-only"
+            "`dafctl ls`, `info`, `holders`, `export`, `config` without --capacity or --min-free, and `fsck` without --repair open it read-only"
                 .to_string()
         }
         _ => return None,
     })
+}
+
+/// Whether `e`, or an error in its chain, is a write that did not fit under the container's
+/// limits ([`dafstore::WriteError::Capacity`]), however it is wrapped (the umbrella
+/// [`dafstore::Error`], an import's boxed `WriteError`).
+fn is_capacity(e: &(dyn std::error::Error + 'static)) -> bool {
+    use dafstore::WriteError;
+    let capacity = |w: &WriteError| matches!(w, WriteError::Capacity { .. });
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        let found = if let Some(w) = e.downcast_ref::<WriteError>() {
+            capacity(w)
+        } else if let Some(w) = e.downcast_ref::<Box<WriteError>>() {
+            capacity(w)
+        } else if let Some(dafstore::Error::Write(w)) = e.downcast_ref::<dafstore::Error>() {
+            capacity(w)
+        } else {
+            false
+        };
+        if found {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }
 
 /// Prints `rows` under `headers`, each column padded to its widest cell (the last one is not).
@@ -163,6 +194,28 @@ impl Drop for Progress {
     }
 }
 
+/// A time in ms since the epoch as `1764682811000 (2025-12-02 13:40:11 UTC)`.
+pub fn time_text(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days: days since 1970-01-01 to a proleptic Gregorian date.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{ms} ({year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC)",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// Renders a shape as `10x20` (`scalar` for a 0-d array).
 pub fn shape_text(shape: &[u64]) -> String {
     if shape.is_empty() {
@@ -173,4 +226,26 @@ pub fn shape_text(shape: &[u64]) -> String {
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join("x")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_as_ms_and_utc() {
+        assert_eq!(time_text(0), "0 (1970-01-01 00:00:00 UTC)");
+        assert_eq!(time_text(-1), "-1 (1969-12-31 23:59:59 UTC)");
+        assert_eq!(
+            time_text(951_782_400_000),
+            "951782400000 (2000-02-29 00:00:00 UTC)"
+        );
+        assert_eq!(
+            time_text(1_764_682_811_999),
+            "1764682811999 (2025-12-02 13:40:11 UTC)"
+        );
+        // No overflow at the extremes.
+        assert!(time_text(i64::MAX).starts_with("9223372036854775807 ("));
+        assert!(time_text(i64::MIN).starts_with("-9223372036854775808 ("));
+    }
 }

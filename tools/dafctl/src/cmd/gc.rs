@@ -1,30 +1,67 @@
-//! `dafctl gc DIR [--json]`: reap dead holders, run the deletions they blocked, roll forward
-//! interrupted publishes and removes, and remove dead sessions' staging files.
+//! `dafctl gc DIR [--evict] [--json]`: reap dead holders, run the deletions they blocked, roll
+//! forward interrupted publishes and removes, and remove dead sessions' staging files; with
+//! `--evict`, then evict unreferenced `cached` entries until the container is within its limits
+//! (SPEC 9.7).
 //! The container is opened without the gc every read-write open runs, so the report is the
 //! engine's own account of this gc.
 
 use std::path::Path;
 
 use dafstore::{Container, GcReport};
+use serde::Serialize;
 
-use super::common::{out, print_json, Progress};
+use super::common::{out, print_json, shown, Progress};
 use super::Result;
 
-/// Opens without the automatic gc of a read-write open, so the report is exactly what this
-/// `gc` did.
-fn collect(dir: &Path) -> Result<GcReport> {
-    Ok(Container::options().gc(false).open(dir)?.gc()?)
+/// An entry `--evict` evicted.
+#[derive(Serialize)]
+struct Evicted {
+    name: String,
+    /// Bytes of its data files.
+    bytes: u64,
 }
 
-pub fn run(dir: &Path, json: bool) -> Result<u8> {
-    let progress = Progress::spinner("gc: reaping dead holders and running due deletions");
-    let report = collect(dir)?;
+/// `gc --json`: the engine's [`GcReport`] and what `--evict` evicted (empty without it).
+#[derive(Serialize)]
+struct Report {
+    #[serde(flatten)]
+    gc: GcReport,
+    evicted: Vec<Evicted>,
+}
+
+/// Opens without the automatic gc of a read-write open, so the report is exactly what this
+/// `gc` did; then evicts if asked.
+fn collect(dir: &Path, evict: bool) -> Result<Report> {
+    let c = Container::options().gc(false).open(dir)?;
+    let gc = c.gc()?;
+    let evicted = if evict {
+        c.evict()?
+            .into_iter()
+            .map(|(name, bytes)| Evicted { name, bytes })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Report { gc, evicted })
+}
+
+pub fn run(dir: &Path, evict: bool, json: bool) -> Result<u8> {
+    let progress = Progress::spinner(if evict {
+        "gc: reaping dead holders, running due deletions and evicting"
+    } else {
+        "gc: reaping dead holders and running due deletions"
+    });
+    let full = collect(dir, evict)?;
     progress.finish();
-    let code = u8::from(!report.failed.is_empty());
+    let code = u8::from(!full.gc.failed.is_empty());
     if json {
-        print_json(&report)?;
+        print_json(&full)?;
         return Ok(code);
     }
+    let Report {
+        gc: report,
+        evicted,
+    } = full;
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     out!(
@@ -47,7 +84,7 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
         )
     );
     for n in &report.deleted {
-        out!("  {}", super::common::shown(n));
+        out!("  {}", shown(n));
     }
     out!(
         "recovered {}",
@@ -74,13 +111,27 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
         )
     );
     for n in &report.deferred {
-        out!("  {n}");
+        out!("  {}", shown(n));
+    }
+    if evict {
+        let total: u64 = evicted.iter().map(|e| e.bytes).sum();
+        out!(
+            "evicted {} ({total} bytes)",
+            plural(
+                evicted.len(),
+                "unreferenced cached entry",
+                "unreferenced cached entries"
+            )
+        );
+        for e in &evicted {
+            out!("  {} ({} bytes)", shown(&e.name), e.bytes);
+        }
     }
     for f in &report.failed {
         eprintln!(
             "dafctl: error: recovering {:?} failed: {}",
-            super::common::shown(&f.name),
-            super::common::shown(&f.error)
+            shown(&f.name),
+            shown(&f.error)
         );
     }
     Ok(code)

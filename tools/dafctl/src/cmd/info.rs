@@ -1,4 +1,4 @@
-//! `dafctl info DIR NAME [--json]`: one array's description (the engine's [`ArrayInfo`]). Also
+//! `dafctl info DIR NAME [--json]`: one array's description (lifecycle and last release too) (the engine's [`ArrayInfo`]). Also
 //! formats the columns `ls` prints.
 
 use std::path::Path;
@@ -103,6 +103,12 @@ pub fn run(dir: &Path, name: &str, json: bool) -> Result<u8> {
     }
     rows.push(vec!["holders".into(), info.holders.to_string()]);
     rows.push(vec!["state".into(), info.state.to_string()]);
+    rows.push(vec!["lifecycle".into(), info.lifecycle.to_string()]);
+    rows.push(vec![
+        "released_at".into(),
+        info.released_at
+            .map_or("unknown".to_string(), super::common::time_text),
+    ]);
     print_table(&["FIELD", "VALUE"], &rows)?;
     Ok(0)
 }

@@ -27,12 +27,21 @@ pub fn run(dir: &Path, json: bool) -> Result<u8> {
                 i.bytes.to_string(),
                 i.holders.to_string(),
                 i.state.to_string(),
+                i.lifecycle.to_string(),
             ]
         })
         .collect();
     print_table(
         &[
-            "NAME", "KIND", "DTYPE", "SHAPE", "NNZ", "BYTES", "HOLDERS", "STATE",
+            "NAME",
+            "KIND",
+            "DTYPE",
+            "SHAPE",
+            "NNZ",
+            "BYTES",
+            "HOLDERS",
+            "STATE",
+            "LIFECYCLE",
         ],
         &rows,
     )?;

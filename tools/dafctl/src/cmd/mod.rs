@@ -2,6 +2,7 @@
 
 pub mod adopt;
 pub mod common;
+pub mod config;
 pub mod demo;
 pub mod fsck;
 pub mod gc;
@@ -9,6 +10,7 @@ pub mod hold;
 pub mod holders;
 pub mod info;
 pub mod init;
+pub mod lifecycle;
 pub mod ls;
 pub mod rm;
 pub mod transfer;
