@@ -2,7 +2,9 @@
 //! hierarchy defined in `dafstore/_errors.py` (one base, `DafstoreError`, with `FileNotFoundError`,
 //! `ValueError`, `TypeError`, `OSError`… mixed in where they fit); the message is the engine's
 //! own (`Display`) followed by its remedy worded as the Python call to make (the engine's
-//! [`Remedy`], worded in `_errors.py`), and for OS failures `errno` is set.
+//! [`Remedy`], worded in `_errors.py`), and for OS failures `errno` is set. An error with numbers
+//! to act on (a capacity shortfall) also passes them, as the engine serializes them, to the
+//! class, which makes them attributes.
 
 use std::fmt::Display;
 use std::io;
@@ -51,6 +53,17 @@ pub(crate) trait Classify: Display {
     /// What to do about it (the engine's [`Remedy`]), which `dafstore._errors` words as the
     /// Python call to make.
     fn remedy(&self) -> Option<Remedy> {
+        None
+    }
+
+    /// The name `dafstore._errors` knows the remedy by: the engine's, or one of the bindings'
+    /// own for an error the engine gives no [`Remedy`] but Python has calls for.
+    fn python_remedy(&self) -> Option<&'static str> {
+        self.remedy().and_then(remedy_name)
+    }
+
+    /// Structured details the exception class makes attributes of (`details=`), if any.
+    fn details(&self) -> Option<serde_json::Value> {
         None
     }
 }
@@ -207,6 +220,11 @@ impl Classify for WriteError {
                 name: "NoSpaceError",
                 errno: Some(libc::ENOSPC),
             },
+            // A `NoSpaceError` too: no room under the container's limits.
+            WriteError::Capacity { .. } => Class {
+                name: "CapacityError",
+                errno: Some(libc::ENOSPC),
+            },
             WriteError::NameConflict { .. } => class("NameConflictError"),
             WriteError::NotFound { .. } => class("ArrayNotFoundError"),
             WriteError::NotHeld { .. } => class("NotHeldError"),
@@ -217,6 +235,27 @@ impl Classify for WriteError {
             _ => class("DafstoreError"),
         }
     }
+
+    fn python_remedy(&self) -> Option<&'static str> {
+        match self {
+            WriteError::Capacity { .. } => Some("make_room"),
+            _ => self.remedy().and_then(remedy_name),
+        }
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            WriteError::Capacity {
+                name, shortfall, ..
+            } => {
+                let mut d = serde_json::to_value(shortfall).ok()?;
+                d.as_object_mut()?
+                    .insert("name".to_string(), serde_json::Value::from(name.as_str()));
+                Some(d)
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Classify for InteropError {
@@ -224,6 +263,21 @@ impl Classify for InteropError {
         match self {
             InteropError::Open { source, .. } => source.remedy(),
             InteropError::Write { source, .. } => source.remedy(),
+            _ => None,
+        }
+    }
+
+    fn python_remedy(&self) -> Option<&'static str> {
+        match self {
+            InteropError::Open { source, .. } => source.python_remedy(),
+            InteropError::Write { source, .. } => source.python_remedy(),
+            _ => None,
+        }
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            InteropError::Write { source, .. } => source.details(),
             _ => None,
         }
     }
@@ -277,13 +331,17 @@ static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 pub(crate) fn to_py<E: Classify + ?Sized>(py: Python<'_>, e: &E) -> PyErr {
     let Class { name, errno } = e.class();
     let message = e.to_string();
-    let remedy = e.remedy().and_then(remedy_name);
+    let remedy = e.python_remedy();
+    let details = e.details();
     let build = || -> PyResult<PyErr> {
         let module =
             ERRORS.get_or_try_init(py, || py.import("dafstore._errors").map(|m| m.unbind()))?;
         let class = module.bind(py).getattr(name)?;
         let kwargs = pyo3::types::PyDict::new(py);
         kwargs.set_item("remedy", remedy)?;
+        if let Some(details) = &details {
+            kwargs.set_item("details", crate::report::to_python(py, details)?)?;
+        }
         let instance = class.call((message.clone(),), Some(&kwargs))?;
         if let Some(errno) = errno {
             instance.setattr("errno", errno)?;

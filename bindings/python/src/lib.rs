@@ -24,8 +24,9 @@ mod unsafe_views;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use dafstore::{
-    Allocation, Bool8, Container, CreateOptions, DType, DenseArray, DenseWriter, Element, Format,
-    FsckOptions, ImportOptions, Layout, Ref, SparseArray, WriteError,
+    Allocation, Array, Bool8, Container, CreateOptions, DType, DenseArray, DenseWriter, Element,
+    Format, FsckOptions, ImportOptions, Layout, Lifecycle, LoadError, LoadOptions, Ref,
+    SparseArray, WriteError,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -410,6 +411,39 @@ impl LoadLockHandle {
     }
 }
 
+/// An entry `open_or_load` opened (held until `release()` or destruction), so the caller can
+/// open it its own way before letting it go: nothing evicts it meanwhile.
+#[pyclass(frozen, module = "dafstore._native")]
+struct OpenedEntry {
+    array: Mutex<Option<Array>>,
+}
+
+#[pymethods]
+impl OpenedEntry {
+    /// Releases the entry (drops the engine's handle and its reference). Idempotent.
+    fn release(&self) {
+        let array = lock(&self.array).take();
+        if array.is_some() {
+            drop_detached(array);
+        }
+    }
+
+    /// `"dense"`, `"sparse"` or `"table"` (`None` once released).
+    #[getter]
+    fn kind(&self) -> Option<&'static str> {
+        lock(&self.array).as_ref().map(|a| a.kind().name())
+    }
+}
+
+impl Drop for OpenedEntry {
+    fn drop(&mut self) {
+        let array = lock(&self.array).take();
+        if array.is_some() {
+            drop_detached(array);
+        }
+    }
+}
+
 /// A handle on a container (the engine's `Container`).
 #[pyclass(frozen, module = "dafstore._native", name = "Container")]
 struct NativeContainer {
@@ -456,6 +490,66 @@ fn allocation(reserve: bool) -> Allocation {
         Allocation::Reserve
     } else {
         Allocation::Holes
+    }
+}
+
+/// The lifecycle named `name`, or a `ValueError` listing them.
+fn lifecycle_named(name: &str) -> PyResult<Lifecycle> {
+    Lifecycle::from_name(name).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "lifecycle {name:?}: use \"persistent\" (kept until removed), \"scratch\" (removed after its last release) or \"cached\" (kept after its last release, evicted when room is needed)"
+        ))
+    })
+}
+
+/// `lifecycle=`: `None` (the engine's default: persistent, or inside an `open_or_load` loader of
+/// the name the load's lifecycle), or a lifecycle's name.
+fn lifecycle_of(lifecycle: Option<&str>) -> PyResult<Option<Lifecycle>> {
+    lifecycle.map(lifecycle_named).transpose()
+}
+
+/// Options of a write: the allocation, and the lifecycle (`scratch=True` is `lifecycle="scratch"`).
+fn create_options(
+    reserve: bool,
+    scratch: bool,
+    lifecycle: Option<&str>,
+) -> PyResult<CreateOptions> {
+    Ok(CreateOptions {
+        allocation: allocation(reserve),
+        scratch,
+        lifecycle: lifecycle_of(lifecycle)?,
+    })
+}
+
+/// Longest wait a number of seconds asks for: longer ones (and `math.inf`) wait this long, about
+/// 31 years (the engine adds a wait to the current instant, which must not overflow).
+const LONGEST_WAIT_SECS: f64 = 1e9;
+
+/// A wait in seconds (`timeout=`, `wait_for_room`): `None` stays `None`; negative is 0, more
+/// than [`LONGEST_WAIT_SECS`] (or infinite) is that; NaN is a `ValueError`.
+fn seconds(what: &str, secs: Option<f64>) -> PyResult<Option<std::time::Duration>> {
+    secs.map(|t| {
+        if t.is_nan() {
+            return Err(PyValueError::new_err(format!(
+                "{what}: NaN is not a number of seconds; give seconds (a float), or None"
+            )));
+        }
+        Ok(std::time::Duration::from_secs_f64(
+            t.clamp(0.0, LONGEST_WAIT_SECS),
+        ))
+    })
+    .transpose()
+}
+
+/// Why the loader of a native `open_or_load` failed: the engine, or the Python loader.
+enum LoadFailure {
+    Engine(LoadError),
+    Python(PyErr),
+}
+
+impl From<LoadError> for LoadFailure {
+    fn from(e: LoadError) -> LoadFailure {
+        LoadFailure::Engine(e)
     }
 }
 
@@ -549,7 +643,7 @@ impl NativeContainer {
     /// Writes a dense array from a C-contiguous little-endian numpy array and publishes it.
     // The arguments are the Python method's (keywords with defaults).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (name, array, dtype, shape, scratch=false, reserve=true))]
+    #[pyo3(signature = (name, array, dtype, shape, scratch=false, reserve=true, lifecycle=None))]
     fn write_dense(
         &self,
         py: Python<'_>,
@@ -559,16 +653,13 @@ impl NativeContainer {
         shape: Vec<u64>,
         scratch: bool,
         reserve: bool,
+        lifecycle: Option<&str>,
     ) -> PyResult<()> {
         let c = self.get(py)?;
         let dtype = self::dtype(py, dtype)?;
+        let opts = create_options(reserve, scratch, lifecycle)?;
         let bytes = ndarray_bytes(array)?;
         py.detach(|| -> Result<(), WriteError> {
-            let opts = CreateOptions {
-                allocation: allocation(reserve),
-                scratch,
-                ..CreateOptions::default()
-            };
             let mut writer = c.create_dense_with(name, dtype, &shape, opts)?;
             let target = writer.as_bytes_mut();
             if target.len() != bytes.len() {
@@ -588,15 +679,17 @@ impl NativeContainer {
     /// Writes a table from `stream`, any object with `__arrow_c_stream__` (the Arrow PyCapsule
     /// interface), and publishes it: each record batch is pushed to the engine's `TableWriter` as
     /// the producer makes it (no serialized copy), which writes the table's Arrow IPC file.
-    #[pyo3(signature = (name, stream, scratch=false))]
+    #[pyo3(signature = (name, stream, scratch=false, lifecycle=None))]
     fn write_table_stream(
         &self,
         py: Python<'_>,
         name: &str,
         stream: &Bound<'_, PyAny>,
         scratch: bool,
+        lifecycle: Option<&str>,
     ) -> PyResult<()> {
         let c = self.get(py)?;
+        let opts = create_options(true, scratch, lifecycle)?;
         let reader = crate::unsafe_views::arrow_stream_reader(stream)?;
         let invalid = |detail: String| WriteError::InvalidTable {
             name: name.to_string(),
@@ -605,10 +698,6 @@ impl NativeContainer {
         // Without the GIL: a producer that needs it to make a batch (a Python generator behind a
         // pyarrow RecordBatchReader) takes it itself.
         py.detach(|| -> Result<(), WriteError> {
-            let opts = CreateOptions {
-                scratch,
-                ..CreateOptions::default()
-            };
             let schema = arrow_array::RecordBatchReader::schema(&reader);
             let mut writer = c.create_table(name, schema, &opts)?;
             for batch in reader {
@@ -643,7 +732,7 @@ impl NativeContainer {
     /// little-endian numpy arrays; `indices` and `indptr` share one dtype, `int32` or `int64`.
     // The arguments are the Python method's (keywords with defaults).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (name, layout, shape, data, data_dtype, indices, indptr, index_dtype, scratch=false))]
+    #[pyo3(signature = (name, layout, shape, data, data_dtype, indices, indptr, index_dtype, scratch=false, lifecycle=None))]
     fn write_sparse(
         &self,
         py: Python<'_>,
@@ -656,8 +745,10 @@ impl NativeContainer {
         indptr: &Bound<'_, PyAny>,
         index_dtype: &str,
         scratch: bool,
+        lifecycle: Option<&str>,
     ) -> PyResult<()> {
         let c = self.get(py)?;
+        let opts = create_options(true, scratch, lifecycle)?;
         let layout = Layout::from_name(layout).ok_or_else(|| {
             PyValueError::new_err(format!(
                 "layout {layout:?}: use \"rows\" (CSR) or \"columns\" (CSC)"
@@ -675,12 +766,10 @@ impl NativeContainer {
                 let indptr = cast::<$i>(py, indptr, "indptr", name)?;
                 with_element!(data_dtype, T => {
                     let data = cast::<T>(py, data, "data", name)?;
-                    py.detach(|| -> Result<(), WriteError> {
-                        c.write_sparse::<T, $i, $i>(name, layout, shape, data, indices, indptr)?;
-                        if scratch {
-                            c.set_scratch(name, true)?;
-                        }
-                        Ok(())
+                    py.detach(|| {
+                        c.write_sparse_with::<T, $i, $i>(
+                            name, layout, shape, data, indices, indptr, &opts,
+                        )
                     })
                     .or_raise(py)
                 })
@@ -697,7 +786,9 @@ impl NativeContainer {
 
     /// Creates a dense array to fill through a map (`DenseCreate.view()`), reserving its space
     /// (or leaving holes with `reserve=False`).
-    #[pyo3(signature = (name, dtype, shape, scratch=false, reserve=true))]
+    #[pyo3(signature = (name, dtype, shape, scratch=false, reserve=true, lifecycle=None))]
+    // The arguments are the Python method's (keywords with defaults).
+    #[allow(clippy::too_many_arguments)]
     fn create_dense(
         &self,
         py: Python<'_>,
@@ -706,16 +797,13 @@ impl NativeContainer {
         shape: Vec<u64>,
         scratch: bool,
         reserve: bool,
+        lifecycle: Option<&str>,
     ) -> PyResult<DenseCreate> {
         let c = self.get(py)?;
         let dtype = self::dtype(py, dtype)?;
+        let opts = create_options(reserve, scratch, lifecycle)?;
         let (writer, alias) = py
             .detach(|| -> Result<_, WriteError> {
-                let opts = CreateOptions {
-                    allocation: allocation(reserve),
-                    scratch,
-                    ..CreateOptions::default()
-                };
                 let mut writer = c.create_dense_with(name, dtype, &shape, opts)?;
                 let map = writer.as_bytes_mut();
                 let alias = if map.is_empty() {
@@ -895,10 +983,7 @@ impl NativeContainer {
         timeout: Option<f64>,
     ) -> PyResult<LoadLockHandle> {
         let c = self.get(py)?;
-        let timeout = timeout
-            .map(|t| std::time::Duration::try_from_secs_f64(t.max(0.0)))
-            .transpose()
-            .map_err(|e| PyValueError::new_err(format!("timeout: {e}")))?;
+        let timeout = seconds("timeout", timeout)?;
         let l = py.detach(|| c.lock_load(name, timeout)).or_raise(py)?;
         Ok(LoadLockHandle {
             lock: Mutex::new(Some(l)),
@@ -934,6 +1019,103 @@ impl NativeContainer {
     fn set_scratch(&self, py: Python<'_>, name: &str, on: bool) -> PyResult<()> {
         let c = self.get(py)?;
         py.detach(|| c.set_scratch(name, on)).or_raise(py)
+    }
+
+    /// Sets what happens to `name` after its last release: `persistent`, `scratch` or `cached`.
+    fn set_lifecycle(&self, py: Python<'_>, name: &str, lifecycle: &str) -> PyResult<()> {
+        let c = self.get(py)?;
+        let lifecycle = lifecycle_named(lifecycle)?;
+        py.detach(|| c.set_lifecycle(name, lifecycle)).or_raise(py)
+    }
+
+    /// Opens `name` (held: an `OpenedEntry`) or, if absent, calls `load()` (the Python loader,
+    /// which publishes `name`) once for the host, as the engine's `open_or_load_with` does: what
+    /// the loader publishes without a lifecycle takes `lifecycle` (`None`: cached), and it is
+    /// held by this process from the moment it is live until the caller has opened it. The GIL
+    /// is released while waiting for another loader; `load()` runs with it.
+    #[pyo3(signature = (name, load, timeout=None, lifecycle=None))]
+    fn open_or_load(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        load: Py<PyAny>,
+        timeout: Option<f64>,
+        lifecycle: Option<&str>,
+    ) -> PyResult<OpenedEntry> {
+        let c = self.get(py)?;
+        let opts = LoadOptions {
+            timeout: seconds("timeout", timeout)?,
+            lifecycle: lifecycle_of(lifecycle)?.unwrap_or(Lifecycle::Cached),
+        };
+        let opened = py.detach(|| {
+            c.open_or_load_with(name, &opts, |_: &Container, _: &str| {
+                Python::attach(|py| load.call0(py).map(drop)).map_err(LoadFailure::Python)
+            })
+        });
+        match opened {
+            Ok(array) => Ok(OpenedEntry {
+                array: Mutex::new(Some(array)),
+            }),
+            Err(LoadFailure::Python(e)) => Err(e),
+            Err(LoadFailure::Engine(LoadError::NotPublished { container, name })) => {
+                Err(errors::to_py(
+                    py,
+                    &Own {
+                        class: "DafstoreError",
+                        message: format!(
+                            "{}: the loader of {name:?} returned, but {name:?} is not live: return the value to publish, or publish the name yourself; or another process removed it right after",
+                            container.display()
+                        ),
+                        errno: None,
+                    },
+                ))
+            }
+            Err(LoadFailure::Engine(e)) => Err(errors::to_py(py, &e)),
+        }
+    }
+
+    /// The container's limits: the engine's `Limits` as a dict `{capacity, min_free}`.
+    fn limits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.get(py)?;
+        let limits = py.detach(|| c.limits()).or_raise(py)?;
+        to_python(py, &limits)
+    }
+
+    /// Sets (or with `None` clears) the capacity in bytes.
+    #[pyo3(signature = (capacity))]
+    fn set_capacity(&self, py: Python<'_>, capacity: Option<u64>) -> PyResult<()> {
+        let c = self.get(py)?;
+        py.detach(|| c.set_capacity(capacity)).or_raise(py)
+    }
+
+    /// Sets (or with `None` clears) the free space to keep on the file system, in bytes.
+    #[pyo3(signature = (min_free))]
+    fn set_min_free(&self, py: Python<'_>, min_free: Option<u64>) -> PyResult<()> {
+        let c = self.get(py)?;
+        py.detach(|| c.set_min_free(min_free)).or_raise(py)
+    }
+
+    /// The engine's `Usage` as a dict `{entries, reserved, evictable}`.
+    fn usage<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.get(py)?;
+        let usage = py.detach(|| c.usage()).or_raise(py)?;
+        to_python(py, &usage)
+    }
+
+    /// Evicts unreferenced cached entries until the container is within its limits: what went,
+    /// `[(name, bytes)]`, least recently released first.
+    fn evict(&self, py: Python<'_>) -> PyResult<Vec<(String, u64)>> {
+        let c = self.get(py)?;
+        py.detach(|| c.evict()).or_raise(py)
+    }
+
+    /// How long this process's writes through this container wait for room (seconds; `None`:
+    /// they fail at once).
+    #[pyo3(signature = (seconds))]
+    fn wait_for_room(&self, py: Python<'_>, seconds: Option<f64>) -> PyResult<()> {
+        let c = self.get(py)?;
+        c.wait_for_room(self::seconds("wait_for_room", seconds)?);
+        Ok(())
     }
 
     /// Names of the live arrays, sorted.
@@ -1080,6 +1262,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<DenseCreate>()?;
     m.add_class::<Hold>()?;
     m.add_class::<LoadLockHandle>()?;
+    m.add_class::<OpenedEntry>()?;
     m.add_function(wrap_pyfunction!(cache_stats, m)?)?;
     m.add_function(wrap_pyfunction!(dtypes, m)?)?;
     m.add_function(wrap_pyfunction!(_gc_report_sample, m)?)?;

@@ -199,3 +199,52 @@ def hold_load_lock_until_killed(path: str, name: str, ready: Any) -> None:
     ready.set()
     time.sleep(300)
     del lock
+
+
+def hold_until_told(path: str, names: list[str], ready: Any, go: Any, released: Any) -> None:
+    """Opens arrays (holding them), says so, waits for the parent's go, then drops them (the
+    releases) and says so; stays alive until the parent is done (its releases, not its death,
+    free the entries)."""
+    c = dafstore.open(path)
+    views = [c.open(n) for n in names]
+    ready.set()
+    go.wait(120)
+    del views
+    gc.collect()
+    released.set()
+    time.sleep(120)
+
+
+def cache_value(k: int) -> np.ndarray:
+    """What the loader of ``e/<k>`` returns (100 float64: 800 bytes)."""
+    return np.arange(100, dtype=np.float64) + 1000.0 * k
+
+
+def open_or_load_loop(path: str, seed: int, rounds: int, names: int, out: Any) -> None:
+    """``open_or_load`` of random names ``e/<k>`` under the container's capacity, keeping the
+    previous entry open across the next one (two held at a time); checks every value. Reports
+    ``(seed, "ok", loads, wrong)``."""
+    try:
+        c = dafstore.open(path)
+        c.wait_for_room(60)  # another process's held entries leave room when released
+        rng = np.random.default_rng(seed)
+        loads = 0
+        wrong: list[int] = []
+        previous = None
+        for _ in range(rounds):
+            k = int(rng.integers(names))
+
+            def loader(k: int = k) -> np.ndarray:
+                nonlocal loads
+                loads += 1
+                return cache_value(k)
+
+            a = c.open_or_load(f"e/{k}", loader)
+            if not np.array_equal(a, cache_value(k)):
+                wrong.append(k)
+            previous = a  # the one before is released here
+            time.sleep(float(rng.random()) * 0.005)
+        del previous
+        out.put((seed, "ok", loads, wrong))
+    except BaseException as e:
+        out.put((seed, f"{type(e).__name__}: {e}", 0, []))

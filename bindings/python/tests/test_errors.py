@@ -38,6 +38,7 @@ def test_every_class_derives_from_the_base_and_its_builtin() -> None:
         "LoadTimeoutError": TimeoutError,
         "ContainerClosedError": ValueError,
         "NoSpaceError": OSError,
+        "CapacityError": (OSError, dafstore.NoSpaceError),
         "CorruptArrayError": OSError,
         "UnsupportedVersionError": OSError,
         "UnsupportedFileSystemError": OSError,

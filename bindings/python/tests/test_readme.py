@@ -33,8 +33,8 @@ def run(code: str, workdir: Path) -> list[str]:
     return r.stdout.splitlines()
 
 
-def test_the_readme_has_its_four_examples() -> None:
-    assert len(blocks()) == 4
+def test_the_readme_has_its_five_examples() -> None:
+    assert len(blocks()) == 5
 
 
 def test_quick_start(workdir: Path) -> None:
@@ -65,10 +65,21 @@ def test_tables_example(workdir: Path) -> None:
     ]
 
 
+def test_cache_example(workdir: Path) -> None:
+    assert run(blocks()[3], workdir) == [
+        "Limits(capacity=24576, min_free=None)",
+        "cached Usage(entries=24576, reserved=0, evictable=16384)",
+        "['day/2', 'day/3', 'model']",
+        "8192 24576 0 ['day/2', 'day/3', 'model']",
+        "[Evicted(name='day/2', bytes=8192)]",
+        "['day/3', 'model']",
+    ]
+
+
 def test_dask_example(workdir: Path) -> None:
     pytest.importorskip("distributed")
     pytest.importorskip("dask.array")
-    assert run(blocks()[3], workdir) == [
+    assert run(blocks()[4], workdir) == [
         "(1000, 1000, 1000, 1000) True",
         "499999500000.0 True",
         "['x']",

@@ -48,6 +48,18 @@ def test_every_report_class_has_exactly_the_keys_the_engine_produces(
     lock.release()
     assert native.loads() == []
 
+    assert set(native.limits()) == fields(dafstore.Limits)
+    assert set(native.usage()) == fields(dafstore.Usage)
+    container.write("cached", np.zeros(1), lifecycle="cached")
+    native.set_capacity(0)
+    with container.hold("cached"), pytest.raises(dafstore.CapacityError) as e:
+        container.write("over", np.zeros(1))
+    # Built with exactly the engine's keys (an Occupant refuses others: the error would be a
+    # RuntimeError naming the fields).
+    assert [(o.name, o.lifecycle, len(o.holders)) for o in e.value.largest] == [
+        ("cached", "cached", 1)]
+    native.set_capacity(None)
+
     assert set(native.gc()) == fields(dafstore.GcReport)
     sample = _native._gc_report_sample()
     assert set(sample) == fields(dafstore.GcReport)

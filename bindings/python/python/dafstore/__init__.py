@@ -15,6 +15,10 @@ no live process holds them, and a crashed process leaks nothing.
     (1, ['x'], (2, 3))
     >>> r = dafstore.open("/dev/shm/example", read_only=True)   # doctest: +SKIP
 
+A container can be a cache: ``c.set_capacity("8G")`` bounds its bytes, entries written with
+``lifecycle="cached"`` (and those ``open_or_load`` makes) stay after their last release and are
+evicted, least recently released first, when a write needs their room.
+
 Errors are the classes of :mod:`dafstore._errors`, all under :class:`DafstoreError`.
 """
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 from ._errors import *  # noqa: F401,F403
 from ._errors import __all__ as _errors_all
+from ._errors import Occupant
 from ._container import (
     create,
     open,
@@ -42,6 +47,10 @@ from ._container import (
     Problem,
     Removal,
     SparseArrays,
+    Limits,
+    Usage,
+    Evicted,
+    LIFECYCLES,
     cache_stats,
 )
 from ._native import ENGINE_VERSION as __version__
@@ -67,7 +76,12 @@ __all__ = [
     "Problem",
     "ImportedArray",
     "SparseArrays",
+    "Limits",
+    "Usage",
+    "Evicted",
+    "Occupant",
     "DTYPES",
+    "LIFECYCLES",
     "cache_stats",
     *_errors_all,
 ]

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, Union, overload
+from typing import Any, Callable, Iterator, Literal, Optional, Protocol, Sequence, Union, overload
 
 from typing_extensions import deprecated
 
@@ -15,6 +15,7 @@ from typing_extensions import deprecated
 
 from ._errors import (
     ArrayNotFoundError as ArrayNotFoundError,
+    CapacityError as CapacityError,
     CatalogError as CatalogError,
     ContainerClosedError as ContainerClosedError,
     ContainerExistsError as ContainerExistsError,
@@ -33,6 +34,7 @@ from ._errors import (
     NotAContainerError as NotAContainerError,
     LoadTimeoutError as LoadTimeoutError,
     NotHeldError as NotHeldError,
+    Occupant as Occupant,
     ReadOnlyError as ReadOnlyError,
     UnsupportedDtypeError as UnsupportedDtypeError,
     UnsupportedFileSystemError as UnsupportedFileSystemError,
@@ -59,7 +61,12 @@ __all__ = [
     "Problem",
     "ImportedArray",
     "SparseArrays",
+    "Limits",
+    "Usage",
+    "Evicted",
+    "Occupant",
     "DTYPES",
+    "LIFECYCLES",
     "cache_stats",
     "DafstoreError",
     "ArrayNotFoundError",
@@ -78,6 +85,7 @@ __all__ = [
     "NotHeldError",
     "ContainerClosedError",
     "NoSpaceError",
+    "CapacityError",
     "CorruptArrayError",
     "UnsupportedVersionError",
     "UnsupportedFileSystemError",
@@ -88,13 +96,21 @@ __all__ = [
 
 _Path = Union[str, PathLike[str]]
 _Shape = Union[int, Sequence[int]]
+#: What happens to an entry after its last release.
+_Lifecycle = Literal["persistent", "scratch", "cached"]
+#: A size in bytes: an int, or a string such as "400G", "1.5GiB", "512M" (powers of 1024).
+_Size = Union[int, str]
 
 #: The dtypes dafstore stores (numpy spellings).
 DTYPES: tuple[str, ...]
+#: The lifecycles: "persistent", "scratch", "cached".
+LIFECYCLES: tuple[str, ...]
 
-def create(path: _Path) -> Container:
-    """Creates a new container in ``path`` (made if missing) and opens it read-write.
-    ContainerExistsError if it already is one."""
+def create(
+    path: _Path, *, capacity: Optional[_Size] = None, min_free: Optional[_Size] = None
+) -> Container:
+    """Creates a new container in ``path`` (made if missing) and opens it read-write, with a
+    capacity and a free space floor if given. ContainerExistsError if it already is one."""
 
 def open(path: _Path, *, read_only: bool = False, gc: bool = True) -> Container:
     """Opens the container in ``path``: read-write (rolling interrupted publishes forward and
@@ -132,7 +148,9 @@ class ArrayInfo:
     bytes: int
     files: tuple[FileInfo, ...]
     checksum_stale: bool
+    lifecycle: str
     scratch: bool
+    released_at: Optional[int]
     ever_held: bool
     staging: Optional[str]
     holders: int
@@ -219,6 +237,23 @@ class ImportedArray:
     conversions: tuple[str, ...]
 
 @dataclass(frozen=True)
+class Limits:
+    capacity: Optional[int]
+    min_free: Optional[int]
+
+@dataclass(frozen=True)
+class Usage:
+    entries: int
+    reserved: int
+    evictable: int
+
+@dataclass(frozen=True)
+class Evicted:
+    name: str
+    bytes: int
+    def __iter__(self) -> Iterator[Any]: ...
+
+@dataclass(frozen=True)
 class SparseArrays:
     layout: str
     shape: tuple[int, int]
@@ -273,6 +308,7 @@ class _CreateArray(Protocol):
         *,
         scratch: bool = False,
         reserve: bool = True,
+        lifecycle: Optional[_Lifecycle] = None,
     ) -> ArrayWriter: ...
 
 class _OpenContainer(Protocol):
@@ -327,13 +363,33 @@ class Container(Mapping[str, _ArrayValue]):
     def __hash__(self) -> int: ...
     def __bool__(self) -> bool: ...
     def write(
-        self, name: str, array: npt.ArrayLike, *, scratch: bool = False, reserve: bool = True
+        self,
+        name: str,
+        array: npt.ArrayLike,
+        *,
+        scratch: bool = False,
+        reserve: bool = True,
+        lifecycle: Optional[_Lifecycle] = None,
     ) -> None: ...
-    def write_sparse(self, name: str, matrix: Any, *, scratch: bool = False) -> None: ...
+    def write_sparse(
+        self,
+        name: str,
+        matrix: Any,
+        *,
+        scratch: bool = False,
+        lifecycle: Optional[_Lifecycle] = None,
+    ) -> None: ...
     def open_sparse(self, name: str, *, array: bool = False) -> _SparseMatrix: ...
     def open_sparse_arrays(self, name: str) -> SparseArrays: ...
     def open_arrow(self, name: str) -> pyarrow.Array: ...
-    def write_table(self, name: str, obj: Any, *, scratch: bool = ...) -> None: ...
+    def write_table(
+        self,
+        name: str,
+        obj: Any,
+        *,
+        scratch: bool = False,
+        lifecycle: Optional[_Lifecycle] = None,
+    ) -> None: ...
     def open_table(self, name: str) -> pyarrow.Table: ...
     def open_polars(self, name: str) -> Any: ...
     def kind(self, name: str) -> str: ...
@@ -344,10 +400,18 @@ class Container(Mapping[str, _ArrayValue]):
         *,
         timeout: Optional[float] = None,
         scratch: bool = False,
+        lifecycle: Optional[_Lifecycle] = None,
     ) -> Any: ...
     def loads(self) -> list[Loader]: ...
     def remove(self, name: str) -> Removal: ...
     def set_scratch(self, name: str, on: bool = True) -> None: ...
+    def set_lifecycle(self, name: str, lifecycle: _Lifecycle) -> None: ...
+    def limits(self) -> Limits: ...
+    def set_capacity(self, size: Optional[_Size]) -> None: ...
+    def set_min_free(self, size: Optional[_Size]) -> None: ...
+    def usage(self) -> Usage: ...
+    def evict(self) -> list[Evicted]: ...
+    def wait_for_room(self, seconds: Optional[float]) -> None: ...
     def hold(self, *names: str) -> Hold: ...
     def retain(self, name: str) -> None: ...
     def release(self, name: str) -> None: ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,7 +53,11 @@ __all__ = [
     "Problem",
     "ImportedArray",
     "SparseArrays",
+    "Limits",
+    "Usage",
+    "Evicted",
     "DTYPES",
+    "LIFECYCLES",
     "cache_stats",
 ]
 
@@ -60,6 +65,72 @@ __all__ = [
 DTYPES: tuple[str, ...] = tuple(_native.dtypes())
 
 _MODES = ("r", "r+", "c")
+
+#: What happens to an entry after its last release: ``"persistent"`` (kept until removed),
+#: ``"scratch"`` (removed), ``"cached"`` (kept, but evicted when a write needs its room under the
+#: container's capacity).
+LIFECYCLES: tuple[str, ...] = ("persistent", "scratch", "cached")
+
+
+def _lifecycle(lifecycle: Optional[str], scratch: bool) -> Optional[str]:
+    """The lifecycle a write or load passes to the engine: ``lifecycle``'s name checked, or
+    ``"scratch"`` for ``scratch=True`` (the older spelling); None for neither (the engine's
+    default)."""
+    if lifecycle is not None:
+        if not isinstance(lifecycle, str) or lifecycle not in LIFECYCLES:
+            raise ValueError(
+                f"lifecycle {lifecycle!r}: use 'persistent' (kept until removed), 'scratch' "
+                "(removed after its last release) or 'cached' (kept after its last release, "
+                "evicted when room is needed)"
+            )
+        if scratch and lifecycle != "scratch":
+            raise ValueError(
+                f"scratch=True and lifecycle={lifecycle!r} disagree: give one of them "
+                "(scratch=True is lifecycle='scratch')"
+            )
+        return lifecycle
+    return "scratch" if scratch else None
+
+
+_UNITS = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6}
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([KMGTPE]?)(?:I?B)?\s*", re.IGNORECASE)
+# The most bytes a container records (the catalog's integers are signed 64-bit).
+_SIZE_MAX = 2**63 - 1
+
+
+def _size(size: Any, what: str) -> Optional[int]:
+    """A size in bytes: None, a non-negative int, or a string such as ``"400G"``, ``"1.5GiB"``,
+    ``"512M"``, ``"64k"`` or ``"100"`` (units K, M, G, T, P, E are powers of 1024, with or
+    without ``i``/``B``: ``G``, ``GB`` and ``GiB`` all mean 2**30; a fraction rounds down to a
+    whole byte)."""
+    if size is None:
+        return None
+    if isinstance(size, bool):
+        raise ValueError(f"{what} {size!r}: give bytes (an int), a string such as '400G', or None")
+    if isinstance(size, (int, np.integer)):
+        n = int(size)
+    elif isinstance(size, str):
+        m = _SIZE.fullmatch(size)
+        if m is None:
+            raise ValueError(
+                f"{what} {size!r}: not a size; give bytes (an int), a string such as '400G', "
+                "'1.5GiB', '512M' or '64K' (powers of 1024), or None"
+            )
+        from fractions import Fraction
+
+        n = int(Fraction(m.group(1)) * 1024 ** _UNITS[m.group(2).upper()])
+    else:
+        raise ValueError(
+            f"{what} {size!r}: give bytes (an int), a string such as '400G', or None; "
+            f"not a {type(size).__name__}"
+        )
+    if n < 0:
+        raise ValueError(f"{what} {size!r}: a size cannot be negative")
+    if n > _SIZE_MAX:
+        raise ValueError(
+            f"{what} {size!r}: more than 2**63 - 1 bytes (8 EiB), the most a container records"
+        )
+    return n
 
 
 def cache_stats() -> tuple[int, int]:
@@ -261,8 +332,14 @@ class ArrayInfo(_Report):
     files: tuple[FileInfo, ...]
     #: Checksums are stale (in-place writers are or were active).
     checksum_stale: bool
-    #: Removed automatically after its last reference is released.
+    #: What happens after its last release: ``"persistent"`` (kept), ``"scratch"`` (removed) or
+    #: ``"cached"`` (kept, evicted when a write needs its room).
+    lifecycle: str
+    #: Removed automatically after its last reference is released (``lifecycle == "scratch"``).
     scratch: bool
+    #: When a process last released it, or when it was published (ms since the epoch; None in a
+    #: catalog older than the cache's). Eviction takes the least recent first.
+    released_at: Optional[int]
     #: Whether it has ever been referenced.
     ever_held: bool
     #: Staging location of an in-flight publish (None once published).
@@ -400,6 +477,39 @@ class ImportedArray(_Report):
 
 
 @dataclass(frozen=True)
+class Limits(_Report):
+    """A container's limits (``Container.limits``), in bytes; None: no limit."""
+
+    #: Most bytes the entries' data files (and writes in flight) may take together.
+    capacity: Optional[int]
+    #: Free space to keep on the file system (best effort: other programs share it).
+    min_free: Optional[int]
+
+
+@dataclass(frozen=True)
+class Usage(_Report):
+    """A container's bytes (``Container.usage``)."""
+
+    #: Data files of every entry (what the capacity counts, with ``reserved``).
+    entries: int
+    #: Reserved by writes in flight (their staged files).
+    reserved: int
+    #: Of ``entries``: cached entries nobody holds (what eviction can free).
+    evictable: int
+
+
+@dataclass(frozen=True)
+class Evicted:
+    """An entry ``Container.evict`` evicted, and its bytes. Unpacks as ``name, bytes``."""
+
+    name: str
+    bytes: int
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.name, self.bytes))
+
+
+@dataclass(frozen=True)
 class SparseArrays:
     """The three mapped components of a sparse array as numpy arrays (no scipy needed)."""
 
@@ -516,14 +626,26 @@ class Hold:
 # --------------------------------------------------------------------------------------------
 # Container
 
-def create(path: "str | os.PathLike[str]") -> "Container":
-    """Creates a new container in ``path`` (made if missing) and opens it read-write.
+def create(
+    path: "str | os.PathLike[str]", *, capacity: Any = None, min_free: Any = None
+) -> "Container":
+    """Creates a new container in ``path`` (made if missing) and opens it read-write, with a
+    ``capacity`` and a ``min_free`` if given (see ``Container.set_capacity``; sizes are bytes or
+    strings such as ``"400G"``).
 
     Raises ContainerExistsError if ``path`` already is a container.
 
         >>> c = dafstore.create("/dev/shm/example")   # doctest: +SKIP
+        >>> c = dafstore.create("/dev/shm/cache", capacity="8G")   # doctest: +SKIP
     """
-    return Container(_native.Container.create(os.fspath(path)))
+    capacity = _size(capacity, "capacity")
+    min_free = _size(min_free, "min_free")
+    c = Container(_native.Container.create(os.fspath(path)))
+    if capacity is not None:
+        c._c.set_capacity(capacity)
+    if min_free is not None:
+        c._c.set_min_free(min_free)
+    return c
 
 
 # The module-level entry point is named like the builtin (as gzip.open, tarfile.open, zarr.open);
@@ -712,20 +834,35 @@ class Container(Mapping[str, _ArrayValue]):
     # -- writing ------------------------------------------------------------------------
 
     def write(
-        self, name: str, array: Any, *, scratch: bool = False, reserve: bool = True
+        self,
+        name: str,
+        array: Any,
+        *,
+        scratch: bool = False,
+        reserve: bool = True,
+        lifecycle: Optional[str] = None,
     ) -> None:
         """Writes ``array`` (anything ``numpy.asarray`` takes) as dense array ``name`` and
         publishes it atomically, replacing any array of that name (readers of the old one keep
-        their maps). ``scratch=True``: deleted automatically after its last reference is
-        released. ``reserve=False``: leave holes instead of reserving the space."""
+        their maps). ``lifecycle``: what happens after its last release, ``"persistent"`` (kept
+        until removed; the default), ``"scratch"`` (removed; ``scratch=True`` says the same) or
+        ``"cached"`` (kept, but evicted when a write needs its room under the capacity); inside
+        an ``open_or_load`` loader of ``name`` the default is the load's lifecycle.
+        ``reserve=False``: leave holes instead of reserving the space. Over the container's
+        capacity, evicts cached entries nobody holds or raises CapacityError."""
+        lifecycle = _lifecycle(lifecycle, scratch)
         a = np.asarray(array)
         dt = _storable(a.dtype)
         a = _contiguous(a, dt)
-        self._c.write_dense(name, a, dt.name, list(a.shape), scratch, reserve)
+        self._c.write_dense(name, a, dt.name, list(a.shape), False, reserve, lifecycle)
 
-    def write_sparse(self, name: str, matrix: Any, *, scratch: bool = False) -> None:
+    def write_sparse(
+        self, name: str, matrix: Any, *, scratch: bool = False, lifecycle: Optional[str] = None
+    ) -> None:
         """Writes a ``scipy.sparse`` CSR or CSC matrix (or array) as sparse array ``name`` (layout
-        ``rows`` or ``columns``), after validating it, and publishes it atomically."""
+        ``rows`` or ``columns``), after validating it, and publishes it atomically.
+        ``lifecycle`` / ``scratch``: as for ``write``."""
+        lifecycle = _lifecycle(lifecycle, scratch)
         sp = _scipy_sparse()
         fmt = getattr(matrix, "format", None)
         if not sp.issparse(matrix) or fmt not in ("csr", "csc"):
@@ -749,7 +886,7 @@ class Container(Mapping[str, _ArrayValue]):
         indices = _contiguous(indices, idx)
         indptr = _contiguous(indptr, idx)
         self._c.write_sparse(
-            name, layout, (rows, cols), data, dt.name, indices, indptr, idx.name, scratch
+            name, layout, (rows, cols), data, dt.name, indices, indptr, idx.name, False, lifecycle
         )
 
     def _create_array(
@@ -760,13 +897,16 @@ class Container(Mapping[str, _ArrayValue]):
         *,
         scratch: bool = False,
         reserve: bool = True,
+        lifecycle: Optional[str] = None,
     ) -> ArrayWriter:
         """Creates dense array ``name`` to fill in place: ``with c.create(name, shape, dtype) as
         a:`` gives a writable numpy array over the new file's map (zero-filled, space reserved
         now so running out of space is an error here, not a crash later); the array is published
-        atomically when the block ends, discarded if it raises."""
+        atomically when the block ends, discarded if it raises. ``lifecycle`` / ``scratch``: as
+        for ``write`` (room under the capacity is made, or CapacityError raised, here)."""
+        lifecycle = _lifecycle(lifecycle, scratch)
         dt = _storable(dtype)
-        native = self._c.create_dense(name, dt.name, _shape(shape), scratch, reserve)
+        native = self._c.create_dense(name, dt.name, _shape(shape), False, reserve, lifecycle)
         return ArrayWriter(native, name)
 
     # -- reading ------------------------------------------------------------------------
@@ -843,7 +983,9 @@ class Container(Mapping[str, _ArrayValue]):
             values = pa.FixedSizeListArray.from_arrays(values, dim)
         return values
 
-    def write_table(self, name: str, obj: Any, *, scratch: bool = False) -> None:
+    def write_table(
+        self, name: str, obj: Any, *, scratch: bool = False, lifecycle: Optional[str] = None
+    ) -> None:
         """Publishes ``obj`` as table ``name`` (an Arrow IPC file, SPEC 5.6): a polars DataFrame, a
         pyarrow Table or RecordBatchReader, a pandas DataFrame, or anything with
         ``__arrow_c_stream__``. Columns are first given the layout polars maps without copying
@@ -855,8 +997,10 @@ class Container(Mapping[str, _ArrayValue]):
         with the GIL released between batches, so a table larger than memory can be published;
         its dictionary columns must then use one dictionary in every batch (an Arrow IPC file
         holds one per column). Nothing is visible before the last batch is written and the file
-        synced; on any error nothing is published."""
-        self._c.write_table_stream(name, _as_arrow_stream(obj), scratch)
+        synced; on any error nothing is published. ``lifecycle`` / ``scratch``: as for
+        ``write``."""
+        lifecycle = _lifecycle(lifecycle, scratch)
+        self._c.write_table_stream(name, _as_arrow_stream(obj), False, lifecycle)
 
     def open_table(self, name: str) -> "pyarrow.Table":
         """Opens table ``name`` as a pyarrow Table over the map (no copy: every buffer is a slice
@@ -889,8 +1033,13 @@ class Container(Mapping[str, _ArrayValue]):
     # -- references and removal ---------------------------------------------------------
 
     def open_or_load(
-        self, name: str, loader: Callable[[], Any], *, timeout: Optional[float] = None,
+        self,
+        name: str,
+        loader: Callable[[], Any],
+        *,
+        timeout: Optional[float] = None,
         scratch: bool = False,
+        lifecycle: Optional[str] = None,
     ) -> Any:
         """Opens ``name`` as ``c[name]`` does (a numpy array, a scipy.sparse matrix or a pyarrow
         Table, by its kind), or, if it is absent, builds it once for the whole host: exactly one
@@ -904,51 +1053,56 @@ class Container(Mapping[str, _ArrayValue]):
         exception, nothing is published, and the next waiter runs its own loader. A loader that
         dies (SIGKILL) frees the lock with its process: a waiter takes over at once.
         ``timeout`` (seconds) bounds the wait for another process's load:
-        ``LoadTimeoutError`` names that process. ``scratch``: as for ``write``."""
+        ``LoadTimeoutError`` names that process.
+
+        ``lifecycle``: what the loaded entry is after its last release: ``"cached"`` (None, the
+        default: kept for the next user while it fits, evicted when a write needs its room under
+        the capacity), ``"persistent"`` or ``"scratch"`` (``scratch=True`` says the same). A write of
+        ``name`` in the loader that gives no lifecycle takes this one. The entry is held by this
+        process from the moment it is published until it is opened here, so no eviction falls in
+        between."""
+        lifecycle = _lifecycle(lifecycle, scratch) or "cached"
         try:
             return self[name]
         except _errors.ArrayNotFoundError:
             pass
-        lock = self._c.lock_load(name, timeout)
-        try:
-            try:
-                return self[name]  # loaded by the process that held the lock before us
-            except _errors.ArrayNotFoundError:
-                pass
+
+        def load() -> None:
             value = loader()
             if value is not None:
-                self._write_any(name, value, scratch=scratch)
-            try:
-                return self[name]
-            except _errors.ArrayNotFoundError:
-                raise _errors.DafstoreError(
-                    f"{self.path}: the loader of {name!r} returned, but {name!r} is not live: "
-                    "return the value to publish, or publish the name yourself; or another "
-                    "process removed it right after"
-                ) from None
+                self._write_any(name, value)
+
+        # Opened and held by the engine; opened again here as ``c[name]`` does before the
+        # engine's handle (and its reference) is let go.
+        entry = self._c.open_or_load(name, load, timeout, lifecycle)
+        try:
+            return self[name]
         finally:
-            lock.release()
+            entry.release()
 
     def loads(self) -> list[Loader]:
         """Every load in progress in the container (``open_or_load`` holding a load lock)."""
         return [Loader._from_engine(d) for d in self._c.loads()]
 
-    def _write_any(self, name: str, value: Any, *, scratch: bool) -> None:
+    def _write_any(
+        self, name: str, value: Any, *, scratch: bool = False, lifecycle: Optional[str] = None
+    ) -> None:
         """Publishes ``value`` by its type: a scipy.sparse matrix or array with ``write_sparse``,
         a frame or Arrow table/stream with ``write_table``, anything else with ``write``."""
         module = type(value).__module__.split(".")[0]
         if module == "scipy":
-            self.write_sparse(name, value, scratch=scratch)
+            self.write_sparse(name, value, scratch=scratch, lifecycle=lifecycle)
         elif module in ("polars", "pandas", "pyarrow") or (
             hasattr(value, "__arrow_c_stream__") and not isinstance(value, np.ndarray)
         ):
             pa = _pyarrow()
             if isinstance(value, pa.Array) or isinstance(value, pa.ChunkedArray):
-                self.write(name, value.to_numpy(zero_copy_only=False), scratch=scratch)
+                self.write(name, value.to_numpy(zero_copy_only=False), scratch=scratch,
+                           lifecycle=lifecycle)
             else:
-                self.write_table(name, value, scratch=scratch)
+                self.write_table(name, value, scratch=scratch, lifecycle=lifecycle)
         else:
-            self.write(name, value, scratch=scratch)
+            self.write(name, value, scratch=scratch, lifecycle=lifecycle)
 
     def remove(self, name: str) -> Removal:
         """Removes array ``name``. While live processes hold it the removal is deferred: it is
@@ -958,8 +1112,63 @@ class Container(Mapping[str, _ArrayValue]):
 
     def set_scratch(self, name: str, on: bool = True) -> None:
         """Marks ``name`` as a scratch array: deleted automatically once it has been held and its
-        last reference is released (or its last holder dies)."""
+        last reference is released (or its last holder dies). ``on=False``: persistent."""
         self._c.set_scratch(name, on)
+
+    def set_lifecycle(self, name: str, lifecycle: str) -> None:
+        """Sets what happens to live ``name`` after its last release: ``"persistent"`` (kept
+        until removed), ``"scratch"`` (removed; at once if it was held before and nobody holds
+        it now) or ``"cached"`` (kept, but evicted when a write needs its room)."""
+        if lifecycle is None:
+            raise ValueError("lifecycle None: give 'persistent', 'scratch' or 'cached'")
+        self._c.set_lifecycle(name, _lifecycle(lifecycle, False))
+
+    # -- the cache: limits, usage, eviction -------------------------------------------------
+
+    def limits(self) -> Limits:
+        """The container's limits: ``capacity`` and ``min_free`` in bytes (None: not set)."""
+        return Limits._from_engine(self._c.limits())
+
+    def set_capacity(self, size: Any) -> None:
+        """Sets the capacity: the most bytes the data files of all entries (and the staged files
+        of writes in flight) may take together; ``size`` is bytes, a string such as ``"400G"``,
+        ``"1.5GiB"`` or ``"512M"`` (powers of 1024), or None to clear it. Before a write would go
+        over it, cached entries nobody holds are evicted, least recently released first; if that
+        cannot make room, the write raises CapacityError. Lowering it evicts nothing by itself:
+        the next write evicts what it needs, ``evict()`` trims now. Recorded in the container,
+        for every process."""
+        self._c.set_capacity(_size(size, "capacity"))
+
+    def set_min_free(self, size: Any) -> None:
+        """Sets the free space to keep on the container's file system (a size as for
+        ``set_capacity``, or None to clear it): a write that would leave less evicts like one
+        over the capacity. Best effort: other programs share the file system."""
+        self._c.set_min_free(_size(size, "min_free"))
+
+    def usage(self) -> Usage:
+        """The container's bytes: ``entries`` (data files), ``reserved`` (writes in flight),
+        ``evictable`` (cached entries nobody holds)."""
+        return Usage._from_engine(self._c.usage())
+
+    def evict(self) -> list[Evicted]:
+        """Evicts cached entries nobody holds, least recently released first, until the
+        container is within its limits (or nothing evictable is left); returns what went."""
+        return [Evicted(str(n), int(b)) for n, b in self._c.evict()]
+
+    def wait_for_room(self, seconds: Optional[float]) -> None:
+        """How long this process's writes to this container wait for room when the limits leave
+        none (entries are released by their holders meanwhile) before raising CapacityError:
+        ``seconds`` (``math.inf``: as long as it takes), or None (the default): they raise at
+        once. The GIL is released while a write waits."""
+        if seconds is not None and (
+            isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.number))
+        ):
+            raise ValueError(f"wait_for_room({seconds!r}): give seconds (a number), or None")
+        try:
+            secs = None if seconds is None else float(seconds)
+        except OverflowError:  # an int too large for a float: as long as it takes
+            secs = math.inf
+        self._c.wait_for_room(secs)
 
     def hold(self, *names: str) -> Hold:
         """Takes a reference on each array: ``with c.hold("a", "b"):``. While held, the arrays'

@@ -15,6 +15,9 @@ This module imports nothing else of dafstore: the extension module looks the cla
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Optional
+
 __all__ = [
     "DafstoreError",
     "ArrayNotFoundError",
@@ -33,6 +36,7 @@ __all__ = [
     "LoadTimeoutError",
     "ContainerClosedError",
     "NoSpaceError",
+    "CapacityError",
     "CorruptArrayError",
     "UnsupportedVersionError",
     "UnsupportedFileSystemError",
@@ -56,6 +60,11 @@ _PYTHON_REMEDY: dict[str, str] = {
         "`dafstore.create(path)` makes a container; `dafctl adopt DIR` adopts a daf directory"
     ),
     "open_read_only": "open it with `dafstore.open(path, read_only=True)`",
+    # The bindings' own (the engine names no remedy for a capacity shortfall).
+    "make_room": (
+        "`c.holders()` shows who holds what; `c.set_capacity(size)` raises the capacity; "
+        "`c.wait_for_room(seconds)` makes this process's writes wait for room"
+    ),
 }
 
 
@@ -63,7 +72,8 @@ class DafstoreError(Exception):
     """Base class of every error dafstore raises."""
 
     #: What to do about it, as the engine names it ("check", "repair", "free_space", "list",
-    #: "create_or_adopt", "open_read_only"), or None; the message ends with the Python call.
+    #: "create_or_adopt", "open_read_only"; "make_room" for a CapacityError), or None; the
+    #: message ends with the Python call.
     remedy: str | None
 
     def __init__(self, *args: object, remedy: str | None = None) -> None:
@@ -141,6 +151,63 @@ class ContainerClosedError(DafstoreError, ValueError):
 
 class NoSpaceError(DafstoreError, OSError):
     """Not enough space to reserve the array (ENOSPC), reported at create, never as a SIGBUS."""
+
+
+@dataclass(frozen=True)
+class Occupant:
+    """An entry eviction could not take (``CapacityError.largest``): held, persistent or scratch
+    (the engine's ``Occupant``). ``holders``: ``(session, pid)`` of each session holding it (pid
+    None when unknown), empty when nobody holds it."""
+
+    name: str
+    bytes: int
+    lifecycle: str
+    holders: tuple[tuple[str, Optional[int]], ...]
+
+
+class CapacityError(NoSpaceError):
+    """A write does not fit under the container's capacity (``c.set_capacity``) or its free
+    space floor (``c.set_min_free``) even after evicting every cached entry nobody holds: nothing
+    was published. Also a ``NoSpaceError`` (``errno`` ENOSPC). The message names the largest
+    entries that could not be evicted and the processes holding them; the numbers are attributes
+    (bytes; None when the engine did not report them): ``name`` (the entry being written),
+    ``needed`` (what the write needed on top of what it had reserved), ``capacity``,
+    ``min_free``, ``used`` (entries and reservations counted against the capacity), ``reserved``
+    (of ``used``: writes in flight), ``evictable`` (what evicting every unreferenced cached entry
+    would free), ``fs_free`` (free on the file system, with a ``min_free``) and ``largest``
+    (``Occupant`` s, largest first)."""
+
+    name: Optional[str]
+    needed: Optional[int]
+    capacity: Optional[int]
+    min_free: Optional[int]
+    used: Optional[int]
+    reserved: Optional[int]
+    evictable: Optional[int]
+    fs_free: Optional[int]
+    largest: tuple[Occupant, ...]
+
+    def __init__(
+        self, *args: object, remedy: Optional[str] = None,
+        details: Optional[dict[str, Any]] = None,
+    ) -> None:
+        super().__init__(*args, remedy=remedy)
+        d = details or {}
+        limits = d.get("limits") or {}
+        self.name = d.get("name")
+        self.needed = d.get("needed")
+        self.capacity = limits.get("capacity")
+        self.min_free = limits.get("min_free")
+        self.used = d.get("used")
+        self.reserved = d.get("reserved")
+        self.evictable = d.get("evictable")
+        self.fs_free = d.get("fs_free")
+        # The engine's keys exactly (an unknown one is a TypeError: the package and its native
+        # module disagree).
+        self.largest = tuple(
+            Occupant(**{**o, "holders": tuple((str(s), p) for s, p in o.get("holders", ()))})
+            for o in d.get("largest") or ()
+        )
 
 
 class CorruptArrayError(DafstoreError, OSError):
