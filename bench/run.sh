@@ -14,7 +14,8 @@
 #
 # Prints the table (also saved as bench/results/suite.md) and writes bench/results/suite.json;
 # bench/README.md says what each case measures. Scratch space: /dev/shm/dafstore-bench-suite and
-# target/bench-disk, both removed at the end.
+# target/bench-disk, both removed at the end. Then redraws bench/results/plots/*.png (bench/plots.py)
+# when matplotlib is importable from bench/.venv or python3, and says so when it is not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,7 @@ for a in "$@"; do
         --big | --sparse-full | --only-shm) suite_args+=("$a") ;;
         --no-criterion) criterion=0 ;;
         --with-python) with_python=1 ;;
-        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "unknown option $a (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -73,4 +74,18 @@ mkdir -p bench/results
 "$venv/bin/python" bench/suite.py --shm-dir "$shm" --disk-dir "$disk" --criterion-since "$since" \
     --polars1-python "$venv1/bin/python" \
     ${suite_args[@]+"${suite_args[@]}"} | tee bench/results/suite.md
-echo "== bench/run.sh $given: $(($(date +%s) - start)) s in all (build, venv, criterion, suite)" >&2
+
+# The figures: matplotlib is a bench-only dependency, not installed here; a failure to draw does not
+# fail the run (the results are written by then).
+plot_py=
+for py in "$venv/bin/python" python3; do
+    if "$py" -c "import matplotlib" 2>/dev/null; then plot_py=$py; break; fi
+done
+if [ -n "$plot_py" ]; then
+    echo "== plots (bench/plots.py with $plot_py)" >&2
+    "$plot_py" bench/plots.py >&2 || echo "warning: bench/plots.py failed; bench/results/plots/ not redrawn" >&2
+else
+    echo "== plots skipped: matplotlib is not importable (\"$venv/bin/pip\" install matplotlib," \
+        "then $venv/bin/python bench/plots.py)" >&2
+fi
+echo "== bench/run.sh $given: $(($(date +%s) - start)) s in all (build, venv, criterion, suite, plots)" >&2
