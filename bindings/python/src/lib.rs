@@ -322,6 +322,26 @@ impl DenseCreate {
     fn pending(&self) -> bool {
         lock(&self.writer).is_some()
     }
+
+    /// The token with which other processes fill this array in place (`open_staged`).
+    #[getter]
+    fn token(&self, py: Python<'_>) -> PyResult<String> {
+        match lock(&self.writer).as_ref() {
+            Some(w) => Ok(w.token()),
+            None => Err(errors::to_py(
+                py,
+                &Own {
+                    class: "DafstoreError",
+                    message: format!(
+                        "array {:?}: this writer was already published or discarded: its \
+                         token is no longer valid",
+                        self.name
+                    ),
+                    errno: None,
+                },
+            )),
+        }
+    }
 }
 
 impl Drop for DenseCreate {
@@ -827,6 +847,31 @@ impl NativeContainer {
             dtype,
             name: name.to_string(),
         })
+    }
+
+    /// The staged array of another writer, by its token, as a writable view of its staged
+    /// file (SPEC [W10]).
+    fn open_staged(&self, py: Python<'_>, token: &str) -> PyResult<MappedView> {
+        let c = self.get(py)?;
+        let mut fill = py.detach(|| c.open_staged(token)).or_raise(py)?;
+        let (shape, dtype, name) = (fill.shape().to_vec(), fill.dtype(), fill.name().to_string());
+        let bytes = fill.as_bytes_mut();
+        let (address, len) = (bytes.as_mut_ptr() as usize, bytes.len());
+        // The view owns the fill: its map (whose address does not move with it) lives as long.
+        let owner = if len == 0 {
+            Owner::Nothing
+        } else {
+            Owner::Handle(Box::new(fill))
+        };
+        Ok(MappedView::new(
+            owner,
+            (address, len),
+            shape,
+            dtype,
+            false,
+            &name,
+            "w",
+        ))
     }
 
     /// Opens a dense array: `r` read-only (the shared map), `r+` in place (writes reach the file

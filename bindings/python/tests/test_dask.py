@@ -288,3 +288,94 @@ def test_killed_worker_leaks_nothing(client: Any, workdir: Path) -> None:
     token = h.name.rsplit("/", 1)[-1]
     assert poll(lambda: h.name not in c.ls() and not files_named(path, token)), c.holders()
     client.wait_for_workers(2, timeout=60)
+
+
+def staged_files(container_path: Path) -> list[Path]:
+    return [p for p in (container_path / ".dafstore" / "staging").rglob("*") if p.is_file()]
+
+
+def test_to_container_fills_one_array_from_the_workers_and_publishes_it_once(
+    client: Any, workdir: Path
+) -> None:
+    import dask.array as da
+
+    path = workdir / "out"
+    x = da.arange(300_000, dtype="float64", chunks=40_000).reshape((600, 500)).rechunk((150, 250))
+    ddask.to_container(x * 2.0, path, "m")
+    c = dafstore.open(path)
+    m = c.open("m")
+    assert m.shape == (600, 500)
+    np.testing.assert_array_equal(m, (np.arange(300_000.0) * 2.0).reshape(600, 500))
+    assert c.info("m").generation == 1 and c.info("m").lifecycle == "persistent"
+    assert staged_files(path) == []
+    assert not c.fsck(deep=True).problems
+    # The chunks were written by the worker processes, not gathered here.
+    pids = client.run(os.getpid)
+    assert os.getpid() not in pids.values()
+
+
+def test_to_container_with_a_failing_task_publishes_nothing_and_removes_the_staging(
+    client: Any, workdir: Path
+) -> None:
+    import dask.array as da
+
+    def boom(b: np.ndarray, block_info: Any = None) -> np.ndarray:
+        if block_info[0]["chunk-location"] == (2,):
+            raise ValueError("chunk 2 failed")
+        return b
+
+    path = workdir / "fail"
+    x = da.ones(40_000, chunks=10_000).map_blocks(boom, dtype="float64")
+    with pytest.raises(ValueError, match="chunk 2 failed"):
+        ddask.to_container(x, path, "v")
+    c = dafstore.open(path)
+    assert "v" not in c
+    assert staged_files(path) == []
+
+
+def _fill_part(path: str, token: str, start: int, stop: int) -> None:
+    a = dafstore.open(path).open_staged(token)
+    a[start:stop] = np.arange(start, stop, dtype=a.dtype)
+
+
+def test_a_process_pool_fills_one_staged_array_by_its_token(workdir: Path) -> None:
+    import multiprocessing as mp
+
+    path = str(workdir / "pool")
+    c = dafstore.create(path)
+    w = c.create("v", (100_000,), "int64")
+    with mp.get_context("spawn").Pool(4) as pool:
+        pool.starmap(_fill_part, [(path, w.token, k * 25_000, (k + 1) * 25_000) for k in range(4)])
+    w.publish()
+    np.testing.assert_array_equal(c.open("v"), np.arange(100_000))
+    with pytest.raises(dafstore.DafstoreError, match="published or discarded"):
+        c.open_staged(w.token)
+
+
+def test_a_file_handle_is_loaded_once_per_host_and_mapped_by_every_worker(
+    workdir: Path,
+) -> None:
+    # Two "hosts": two node-local containers, each the container of its own cluster's workers.
+    src = workdir / "shared" / "day1.npy"
+    src.parent.mkdir()
+    np.save(src, np.arange(1_000_000, dtype="float64"))
+    h = ddask.share_file(src)
+    assert pickle.loads(pickle.dumps(h)).name == h.name
+    hosts = [workdir / "host-a", workdir / "host-b"]
+    for host in hosts:
+        with distributed.LocalCluster(
+            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster, distributed.Client(cluster) as cl:
+            ddask.register(cl, host, create=True)
+            futures = cl.map(lambda h, i: float(h.get()[i::8].sum()), [h] * 8, range(8))
+            sums = cl.gather(futures)
+            assert sum(sums) == float(np.arange(1_000_000.0).sum())
+            # Both workers mapped it; the host's container holds it once, loaded once.
+            info = dafstore.open(host).info(h.name)
+            assert info.generation == 1 and info.lifecycle == "cached"
+            assert set(cl.run(ddask.node_path).values()) == {os.path.realpath(host)}
+    # Each host has its own copy; the shared file was not touched.
+    for host in hosts:
+        assert h.name in dafstore.open(host)
+    assert np.load(src).shape == (1_000_000,)

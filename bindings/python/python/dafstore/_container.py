@@ -551,6 +551,15 @@ class ArrayWriter:
         """Neither published nor discarded yet."""
         return bool(self._native.pending)
 
+    @property
+    def token(self) -> str:
+        """A token with which other processes fill this array in place before it is published
+        (``c.open_staged(token)`` gives them a writable numpy array over the same file): workers
+        of a pool or of Dask write their parts of one output, then this writer publishes it, or
+        discards it if any part failed. Valid while this writer is pending; fillers must be done
+        before ``publish()`` (SPEC [W10])."""
+        return str(self._native.token)
+
     def publish(self) -> None:
         """Syncs the data, records its checksum, and makes the array visible atomically."""
         try:
@@ -908,6 +917,12 @@ class Container(Mapping[str, _ArrayValue]):
         dt = _storable(dtype)
         native = self._c.create_dense(name, dt.name, _shape(shape), False, reserve, lifecycle)
         return ArrayWriter(native, name)
+
+    def open_staged(self, token: str) -> np.ndarray:
+        """The array another writer is creating (``ArrayWriter.token``), as a writable numpy
+        array over its staged file: what is written here is what that writer publishes. Raises
+        ArrayNotFoundError-like ``DafstoreError`` if the writer published, discarded or died."""
+        return np.asarray(self._c.open_staged(token))
 
     # -- reading ------------------------------------------------------------------------
 

@@ -13,12 +13,16 @@ read-write open, ``gc()`` or release that meets them).
   rebased); a table as a ``dask.dataframe.DataFrame`` partitioned by row ranges.
 - :func:`share`: publishes an object once as a scratch entry, held by the returned
   :class:`SharedHandle` in this process; ``handle.get()`` in a task maps it (zero-copy).
+- :func:`to_container`: writes a Dask array into one dafstore array in parallel: the array is
+  staged once, every chunk task fills its part in place through the writer's token, and it is
+  published when all are done (nothing is published, and the staging is removed, if any fails).
+- :func:`share_file`: a handle on a file on shared storage (``.npy``, ``.npz``, Feather/Arrow
+  IPC, Parquet) whose ``get()`` loads it into the calling host's container the first time a task
+  there needs it, by exactly one process of that host (``open_or_load``), then maps it: across
+  nodes, each host pays for the file once.
 - :class:`DafstorePlugin` / :func:`register`: a worker plugin that opens the container when a
-  worker starts (so the process has a session) and closes it when the worker stops.
-
-Not done yet: ``to_container`` (a parallel write of a Dask array into one dafstore array) needs
-an engine feature that does not exist (a staged array other processes open for writing by a
-token); loading a handle from a file on shared storage once per host is not done either.
+  worker starts (so the process has a session), makes it the worker's node-local container for
+  :func:`share_file` handles, and closes it when the worker stops.
 """
 
 from __future__ import annotations
@@ -45,10 +49,14 @@ __all__ = [
     "container",
     "default_path",
     "from_container",
+    "to_container",
     "share",
+    "share_file",
     "SharedHandle",
+    "FileHandle",
     "DafstorePlugin",
     "register",
+    "node_path",
 ]
 
 _Path = Union[str, "os.PathLike[str]"]
@@ -101,6 +109,16 @@ def _close(path: _Path) -> None:
         c = _containers.pop(_key(path), None) if _containers_pid == os.getpid() else None
     if c is not None:
         c.close()
+
+
+# The container a worker's plugin opened: this process's node-local container.
+_node_path: Optional[str] = None
+
+
+def node_path() -> str:
+    """This process's node-local container: the path a :class:`DafstorePlugin` opened in this
+    worker, else :func:`default_path`."""
+    return _node_path if _node_path is not None else default_path()
 
 
 def default_path() -> str:
@@ -392,6 +410,140 @@ def share(obj: Any, path: Optional[_Path] = None) -> SharedHandle:
 
 
 # --------------------------------------------------------------------------------------------
+# to_container
+
+
+def _fill_block(block: np.ndarray, path: str, token: str, block_info: Any = None) -> np.ndarray:
+    # In the worker: the block's place in the whole array, written through the staged file.
+    where = tuple(slice(a, b) for a, b in block_info[0]["array-location"])
+    target = container(path).open_staged(token)
+    target[where] = block
+    del target
+    return np.ones((1,) * block.ndim, dtype=bool)
+
+
+def to_container(
+    x: "dask.array.Array",
+    path: _Path,
+    name: str,
+    *,
+    lifecycle: Optional[str] = None,
+    create: bool = True,
+    **compute_kwargs: Any,
+) -> None:
+    """Computes Dask array ``x`` into dense array ``name`` of the container in ``path`` (created
+    if missing with ``create``), in parallel and without a gather: the array is staged once here
+    (its space reserved, under the container's capacity), each chunk's task writes its part in
+    place through the staged file (every worker must see ``path``: one host, or a shared local
+    file system), and the array is published atomically once every task is done. If any task
+    fails, nothing is published, the staging is removed, and the task's exception is raised.
+    ``lifecycle``: as for ``Container.write``. ``compute_kwargs`` go to ``dask.compute`` (for
+    example ``scheduler=``; the default scheduler otherwise, a ``distributed.Client``'s if one
+    is active).
+
+        >>> to_container(da.random.random((10_000, 1_000)), "/dev/shm/out", "x")  # doctest: +SKIP
+    """
+    import dask
+
+    key = _key(path)
+    c = container(key, create=create)
+    dtype = np.dtype(x.dtype)
+    writer = c.create(name, tuple(int(d) for d in x.shape), dtype, lifecycle=lifecycle)
+    try:
+        if x.size:
+            done = x.map_blocks(
+                _fill_block,
+                key,
+                writer.token,
+                dtype=bool,
+                chunks=tuple((1,) * len(c) for c in x.chunks),
+                meta=np.empty((0,) * x.ndim, dtype=bool),
+            )
+            (flags,) = dask.compute(done, **compute_kwargs)
+            if not bool(np.all(flags)):  # pragma: no cover - every task returns True or raises
+                raise _errors.DafstoreError(f"to_container {name!r}: a chunk was not written")
+    except BaseException:
+        writer.discard()
+        raise
+    writer.publish()
+
+
+# --------------------------------------------------------------------------------------------
+# Files on shared storage, loaded once per host
+
+
+def _file_identity(path: str) -> str:
+    import hashlib
+
+    st = os.stat(path)
+    ident = f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode()
+    return hashlib.sha256(ident).hexdigest()[:32]
+
+
+class FileHandle:
+    """A file on shared storage, passed to tasks by value (it pickles as its path, entry name
+    and options). ``get()`` maps it from this host's container (:func:`node_path`), loading it
+    there first if no process of the host has: exactly one process per host reads the file
+    (``open_or_load``), the others wait and map what it published. The entry is ``cached``: it
+    stays while it fits under the container's capacity and is evicted, least recently released
+    first, when room is needed (then the next ``get()`` loads it again)."""
+
+    __slots__ = ("file", "name", "table", "format", "column")
+
+    def __init__(
+        self,
+        file: str,
+        name: str,
+        table: bool = False,
+        format: Optional[str] = None,
+        column: Optional[str] = None,
+    ) -> None:
+        self.file = file
+        self.name = name
+        self.table = table
+        self.format = format
+        self.column = column
+
+    def get(self, path: Optional[_Path] = None) -> Any:
+        """The file's contents mapped in this process (a read-only numpy array, a scipy.sparse
+        matrix or a pyarrow Table), from the container ``path`` (default :func:`node_path`)."""
+        c = container(path if path is not None else node_path(), create=True)
+
+        def load() -> None:
+            c.import_file(
+                self.name, self.file, format=self.format, column=self.column, table=self.table
+            )
+
+        return c.open_or_load(self.name, load)
+
+    def __reduce__(self) -> Any:
+        return (FileHandle, (self.file, self.name, self.table, self.format, self.column))
+
+    def __repr__(self) -> str:
+        return f"<dafstore.dask.FileHandle {self.file} as {self.name}>"
+
+
+def share_file(
+    file: _Path,
+    *,
+    table: bool = False,
+    format: Optional[str] = None,
+    column: Optional[str] = None,
+) -> FileHandle:
+    """A :class:`FileHandle` on ``file`` (``.npy``, ``.npz`` holding one array or a scipy.sparse
+    matrix, Feather/Arrow IPC, Parquet; ``table``, ``format``, ``column``: as for
+    ``Container.import_file``). Its entry name is derived from the file's path, size, change
+    time and inode, so a file rewritten in place is loaded again, never confused with its old
+    contents. Nothing is read here.
+
+        >>> h = share_file("/shared/day1.parquet", table=True)            # doctest: +SKIP
+        >>> client.map(lambda h, i: h.get().num_rows, [h] * 8, range(8))  # doctest: +SKIP
+    """
+    real = os.path.realpath(os.fspath(file))
+    return FileHandle(real, f"dask-file/{_file_identity(real)}", table, format, column)
+
+
+# --------------------------------------------------------------------------------------------
 # Worker plugin
 
 try:
@@ -412,9 +564,14 @@ class DafstorePlugin(_WorkerPlugin):  # type: ignore[misc,valid-type]
         self.name = f"dafstore:{self.path}"  # one plugin per path; registering again replaces it
 
     def setup(self, worker: Any) -> None:
+        global _node_path
         container(self.path, create=self.create)
+        _node_path = self.path
 
     def teardown(self, worker: Any) -> None:
+        global _node_path
+        if _node_path == self.path:
+            _node_path = None
         _close(self.path)
 
 
