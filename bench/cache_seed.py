@@ -2,7 +2,7 @@
 """Seed 000's workload scaled to this machine (issue 18): dated inputs read from compressed files
 on disk, each task needing inputs d and d+1, a pool of workers, a bound on /dev/shm.
 
-    /work/main/.venv/bin/python bench/cache_seed.py            # 40 inputs of 64 MiB, 3 rounds
+    /work/main/.venv/bin/python bench/cache_seed.py            # 40 inputs of 64 MiB, 5 rounds
     /work/main/.venv/bin/python bench/cache_seed.py --quick    # 12 inputs of 8 MiB, 1 round
     options: --inputs N --mib S --workers W --capacity-mib C --rounds R --schemes a,b,c
 
@@ -307,7 +307,6 @@ def run_scheme(scheme: str, args, scratch: Path) -> dict:
     monitor.stop.set()
     monitor.join()
     loads = [int(x) for x in log.read_text().split()]
-    expect = [float(np.round(s, 0)) for s in sums]
     shutil.rmtree(root, ignore_errors=True)
     return {
         "wall_s": wall,
@@ -316,7 +315,7 @@ def run_scheme(scheme: str, args, scratch: Path) -> dict:
         "max_loads_of_one_input": max((loads.count(k) for k in set(loads)), default=0),
         "peak_shm_bytes": monitor.peak_files,
         "peak_parent_anon_growth_bytes": max(0, monitor.peak_parent_anon - base_anon),
-        "checksum": sum(expect),
+        "checksum": float(np.sum(sums)),
     }
 
 
@@ -326,7 +325,7 @@ def main() -> None:
     ap.add_argument("--mib", type=int, default=64)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--capacity-mib", type=int, default=1024)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--schemes", default="dafstore,handrolled,joblib")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
@@ -346,8 +345,9 @@ def main() -> None:
                 print(f"round {r + 1} {s}: {json.dumps(res)}", flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    sums = {round(x["checksum"]) for v in results.values() for x in v}
-    assert len(sums) == 1, f"the schemes disagree on the result: {sums}"
+    sums = [x["checksum"] for v in results.values() for x in v]
+    # Summation orders differ (pyarrow, numpy): equal to 1e-9 relative.
+    assert max(sums) - min(sums) <= 1e-9 * abs(max(sums)), f"the schemes disagree: {sums}"
 
     def med(s: str, key: str) -> float:
         return statistics.median(x[key] for x in results[s])

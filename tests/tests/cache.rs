@@ -415,3 +415,51 @@ fn a_publish_under_lock_load_is_cached_and_held_until_the_lock_is_dropped() {
     put(&c, "y", 8, &cached()).unwrap();
     assert_eq!(c.ls().unwrap(), ["y"]);
 }
+
+#[test]
+fn a_free_space_floor_evicts_like_a_capacity_on_a_small_tmpfs() {
+    let Some(fs) = dafstore_tests::Tmpfs::mount("8m") else {
+        return;
+    };
+    let c = Container::create(fs.mnt.join("c")).unwrap();
+    let free = || {
+        let out = Command::new("df")
+            .args(["-B1", "--output=avail"])
+            .arg(&fs.mnt)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let floor = 4 << 20;
+    c.set_min_free(Some(floor)).unwrap();
+    let len = 1 << 20;
+    let mut written = Vec::new();
+    for i in 0..8 {
+        let n = format!("e{i}");
+        put(&c, &n, len, &cached()).unwrap();
+        written.push(n);
+        thread::sleep(Duration::from_millis(3));
+        // The floor holds after every write (less a little catalog growth).
+        assert!(free() + (256 << 10) >= floor, "{} free after {i}", free());
+    }
+    let kept = c.ls().unwrap();
+    assert!(kept.len() < 8 && !kept.is_empty(), "{kept:?}");
+    // The oldest went first: what is kept is the newest, in order.
+    assert_eq!(kept, written[written.len() - kept.len()..]);
+    // Nothing evictable: a persistent write that would break the floor is refused, saying so.
+    for n in kept {
+        c.set_lifecycle(&n, Lifecycle::Persistent).unwrap();
+    }
+    let e = put(&c, "big", 2 * len, &CreateOptions::default()).unwrap_err();
+    let WriteError::Capacity { shortfall, .. } = &e else {
+        panic!("{e}")
+    };
+    assert!(shortfall.fs_free.is_some() && shortfall.limits.min_free == Some(floor));
+    assert!(e.to_string().contains("to be kept free"), "{e}");
+}

@@ -679,21 +679,13 @@ impl NativeContainer {
         let dtype = self::dtype(py, dtype)?;
         let opts = create_options(reserve, scratch, lifecycle)?;
         let bytes = ndarray_bytes(array)?;
-        py.detach(|| -> Result<(), WriteError> {
-            let mut writer = c.create_dense_with(name, dtype, &shape, opts)?;
-            let target = writer.as_bytes_mut();
-            if target.len() != bytes.len() {
-                return Err(WriteError::LengthMismatch {
-                    name: name.to_string(),
-                    expected: (target.len() / dtype.itemsize()) as u64,
-                    actual: (bytes.len() / dtype.itemsize()) as u64,
-                    shape,
-                });
-            }
-            target.copy_from_slice(bytes);
-            writer.publish()
-        })
-        .or_raise(py)
+        // One pass (issue 20): the bytes are copied into the staging file with write(2) in
+        // pieces, checksummed as they go, then synced; no fresh map to fault in, no second read
+        // for the checksum. Writing reserves the space as it goes (a full file system is an
+        // error here, never a SIGBUS), so `reserve` does not apply.
+        let _ = reserve;
+        py.detach(|| c.write_dense_bytes_with(name, dtype, &shape, bytes, &opts))
+            .or_raise(py)
     }
 
     /// Writes a table from `stream`, any object with `__arrow_c_stream__` (the Arrow PyCapsule

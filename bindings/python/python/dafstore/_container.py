@@ -857,8 +857,10 @@ class Container(Mapping[str, _ArrayValue]):
         until removed; the default), ``"scratch"`` (removed; ``scratch=True`` says the same) or
         ``"cached"`` (kept, but evicted when a write needs its room under the capacity); inside
         an ``open_or_load`` loader of ``name`` the default is the load's lifecycle.
-        ``reserve=False``: leave holes instead of reserving the space. Over the container's
-        capacity, evicts cached entries nobody holds or raises CapacityError."""
+        The bytes are written to the new file in one pass, checksummed as they go (a full file
+        system is a ``NoSpaceError`` here, never a crash); ``reserve`` is accepted for
+        compatibility and has no effect. Over the container's capacity, evicts cached entries
+        nobody holds or raises CapacityError."""
         lifecycle = _lifecycle(lifecycle, scratch)
         a = np.asarray(array)
         dt = _storable(a.dtype)
