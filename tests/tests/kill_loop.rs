@@ -1,19 +1,32 @@
 //! The kill loop: two child processes create, replace, remove, retain, release, open and
-//! open-or-load arrays (and scratch arrays) on one container while this process SIGKILLs them at random instants. After
-//! every round (both children dead) it checks, from the children's synced operation logs:
+//! open-or-load arrays (and scratch arrays, and cached entries) on one container while this process
+//! SIGKILLs them at random instants. The container has a capacity (SPEC 9.7, [`capacity`]) that
+//! always fits every persistent, scratch, sparse and table array of the children with a write of
+//! each in flight, but only a couple of cached entries besides: the children's writes evict cached
+//! entries often. After every round (both children dead) it checks, from the children's synced
+//! operation logs:
 //!
+//! - while they ran (replaying each log in order): every open, hold and open-or-load of a name
+//!   found the generation its owner last published; a cached entry may have been evicted at any
+//!   time by any process, unless its owner held it (then it must be found: never evicted while
+//!   held, [E4]); a write that did not fit (`full`) published nothing;
 //! - before any recovery, what a reader without our code sees ([R1], `inspect::read_array_files`
 //!   with checksums): every visible array is complete and is a generation the log allows — an
-//!   array whose publish returned is there, unless a later operation on it was interrupted;
+//!   array whose publish returned is there, unless a later operation on it was interrupted (or it
+//!   is cached: then it may be gone); the data files, staged ones included, take at most the
+//!   capacity;
 //! - fsck before recovery finds only what crashes leave (interrupted operations, dead holders,
 //!   due deletions, staging leftovers), never damage;
-//! - after `Container::open` (recovery + gc): every array whose publish returned is there with the
-//!   exact bytes (or the interrupted operation's result, complete), nothing else is there (files
-//!   included), every row is live, dead holders are reaped, deferred and scratch deletions ran, no
-//!   staging file is left, and a deep fsck is clean.
+//! - after `Container::open` (recovery + gc): every persistent, scratch, sparse and table array
+//!   whose publish returned is there with the exact bytes (or the interrupted operation's result,
+//!   complete) — never evicted —, a cached one is there with its last generation or gone, nothing
+//!   else is there (files included), every row is live, dead holders are reaped, deferred and
+//!   scratch deletions ran, no staging file is left, no reservation is left, the entries fit the
+//!   capacity, and a deep fsck is clean.
 //!
 //! `DAFSTORE_KILL_LOOP=N` sets the number of rounds (default 30, a few seconds);
-//! `DAFSTORE_KILL_SEED=S` replays a run (the seed is printed).
+//! `DAFSTORE_KILL_SEED=S` replays a run (the seed is printed); `DAFSTORE_KILL_CAPACITY=BYTES`
+//! sets another capacity.
 
 #[path = "../src/bin/dafstore-crash-helper/gen.rs"]
 mod gen;
@@ -24,8 +37,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dafstore::{ArrayState, Container, FsckOptions, ProblemKind};
+use dafstore::{ArrayState, Container, FsckOptions, Lifecycle, ProblemKind};
 use dafstore_tests::{listing, Entry};
+use gen::{DENSE_MAX_LEN, SPARSE_MAX_BYTES, TABLE_MAX_BYTES};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_dafstore-crash-helper");
 const SLOTS: u64 = 2;
@@ -56,6 +70,11 @@ fn is_table(name: &str) -> bool {
     name.contains("/a")
 }
 
+/// Written and loaded `cached` only (SPEC 9.7): evictable whenever its owner does not hold it.
+fn is_cached(name: &str) -> bool {
+    name.contains("/c")
+}
+
 fn slot_names(slot: u64) -> Vec<String> {
     vec![
         format!("k{slot}/d0"),
@@ -66,7 +85,48 @@ fn slot_names(slot: u64) -> Vec<String> {
         format!("k{slot}/s1"),
         format!("k{slot}/a0"),
         format!("k{slot}/t0"),
+        format!("k{slot}/c0"),
+        format!("k{slot}/c1"),
+        format!("k{slot}/c2"),
+        format!("k{slot}/c3"),
     ]
+}
+
+/// The capacity the container gets (SPEC 9.7): what every array of every slot but the cached ones
+/// may take at most, each at its biggest (gen's maximum sizes), with one write of each slot in
+/// flight, plus room for two of the biggest cached entries.
+///
+/// A write in flight adds at most twice its new bytes `N` to what is counted: its reservation `N`
+/// before its publish intent; after it, the entry's rows count the new files (`N`, instead of the
+/// old generation's `O`) and the reservation grows by `O` (the old files stay until renamed over)
+/// until the `live` flip, so `O` is counted once and `N` twice (engine/src/catalog/mod.rs,
+/// `begin_publish`). A killed writer's reservation counts until gc collects it; it was its
+/// slot's one write in flight.
+///
+/// `DAFSTORE_KILL_CAPACITY=BYTES` sets another (a smaller one makes writes of every kind fail
+/// with `full` too, and the checks still hold).
+fn capacity() -> u64 {
+    if let Some(c) = std::env::var("DAFSTORE_KILL_CAPACITY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return c;
+    }
+    let dense = DENSE_MAX_LEN * 8;
+    let biggest = |name: &str| {
+        if is_sparse(name) {
+            SPARSE_MAX_BYTES
+        } else if is_table(name) {
+            TABLE_MAX_BYTES
+        } else {
+            dense
+        }
+    };
+    let names = slot_names(0);
+    let kept = names.iter().filter(|n| !is_cached(n));
+    let stored: u64 = kept.clone().map(|n| biggest(n)).sum();
+    let in_flight = 2 * kept.map(|n| biggest(n)).max().unwrap_or(0);
+    SLOTS * (stored + in_flight) + 2 * gen::BIG_MAX_LEN * 8
 }
 
 /// What a reader without our code may see before recovery.
@@ -179,8 +239,66 @@ fn apply(st: &St, op: &str, seed: u64, result: &str, scratch: bool) -> Result<St
             St::Live { .. } => return lost(),
             _ => st.clone(),
         },
+        // The loader ran (the name was not live), but its write did not fit: nothing published.
+        ("load", "full") => match st {
+            St::Live { .. } => return lost(),
+            _ => st.clone(),
+        },
         _ => st.clone(),
     })
+}
+
+/// Applies one returned operation of the owner of the cached name `name`. Its state is `Absent` or
+/// `Live { seed, held }`: `seed` was published last, and it is there while this process holds it
+/// (`held` > 0), else there or evicted. `Err` when the result contradicts that: a stale or
+/// resurrected generation, or an entry evicted while held.
+fn apply_cached(st: &St, op: &str, seed: u64, result: &str) -> Result<St, String> {
+    let (cur, held) = match st {
+        St::Live { seed, held, .. } => (Some(*seed), *held),
+        St::Absent => (None, 0),
+        St::Deleting(_) => return Err(format!("cached entry in state {st:?}")),
+    };
+    let live = |seed: u64, held: u64| St::Live {
+        seed,
+        ever_held: false,
+        held,
+    };
+    let wrong = |why: &str| {
+        Err(format!(
+            "{op} returned {result:?} but the entry was {st:?}{why}"
+        ))
+    };
+    let gone = || {
+        if held > 0 {
+            wrong(": evicted while this process held it")
+        } else {
+            Ok(St::Absent) // never published, or evicted
+        }
+    };
+    match (op, result) {
+        ("cwr", "ok") => Ok(live(seed, held)), // a replace keeps this process's references
+        ("cwr", "full") => Ok(st.clone()),
+        ("cload", "loaded") => gone().map(|_| live(seed, 0)),
+        ("cload", "full") => gone(), // absent when it looked; its loader published nothing
+        ("cload" | "open", r) if r.starts_with("ok ") => match cur {
+            Some(s) if r == format!("ok {s}") => Ok(st.clone()),
+            _ => wrong(""),
+        },
+        ("open" | "hold", "notfound") | ("peek", "absent") => gone(),
+        ("peek", "present") => match cur {
+            Some(_) => Ok(st.clone()),
+            None => wrong(": resurrected"),
+        },
+        ("hold", "ok") => match cur {
+            Some(s) => Ok(live(s, held + 1)),
+            None => wrong(""),
+        },
+        ("rel", "ok") => match cur {
+            Some(s) if held > 0 => Ok(live(s, held - 1)),
+            _ => wrong(": released without a hold"),
+        },
+        _ => wrong(": unexpected"),
+    }
 }
 
 /// The result an interrupted operation would have had, had it returned.
@@ -217,6 +335,29 @@ struct Stats {
     staging_removed: usize,
     fsck_problems_before_recovery: BTreeMap<&'static str, u64>,
     repairs_needed: u64,
+    /// Cached writes (`cwr`) that returned `ok`, `full`, and that a kill interrupted.
+    cached_writes: [u64; 3],
+    /// Cached open-or-loads (`cload`) that returned: loaded where nothing was known to be, loaded
+    /// again after their entry was evicted, opened, `full`; interrupted.
+    cached_loads: [u64; 5],
+    /// Opens, holds, open-or-loads and presence checks (`peek`, before each cached write) by the
+    /// owner that found its published cached entry evicted (a lower bound of the evictions: a
+    /// generation evicted and replaced by an interrupted write, or evicted by the last writes of a
+    /// round and found gone when it ended, is counted in `cached_at_check`, or not at all).
+    evictions_seen: u64,
+    /// Opens, holds, open-or-loads and presence checks by the owner of a cached entry it held:
+    /// found (never evicted).
+    held_found: u64,
+    /// Cached entries (of any slot) that a child found still there when it checked, after each
+    /// of its operations, every cached entry it held (it fails if one is gone).
+    held_checked: u64,
+    /// Writes that did not fit (`full`), by operation.
+    full: BTreeMap<String, u64>,
+    /// Published cached entries, when the round ended: still there, evicted.
+    cached_at_check: [u64; 2],
+    /// The most bytes of data files (staged ones included) seen on disk before recovery, and of
+    /// entries after it.
+    peak_bytes: [u64; 2],
 }
 
 /// An operation whose `B` line has no `E` line: the kill interrupted it.
@@ -243,37 +384,89 @@ fn replay(
             }
             (Some("E"), Some(result)) => {
                 let (op, name, seed) = pending.take().ok_or("E without B")?;
+                if op == "held" {
+                    // The child's check that every cached entry it holds is still there.
+                    let n = result
+                        .strip_prefix("ok ")
+                        .and_then(|n| n.parse::<u64>().ok());
+                    stats.held_checked += n.ok_or_else(|| format!("bad log line {line:?}"))?;
+                    continue;
+                }
                 stats.returned_ops += 1;
-                if op == "load" {
+                if op == "load" && result != "full" {
                     stats.loads[usize::from(result != "loaded")] += 1;
                 }
-                if matches!(op.as_str(), "pub" | "wr" | "sp" | "tb" | "spub")
-                    || (op == "load" && result == "loaded")
+                if (matches!(op.as_str(), "pub" | "wr" | "sp" | "tb" | "spub" | "cwr")
+                    && result == "ok")
+                    || (matches!(op.as_str(), "load" | "cload") && result == "loaded")
                 {
                     stats.returned_publishes += 1;
+                }
+                if result == "full" {
+                    *stats.full.entry(op.clone()).or_default() += 1;
                 }
                 if !name.starts_with(&format!("k{slot}")) {
                     continue; // another slot's array: only its owner changes it
                 }
                 let st = model.get(&name).cloned().unwrap_or(St::Absent);
-                let next = apply(&st, &op, seed, result, is_scratch(&name))
-                    .map_err(|e| format!("{name}: {e} (log line {line:?})"))?;
+                let next = if is_cached(&name) {
+                    apply_cached(&st, &op, seed, result)
+                } else {
+                    apply(&st, &op, seed, result, is_scratch(&name))
+                }
+                .map_err(|e| format!("{name}: {e} (log line {line:?})"))?;
+                if is_cached(&name) {
+                    count_cached(stats, &st, &op, result);
+                }
                 model.insert(name, next);
             }
             (Some("X"), Some(msg)) => return Err(format!("child {slot} failed: {msg}")),
             _ => {} // a torn last line cannot happen (one write per line), but is harmless
         }
     }
-    if let Some((op, _, _)) = &pending {
+    if let Some((op, _, _)) = pending.as_ref().filter(|p| p.0 != "held") {
         stats.interrupted_ops += 1;
-        if matches!(op.as_str(), "pub" | "wr" | "sp" | "tb" | "spub" | "load") {
+        if matches!(
+            op.as_str(),
+            "pub" | "wr" | "sp" | "tb" | "spub" | "load" | "cwr" | "cload"
+        ) {
             stats.interrupted_publishes += 1;
         }
         if op == "load" {
             stats.loads[2] += 1;
         }
+        match op.as_str() {
+            "cwr" => stats.cached_writes[2] += 1,
+            "cload" => stats.cached_loads[4] += 1,
+            _ => {}
+        }
     }
     Ok(pending)
+}
+
+/// Counts a returned operation of the owner of a cached entry that was in state `st` (the
+/// result agreed with it).
+fn count_cached(stats: &mut Stats, st: &St, op: &str, result: &str) {
+    let (published, held) = match st {
+        St::Live { held, .. } => (true, *held > 0),
+        _ => (false, false),
+    };
+    let found = result.starts_with("ok");
+    match (op, result) {
+        ("cwr", "ok") => stats.cached_writes[0] += 1,
+        ("cwr", "full") => stats.cached_writes[1] += 1,
+        ("cload", "loaded") => stats.cached_loads[usize::from(published)] += 1,
+        ("cload", "full") => stats.cached_loads[3] += 1,
+        ("cload", _) => stats.cached_loads[2] += 1,
+        _ => {}
+    }
+    if published && matches!(result, "notfound" | "loaded" | "full" | "absent") && op != "cwr" {
+        stats.evictions_seen += 1;
+    }
+    let found = found || result == "present";
+    if held && found && matches!(op, "open" | "hold" | "cload" | "peek") {
+        stats.held_found += 1;
+    }
 }
 
 fn expected_files(root: &Path, present: &BTreeMap<String, u64>) -> BTreeSet<PathBuf> {
@@ -292,6 +485,26 @@ fn expected_files(root: &Path, present: &BTreeMap<String, u64>) -> BTreeSet<Path
     }
     let _ = root;
     out
+}
+
+/// Bytes of the container's data files and staged data files (SPEC 9.7 counts these). Final
+/// places are listed before staging: nothing runs while this counts (every child is dead).
+fn data_bytes(root: &Path) -> u64 {
+    let data = |p: &Path| {
+        p.extension().is_some_and(|x| {
+            ["array", "data", "indices", "indptr", "arrow"]
+                .iter()
+                .any(|s| x == *s)
+        })
+    };
+    [root.to_path_buf(), root.join(".dafstore/staging")]
+        .iter()
+        .flat_map(|d| listing(d)) // `listing` skips `.dafstore` under the root
+        .map(|(p, e)| match e {
+            Entry::File(len) if data(&p) => len,
+            _ => 0,
+        })
+        .sum()
 }
 
 fn kill_at(child: &mut Child, at: Instant) {
@@ -346,19 +559,34 @@ fn round(
         let interrupted = replay(&text, *slot, model, stats)?;
         for n in slot_names(*slot) {
             let st = model.get(&n).cloned().unwrap_or(St::Absent);
-            allowed.insert(
-                n.clone(),
+            let a = if is_cached(&n) {
+                // Its last generation, or evicted (its owner's holds died with it).
+                let mut any: BTreeSet<Option<u64>> = [None].into();
+                if let St::Live { seed, .. } = st {
+                    any.insert(Some(seed));
+                }
+                Allowed {
+                    before: any.clone(),
+                    after: any,
+                }
+            } else {
                 Allowed {
                     before: visible_before_recovery(&st, is_scratch(&n)),
                     after: present_after_recovery(&st, is_scratch(&n)),
-                },
-            );
+                }
+            };
+            allowed.insert(n.clone(), a);
         }
         // The interrupted operation may have taken effect or not (a publish is rolled forward
         // once its intent is committed, SPEC [W5]).
         if let Some((op, name, seed)) = interrupted {
             let owned = name.starts_with(&format!("k{slot}"));
-            if let Some(a) = allowed.get_mut(&name).filter(|_| owned) {
+            if let Some(a) = allowed.get_mut(&name).filter(|_| owned && is_cached(&name)) {
+                if matches!(op.as_str(), "cwr" | "cload") {
+                    a.before.insert(Some(seed));
+                    a.after.insert(Some(seed));
+                }
+            } else if let Some(a) = allowed.get_mut(&name).filter(|_| owned) {
                 let scratch = is_scratch(&name);
                 let st = model.get(&name).cloned().unwrap_or(St::Absent);
                 let next = apply(&st, &op, seed, &assumed_result(&op, &st), scratch)
@@ -382,6 +610,15 @@ fn round(
                 a.before
             ));
         }
+    }
+    // The data files, staged ones included, never take more than the capacity ([E3]).
+    let on_disk = data_bytes(dir);
+    stats.peak_bytes[0] = stats.peak_bytes[0].max(on_disk);
+    if on_disk > capacity() {
+        return Err(format!(
+            "before recovery the data files take {on_disk} bytes, over the capacity {}",
+            capacity()
+        ));
     }
     // 2. fsck before recovery finds only what crashes leave.
     let report = Container::fsck_dir(dir, FsckOptions::default(), &mut |_, _| {})
@@ -415,6 +652,18 @@ fn round(
     stats.reaped_sessions += gc.reaped_sessions.len();
     stats.deleted += gc.deleted.len();
     stats.staging_removed += gc.staging_removed;
+    // Every reservation ended with its write (or its writer's death), and the entries fit.
+    let usage = c.usage().map_err(|e| format!("usage: {e}"))?;
+    stats.peak_bytes[1] = stats.peak_bytes[1].max(usage.entries);
+    if usage.reserved != 0 || usage.entries > capacity() {
+        return Err(format!(
+            "after recovery {usage:?} with all writers dead, capacity {}",
+            capacity()
+        ));
+    }
+    if c.limits().map_err(|e| e.to_string())?.capacity != Some(capacity()) {
+        return Err("the capacity was lost".into());
+    }
     let mut present = BTreeMap::new();
     for (name, a) in &allowed {
         // Opening a scratch array holds it, and its release would delete it ([P6]): read those
@@ -435,6 +684,9 @@ fn round(
                 a.after
             ));
         }
+        if is_cached(name) && matches!(model.get(name), Some(St::Live { .. })) {
+            stats.cached_at_check[usize::from(seen.is_none())] += 1;
+        }
         let st = match seen {
             Some(seed) => {
                 present.insert(name.clone(), seed);
@@ -447,6 +699,20 @@ fn round(
             None => St::Absent,
         };
         model.insert(name.clone(), st);
+    }
+    // Lifecycles ([E1]): only the cached names may be evicted.
+    for name in present.keys() {
+        let want = if is_cached(name) {
+            Lifecycle::Cached
+        } else if is_scratch(name) {
+            Lifecycle::Scratch
+        } else {
+            Lifecycle::Persistent
+        };
+        let got = c.info(name).map_err(|e| e.to_string())?.lifecycle;
+        if got != want {
+            return Err(format!("{name} is {got:?}, expected {want:?}"));
+        }
     }
     let names: Vec<String> = c.ls().map_err(|e| e.to_string())?;
     if names != present.keys().cloned().collect::<Vec<_>>() {
@@ -527,7 +793,9 @@ fn children_killed_at_random_points_lose_nothing_that_returned() {
     eprintln!("kill loop: {rounds} rounds, seed {seed} (replay with DAFSTORE_KILL_SEED={seed})");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
-    drop(Container::create(&dir).unwrap());
+    let c = Container::create(&dir).unwrap();
+    c.set_capacity(Some(capacity())).unwrap();
+    drop(c);
     let dir = dir.canonicalize().unwrap();
     let logs = tmp.path().join("logs");
     fs::create_dir(&logs).unwrap();
@@ -567,10 +835,38 @@ fn children_killed_at_random_points_lose_nothing_that_returned() {
         stats.loads[1],
         stats.loads[2]
     );
+    let [w_ok, w_full, w_cut] = stats.cached_writes;
+    let [l_new, l_again, l_open, l_full, l_cut] = stats.cached_loads;
+    let [kept, evicted] = stats.cached_at_check;
+    eprintln!(
+        "kill loop cache: capacity {} bytes; cached writes {w_ok} returned, {w_full} full, {w_cut} \
+         interrupted; cached open_or_load {l_new} loaded, {l_again} loaded again after an \
+         eviction, {l_open} opened, {l_full} full, {l_cut} interrupted; evictions seen: {} by the \
+         owner's opens, holds and loads, {evicted} when a round ended ({kept} published cached \
+         entries were there); {} opens, holds, loads or presence checks of a cached entry its \
+         process held found it, and {} checks after each operation found every cached entry a \
+         process held still there; full results {:?}; peak bytes {} of data files before recovery, {} of entries \
+         after",
+        capacity(),
+        stats.evictions_seen,
+        stats.held_found,
+        stats.held_checked,
+        stats.full,
+        stats.peak_bytes[0],
+        stats.peak_bytes[1],
+    );
     assert_eq!(stats.rounds, rounds);
     assert!(stats.returned_publishes > 0, "the children never published");
     assert!(
         rounds < 50 || stats.loads[0] > 0,
         "the children never loaded through open_or_load"
+    );
+    assert!(
+        rounds < 50 || (stats.cached_writes[0] > 0 && stats.cached_loads[0] > 0),
+        "the children never wrote or loaded a cached entry"
+    );
+    assert!(
+        rounds < 50 || stats.evictions_seen + stats.cached_at_check[1] > 0,
+        "no cached entry was ever seen evicted"
     );
 }

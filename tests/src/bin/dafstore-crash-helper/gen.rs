@@ -4,7 +4,10 @@
 //! of it belongs to that generation (a torn or mixed array fails the check).
 #![allow(dead_code)]
 
-use dafstore::{Array, Container, IndexSlice, Layout, OpenError};
+use dafstore::{
+    Allocation, Array, Container, CreateOptions, DType, IndexSlice, Layout, Lifecycle, OpenError,
+    WriteError,
+};
 
 /// splitmix64: a good 64-bit mix, so contents depend on every bit of the seed.
 pub fn mix(mut x: u64) -> u64 {
@@ -37,15 +40,157 @@ impl Rng {
     }
 }
 
-/// The elements of the dense array of `seed`: `[seed, mix(seed ^ 1), mix(seed ^ 2), ...]`, of a
-/// length from 1 to 2,000, or up to 200,000 for one seed in four (so kills land in big copies).
-pub fn dense_values(seed: u64) -> Vec<u64> {
+/// The most elements of a dense array of an ordinary seed (one in four; the others have at most
+/// 2,000).
+pub const DENSE_MAX_LEN: u64 = 200_000;
+
+/// The most bytes of the data files of a sparse array of [`sparse_parts`]: at most 40 rows of at
+/// most 4 values (u64 data, u32 indices), 41 u64 row offsets.
+pub const SPARSE_MAX_BYTES: u64 = 160 * 8 + 160 * 4 + 41 * 8;
+
+/// The most bytes a table of [`write_table`] reserves (SPEC 9.7) and takes: its values (at most
+/// [`DENSE_MAX_LEN`] u64 in two batches) plus a bound of the engine's reservation for the Arrow
+/// file's header, schema, footer and the two record batch messages (`engine/src/table.rs`:
+/// 64 KiB + 2 KiB per column, 4 KiB + 256 bytes + the alignment per batch), with room to spare.
+pub const TABLE_MAX_BYTES: u64 = DENSE_MAX_LEN * 8 + 128 * 1024;
+
+/// Seeds of big dense arrays carry this tag in their high 32 bits ([`big_seed`]); an ordinary
+/// seed has it with probability 2^-32 ([`plain_seed`] clears it).
+const BIG_TAG: u64 = 0xB16C_AC4E;
+
+/// The most elements of a big dense array ([`big_seed`]): 8 MiB.
+pub const BIG_MAX_LEN: u64 = 1 << 20;
+
+/// The leading elements of a big dense array that are not zero (the last one is not zero
+/// either).
+const BIG_PREFIX: u64 = 2_000;
+
+/// A seed of a big dense array made from `r`: 3/4 to all of [`BIG_MAX_LEN`] elements, of which
+/// only the first 2,000 and the last are not zero, so that it can be written cheaply through a
+/// map of a file with holes ([`write_cached`]): the kill loop's cached entries, as big as the
+/// capacity needs them to be for writes to evict them often.
+pub fn big_seed(r: u64) -> u64 {
+    (BIG_TAG << 32) | (r & 0xFFFF_FFFF)
+}
+
+/// Whether `seed` is the seed of a big dense array ([`big_seed`]).
+pub fn is_big(seed: u64) -> bool {
+    seed >> 32 == BIG_TAG
+}
+
+/// `seed`, or another seed if it is one of a big dense array: every array of it is at most as
+/// big as [`DENSE_MAX_LEN`], [`SPARSE_MAX_BYTES`] and [`TABLE_MAX_BYTES`] say.
+pub fn plain_seed(seed: u64) -> u64 {
+    if is_big(seed) {
+        seed ^ (1 << 63)
+    } else {
+        seed
+    }
+}
+
+/// The number of elements of the dense array of `seed`.
+pub fn dense_len(seed: u64) -> u64 {
     let m = mix(seed);
-    let max = if m.is_multiple_of(4) { 200_000 } else { 2_000 };
-    let len = 1 + (m >> 8) % max;
+    if is_big(seed) {
+        return BIG_MAX_LEN - (m >> 8) % (BIG_MAX_LEN / 4);
+    }
+    let max = if m.is_multiple_of(4) {
+        DENSE_MAX_LEN
+    } else {
+        2_000
+    };
+    1 + (m >> 8) % max
+}
+
+/// The element `i` of a big dense array of `len` elements that is not zero, or `None`.
+fn big_value(seed: u64, len: u64, i: u64) -> Option<u64> {
+    if i == 0 {
+        Some(seed)
+    } else if i < BIG_PREFIX {
+        Some(mix(seed ^ i))
+    } else if i == len - 1 {
+        Some(mix(!seed) | 1)
+    } else {
+        None
+    }
+}
+
+/// The elements of the dense array of `seed`: `[seed, mix(seed ^ 1), mix(seed ^ 2), ...]`, of a
+/// length from 1 to 2,000, or up to [`DENSE_MAX_LEN`] for one seed in four (so kills land in big
+/// copies); for a seed of [`big_seed`], zeros after the first 2,000 but the last.
+pub fn dense_values(seed: u64) -> Vec<u64> {
+    let len = dense_len(seed);
+    if is_big(seed) {
+        let mut v = vec![0u64; len as usize]; // zeroed pages, not written
+        for i in (0..BIG_PREFIX.min(len)).chain([len - 1]) {
+            v[i as usize] = big_value(seed, len, i).unwrap_or(0);
+        }
+        return v;
+    }
     (0..len)
         .map(|i| if i == 0 { seed } else { mix(seed ^ i) })
         .collect()
+}
+
+/// [`dense_values`] as little-endian bytes (without a copy of every element for a big array).
+pub fn dense_bytes(seed: u64) -> Vec<u8> {
+    if !is_big(seed) {
+        return le(&dense_values(seed));
+    }
+    let len = dense_len(seed);
+    let mut b = vec![0u8; len as usize * 8];
+    for i in (0..BIG_PREFIX.min(len)).chain([len - 1]) {
+        let v = big_value(seed, len, i).unwrap_or(0);
+        b[i as usize * 8..][..8].copy_from_slice(&v.to_le_bytes());
+    }
+    b
+}
+
+/// The text of a failed write: a [`WriteError::Capacity`] starts with [`FULL`], so that a caller
+/// that only has the text can tell "nothing published, the container is full" from a failure.
+pub fn write_err(e: WriteError) -> String {
+    match e {
+        WriteError::Capacity { .. } => format!("{FULL}{e}"),
+        e => e.to_string(),
+    }
+}
+
+/// The start of the text of a write that failed with [`WriteError::Capacity`].
+pub const FULL: &str = "capacity: ";
+
+/// Writes the dense array of `seed` with `lifecycle` (`None`: the default, which inside
+/// `open_or_load`'s loader is the load's, `cached` by default). A big one ([`big_seed`]) through
+/// a map of a file with holes (`create_dense_with`: only its non-zero pages are written), any
+/// other from a slice (`write_dense_bytes_with`).
+pub fn write_cached(
+    c: &Container,
+    name: &str,
+    seed: u64,
+    lifecycle: Option<Lifecycle>,
+) -> Result<(), String> {
+    let len = dense_len(seed);
+    if !is_big(seed) {
+        let opts = CreateOptions {
+            lifecycle,
+            ..CreateOptions::default()
+        };
+        return c
+            .write_dense_bytes_with(name, DType::UInt64, &[len], &dense_bytes(seed), &opts)
+            .map_err(write_err);
+    }
+    let opts = CreateOptions {
+        allocation: Allocation::Holes,
+        lifecycle,
+        ..CreateOptions::default()
+    };
+    let mut w = c
+        .create_dense_with(name, DType::UInt64, &[len], opts)
+        .map_err(write_err)?;
+    let v = w.as_mut_slice::<u64>().map_err(|e| e.to_string())?;
+    for i in (0..BIG_PREFIX.min(len)).chain([len - 1]) {
+        v[i as usize] = big_value(seed, len, i).unwrap_or(0);
+    }
+    w.publish().map_err(write_err)
 }
 
 /// The sparse array of `seed` (compressed rows): shape, data (`data[0]` is the seed), indices,
@@ -98,25 +243,25 @@ pub fn publish_dense_mapped(c: &Container, name: &str, seed: u64) -> Result<(), 
     let v = dense_values(seed);
     let mut w = c
         .create_dense::<u64>(name, &[v.len() as u64])
-        .map_err(|e| e.to_string())?;
+        .map_err(write_err)?;
     w.as_mut_slice::<u64>()
         .map_err(|e| e.to_string())?
         .copy_from_slice(&v);
-    w.publish().map_err(|e| e.to_string())
+    w.publish().map_err(write_err)
 }
 
 /// Writes the dense array of `seed` from a slice.
 pub fn write_dense(c: &Container, name: &str, seed: u64) -> Result<(), String> {
     let v = dense_values(seed);
     c.write_dense::<u64>(name, &[v.len() as u64], &v)
-        .map_err(|e| e.to_string())
+        .map_err(write_err)
 }
 
 /// Writes the sparse array of `seed`.
 pub fn write_sparse(c: &Container, name: &str, seed: u64) -> Result<(), String> {
     let p = sparse_parts(seed);
     c.write_sparse::<u64, u32, u64>(name, Layout::Rows, p.shape, &p.data, &p.indices, &p.indptr)
-        .map_err(|e| e.to_string())
+        .map_err(write_err)
 }
 
 /// Writes the table of `seed`: one column `v` of the dense values of `seed`, in two batches.
@@ -129,8 +274,7 @@ pub fn write_table(c: &Container, name: &str, seed: u64) -> Result<(), String> {
             .map_err(|e| e.to_string())
     };
     let (a, b) = (batch(a)?, batch(b)?);
-    c.write_table(name, a.schema(), &[a, b])
-        .map_err(|e| e.to_string())
+    c.write_table(name, a.schema(), &[a, b]).map_err(write_err)
 }
 
 /// Checks that `a` is exactly the generation its first element names; returns that seed.
@@ -221,7 +365,7 @@ pub fn read_by_spec(root: &std::path::Path, name: &str) -> Result<Option<u64>, S
     }
     let seed = u64::from_le_bytes(first[..8].try_into().unwrap_or([0; 8]));
     let expect: Vec<Vec<u8>> = match files.meta {
-        dafstore::ArrayMeta::Dense(_) => vec![le(&dense_values(seed))],
+        dafstore::ArrayMeta::Dense(_) => vec![dense_bytes(seed)],
         dafstore::ArrayMeta::Table(_) => Vec::new(),
         dafstore::ArrayMeta::Sparse(_) => {
             let p = sparse_parts(seed);

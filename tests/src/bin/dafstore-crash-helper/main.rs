@@ -2,12 +2,18 @@
 //! `io_errors.rs`). Commands:
 //!
 //! - `churn DIR SLOT SLOTS SEED LOG`: random creates, replaces (dense through a map or from a
-//!   slice, sparse), removes, retains, releases, opens and scratch arrays, forever (30 s at most),
-//!   until the parent kills it. Slot `SLOT` of `SLOTS` owns the names `kSLOT/...` (only it publishes
-//!   or removes them); it holds and opens the non-scratch names of every slot. Before each operation
-//!   it appends `B OP NAME SEED` to LOG, and after the operation returned `E RESULT`, synced, so
-//!   the parent knows which operations returned and which one was interrupted. An unexpected error
-//!   or a torn array is logged as `X MESSAGE` and ends the process with status 3.
+//!   slice, sparse, tables), removes, retains, releases, opens, open-or-loads, scratch arrays and
+//!   cached entries (SPEC 9.7: written `cached`, or loaded by `open_or_load` with its default
+//!   options), forever (30 s at most), until the parent kills it. Slot `SLOT` of `SLOTS` owns the
+//!   names `kSLOT/...` (only it publishes or removes them); it holds and opens the non-scratch
+//!   names of every slot. Before each operation it appends `B OP NAME SEED` to LOG, and after the
+//!   operation returned `E RESULT`, synced, so the parent knows which operations returned and which
+//!   one was interrupted. A write that fails with `WriteError::Capacity` (nothing published) is
+//!   logged `E full`. Before each cached write it logs whether the entry is there (`peek`, no
+//!   reference taken), and after each operation, while it holds cached entries, that they are all
+//!   still there (`B held - 0`, `E ok N`). An unexpected error, a torn array, or a cached entry
+//!   that this process holds found evicted (SPEC [E4]: never) is logged as `X MESSAGE` and ends
+//!   the process with status 3.
 //! - `op DIR OP NAME [SEED]`: one operation, then prints `ok`, `ok SEED`, `removed`, `deferred`,
 //!   `notfound` or `err MESSAGE`. OP: `dense-mapped`, `write-dense`, `sparse`, `scratch` (dense,
 //!   scratch), `bytes-mapped` and `bytes-write` (SEED ones as a uint8 array, through a map or
@@ -32,7 +38,10 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use dafstore::{Allocation, Container, CreateOptions, DType, OpenError, Removal, WriteError};
+use dafstore::{
+    Allocation, Container, CreateOptions, DType, Lifecycle, LoadOptions, OpenError, Removal,
+    WriteError,
+};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -148,11 +157,11 @@ fn publish_scratch(c: &Container, name: &str, seed: u64) -> Result<(), String> {
     };
     let mut w = c
         .create_dense_with(name, DType::UInt64, &[v.len() as u64], opts)
-        .map_err(|e| e.to_string())?;
+        .map_err(gen::write_err)?;
     w.as_mut_slice::<u64>()
         .map_err(|e| e.to_string())?
         .copy_from_slice(&v);
-    w.publish().map_err(|e| e.to_string())
+    w.publish().map_err(gen::write_err)
 }
 
 fn fill_holes(dir: &str, name: &str, bytes: &str) -> ExitCode {
@@ -207,6 +216,8 @@ enum Op {
     ScratchHold,
     ScratchRelease,
     ScratchOpen,
+    CachedWrite,
+    CachedLoad,
 }
 
 impl Op {
@@ -225,6 +236,8 @@ impl Op {
             Op::ScratchHold => "shold",
             Op::ScratchRelease => "srel",
             Op::ScratchOpen => "sopen",
+            Op::CachedWrite => "cwr",
+            Op::CachedLoad => "cload",
         }
     }
 }
@@ -235,6 +248,49 @@ struct LoadFailed(String);
 impl From<dafstore::LoadError> for LoadFailed {
     fn from(e: dafstore::LoadError) -> LoadFailed {
         LoadFailed(e.to_string())
+    }
+}
+
+/// The result of a write: `ok`, or `full` if it failed with [`WriteError::Capacity`] (nothing
+/// published), or the failure.
+fn written(r: Result<(), String>) -> Result<String, String> {
+    match r {
+        Ok(()) => Ok("ok".into()),
+        Err(e) if e.starts_with(gen::FULL) => Ok("full".into()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `open_or_load` of `name` with `opts` and a loader that writes `seed` with `write`: `loaded`
+/// if our loader published `seed`, `ok <seed>` of what it opened, `full` if the loader's write
+/// did not fit (nothing published).
+fn load(
+    c: &Container,
+    name: &str,
+    seed: u64,
+    opts: &LoadOptions,
+    write: fn(&Container, &str, u64) -> Result<(), String>,
+) -> Result<String, String> {
+    let loaded = std::cell::Cell::new(false);
+    let r = c.open_or_load_with(
+        name,
+        opts,
+        |c: &Container, n: &str| -> Result<(), LoadFailed> {
+            loaded.set(true);
+            write(c, n, seed).map_err(LoadFailed)
+        },
+    );
+    match r {
+        Ok(a) if loaded.get() => gen::verify_array(&a).and_then(|s| {
+            if s == seed {
+                Ok("loaded".to_string())
+            } else {
+                Err(format!("load {name}: loaded {seed}, opened {s}"))
+            }
+        }),
+        Ok(a) => gen::verify_array(&a).map(|s| format!("ok {s}")),
+        Err(LoadFailed(e)) if e.starts_with(gen::FULL) => Ok("full".into()),
+        Err(LoadFailed(e)) => Err(format!("load {name}: {e}")),
     }
 }
 
@@ -265,7 +321,7 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
     let all: Vec<String> = (0..slots)
         .flat_map(|s| {
             let n = churn_names(s);
-            n.dense.into_iter().chain(n.sparse)
+            n.dense.into_iter().chain(n.sparse).chain(n.cached)
         })
         .collect();
     let fail = |log: &mut Log, msg: String| -> ExitCode {
@@ -284,13 +340,22 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
     let pick = |rng: &mut gen::Rng, v: &[String]| v[rng.below(v.len() as u64) as usize].clone();
     while Instant::now() < end {
         let p = rng.below(100);
+        // Holds and opens go to this slot's cached entries half of the time (to check that
+        // what it holds is never evicted), else to any non-scratch name of any slot.
+        let target = |rng: &mut gen::Rng| {
+            if rng.below(2) == 0 {
+                pick(rng, &names.cached)
+            } else {
+                pick(rng, &all)
+            }
+        };
         let (op, name) = match p {
-            0..22 => (Op::DenseMapped, pick(&mut rng, &names.dense)),
-            22..25 => (Op::WriteDense, pick(&mut rng, &names.dense)),
-            25..28 => (Op::Load, pick(&mut rng, &names.dense)),
-            28..32 => (Op::Table, names.table.clone()),
-            32..46 => (Op::Sparse, pick(&mut rng, &names.sparse)),
-            46..58 => {
+            0..16 => (Op::DenseMapped, pick(&mut rng, &names.dense)),
+            16..19 => (Op::WriteDense, pick(&mut rng, &names.dense)),
+            19..22 => (Op::Load, pick(&mut rng, &names.dense)),
+            22..26 => (Op::Table, names.table.clone()),
+            26..36 => (Op::Sparse, pick(&mut rng, &names.sparse)),
+            36..46 => {
                 let own: Vec<String> = names
                     .dense
                     .iter()
@@ -300,8 +365,8 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
                     .collect();
                 (Op::Remove, pick(&mut rng, &own))
             }
-            58..66 => (Op::Hold, pick(&mut rng, &all)),
-            66..74 => {
+            46..54 => (Op::Hold, target(&mut rng)),
+            54..62 => {
                 let mine: Vec<String> = held
                     .iter()
                     .filter(|(n, k)| **k > 0 && !n.ends_with("/t0"))
@@ -312,25 +377,54 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
                 }
                 (Op::Release, pick(&mut rng, &mine))
             }
-            74..84 => (Op::Open, pick(&mut rng, &all)),
-            84..90 => (Op::ScratchPublish, names.scratch.clone()),
-            90..94 => (Op::ScratchHold, names.scratch.clone()),
-            94..97 => {
+            62..72 => (Op::Open, target(&mut rng)),
+            72..77 => (Op::ScratchPublish, names.scratch.clone()),
+            77..80 => (Op::ScratchHold, names.scratch.clone()),
+            80..82 => {
                 if held.get(&names.scratch).copied().unwrap_or(0) == 0 {
                     continue;
                 }
                 (Op::ScratchRelease, names.scratch.clone())
             }
-            _ => (Op::ScratchOpen, names.scratch.clone()),
+            82..84 => (Op::ScratchOpen, names.scratch.clone()),
+            84..93 => (Op::CachedWrite, pick(&mut rng, &names.cached)),
+            _ => (Op::CachedLoad, pick(&mut rng, &names.cached)),
         };
-        let seed = rng.next();
+        // Cached entries are big seven times in eight (written through a map of a file with
+        // holes), so that the capacity makes writes evict them often; every other array stays
+        // within the sizes the parent's capacity counts on.
+        let r = rng.next();
+        let seed = match op {
+            Op::CachedWrite | Op::CachedLoad if !r.is_multiple_of(8) => gen::big_seed(r >> 3),
+            _ => gen::plain_seed(r),
+        };
+        // A cached entry this process holds is never evicted (SPEC [E4]).
+        let held_cached = is_cached(&name) && held.get(&name).copied().unwrap_or(0) > 0;
+        if let Op::CachedWrite = op {
+            // Whether the generation it replaces is still there, without a reference (which
+            // would change the order of eviction): `present` or `absent` (evicted, or never
+            // written).
+            log.line(&format!("B peek {name} 0"), false);
+            let r = match c.info(&name) {
+                Ok(i) if i.lifecycle == Lifecycle::Cached => "present",
+                Ok(i) => return fail(&mut log, format!("{name} is {:?}", i.lifecycle)),
+                Err(OpenError::NotFound { .. }) => "absent",
+                Err(e) => return fail(&mut log, format!("info {name}: {e}")),
+            };
+            if held_cached && r == "absent" {
+                let msg = format!("{name} is held by this process but was evicted: absent");
+                return fail(&mut log, msg);
+            }
+            log.line(&format!("E {r}"), true);
+        }
         log.line(&format!("B {} {name} {seed}", op.tag()), false);
         let result: Result<String, String> = match op {
-            Op::DenseMapped => gen::publish_dense_mapped(&c, &name, seed).map(|()| "ok".into()),
-            Op::WriteDense => gen::write_dense(&c, &name, seed).map(|()| "ok".into()),
-            Op::Sparse => gen::write_sparse(&c, &name, seed).map(|()| "ok".into()),
-            Op::Table => gen::write_table(&c, &name, seed).map(|()| "ok".into()),
-            Op::ScratchPublish => publish_scratch(&c, &name, seed).map(|()| "ok".into()),
+            Op::DenseMapped => written(gen::publish_dense_mapped(&c, &name, seed)),
+            Op::WriteDense => written(gen::write_dense(&c, &name, seed)),
+            Op::Sparse => written(gen::write_sparse(&c, &name, seed)),
+            Op::Table => written(gen::write_table(&c, &name, seed)),
+            Op::ScratchPublish => written(publish_scratch(&c, &name, seed)),
+            Op::CachedWrite => written(gen::write_cached(&c, &name, seed, Some(Lifecycle::Cached))),
             Op::Remove => match c.remove(&name) {
                 Ok(Removal::Removed) => Ok("removed".into()),
                 Ok(Removal::Deferred { .. }) => Ok("deferred".into()),
@@ -354,38 +448,79 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
                 }
                 Err(e) => Err(format!("release {name}: {e}")),
             },
+            // open_or_load: "loaded" if our loader published `seed`, else "ok <seed>" of what
+            // it opened (only this slot changes its names). The dense names stay persistent
+            // (never evicted); the cached names take the default, cached.
             Op::Load => {
-                // open_or_load: "loaded" if our loader published `seed`, else "ok <seed>" of what
-                // it opened (only this slot changes its names).
-                let loaded = std::cell::Cell::new(false);
-                let r = c.open_or_load(&name, |c: &Container, n: &str| -> Result<(), LoadFailed> {
-                    loaded.set(true);
-                    gen::write_dense(c, n, seed).map_err(LoadFailed)
-                });
-                match r {
-                    Ok(a) if loaded.get() => gen::verify_array(&a).and_then(|s| {
-                        if s == seed {
-                            Ok("loaded".to_string())
-                        } else {
-                            Err(format!("load {name}: loaded {seed}, opened {s}"))
-                        }
-                    }),
-                    Ok(a) => gen::verify_array(&a).map(|s| format!("ok {s}")),
-                    Err(LoadFailed(e)) => Err(format!("load {name}: {e}")),
-                }
+                let persistent = LoadOptions {
+                    lifecycle: Lifecycle::Persistent,
+                    ..LoadOptions::default()
+                };
+                load(&c, &name, seed, &persistent, gen::write_dense)
             }
+            Op::CachedLoad => load(&c, &name, seed, &LoadOptions::default(), |c, n, s| {
+                gen::write_cached(c, n, s, None)
+            }),
             Op::Open | Op::ScratchOpen => match gen::open_and_verify(&c, &name) {
                 Ok(Some(s)) => Ok(format!("ok {s}")),
                 Ok(None) => Ok("notfound".into()),
                 Err(e) => Err(format!("open {e}")),
             },
         };
+        // Not found by an open or a hold, or loaded (or a load that did not fit: its loader
+        // ran), it was gone; a cached write that does not fit says nothing of the old one.
+        if let Ok(r) = &result {
+            let gone = matches!(r.as_str(), "notfound" | "loaded" | "full");
+            if held_cached && gone && !matches!(op, Op::CachedWrite) {
+                let msg = format!("{name} is held by this process but was evicted: {r}");
+                return fail(&mut log, msg);
+            }
+        }
         match result {
             Ok(r) => log.line(&format!("E {r}"), true),
             Err(e) => return fail(&mut log, e),
         }
+        // Every cached entry this process holds is still there, whoever wrote since (SPEC
+        // [E4]): logged `B held - 0`, `E ok N` (N entries checked).
+        let holding: Vec<&String> = held
+            .iter()
+            .filter(|(n, k)| **k > 0 && is_cached(n))
+            .map(|(n, _)| n)
+            .collect();
+        if !holding.is_empty() {
+            log.line("B held - 0", false);
+            for n in &holding {
+                if let Err(e) = still_there(&c, n) {
+                    return fail(&mut log, format!("{n} is held by this process but {e}"));
+                }
+            }
+            log.line(&format!("E ok {}", holding.len()), false);
+        }
     }
     ExitCode::SUCCESS
+}
+
+/// `Ok` if `name` is live, or being replaced by its owner (`publishing`: the row stays; it may be
+/// live again by the time `info_all` reads it).
+fn still_there(c: &Container, name: &str) -> Result<(), String> {
+    use dafstore::ArrayState::{Live, Publishing};
+    match c.info(name) {
+        Ok(_) => Ok(()),
+        Err(OpenError::NotFound { .. }) => {
+            let all = c.info_all().map_err(|e| format!("info_all: {e}"))?;
+            match all.iter().find(|i| i.name == name) {
+                Some(i) if matches!(i.state, Live | Publishing) => Ok(()),
+                Some(i) => Err(format!("was evicted (it is {:?})", i.state)),
+                None => Err("was evicted".into()),
+            }
+        }
+        Err(e) => Err(format!("info: {e}")),
+    }
+}
+
+/// Whether `name` is one of the churn's cached names (`kSLOT/cN`).
+fn is_cached(name: &str) -> bool {
+    name.contains("/c")
 }
 
 /// The names a churn slot owns.
@@ -394,6 +529,8 @@ struct ChurnNames {
     sparse: Vec<String>,
     table: String,
     scratch: String,
+    /// Written and loaded `cached` only (SPEC 9.7), dense.
+    cached: Vec<String>,
 }
 
 fn churn_names(slot: u64) -> ChurnNames {
@@ -407,5 +544,6 @@ fn churn_names(slot: u64) -> ChurnNames {
         sparse: vec![format!("k{slot}/s0"), format!("k{slot}/s1")],
         table: format!("k{slot}/a0"),
         scratch: format!("k{slot}/t0"),
+        cached: (0..4).map(|i| format!("k{slot}/c{i}")).collect(),
     }
 }
