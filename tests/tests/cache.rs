@@ -307,10 +307,10 @@ fn evict_trims_to_a_lowered_capacity_least_recently_released_first() {
     assert_eq!(c.ls().unwrap(), ["p"]);
 }
 
-/// Bytes of the container's data files and staged data files. Final places are listed before
-/// staging, so a file renamed from staging into place meanwhile is never counted twice.
-fn data_bytes(root: &Path) -> u64 {
-    fn walk(dir: &Path, skip_reserved: bool, total: &mut u64) {
+/// The container's data files and staged data files: size by inode.
+fn data_files(root: &Path) -> std::collections::HashMap<u64, u64> {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(dir: &Path, skip_reserved: bool, out: &mut std::collections::HashMap<u64, u64>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
@@ -321,21 +321,37 @@ fn data_bytes(root: &Path) -> u64 {
             };
             if m.is_dir() {
                 if !(skip_reserved && p.file_name().is_some_and(|n| n == ".dafstore")) {
-                    walk(&p, false, total);
+                    walk(&p, false, out);
                 }
             } else if p.extension().is_some_and(|x| {
                 ["array", "data", "indices", "indptr", "arrow"]
                     .iter()
                     .any(|s| x == *s)
             }) {
-                *total += m.len();
+                out.insert(m.ino(), m.len());
             }
         }
     }
-    let mut total = 0;
-    walk(root, true, &mut total);
-    walk(&root.join(".dafstore/staging"), false, &mut total);
-    total
+    let mut out = std::collections::HashMap::new();
+    walk(root, true, &mut out);
+    walk(&root.join(".dafstore/staging"), false, &mut out);
+    out
+}
+
+/// Bytes that the container's data files (staged ones included) certainly took together at one
+/// instant: two walks, one right after the other, and the files (by inode, so a file renamed
+/// from staging into place counts once) seen in both. Each of those existed all the time
+/// between the walks, so their sum is a lower bound of what was there at that instant. (One
+/// walk alone is not a snapshot: it can count a file unlinked just after it was seen together
+/// with one created just before it is seen, which never coexisted: an eviction is followed by
+/// the write that needed the room.)
+fn data_bytes(root: &Path) -> u64 {
+    let first = data_files(root);
+    let second = data_files(root);
+    second
+        .iter()
+        .filter_map(|(ino, len)| first.get(ino).map(|l| (*l).min(*len)))
+        .sum()
 }
 
 #[test]

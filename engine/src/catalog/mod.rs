@@ -991,12 +991,13 @@ impl Catalog {
                 .optional()?;
             let generation = old.map_or(1, |(g, _)| g + 1);
             let created = old.map_or_else(now_ms, |(_, c)| c);
-            // A replace leaves the old generation's files in place until step 3 renames over
-            // them: the reservation of the new files keeps counting them until the `live` flip
-            // (SPEC 9.7), so the capacity holds in between.
+            // From here the row's files count the new generation's bytes; a replace leaves the
+            // old generation's files in place until step 3 renames over them: the reservation
+            // now counts exactly those until the `live` flip (SPEC [E3]), so the capacity holds
+            // in between and nothing is counted twice.
             tx.prepare_cached(
-                "UPDATE reservations SET bytes = bytes
-                   + (SELECT COALESCE(SUM(size), 0) FROM array_files WHERE name = ?2)
+                "UPDATE reservations
+                   SET bytes = (SELECT COALESCE(SUM(size), 0) FROM array_files WHERE name = ?2)
                  WHERE staging = ?1",
             )?
             .execute(params![staging, name])?;
