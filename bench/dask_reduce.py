@@ -26,23 +26,33 @@ dask-array reduction and 8 tiny tasks, the same for every scheme):
    ``.sum()`` computed on the cluster (``client.compute(...).result()``).
 2. ``share``: ``h = ddask.share(x, path)`` (publishes a copy of ``x`` as a scratch entry), then one
    task per row block, ``h.get()[a:b].sum()``; the partial sums are gathered and added here.
-3. ``scatter``: ``f = client.scatter(x, broadcast=True)``, then the same tasks over ``f``.
+3. ``scatter``: ``f = client.scatter(x, broadcast=True)``, then the same tasks over ``f``, with
+   the Active Memory Manager off (``distributed.scheduler.active-memory-manager.start: False``),
+   as distributed's ``scatter`` docstring requires for ``broadcast=True``: its ReduceReplicas
+   policy (on by default) drops, every 2 s, the replicas ``replicate()`` makes (dask/dask#11148),
+   and a 2 GiB broadcast to 4 workers never completes here.
 4. ``memmap``: ``da.from_array(np.memmap(file, mode="r", ...), chunks=(rows_per_block, cols))``
    then ``.sum()``, as written: dask puts the memmap in the graph as one value, which distributed
    serializes with its bytes.
 5. ``memmap_per_task`` (not in the issue; the way to use a memmap with distributed without
    shipping it): one ``dask.delayed`` task per block opens ``np.memmap`` in the worker and
    returns its rows, ``da.concatenate`` of ``da.from_delayed`` blocks, then ``.sum()``.
+6. ``scatter_amm_on`` (first round only, ``--once``; stopped after ``--timeout-amm-on`` 300 s):
+   scheme 3 with distributed's defaults, to show what happens without the setting.
+
+Schemes 1, 2, 4 and 5 run with distributed's defaults (the AMM on).
 
 Measured per scheme and round:
 - wall time, from the first call that makes the data available to the workers (``share``,
   ``scatter``, ``from_container`` / ``np.memmap`` + ``da.from_array`` graph building) to the
   result in this process; and its compute part, from the return of that call to the result (for
   ``memmap`` the shipping of the array happens inside the compute and cannot be separated).
-- memory, sampled by a thread of this process every ``--sample-ms`` (20) ms from
-  ``/proc/<pid>/smaps_rollup``: each worker's ``Pss`` and ``Anonymous``, summed over the workers,
-  and this process's ``Anonymous`` (the client; LocalCluster's scheduler and nannies live in it
-  too), each as the growth over its value just before the clock starts, and the allocated bytes
+- memory, sampled by a separate small process every ``--sample-ms`` (20) ms or more (see
+  below): each worker's ``Pss`` and ``Anonymous`` from ``/proc/<pid>/smaps_rollup``, summed over
+  the workers, and this process's ``RssAnon`` from ``/proc/<pid>/status`` (the client;
+  LocalCluster's scheduler and nannies live in it too; smaps_rollup's Anonymous equals RssAnon,
+  and status costs nothing to read), each as the growth over its value just before the clock
+  starts, and the allocated bytes
   of the files in the scratch directory (what ``share`` publishes to /dev/shm). **Peak total
   (PSS)** = the largest sum, in one sample, of the workers' PSS growth and the client's
   anonymous growth (the issue's measure). **Peak RAM added** = the largest sum of the workers'
@@ -51,10 +61,20 @@ Measured per scheme and round:
   run, so PSS alone misses most of ``share``'s published copy. The container and the raw file
   that schemes 1, 4 and 5 read were written before and count only as the workers map them (in
   PSS), as ``x`` (in this process all along) counts for no scheme. Also the peaks of each part
-  and the lowest MemAvailable.
+  and the lowest MemAvailable; and, independent of the sampling, each process's peak RSS over
+  the scheme (``VmHWM``, reset with ``clear_refs`` 5 just before the clock) less its RSS then,
+  summed over the workers (an upper bound of the workers' RSS at any one moment: shared pages
+  count in every worker, peaks need not coincide).
 - a memory guard (this machine is shared): if MemAvailable falls below
   ``--min-available-gib`` (1.5) during a scheme, the sampler kills that cluster's workers and
-  interrupts the wait; the round is reported as aborted by the guard.
+  interrupts the wait; the round is reported as aborted by the guard. The same for a scheme not
+  done after ``--timeout`` (900 s) seconds (``scatter`` takes no overall timeout).
+- the sampler is a process, not a thread of the client: a thread shares the GIL with the
+  scheduler and the client's event loops (its samples came ~40 ms late and it slowed them). It
+  sleeps at least 3× what a sample took, so it uses at most ~25 % of a core (reading
+  smaps_rollup walks VMAs and page tables: 1.5-3 ms per worker process here, more under load);
+  the interval it achieved (50-130 ms in the smoke runs on this loaded 2-core machine, not 20)
+  is reported.
 
 Rounds (``--rounds``) rotate the order of the schemes. Reported: medians over the rounds, and
 ratios as medians of the per-round ratios against ``from_container`` (and from_container / share
@@ -78,7 +98,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import warnings
@@ -88,13 +107,14 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
-SCHEMES = ("from_container", "share", "scatter", "memmap", "memmap_per_task")
+SCHEMES = ("from_container", "share", "scatter", "memmap", "memmap_per_task", "scatter_amm_on")
 LABELS = {
     "from_container": "`from_container(path, name, chunks)` + `.sum()`",
     "share": "`share(x, path)` + tasks `h.get()[rows].sum()`",
     "scatter": "`client.scatter(x, broadcast=True)` + the same tasks",
     "memmap": "`da.from_array(np.memmap(...), chunks)` + `.sum()`",
     "memmap_per_task": "(extra) `np.memmap` opened in each block's task + `.sum()`",
+    "scatter_amm_on": "`client.scatter(x, broadcast=True)` with distributed's defaults (AMM on)",
 }
 
 
@@ -133,6 +153,18 @@ def mem_available() -> int:
     return 0
 
 
+def status_kib(pid: int, key: str) -> int | None:
+    """A ``kB`` field of /proc/<pid>/status (VmRSS, VmHWM, RssAnon), or None."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(key.encode() + b":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def rollup(pid: int) -> tuple[int, int] | None:
     """(Pss, Anonymous) of process ``pid`` in bytes, or None if it is gone."""
     try:
@@ -169,31 +201,130 @@ def dir_bytes(root: Path) -> int:
     return total
 
 
-class Sampler(threading.Thread):
-    """Samples the workers' Pss/Anonymous, the client's Anonymous and the scratch bytes."""
+# The sampler runs as its own small process (stdlib only), not as a thread of the client: a
+# thread would share the GIL with the scheduler and the client's event loops, which made samples
+# ~40 ms late on 2 cores and slowed the scheduler. It writes one line per sample to a file; the
+# client closes its stdin to stop it. Guard and deadline: it kills the workers (their pids) and
+# sends SIGINT to the client (whose wait in distributed's sync wakes within 10 s).
+SAMPLER_CODE = r"""
+import os, select, signal, sys, time
+pids = [int(p) for p in sys.argv[1].split(",")]
+client, scratch, out = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+interval, guard, deadline = float(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
 
-    def __init__(self, pids: list[int], scratch: Path, interval: float, guard_bytes: int):
-        super().__init__(daemon=True)
+def rollup(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    pss = anon = 0
+    for line in data.split(b"\n"):
+        if line.startswith(b"Pss:"):
+            pss = int(line.split()[1]) << 10
+        elif line.startswith(b"Anonymous:"):
+            anon = int(line.split()[1]) << 10
+    return pss, anon
+
+def rss_anon(pid):
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"RssAnon:"):
+                    return int(line.split()[1]) << 10
+    except OSError:
+        pass
+    return 0
+
+def dir_bytes(root):
+    total, stack = 0, [root]
+    while stack:
+        d = stack.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                else:
+                    total += e.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+def available():
+    with open("/proc/meminfo", "rb") as f:
+        for line in f:
+            if line.startswith(b"MemAvailable:"):
+                return int(line.split()[1]) << 10
+    return 0
+
+tripped = None
+t0 = time.perf_counter()
+with open(out, "w", buffering=1) as f:  # line-buffered: the client reads it while it runs
+    done = False
+    while True:
+        t = time.perf_counter()
+        wpss = wanon = 0
+        lost = []
+        for pid in pids:
+            r = rollup(pid)
+            if r is None:
+                lost.append(pid)
+                continue
+            wpss += r[0]
+            wanon += r[1]
+        c = rss_anon(client)  # O(1), unlike smaps_rollup (the client maps x: 2 GiB to walk)
+        avail = available()
+        files = dir_bytes(scratch)
+        spent = time.perf_counter() - t
+        f.write(f"{t - t0:.4f} {wpss} {wanon} {c} {files} {avail} {spent:.5f} "
+                f"{','.join(map(str, lost)) or '-'}\n")
+        if done:
+            break
+        why = "memory" if avail < guard else "timeout" if t - t0 > deadline else None
+        if why and tripped is None:
+            tripped = why
+            f.write(f"TRIPPED {why}\n")
+            f.flush()
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            os.kill(client, signal.SIGINT)
+        # At most ~25 % of a core: reading smaps_rollup walks the page tables of gigabytes.
+        ready, _, _ = select.select([sys.stdin], [], [], max(interval - spent, 3 * spent))
+        if ready and not sys.stdin.buffer.read1(1 << 16):
+            done = True  # stdin closed: one last sample, then exit
+"""
+
+
+class Sampler:
+    """Samples the workers' Pss/Anonymous, the client's Anonymous, the scratch bytes and
+    MemAvailable from a separate process (see SAMPLER_CODE)."""
+
+    def __init__(self, pids: list[int], scratch: Path, interval: float, guard_bytes: int,
+                 deadline_s: float):
         self.pids, self.scratch, self.interval = pids, scratch, interval
-        self.halt = threading.Event()
+        self.guard_bytes, self.deadline_s = guard_bytes, deadline_s
         self.samples: list[tuple[float, int, int, int, int]] = []  # t, wpss, wanon, canon, files
+        self.costs: list[float] = []
         self.lost_workers: set[int] = set()
-        self.guard_bytes = guard_bytes
         self.min_available = None
-        self.tripped = False
-        self.main_ident = threading.main_thread().ident
+        self.tripped = None  # why the sampler stopped the scheme: "memory" or "timeout"
+        self.proc = None
 
     def sample(self) -> tuple[int, int, int, int]:
         wpss = wanon = 0
         for pid in self.pids:
             r = rollup(pid)
-            if r is None:
-                self.lost_workers.add(pid)
-                continue
-            wpss += r[0]
-            wanon += r[1]
-        c = rollup(os.getpid())
-        return wpss, wanon, c[1] if c else 0, dir_bytes(self.scratch)
+            if r is not None:
+                wpss += r[0]
+                wanon += r[1]
+        return wpss, wanon, status_kib(os.getpid(), "RssAnon") << 10, dir_bytes(self.scratch)
 
     def take_baseline(self, n: int = 5) -> None:
         rows = []
@@ -201,31 +332,70 @@ class Sampler(threading.Thread):
             rows.append(self.sample())
             time.sleep(self.interval)
         self.base = tuple(int(statistics.median(r[i] for r in rows)) for i in range(4))
+        # Peak RSS of each process over the scheme, independent of the sampling: reset VmHWM
+        # (clear_refs 5) now, read it at the end.
+        self.rss_base = {}
+        for pid in self.pids + [os.getpid()]:
+            try:
+                with open(f"/proc/{pid}/clear_refs", "w") as f:
+                    f.write("5")
+                self.rss_base[pid] = status_kib(pid, "VmRSS") << 10
+            except OSError:
+                pass
 
-    def run(self) -> None:
-        self.t0 = time.perf_counter()
-        while True:
-            t = time.perf_counter()
-            self.samples.append((t - self.t0, *self.sample()))
-            avail = mem_available()
-            if self.min_available is None or avail < self.min_available:
-                self.min_available = avail
-            if avail < self.guard_bytes and not self.tripped and not self.halt.is_set():
-                # Protect the machine (it is shared): kill this run's workers, interrupt the wait.
-                self.tripped = True
-                for pid in self.pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                signal.pthread_kill(self.main_ident, signal.SIGINT)
-            if self.halt.is_set():
-                break
-            self.halt.wait(max(0.0, self.interval - (time.perf_counter() - t)))
+    def hwm_growth(self) -> dict:
+        out = {}
+        for pid, base in self.rss_base.items():
+            hwm = status_kib(pid, "VmHWM")
+            out[pid] = None if hwm is None else (hwm << 10) - base
+        return out
+
+    def start(self) -> None:
+        fd, self.out = tempfile.mkstemp(prefix="dask-reduce-samples-", suffix=".txt")
+        os.close(fd)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SAMPLER_CODE, ",".join(map(str, self.pids)), str(os.getpid()),
+             str(self.scratch), self.out, str(self.interval), str(self.guard_bytes),
+             str(self.deadline_s)],
+            stdin=subprocess.PIPE,
+        )
+        # The first sample is the clock's start: wait until the process has taken it.
+        while os.path.getsize(self.out) == 0 and self.proc.poll() is None:
+            time.sleep(0.002)
+
+    def poll_tripped(self) -> str | None:
+        try:
+            with open(self.out) as f:
+                for line in f:
+                    if line.startswith("TRIPPED"):
+                        self.tripped = line.split()[1]
+        except OSError:
+            pass
+        return self.tripped
 
     def stop(self) -> None:
-        self.halt.set()
-        self.join()
+        if self.proc is None:
+            return
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        with open(self.out) as f:
+            for line in f:
+                parts = line.split()
+                if parts[0] == "TRIPPED":
+                    self.tripped = parts[1]
+                    continue
+                t, wpss, wanon, canon, files, avail = (float(parts[0]), *map(int, parts[1:6]))
+                self.samples.append((t, wpss, wanon, canon, files))
+                self.costs.append(float(parts[6]))
+                if parts[7] != "-":
+                    self.lost_workers.update(int(p) for p in parts[7].split(","))
+                if self.min_available is None or avail < self.min_available:
+                    self.min_available = avail
+        os.unlink(self.out)
 
     def summary(self) -> dict:
         b = self.base
@@ -236,7 +406,7 @@ class Sampler(threading.Thread):
             "peak_total_bytes": max(x[1] + x[3] for x in g),
             "peak_ram_added_bytes": max(x[2] + x[3] + x[4] for x in g),
             "min_mem_available_bytes": self.min_available,
-            "memory_guard_tripped": self.tripped,
+            "stopped_by_sampler": self.tripped,
             "peak_workers_pss_bytes": max(x[1] for x in g),
             "peak_workers_anon_bytes": max(x[2] for x in g),
             "peak_client_anon_bytes": max(x[3] for x in g),
@@ -247,10 +417,16 @@ class Sampler(threading.Thread):
                          "client_anon_bytes": b[2], "scratch_files_bytes": b[3]},
             "samples": len(g),
             "mean_sample_interval_ms": 1000 * span / max(1, len(g) - 1),
+            "median_sample_cost_ms": 1000 * statistics.median(self.costs) if self.costs else None,
             "lost_workers": sorted(self.lost_workers),
             "series_growth_bytes": {"cols": ["t_s", "workers_pss", "workers_anon", "client_anon",
                                              "scratch_files"], "rows": g[::step]},
         }
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in the main thread when the sampler stops a scheme (a KeyboardInterrupt, so that
+    distributed's ``sync`` cancels what it was waiting for)."""
 
 
 def blocks(rows: int, per: int) -> list[tuple[int, int]]:
@@ -272,7 +448,15 @@ def run_scheme(scheme: str, x: np.ndarray, cfg: dict, rnd: int) -> dict:
     share_path = scratch / f"share-{rnd}-{scheme}"
     out: dict = {"scheme": scheme, "round": rnd, "loadavg_at_start": os.getloadavg()}
     t_cluster = time.perf_counter()
-    with distributed.LocalCluster(
+    # scatter(broadcast=True) is documented as incompatible with the Active Memory Manager's
+    # ReduceReplicas policy (on by default): the AMM drops the replicas that replicate() makes,
+    # every 2 s, and a 2 GiB broadcast never completes. The "scatter" scheme therefore runs with
+    # the AMM off, as distributed's documentation says; "scatter_amm_on" keeps the defaults.
+    amm = {"distributed.scheduler.active-memory-manager.start": scheme != "scatter"}
+    out["amm_on"] = amm["distributed.scheduler.active-memory-manager.start"]
+    timeout = cfg["timeout_amm_on"] if scheme == "scatter_amm_on" else cfg["timeout"]
+    out["timeout_s"] = timeout
+    with dask.config.set(amm), distributed.LocalCluster(
         n_workers=cfg["workers"], threads_per_worker=1, processes=True, dashboard_address=None,
         silence_logs=logging.ERROR,
     ) as cluster, distributed.Client(cluster) as client:
@@ -284,37 +468,45 @@ def run_scheme(scheme: str, x: np.ndarray, cfg: dict, rnd: int) -> dict:
                                  pure=False))
         out["cluster_start_s"] = time.perf_counter() - t_cluster
         out["worker_pids"] = pids
-        sampler = Sampler(pids, scratch, cfg["sample_ms"] / 1000, cfg["guard_bytes"])
+        sampler = Sampler(pids, scratch, cfg["sample_ms"] / 1000, cfg["guard_bytes"], timeout)
         sampler.take_baseline()
         h = f = a = futs = None
         total = None
         t0 = t1 = t2 = None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            running = [True]
+
+            def on_sigint(signum, frame):  # noqa: ANN001
+                # The sampler's SIGINT (guard or deadline) counts only while the scheme runs.
+                if running[0]:
+                    raise Stopped("stopped by the sampler")
+
+            old_handler = signal.signal(signal.SIGINT, on_sigint)
             sampler.start()
             t0 = time.perf_counter()
             try:
                 if scheme == "from_container":
                     a = ddask.from_container(cfg["container"], "x", chunks=(per, cols))
                     t1 = time.perf_counter()
-                    total = float(client.compute(a.sum()).result(timeout=cfg["timeout"]))
+                    total = float(client.compute(a.sum()).result(timeout=timeout))
                 elif scheme == "share":
                     h = ddask.share(x, share_path)
                     t1 = time.perf_counter()
                     futs = [client.submit(block_sum_shared, h, lo, hi, pure=False) for lo, hi in bl]
-                    distributed.wait(futs, timeout=cfg["timeout"])
+                    distributed.wait(futs, timeout=timeout)
                     total = sum(client.gather(futs))
-                elif scheme == "scatter":
-                    f = client.scatter(x, broadcast=True, timeout=cfg["timeout"])
+                elif scheme in ("scatter", "scatter_amm_on"):
+                    f = client.scatter(x, broadcast=True)
                     t1 = time.perf_counter()
                     futs = [client.submit(block_sum, f, lo, hi, pure=False) for lo, hi in bl]
-                    distributed.wait(futs, timeout=cfg["timeout"])
+                    distributed.wait(futs, timeout=timeout)
                     total = sum(client.gather(futs))
                 elif scheme == "memmap":
                     mm = np.memmap(cfg["raw"], dtype=np.float64, mode="r", shape=(rows, cols))
                     a = da.from_array(mm, chunks=(per, cols))
                     t1 = time.perf_counter()
-                    total = float(client.compute(a.sum()).result(timeout=cfg["timeout"]))
+                    total = float(client.compute(a.sum()).result(timeout=timeout))
                 elif scheme == "memmap_per_task":
                     parts = [
                         da.from_delayed(
@@ -325,7 +517,7 @@ def run_scheme(scheme: str, x: np.ndarray, cfg: dict, rnd: int) -> dict:
                     ]
                     a = da.concatenate(parts, axis=0)
                     t1 = time.perf_counter()
-                    total = float(client.compute(a.sum()).result(timeout=cfg["timeout"]))
+                    total = float(client.compute(a.sum()).result(timeout=timeout))
                 else:
                     raise ValueError(scheme)
                 t2 = time.perf_counter()
@@ -333,15 +525,21 @@ def run_scheme(scheme: str, x: np.ndarray, cfg: dict, rnd: int) -> dict:
                 t2 = time.perf_counter()
                 out["error"] = f"{type(e).__name__}: {e}"[:2000]
                 out["traceback"] = traceback.format_exc()[-4000:]
-                if isinstance(e, KeyboardInterrupt) and not sampler.tripped:
+                if isinstance(e, KeyboardInterrupt) and not sampler.poll_tripped():
                     raise
             finally:
+                running[0] = False
                 sampler.stop()
-            if sampler.tripped:
+                hwm = sampler.hwm_growth()
+                signal.signal(signal.SIGINT, old_handler)
+            if sampler.tripped == "memory":
                 total = None
                 out["error"] = (
                     f"aborted by the memory guard: MemAvailable fell below "
                     f"{cfg['guard_bytes'] / 2**30:.1f} GiB after {t2 - t0:.1f} s (workers killed)")
+            elif sampler.tripped == "timeout":
+                total = None
+                out["error"] = f"not done after {timeout:.0f} s: stopped (workers killed)"
         out["warnings"] = sorted({f"{w.category.__name__}: {' '.join(str(w.message).split())[:300]}"
                                   for w in caught})
         out["wall_s"] = t2 - t0
@@ -353,6 +551,12 @@ def run_scheme(scheme: str, x: np.ndarray, cfg: dict, rnd: int) -> dict:
         if total is not None and not out["ok"] and "error" not in out:
             out["error"] = f"wrong result: {total!r}, numpy says {exp!r}"
         out.update(sampler.summary())
+        workers_hwm = [hwm.get(pid) for pid in pids]
+        out["peak_rss_growth_by_worker_bytes"] = workers_hwm
+        out["peak_rss_workers_sum_bytes"] = (
+            sum(v for v in workers_hwm if v is not None) if any(v is not None for v in workers_hwm)
+            else None)
+        out["peak_rss_client_bytes"] = hwm.get(os.getpid())
         try:
             out["worker_memory_limit_bytes"] = min(
                 w["memory_limit"] for w in client.scheduler_info()["workers"].values())
@@ -440,9 +644,12 @@ def render(res: dict) -> str:
         f"timed below. Reduction: the sum of all elements, as {cfg['blocks']} row blocks of "
         f"{cfg['rows_per_block']:,} rows ({cfg['rows_per_block'] * cfg['shape'][1] * 8 / MIB:.0f} MiB); "
         f"{cfg['workers']} worker processes (`LocalCluster(processes=True, threads_per_worker=1)`, "
-        f"fresh for each scheme and round), {cfg['rounds']} round{'s' if cfg['rounds'] != 1 else ''}, "
-        "the order of the schemes rotated each round; memory sampled every "
-        f"{cfg['sample_ms']} ms.",
+        f"fresh for each scheme and round; the Active Memory Manager off for `scatter` only, as "
+        "`scatter(broadcast=True)` requires), "
+        f"{cfg['rounds']} round{'s' if cfg['rounds'] != 1 else ''}, the order of the schemes rotated "
+        f"each round{' (' + ', '.join(cfg.get('once', [])) + ': first round only)' if cfg.get('once') else ''}; "
+        f"memory sampled every ≥ {cfg['sample_ms']:.0f} ms (at most ~25 % of a core; achieved "
+        "interval in the last column).",
         "",
     ]
 
@@ -468,12 +675,18 @@ def render(res: dict) -> str:
         "of the workers' and the client's anonymous memory and the new files in /dev/shm (share's "
         "published copy: tmpfs pages are RAM whether mapped or not, and count in PSS only while a "
         "worker maps them); the container and the raw file the other schemes read were there "
-        "before, as `x` was in the client. The other columns: the peak of each part alone.",
+        "before, as `x` was in the client. The other columns: the peak of each part alone, "
+        "sampled; and, not sampled, each process's peak RSS over the scheme (VmHWM, reset just "
+        "before the clock) less its RSS then, summed over the workers: shared pages count in "
+        "full in every worker and the workers' peaks need not coincide, so it bounds from above "
+        "the workers' RSS at any one moment (it is not what they touched over the run: a task's "
+        "pages leave the RSS when its map goes).",
         "",
         f"| scheme | wall s | × {ref} | compute part s | **peak total (PSS) MiB** | ÷ array | "
         f"× {ref} | **peak RAM added MiB** | ÷ array | workers' PSS | workers' anonymous | "
-        "client anonymous | new /dev/shm | lowest MemAvailable GiB | failed rounds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "Σ workers' peak RSS (VmHWM) | client peak RSS (VmHWM) | "
+        "client anonymous | new /dev/shm | lowest MemAvailable GiB | failed rounds | sample interval ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in schemes:
         n_fail = sum(1 for r in runs if r["scheme"] == s and not r["ok"])
@@ -489,9 +702,11 @@ def render(res: dict) -> str:
             f"**{fmt(ra / MIB if ra is not None else None, 0)}** | "
             f"{fmt(ra / size if ra is not None else None)} | "
             f"{fmt(med(s, 'peak_workers_pss_bytes', MIB), 0)} | {fmt(med(s, 'peak_workers_anon_bytes', MIB), 0)} | "
+            f"{fmt(med(s, 'peak_rss_workers_sum_bytes', MIB), 0)} | {fmt(med(s, 'peak_rss_client_bytes', MIB), 0)} | "
             f"{fmt(med(s, 'peak_client_anon_bytes', MIB), 0)} | {fmt(med(s, 'peak_scratch_files_bytes', MIB), 0)} | "
             f"{fmt(min(lows) / 2**30 if lows else None, 1)} | "
-            f"{n_fail} of {sum(1 for r in runs if r['scheme'] == s)} |"
+            f"{n_fail} of {sum(1 for r in runs if r['scheme'] == s)} | "
+            f"{fmt(statistics.median(r['mean_sample_interval_ms'] for r in runs if r['scheme'] == s) if any(r['scheme'] == s for r in runs) else None, 0)} |"
         )
     ours = [s for s in ("from_container", "share") if s in schemes]
     others = [s for s in ("scatter", "memmap", "memmap_per_task") if s in schemes]
@@ -539,7 +754,11 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--schemes", default=",".join(SCHEMES))
     p.add_argument("--sample-ms", type=float, default=20.0)
-    p.add_argument("--timeout", type=float, default=1800.0, help="seconds per scheme and round")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds per scheme and round")
+    p.add_argument("--timeout-amm-on", type=float, default=300.0,
+                   help="seconds for scatter_amm_on (which does not finish at 2 GiB here)")
+    p.add_argument("--once", default="scatter_amm_on",
+                   help="schemes run in the first round only (comma-separated)")
     p.add_argument("--dir", default="/dev/shm")
     p.add_argument("--min-available-gib", type=float, default=1.5,
                    help="memory guard: abort a scheme (kill its workers) below this MemAvailable")
@@ -550,6 +769,7 @@ def main() -> int:
     if a.quick:
         a.gib, a.chunk_mib, a.rounds = 0.125, 8, 1
     schemes = [s for s in a.schemes.split(",") if s]
+    once = [s for s in a.once.split(",") if s]
     for s in schemes:
         if s not in SCHEMES:
             p.error(f"unknown scheme {s!r}; known: {', '.join(SCHEMES)}")
@@ -582,12 +802,15 @@ def main() -> int:
             "scratch": str(root), "container": str(root / "src"), "raw": str(root / "x.f64"),
             "expected": expected, "quick": a.quick,
             "guard_bytes": int(a.min_available_gib * 2**30),
+            "timeout_amm_on": a.timeout_amm_on, "once": once,
         }
         print(f"{x.nbytes / MIB:,.0f} MiB array, {cfg['blocks']} blocks, {a.workers} workers, "
               f"{a.rounds} rounds; numpy sum {expected!r}", flush=True)
         for rnd in range(a.rounds):
             order = schemes[rnd % len(schemes):] + schemes[: rnd % len(schemes)]
             for s in order:
+                if rnd > 0 and s in once:
+                    continue
                 r = run_scheme(s, x, cfg, rnd)
                 runs.append(r)
                 print(f"round {rnd + 1} {s}: wall {r['wall_s']:.2f} s, compute "
