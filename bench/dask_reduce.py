@@ -92,6 +92,7 @@ import logging
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -424,6 +425,40 @@ class Sampler:
         }
 
 
+class LogCapture(logging.Handler):
+    """Keeps distributed's warnings (a nanny restarting a worker over its memory limit, a task
+    failed after its workers died) for the report; addresses and pids are blanked so repeats
+    can be counted."""
+
+    LOGGERS = {"distributed.nanny.memory": logging.WARNING, "distributed.nanny": logging.WARNING,
+               "distributed.scheduler": logging.ERROR}
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = re.sub(r"tcp://[\d.]+:\d+", "tcp://…", record.getMessage())
+        msg = re.sub(r"pid=\d+", "pid=…", msg)
+        msg = re.sub(r"'[a-z-]+-[0-9a-f]{32}'", "'…'", msg)
+        self.lines.append(f"{record.name} {record.levelname}: {' '.join(msg.split())[:300]}")
+
+    def __enter__(self) -> "LogCapture":
+        self.saved = {}
+        for name, level in self.LOGGERS.items():
+            lg = logging.getLogger(name)
+            self.saved[name] = lg.level
+            lg.setLevel(level)
+            lg.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in self.LOGGERS:
+            lg = logging.getLogger(name)
+            lg.removeHandler(self)
+            lg.setLevel(self.saved[name])
+
+
 class Stopped(KeyboardInterrupt):
     """Raised in the main thread when the sampler stops a scheme (a KeyboardInterrupt, so that
     distributed's ``sync`` cancels what it was waiting for)."""
@@ -456,10 +491,11 @@ def run_scheme(scheme: str, x: np.ndarray, cfg: dict, rnd: int) -> dict:
     out["amm_on"] = amm["distributed.scheduler.active-memory-manager.start"]
     timeout = cfg["timeout_amm_on"] if scheme == "scatter_amm_on" else cfg["timeout"]
     out["timeout_s"] = timeout
+    capture = LogCapture()
     with dask.config.set(amm), distributed.LocalCluster(
         n_workers=cfg["workers"], threads_per_worker=1, processes=True, dashboard_address=None,
-        silence_logs=logging.ERROR,
-    ) as cluster, distributed.Client(cluster) as client:
+        silence_logs=logging.ERROR, memory_limit=cfg["memory_limit"],
+    ) as cluster, distributed.Client(cluster) as client, capture:
         pids = sorted(client.run(warm).values())
         # The same warm-up for every scheme: a tiny dask-array reduction and tiny tasks, so that
         # no scheme pays the workers' first imports and code paths in its time or memory.
@@ -542,6 +578,7 @@ def run_scheme(scheme: str, x: np.ndarray, cfg: dict, rnd: int) -> dict:
                 out["error"] = f"not done after {timeout:.0f} s: stopped (workers killed)"
         out["warnings"] = sorted({f"{w.category.__name__}: {' '.join(str(w.message).split())[:300]}"
                                   for w in caught})
+        out["log_warnings"] = list(capture.lines)
         out["wall_s"] = t2 - t0
         out["compute_s"] = (t2 - t1) if t1 is not None else None
         out["setup_s"] = (t1 - t0) if t1 is not None else None
@@ -553,9 +590,9 @@ def run_scheme(scheme: str, x: np.ndarray, cfg: dict, rnd: int) -> dict:
         out.update(sampler.summary())
         workers_hwm = [hwm.get(pid) for pid in pids]
         out["peak_rss_growth_by_worker_bytes"] = workers_hwm
+        # Unknown if a worker died (its VmHWM went with it).
         out["peak_rss_workers_sum_bytes"] = (
-            sum(v for v in workers_hwm if v is not None) if any(v is not None for v in workers_hwm)
-            else None)
+            None if any(v is None for v in workers_hwm) else sum(workers_hwm))
         out["peak_rss_client_bytes"] = hwm.get(os.getpid())
         try:
             out["worker_memory_limit_bytes"] = min(
@@ -629,6 +666,8 @@ def render(res: dict) -> str:
     v = m["versions"]
     size = cfg["array_bytes"]
     schemes = cfg["schemes"]
+    limits = [r["worker_memory_limit_bytes"] for r in runs if r.get("worker_memory_limit_bytes")]
+    limit = min(limits) if limits else float("nan")
     loads = [r["loadavg_at_start"][0] for r in runs] + [r["loadavg_at_end"][0] for r in runs]
     L = [
         f"**Machine:** {m['date']}; {m['cpus']} CPUs ({m['cpu']}), {m['memory_bytes'] / 2**30:.1f} GiB "
@@ -644,6 +683,8 @@ def render(res: dict) -> str:
         f"timed below. Reduction: the sum of all elements, as {cfg['blocks']} row blocks of "
         f"{cfg['rows_per_block']:,} rows ({cfg['rows_per_block'] * cfg['shape'][1] * 8 / MIB:.0f} MiB); "
         f"{cfg['workers']} worker processes (`LocalCluster(processes=True, threads_per_worker=1)`, "
+        f"memory limit {limit / 2**30:.1f} GiB a worker"
+        f"{' (the default: RAM ÷ workers)' if cfg.get('memory_limit', 'auto') == 'auto' else ''}, "
         f"fresh for each scheme and round; the Active Memory Manager off for `scatter` only, as "
         "`scatter(broadcast=True)` requires), "
         f"{cfg['rounds']} round{'s' if cfg['rounds'] != 1 else ''}, the order of the schemes rotated "
@@ -653,70 +694,113 @@ def render(res: dict) -> str:
         "",
     ]
 
-    def ok_runs(s: str) -> list[dict]:
-        return [r for r in runs if r["scheme"] == s and r["ok"]]
+    def of(s: str, ok_only: bool) -> list[dict]:
+        return [r for r in runs if r["scheme"] == s and (r["ok"] or not ok_only)]
 
-    def med(s: str, key: str, scale: float = 1.0) -> float | None:
-        vals = [r[key] for r in ok_runs(s) if r.get(key) is not None]
+    def med(s: str, key: str, scale: float = 1.0, ok_only: bool = True) -> float | None:
+        vals = [r[key] for r in of(s, ok_only) if r.get(key) is not None]
         return statistics.median(vals) / scale if vals else None
 
-    def ratio(s: str, ref: str, key: str) -> float | None:
-        by_round = {r["round"]: r for r in runs if r["scheme"] == ref and r["ok"]}
-        vals = [r[key] / by_round[r["round"]][key] for r in ok_runs(s)
-                if r["round"] in by_round and by_round[r["round"]][key]]
+    def failed_in(s: str) -> bool:
+        return any(not r["ok"] for r in of(s, False))
+
+    def ratio(s: str, ref: str, key: str, ok_only: bool = True) -> float | None:
+        by_round = {r["round"]: r for r in of(ref, ok_only) if r.get(key)}
+        vals = [r[key] / by_round[r["round"]][key] for r in of(s, ok_only)
+                if r["round"] in by_round and r.get(key) is not None]
         return statistics.median(vals) if vals else None
 
+    for r in runs:  # results written before the rule above: a dead worker's peak is unknown
+        if None in r.get("peak_rss_growth_by_worker_bytes", []):
+            r["peak_rss_workers_sum_bytes"] = None
+
+    def mib(s: str, key: str) -> str:
+        # Memory: every round, failed ones included (their peak up to the failure), marked †.
+        v = med(s, key, MIB, ok_only=False)
+        return fmt(v, 0) + ("†" if v is not None and failed_in(s) else "")
+
+    def per_array(s: str, key: str) -> str:
+        v = med(s, key, ok_only=False)
+        return fmt(v / size if v is not None else None) + ("†" if v is not None and failed_in(s) else "")
+
     ref = "from_container" if "from_container" in schemes else schemes[0]
+    any_failed = any(failed_in(s) for s in schemes)
     L += [
-        f"Medians over the rounds of the rounds that succeeded; × {ref}: median of the per-round "
-        "ratios. Memory: growth over the value just before the clock started, in MiB, and ÷ the "
-        f"array ({size / MIB:,.0f} MiB). **Peak total (PSS)** = the largest sum, in one sample, of "
-        "the workers' PSS and the client's anonymous memory. **Peak RAM added** = the largest sum "
-        "of the workers' and the client's anonymous memory and the new files in /dev/shm (share's "
-        "published copy: tmpfs pages are RAM whether mapped or not, and count in PSS only while a "
-        "worker maps them); the container and the raw file the other schemes read were there "
-        "before, as `x` was in the client. The other columns: the peak of each part alone, "
-        "sampled; and, not sampled, each process's peak RSS over the scheme (VmHWM, reset just "
-        "before the clock) less its RSS then, summed over the workers: shared pages count in "
-        "full in every worker and the workers' peaks need not coincide, so it bounds from above "
-        "the workers' RSS at any one moment (it is not what they touched over the run: a task's "
-        "pages leave the RSS when its map goes).",
+        f"Medians over the rounds; wall times of the rounds that succeeded only; × {ref}: median "
+        "of the per-round ratios. Memory in MiB, growth over the value just before the clock "
+        f"started; ÷ array: ÷ {size / MIB:,.0f} MiB. **Peak total (PSS)** = the largest sum, in "
+        "one sample, of the workers' PSS and the client's anonymous memory. **Peak RAM added** = "
+        "the largest sum of the workers' and the client's anonymous memory and the new files in "
+        "/dev/shm (share's published copy: tmpfs pages are RAM whether mapped or not, and count in "
+        "PSS only while a worker maps them); the container and the raw file the other schemes "
+        "read were there before, as `x` was in the client."
+        + (" †: includes rounds that failed (the peak until the failure; workers that their nanny "
+           "restarted are not sampled: new pids), a lower bound of what the scheme needs."
+           if any_failed else ""),
         "",
-        f"| scheme | wall s | × {ref} | compute part s | **peak total (PSS) MiB** | ÷ array | "
-        f"× {ref} | **peak RAM added MiB** | ÷ array | workers' PSS | workers' anonymous | "
-        "Σ workers' peak RSS (VmHWM) | client peak RSS (VmHWM) | "
-        "client anonymous | new /dev/shm | lowest MemAvailable GiB | failed rounds | sample interval ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| scheme | wall s | × {ref} | compute part s | **peak total (PSS)** | ÷ array | "
+        "**peak RAM added** | ÷ array | failed rounds |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in schemes:
-        n_fail = sum(1 for r in runs if r["scheme"] == s and not r["ok"])
-        pt = med(s, "peak_total_bytes")
-        ra = med(s, "peak_ram_added_bytes")
-        lows = [r["min_mem_available_bytes"] for r in runs
-                if r["scheme"] == s and r.get("min_mem_available_bytes") is not None]
+        fails = [r for r in of(s, False) if not r["ok"]]
+        wall = fmt(med(s, "wall_s"))
+        if not of(s, True) and fails:
+            ws = [r["wall_s"] for r in fails]
+            wall = (f"failed after {min(ws):.0f}" + (f"–{max(ws):.0f}" if len(ws) > 1 else "") + " s")
         L.append(
-            f"| {LABELS[s]} | {fmt(med(s, 'wall_s'))} | {fmt(ratio(s, ref, 'wall_s'))} | "
-            f"{fmt(med(s, 'compute_s'))}{' (incl. shipping)' if s == 'memmap' else ''} | "
-            f"**{fmt(pt / MIB if pt is not None else None, 0)}** | "
-            f"{fmt(pt / size if pt is not None else None)} | {fmt(ratio(s, ref, 'peak_total_bytes'))} | "
-            f"**{fmt(ra / MIB if ra is not None else None, 0)}** | "
-            f"{fmt(ra / size if ra is not None else None)} | "
-            f"{fmt(med(s, 'peak_workers_pss_bytes', MIB), 0)} | {fmt(med(s, 'peak_workers_anon_bytes', MIB), 0)} | "
-            f"{fmt(med(s, 'peak_rss_workers_sum_bytes', MIB), 0)} | {fmt(med(s, 'peak_rss_client_bytes', MIB), 0)} | "
-            f"{fmt(med(s, 'peak_client_anon_bytes', MIB), 0)} | {fmt(med(s, 'peak_scratch_files_bytes', MIB), 0)} | "
+            f"| {LABELS[s]} | {wall} | {fmt(ratio(s, ref, 'wall_s'))} | "
+            f"{fmt(med(s, 'compute_s'))}{' (incl. shipping)' if s == 'memmap' and of(s, True) else ''} | "
+            f"**{mib(s, 'peak_total_bytes')}** | {per_array(s, 'peak_total_bytes')} | "
+            f"**{mib(s, 'peak_ram_added_bytes')}** | {per_array(s, 'peak_ram_added_bytes')} | "
+            f"{len(fails)} of {len(of(s, False))}"
+            + (f": {fails[0].get('error', '?').split(':')[0]}" if fails else "")
+            + (" (its nanny restarted each worker over 95 % of its memory limit)"
+               if any("exceeded 95% memory budget" in w for r in fails for w in r.get("log_warnings", []))
+               else "") + " |"
+        )
+    L += [
+        "",
+        "The parts (MiB, medians, sampled unless said): each alone at its own peak; Σ workers' peak "
+        "RSS = each worker's peak RSS over the scheme (VmHWM, reset just before the clock, not "
+        "sampled) less its RSS then, summed: shared pages count in full in every worker and the "
+        "peaks need not coincide, so it bounds the workers' RSS at any one moment from above (it "
+        "is not what they touched over the run: a task's pages leave the RSS when its map goes).",
+        "",
+        "| scheme | workers' PSS | workers' anonymous | client anonymous | new /dev/shm | "
+        "Σ workers' peak RSS (VmHWM) | client peak RSS (VmHWM) | lowest MemAvailable GiB | "
+        "samples, interval ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in schemes:
+        lows = [r["min_mem_available_bytes"] for r in of(s, False)
+                if r.get("min_mem_available_bytes") is not None]
+        L.append(
+            f"| {s} | {mib(s, 'peak_workers_pss_bytes')} | {mib(s, 'peak_workers_anon_bytes')} | "
+            f"{mib(s, 'peak_client_anon_bytes')} | {mib(s, 'peak_scratch_files_bytes')} | "
+            f"{mib(s, 'peak_rss_workers_sum_bytes')} | {mib(s, 'peak_rss_client_bytes')} | "
             f"{fmt(min(lows) / 2**30 if lows else None, 1)} | "
-            f"{n_fail} of {sum(1 for r in runs if r['scheme'] == s)} | "
-            f"{fmt(statistics.median(r['mean_sample_interval_ms'] for r in runs if r['scheme'] == s) if any(r['scheme'] == s for r in runs) else None, 0)} |"
+            f"{fmt(med(s, 'samples', ok_only=False), 0)}, {fmt(med(s, 'mean_sample_interval_ms', ok_only=False), 0)} |"
         )
     ours = [s for s in ("from_container", "share") if s in schemes]
     others = [s for s in ("scatter", "memmap", "memmap_per_task") if s in schemes]
     if ours and others:
-        L += ["", "Ours ÷ theirs (medians of the per-round ratios; < 1: ours is faster / smaller):", "",
+        L += ["", "Ours ÷ theirs (medians of the per-round ratios; < 1: ours is faster / smaller; "
+              "≤: theirs failed in every round, the ratio is to their peak until the failure, "
+              "so the true ratio is at most this):", "",
               "| ours | against | wall time | peak total (PSS) | peak RAM added |", "|---|---|---|---|---|"]
         for o in ours:
             for t in others:
+                bound = "≤ " if not of(t, True) and of(t, False) else ""
+
+                def mem_ratio(key: str) -> str:
+                    v = ratio(o, t, key, ok_only=not bound)
+                    if v is not None and v < 0.001:
+                        return "< 0.001"
+                    return (bound if v is not None else "") + fmt(v, 3 if v is not None and v < 0.01 else 2)
+
                 L.append(f"| {o} | {t} | {fmt(ratio(o, t, 'wall_s'))} | "
-                         f"{fmt(ratio(o, t, 'peak_total_bytes'))} | {fmt(ratio(o, t, 'peak_ram_added_bytes'))} |")
+                         f"{mem_ratio('peak_total_bytes')} | {mem_ratio('peak_ram_added_bytes')} |")
     L += ["", "Every round (wall s / peak total (PSS) MiB / peak RAM added MiB; `FAILED` with the error):", "",
           "| round | " + " | ".join(schemes) + " | order |", "|---|" + "---|" * (len(schemes) + 1)]
     for rnd in sorted({r["round"] for r in runs}):
@@ -726,7 +810,8 @@ def render(res: dict) -> str:
             if r is None:
                 cells.append("—")
             elif not r["ok"]:
-                cells.append(f"FAILED after {r['wall_s']:.1f} s: {r.get('error', '?')[:160]}")
+                cells.append(f"FAILED after {r['wall_s']:.1f} s (peaks {r['peak_total_bytes'] / MIB:.0f} / "
+                             f"{r['peak_ram_added_bytes'] / MIB:.0f}): {r.get('error', '?')[:130]}")
             else:
                 cells.append(f"{r['wall_s']:.2f} / {r['peak_total_bytes'] / MIB:.0f} / "
                              f"{r['peak_ram_added_bytes'] / MIB:.0f}")
@@ -736,6 +821,9 @@ def render(res: dict) -> str:
     for r in runs:
         for w in r.get("warnings", []):
             notes.append(f"round {r['round'] + 1} {r['scheme']}: {w}")
+        for w in sorted(set(r.get("log_warnings", []))):
+            n = r["log_warnings"].count(w)
+            notes.append(f"round {r['round'] + 1} {r['scheme']}: distributed logged{f' ({n}×)' if n > 1 else ''}: {w}")
         if r.get("lost_workers"):
             notes.append(f"round {r['round'] + 1} {r['scheme']}: workers gone during the sampling: {r['lost_workers']}")
         if r.get("share_entries_left"):
@@ -760,12 +848,26 @@ def main() -> int:
     p.add_argument("--once", default="scatter_amm_on",
                    help="schemes run in the first round only (comma-separated)")
     p.add_argument("--dir", default="/dev/shm")
+    p.add_argument("--memory-limit", default="auto",
+                   help="LocalCluster's memory_limit per worker (default: RAM ÷ workers)")
+    p.add_argument("--render", metavar="JSON",
+                   help="only write the .md (and print it) again from a results JSON")
     p.add_argument("--min-available-gib", type=float, default=1.5,
                    help="memory guard: abort a scheme (kill its workers) below this MemAvailable")
     p.add_argument("--quick", action="store_true", help="128 MiB, 8 MiB blocks, 1 round")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "dask_reduce"),
                    help="output prefix (.json and .md are added)")
     a = p.parse_args()
+    if a.render:
+        res = json.loads(Path(a.render).read_text())
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        text = render(res) + (
+            f"\n\n(Tables rendered again from `{os.path.basename(a.render)}` by `bench/dask_reduce.py "
+            f"--render` at {commit or '?'}: the measurements are those of the run described above.)")
+        print(text)
+        Path(a.render).with_suffix(".md").write_text(text + "\n")
+        return 0
     if a.quick:
         a.gib, a.chunk_mib, a.rounds = 0.125, 8, 1
     schemes = [s for s in a.schemes.split(",") if s]
@@ -803,6 +905,7 @@ def main() -> int:
             "expected": expected, "quick": a.quick,
             "guard_bytes": int(a.min_available_gib * 2**30),
             "timeout_amm_on": a.timeout_amm_on, "once": once,
+            "memory_limit": None if a.memory_limit == "none" else a.memory_limit,
         }
         print(f"{x.nbytes / MIB:,.0f} MiB array, {cfg['blocks']} blocks, {a.workers} workers, "
               f"{a.rounds} rounds; numpy sum {expected!r}", flush=True)
