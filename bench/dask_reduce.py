@@ -689,8 +689,8 @@ def render(res: dict) -> str:
         "`scatter(broadcast=True)` requires), "
         f"{cfg['rounds']} round{'s' if cfg['rounds'] != 1 else ''}, the order of the schemes rotated "
         f"each round{' (' + ', '.join(cfg.get('once', [])) + ': first round only)' if cfg.get('once') else ''}; "
-        f"memory sampled every ≥ {cfg['sample_ms']:.0f} ms (at most ~25 % of a core; achieved "
-        "interval in the last column).",
+        f"memory sampled every ≥ {cfg['sample_ms']:.0f} ms by a separate process (at most ~25 % "
+        "of a core; the interval achieved is in the parts table).",
         "",
     ]
 
