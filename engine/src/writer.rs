@@ -280,24 +280,8 @@ impl DenseWriter {
 
     /// The elements to fill, typed; `T` must view the array's dtype.
     pub fn as_mut_slice<T: Element>(&mut self) -> Result<&mut [T], WriteError> {
-        if T::DTYPE != self.meta.dtype {
-            return Err(WriteError::Meta(crate::error::MetaError::Invalid {
-                path: self.path.clone(),
-                detail: format!(
-                    "array {:?} is {}, not {}",
-                    self.name.as_str(),
-                    self.meta.dtype,
-                    T::DTYPE
-                ),
-                rule: "T1",
-            }));
-        }
-        let bytes = self.as_bytes_mut();
-        if bytes.is_empty() {
-            return Ok(&mut []);
-        }
-        // The map is page-aligned and holds whole elements: the cast cannot fail.
-        Ok(bytemuck::try_cast_slice_mut(bytes).unwrap_or(&mut []))
+        let bytes = self.map.as_deref_mut().unwrap_or(&mut []);
+        typed_mut(bytes, self.meta.dtype, &self.path, self.name.as_str())
     }
 
     /// Syncs the data, records the checksum and publishes atomically (SPEC [W3]).
@@ -613,25 +597,36 @@ impl StagedFill {
 
     /// The elements, typed; `T` must view the array's dtype.
     pub fn as_mut_slice<T: Element>(&mut self) -> Result<&mut [T], WriteError> {
-        if T::DTYPE != self.meta.dtype {
-            return Err(WriteError::Meta(crate::error::MetaError::Invalid {
-                path: PathBuf::from(&self.name),
-                detail: format!(
-                    "array {:?} is {}, not {}",
-                    self.name,
-                    self.meta.dtype,
-                    T::DTYPE
-                ),
-                rule: "T1",
-            }));
-        }
-        let bytes = self.as_bytes_mut();
-        if bytes.is_empty() {
-            return Ok(&mut []);
-        }
-        // The map is page-aligned and holds whole elements: the cast cannot fail.
-        Ok(bytemuck::try_cast_slice_mut(bytes).unwrap_or(&mut []))
+        let bytes = self.map.as_deref_mut().unwrap_or(&mut []);
+        typed_mut(
+            bytes,
+            self.meta.dtype,
+            std::path::Path::new(&self.name),
+            &self.name,
+        )
     }
+}
+
+/// `bytes` (a whole writable map of array `name`, of `dtype`) as elements of `T`, which must
+/// view that dtype ([T1]); `path` names the file in the error.
+fn typed_mut<'a, T: Element>(
+    bytes: &'a mut [u8],
+    dtype: DType,
+    path: &std::path::Path,
+    name: &str,
+) -> Result<&'a mut [T], WriteError> {
+    if T::DTYPE != dtype {
+        return Err(WriteError::Meta(crate::error::MetaError::Invalid {
+            path: path.to_path_buf(),
+            detail: format!("array {name:?} is {dtype}, not {}", T::DTYPE),
+            rule: "T1",
+        }));
+    }
+    if bytes.is_empty() {
+        return Ok(&mut []);
+    }
+    // The map is page-aligned and holds whole elements: the cast cannot fail.
+    Ok(bytemuck::try_cast_slice_mut(bytes).unwrap_or(&mut []))
 }
 
 impl Container {
