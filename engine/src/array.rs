@@ -684,7 +684,7 @@ impl Container {
             // write the catalog; run them under `dafctl hold`).
             let mut row = None;
             if reference.is_none() && !shared.readonly {
-                match shared.try_retain(name)? {
+                match shared.try_retain(name, &guard)? {
                     Retained::Held(r) => {
                         reference = Some(Ref::adopt(self, name));
                         row = r;

@@ -55,7 +55,8 @@ impl Container {
 
     /// The container's bytes: entries, reserved by writes in flight, evictable.
     pub fn usage(&self) -> Result<Usage, CatalogError> {
-        self.shared.catalog().usage()
+        let holds = crate::protocol::budget::LazyHolds::new(&self.shared);
+        self.shared.catalog().usage(&holds)
     }
 
     /// Evicts unreferenced `cached` entries, least recently released first, until the container

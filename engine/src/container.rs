@@ -195,11 +195,13 @@ impl Container {
     /// [`OpenError::NotFound`] if there is no live array of that name.
     pub fn info(&self, name: &str) -> Result<ArrayInfo, OpenError> {
         let mut info = self.live_row(name)?;
-        let sessions = self.shared.catalog().sessions_holding(&info.name)?;
-        info.holders = sessions
-            .iter()
-            .filter(|s| self.shared.session_alive(s))
-            .count();
+        info.holders = self
+            .shared
+            .scan_holders()
+            .map_err(|e| {
+                OpenError::io(self.shared.dir.join("sessions"), "read the references", e)
+            })?
+            .holders(crate::format::name::name_key(&info.name));
         info.local_refs = self.shared.local_count(&info.name);
         Ok(info)
     }
@@ -210,14 +212,15 @@ impl Container {
     /// [`Container::info`] describes it.
     pub fn info_all(&self) -> Result<Vec<ArrayInfo>, CatalogError> {
         let mut infos = self.shared.catalog().list()?;
-        let mut live_holders = std::collections::BTreeMap::<String, usize>::new();
-        for h in self.holders()?.into_iter().filter(|h| h.alive) {
-            for a in h.arrays {
-                *live_holders.entry(a.name).or_insert(0) += 1;
-            }
-        }
+        let held = self
+            .shared
+            .scan_holders()
+            .map_err(|e| CatalogError::References {
+                path: self.shared.dir.join("sessions"),
+                source: e,
+            })?;
         for info in &mut infos {
-            info.holders = live_holders.get(&info.name).copied().unwrap_or(0);
+            info.holders = held.holders(crate::format::name::name_key(&info.name));
             info.local_refs = self.shared.local_count(&info.name);
         }
         Ok(infos)

@@ -222,6 +222,14 @@ pub enum CatalogError {
         /// EROFS or EACCES.
         source: io::Error,
     },
+    /// The session files that record references (SPEC [P3]) could not be read.
+    #[error("{path}: cannot read the references recorded there: {source}; check that the directory is readable by this user (see {SPEC} [P3])")]
+    References {
+        /// The sessions directory (or the session file).
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
     /// A read-only open cannot see the committed state (SPEC [Q1]): SQLite needs to create or
     /// update `catalog.sqlite-shm` and this process cannot, while committed changes wait in the
     /// write-ahead log.

@@ -5,7 +5,7 @@
 use crate::catalog::{HolderRow, Lifecycle};
 use crate::container::Container;
 use crate::error::{CatalogError, OpenError, WriteError};
-use crate::format::name::ArrayName;
+use crate::format::name::{name_key, ArrayName};
 
 /// A reference on an array, released when dropped (or by [`Ref::release`], which reports errors).
 /// While any live process holds a reference, the array's files are not deleted.
@@ -132,48 +132,72 @@ impl Container {
         self.shared.local_count(name)
     }
 
-    /// Every session registered in the catalog with what it holds, alive or dead.
+    /// Every session registered in the catalog, alive or dead, with what each holds: its session
+    /// file's records (SPEC [P3]); a dead session's are shown until gc removes its file, but
+    /// count for nothing.
     pub fn holders(&self) -> Result<Vec<Holder>, CatalogError> {
         let rows: Vec<HolderRow> = self.shared.catalog().holders()?;
         let own = self.shared.session_id().to_string();
         // Display only: a load-lock scan that fails leaves `loading` empty.
         let loads = self.shared.loads().unwrap_or_default();
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let this_process = r.session == own;
-                let arrays = r
-                    .arrays
-                    .into_iter()
-                    .map(|(name, since_ms)| {
-                        let count = if this_process {
-                            self.shared.local_count(&name).max(1)
-                        } else {
-                            1
-                        };
-                        HeldArray {
-                            name,
-                            since_ms,
-                            count,
-                        }
-                    })
-                    .collect();
-                let loading = loads
-                    .iter()
-                    .filter(|l| l.session == r.session)
-                    .map(|l| l.name.clone())
-                    .collect();
-                Holder {
-                    alive: self.shared.session_alive(&r.session),
-                    this_process,
-                    session: r.session,
-                    pid: r.pid,
-                    started_at_ms: r.started_at_ms,
-                    arrays,
-                    loading,
+        let held = self.shared.scan_records(true).map_err(|e| {
+            CatalogError::References {
+                path: self.shared.dir.join("sessions"),
+                source: e,
+            }
+        })?;
+        // Records hold keys: name them by the catalog's names.
+        let mut names = std::collections::HashMap::<u64, Vec<String>>::new();
+        if held
+            .sessions
+            .iter()
+            .chain(&held.dead)
+            .any(|(_, r)| !r.is_empty())
+        {
+            for n in self.shared.catalog().all_names()? {
+                names.entry(name_key(&n)).or_default().push(n);
+            }
+        }
+        let mut out = Vec::new();
+        for r in rows {
+            let this_process = r.session == own;
+            let live = held.sessions.iter().find(|(s, _)| *s == r.session);
+            let records = live
+                .or_else(|| held.dead.iter().find(|(s, _)| *s == r.session))
+                .map(|(_, recs)| recs.as_slice());
+            let mut arrays = Vec::new();
+            for &(key, since_ms) in records.unwrap_or_default() {
+                for name in names.get(&key).into_iter().flatten() {
+                    let count = if this_process {
+                        self.shared.local_count(name).max(1)
+                    } else {
+                        1
+                    };
+                    arrays.push(HeldArray {
+                        name: name.clone(),
+                        since_ms,
+                        count,
+                    });
                 }
-            })
-            .collect())
+            }
+            arrays.sort_by(|a, b| a.name.cmp(&b.name));
+            arrays.dedup_by(|a, b| a.name == b.name);
+            let loading = loads
+                .iter()
+                .filter(|l| l.session == r.session)
+                .map(|l| l.name.clone())
+                .collect();
+            out.push(Holder {
+                alive: live.is_some(),
+                this_process,
+                session: r.session,
+                pid: r.pid,
+                started_at_ms: r.started_at_ms,
+                arrays,
+                loading,
+            });
+        }
+        Ok(out)
     }
 
     /// Marks (or unmarks) `name` as a scratch array: removed automatically when its last reference
@@ -196,25 +220,26 @@ impl Container {
     pub fn set_lifecycle(&self, name: &str, lifecycle: Lifecycle) -> Result<(), WriteError> {
         let name = ArrayName::new(name)?;
         self.shared.writable()?;
-        let alive = |s: &str| self.shared.session_alive(s);
+        let held = self
+            .shared
+            .lock_name(&name)
+            .map_err(self.shared.lock_err(&name))?;
+        // Under the exclusive stripe: whoever holds the name now has a record ([P4]).
+        let holders = self.shared.live_holders_w(&name)?;
         // Bind first: the catalog guard must not live into the arms (finish_remove locks it).
         let due = self
             .shared
             .catalog()
-            .set_lifecycle(name.as_str(), lifecycle, &alive)?;
+            .set_lifecycle(name.as_str(), lifecycle, holders > 0)?;
         match due {
             None => Err(WriteError::NotFound {
                 container: self.shared.root.clone(),
                 name: name.to_string(),
             }),
             Some(false) => Ok(()),
-            Some(true) => {
-                let held = self
-                    .shared
-                    .lock_name(&name)
-                    .map_err(self.shared.lock_err(&name))?;
-                self.shared.finish_due_remove(&held).map(|_| ())
-            }
+            // Scratch and held before: removed now unless held. Marked scratch before looking
+            // again, so a holder that let go meanwhile finishes it at its release ([P4]).
+            Some(true) => self.shared.settle_locked(&held).map(|_| ()),
         }
     }
 }

@@ -431,37 +431,45 @@ fn a_crash_or_an_error_at_each_remove_step_is_finished_by_the_next_open() {
     }
 }
 
+/// Whether a live session holds anything, as a read-only handle sees it.
+fn live_records(root: &Path) -> Vec<String> {
+    let c = Container::options().read_only(true).open(root).unwrap();
+    c.holders()
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.alive)
+        .flat_map(|h| h.arrays.into_iter().map(|a| a.name))
+        .collect()
+}
+
 #[test]
-fn a_crash_inside_a_reference_transaction_rolls_it_back() {
-    // Taking a reference: the row is inserted, then the process dies before the commit.
+fn a_crash_between_a_reference_record_and_the_row_read_leaves_no_holder() {
+    // Taking a reference: the record is in the session file, then the process dies before it
+    // reads the row. A dead session's records count for nothing (SPEC [P5]).
     let (_t, root) = setup();
-    crash_at(&root, "refs.acquire_mid_tx", &["retain", "d"]);
-    let c = Container::options().read_only(true).open(&root).unwrap();
-    assert!(
-        c.holders().unwrap().iter().all(|h| h.arrays.is_empty()),
-        "a rolled-back reference is recorded"
-    );
-    drop(c);
-    check_after_open(&root, &start_state(), "refs.acquire_mid_tx");
+    crash_at(&root, "refs.after_record", &["retain", "d"]);
+    assert!(live_records(&root).is_empty(), "a dead record counts");
+    check_after_open(&root, &start_state(), "refs.after_record");
     let c = Container::open(&root).unwrap();
     assert_eq!(c.remove("d").unwrap(), Removal::Removed, "not deferred");
     drop(c);
 
-    // The same point failing: the retain returns the error and holds nothing.
+    // The same point failing: the retain returns the error, zeroes its record, holds nothing.
     let (_t, root) = setup();
-    let printed = fail_at(&root, "refs.acquire_mid_tx", "error", &["retain", "d"]);
+    let printed = fail_at(&root, "refs.after_record", "error", &["retain", "d"]);
     assert!(printed.starts_with("err "), "{printed}");
     let c = Container::options().read_only(true).open(&root).unwrap();
     assert!(c.holders().unwrap().iter().all(|h| h.arrays.is_empty()));
     drop(c);
-    check_after_open(&root, &start_state(), "refs.acquire_mid_tx:error");
+    check_after_open(&root, &start_state(), "refs.after_record:error");
 }
 
 #[test]
 fn a_crash_while_releasing_the_last_reference_of_a_deferred_removal_is_finished_by_gc() {
     // hold d, remove d (deferred: this process holds it), release d: the release must delete it.
     for (point, state_before, before) in [
-        ("refs.release_mid_tx", ArrayState::Deleting, Gen::Old),
+        ("release.before_stripe", ArrayState::Deleting, Gen::Old),
+        ("settle.mark_mid_tx", ArrayState::Deleting, Gen::Old),
         (
             "release.after_mark_removing",
             ArrayState::Removing,
@@ -495,7 +503,7 @@ fn a_crash_while_releasing_the_last_reference_of_a_deferred_removal_is_finished_
     }
     // Failing instead of crashing: the error is returned; the process still holds d, and when it
     // ends its reference goes and the deletion runs.
-    for point in ["refs.release_mid_tx", "release.after_mark_removing"] {
+    for point in ["settle.mark_mid_tx", "release.after_mark_removing"] {
         let (_t, root) = setup();
         let printed = fail_at(&root, point, "error", &["hold-remove-release", "d"]);
         assert!(printed.starts_with("err "), "{point}: {printed}");
@@ -511,10 +519,10 @@ fn a_crash_while_releasing_the_last_reference_of_a_deferred_removal_is_finished_
 
 #[test]
 fn a_removal_made_due_by_a_release_never_deletes_an_array_published_under_the_name_meanwhile() {
-    // The last release marks `d` removing, then waits for the stripe lock. In that window this
-    // process finishes the removal (as recovery, like any writer taking the stripe first),
-    // publishes a new `d` and holds it. When the releaser goes on, it must leave the new array,
-    // and this process's reference on it, alone ([W8]).
+    // The last release zeroes its record of `d` (a deferred removal), then waits before it
+    // looks at the row. In that window this process's gc finishes the removal, it publishes a
+    // new `d` and holds it. When the releaser goes on, it must leave the new array, and this
+    // process's reference on it, alone ([W8]).
     let (t, root) = setup();
     let go = t.path().join("go");
     let releaser = Command::new(HELPER)
@@ -530,10 +538,12 @@ fn a_removal_made_due_by_a_release_never_deletes_an_array_published_under_the_na
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while rows(&root).get("d").map(|r| r.0) != Some(ArrayState::Removing) {
+    while rows(&root).get("d").map(|r| r.0) != Some(ArrayState::Deleting)
+        || !live_records(&root).is_empty()
+    {
         assert!(
             std::time::Instant::now() < deadline,
-            "the release never marked d removing"
+            "the release never dropped its record of the deferred d"
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
@@ -740,9 +750,9 @@ fn scenarios() -> Vec<Scenario> {
     for (point, ..) in REMOVE_POINTS {
         out.push(plain(point, &["remove", "d"]));
     }
-    out.push(plain("refs.acquire_mid_tx", &["retain", "d"]));
+    out.push(plain("refs.after_record", &["retain", "d"]));
     for point in [
-        "refs.release_mid_tx",
+        "settle.mark_mid_tx",
         "release.before_stripe",
         "release.after_mark_removing",
     ] {
@@ -773,10 +783,11 @@ fn cache_full(root: &Path) {
 }
 
 /// The steps of a write that evicts (SPEC [E3], [E4]), in order, and whether `k` is still there
-/// after the next open when the writer dies at that step.
+/// after the next open when the writer dies at that step: nothing is marked before the evictor
+/// holds `k`'s stripe and has seen no holder ([P3]).
 const EVICT_POINTS: [(&str, bool); 4] = [
+    ("evict.before_stripe", true),
     ("evict.mark_mid_tx", true),
-    ("evict.before_stripe", false),
     ("evict.after_remove", false),
     ("reserve.mid_tx", false),
 ];
@@ -813,7 +824,7 @@ fn a_crash_or_an_error_at_each_step_of_an_eviction_loses_nothing_but_the_evicted
         );
         let mut expect = start_state();
         if point == "reserve.mid_tx" {
-            expect.insert("k", None); // evicted by the first transaction, which committed
+            expect.insert("k", None); // evicted before the reservation's transaction
         }
         check_after_open(&root, &expect, point);
     }

@@ -5,7 +5,8 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{now_ms, to_i64, Catalog, Lifecycle};
+use super::{to_i64, Catalog, Lifecycle};
+use crate::format::name::name_key;
 use crate::error::{CatalogError, Occupant, Shortfall};
 use crate::format::lifecycle::Limits;
 
@@ -30,8 +31,7 @@ pub struct Usage {
 pub(crate) enum Reserve {
     /// Recorded (or no limit is set).
     Granted,
-    /// Not yet: these entries (name, bytes) are now `removing`; finish their removal, then ask
-    /// again.
+    /// Not yet: evict these entries (name, bytes) if nobody holds them ([E4]), then ask again.
     Evict(Vec<(String, u64)>),
     /// It does not fit even if every unreferenced `cached` entry went.
     Short(Box<Shortfall>),
@@ -65,61 +65,95 @@ fn reserved_bytes(tx: &Transaction<'_>) -> rusqlite::Result<u64> {
     sum(tx, "SELECT COALESCE(SUM(bytes), 0) FROM reservations")
 }
 
-/// The unreferenced `cached` live entries with their bytes, least recently released first:
-/// what eviction may take, in its order.
-fn evictable(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(String, u64)>> {
-    tx.prepare_cached(
-        "SELECT a.name, (SELECT COALESCE(SUM(size), 0) FROM array_files f WHERE f.name = a.name)
-         FROM arrays a
-         WHERE a.cached = 1 AND a.state = 'live'
-           AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.name = a.name)
-           AND NOT EXISTS (SELECT 1 FROM inplace_writers w WHERE w.name = a.name)
-         ORDER BY a.released_at, a.name",
-    )?
-    .query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-        ))
-    })?
-    .collect()
+/// What eviction must know that the catalog does not record (SPEC [P3], [E5]): which names live
+/// sessions hold and when each name was last released. Read lazily: a write that fits needs
+/// neither.
+pub(crate) trait Holds {
+    /// Key → live sessions holding it; `None` if the references could not be read (then
+    /// nothing is evictable).
+    fn held(&self) -> Option<&std::collections::HashMap<u64, Vec<(String, i64)>>>;
+    /// The release clock of a key (ms since the epoch; 0 if never stamped).
+    fn released(&self, key: u64) -> i64;
 }
 
-/// The largest entries eviction may not take.
-fn occupants(tx: &Transaction<'_>) -> rusqlite::Result<Vec<Occupant>> {
-    let rows: Vec<(String, i64, i64, i64)> = tx
+/// The unreferenced `cached` live entries with their bytes, least recently released first
+/// (the later of the catalog's `released_at` and the release clock, then the name): what
+/// eviction may take, in its order.
+fn evictable(tx: &Transaction<'_>, holds: &dyn Holds) -> rusqlite::Result<Vec<(String, u64)>> {
+    let rows: Vec<(String, u64, i64)> = tx
+        .prepare_cached(
+            "SELECT a.name, (SELECT COALESCE(SUM(size), 0) FROM array_files f WHERE f.name = a.name),
+                    COALESCE(a.released_at, 0)
+             FROM arrays a
+             WHERE a.cached = 1 AND a.state = 'live'
+               AND NOT EXISTS (SELECT 1 FROM inplace_writers w WHERE w.name = a.name)",
+        )?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                r.get::<_, i64>(2)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let Some(held) = holds.held() else {
+        return Ok(Vec::new());
+    };
+    let mut keyed: Vec<(i64, String, u64)> = rows
+        .into_iter()
+        .filter_map(|(name, bytes, at)| {
+            let key = name_key(&name);
+            (!held.contains_key(&key)).then(|| (at.max(holds.released(key)), name, bytes))
+        })
+        .collect();
+    keyed.sort();
+    Ok(keyed.into_iter().map(|(_, n, b)| (n, b)).collect())
+}
+
+/// The largest entries eviction may not take, with the live sessions holding each.
+fn occupants(tx: &Transaction<'_>, holds: &dyn Holds) -> rusqlite::Result<Vec<Occupant>> {
+    let rows: Vec<(String, i64, i64, i64, String, i64)> = tx
         .prepare(
             "SELECT a.name, (SELECT COALESCE(SUM(size), 0) FROM array_files f WHERE f.name = a.name) AS b,
-                    a.scratch, a.cached
-             FROM arrays a
-             WHERE NOT (a.cached = 1 AND a.state = 'live'
-                        AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.name = a.name)
-                        AND NOT EXISTS (SELECT 1 FROM inplace_writers w WHERE w.name = a.name))
-             ORDER BY b DESC, a.name LIMIT 10",
+                    a.scratch, a.cached, a.state,
+                    EXISTS (SELECT 1 FROM inplace_writers w WHERE w.name = a.name)
+             FROM arrays a ORDER BY b DESC, a.name",
         )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
         .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
-    for (name, bytes, scratch, cached) in rows {
-        let holders = tx
-            .prepare_cached(
-                "SELECT r.session, s.pid FROM refs r LEFT JOIN sessions s ON s.id = r.session
-                 WHERE r.name = ?1 ORDER BY r.session",
-            )?
-            .query_map([&name], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<i64>>(1)?
-                        .and_then(|p| u32::try_from(p).ok()),
-                ))
-            })?
-            .collect::<Result<_, _>>()?;
+    for (name, bytes, scratch, cached, state, writers) in rows {
+        let sessions = holds.held().and_then(|h| h.get(&name_key(&name)));
+        if cached == 1 && state == "live" && writers == 0 && holds.held().is_some() && sessions.is_none() {
+            continue; // evictable
+        }
+        let mut holders = Vec::new();
+        for (session, _) in sessions.into_iter().flatten() {
+            let pid: Option<i64> = tx
+                .prepare_cached("SELECT pid FROM sessions WHERE id = ?1")?
+                .query_row([session], |r| r.get(0))
+                .optional()?;
+            holders.push((session.clone(), pid.and_then(|p| u32::try_from(p).ok())));
+        }
+        holders.sort();
         out.push(Occupant {
             name,
             bytes: u64::try_from(bytes).unwrap_or(0),
             lifecycle: Lifecycle::of_columns(scratch, cached),
             holders,
         });
+        if out.len() == 10 {
+            break;
+        }
     }
     Ok(out)
 }
@@ -129,12 +163,17 @@ fn sum_bytes(entries: &[(String, u64)]) -> u64 {
     entries.iter().fold(0u64, |t, (_, b)| t.saturating_add(*b))
 }
 
-/// Marks `removing` the least recently released evictable entries until they free `need`
-/// bytes; returns them, or `None` (nothing marked) if all of them would not free enough.
-fn evict_tx(tx: &Transaction<'_>, need: u64) -> rusqlite::Result<Option<Vec<(String, u64)>>> {
+/// The least recently released evictable entries that free `need` bytes, or `None` if all of
+/// them would not free enough. Nothing is marked here: each is removed under its exclusive
+/// stripe once no live session is seen holding it ([E4]).
+fn evict_pick(
+    tx: &Transaction<'_>,
+    holds: &dyn Holds,
+    need: u64,
+) -> rusqlite::Result<Option<Vec<(String, u64)>>> {
     let mut picked = Vec::new();
     let mut freed = 0u64;
-    for (name, bytes) in evictable(tx)? {
+    for (name, bytes) in evictable(tx, holds)? {
         if freed >= need {
             break;
         }
@@ -144,11 +183,6 @@ fn evict_tx(tx: &Transaction<'_>, need: u64) -> rusqlite::Result<Option<Vec<(Str
     if freed < need {
         return Ok(None);
     }
-    for (name, _) in &picked {
-        tx.prepare_cached("UPDATE arrays SET state = 'removing', updated_at = ?2 WHERE name = ?1")?
-            .execute(params![name, now_ms()])?;
-    }
-    crate::failpoint::hit_sql("evict.mark_mid_tx")?;
     Ok(Some(picked))
 }
 
@@ -196,7 +230,7 @@ impl Catalog {
     }
 
     /// Bytes by what may happen to them.
-    pub(crate) fn usage(&mut self) -> Result<Usage, CatalogError> {
+    pub(crate) fn usage(&mut self, holds: &dyn Holds) -> Result<Usage, CatalogError> {
         if self.schema < 3 {
             let entries = self.read("sum the entries' bytes", entries_bytes)?;
             return Ok(Usage {
@@ -208,15 +242,15 @@ impl Catalog {
             Ok(Usage {
                 entries: entries_bytes(tx)?,
                 reserved: reserved_bytes(tx)?,
-                evictable: sum_bytes(&evictable(tx)?),
+                evictable: sum_bytes(&evictable(tx, holds)?),
             })
         })
     }
 
     /// Reserves `total` bytes for the staged files `staging` (`<session>/<n>`) of `session`,
     /// all of them together (a reservation only grows). If that would go over the limits,
-    /// evicts (marks `removing`) the least recently released unreferenced `cached` entries
-    /// that make room, and the caller asks again once they are gone; nothing is evicted if
+    /// picks the least recently released unreferenced `cached` entries that make room, which
+    /// the caller evicts ([E4]) before it asks again; nothing is picked if
     /// even all of them would not make room. `fs_free`: the file system's free bytes now (for
     /// a `min_free`).
     pub(crate) fn reserve(
@@ -225,9 +259,9 @@ impl Catalog {
         staging: &str,
         total: u64,
         fs_free: Option<u64>,
+        holds: &dyn Holds,
     ) -> Result<Reserve, CatalogError> {
-        // FULL: an eviction marks rows `removing` before their files are unlinked.
-        self.set_sync(true)?;
+        self.set_sync(false)?;
         self.immediate_growing("reserve room for a write", |tx| {
             let limits = limits_tx(tx)?;
             if !limits.any() {
@@ -254,7 +288,7 @@ impl Catalog {
                 crate::failpoint::hit_sql("reserve.mid_tx")?;
                 return Ok(Reserve::Granted);
             }
-            if let Some(picked) = evict_tx(tx, need)? {
+            if let Some(picked) = evict_pick(tx, holds, need)? {
                 return Ok(Reserve::Evict(picked));
             }
             Ok(Reserve::Short(Box::new(Shortfall {
@@ -262,33 +296,33 @@ impl Catalog {
                 limits,
                 used,
                 reserved,
-                evictable: sum_bytes(&evictable(tx)?),
+                evictable: sum_bytes(&evictable(tx, holds)?),
                 fs_free,
-                largest: occupants(tx)?,
+                largest: occupants(tx, holds)?,
             })))
         })
     }
 
     /// Evicts what must go for the container to be within its limits now (`dafctl gc --evict`):
-    /// marks `removing` the least recently released unreferenced `cached` entries needed, or as
-    /// many as there are if that is not enough. Returns them (name, bytes).
+    /// picks the least recently released unreferenced `cached` entries needed, or as many as
+    /// there are if that is not enough, for the caller to evict. Returns them (name, bytes).
     pub(crate) fn trim(
         &mut self,
         fs_free: Option<u64>,
+        holds: &dyn Holds,
     ) -> Result<Vec<(String, u64)>, CatalogError> {
         if self.schema < 3 {
             return Ok(Vec::new());
         }
-        self.set_sync(true)?;
-        self.immediate("evict to the container's limits", |tx| {
+        self.read("choose what to evict to the container's limits", |tx| {
             let limits = limits_tx(tx)?;
             let used = entries_bytes(tx)?.saturating_add(reserved_bytes(tx)?);
             let need = over(limits, used, 0, fs_free);
             if need == 0 {
                 return Ok(Vec::new());
             }
-            let all = sum_bytes(&evictable(tx)?);
-            Ok(evict_tx(tx, need.min(all))?.unwrap_or_default())
+            let all = sum_bytes(&evictable(tx, holds)?);
+            Ok(evict_pick(tx, holds, need.min(all))?.unwrap_or_default())
         })
     }
 

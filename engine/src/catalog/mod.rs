@@ -20,15 +20,23 @@ use crate::format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta, TableMeta};
 
 mod budget;
 pub use crate::format::lifecycle::Lifecycle;
-pub(crate) use budget::Reserve;
+pub(crate) use budget::{Holds, Reserve};
 pub use budget::Usage;
 
 /// Catalog schema version (`PRAGMA user_version`). 2 adds tables: `kind` may be `table` and the
 /// column `tab` holds a table's rows, columns and types (JSON). 3 adds the cache (SPEC 9.7): the
 /// columns `cached` and `released_at` of `arrays`, and the tables `config` and `reservations`.
-/// An older catalog is migrated by the first read-write open, and read as it is by read-only
-/// ones.
-pub const SCHEMA_VERSION: i64 = 3;
+/// 4 moves references out of the catalog into session files (SPEC [P3]): the table `refs` is
+/// gone. An older catalog is migrated by the first read-write open, and read as it is by
+/// read-only ones.
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// What schema 4 changes in a schema-3 catalog (also run when a catalog is created): references
+/// are records in session files ([P3]).
+const SCHEMA_V4: &str = "
+DROP INDEX IF EXISTS refs_by_name;
+DROP TABLE IF EXISTS refs;
+";
 
 /// What schema 3 adds to a schema-2 catalog (also run when a catalog is created).
 const SCHEMA_V3: &str = "
@@ -487,6 +495,7 @@ impl Catalog {
                     tx.execute_batch(&ARRAYS_V2.replace("{name}", "arrays"))?;
                     tx.execute_batch(SCHEMA)?;
                     tx.execute_batch(SCHEMA_V3)?;
+                    tx.execute_batch(SCHEMA_V4)?;
                     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
                 }
                 Ok(())
@@ -563,7 +572,10 @@ impl Catalog {
                      ALTER TABLE arrays_v2 RENAME TO arrays;"
                 ))?;
             }
-            tx.execute_batch(SCHEMA_V3)?;
+            if v < 3 {
+                tx.execute_batch(SCHEMA_V3)?;
+            }
+            tx.execute_batch(SCHEMA_V4)?;
             let broken: Option<String> = tx
                 .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
                 .optional()?;
@@ -908,6 +920,15 @@ impl Catalog {
         })
     }
 
+    /// The names of every row, in any state (to name the keys of reference records, [P3]).
+    pub(crate) fn all_names(&mut self) -> Result<Vec<String>, CatalogError> {
+        self.read("list names", |tx| {
+            tx.prepare_cached("SELECT name FROM arrays")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+    }
+
     /// The names of the live arrays, sorted: one query (a listing needs no row's metadata).
     pub(crate) fn live_names(&mut self) -> Result<Vec<String>, CatalogError> {
         self.read("list arrays", |tx| {
@@ -1071,11 +1092,8 @@ impl Catalog {
     ) -> Result<(), CatalogError> {
         self.set_sync(true)?;
         self.immediate("update array state", |tx| {
-            if let Some(session) = hold {
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO refs(session, name, since) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![session, name, now_ms()])?;
+            if hold.is_some() {
+                // The loader's reference is already in its session file ([P3], [E6]).
                 tx.prepare_cached("UPDATE arrays SET ever_held = 1 WHERE name = ?1")?
                     .execute([name])?;
             }
@@ -1102,7 +1120,6 @@ impl Catalog {
         self.immediate("delete array", |tx| {
             tx.execute("DELETE FROM array_files WHERE name = ?1", [name])?;
             tx.execute("DELETE FROM inplace_writers WHERE name = ?1", [name])?;
-            tx.execute("DELETE FROM refs WHERE name = ?1", [name])?;
             tx.execute("DELETE FROM arrays WHERE name = ?1", [name])?;
             Ok(())
         })
@@ -1205,7 +1222,6 @@ impl Catalog {
                 .query_map([id], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             tx.execute("DELETE FROM inplace_writers WHERE session = ?1", [id])?;
-            tx.execute("DELETE FROM refs WHERE session = ?1", [id])?;
             tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
             let mut orphaned = Vec::new();
             for n in names {
@@ -1237,22 +1253,12 @@ impl Catalog {
     }
 }
 
-/// Result of taking a reference in the catalog.
-#[derive(Debug)]
-pub(crate) enum Acquired {
-    /// The reference is recorded; the array's row as read in the same transaction.
-    Held(Box<ArrayInfo>),
-    /// No such array (or it is `deleting`/`removing`: gone for new holders).
-    NotFound,
-    /// An interrupted publish must be recovered first.
-    Unfinished,
-}
-
 /// What [`Catalog::reap_dead`] found.
 pub(crate) struct Reaped {
     /// Dead sessions reaped.
     pub(crate) sessions: Vec<String>,
-    /// Arrays now `removing` (their deletion became due).
+    /// Arrays whose deletion may be due (`deleting`, or scratch and held before): each is
+    /// removed under its stripe if no live session holds it ([P5]).
     pub(crate) due: Vec<String>,
     /// Arrays whose last in-place writer was reaped (checksums to recompute).
     pub(crate) writers_gone: Vec<String>,
@@ -1263,8 +1269,8 @@ pub(crate) struct Reaped {
 pub(crate) enum RemoveStart {
     /// No live holder: the row is `removing`; finish it now.
     Now,
-    /// Live holders: the row is `deleting`.
-    Deferred(usize),
+    /// Live holders were seen: the row is `deleting`.
+    Deferred,
     /// No such array.
     NotFound,
 }
@@ -1282,148 +1288,69 @@ pub struct HolderRow {
     pub arrays: Vec<(String, i64)>,
 }
 
-/// Deletes every row of a dead session (SPEC [P5]).
+/// Deletes every row of a dead session (SPEC [P5]): its references were in its session file and
+/// died with it.
 fn reap_session_tx(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<()> {
-    // Its references end now: a release for the order of eviction (SPEC 9.7).
-    tx.execute(
-        "UPDATE arrays SET released_at = ?2
-         WHERE name IN (SELECT name FROM refs WHERE session = ?1)",
-        params![id, now_ms()],
-    )?;
-    tx.execute("DELETE FROM refs WHERE session = ?1", [id])?;
     tx.execute("DELETE FROM inplace_writers WHERE session = ?1", [id])?;
     tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
     Ok(())
 }
 
-/// Reaps dead holders of `name`; returns how many live holders remain.
-fn reap_holders_of(
-    tx: &Transaction<'_>,
-    name: &str,
-    alive: &dyn Fn(&str) -> bool,
-) -> rusqlite::Result<usize> {
-    let holders: Vec<String> = tx
-        .prepare("SELECT session FROM refs WHERE name = ?1")?
-        .query_map([name], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut live = 0;
-    for h in holders {
-        if alive(&h) {
-            live += 1;
-        } else {
-            reap_session_tx(tx, &h)?;
-        }
-    }
-    Ok(live)
-}
-
-/// Marks `removing` every array whose deletion is due (deleting or held scratch, no holder left)
-/// and returns their names.
-fn mark_due_tx(tx: &Transaction<'_>) -> rusqlite::Result<Vec<String>> {
-    let due: Vec<String> = tx
-        .prepare(
-            // Two halves, each through a partial index (`ensure_indexes`), so this does not
-            // scan every row: deferred removals, and held scratch arrays.
-            "SELECT name FROM arrays
-             WHERE state <> 'live' AND state = 'deleting'
-               AND NOT EXISTS (SELECT 1 FROM refs WHERE refs.name = arrays.name)
-             UNION
-             SELECT name FROM arrays
-             WHERE scratch = 1 AND ever_held = 1 AND state = 'live'
-               AND NOT EXISTS (SELECT 1 FROM refs WHERE refs.name = arrays.name)
-             ORDER BY name",
-        )?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for n in &due {
-        tx.execute(
-            "UPDATE arrays SET state = 'removing', updated_at = ?2 WHERE name = ?1",
-            params![n, now_ms()],
-        )?;
-    }
-    Ok(due)
-}
+/// The condition under which an entry nobody holds is removed ([W8] deferred, [P6] scratch).
+const DUE: &str =
+    "(state = 'deleting' OR (state = 'live' AND scratch = 1 AND ever_held = 1))";
 
 impl Catalog {
-    /// Records that `session` holds `name` (SPEC [P3], [P4]): only a `live` array can gain a holder.
-    pub(crate) fn acquire_ref(
-        &mut self,
-        session: &str,
-        name: &str,
-    ) -> Result<Acquired, CatalogError> {
+    /// Records that `name` has been held ([P6]; once per entry, not per reference).
+    pub(crate) fn mark_ever_held(&mut self, name: &str) -> Result<(), CatalogError> {
         self.set_sync(false)?;
-        let path = self.path.clone();
-        let raw = self.immediate("take a reference", |tx| {
-            let Some(row) = get_raw(tx, name, SCHEMA_VERSION)? else {
-                return Ok(None);
-            };
-            if row.state == "live" {
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO refs(session, name, since) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![session, name, now_ms()])?;
-                hit_sql("refs.acquire_mid_tx")?;
-                if row.ever_held == 0 {
-                    tx.prepare_cached("UPDATE arrays SET ever_held = 1 WHERE name = ?1")?
-                        .execute([name])?;
-                }
-            }
-            Ok(Some(row))
-        })?;
-        match raw {
-            None => Ok(Acquired::NotFound),
-            Some(row) if row.state == "publishing" => Ok(Acquired::Unfinished),
-            Some(row) if row.state != "live" => Ok(Acquired::NotFound),
-            Some(mut row) => {
-                row.ever_held = 1;
-                Ok(Acquired::Held(Box::new(row.into_record(&path)?)))
-            }
-        }
-    }
-
-    /// Drops `session`'s reference on `name`. If that makes a deletion due (deleting, or a held
-    /// scratch array) once dead holders are reaped, marks the row `removing` and returns true:
-    /// the caller must finish the removal.
-    pub(crate) fn release_ref(
-        &mut self,
-        session: &str,
-        name: &str,
-        alive: &dyn Fn(&str) -> bool,
-    ) -> Result<bool, CatalogError> {
-        self.set_sync(false)?;
-        self.immediate("release a reference", |tx| {
-            tx.prepare_cached("DELETE FROM refs WHERE session = ?1 AND name = ?2")?
-                .execute(params![session, name])?;
-            hit_sql("refs.release_mid_tx")?;
-            tx.prepare_cached("UPDATE arrays SET released_at = ?2 WHERE name = ?1")?
-                .execute(params![name, now_ms()])?;
-            let row: Option<(String, i64, i64)> = tx
-                .query_row(
-                    "SELECT state, scratch, ever_held FROM arrays WHERE name = ?1",
-                    [name],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            let Some((state, scratch, ever_held)) = row else {
-                return Ok(false);
-            };
-            let due = state == "deleting" || (state == "live" && scratch != 0 && ever_held != 0);
-            if !due || reap_holders_of(tx, name, alive)? > 0 {
-                return Ok(false);
-            }
-            tx.execute(
-                "UPDATE arrays SET state = 'removing', updated_at = ?2 WHERE name = ?1",
-                params![name, now_ms()],
-            )?;
-            Ok(true)
+        self.immediate("record an entry's first holder", |tx| {
+            tx.prepare_cached("UPDATE arrays SET ever_held = 1 WHERE name = ?1")?
+                .execute([name])?;
+            Ok(())
         })
     }
 
-    /// Starts a remove (SPEC [W8]): reaps dead holders, then defers or proceeds.
+    /// Under `name`'s exclusive stripe, once no live session was seen holding it: marks it
+    /// `removing` if its removal is due (`deleting`, or scratch and held before). Returns whether
+    /// it did; the caller then finishes the removal ([W8]).
+    pub(crate) fn mark_removing_if_due(&mut self, name: &str) -> Result<bool, CatalogError> {
+        self.set_sync(true)?;
+        self.immediate("mark a due removal", |tx| {
+            let n = tx
+                .prepare_cached(&format!(
+                    "UPDATE arrays SET state = 'removing', updated_at = ?2 WHERE name = ?1 AND {DUE}"
+                ))?
+                .execute(params![name, now_ms()])?;
+            hit_sql("settle.mark_mid_tx")?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Under `name`'s exclusive stripe, once no live session was seen holding it: marks it
+    /// `removing` if it is still evictable (`cached`, `live`, no in-place writer; [E4]). Returns
+    /// whether it did; the caller then finishes the removal.
+    pub(crate) fn mark_evicted(&mut self, name: &str) -> Result<bool, CatalogError> {
+        self.set_sync(true)?;
+        self.immediate("mark an eviction", |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE arrays SET state = 'removing', updated_at = ?2
+                     WHERE name = ?1 AND cached = 1 AND state = 'live'
+                       AND NOT EXISTS (SELECT 1 FROM inplace_writers w WHERE w.name = ?1)",
+                )?
+                .execute(params![name, now_ms()])?;
+            crate::failpoint::hit_sql("evict.mark_mid_tx")?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Starts a remove (SPEC [W8]) under the exclusive stripe: with no live holder seen
+    /// (`holders` = 0) marks the row `removing`, else `deleting`.
     pub(crate) fn begin_remove(
         &mut self,
         name: &str,
-        alive: &dyn Fn(&str) -> bool,
+        holders: usize,
     ) -> Result<RemoveStart, CatalogError> {
         self.set_sync(true)?;
         self.immediate("start a remove", |tx| {
@@ -1435,36 +1362,38 @@ impl Catalog {
             if !matches!(state.as_deref(), Some("live" | "deleting")) {
                 return Ok(RemoveStart::NotFound);
             }
-            let live = reap_holders_of(tx, name, alive)?;
-            let next = if live > 0 { "deleting" } else { "removing" };
+            let next = if holders > 0 { "deleting" } else { "removing" };
             tx.execute(
                 "UPDATE arrays SET state = ?2, updated_at = ?3 WHERE name = ?1",
                 params![name, next, now_ms()],
             )?;
             hit_sql("remove.mark_mid_tx")?;
-            Ok(if live > 0 {
-                RemoveStart::Deferred(live)
+            Ok(if holders > 0 {
+                RemoveStart::Deferred
             } else {
                 RemoveStart::Now
             })
         })
     }
 
-    /// Sets the lifecycle of live `name`; `None` if there is no such live entry, else whether
-    /// that makes its deletion due now (scratch, held before, no live holder: the row is then
-    /// `removing`).
+    /// Sets the lifecycle of live `name` (under its exclusive stripe); `held` says whether a
+    /// live session holds it now: becoming scratch while held counts as held while scratch
+    /// ([P6]). `None` if there is no such live entry, else whether its removal is due once
+    /// nobody holds it (scratch and held before).
     pub(crate) fn set_lifecycle(
         &mut self,
         name: &str,
         lifecycle: Lifecycle,
-        alive: &dyn Fn(&str) -> bool,
+        held: bool,
     ) -> Result<Option<bool>, CatalogError> {
         self.set_sync(true)?;
         let (on, cached) = lifecycle.columns();
         self.immediate("set the lifecycle", |tx| {
             let n = tx.execute(
-                "UPDATE arrays SET scratch = ?2, cached = ?3 WHERE name = ?1 AND state = 'live'",
-                params![name, on, cached],
+                "UPDATE arrays SET scratch = ?2, cached = ?3,
+                        ever_held = CASE WHEN ?2 = 1 AND ?4 THEN 1 ELSE ever_held END
+                 WHERE name = ?1 AND state = 'live'",
+                params![name, on, cached, held],
             )?;
             if n == 0 {
                 return Ok(None);
@@ -1474,20 +1403,14 @@ impl Catalog {
                 [name],
                 |r| r.get(0),
             )?;
-            if !on || ever_held == 0 || reap_holders_of(tx, name, alive)? > 0 {
-                return Ok(Some(false));
-            }
-            tx.execute(
-                "UPDATE arrays SET state = 'removing', updated_at = ?2 WHERE name = ?1",
-                params![name, now_ms()],
-            )?;
-            Ok(Some(true))
+            Ok(Some(on && ever_held != 0))
         })
     }
 
-    /// Reaps every dead session (SPEC [P5]) and marks every deletion that became due. Returns the
-    /// reaped session ids, the names now `removing`, and the names whose last in-place writer was
-    /// reaped (their checksums need recomputing).
+    /// Reaps every dead session (SPEC [P5]): its catalog rows (the session, its in-place writer
+    /// registrations). Returns the reaped session ids, the entries whose removal may be due
+    /// (each removed under its stripe if nobody holds it), and the names whose last in-place
+    /// writer was reaped (their checksums need recomputing).
     pub(crate) fn reap_dead(
         &mut self,
         alive: &dyn Fn(&str) -> bool,
@@ -1495,10 +1418,7 @@ impl Catalog {
         self.set_sync(true)?;
         self.immediate("reap dead holders", |tx| {
             let ids: Vec<String> = tx
-                .prepare(
-                    "SELECT id FROM sessions UNION SELECT session FROM refs
-                     UNION SELECT session FROM inplace_writers",
-                )?
+                .prepare("SELECT id FROM sessions UNION SELECT session FROM inplace_writers")?
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             let mut reaped = Vec::new();
@@ -1525,7 +1445,17 @@ impl Catalog {
                 reaped.push(id);
             }
             hit_sql("gc.reap_mid_tx")?;
-            let due = mark_due_tx(tx)?;
+            let due = tx
+                .prepare(
+                    // Two halves, each through a partial index (`ensure_indexes`), so this does
+                    // not scan every row: deferred removals, and held scratch arrays.
+                    "SELECT name FROM arrays WHERE state <> 'live' AND state = 'deleting'
+                     UNION
+                     SELECT name FROM arrays WHERE scratch = 1 AND ever_held = 1 AND state = 'live'
+                     ORDER BY name",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
             Ok(Reaped {
                 sessions: reaped,
                 due,
@@ -1534,24 +1464,11 @@ impl Catalog {
         })
     }
 
-    /// The sessions recorded as holding `name` (alive or not), sorted.
-    pub(crate) fn sessions_holding(&mut self, name: &str) -> Result<Vec<String>, CatalogError> {
-        self.read("list the holders of an array", |tx| {
-            tx.prepare_cached("SELECT session FROM refs WHERE name = ?1 ORDER BY session")?
-                .query_map([name], |r| r.get(0))?
-                .collect()
-        })
-    }
-
-    /// Every holder with the arrays it holds, and every registered session (holding or not).
+    /// Every registered session (its id, pid and start); what each holds is in its session
+    /// file ([P3]).
     pub fn holders(&mut self) -> Result<Vec<HolderRow>, CatalogError> {
         self.read("list holders", |tx| {
-            let mut out: Vec<HolderRow> = tx
-                .prepare(
-                    "SELECT id, pid, started_at FROM sessions
-                     UNION SELECT DISTINCT session, NULL, NULL FROM refs WHERE session NOT IN (SELECT id FROM sessions)
-                     ORDER BY 1",
-                )?
+            tx.prepare("SELECT id, pid, started_at FROM sessions ORDER BY 1")?
                 .query_map([], |r| {
                     Ok(HolderRow {
                         session: r.get(0)?,
@@ -1560,14 +1477,7 @@ impl Catalog {
                         arrays: Vec::new(),
                     })
                 })?
-                .collect::<Result<_, _>>()?;
-            for h in &mut out {
-                h.arrays = tx
-                    .prepare("SELECT name, since FROM refs WHERE session = ?1 ORDER BY name")?
-                    .query_map([&h.session], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<_, _>>()?;
-            }
-            Ok(out)
+                .collect::<Result<_, _>>()
         })
     }
 }
@@ -1947,13 +1857,33 @@ mod migration_tests {
         })
         .unwrap();
         assert_eq!(cat.limits().unwrap().capacity, Some(5));
-        assert_eq!(cat.usage().unwrap().entries, 3);
+        struct NoHolds(std::collections::HashMap<u64, Vec<(String, i64)>>);
+        impl Holds for NoHolds {
+            fn held(&self) -> Option<&std::collections::HashMap<u64, Vec<(String, i64)>>> {
+                Some(&self.0)
+            }
+            fn released(&self, _: u64) -> i64 {
+                0
+            }
+        }
+        let holds = NoHolds(Default::default());
+        assert_eq!(cat.usage(&holds).unwrap().entries, 3);
         let v: i64 = cat
             .conn()
             .unwrap()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 3);
+        assert_eq!(v, SCHEMA_VERSION);
+        let refs: i64 = cat
+            .conn()
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'refs'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(refs, 0, "schema 4: references live in session files ([P3])");
     }
 
     #[test]

@@ -167,13 +167,32 @@ impl ArrayName {
     /// The file name of this name's load lock in `.dafstore/locks/` ([L1]):
     /// `load-<FNV-1a 64 of the name's bytes, 16 lowercase hex digits>.lock`.
     pub fn load_lock_file(&self) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in self.0.as_bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("load-{h:016x}.lock")
+        format!("load-{:016x}.lock", fnv1a(self.0.as_bytes()))
     }
+
+    /// The key of this name in session files' reference records ([P3]): FNV-1a 64 of the name's
+    /// bytes, or 1 if that is 0 (0 marks a free record).
+    pub fn key(&self) -> u64 {
+        name_key(&self.0)
+    }
+}
+
+/// [`ArrayName::key`] of a name as stored (catalog rows are not re-validated to be hashed).
+pub(crate) fn name_key(name: &str) -> u64 {
+    match fnv1a(name.as_bytes()) {
+        0 => 1,
+        h => h,
+    }
+}
+
+/// 64-bit FNV-1a ([L1], [P3]): offset basis `0xcbf29ce484222325`, prime `0x100000001b3`.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 impl std::fmt::Display for ArrayName {
@@ -193,6 +212,8 @@ mod tests {
             super::ArrayName::new("a").unwrap().load_lock_file(),
             "load-af63dc4c8601ec8c.lock"
         );
+        // SPEC [P3]'s example: a reference record's key is the same hash.
+        assert_eq!(n.key(), 0xe2f0_b1f1_952d_bd01);
     }
 
     use super::*;

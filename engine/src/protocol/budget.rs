@@ -4,8 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use super::clock::Stamps;
 use super::shared::Shared;
-use crate::catalog::{Lifecycle, Reserve};
+use crate::catalog::{Holds, Lifecycle, Reserve};
 use crate::error::WriteError;
 use crate::failpoint::failpoint;
 use crate::format::name::ArrayName;
@@ -38,12 +42,15 @@ impl Shared {
             let fs_free = crate::fs::sys::fs_space(&self.root)
                 .ok()
                 .map(|(free, _)| free);
-            let decision = self
-                .catalog()
-                .reserve(self.session_id(), &staging, total, fs_free)?;
+            let holds = LazyHolds::new(self);
+            let decision =
+                self.catalog()
+                    .reserve(self.session_id(), &staging, total, fs_free, &holds)?;
             match decision {
                 Reserve::Granted => return Ok(()),
-                Reserve::Evict(picked) => self.finish_evictions(&picked)?,
+                Reserve::Evict(picked) => {
+                    self.finish_evictions(&picked)?;
+                }
                 Reserve::Short(shortfall) => {
                     if cleaned.is_none_or(|t| t.elapsed() >= ROOM_CLEAN_EVERY) {
                         // Dead writers' reservations and removals others left unfinished
@@ -66,19 +73,29 @@ impl Shared {
         }
     }
 
-    /// Finishes the removal of entries an eviction marked `removing` (SPEC 9.7, as [W8]'s
-    /// removals marked outside the stripe: only if still `removing` under the stripe).
-    pub(crate) fn finish_evictions(&self, picked: &[(String, u64)]) -> Result<(), WriteError> {
-        for (n, _) in picked {
+    /// Evicts the entries picked for eviction ([E4]): each under its exclusive stripe, only if
+    /// no live session holds it then ([P3]) and it is still evictable. Returns those evicted.
+    pub(crate) fn finish_evictions(
+        &self,
+        picked: &[(String, u64)],
+    ) -> Result<Vec<(String, u64)>, WriteError> {
+        let mut evicted = Vec::new();
+        for (n, bytes) in picked {
             let Ok(name) = ArrayName::new(n) else {
                 continue;
             };
             failpoint!("evict.before_stripe");
             let held = self.lock_name(&name).map_err(self.lock_err(&name))?;
+            // No opener runs between its record and its read of the row while we hold the
+            // stripe exclusively ([P4]): whoever holds the name now has a record.
+            if self.live_holders_w(&name)? > 0 || !self.catalog().mark_evicted(name.as_str())? {
+                continue;
+            }
             self.finish_due_remove(&held)?;
             failpoint!("evict.after_remove");
+            evicted.push((n.clone(), *bytes));
         }
-        Ok(())
+        Ok(evicted)
     }
 
     /// Evicts what must go for the container to be within its limits now (or everything
@@ -88,9 +105,9 @@ impl Shared {
         let fs_free = crate::fs::sys::fs_space(&self.root)
             .ok()
             .map(|(free, _)| free);
-        let picked = self.catalog().trim(fs_free)?;
-        self.finish_evictions(&picked)?;
-        Ok(picked)
+        let holds = LazyHolds::new(self);
+        let picked = self.catalog().trim(fs_free, &holds)?;
+        self.finish_evictions(&picked)
     }
 
     /// Drops the reservations (SPEC 9.7) of dead sessions whose staged files are gone (after
@@ -158,6 +175,35 @@ impl Shared {
         if let Some(l) = crate::sync::lock(&self.loading).get_mut(name) {
             l.held = true;
         }
+    }
+}
+
+/// [`Holds`] read at first use: every live session's references, and the release clock.
+pub(crate) struct LazyHolds<'a> {
+    shared: &'a Shared,
+    held: OnceLock<Option<HashMap<u64, Vec<(String, i64)>>>>,
+    stamps: Stamps,
+}
+
+impl<'a> LazyHolds<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> LazyHolds<'a> {
+        LazyHolds {
+            shared,
+            held: OnceLock::new(),
+            stamps: Stamps::default(),
+        }
+    }
+}
+
+impl Holds for LazyHolds<'_> {
+    fn held(&self) -> Option<&HashMap<u64, Vec<(String, i64)>>> {
+        self.held
+            .get_or_init(|| self.shared.scan_holders().ok().map(|h| h.by_key))
+            .as_ref()
+    }
+
+    fn released(&self, key: u64) -> i64 {
+        self.stamps.get(&self.shared.root, key)
     }
 }
 

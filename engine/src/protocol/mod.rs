@@ -3,6 +3,7 @@
 //! one container in a process shares.
 
 pub(crate) mod budget;
+pub(crate) mod clock;
 pub(crate) mod fork;
 pub(crate) mod load;
 pub(crate) mod publish;
@@ -11,6 +12,7 @@ pub(crate) mod refs;
 pub(crate) mod remove;
 pub(crate) mod session;
 pub(crate) mod shared;
+pub(crate) mod slots;
 pub(crate) mod stripes;
 
 pub use recovery::{GcFailure, GcReport, RecoveryFailure, RecoveryReport};

@@ -74,13 +74,14 @@ impl Shared {
         failpoint!("publish.after_intent");
         self.roll_forward(held, meta, staging)?;
         failpoint!("publish.before_live");
-        self.catalog()
-            .set_state_holding(name.as_str(), ArrayState::Live, hold)?;
         if hold.is_some() {
-            // The reference the catalog now records is this process's ([P3]).
-            *self.counts().entry(name.to_string()).or_insert(0) += 1;
+            // Recorded before the `live` flip, under the exclusive stripe: no eviction can
+            // fall between the publish and the loader's open ([E6], [P3]).
+            self.take_under_stripe(held)?;
             self.loaded_held(name.as_str());
         }
+        self.catalog()
+            .set_state_holding(name.as_str(), ArrayState::Live, hold)?;
         failpoint!("publish.after_live");
         Ok(())
     }

@@ -89,15 +89,24 @@ impl Shared {
                 source: io::Error::other(e.to_string()),
             })
         };
+        // Who holds what, read once: a due entry seen held is left to its holders.
+        let held_now = if due.is_empty() {
+            None
+        } else {
+            self.scan_holders().ok()
+        };
         for n in due {
             let Ok(name) = ArrayName::new(&n) else {
                 continue;
             };
+            if held_now.as_ref().is_some_and(|h| h.holders(name.key()) > 0) {
+                continue; // held: its last release performs it
+            }
             let held = self
                 .lock_name(&name)
                 .map_err(|e| ContainerError::io(self.stripe_path(&name), "lock", e))?;
             if self
-                .finish_due_remove(&held)
+                .settle_locked(&held)
                 .map_err(|e| as_container_err(&name, e))?
             {
                 report.deleted.push(n);

@@ -22,14 +22,29 @@ impl Shared {
         self.recover_locked(&held)?;
         // A link or nested container on the way is refused before anything changes ([N7], [C4]).
         self.check_parent_for_write(&name)?;
-        let alive = |s: &str| self.session_alive(s);
-        let start = self.catalog().begin_remove(name.as_str(), &alive)?;
+        // Under the exclusive stripe no opener is between its record and its read of the row
+        // ([P4]): whoever holds the name now has a record, and nobody can start holding it.
+        let holders = self.live_holders_w(&name)?;
+        let start = self.catalog().begin_remove(name.as_str(), holders)?;
         match start {
             RemoveStart::NotFound => Err(WriteError::NotFound {
                 container: self.root.clone(),
                 name: name.to_string(),
             }),
-            RemoveStart::Deferred(holders) => Ok(Removal::Deferred { holders }),
+            RemoveStart::Deferred => {
+                // Marked `deleting` before looking again: a holder that dropped its record
+                // since our first look either is seen gone now or reads our mark at its
+                // release and finishes the removal itself ([P4]).
+                let now = self.live_holders_w(&name)?;
+                if now > 0 {
+                    return Ok(Removal::Deferred { holders: now });
+                }
+                if self.settle_locked(&held)? {
+                    crate::fs::reserve::ensure(&self.dir);
+                    return Ok(Removal::Removed);
+                }
+                Ok(Removal::Deferred { holders })
+            }
             RemoveStart::Now => {
                 failpoint!("remove.after_mark_removing");
                 self.finish_remove(&held)?;
@@ -56,7 +71,7 @@ pub enum Removal {
 
 impl Shared {
     /// With the name's stripe held ([`NameLock`]): finishes a removal that was marked `removing` before the
-    /// stripe was taken (last release, reap, `set_scratch`), if the row is still `removing`.
+    /// stripe was taken (an interrupted removal or eviction), if the row is still `removing`.
     /// Another writer may have taken the stripe first, finished it as recovery and published a
     /// new array under the name; that array is left alone ([W8]). Returns whether it removed.
     pub(crate) fn finish_due_remove(&self, held: &NameLock) -> Result<bool, WriteError> {

@@ -13,6 +13,7 @@ use crate::format::name::ArrayName;
 use crate::fs::beneath::{self};
 use crate::fs::local::random_id;
 use crate::fs::sys;
+use crate::sync::lock;
 
 /// A process's session ([P1]): an exclusive `flock` on `.dafstore/sessions/<id>.lock`, held for as
 /// long as the process uses the container.
@@ -77,6 +78,12 @@ pub(super) fn try_start_session(
     ))?;
     file.lock()
         .map_err(io_at(&tmp, "lock session", ContainerError::io))?;
+    // Room for the first references before the file is visible ([P3]).
+    super::slots::preallocate(&file).map_err(io_at(
+        &tmp,
+        "make room for references",
+        ContainerError::io,
+    ))?;
     // Renamed only once locked: a session file under its final name is always locked by a
     // live process ([P1]).
     sessions.rename(tmp_leaf, &sessions, leaf).map_err(io_at(
@@ -115,17 +122,15 @@ impl Shared {
     /// never matched by a `release`: ends the session as if it had died, running what it blocked.
     pub(super) fn end_session(&self, p: &Proc) {
         let Some(s) = &p.session else { return };
-        let own = s.id.clone();
-        // Only our own session: reaping others is gc's job, and a handle opened for
-        // inspection (fsck without --repair) must change nothing when it ends.
-        let alive = |id: &str| id != own;
-        let reaped = self.catalog().reap_dead(&alive);
-        if let Ok(reaped) = reaped {
-            for n in reaped.due {
+        // References never released (`retain`s without their `release`) end with the session:
+        // its records go first (emptied, so nobody counts them any more), then each removal they
+        // blocked is performed if nobody else holds the name ([P5]).
+        let leaked: Vec<String> = lock(&p.counts).drain().map(|(n, _)| n).collect();
+        if s._lock.set_len(0).is_ok() {
+            lock(&p.slots).forget_all();
+            for n in leaked {
                 if let Ok(name) = ArrayName::new(&n) {
-                    if let Ok(held) = self.lock_name(&name) {
-                        let _ = self.finish_due_remove(&held);
-                    }
+                    let _ = self.settle(&name);
                 }
             }
         }

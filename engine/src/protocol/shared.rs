@@ -65,6 +65,10 @@ pub(crate) struct Proc {
     pub(super) session: Option<Session>,
     pub(super) arrays: Mutex<OpenArrays>,
     pub(super) counts: Mutex<Counts>,
+    /// This session's reference records ([P3]), taken while `counts` is locked.
+    pub(super) slots: Mutex<super::slots::Slots>,
+    /// The release clock ([E5]), opened at the first release.
+    pub(super) clock: Mutex<Option<File>>,
     /// References that handles inherited through fork stand for but that this process could not
     /// take again (the array was no longer live): their release touches nothing else ([P2]).
     pub(super) unheld: Mutex<Counts>,
@@ -104,6 +108,7 @@ impl Proc {
             Some(start_session(dir, &mut catalog, pid)?)
         };
         let mut held = Counts::new();
+        let mut slots = super::slots::Slots::default();
         let mut unheld = Counts::new();
         let mut arrays = HashMap::new();
         let mut writers = Counts::new();
@@ -139,10 +144,10 @@ impl Proc {
             }
             for (name, n) in inherited.counts {
                 let taken = match &session {
-                    Some(s) => catalog.acquire_ref(&s.id, &name)?,
-                    None => crate::catalog::Acquired::NotFound,
+                    Some(s) => take_inherited(dir, &mut catalog, &mut slots, s, &name)?,
+                    None => false,
                 };
-                if let crate::catalog::Acquired::Held(_) = taken {
+                if taken {
                     if let Some(a) = inherited.arrays.get(&name) {
                         arrays.insert(name.clone(), a.clone());
                     }
@@ -161,6 +166,8 @@ impl Proc {
             session,
             arrays: Mutex::new(arrays),
             counts: Mutex::new(held),
+            slots: Mutex::new(slots),
+            clock: Mutex::new(None),
             unheld: Mutex::new(unheld),
             writers: Mutex::new(writers),
             unheld_writers: Mutex::new(unheld_writers),
@@ -178,6 +185,8 @@ impl Proc {
             session: None,
             arrays: Mutex::new(HashMap::new()),
             counts: Mutex::new(HashMap::new()),
+            slots: Mutex::new(super::slots::Slots::default()),
+            clock: Mutex::new(None),
             unheld: Mutex::new(HashMap::new()),
             writers: Mutex::new(HashMap::new()),
             unheld_writers: Mutex::new(HashMap::new()),
@@ -185,6 +194,49 @@ impl Proc {
             heir: OnceLock::new(),
         }
     }
+}
+
+/// A forked child's new session takes again a reference its inherited handles stand for ([P2]):
+/// under the name's stripe held shared, it writes its record and keeps it if the row is still
+/// `live` ([P4]). Returns whether it holds the name.
+fn take_inherited(
+    dir: &Path,
+    catalog: &mut Catalog,
+    slots: &mut super::slots::Slots,
+    session: &Session,
+    name: &str,
+) -> Result<bool, ContainerError> {
+    let Ok(array) = ArrayName::new(name) else {
+        return Ok(false);
+    };
+    let root = dir.parent().unwrap_or(dir);
+    let stripe = beneath::reserved(root, "locks")
+        .and_then(|d| {
+            d.open_file(
+                std::ffi::OsStr::new(&format!("{:02}.lock", array.stripe())),
+                false,
+            )
+        })
+        .map_err(path_io)
+        .and_then(|f| f.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound)))
+        .map_err(|e| ContainerError::io(dir.join("locks"), "open a lock stripe", e))?;
+    let stripe = stripe.0;
+    stripe
+        .lock_shared()
+        .map_err(|e| ContainerError::io(dir.join("locks"), "lock a stripe", e))?;
+    // Registered so a child forked while it is held does not keep it (SPEC [P2]).
+    let _guard = super::stripes::StripeGuard::held(stripe);
+    slots
+        .take(&session._lock, name, array.key(), crate::catalog::now_ms())
+        .map_err(|e| ContainerError::io(session.path.clone(), "record a reference", e))?;
+    let live = matches!(
+        catalog.get(name),
+        Ok(Some(r)) if r.state == crate::catalog::ArrayState::Live
+    );
+    if !live {
+        let _ = slots.clear(&session._lock, name);
+    }
+    Ok(live)
 }
 
 /// A [`PathError`] where only an `io::Error` fits (lock files): its message, or the OS error.

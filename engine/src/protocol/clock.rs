@@ -1,0 +1,66 @@
+//! The release clock (SPEC [E5]): `.dafstore/locks/released`, 65,536 little-endian u64 slots of
+//! ms since the epoch, slot `key mod 65536` stamped by every last release of a name. Releases
+//! write no catalog row ([P3]), so this is what orders eviction besides the catalog's
+//! `released_at` (set at publish): approximate, since names share slots, and best effort.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use super::shared::{path_io, Shared};
+use crate::fs::beneath;
+
+/// Slots of the release clock.
+pub(crate) const SLOTS: u64 = 65_536;
+
+/// The clock file's name in `.dafstore/locks/`.
+pub(crate) const FILE: &str = "released";
+
+/// Opens (creating it if missing) the release clock of the container at `root`.
+pub(crate) fn open(root: &std::path::Path) -> io::Result<File> {
+    let locks = beneath::reserved(root, "locks").map_err(path_io)?;
+    let (file, md) = locks
+        .open_or_create_file(std::ffi::OsStr::new(FILE))
+        .map_err(path_io)?;
+    if !md.is_file() {
+        return Err(io::Error::other("the release clock is not a regular file"));
+    }
+    Ok(file)
+}
+
+/// Stamps `key`'s slot with `ms`.
+pub(crate) fn stamp(shared: &Shared, key: u64, ms: i64) -> io::Result<()> {
+    let p = shared.here();
+    let mut guard = crate::sync::lock(&p.clock);
+    if guard.is_none() {
+        *guard = Some(open(&shared.root)?);
+    }
+    let Some(file) = guard.as_ref() else {
+        return Ok(());
+    };
+    file.write_all_at(&ms.to_le_bytes(), (key % SLOTS) * 8)
+}
+
+/// The stamps of the release clock, read once at first use.
+#[derive(Default)]
+pub(crate) struct Stamps(std::sync::OnceLock<Vec<u8>>);
+
+impl Stamps {
+    /// `key`'s stamp (0 when never stamped or unreadable).
+    pub(crate) fn get(&self, root: &std::path::Path, key: u64) -> i64 {
+        let buf = self.0.get_or_init(|| {
+            let mut chunk = vec![0u8; (SLOTS * 8) as usize];
+            match open(root).and_then(|f| f.read_at(&mut chunk, 0)) {
+                Ok(n) => {
+                    chunk.truncate(n);
+                    chunk
+                }
+                Err(_) => Vec::new(),
+            }
+        });
+        let at = ((key % SLOTS) * 8) as usize;
+        buf.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, i64::from_le_bytes)
+    }
+}
