@@ -300,7 +300,7 @@ def catalog_seeds():
         variant("")
         variant("UPDATE arrays SET state='publishing', staging='%s/0' WHERE name='x'" % sid)
         variant("UPDATE arrays SET state='deleting' WHERE name='m'; "
-                "INSERT INTO sessions VALUES('%s', 1, 0); INSERT INTO refs VALUES('%s', 'm', 0)" % (sid, sid))
+                "INSERT INTO sessions VALUES('%s', 1, 0)" % sid)
         variant("UPDATE arrays SET state='removing' WHERE name='g/y'")
         variant("UPDATE arrays SET checksum_stale=1; INSERT INTO inplace_writers VALUES('%s', 'x', 1)" % sid)
         variant("UPDATE arrays SET scratch=1, ever_held=1")

@@ -198,9 +198,7 @@ impl Container {
         info.holders = self
             .shared
             .scan_holders()
-            .map_err(|e| {
-                OpenError::io(self.shared.dir.join("sessions"), "read the references", e)
-            })?
+            .map_err(|e| OpenError::io(self.shared.dir.join("sessions"), "read the references", e))?
             .holders(crate::format::name::name_key(&info.name));
         info.local_refs = self.shared.local_count(&info.name);
         Ok(info)

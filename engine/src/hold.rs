@@ -140,12 +140,13 @@ impl Container {
         let own = self.shared.session_id().to_string();
         // Display only: a load-lock scan that fails leaves `loading` empty.
         let loads = self.shared.loads().unwrap_or_default();
-        let held = self.shared.scan_records(true).map_err(|e| {
-            CatalogError::References {
+        let held = self
+            .shared
+            .scan_records(true)
+            .map_err(|e| CatalogError::References {
                 path: self.shared.dir.join("sessions"),
                 source: e,
-            }
-        })?;
+            })?;
         // Records hold keys: name them by the catalog's names.
         let mut names = std::collections::HashMap::<u64, Vec<String>>::new();
         if held

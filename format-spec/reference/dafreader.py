@@ -90,6 +90,8 @@ __all__ = [
     "crc32c",
     "hold_command",
     "run_held",
+    "reference_key",
+    "session_references",
 ]
 
 SUPPORTED_MAJOR = 1
@@ -1586,3 +1588,36 @@ def run_held(container, names, dafctl: Optional[str] = None) -> None:
     sys.stderr.flush()
     argv = hold_command(container, names, [sys.executable, *sys.argv], dafctl)
     os.execvp(argv[0], argv)
+
+
+def reference_key(name: Union[str, bytes]) -> int:
+    """The key of a name in session files' reference records ([P3]): FNV-1a 64 of its bytes
+    (as [L1]), or 1 where that is 0."""
+    data = name.encode("utf-8") if isinstance(name, str) else bytes(name)
+    h = 0xCBF29CE484222325
+    for b in data:
+        h ^= b
+        h = (h * 0x100000001B3) % 2**64
+    return h or 1
+
+
+def session_references(root) -> dict:
+    """The reference records of every session file of a container ([P3]): session id -> list of
+    (key, since ms), keys not 0. Whether a session is alive is a lock ([P1]): a reader that acts
+    on records checks it (``fcntl.flock(fd, LOCK_EX | LOCK_NB)`` succeeding means dead)."""
+    out = {}
+    sessions = os.path.join(os.fspath(root), ".dafstore", "sessions")
+    for leaf in sorted(os.listdir(sessions)):
+        sid = leaf[: -len(".lock")] if leaf.endswith(".lock") else None
+        if not sid or len(sid) != 32 or any(c not in "0123456789abcdef" for c in sid):
+            continue
+        with open(os.path.join(sessions, leaf), "rb") as f:
+            data = f.read()
+        recs = []
+        for at in range(0, len(data) - len(data) % 16, 16):
+            key = int.from_bytes(data[at : at + 8], "little")
+            since = int.from_bytes(data[at + 8 : at + 16], "little", signed=True)
+            if key:
+                recs.append((key, since))
+        out[sid] = recs
+    return out

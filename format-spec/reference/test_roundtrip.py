@@ -97,6 +97,38 @@ def test_dafctl_hold_runs_a_python_reader(fixtures):
     assert run.stdout.splitlines() == ["held sparse/rows a/b/c", "read 3"]
 
 
+def test_the_reference_key_is_the_spec_example():
+    assert dafreader.reference_key("date/2026-01-02") == 0xE2F0B1F1952DBD01
+    assert dafreader.reference_key("date/2026-01-02").to_bytes(8, "little").hex(" ") == (
+        "01 bd 2d 95 f1 b1 f0 e2"
+    )
+
+
+def test_a_held_name_is_a_record_in_the_holders_session_file(fixtures):
+    """What `dafctl hold` holds is in its session file as [P3] says: a reader in another language
+    can see (and take) references without the catalog."""
+    root, _ = fixtures
+    dafctl = tool("DAFCTL", "dafctl")
+    if not dafctl.is_file():
+        pytest.skip(f"{dafctl} not built")
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import dafreader
+        keys = [k for recs in dafreader.session_references({str(root)!r}).values() for k, _ in recs]
+        print(sorted(keys) == sorted([dafreader.reference_key("sparse/rows"),
+                                      dafreader.reference_key("a/b/c")]))
+    """)
+    argv = dafreader.hold_command(
+        root, ["sparse/rows", "a/b/c"], [sys.executable, "-c", script], dafctl=str(dafctl)
+    )
+    run = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["held sparse/rows a/b/c", "True"]
+    after = [k for recs in dafreader.session_references(root).values() for k, _ in recs]
+    assert after == [], "the holder's records went with its session"
+
+
 def test_run_held_reexecutes_under_dafctl_hold(fixtures, tmp_path):
     """`run_held` at the top of a script: the script runs again under `dafctl hold`."""
     root, _ = fixtures

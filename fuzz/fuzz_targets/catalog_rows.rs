@@ -3,7 +3,9 @@
 //! not the JSON the engine writes or disagree with the table's file, shapes that are not JSON or
 //! overflow, negative or huge sizes and counts, rows for names that are not valid names, file rows
 //! for other suffixes, unfinished publishes whose staging location points outside the container
-//! (relative with `..`, or absolute), sessions and references of any id. The fuzzer builds the rows
+//! (relative with `..`, or absolute), sessions of any id, and session files holding any bytes where
+//! reference records belong (SPEC [P3]; a dead session's records are read for display only). The
+//! fuzzer builds the rows
 //! (structured input, `arbitrary`) into a real catalog with the engine's schema, then runs every
 //! entry point that trusts the catalog: fsck (inspect, then repair), read-only open, read-write
 //! open (recovery and gc), listing, opening and reading every array, holders, remove.
@@ -65,7 +67,7 @@ fn template() -> &'static Template {
         }
         let conn = rusqlite::Connection::open(dir.join(".dafstore/catalog.sqlite")).expect("db");
         conn.execute_batch(
-            "DELETE FROM refs; DELETE FROM inplace_writers; DELETE FROM sessions;
+            "DELETE FROM inplace_writers; DELETE FROM sessions;
              DELETE FROM array_files; DELETE FROM arrays; PRAGMA wal_checkpoint(TRUNCATE);",
         )
         .expect("empty the catalog");
@@ -198,6 +200,8 @@ const TABS: &[&str] = &[
 struct Rows {
     user_version: i64,
     sql: Vec<(&'static str, Vec<Value>)>,
+    /// Session files (`.dafstore/sessions/<id>.lock`, nobody holding their lock) and their bytes.
+    session_files: Vec<(String, Vec<u8>)>,
 }
 
 fn rows(u: &mut Unstructured<'_>, outside: &Path) -> Result<Rows> {
@@ -283,14 +287,19 @@ fn rows(u: &mut Unstructured<'_>, outside: &Path) -> Result<Rows> {
     }
     names.extend(NAMES.iter().map(|s| s.to_string()));
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    for _ in 0..u.int_in_range(0..=4)? {
-        sql.push((
-            "INSERT OR REPLACE INTO refs(session, name, since) VALUES (?1, ?2, 0)",
-            vec![
-                Value::Text(pick(u, &sessions)?),
-                Value::Text(pick(u, &names)?),
-            ],
-        ));
+    let mut session_files = Vec::new();
+    for _ in 0..u.int_in_range(0..=2)? {
+        // Records of the names (keys as SPEC [P3] computes them), then any bytes.
+        let mut bytes = Vec::new();
+        for _ in 0..u.int_in_range(0..=3)? {
+            let n = pick(u, &names)?;
+            let key = dafstore::ArrayName::new(&n).map_or(u.arbitrary()?, |a| a.key());
+            bytes.extend_from_slice(&key.to_le_bytes());
+            bytes.extend_from_slice(&u.arbitrary::<i64>()?.to_le_bytes());
+        }
+        let tail: Vec<u8> = u.arbitrary()?;
+        bytes.extend_from_slice(&tail[..tail.len().min(40)]);
+        session_files.push((pick(u, &sessions[..2])?, bytes));
     }
     for _ in 0..u.int_in_range(0..=2)? {
         sql.push((
@@ -329,7 +338,11 @@ fn rows(u: &mut Unstructured<'_>, outside: &Path) -> Result<Rows> {
     } else {
         current
     };
-    Ok(Rows { user_version, sql })
+    Ok(Rows {
+        user_version,
+        sql,
+        session_files,
+    })
 }
 
 fn read_everything(c: &Container) {
@@ -385,6 +398,12 @@ fuzz_target!(|data: &[u8]| {
             let _ = conn.execute(sql, rusqlite::params_from_iter(params.iter()));
         }
         let _ = conn.pragma_update(None, "user_version", rows.user_version);
+    }
+    for (id, bytes) in &rows.session_files {
+        let _ = fs::write(
+            root.join(".dafstore/sessions").join(format!("{id}.lock")),
+            bytes,
+        );
     }
 
     fsck(&root, false);

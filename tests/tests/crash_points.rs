@@ -376,7 +376,8 @@ fn after_a_failed_finishing_step_of_a_publish_the_same_process_opens_the_new_gen
 }
 
 /// Remove steps: name, spec reader before recovery, next open, catalog state at that point.
-const REMOVE_POINTS: [(&str, Gen, Gen, ArrayState); 4] = [
+const REMOVE_POINTS: [(&str, Gen, Gen, ArrayState); 5] = [
+    ("remove.after_scan", Gen::Old, Gen::Old, ArrayState::Live),
     ("remove.mark_mid_tx", Gen::Old, Gen::Old, ArrayState::Live),
     (
         "remove.after_mark_removing",
@@ -571,6 +572,48 @@ fn a_removal_made_due_by_a_release_never_deletes_an_array_published_under_the_na
     drop(held);
     drop(c);
     check_after_open(&root, &expect_with("d", Some(9)), "release.before_stripe");
+}
+
+#[test]
+fn a_holder_that_lets_go_while_a_remove_looks_is_never_left_deferred_forever() {
+    // The remover sees this process's record of `d`, then waits; meanwhile this process releases
+    // `d`: its release reads the row still `live` and has nothing to do. The remover then marks
+    // `d` deleting and must look again ([P4]): it sees no holder and removes. Without the second
+    // look, `d` would stay `deleting` with nobody left to finish it.
+    let (t, root) = setup();
+    let go = t.path().join("go");
+    let c = Container::open(&root).unwrap();
+    let held = c.hold("d").unwrap();
+    let mut remover = Command::new(HELPER)
+        .arg("op")
+        .arg(&root)
+        .args(["remove", "d"])
+        .env(
+            "DAFSTORE_FAILPOINT",
+            format!("remove.after_scan:wait={}", go.display()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut err = std::io::BufReader::new(remover.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("waiting for") {
+            line.clear();
+            assert!(err.read_line(&mut line).unwrap() > 0, "the remover ended");
+        }
+    }
+    drop(held);
+    assert_eq!(rows(&root)["d"].0, ArrayState::Live, "nothing due yet");
+    std::fs::write(&go, b"").unwrap();
+    let out = remover.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "removed");
+    assert!(!rows(&root).contains_key("d"), "{:?}", rows(&root));
+    drop(c);
+    check_after_open(&root, &expect_with("d", None), "remove.after_scan");
 }
 
 #[test]

@@ -564,10 +564,11 @@ fn a_catalog_that_fails_the_sqlite_integrity_check_is_reported_and_rebuilt_by_fs
         // `PRAGMA integrity_check` finds the damage.
         let db = rusqlite::Connection::open(&catalog).unwrap();
         db.execute_batch(
-            "INSERT INTO refs VALUES ('00000000000000000000000000000000', 'x/a', 0);
+            "UPDATE arrays SET cached = 1, released_at = 5 WHERE name = 'x/a';
              PRAGMA writable_schema = ON;
-             UPDATE sqlite_master SET sql = 'CREATE INDEX refs_by_name ON refs(since)'
-               WHERE name = 'refs_by_name';
+             UPDATE sqlite_master
+               SET sql = 'CREATE INDEX arrays_cached ON arrays(created_at) WHERE cached = 1'
+               WHERE name = 'arrays_cached';
              PRAGMA writable_schema = OFF;",
         )
         .unwrap();

@@ -172,10 +172,7 @@ fn liveness_does_not_trust_pids_a_reused_pid_is_still_dead() {
     {
         let db = rusqlite::Connection::open(dir.join(".dafstore/catalog.sqlite")).unwrap();
         let n = db
-            .execute(
-                "UPDATE sessions SET pid = ?1",
-                [std::process::id()],
-            )
+            .execute("UPDATE sessions SET pid = ?1", [std::process::id()])
             .unwrap();
         assert_eq!(n, 1, "the dead holder's session row");
     }

@@ -6,9 +6,9 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{to_i64, Catalog, Lifecycle};
-use crate::format::name::name_key;
 use crate::error::{CatalogError, Occupant, Shortfall};
 use crate::format::lifecycle::Limits;
+use crate::format::name::name_key;
 
 /// `config` key of the capacity in bytes.
 const CAPACITY: &str = "capacity";
@@ -68,10 +68,13 @@ fn reserved_bytes(tx: &Transaction<'_>) -> rusqlite::Result<u64> {
 /// What eviction must know that the catalog does not record (SPEC [P3], [E5]): which names live
 /// sessions hold and when each name was last released. Read lazily: a write that fits needs
 /// neither.
+/// Key → the live sessions holding it, with when each took it ([P3]).
+pub(crate) type HeldByKey = std::collections::HashMap<u64, Vec<(String, i64)>>;
+
 pub(crate) trait Holds {
     /// Key → live sessions holding it; `None` if the references could not be read (then
     /// nothing is evictable).
-    fn held(&self) -> Option<&std::collections::HashMap<u64, Vec<(String, i64)>>>;
+    fn held(&self) -> Option<&HeldByKey>;
     /// The release clock of a key (ms since the epoch; 0 if never stamped).
     fn released(&self, key: u64) -> i64;
 }
@@ -133,7 +136,12 @@ fn occupants(tx: &Transaction<'_>, holds: &dyn Holds) -> rusqlite::Result<Vec<Oc
     let mut out = Vec::new();
     for (name, bytes, scratch, cached, state, writers) in rows {
         let sessions = holds.held().and_then(|h| h.get(&name_key(&name)));
-        if cached == 1 && state == "live" && writers == 0 && holds.held().is_some() && sessions.is_none() {
+        if cached == 1
+            && state == "live"
+            && writers == 0
+            && holds.held().is_some()
+            && sessions.is_none()
+        {
             continue; // evictable
         }
         let mut holders = Vec::new();

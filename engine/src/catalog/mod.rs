@@ -20,8 +20,8 @@ use crate::format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta, TableMeta};
 
 mod budget;
 pub use crate::format::lifecycle::Lifecycle;
-pub(crate) use budget::{Holds, Reserve};
 pub use budget::Usage;
+pub(crate) use budget::{HeldByKey, Holds, Reserve};
 
 /// Catalog schema version (`PRAGMA user_version`). 2 adds tables: `kind` may be `table` and the
 /// column `tab` holds a table's rows, columns and types (JSON). 3 adds the cache (SPEC 9.7): the
@@ -1297,8 +1297,7 @@ fn reap_session_tx(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<()> {
 }
 
 /// The condition under which an entry nobody holds is removed ([W8] deferred, [P6] scratch).
-const DUE: &str =
-    "(state = 'deleting' OR (state = 'live' AND scratch = 1 AND ever_held = 1))";
+const DUE: &str = "(state = 'deleting' OR (state = 'live' AND scratch = 1 AND ever_held = 1))";
 
 impl Catalog {
     /// Records that `name` has been held ([P6]; once per entry, not per reference).
@@ -1472,7 +1471,9 @@ impl Catalog {
                 .query_map([], |r| {
                     Ok(HolderRow {
                         session: r.get(0)?,
-                        pid: r.get::<_, Option<i64>>(1)?.and_then(|p| u32::try_from(p).ok()),
+                        pid: r
+                            .get::<_, Option<i64>>(1)?
+                            .and_then(|p| u32::try_from(p).ok()),
                         started_at_ms: r.get(2)?,
                         arrays: Vec::new(),
                     })
@@ -1857,9 +1858,9 @@ mod migration_tests {
         })
         .unwrap();
         assert_eq!(cat.limits().unwrap().capacity, Some(5));
-        struct NoHolds(std::collections::HashMap<u64, Vec<(String, i64)>>);
+        struct NoHolds(HeldByKey);
         impl Holds for NoHolds {
-            fn held(&self) -> Option<&std::collections::HashMap<u64, Vec<(String, i64)>>> {
+            fn held(&self) -> Option<&HeldByKey> {
                 Some(&self.0)
             }
             fn released(&self, _: u64) -> i64 {

@@ -4,12 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::clock::Stamps;
 use super::shared::Shared;
-use crate::catalog::{Holds, Lifecycle, Reserve};
+use crate::catalog::{HeldByKey, Holds, Lifecycle, Reserve};
 use crate::error::WriteError;
 use crate::failpoint::failpoint;
 use crate::format::name::ArrayName;
@@ -181,7 +180,7 @@ impl Shared {
 /// [`Holds`] read at first use: every live session's references, and the release clock.
 pub(crate) struct LazyHolds<'a> {
     shared: &'a Shared,
-    held: OnceLock<Option<HashMap<u64, Vec<(String, i64)>>>>,
+    held: OnceLock<Option<HeldByKey>>,
     stamps: Stamps,
 }
 
@@ -196,7 +195,7 @@ impl<'a> LazyHolds<'a> {
 }
 
 impl Holds for LazyHolds<'_> {
-    fn held(&self) -> Option<&HashMap<u64, Vec<(String, i64)>>> {
+    fn held(&self) -> Option<&HeldByKey> {
         self.held
             .get_or_init(|| self.shared.scan_holders().ok().map(|h| h.by_key))
             .as_ref()

@@ -25,6 +25,7 @@ impl Shared {
         // Under the exclusive stripe no opener is between its record and its read of the row
         // ([P4]): whoever holds the name now has a record, and nobody can start holding it.
         let holders = self.live_holders_w(&name)?;
+        failpoint!("remove.after_scan");
         let start = self.catalog().begin_remove(name.as_str(), holders)?;
         match start {
             RemoveStart::NotFound => Err(WriteError::NotFound {

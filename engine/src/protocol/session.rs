@@ -78,12 +78,10 @@ pub(super) fn try_start_session(
     ))?;
     file.lock()
         .map_err(io_at(&tmp, "lock session", ContainerError::io))?;
-    // Room for the first references before the file is visible ([P3]).
-    super::slots::preallocate(&file).map_err(io_at(
-        &tmp,
-        "make room for references",
-        ContainerError::io,
-    ))?;
+    // Room for the first references before the file is visible ([P3]). Best effort: on a full
+    // file system the session still starts (removals must work there, [Q3]); a reference then
+    // needs room when it is taken.
+    let _ = super::slots::preallocate(&file);
     // Renamed only once locked: a session file under its final name is always locked by a
     // live process ([P1]).
     sessions.rename(tmp_leaf, &sessions, leaf).map_err(io_at(

@@ -32,7 +32,13 @@ pub(crate) struct Slots {
 impl Slots {
     /// Writes a record for `name` (its key last in the record's bytes: a reader that sees the key
     /// sees a whole record or the key alone, [P3]).
-    pub(crate) fn take(&mut self, file: &File, name: &str, key: u64, now_ms: i64) -> io::Result<()> {
+    pub(crate) fn take(
+        &mut self,
+        file: &File,
+        name: &str,
+        key: u64,
+        now_ms: i64,
+    ) -> io::Result<()> {
         if self.by_name.contains_key(name) {
             return Ok(());
         }
@@ -111,7 +117,7 @@ pub(crate) fn read_records(file: &File) -> io::Result<Vec<(u64, i64)>> {
 #[derive(Default, Debug)]
 pub(crate) struct Held {
     /// Key → the live sessions with a record of it, with the time each took it.
-    pub(crate) by_key: HashMap<u64, Vec<(String, i64)>>,
+    pub(crate) by_key: crate::catalog::HeldByKey,
     /// Live sessions whose records were read, with the records.
     pub(crate) sessions: Vec<(String, Vec<(u64, i64)>)>,
     /// With [`Shared::scan_records`]`(true)`: dead sessions whose files are still there, with
