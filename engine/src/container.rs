@@ -200,6 +200,12 @@ impl Container {
             .scan_holders()
             .map_err(|e| OpenError::io(self.shared.dir.join("sessions"), "read the references", e))?
             .holders(crate::format::name::name_key(&info.name));
+        info.released_at = last_release(
+            info.released_at,
+            &crate::protocol::clock::Stamps::default(),
+            &self.shared.root,
+            &info.name,
+        );
         info.local_refs = self.shared.local_count(&info.name);
         Ok(info)
     }
@@ -217,8 +223,11 @@ impl Container {
                 path: self.shared.dir.join("sessions"),
                 source: e,
             })?;
+        let stamps = crate::protocol::clock::Stamps::default();
         for info in &mut infos {
             info.holders = held.holders(crate::format::name::name_key(&info.name));
+            info.released_at =
+                last_release(info.released_at, &stamps, &self.shared.root, &info.name);
             info.local_refs = self.shared.local_count(&info.name);
         }
         Ok(infos)
@@ -374,4 +383,20 @@ pub(crate) fn locate(path: &Path) -> Result<(PathBuf, PathBuf), ContainerError> 
     }
     read_container_yaml(&version_file)?;
     Ok((root, dir))
+}
+
+/// An entry's last release time ([E5]): the later of the catalog's (set at publish) and the
+/// release clock's.
+fn last_release(
+    catalog: Option<i64>,
+    stamps: &crate::protocol::clock::Stamps,
+    root: &Path,
+    name: &str,
+) -> Option<i64> {
+    let clock = stamps.get(root, crate::format::name::name_key(name));
+    match catalog {
+        Some(at) => Some(at.max(clock)),
+        None if clock > 0 => Some(clock),
+        None => None,
+    }
 }

@@ -479,6 +479,15 @@ impl Catalog {
         }
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err("enable foreign keys"))?;
+        // Stable plans: without it, a statement whose plan could depend on a bound value (a
+        // partial index, STAT4) is prepared again at every new binding; the open path's row
+        // lookup paid a full re-prepare per call. Every partial index's condition is a literal in
+        // the queries that use it.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(err("enable the query planner stability guarantee"))?;
         let mut cat = Catalog {
             conn: Some(conn),
             path: path.to_path_buf(),

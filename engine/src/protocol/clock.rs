@@ -50,12 +50,19 @@ impl Stamps {
     pub(crate) fn get(&self, root: &std::path::Path, key: u64) -> i64 {
         let buf = self.0.get_or_init(|| {
             let mut chunk = vec![0u8; (SLOTS * 8) as usize];
-            match open(root).and_then(|f| f.read_at(&mut chunk, 0)) {
-                Ok(n) => {
+            // Never created by a reader (read-only handles change nothing): missing is zeros.
+            let file = beneath::reserved(root, "locks")
+                .and_then(|d| d.open_file(std::ffi::OsStr::new(FILE), false))
+                .ok()
+                .flatten()
+                .filter(|(_, md)| md.is_file())
+                .map(|(f, _)| f);
+            match file.map(|f| f.read_at(&mut chunk, 0)) {
+                Some(Ok(n)) => {
                     chunk.truncate(n);
                     chunk
                 }
-                Err(_) => Vec::new(),
+                _ => Vec::new(),
             }
         });
         let at = ((key % SLOTS) * 8) as usize;
