@@ -240,7 +240,17 @@ impl Container {
             Some(false) => Ok(()),
             // Scratch and held before: removed now unless held. Marked scratch before looking
             // again, so a holder that let go meanwhile finishes it at its release ([P4]).
-            Some(true) => self.shared.settle_locked(&held).map(|_| ()),
+            Some(true) => {
+                // Holders letting go from now on read the row ([P4]).
+                crate::protocol::clock::bump_removals(&self.shared).map_err(|e| {
+                    WriteError::io(
+                        self.shared.dir.join("locks").join("removals"),
+                        "count a removal",
+                        e,
+                    )
+                })?;
+                self.shared.settle_locked(&held).map(|_| ())
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Reference counts within one process: a held array's removal is deferred until the last
-//! reference goes, scratch arrays vanish after their last release, counts touch the catalog only
-//! on 0→1 and 1→0, and handles hold references for as long as they map the array.
+//! reference goes, scratch arrays vanish after their last release, counts touch the session file
+//! only on 0→1 and 1→0, and handles hold references for as long as they map the array.
 
 use dafstore::{ArrayState, Container, OpenError, Removal, WriteError};
 use dafstore_tests::holders_of;
@@ -172,4 +172,22 @@ fn the_former_names_still_answer_as_the_new_ones() {
     );
     let names = |v: Vec<dafstore::ArrayInfo>| v.into_iter().map(|i| i.name).collect::<Vec<_>>();
     assert_eq!(names(c.records().unwrap()), names(c.info_all().unwrap()));
+}
+
+#[test]
+fn an_entry_made_scratch_while_held_is_removed_by_its_last_release() {
+    // Taken while persistent, so the release would skip the row read if nothing had changed:
+    // making it scratch counts as a removal to come (SPEC [P4]'s counter), and the release sees it.
+    let (_d, c) = container();
+    c.write_dense::<f64>("x", &[2], &[1.0, 2.0]).unwrap();
+    let held = c.hold("x").unwrap();
+    c.set_scratch("x", true).unwrap();
+    assert!(c.root().join("x.array").exists(), "held: kept");
+    assert_eq!(c.ls().unwrap(), ["x"], "still open to new holders");
+    drop(held);
+    assert!(
+        !c.root().join("x.array").exists(),
+        "the last release removes it (SPEC [P6])"
+    );
+    assert!(c.ls().unwrap().is_empty());
 }

@@ -1,3 +1,9 @@
+//! The removal counter (SPEC [P4]) and the release clock (SPEC [E5]).
+//!
+//! The removal counter `.dafstore/locks/removals` (a little-endian u64) grows by one whenever a
+//! removal is deferred or an entry becomes scratch; a release may skip reading the row if it has
+//! not changed since the reference was taken.
+//!
 //! The release clock (SPEC [E5]): `.dafstore/locks/released`, 65,536 little-endian u64 slots of
 //! ms since the epoch, slot `key mod 65536` stamped by every last release of a name. Releases
 //! write no catalog row ([P3]), so this is what orders eviction besides the catalog's
@@ -16,16 +22,58 @@ pub(crate) const SLOTS: u64 = 65_536;
 /// The clock file's name in `.dafstore/locks/`.
 pub(crate) const FILE: &str = "released";
 
+/// The removal counter's name in `.dafstore/locks/`.
+pub(crate) const REMOVALS: &str = "removals";
+
 /// Opens (creating it if missing) the release clock of the container at `root`.
 pub(crate) fn open(root: &std::path::Path) -> io::Result<File> {
+    open_locks_file(root, FILE)
+}
+
+/// Opens (creating it if missing) `.dafstore/locks/<leaf>`, a regular file.
+fn open_locks_file(root: &std::path::Path, leaf: &str) -> io::Result<File> {
     let locks = beneath::reserved(root, "locks").map_err(path_io)?;
     let (file, md) = locks
-        .open_or_create_file(std::ffi::OsStr::new(FILE))
+        .open_or_create_file(std::ffi::OsStr::new(leaf))
         .map_err(path_io)?;
     if !md.is_file() {
-        return Err(io::Error::other("the release clock is not a regular file"));
+        return Err(io::Error::other(format!(
+            "{}: not a regular file",
+            root.join(crate::format::RESERVED_DIR)
+                .join("locks")
+                .join(leaf)
+                .display()
+        )));
     }
     Ok(file)
+}
+
+/// The removal counter now ([P4]); an error if it cannot be read (then a release reads the row).
+pub(crate) fn removals(shared: &Shared) -> io::Result<u64> {
+    let p = shared.here();
+    let mut guard = crate::sync::lock(&p.removals);
+    if guard.is_none() {
+        *guard = Some(open_locks_file(&shared.root, REMOVALS)?);
+    }
+    let Some(file) = guard.as_ref() else {
+        return Err(io::Error::other("no removal counter"));
+    };
+    let mut b = [0u8; 8];
+    let n = file.read_at(&mut b, 0)?;
+    Ok(if n == 8 { u64::from_le_bytes(b) } else { 0 })
+}
+
+/// Adds one to the removal counter ([P4]), under an exclusive `flock` of it so that no increment
+/// is lost.
+pub(crate) fn bump_removals(shared: &Shared) -> io::Result<()> {
+    let file = open_locks_file(&shared.root, REMOVALS)?;
+    file.lock()?;
+    let mut b = [0u8; 8];
+    let n = file.read_at(&mut b, 0)?;
+    let now = if n == 8 { u64::from_le_bytes(b) } else { 0 };
+    file.write_all_at(&now.wrapping_add(1).to_le_bytes(), 0)?;
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    file.unlock()
 }
 
 /// Stamps `key`'s slot with `ms`.

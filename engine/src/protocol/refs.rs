@@ -70,10 +70,19 @@ impl Shared {
         slots
             .take(&session._lock, name.as_str(), name.key(), now_ms())
             .map_err(|e| OpenError::io(session.path.clone(), "record a reference", e))?;
+        // Read under the shared stripe, so before any removal of the name marked from now on
+        // ([P4]): unchanged at the release, nothing can have become due meanwhile.
+        let removals = super::clock::removals(self).ok();
         let outcome = self.check_taken(name);
         match &outcome {
-            Ok(Retained::Held(_)) => {
+            Ok(Retained::Held(row)) => {
                 counts.insert(name.to_string(), 1);
+                let scratch = row
+                    .as_ref()
+                    .is_none_or(|r| r.lifecycle == Lifecycle::Scratch);
+                if let (Some(n), false) = (removals, scratch) {
+                    slots.note_quiet(name.as_str(), n);
+                }
             }
             _ => {
                 // Zeroed while the stripe is still held shared: nobody deciding under the
@@ -169,14 +178,22 @@ impl Shared {
             Some(_) => {}
         }
         let p = self.here();
+        let mut quiet = None;
         if let Some(session) = &p.session {
-            lock(&p.slots)
+            let mut slots = lock(&p.slots);
+            slots
                 .clear(&session._lock, name.as_str())
                 .map_err(|e| WriteError::io(session.path.clone(), "drop a reference", e))?;
+            quiet = slots.take_quiet(name.as_str());
         }
         counts.remove(name.as_str());
         drop(counts);
         self.stamp_release(name);
+        // The counter is read after the record is zeroed ([P4]): if no removal was deferred and
+        // no entry became scratch since the reference was taken, nothing can be due.
+        if quiet.is_some() && quiet == super::clock::removals(self).ok() {
+            return Ok(());
+        }
         failpoint!("release.before_stripe");
         self.settle(name)?;
         Ok(())

@@ -33,6 +33,15 @@ impl Shared {
                 name: name.to_string(),
             }),
             RemoveStart::Deferred => {
+                // Before looking again: a holder letting go from now on sees the counter
+                // changed and reads the row ([P4]).
+                super::clock::bump_removals(self).map_err(|e| {
+                    WriteError::io(
+                        self.dir.join("locks").join("removals"),
+                        "count a removal",
+                        e,
+                    )
+                })?;
                 // Marked `deleting` before looking again: a holder that dropped its record
                 // since our first look either is seen gone now or reads our mark at its
                 // release and finishes the removal itself ([P4]).

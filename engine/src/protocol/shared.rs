@@ -69,6 +69,8 @@ pub(crate) struct Proc {
     pub(super) slots: Mutex<super::slots::Slots>,
     /// The release clock ([E5]), opened at the first release.
     pub(super) clock: Mutex<Option<File>>,
+    /// The removal counter ([P4]), opened at the first reference.
+    pub(super) removals: Mutex<Option<File>>,
     /// References that handles inherited through fork stand for but that this process could not
     /// take again (the array was no longer live): their release touches nothing else ([P2]).
     pub(super) unheld: Mutex<Counts>,
@@ -168,6 +170,7 @@ impl Proc {
             counts: Mutex::new(held),
             slots: Mutex::new(slots),
             clock: Mutex::new(None),
+            removals: Mutex::new(None),
             unheld: Mutex::new(unheld),
             writers: Mutex::new(writers),
             unheld_writers: Mutex::new(unheld_writers),
@@ -187,6 +190,7 @@ impl Proc {
             counts: Mutex::new(HashMap::new()),
             slots: Mutex::new(super::slots::Slots::default()),
             clock: Mutex::new(None),
+            removals: Mutex::new(None),
             unheld: Mutex::new(HashMap::new()),
             writers: Mutex::new(HashMap::new()),
             unheld_writers: Mutex::new(HashMap::new()),

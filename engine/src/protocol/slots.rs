@@ -27,6 +27,9 @@ pub(crate) struct Slots {
     by_name: HashMap<String, u64>,
     free: Vec<u64>,
     next: u64,
+    /// For each name held: the removal counter when its reference was taken, if it could be
+    /// read and the row was not scratch then (its release may skip reading the row, [P4]).
+    quiet: HashMap<String, u64>,
 }
 
 impl Slots {
@@ -58,6 +61,16 @@ impl Slots {
         fence(Ordering::SeqCst);
         self.by_name.insert(name.to_string(), index);
         Ok(())
+    }
+
+    /// Notes the removal counter read when `name`'s reference was taken ([P4]).
+    pub(crate) fn note_quiet(&mut self, name: &str, removals: u64) {
+        self.quiet.insert(name.to_string(), removals);
+    }
+
+    /// The removal counter noted for `name` ([`Slots::note_quiet`]), forgotten.
+    pub(crate) fn take_quiet(&mut self, name: &str) -> Option<u64> {
+        self.quiet.remove(name)
     }
 
     /// Zeroes `name`'s record (its key): the reference is dropped for every reader.
