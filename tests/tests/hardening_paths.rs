@@ -550,3 +550,36 @@ fn a_fifo_or_link_in_place_of_the_catalog_is_refused_at_open_without_blocking() 
         );
     }
 }
+
+#[test]
+fn a_directory_in_place_of_the_removal_counter_fails_a_deferred_remove_naming_it_and_loses_nothing()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("c");
+    let c = Container::create(&root).unwrap();
+    c.write_dense::<f64>("x", &[2], &[1.0, 2.0]).unwrap();
+    let counter = root.join(".dafstore/locks/removals");
+    let _ = fs::remove_file(&counter);
+    fs::create_dir(&counter).unwrap();
+    let held = c.hold("x").unwrap();
+    match c.remove("x") {
+        Err(WriteError::Io(e)) => assert!(e.path.ends_with("locks/removals"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    // The mark is committed: gone for new holders; the holder keeps it; its release (which
+    // cannot read the counter, so reads the row) finishes the removal.
+    assert!(c.ls().unwrap().is_empty());
+    assert_eq!(&*c.open_dense::<f64>("x").unwrap(), &[1.0, 2.0]);
+    drop(held);
+    assert!(
+        !root.join("x.array").exists(),
+        "the last release removed it"
+    );
+    // The release clock in the same state: releases and eviction order go on without it.
+    let clock = root.join(".dafstore/locks/released");
+    let _ = fs::remove_file(&clock);
+    fs::create_dir(&clock).unwrap();
+    c.write_dense::<f64>("y", &[1], &[3.0]).unwrap();
+    drop(c.hold("y").unwrap());
+    assert!(c.info("y").unwrap().released_at.is_some());
+}
