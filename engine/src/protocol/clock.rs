@@ -89,31 +89,58 @@ pub(crate) fn stamp(shared: &Shared, key: u64, ms: i64) -> io::Result<()> {
     file.write_all_at(&ms.to_le_bytes(), (key % SLOTS) * 8)
 }
 
-/// The stamps of the release clock, read once at first use.
+/// The stamps of the release clock: each read with one `pread` of its 8 bytes, or, after
+/// [`Stamps::WHOLE_AFTER`] lookups, the whole file read once.
 #[derive(Default)]
-pub(crate) struct Stamps(std::sync::OnceLock<Vec<u8>>);
+pub(crate) struct Stamps {
+    file: std::sync::OnceLock<Option<File>>,
+    whole: std::sync::OnceLock<Vec<u8>>,
+    lookups: std::sync::atomic::AtomicUsize,
+}
 
 impl Stamps {
+    /// Lookups answered one `pread` each before the whole file is read.
+    const WHOLE_AFTER: usize = 256;
+
     /// `key`'s stamp (0 when never stamped or unreadable).
     pub(crate) fn get(&self, root: &std::path::Path, key: u64) -> i64 {
-        let buf = self.0.get_or_init(|| {
+        let Some(file) = self
+            .file
+            .get_or_init(|| {
+                // Never created by a reader (read-only handles change nothing): missing is zeros.
+                beneath::reserved(root, "locks")
+                    .and_then(|d| d.open_file(std::ffi::OsStr::new(FILE), false))
+                    .ok()
+                    .flatten()
+                    .filter(|(_, md)| md.is_file())
+                    .map(|(f, _)| f)
+            })
+            .as_ref()
+        else {
+            return 0;
+        };
+        let at = (key % SLOTS) * 8;
+        let n = self
+            .lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n < Self::WHOLE_AFTER && self.whole.get().is_none() {
+            let mut b = [0u8; 8];
+            return match file.read_at(&mut b, at) {
+                Ok(8) => i64::from_le_bytes(b),
+                _ => 0,
+            };
+        }
+        let buf = self.whole.get_or_init(|| {
             let mut chunk = vec![0u8; (SLOTS * 8) as usize];
-            // Never created by a reader (read-only handles change nothing): missing is zeros.
-            let file = beneath::reserved(root, "locks")
-                .and_then(|d| d.open_file(std::ffi::OsStr::new(FILE), false))
-                .ok()
-                .flatten()
-                .filter(|(_, md)| md.is_file())
-                .map(|(f, _)| f);
-            match file.map(|f| f.read_at(&mut chunk, 0)) {
-                Some(Ok(n)) => {
+            match file.read_at(&mut chunk, 0) {
+                Ok(n) => {
                     chunk.truncate(n);
                     chunk
                 }
-                _ => Vec::new(),
+                Err(_) => Vec::new(),
             }
         });
-        let at = ((key % SLOTS) * 8) as usize;
+        let at = at as usize;
         buf.get(at..at + 8)
             .and_then(|b| b.try_into().ok())
             .map_or(0, i64::from_le_bytes)
