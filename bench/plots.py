@@ -10,6 +10,8 @@ It runs nothing: it reads the JSON the benchmarks wrote and draws what they meas
                           size, as the array's bytes ÷ the median time                 suite.json
   pss_8_processes.png     total PSS of 8 processes reading one 1 GiB array / table     suite.json,
                                                                                         tables_share.json
+  pss_by_processes.png    total PSS (and its anonymous part) of 1, 2, 4, 8 processes
+                          reading one 1 GiB array, per reader                          pss_sweep.json
   refs_by_processes.png   retain + release ops/s by number of processes                suite.json
   scale.png               catalog operations by number of arrays in the container      suite.json
   tables_publish.png      publishing a 1 GiB table, every round                        tables_share_publish.json
@@ -21,8 +23,9 @@ out those panels or points. Titles carry the run's date and machine as recorded 
 Output is deterministic: the Agg backend, no software or date metadata in the PNG, fixed sizes,
 fonts and colours; re-running on the same results with the same matplotlib rewrites identical bytes.
 
-The number of processes is fixed at 8 in every memory measurement committed so far (suite.py and
-tables_share.py), so there is no figure of PSS *against* the number of processes: see bench/README.md.
+suite.py and tables_share.py measure memory at 8 processes only (pss_8_processes.png); PSS
+*against* the number of processes (1, 2, 4, 8) comes from bench/pss_sweep.py (pss_by_processes.png),
+arrays only: tables are still measured at 8 processes alone.
 """
 
 from __future__ import annotations
@@ -365,6 +368,68 @@ def pss_8_processes(suite, tables, out):
     return save(fig, out, "pss_8_processes.png")
 
 
+def pss_by_processes(sweep, out):
+    """Total PSS of N = 1, 2, 4, 8 processes that each map (or load) and read all of one array."""
+    if not sweep or not sweep.get("results"):
+        return "pss_sweep.json has no results"
+    size, m = sweep["size"], sweep["machine"]
+    styles = {  # reader: (colour, marker, line width)
+        "dafstore (Rust)": (DAF, "o", 2.0),
+        "dafstore (Python)": (DAF_LIGHT, "s", 1.6),
+        "np.memmap": (COLOURS["np.memmap"], "D", 1.3),
+        "pyarrow": (COLOURS["pyarrow"], "^", 1.3),
+        "polars": (COLOURS["polars"], "v", 1.3),
+    }
+    lines, procs, skipped = [], set(), []
+    for name, by_n in sweep["results"].items():
+        pts = sorted((int(k), r["Pss"] / size, r["Pss_Anon"] / size) for k, r in by_n.items() if "Pss" in r)
+        skipped += [f"{name} at {k} processes" for k, r in by_n.items() if "skipped" in r]
+        if pts:
+            how = next((r["how"] for r in by_n.values() if r.get("how")), "")
+            lines.append((name, how, pts, *styles.get(name, ("#555555", "x", 1.2))))
+            procs.update(p for p, _, _ in pts)
+    if not lines:
+        return "pss_sweep.json has no measured case"
+    procs = sorted(procs)
+    top = max(t for _, _, pts, *_ in lines for _, t, _ in pts)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.4), squeeze=False)
+    for ax, ymax, title in ((axes[0][0], max(top, max(procs)) * 1.08, "every reader"),
+                            (axes[0][1], 1.35, "zoom: 0 to 1.35× (readers that copy leave the frame)")):
+        ax.plot(procs, procs, ":", color=COLOURS["floor"], lw=0.9, label="N × the array (a private copy each)")
+        ax.axhline(1.1, color="black", lw=0.8, ls="--", label="goal ≤ 1.1× (at 8 processes)")
+        for name, how, pts, colour, marker, lw in lines:
+            xs, tots, anons = zip(*pts)
+            ax.plot(xs, tots, "-", color=colour, marker=marker, lw=lw,
+                    label=f"{name}: {how}" if how else name)
+            ax.plot(xs, anons, "--", color=colour, marker=marker, lw=0.9, ms=4, mfc="none")
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(procs))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(count_formatter))
+        ax.set_xlim(procs[0] / 1.15, procs[-1] * 1.15)
+        ax.set_ylim(0, ymax)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.set_xlabel("processes reading the array at once")
+        ax.set_title(title, fontsize=9)
+    axes[0][0].set_ylabel("sum of the processes' PSS ÷ the array")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, bbox_to_anchor=(0.5, 0.085), frameon=False, fontsize=7)
+    fs = m.get("file_system", {})
+    fig.suptitle(f"Memory against the number of processes: one {size_label(size)} f64 array, "
+                 f"each process maps (or loads) and sums all of it\n"
+                 f"bench/pss_sweep.py, {m['date']}: {m['cpus']} CPUs ({m['cpu']}), {m['memory']} RAM, "
+                 f"Linux {m['kernel']}, data on {fs.get('fstype', '?')}; measured once per point", fontsize=9)
+    note = ("Solid: total PSS (sum of /proc/PID/smaps_rollup Pss over the N processes, each holding the array); "
+            "dashed, same colour and hollow marker: of which anonymous (Pss_Anon: private copies, heaps, "
+            "interpreters). A shared page counts once across the processes that map it, so a reader that maps "
+            "stays near 1× plus each process's own baseline. Source: bench/results/pss_sweep.json.")
+    if skipped:
+        note += " Not measured (memory): " + ", ".join(skipped) + "."
+    footnote(fig, note)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.86, bottom=0.36, wspace=0.15)
+    return save(fig, out, "pss_by_processes.png")
+
+
 def refs_by_processes(suite, out):
     fss = [fs for fs in file_systems(suite) if "refs" in suite["raw"][fs]]
     if not fss:
@@ -503,10 +568,12 @@ def main(argv=None):
     suite = load(a.results, "suite.json")
     tables = load(a.results, "tables_share.json")
     pub = load(a.results, "tables_share_publish.json")
+    sweep = load(a.results, "pss_sweep.json")
     jobs = [
         ("open_latency.png", lambda: open_latency(suite, out) if suite else "no suite.json"),
         ("publish_throughput.png", lambda: publish_throughput(suite, out) if suite else "no suite.json"),
         ("pss_8_processes.png", lambda: pss_8_processes(suite, tables, out)),
+        ("pss_by_processes.png", lambda: pss_by_processes(sweep, out) if sweep else "no pss_sweep.json"),
         ("refs_by_processes.png", lambda: refs_by_processes(suite, out) if suite else "no suite.json"),
         ("scale.png", lambda: scale(suite, out) if suite else "no suite.json"),
         ("tables_publish.png", lambda: tables_publish(pub, out)),
