@@ -358,7 +358,7 @@ def pss_8_processes(suite, tables, out):
         ax.set_title(p["title"], fontsize=8, loc="left")
         ax.set_xlabel("× the data's size — solid: total PSS; hatched: of which anonymous; "
                       "dashed line: goal ≤ 1.1×")
-    fig.suptitle("Memory of 8 processes sharing one dataset (8 is the only process count measured)",
+    fig.suptitle("Memory of 8 processes sharing one dataset (1, 2, 4, 8 processes, arrays: pss_by_processes.png)",
                  fontsize=10)
     footnote(fig, "PSS counts a shared page once across the processes that map it; anonymous memory is each "
                   "process's private copy. Array case: totals of /proc/PID/smaps_rollup Pss and Pss_Anon, each "
