@@ -10,7 +10,7 @@ use crate::error::{io_at, WriteError};
 use crate::failpoint::failpoint;
 use crate::format::meta::{render_yaml, ArrayMeta, ALL_SUFFIXES};
 use crate::format::name::ArrayName;
-use crate::fs::beneath::{self};
+use crate::fs::beneath::{self, Dir};
 
 impl Shared {
     /// Publishes staged files under `name` (SPEC [W3] steps 1–6). `stem` names the staged files
@@ -101,44 +101,60 @@ impl Shared {
         } else {
             self.staging_of(id)?
         };
-        let staged = |suffix: &str| std::ffi::OsString::from(format!("{stem}.{suffix}"));
-        let yaml_final = name.file_path(&self.root, "yaml");
-        let yaml_staged = match &sdir {
-            Some(d) if d.entry_type(&staged("yaml"))?.is_some() => Some(d),
-            _ => None,
-        };
-        if let Some(sdir) = yaml_staged {
-            parent.remove_file(&beneath::leaf(name, "yaml"))?;
-            failpoint!("publish.after_unlink_yaml");
-            // A name has the files of exactly one kind: a replace by another kind removes the
-            // other kinds' files.
-            let ours = meta.suffixes();
-            let others = ALL_SUFFIXES.iter().filter(|s| !ours.contains(s));
-            for suffix in ours {
-                let from = staged(suffix);
-                if sdir.entry_type(&from)?.is_some() {
-                    let to = name.file_path(&self.root, suffix);
-                    sdir.rename(&from, &parent, &beneath::leaf(name, suffix))
-                        .map_err(io_at(&to, "rename staged file into place", WriteError::io))?;
-                    // After the first rename of a sparse array: between the data renames.
-                    failpoint!("publish.after_data_rename");
-                }
-            }
-            for suffix in others {
-                parent.remove_file(&beneath::leaf(name, suffix))?;
-            }
-            failpoint!("publish.before_yaml_rename");
-            sdir.rename(&staged("yaml"), &parent, &beneath::leaf(name, "yaml"))
-                .map_err(io_at(
-                    &yaml_final,
-                    "rename staged metadata into place",
-                    WriteError::io,
-                ))?;
-            failpoint!("publish.after_yaml_rename");
+        if let Some(sdir) = &sdir {
+            self.rename_into_place(&parent, sdir, name, meta, stem)?;
         }
         failpoint!("publish.before_dir_sync");
         parent.sync()?;
         failpoint!("publish.after_dir_sync");
+        Ok(())
+    }
+
+    /// Steps 2–4 of [W3] for `name`, whose stripe the caller holds (a [`NameLock`], or the
+    /// [`StripeSet`](super::stripes::StripeSet) of a batch, [W11]): unlinks the old metadata
+    /// file, renames the staged files `<stem>.<suffix>` of `sdir` into `parent`, then the staged
+    /// metadata file. Idempotent: if the staged metadata file is gone, step 4 had completed and
+    /// nothing is done. The directory is not synced here (step 5 is the caller's).
+    pub(super) fn rename_into_place(
+        &self,
+        parent: &Dir,
+        sdir: &Dir,
+        name: &ArrayName,
+        meta: &ArrayMeta,
+        stem: &str,
+    ) -> Result<(), WriteError> {
+        let staged = |suffix: &str| std::ffi::OsString::from(format!("{stem}.{suffix}"));
+        let yaml_final = name.file_path(&self.root, "yaml");
+        if sdir.entry_type(&staged("yaml"))?.is_none() {
+            return Ok(());
+        }
+        parent.remove_file(&beneath::leaf(name, "yaml"))?;
+        failpoint!("publish.after_unlink_yaml");
+        // A name has the files of exactly one kind: a replace by another kind removes the
+        // other kinds' files.
+        let ours = meta.suffixes();
+        let others = ALL_SUFFIXES.iter().filter(|s| !ours.contains(s));
+        for suffix in ours {
+            let from = staged(suffix);
+            if sdir.entry_type(&from)?.is_some() {
+                let to = name.file_path(&self.root, suffix);
+                sdir.rename(&from, parent, &beneath::leaf(name, suffix))
+                    .map_err(io_at(&to, "rename staged file into place", WriteError::io))?;
+                // After the first rename of a sparse array: between the data renames.
+                failpoint!("publish.after_data_rename");
+            }
+        }
+        for suffix in others {
+            parent.remove_file(&beneath::leaf(name, suffix))?;
+        }
+        failpoint!("publish.before_yaml_rename");
+        sdir.rename(&staged("yaml"), parent, &beneath::leaf(name, "yaml"))
+            .map_err(io_at(
+                &yaml_final,
+                "rename staged metadata into place",
+                WriteError::io,
+            ))?;
+        failpoint!("publish.after_yaml_rename");
         Ok(())
     }
 }
