@@ -688,6 +688,37 @@ impl NativeContainer {
             .or_raise(py)
     }
 
+    /// Writes many dense arrays as one batch (SPEC [W11]): `entries` are (name, C-contiguous
+    /// little-endian numpy array, dtype name, shape); all are published, or none. One
+    /// reservation for all their bytes when the container has limits.
+    #[pyo3(signature = (entries, lifecycle=None))]
+    fn write_many(
+        &self,
+        py: Python<'_>,
+        entries: Vec<(String, Bound<'_, PyAny>, String, Vec<u64>)>,
+        lifecycle: Option<&str>,
+    ) -> PyResult<()> {
+        let c = self.get(py)?;
+        let opts = create_options(true, false, lifecycle)?;
+        let mut parts = Vec::with_capacity(entries.len());
+        let mut total = 0u64;
+        for (name, array, dt, shape) in &entries {
+            let dt = self::dtype(py, dt)?;
+            let bytes = ndarray_bytes(array)?;
+            total += bytes.len() as u64;
+            parts.push((name.as_str(), dt, shape.as_slice(), bytes));
+        }
+        py.detach(|| -> Result<(), dafstore::WriteError> {
+            let mut b = c.batch_with(&opts)?;
+            b.reserve(total)?;
+            for (name, dt, shape, bytes) in &parts {
+                b.write_dense_bytes(name, *dt, shape, bytes)?;
+            }
+            b.publish()
+        })
+        .or_raise(py)
+    }
+
     /// Writes a table from `stream`, any object with `__arrow_c_stream__` (the Arrow PyCapsule
     /// interface), and publishes it: each record batch is pushed to the engine's `TableWriter` as
     /// the producer makes it (no serialized copy), which writes the table's Arrow IPC file.

@@ -91,6 +91,11 @@ class Container:
         reserve: bool = True,
         lifecycle: Optional[str] = None,
     ) -> None: ...
+    def write_many(
+        self,
+        entries: list[tuple[str, np.ndarray, str, list[int]]],
+        lifecycle: Optional[str] = None,
+    ) -> None: ...
     def write_sparse(
         self,
         name: str,
