@@ -198,7 +198,7 @@ fn a_reader_in_another_process_never_sees_a_strict_subset_of_a_batch() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("c");
     drop(Container::create(&root).unwrap());
-    const ROUNDS: u64 = 30;
+    const ROUNDS: u64 = 20;
     let mut writer = Command::new(HELPER)
         .arg("op")
         .arg(&root)
@@ -208,45 +208,66 @@ fn a_reader_in_another_process_never_sees_a_strict_subset_of_a_batch() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let names: Vec<String> = (0..20).map(|i| format!("b{i}")).collect();
+    let names: Vec<String> = (0..100).map(|i| format!("b{i}")).collect();
     let c = Container::open(&root).unwrap();
+    // A listing is one catalog snapshot: all of a batch's names or none. Listed by a thread of
+    // its own, which never waits for a stripe as the opens below do.
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let lister = {
+        let (c, writing, n) = (c.clone(), writing.clone(), names.len());
+        std::thread::spawn(move || {
+            let mut listings = 0u64;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                let listed = c.ls().unwrap();
+                assert!(
+                    listed.is_empty() || listed.len() == n,
+                    "a listing showed {} of the batch's {n} names",
+                    listed.len()
+                );
+                listings += 1;
+            }
+            listings
+        })
+    };
     let mut looks = 0u64;
     let mut rounds_seen = std::collections::BTreeSet::new();
     loop {
         let done = writer.try_wait().unwrap().is_some();
-        // A listing is one catalog snapshot: all of a batch's names or none.
-        let listed = c.ls().unwrap();
-        assert!(
-            listed.is_empty() || listed.len() == names.len(),
-            "a listing showed {} of the batch's {} names",
-            listed.len(),
-            names.len()
-        );
         // Opening one after the other: once one is found, every later one is found, of the
-        // same round or a later one (entry i of round r has seed 100 r + i).
+        // same round or a later one (entry i of round r has seed 1000 r + i); the ones not found
+        // before it (the batch committed in between) are found when opened again.
         let seen = seeds(&c, &names);
         if let Some(first) = seen.iter().position(Option::is_some) {
-            assert_eq!(first, 0, "b{first} was found but b0 was not: {seen:?}");
             let mut round = 0;
-            for (i, s) in seen.iter().enumerate() {
-                let s = s.unwrap_or_else(|| panic!("b{i} missing after b0 was found: {seen:?}"));
-                assert_eq!(s % 100, i as u64, "b{i} has another entry's bytes");
-                assert!(s / 100 >= round, "b{i} is of an older round: {seen:?}");
-                round = s / 100;
+            for (i, s) in seen.iter().enumerate().skip(first) {
+                let s =
+                    s.unwrap_or_else(|| panic!("b{i} missing after b{first} was found: {seen:?}"));
+                assert_eq!(s % 1000, i as u64, "b{i} has another entry's bytes");
+                assert!(s / 1000 >= round, "b{i} is of an older round: {seen:?}");
+                round = s / 1000;
                 rounds_seen.insert(round);
             }
+            let again = seeds(&c, &names[..first]);
+            assert!(
+                again.iter().all(Option::is_some),
+                "b0..b{first} still missing after b{first} was found: {again:?}"
+            );
         }
         looks += 1;
         if done {
             break;
         }
     }
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(lister.join().unwrap() > 0);
     let out = writer.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
     assert!(looks > 1);
     assert_eq!(
         seeds(&c, &names),
-        (0..20).map(|i| Some(ROUNDS * 100 + i)).collect::<Vec<_>>()
+        (0..100)
+            .map(|i| Some(ROUNDS * 1000 + i))
+            .collect::<Vec<_>>()
     );
     // Not an assertion on timing: the last look is after the last round.
     assert!(rounds_seen.contains(&ROUNDS));

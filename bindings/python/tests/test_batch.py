@@ -14,7 +14,7 @@ import dafstore
 
 
 def staged_files(c: dafstore.Container) -> list[str]:
-    root = Path(c.root) / ".dafstore" / "staging"
+    root = Path(c.path) / ".dafstore" / "staging"
     return [f for _, _, files in os.walk(root) for f in files]
 
 

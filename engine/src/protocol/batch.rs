@@ -3,6 +3,9 @@
 //! `fsync` per directory that received files, and one transaction flipping every row `live`.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+
+use super::publish::Fresh;
 
 use super::shared::Shared;
 use crate::catalog::{FileRecord, IntentRow, Lifecycle};
@@ -11,6 +14,11 @@ use crate::failpoint::failpoint;
 use crate::format::meta::ArrayMeta;
 use crate::format::name::ArrayName;
 use crate::fs::beneath::{self, Dir};
+
+/// A directory receiving at least this many entries of a batch is listed before the renames …
+const LIST_AT_LEAST: u64 = 64;
+/// … if it holds at most about this many times as many entries already (its size / 16 bytes).
+const LIST_FACTOR: u64 = 8;
 
 /// One staged entry of a batch: its files are `<stem>.<suffix>` and `<stem>.yaml` in this
 /// session's staging directory, written and synced ([W11] step 1).
@@ -122,10 +130,28 @@ impl Shared {
             // Our staged files are gone: recovery reports the rows it cannot finish.
             return Ok(());
         };
+        // A directory that receives many entries and holds not many more is listed once, so
+        // that the unlinks of step 2 and of other kinds' files ([W3]) are tried only for files
+        // that are there (a new name has none).
+        let mut counts: HashMap<&str, usize> = HashMap::new();
         for e in entries {
-            if let Some(parent) = parents.get(beneath::dir_part(&e.name)) {
+            *counts.entry(beneath::dir_part(&e.name)).or_insert(0) += 1;
+        }
+        let mut listings: HashMap<&str, HashSet<OsString>> = HashMap::new();
+        for (part, dir) in parents {
+            let n = counts.get(part).copied().unwrap_or(0) as u64;
+            if n >= LIST_AT_LEAST && dir.size()? / 16 <= LIST_FACTOR * n {
+                listings.insert(part, dir.names()?.into_iter().collect());
+            }
+        }
+        for e in entries {
+            let part = beneath::dir_part(&e.name);
+            if let Some(parent) = parents.get(part) {
+                let fresh = Fresh {
+                    present: listings.get(part),
+                };
                 // [W3] steps 2–4: the metadata file last.
-                self.rename_into_place(parent, &sdir, &e.name, &e.meta, &e.stem)?;
+                self.rename_into_place(parent, &sdir, &e.name, &e.meta, &e.stem, Some(&fresh))?;
             }
         }
         failpoint!("batch.before_dir_sync");

@@ -102,7 +102,7 @@ impl Shared {
             self.staging_of(id)?
         };
         if let Some(sdir) = &sdir {
-            self.rename_into_place(&parent, sdir, name, meta, stem)?;
+            self.rename_into_place(&parent, sdir, name, meta, stem, None)?;
         }
         failpoint!("publish.before_dir_sync");
         parent.sync()?;
@@ -115,6 +115,10 @@ impl Shared {
     /// file, renames the staged files `<stem>.<suffix>` of `sdir` into `parent`, then the staged
     /// metadata file. Idempotent: if the staged metadata file is gone, step 4 had completed and
     /// nothing is done. The directory is not synced here (step 5 is the caller's).
+    ///
+    /// `fresh`: the caller staged every file itself and nothing has run since (a batch's first
+    /// attempt, [W11]), so the staged files are not looked up first (a missing one fails the
+    /// rename and leaves the row to recovery, which looks); see [`Fresh`].
     pub(super) fn rename_into_place(
         &self,
         parent: &Dir,
@@ -122,13 +126,21 @@ impl Shared {
         name: &ArrayName,
         meta: &ArrayMeta,
         stem: &str,
+        fresh: Option<&Fresh<'_>>,
     ) -> Result<(), WriteError> {
         let staged = |suffix: &str| std::ffi::OsString::from(format!("{stem}.{suffix}"));
         let yaml_final = name.file_path(&self.root, "yaml");
-        if sdir.entry_type(&staged("yaml"))?.is_none() {
+        if fresh.is_none() && sdir.entry_type(&staged("yaml"))?.is_none() {
             return Ok(());
         }
-        parent.remove_file(&beneath::leaf(name, "yaml"))?;
+        // Only what is there is unlinked (every name's unlink is tried without a listing).
+        let remove = |leaf: std::ffi::OsString| -> Result<(), WriteError> {
+            match fresh.and_then(|f| f.present) {
+                Some(present) if !present.contains(&leaf) => Ok(()),
+                _ => Ok(parent.remove_file(&leaf)?),
+            }
+        };
+        remove(beneath::leaf(name, "yaml"))?;
         failpoint!("publish.after_unlink_yaml");
         // A name has the files of exactly one kind: a replace by another kind removes the
         // other kinds' files.
@@ -136,7 +148,7 @@ impl Shared {
         let others = ALL_SUFFIXES.iter().filter(|s| !ours.contains(s));
         for suffix in ours {
             let from = staged(suffix);
-            if sdir.entry_type(&from)?.is_some() {
+            if fresh.is_some() || sdir.entry_type(&from)?.is_some() {
                 let to = name.file_path(&self.root, suffix);
                 sdir.rename(&from, parent, &beneath::leaf(name, suffix))
                     .map_err(io_at(&to, "rename staged file into place", WriteError::io))?;
@@ -145,7 +157,7 @@ impl Shared {
             }
         }
         for suffix in others {
-            parent.remove_file(&beneath::leaf(name, suffix))?;
+            remove(beneath::leaf(name, suffix))?;
         }
         failpoint!("publish.before_yaml_rename");
         sdir.rename(&staged("yaml"), parent, &beneath::leaf(name, "yaml"))
@@ -157,6 +169,15 @@ impl Shared {
         failpoint!("publish.after_yaml_rename");
         Ok(())
     }
+}
+
+/// What a batch knows when it renames its own staged files into place ([W11]).
+pub(super) struct Fresh<'a> {
+    /// The entries of the array's directory, listed under the stripes of every name the batch
+    /// publishes (so no dafstore writer adds or removes a file of those names meanwhile, and
+    /// other writers must not modify a container at all, section 7): a file of one of those
+    /// names that is not listed is not there, and is not unlinked. `None`: not listed.
+    pub(super) present: Option<&'a std::collections::HashSet<std::ffi::OsString>>,
 }
 
 impl Shared {

@@ -93,7 +93,9 @@ class Container:
     ) -> None: ...
     def write_many(
         self,
-        entries: list[tuple[str, np.ndarray, str, list[int]]],
+        small: list[tuple[str, str, list[int], int]],
+        packed: bytes,
+        large: list[tuple[str, np.ndarray, str, list[int]]],
         lifecycle: Optional[str] = None,
     ) -> None: ...
     def write_sparse(

@@ -23,7 +23,7 @@
 //!   open NAME in the same process and print `ok SEED`), `hold-forever` (hold NAME, print
 //!   `held`, sleep until killed), `batch` (NAME is a comma-separated list: the dense arrays of
 //!   seeds SEED, SEED + 1, … published in one batch, SPEC [W11]), `batch-rounds` (SEED batches,
-//!   round r publishing `NAME0` … `NAME19` with seeds 100 r, 100 r + 1, …).
+//!   round r publishing `NAME0` … `NAME99` with seeds 1000 r, 1000 r + 1, …).
 //! - `fill-holes DIR NAME BYTES`: creates a dense uint8 array with `Allocation::Holes` and fills
 //!   every byte through the map, then publishes (on a full file system: SIGBUS).
 //! - `rlimit BYTES DIR OP NAME SEED`: sets RLIMIT_FSIZE to BYTES, ignores SIGXFSZ (so writes past
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
 }
 
 /// Entries of each batch of `batch-rounds`.
-const BATCH_ROUND_LEN: u64 = 20;
+const BATCH_ROUND_LEN: u64 = 100;
 
 /// Publishes the dense arrays of seeds `seed`, `seed + 1`, … under `names` in one batch (SPEC
 /// [W11]).
@@ -102,7 +102,7 @@ fn one_op(dir: &str, op: &str, name: &str, seed: Option<&str>) -> String {
         "batch" => done(write_batch(&c, name.split(','), seed)),
         "batch-rounds" => done((1..=seed).try_for_each(|round| {
             let names: Vec<String> = (0..BATCH_ROUND_LEN).map(|i| format!("{name}{i}")).collect();
-            write_batch(&c, names.iter().map(String::as_str), round * 100)
+            write_batch(&c, names.iter().map(String::as_str), round * 1000)
         })),
         "sparse" => done(gen::write_sparse(&c, name, seed)),
         "scratch" => done(publish_scratch(&c, name, seed)),
