@@ -181,10 +181,10 @@ impl Staged {
                 crc32c: Some(crc),
             })
             .collect();
-        let result = self
-            .container
-            .shared
-            .commit(name, meta, &files, &self.stem, self.lifecycle);
+        let result =
+            self.container
+                .shared
+                .commit(name, meta, &files, &self.stem, &self.dir, self.lifecycle);
         if result.is_err() {
             // Once the intent is recorded the staged files belong to recovery: keep them.
             let ours = format!("{}/{}", self.container.shared.session_id(), self.stem);

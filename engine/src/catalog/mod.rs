@@ -1032,11 +1032,11 @@ impl Catalog {
                 )?
                 .execute([name])?;
             }
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE arrays SET state = ?2, staging = CASE WHEN ?2 = 'live' THEN NULL ELSE staging END,
                         updated_at = ?3 WHERE name = ?1",
-                params![name, state.name(), now_ms()],
-            )?;
+            )?
+            .execute(params![name, state.name(), now_ms()])?;
             Ok(())
         })
     }

@@ -14,7 +14,8 @@ use crate::fs::beneath::{self, Dir};
 
 impl Shared {
     /// Publishes staged files under `name` (SPEC [W3] steps 1–6). `stem` names the staged files
-    /// `<staging_dir>/<stem>.<suffix>` and `<stem>.yaml`, all already synced.
+    /// `<stem>.<suffix>` and `<stem>.yaml` of this session's staging directory `sdir`, all
+    /// already synced.
     ///
     /// The committed intent (step 1) is the commit point ([W9]): an error before it means nothing
     /// was published; once it is committed the publish is, and a failure of a finishing step
@@ -26,10 +27,11 @@ impl Shared {
         meta: &ArrayMeta,
         files: &[FileRecord],
         stem: &str,
+        sdir: &Dir,
         lifecycle: Option<Lifecycle>,
     ) -> Result<(), WriteError> {
         self.writable()?;
-        self.ensure_parent(name)?;
+        let parent = self.ensure_parent(name)?;
         let held = self.lock_name(name).map_err(self.lock_err(name))?;
         self.recover_locked(&held)?;
         let staging = format!("{}/{stem}", self.session_id());
@@ -49,7 +51,7 @@ impl Shared {
         }
         // Committed. Whatever fails from here is finished by recovery.
         let hold_session = hold.then(|| self.session_id().to_string());
-        let _ = self.finish_publish(&held, meta, &staging, hold_session.as_deref());
+        let _ = self.finish_publish(&held, meta, hold_session.as_deref(), &parent, sdir, stem);
         self.arrays().remove(name.as_str());
         Ok(())
     }
@@ -62,17 +64,31 @@ impl Shared {
         )
     }
 
-    /// Steps 2–6 of [W3] after the intent is committed (the commit point, [W9]).
+    /// Steps 2–6 of [W3] after the intent is committed (the commit point, [W9]), by the writer
+    /// that staged the files `<stem>.*` in `sdir` (so they are not looked up first) into the
+    /// array's directory `parent`, both opened once for the whole publish.
     pub(super) fn finish_publish(
         &self,
         held: &NameLock,
         meta: &ArrayMeta,
-        staging: &str,
         hold: Option<&str>,
+        parent: &Dir,
+        sdir: &Dir,
+        stem: &str,
     ) -> Result<(), WriteError> {
         let name = held.name();
         failpoint!("publish.after_intent");
-        self.roll_forward(held, meta, staging)?;
+        self.rename_into_place(
+            parent,
+            sdir,
+            name,
+            meta,
+            stem,
+            Some(&Fresh { present: None }),
+        )?;
+        failpoint!("publish.before_dir_sync");
+        parent.sync()?;
+        failpoint!("publish.after_dir_sync");
         failpoint!("publish.before_live");
         self.catalog()
             .set_state_holding(name.as_str(), ArrayState::Live, hold)?;
