@@ -2,15 +2,16 @@
 """Many small entries (issue 20): the batch publish against one `c.write` per array, and the
 single small `c.write` against `np.save` + fsync of the same array, on /dev/shm and on disk.
 
-    .venv/bin/python bench/small_writes.py [ROUNDS] [N]   # defaults: 5 rounds, N = 100,000
+    .venv/bin/python bench/small_writes.py [ROUNDS] [N] [N_DISK]
+    # defaults: 5 rounds, N = 100,000 on /dev/shm, N_DISK = N on disk
 
 Measured, each on /dev/shm (tmpfs) and on a directory of the disk holding /tmp:
 
 - **batch**: `c.write_many({name: a})` of N float64 arrays of 4 elements (32 bytes), new names
   in a fresh container each round (the arrays are made before the clock starts); entries per
   second, median of the rounds. Goal: >= 20,000/s.
-- **loop**: one `c.write(name, a)` per array for 2,000 such arrays, same rounds; entries per
-  second (the rate without a batch).
+- **loop**: one `c.write(name, a)` per array for 2,000 such arrays (200 on disk, where each
+  costs several fsyncs), same rounds; entries per second (the rate without a batch).
 - **single**: `c.write("x", a)` (a replace of one name: the whole [W3] publish, every fsync)
   against `np.save(p, a)` + `os.fsync` of the .npy, for a 32-byte and a 4 KiB float64 array.
   Each round runs K operations of each in rotated order and takes the mean time per
@@ -18,8 +19,12 @@ Measured, each on /dev/shm (tmpfs) and on a directory of the disk holding /tmp:
 
 Writes bench/results/small_writes.json and .md.
 """
-import json
 import os
+
+# numpy's BLAS threads spin on the 2 cores otherwise; nothing here uses BLAS.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import json
 import platform
 import shutil
 import statistics
@@ -34,7 +39,8 @@ import dafstore
 REPO = Path(__file__).resolve().parent.parent
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
-LOOP_N = 2_000
+N_PLACE = {"/dev/shm": N, "disk": int(sys.argv[3]) if len(sys.argv) > 3 else N}
+LOOP_N = {"/dev/shm": 2_000, "disk": 200}
 SINGLE_K = {"/dev/shm": 400, "disk": 60}
 PLACES = {
     "/dev/shm": Path("/dev/shm/dafstore-small-writes"),
@@ -116,9 +122,14 @@ def single(where: Path, nbytes: int, k: int, rounds: int) -> dict:
 def main() -> None:
     results = {
         "rounds": ROUNDS,
-        "n": N,
+        "n": N_PLACE,
         "loop_n": LOOP_N,
-        "host": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "host": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "load_average_at_start": os.getloadavg(),
+        },
         "dafstore": dafstore.__version__,
         "places": {},
     }
@@ -130,11 +141,11 @@ def main() -> None:
         for r in range(ROUNDS):
             # Rotated order: the two rates see the same machine state on average.
             if r % 2:
-                loop.append(loop_rate(where, LOOP_N))
-                batch.append(batch_rate(where, N))
+                loop.append(loop_rate(where, LOOP_N[place]))
+                batch.append(batch_rate(where, N_PLACE[place]))
             else:
-                batch.append(batch_rate(where, N))
-                loop.append(loop_rate(where, LOOP_N))
+                batch.append(batch_rate(where, N_PLACE[place]))
+                loop.append(loop_rate(where, LOOP_N[place]))
             print(f"{place} round {r}: batch {batch[-1]:,.0f}/s, loop {loop[-1]:,.0f}/s", flush=True)
         singles = [single(where, b, SINGLE_K[place], ROUNDS) for b in (32, 4096)]
         for s in singles:
@@ -147,22 +158,27 @@ def main() -> None:
             "single": singles,
         }
         shutil.rmtree(where, ignore_errors=True)
+    results["host"]["load_average_at_end"] = os.getloadavg()
     out = REPO / "bench" / "results"
     (out / "small_writes.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [
         "# Small writes (bench/small_writes.py)",
         "",
-        f"{ROUNDS} rounds; batch: {N:,} float64 arrays of 4 elements (32 bytes) through "
-        f"`c.write_many`; loop: {LOOP_N:,} such arrays, one `c.write` each; single: K "
+        f"{ROUNDS} rounds; batch: float64 arrays of 4 elements (32 bytes) through "
+        "`c.write_many` (N per place below); loop: such arrays, one `c.write` each; single: K "
         "replaces of one name against K `np.save` + fsync, per-op means, ratio = median of "
-        "per-round ratios. Goals: batch >= 20,000 entries/s, single <= 1.5x.",
+        "per-round ratios. Goals: batch >= 20,000 entries/s, single <= 1.5x. Load average "
+        f"{results['host']['load_average_at_start'][0]:.1f} at start, "
+        f"{results['host']['load_average_at_end'][0]:.1f} at end (2 CPUs).",
         "",
-        "| where | batch entries/s (median) | loop entries/s (median) | batch / loop |",
-        "|---|---:|---:|---:|",
+        "| where | N | batch entries/s (median) | per round | loop entries/s (median) | batch / loop |",
+        "|---|---:|---:|---|---:|---:|",
     ]
     for place, r in results["places"].items():
         lines.append(
-            f"| {place} | {r['batch_per_s_median']:,.0f} | {r['loop_per_s_median']:,.0f} | "
+            f"| {place} | {N_PLACE[place]:,} | {r['batch_per_s_median']:,.0f} | "
+            f"{', '.join(f'{x:,.0f}' for x in r['batch_per_s'])} | "
+            f"{r['loop_per_s_median']:,.0f} | "
             f"{r['batch_per_s_median'] / r['loop_per_s_median']:.1f}x |"
         )
     lines += [

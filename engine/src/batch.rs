@@ -236,16 +236,19 @@ impl Batch {
     /// whole batch is synced once before its intent, [W11] step 1).
     fn write_file(&mut self, leaf: &str, bytes: &[u8]) -> Result<(), WriteError> {
         let leaf = OsString::from(leaf);
-        let path = self.dir.path().join(&leaf);
-        let mut file = self
-            .dir
+        let len = bytes.len() as u64;
+        // The path is made only for an error.
+        let dir = &self.dir;
+        let err = |op: &'static str, leaf: &OsString| {
+            let path = dir.path().join(leaf);
+            move |e| no_space(&path, len, e, op)
+        };
+        let mut file = dir
             .create_new(&leaf)
-            .map_err(|e| no_space(&path, bytes.len() as u64, e, "create staging file"))?;
-        self.leaves.push(leaf);
-        failpoint::hit("stage.write")
-            .map_err(|e| no_space(&path, bytes.len() as u64, e, "write"))?;
-        file.write_all(bytes)
-            .map_err(|e| no_space(&path, bytes.len() as u64, e, "write"))
+            .map_err(|e| err("create staging file", &leaf)(e))?;
+        self.leaves.push(leaf.clone());
+        failpoint::hit("stage.write").map_err(|e| err("write", &leaf)(e))?;
+        file.write_all(bytes).map_err(|e| err("write", &leaf)(e))
     }
 
     /// Publishes every staged entry, all or none (SPEC [W11]): syncs the staged files, takes the

@@ -41,7 +41,7 @@ impl Catalog {
                         .query_row([r.name], |row| row.get(0))?;
                     replaced = replaced.saturating_add(u64::try_from(old).unwrap_or(0));
                 }
-                intent_tx(tx, r.name, r.meta, r.files, r.staging, r.lifecycle)?;
+                intent_tx(tx, r.name, r.meta, r.files, r.staging, r.lifecycle, false)?;
                 if i == 0 {
                     // Between the first entry's rows and the others': all or none ([W11]).
                     hit_sql("batch.intent_mid_tx")?;

@@ -985,7 +985,7 @@ impl Catalog {
         self.set_sync(true)?;
         // The intent is the publish's commit point ([W3] step 1): it never uses the reserve.
         self.immediate_growing("record publish intent", |tx| {
-            intent_tx(tx, name, meta, files, staging, lifecycle)
+            intent_tx(tx, name, meta, files, staging, lifecycle, true)
         })
     }
 
@@ -1231,7 +1231,8 @@ pub struct HolderRow {
 /// One publish intent's rows ([W3] step 1) inside the caller's transaction: upserts `name`'s row
 /// in state `publishing` with its staging location, replaces its `array_files` rows, and sets the
 /// reservation of `staging` (if any) to the bytes of the generation it replaces ([E3]). Returns
-/// the new generation. Shared by a single publish and a batch ([W11]).
+/// the new generation. Shared by a single publish and a batch ([W11]), whose entries have no
+/// reservation of their own (`own_reservation` false: the batch sets its one reservation).
 pub(crate) fn intent_tx(
     tx: &Transaction<'_>,
     name: &str,
@@ -1239,6 +1240,7 @@ pub(crate) fn intent_tx(
     files: &[FileRecord],
     staging: &str,
     lifecycle: Lifecycle,
+    own_reservation: bool,
 ) -> rusqlite::Result<u64> {
     let (scratch, cached) = lifecycle.columns();
     let old: Option<(i64, i64)> = tx
@@ -1251,14 +1253,19 @@ pub(crate) fn intent_tx(
     // old generation's files in place until step 3 renames over them: the reservation
     // now counts exactly those until the `live` flip (SPEC [E3]), so the capacity holds
     // in between and nothing is counted twice.
-    tx.prepare_cached(
-        "UPDATE reservations
-           SET bytes = (SELECT COALESCE(SUM(size), 0) FROM array_files WHERE name = ?2)
-         WHERE staging = ?1",
-    )?
-    .execute(params![staging, name])?;
-    tx.prepare_cached("DELETE FROM array_files WHERE name = ?1")?
-        .execute([name])?;
+    if own_reservation {
+        tx.prepare_cached(
+            "UPDATE reservations
+               SET bytes = (SELECT COALESCE(SUM(size), 0) FROM array_files WHERE name = ?2)
+             WHERE staging = ?1",
+        )?
+        .execute(params![staging, name])?;
+    }
+    if old.is_some() {
+        // A name without a row has no files rows (a foreign key with ON DELETE CASCADE).
+        tx.prepare_cached("DELETE FROM array_files WHERE name = ?1")?
+            .execute([name])?;
+    }
     let (kind, layout, dtype, idx, ptr, nnz) = meta_columns(meta);
     tx.prepare_cached(
         "INSERT INTO arrays(name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state,

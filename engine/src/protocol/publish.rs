@@ -145,7 +145,6 @@ impl Shared {
         fresh: Option<&Fresh<'_>>,
     ) -> Result<(), WriteError> {
         let staged = |suffix: &str| std::ffi::OsString::from(format!("{stem}.{suffix}"));
-        let yaml_final = name.file_path(&self.root, "yaml");
         if fresh.is_none() && sdir.entry_type(&staged("yaml"))?.is_none() {
             return Ok(());
         }
@@ -165,9 +164,11 @@ impl Shared {
         for suffix in ours {
             let from = staged(suffix);
             if fresh.is_some() || sdir.entry_type(&from)?.is_some() {
-                let to = name.file_path(&self.root, suffix);
                 sdir.rename(&from, parent, &beneath::leaf(name, suffix))
-                    .map_err(io_at(&to, "rename staged file into place", WriteError::io))?;
+                    .map_err(|e| {
+                        let to = name.file_path(&self.root, suffix);
+                        WriteError::io(to, "rename staged file into place", e)
+                    })?;
                 // After the first rename of a sparse array: between the data renames.
                 failpoint!("publish.after_data_rename");
             }
@@ -177,11 +178,10 @@ impl Shared {
         }
         failpoint!("publish.before_yaml_rename");
         sdir.rename(&staged("yaml"), parent, &beneath::leaf(name, "yaml"))
-            .map_err(io_at(
-                &yaml_final,
-                "rename staged metadata into place",
-                WriteError::io,
-            ))?;
+            .map_err(|e| {
+                let yaml_final = name.file_path(&self.root, "yaml");
+                WriteError::io(yaml_final, "rename staged metadata into place", e)
+            })?;
         failpoint!("publish.after_yaml_rename");
         Ok(())
     }
