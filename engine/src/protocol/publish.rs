@@ -132,9 +132,10 @@ impl Shared {
     /// metadata file. Idempotent: if the staged metadata file is gone, step 4 had completed and
     /// nothing is done. The directory is not synced here (step 5 is the caller's).
     ///
-    /// `fresh`: the caller staged every file itself and nothing has run since (a batch's first
-    /// attempt, [W11]), so the staged files are not looked up first (a missing one fails the
-    /// rename and leaves the row to recovery, which looks); see [`Fresh`].
+    /// `fresh`: the caller is the writer that staged every file itself, right after its intent
+    /// (a single publish, or a batch, [W11]), so the staged files are not looked up first (a
+    /// missing one fails the rename and leaves the row to recovery, which looks; recovery passes
+    /// `None`); see [`Fresh`].
     pub(super) fn rename_into_place(
         &self,
         parent: &Dir,
