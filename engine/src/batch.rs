@@ -13,8 +13,8 @@ use crate::catalog::{FileRecord, Lifecycle};
 use crate::container::Container;
 use crate::error::WriteError;
 use crate::failpoint;
-use crate::format::dtype::{DType, Element};
-use crate::format::meta::{render_yaml, ArrayMeta, DenseMeta};
+use crate::format::dtype::{DType, Element, IndexElement};
+use crate::format::meta::{render_yaml, ArrayMeta, DenseMeta, Layout};
 use crate::format::name::ArrayName;
 use crate::fs::beneath::Dir;
 use crate::protocol::batch::BatchEntry;
@@ -171,6 +171,37 @@ impl Batch {
             }
         }
         self.stage(name, ArrayMeta::Dense(meta), &[("array", bytes)])
+    }
+
+    /// Stages a sparse array (CSR for [`Layout::Rows`], CSC for [`Layout::Columns`]) after
+    /// validating every invariant ([S3]–[S5]), as [`Container::write_sparse`] does (see
+    /// [`Batch`]); a name already in the batch is refused.
+    pub fn write_sparse<T: Element, I: IndexElement, P: IndexElement>(
+        &mut self,
+        name: &str,
+        layout: Layout,
+        shape: [u64; 2],
+        data: &[T],
+        indices: &[I],
+        indptr: &[P],
+    ) -> Result<(), WriteError> {
+        let (name, meta) = self
+            .container
+            .checked_sparse(name, layout, shape, data, indices, indptr)?;
+        if self.names.contains(name.as_str()) {
+            return Err(WriteError::DuplicateInBatch {
+                name: name.to_string(),
+            });
+        }
+        self.stage(
+            name,
+            ArrayMeta::Sparse(meta),
+            &[
+                ("data", bytemuck::cast_slice(data)),
+                ("indices", bytemuck::cast_slice(indices)),
+                ("indptr", bytemuck::cast_slice(indptr)),
+            ],
+        )
     }
 
     /// Writes one entry's files (data files, then its metadata file with their checksums) to

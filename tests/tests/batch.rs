@@ -142,6 +142,48 @@ fn a_batch_replacing_a_sparse_array_by_a_dense_one_leaves_only_dense_files() {
 }
 
 #[test]
+fn a_batch_publishes_sparse_and_dense_entries_together_and_refuses_an_invalid_sparse_one() {
+    let (_t, c) = new_container();
+    let mut b = c.batch().unwrap();
+    b.write_sparse::<f32, u32, u64>(
+        "m",
+        dafstore::Layout::Columns,
+        [3, 2],
+        &[1.0, 2.0],
+        &[0, 2],
+        &[0, 1, 2],
+    )
+    .unwrap();
+    // indptr does not end at nnz: refused, nothing of it staged.
+    let staged = staging_files(c.root()).len();
+    let err = b
+        .write_sparse::<f32, u32, u64>(
+            "bad",
+            dafstore::Layout::Rows,
+            [2, 2],
+            &[1.0],
+            &[0],
+            &[0, 1, 2],
+        )
+        .unwrap_err();
+    assert!(matches!(err, WriteError::Sparse { .. }), "{err:?}");
+    assert_eq!(staging_files(c.root()).len(), staged);
+    let dup = b
+        .write_sparse::<f32, u32, u64>("m", dafstore::Layout::Rows, [1, 1], &[], &[], &[0, 0])
+        .unwrap_err();
+    assert!(
+        matches!(dup, WriteError::DuplicateInBatch { .. }),
+        "{dup:?}"
+    );
+    b.write_dense::<f32>("v", &[1], &[3.0]).unwrap();
+    b.publish().unwrap();
+    assert_eq!(c.ls().unwrap(), vec!["m".to_string(), "v".to_string()]);
+    let m = c.open_sparse("m").unwrap();
+    assert_eq!(m.data::<f32>().unwrap(), &[1.0, 2.0]);
+    assert_eq!(m.shape(), [3, 2]);
+}
+
+#[test]
 fn a_batch_takes_the_lifecycle_it_is_given_for_every_entry() {
     let (_t, c) = new_container();
     let mut b = c
