@@ -530,6 +530,13 @@ pub enum WriteError {
         /// The name.
         name: String,
     },
+    /// A batch publish names an entry twice (SPEC [W11]); refused before anything of that entry
+    /// is written.
+    #[error("array {name:?} is already in this batch; a batch publishes each name once: write it once, or publish the first batch before writing it again")]
+    DuplicateInBatch {
+        /// The name.
+        name: String,
+    },
     /// No array of that name (remove).
     #[error("{container}: no array named {name:?}")]
     NotFound {

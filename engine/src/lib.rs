@@ -34,9 +34,9 @@
 //! | 0 vocabulary | `error.rs`, `failpoint.rs`, `sync.rs`, `format/dtype.rs`, `format/lifecycle.rs` | every error type and its [`Remedy`]; crash points (feature `failpoints`); poison-tolerant locking; element types; lifecycles and limits (the cache's values) |
 //! | 1 format | `format/{name,meta,yaml,sparse,table,checksum}.rs`, `format/mod.rs` | SPEC sections 2–6 as pure functions: names, metadata documents (a YAML subset parser), sparse invariants, table files (the Arrow type grammar, reading an IPC file in memory), CRC-32C, container constants. Bytes in, typed values out, no I/O |
 //! | 2 file system | `fs/{sys,beneath,cache,reserve,local,read,inspect}.rs` | every system call and all `unsafe` (`sys`); paths under a container without following links (`beneath`); one map per file per process (`cache`); the space reserve; local-fs check and directory syncs; reading metadata and checksums; reading an array from its files alone (`inspect`) |
-//! | 3 catalog | `catalog/mod.rs`, `catalog/budget.rs` | the SQLite catalog: rows, states, sessions, references, in-place writers; the cache's limits, reservations and choice of evictions |
-//! | 4 protocol | `protocol/{shared,session,fork,stripes,load,budget,refs,publish,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), load locks (open or load), room for writes and eviction (`budget`), reference counts, publish, removal, recovery and gc |
-//! | 5 handles | `container.rs`, `array.rs`, `table.rs`, `writer.rs`, `hold.rs`, `load.rs`, `budget.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped arrays and tables, writers, [`Ref`]s, open or load, the cache's limits, import/export, the umbrella [`Error`] |
+//! | 3 catalog | `catalog/mod.rs`, `catalog/budget.rs`, `catalog/batch.rs` | the SQLite catalog: rows, states, sessions, references, in-place writers; the cache's limits, reservations and choice of evictions |
+//! | 4 protocol | `protocol/{shared,session,fork,stripes,load,budget,refs,publish,batch,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), load locks (open or load), room for writes and eviction (`budget`), reference counts, publish (single and batch), removal, recovery and gc |
+//! | 5 handles | `container.rs`, `array.rs`, `table.rs`, `writer.rs`, `batch.rs`, `hold.rs`, `load.rs`, `budget.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped arrays and tables, writers and batches, [`Ref`]s, open or load, the cache's limits, import/export, the umbrella [`Error`] |
 //! | 6 maintenance | `fsck.rs`, `adopt.rs`, `rebuild.rs` | whole-container checks and repairs, adopting daf directories, rebuilding the catalog |
 //!
 //! The internals that tests and fuzzers drive directly (metadata parse/render, sparse validation,
@@ -61,6 +61,7 @@ mod catalog;
 mod protocol;
 // Layer 5: the public handles.
 mod array;
+mod batch;
 mod budget;
 mod container;
 mod hold;
@@ -79,6 +80,7 @@ mod layering;
 
 pub use adopt::AdoptReport;
 pub use array::{Array, Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
+pub use batch::Batch;
 pub use catalog::{ArrayInfo, ArrayState, FileRecord, Usage};
 /// The former name of [`ArrayInfo`].
 #[deprecated(note = "use `ArrayInfo`")]

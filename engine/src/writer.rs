@@ -181,10 +181,10 @@ impl Staged {
                 crc32c: Some(crc),
             })
             .collect();
-        let result = self
-            .container
-            .shared
-            .commit(name, meta, &files, &self.stem, self.lifecycle);
+        let result =
+            self.container
+                .shared
+                .commit(name, meta, &files, &self.stem, &self.dir, self.lifecycle);
         if result.is_err() {
             // Once the intent is recorded the staged files belong to recovery: keep them.
             let ours = format!("{}/{}", self.container.shared.session_id(), self.stem);
@@ -483,6 +483,43 @@ impl Container {
         indptr: &[P],
         opts: &CreateOptions,
     ) -> Result<(), WriteError> {
+        let (name, meta) = self.checked_sparse(name, layout, shape, data, indices, indptr)?;
+        let mut staged = Staged::new(self)?;
+        staged.lifecycle = opts.effective_lifecycle();
+        let total = [
+            std::mem::size_of_val(data),
+            std::mem::size_of_val(indices),
+            std::mem::size_of_val(indptr),
+        ]
+        .iter()
+        .map(|&b| b as u64)
+        .sum();
+        staged.reserve(&name, total)?;
+        let mut crcs = Vec::new();
+        for (suffix, bytes) in [
+            ("data", bytemuck::cast_slice::<T, u8>(data)),
+            ("indices", bytemuck::cast_slice(indices)),
+            ("indptr", bytemuck::cast_slice(indptr)),
+        ] {
+            crcs.push((suffix.to_string(), staged.write_file(suffix, bytes)?));
+        }
+        staged.publish(&name, &ArrayMeta::Sparse(meta), crcs)
+    }
+}
+
+impl Container {
+    /// The name and metadata of a sparse array to write, after checking the name, its path's
+    /// length ([N10]) and every invariant ([S3]–[S5]) and bool byte: refused before anything is
+    /// written.
+    pub(crate) fn checked_sparse<T: Element, I: IndexElement, P: IndexElement>(
+        &self,
+        name: &str,
+        layout: Layout,
+        shape: [u64; 2],
+        data: &[T],
+        indices: &[I],
+        indptr: &[P],
+    ) -> Result<(ArrayName, SparseMeta), WriteError> {
         let name = ArrayName::new(name)?;
         // Refused before anything is touched ([N10]).
         crate::fs::beneath::check_path_length(&self.shared.root, &name)?;
@@ -508,26 +545,7 @@ impl Container {
         if T::DTYPE == DType::Bool {
             check_bools(&name, bytemuck::cast_slice(data))?;
         }
-        let mut staged = Staged::new(self)?;
-        staged.lifecycle = opts.effective_lifecycle();
-        let total = [
-            std::mem::size_of_val(data),
-            std::mem::size_of_val(indices),
-            std::mem::size_of_val(indptr),
-        ]
-        .iter()
-        .map(|&b| b as u64)
-        .sum();
-        staged.reserve(&name, total)?;
-        let mut crcs = Vec::new();
-        for (suffix, bytes) in [
-            ("data", bytemuck::cast_slice::<T, u8>(data)),
-            ("indices", bytemuck::cast_slice(indices)),
-            ("indptr", bytemuck::cast_slice(indptr)),
-        ] {
-            crcs.push((suffix.to_string(), staged.write_file(suffix, bytes)?));
-        }
-        staged.publish(&name, &ArrayMeta::Sparse(meta), crcs)
+        Ok((name, meta))
     }
 }
 

@@ -705,6 +705,70 @@ fn a_crash_during_recovery_is_recovered_by_the_next_open() {
     check_after_open(&root, &expect_with("s", None), "recovery of a remove");
 }
 
+/// The steps of a batch publish (SPEC [W11]) of `d` (seed 10), `s` (seed 11, dense replacing
+/// sparse) and `new` (seed 12), and whether the batch is published after the next open when the
+/// writer stops there: none before its intent transaction commits, all after.
+const BATCH_POINTS: [(&str, bool); 5] = [
+    ("batch.before_intent", false),
+    ("batch.intent_mid_tx", false),
+    ("batch.after_intent", true),
+    ("batch.before_dir_sync", true),
+    ("batch.before_live", true),
+];
+const BATCH_ARGS: [&str; 3] = ["batch", "d,s,new", "10"];
+
+fn batch_state(published: bool) -> BTreeMap<&'static str, Option<u64>> {
+    let mut expect = start_state();
+    if published {
+        expect.insert("d", Some(10));
+        expect.insert("s", Some(11));
+        expect.insert("new", Some(12));
+    }
+    expect
+}
+
+#[test]
+fn a_crash_at_each_step_of_a_batch_publishes_none_before_its_intent_and_all_after_it() {
+    // `publish.after_yaml_rename` is reached after the first entry's renames: the others are
+    // still staged when the writer dies.
+    let points = BATCH_POINTS
+        .iter()
+        .copied()
+        .chain([("publish.after_yaml_rename", true)]);
+    for (point, published) in points {
+        let (_t, root) = setup();
+        crash_at(&root, point, &BATCH_ARGS);
+        let before = rows(&root);
+        for n in ["d", "s", "new"] {
+            let state = before.get(n).map(|(s, _)| *s);
+            if published {
+                assert_eq!(state, Some(ArrayState::Publishing), "{point}: {n}");
+            } else {
+                assert_ne!(state, Some(ArrayState::Publishing), "{point}: {n}");
+            }
+        }
+        check_after_open(&root, &batch_state(published), point);
+    }
+}
+
+#[test]
+fn an_error_at_each_step_of_a_batch_is_returned_before_its_intent_and_after_it_the_batch_succeeds()
+{
+    for (point, published) in BATCH_POINTS {
+        let (_t, root) = setup();
+        let printed = fail_at(&root, point, "error", &BATCH_ARGS);
+        if published {
+            assert_eq!(printed, "ok", "{point}");
+        } else {
+            assert!(
+                printed.starts_with("err ") && printed.contains("failpoint"),
+                "{point}: {printed}"
+            );
+        }
+        check_after_open(&root, &batch_state(published), point);
+    }
+}
+
 /// Every failpoint named in the engine's sources: the names in `failpoint!("…")`,
 /// `failpoint::hit("…")` and `hit_sql("…")` calls of every `.rs` file under `engine/src`, searched
 /// recursively (files move into sub-directories), `failpoint.rs` (the definitions) excepted.
@@ -807,6 +871,9 @@ fn scenarios() -> Vec<Scenario> {
         ..plain("gc.reap_mid_tx", &["open-only", "d"])
     });
     out.push(plain("open.after_row", &["open", "d"]));
+    for (point, _) in BATCH_POINTS {
+        out.push(plain(point, &BATCH_ARGS));
+    }
     for (point, _) in EVICT_POINTS {
         out.push(Scenario {
             prepare: cache_full,

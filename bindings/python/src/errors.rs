@@ -226,6 +226,7 @@ impl Classify for WriteError {
                 errno: Some(libc::ENOSPC),
             },
             WriteError::NameConflict { .. } => class("NameConflictError"),
+            WriteError::DuplicateInBatch { .. } => class("InvalidArrayError"),
             WriteError::NotFound { .. } => class("ArrayNotFoundError"),
             WriteError::NotHeld { .. } => class("NotHeldError"),
             WriteError::ReadOnly { .. } => class("ReadOnlyError"),

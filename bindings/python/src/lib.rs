@@ -30,7 +30,7 @@ use dafstore::{
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 use crate::errors::{OrRaise, Own};
 use crate::report::to_python;
@@ -686,6 +686,54 @@ impl NativeContainer {
         let _ = reserve;
         py.detach(|| c.write_dense_bytes_with(name, dtype, &shape, bytes, &opts))
             .or_raise(py)
+    }
+
+    /// Writes many dense arrays as one batch (SPEC [W11]); all are published, or none. `small`
+    /// are (name, dtype name, shape, byte length) of arrays whose little-endian C-order bytes
+    /// follow each other in `packed`; `large` are (name, C-contiguous little-endian numpy array,
+    /// dtype name, shape). One reservation for all their bytes when the container has limits.
+    #[pyo3(signature = (small, packed, large, lifecycle=None))]
+    fn write_many(
+        &self,
+        py: Python<'_>,
+        small: Vec<(String, String, Vec<u64>, usize)>,
+        packed: &Bound<'_, PyBytes>,
+        large: Vec<(String, Bound<'_, PyAny>, String, Vec<u64>)>,
+        lifecycle: Option<&str>,
+    ) -> PyResult<()> {
+        let c = self.get(py)?;
+        let opts = create_options(true, false, lifecycle)?;
+        let mut parts = Vec::with_capacity(small.len() + large.len());
+        let mut rest: &[u8] = packed.as_bytes();
+        for (name, dt, shape, len) in &small {
+            if *len > rest.len() {
+                return Err(PyValueError::new_err(format!(
+                    "write_many: array {name:?} needs {len} bytes, only {} are left in the packed bytes",
+                    rest.len()
+                )));
+            }
+            let (bytes, after) = rest.split_at(*len);
+            rest = after;
+            parts.push((name.as_str(), self::dtype(py, dt)?, shape.as_slice(), bytes));
+        }
+        for (name, array, dt, shape) in &large {
+            parts.push((
+                name.as_str(),
+                self::dtype(py, dt)?,
+                shape.as_slice(),
+                ndarray_bytes(array)?,
+            ));
+        }
+        let total = parts.iter().map(|p| p.3.len() as u64).sum();
+        py.detach(|| -> Result<(), dafstore::WriteError> {
+            let mut b = c.batch_with(&opts)?;
+            b.reserve(total)?;
+            for (name, dt, shape, bytes) in &parts {
+                b.write_dense_bytes(name, *dt, shape, bytes)?;
+            }
+            b.publish()
+        })
+        .or_raise(py)
     }
 
     /// Writes a table from `stream`, any object with `__arrow_c_stream__` (the Arrow PyCapsule

@@ -43,13 +43,14 @@ def test_quick_start(workdir: Path) -> None:
     assert out[1] == "Removal(deferred=True, holders=1)"
     assert out[2] == "False ['m', 'x']"
     assert out[3] == "2 ndarray csr_matrix"
-    assert out[4] == str(float(np.arange(12.0).sum() * 2 + (42.0 - 0.0) * 2))
-    assert out[5] == "False"
-    assert out[6] == "(3, 4) ['m', 'x']"
-    assert out[7] == "() True"
+    assert out[4] == "1002 7.0"
+    assert out[5] == str(float(np.arange(12.0).sum() * 2 + (42.0 - 0.0) * 2))
+    assert out[6] == "False"
+    assert out[7] == "(3, 4) ['m', 'x']"
+    assert out[8] == "() True"
     # The engine's remedy is worded as the Python call.
-    assert out[8].endswith('/demo: no array named "nope"; `c.ls()` lists the arrays')
-    assert len(out) == 9
+    assert out[9].endswith('/demo: no array named "nope"; `c.ls()` lists the arrays')
+    assert len(out) == 10
 
 
 def test_processes_example(workdir: Path) -> None:

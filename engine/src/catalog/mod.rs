@@ -18,8 +18,10 @@ use crate::failpoint::hit_sql;
 use crate::format::dtype::DType;
 use crate::format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta, TableMeta};
 
+mod batch;
 mod budget;
 pub use crate::format::lifecycle::Lifecycle;
+pub(crate) use batch::IntentRow;
 pub use budget::Usage;
 pub(crate) use budget::{HeldByKey, Holds, Reserve};
 
@@ -1011,66 +1013,9 @@ impl Catalog {
         lifecycle: Lifecycle,
     ) -> Result<u64, CatalogError> {
         self.set_sync(true)?;
-        let (scratch, cached) = lifecycle.columns();
         // The intent is the publish's commit point ([W3] step 1): it never uses the reserve.
         self.immediate_growing("record publish intent", |tx| {
-            let old: Option<(i64, i64)> = tx
-                .query_row("SELECT generation, created_at FROM arrays WHERE name = ?1", [name], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
-            let generation = old.map_or(1, |(g, _)| g + 1);
-            let created = old.map_or_else(now_ms, |(_, c)| c);
-            // From here the row's files count the new generation's bytes; a replace leaves the
-            // old generation's files in place until step 3 renames over them: the reservation
-            // now counts exactly those until the `live` flip (SPEC [E3]), so the capacity holds
-            // in between and nothing is counted twice.
-            tx.prepare_cached(
-                "UPDATE reservations
-                   SET bytes = (SELECT COALESCE(SUM(size), 0) FROM array_files WHERE name = ?2)
-                 WHERE staging = ?1",
-            )?
-            .execute(params![staging, name])?;
-            tx.execute("DELETE FROM array_files WHERE name = ?1", [name])?;
-            let (kind, layout, dtype, idx, ptr, nnz) = meta_columns(meta);
-            tx.execute(
-                "INSERT INTO arrays(name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state,
-                                    generation, checksum_stale, staging, created_at, updated_at, scratch, tab,
-                                    cached, released_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'publishing', ?9, 0, ?10, ?11, ?12, ?13, ?14, ?15, ?12)
-                 ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, layout = excluded.layout, tab = excluded.tab,
-                   dtype = excluded.dtype, indices_dtype = excluded.indices_dtype,
-                   indptr_dtype = excluded.indptr_dtype, shape = excluded.shape, nnz = excluded.nnz,
-                   state = 'publishing', generation = excluded.generation, checksum_stale = 0,
-                   staging = excluded.staging, updated_at = excluded.updated_at,
-                   scratch = excluded.scratch, cached = excluded.cached,
-                   released_at = excluded.released_at",
-                params![
-                    name,
-                    kind,
-                    layout,
-                    dtype,
-                    idx,
-                    ptr,
-                    shape_json(&meta.shape()),
-                    nnz,
-                    generation,
-                    staging,
-                    created,
-                    now_ms(),
-                    scratch,
-                    table_json(meta),
-                    cached
-                ],
-            )?;
-            hit_sql("publish.intent_mid_tx")?;
-            for f in files {
-                tx.execute(
-                    "INSERT INTO array_files(name, suffix, size, crc32c) VALUES (?1, ?2, ?3, ?4)",
-                    params![name, f.suffix, to_i64(f.size), f.crc32c.map(i64::from)],
-                )?;
-            }
-            Ok(u64::try_from(generation).unwrap_or(0))
+            intent_tx(tx, name, meta, files, staging, lifecycle, true)
         })
     }
 
@@ -1114,11 +1059,11 @@ impl Catalog {
                 )?
                 .execute([name])?;
             }
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE arrays SET state = ?2, staging = CASE WHEN ?2 = 'live' THEN NULL ELSE staging END,
                         updated_at = ?3 WHERE name = ?1",
-                params![name, state.name(), now_ms()],
-            )?;
+            )?
+            .execute(params![name, state.name(), now_ms()])?;
             Ok(())
         })
     }
@@ -1295,6 +1240,90 @@ pub struct HolderRow {
     pub started_at_ms: Option<i64>,
     /// Arrays held, with the time each reference was taken (ms since the epoch).
     pub arrays: Vec<(String, i64)>,
+}
+
+/// One publish intent's rows ([W3] step 1) inside the caller's transaction: upserts `name`'s row
+/// in state `publishing` with its staging location, replaces its `array_files` rows, and sets the
+/// reservation of `staging` (if any) to the bytes of the generation it replaces ([E3]). Returns
+/// the new generation. Shared by a single publish and a batch ([W11]), whose entries have no
+/// reservation of their own (`own_reservation` false: the batch sets its one reservation).
+pub(crate) fn intent_tx(
+    tx: &Transaction<'_>,
+    name: &str,
+    meta: &ArrayMeta,
+    files: &[FileRecord],
+    staging: &str,
+    lifecycle: Lifecycle,
+    own_reservation: bool,
+) -> rusqlite::Result<u64> {
+    let (scratch, cached) = lifecycle.columns();
+    let old: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT generation, created_at FROM arrays WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let generation = old.map_or(1, |(g, _)| g + 1);
+    let created = old.map_or_else(now_ms, |(_, c)| c);
+    // From here the row's files count the new generation's bytes; a replace leaves the
+    // old generation's files in place until step 3 renames over them: the reservation
+    // now counts exactly those until the `live` flip (SPEC [E3]), so the capacity holds
+    // in between and nothing is counted twice.
+    if own_reservation {
+        tx.prepare_cached(
+            "UPDATE reservations
+               SET bytes = (SELECT COALESCE(SUM(size), 0) FROM array_files WHERE name = ?2)
+             WHERE staging = ?1",
+        )?
+        .execute(params![staging, name])?;
+    }
+    if old.is_some() {
+        // A name without a row has no files rows (a foreign key with ON DELETE CASCADE).
+        tx.prepare_cached("DELETE FROM array_files WHERE name = ?1")?
+            .execute([name])?;
+    }
+    let (kind, layout, dtype, idx, ptr, nnz) = meta_columns(meta);
+    tx.prepare_cached(
+        "INSERT INTO arrays(name, kind, layout, dtype, indices_dtype, indptr_dtype, shape, nnz, state,
+                            generation, checksum_stale, staging, created_at, updated_at, scratch, tab,
+                            cached, released_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'publishing', ?9, 0, ?10, ?11, ?12, ?13, ?14, ?15, ?12)
+         ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, layout = excluded.layout, tab = excluded.tab,
+           dtype = excluded.dtype, indices_dtype = excluded.indices_dtype,
+           indptr_dtype = excluded.indptr_dtype, shape = excluded.shape, nnz = excluded.nnz,
+           state = 'publishing', generation = excluded.generation, checksum_stale = 0,
+           staging = excluded.staging, updated_at = excluded.updated_at,
+           scratch = excluded.scratch, cached = excluded.cached,
+           released_at = excluded.released_at",
+    )?
+    .execute(params![
+            name,
+            kind,
+            layout,
+            dtype,
+            idx,
+            ptr,
+            shape_json(&meta.shape()),
+            nnz,
+            generation,
+            staging,
+            created,
+            now_ms(),
+            scratch,
+            table_json(meta),
+            cached
+    ])?;
+    hit_sql("publish.intent_mid_tx")?;
+    for f in files {
+        tx.prepare_cached(
+            "INSERT INTO array_files(name, suffix, size, crc32c) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            name,
+            f.suffix,
+            to_i64(f.size),
+            f.crc32c.map(i64::from)
+        ])?;
+    }
+    Ok(u64::try_from(generation).unwrap_or(0))
 }
 
 /// Deletes every row of a dead session (SPEC [P5]): its references were in its session file and

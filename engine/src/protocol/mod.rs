@@ -2,6 +2,7 @@
 //! recovery and fork (SPEC sections 7–8), as methods of [`Shared`], the state every handle on
 //! one container in a process shares.
 
+pub(crate) mod batch;
 pub(crate) mod budget;
 pub(crate) mod clock;
 pub(crate) mod fork;

@@ -10,11 +10,12 @@ use crate::error::{io_at, WriteError};
 use crate::failpoint::failpoint;
 use crate::format::meta::{render_yaml, ArrayMeta, ALL_SUFFIXES};
 use crate::format::name::ArrayName;
-use crate::fs::beneath::{self};
+use crate::fs::beneath::{self, Dir};
 
 impl Shared {
     /// Publishes staged files under `name` (SPEC [W3] steps 1–6). `stem` names the staged files
-    /// `<staging_dir>/<stem>.<suffix>` and `<stem>.yaml`, all already synced.
+    /// `<stem>.<suffix>` and `<stem>.yaml` of this session's staging directory `sdir`, all
+    /// already synced.
     ///
     /// The committed intent (step 1) is the commit point ([W9]): an error before it means nothing
     /// was published; once it is committed the publish is, and a failure of a finishing step
@@ -26,10 +27,11 @@ impl Shared {
         meta: &ArrayMeta,
         files: &[FileRecord],
         stem: &str,
+        sdir: &Dir,
         lifecycle: Option<Lifecycle>,
     ) -> Result<(), WriteError> {
         self.writable()?;
-        self.ensure_parent(name)?;
+        let parent = self.ensure_parent(name)?;
         let held = self.lock_name(name).map_err(self.lock_err(name))?;
         self.recover_locked(&held)?;
         let staging = format!("{}/{stem}", self.session_id());
@@ -49,7 +51,7 @@ impl Shared {
         }
         // Committed. Whatever fails from here is finished by recovery.
         let hold_session = hold.then(|| self.session_id().to_string());
-        let _ = self.finish_publish(&held, meta, &staging, hold_session.as_deref());
+        let _ = self.finish_publish(&held, meta, hold_session.as_deref(), &parent, sdir, stem);
         self.arrays().remove(name.as_str());
         Ok(())
     }
@@ -62,17 +64,31 @@ impl Shared {
         )
     }
 
-    /// Steps 2–6 of [W3] after the intent is committed (the commit point, [W9]).
+    /// Steps 2–6 of [W3] after the intent is committed (the commit point, [W9]), by the writer
+    /// that staged the files `<stem>.*` in `sdir` (so they are not looked up first) into the
+    /// array's directory `parent`, both opened once for the whole publish.
     pub(super) fn finish_publish(
         &self,
         held: &NameLock,
         meta: &ArrayMeta,
-        staging: &str,
         hold: Option<&str>,
+        parent: &Dir,
+        sdir: &Dir,
+        stem: &str,
     ) -> Result<(), WriteError> {
         let name = held.name();
         failpoint!("publish.after_intent");
-        self.roll_forward(held, meta, staging)?;
+        self.rename_into_place(
+            parent,
+            sdir,
+            name,
+            meta,
+            stem,
+            Some(&Fresh { present: None }),
+        )?;
+        failpoint!("publish.before_dir_sync");
+        parent.sync()?;
+        failpoint!("publish.after_dir_sync");
         failpoint!("publish.before_live");
         if hold.is_some() {
             // Recorded before the `live` flip, under the exclusive stripe: no eviction can
@@ -102,46 +118,84 @@ impl Shared {
         } else {
             self.staging_of(id)?
         };
-        let staged = |suffix: &str| std::ffi::OsString::from(format!("{stem}.{suffix}"));
-        let yaml_final = name.file_path(&self.root, "yaml");
-        let yaml_staged = match &sdir {
-            Some(d) if d.entry_type(&staged("yaml"))?.is_some() => Some(d),
-            _ => None,
-        };
-        if let Some(sdir) = yaml_staged {
-            parent.remove_file(&beneath::leaf(name, "yaml"))?;
-            failpoint!("publish.after_unlink_yaml");
-            // A name has the files of exactly one kind: a replace by another kind removes the
-            // other kinds' files.
-            let ours = meta.suffixes();
-            let others = ALL_SUFFIXES.iter().filter(|s| !ours.contains(s));
-            for suffix in ours {
-                let from = staged(suffix);
-                if sdir.entry_type(&from)?.is_some() {
-                    let to = name.file_path(&self.root, suffix);
-                    sdir.rename(&from, &parent, &beneath::leaf(name, suffix))
-                        .map_err(io_at(&to, "rename staged file into place", WriteError::io))?;
-                    // After the first rename of a sparse array: between the data renames.
-                    failpoint!("publish.after_data_rename");
-                }
-            }
-            for suffix in others {
-                parent.remove_file(&beneath::leaf(name, suffix))?;
-            }
-            failpoint!("publish.before_yaml_rename");
-            sdir.rename(&staged("yaml"), &parent, &beneath::leaf(name, "yaml"))
-                .map_err(io_at(
-                    &yaml_final,
-                    "rename staged metadata into place",
-                    WriteError::io,
-                ))?;
-            failpoint!("publish.after_yaml_rename");
+        if let Some(sdir) = &sdir {
+            self.rename_into_place(&parent, sdir, name, meta, stem, None)?;
         }
         failpoint!("publish.before_dir_sync");
         parent.sync()?;
         failpoint!("publish.after_dir_sync");
         Ok(())
     }
+
+    /// Steps 2–4 of [W3] for `name`, whose stripe the caller holds (a [`NameLock`], or the
+    /// [`StripeSet`](super::stripes::StripeSet) of a batch, [W11]): unlinks the old metadata
+    /// file, renames the staged files `<stem>.<suffix>` of `sdir` into `parent`, then the staged
+    /// metadata file. Idempotent: if the staged metadata file is gone, step 4 had completed and
+    /// nothing is done. The directory is not synced here (step 5 is the caller's).
+    ///
+    /// `fresh`: the caller is the writer that staged every file itself, right after its intent
+    /// (a single publish, or a batch, [W11]), so the staged files are not looked up first (a
+    /// missing one fails the rename and leaves the row to recovery, which looks; recovery passes
+    /// `None`); see [`Fresh`].
+    pub(super) fn rename_into_place(
+        &self,
+        parent: &Dir,
+        sdir: &Dir,
+        name: &ArrayName,
+        meta: &ArrayMeta,
+        stem: &str,
+        fresh: Option<&Fresh<'_>>,
+    ) -> Result<(), WriteError> {
+        let staged = |suffix: &str| std::ffi::OsString::from(format!("{stem}.{suffix}"));
+        if fresh.is_none() && sdir.entry_type(&staged("yaml"))?.is_none() {
+            return Ok(());
+        }
+        // Only what is there is unlinked (every name's unlink is tried without a listing).
+        let remove = |leaf: std::ffi::OsString| -> Result<(), WriteError> {
+            match fresh.and_then(|f| f.present) {
+                Some(present) if !present.contains(&leaf) => Ok(()),
+                _ => Ok(parent.remove_file(&leaf)?),
+            }
+        };
+        remove(beneath::leaf(name, "yaml"))?;
+        failpoint!("publish.after_unlink_yaml");
+        // A name has the files of exactly one kind: a replace by another kind removes the
+        // other kinds' files.
+        let ours = meta.suffixes();
+        let others = ALL_SUFFIXES.iter().filter(|s| !ours.contains(s));
+        for suffix in ours {
+            let from = staged(suffix);
+            if fresh.is_some() || sdir.entry_type(&from)?.is_some() {
+                sdir.rename(&from, parent, &beneath::leaf(name, suffix))
+                    .map_err(|e| {
+                        let to = name.file_path(&self.root, suffix);
+                        WriteError::io(to, "rename staged file into place", e)
+                    })?;
+                // After the first rename of a sparse array: between the data renames.
+                failpoint!("publish.after_data_rename");
+            }
+        }
+        for suffix in others {
+            remove(beneath::leaf(name, suffix))?;
+        }
+        failpoint!("publish.before_yaml_rename");
+        sdir.rename(&staged("yaml"), parent, &beneath::leaf(name, "yaml"))
+            .map_err(|e| {
+                let yaml_final = name.file_path(&self.root, "yaml");
+                WriteError::io(yaml_final, "rename staged metadata into place", e)
+            })?;
+        failpoint!("publish.after_yaml_rename");
+        Ok(())
+    }
+}
+
+/// What a batch knows when it renames its own staged files into place ([W11]).
+pub(super) struct Fresh<'a> {
+    /// The entries of the array's directory, listed under the stripes of every name the batch
+    /// publishes (so no dafstore writer adds or removes a file of those names meanwhile, and
+    /// other writers must not modify a container at all, section 7): a file of one of those
+    /// names that is not listed is not there, and is not unlinked. `None`: not listed.
+    pub(super) present: Option<&'a std::collections::HashSet<std::ffi::OsString>>,
 }
 
 impl Shared {

@@ -250,7 +250,12 @@ impl Shared {
     /// Takes one in-process reference on `name` under its exclusive stripe (a loader's publish,
     /// [E6]): the record is written whatever the row's state, since the holder is the writer.
     pub(crate) fn take_under_stripe(&self, held: &NameLock) -> Result<(), WriteError> {
-        let name = held.name();
+        self.take_held_by_writer(held.name())
+    }
+
+    /// [`Shared::take_under_stripe`] for a writer that holds `name`'s stripe exclusively by other
+    /// means (a batch's stripe set, [W11]).
+    pub(crate) fn take_held_by_writer(&self, name: &ArrayName) -> Result<(), WriteError> {
         let mut counts = self.counts();
         if let Some(c) = counts.get_mut(name.as_str()) {
             *c += 1;

@@ -120,3 +120,49 @@ impl Shared {
         io_at(self.stripe_path(name), "lock", WriteError::io)
     }
 }
+
+/// The exclusive stripes of all the names of a batch publish ([W11]): each stripe taken once, in
+/// increasing stripe number, so two batches (or a batch and a single publish, which takes one
+/// stripe) never wait for each other in a cycle. Released on drop.
+pub(crate) struct StripeSet {
+    held: Vec<(u32, StripeGuard)>,
+}
+
+impl StripeSet {
+    /// A [`NameLock`] for `name`, whose stripe this set holds (`None` if it does not): a second
+    /// descriptor of the same locked open file. A `flock` belongs to the open file description,
+    /// so the lock stays the set's and is held until the set's descriptor is closed too; dropping
+    /// the `NameLock` releases nothing.
+    pub(crate) fn name_lock(&self, name: &ArrayName) -> io::Result<Option<NameLock>> {
+        let Ok(i) = self.held.binary_search_by_key(&name.stripe(), |(s, _)| *s) else {
+            return Ok(None);
+        };
+        let Some(file) = &self.held[i].1._file else {
+            return Ok(None);
+        };
+        Ok(Some(NameLock {
+            name: name.clone(),
+            _stripe: StripeGuard::held(file.try_clone()?),
+        }))
+    }
+}
+
+impl Shared {
+    /// Takes the exclusive stripes of all `names` ([W11]), blocking: each stripe once, in
+    /// increasing stripe number.
+    pub(crate) fn lock_stripes<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a ArrayName>,
+    ) -> Result<StripeSet, WriteError> {
+        let mut firsts: Vec<(u32, &ArrayName)> =
+            names.into_iter().map(|n| (n.stripe(), n)).collect();
+        firsts.sort_by_key(|(s, _)| *s);
+        firsts.dedup_by_key(|(s, _)| *s);
+        let mut held = Vec::with_capacity(firsts.len());
+        for (stripe, name) in firsts {
+            let guard = self.lock_stripe(name, true).map_err(self.lock_err(name))?;
+            held.push((stripe, guard));
+        }
+        Ok(StripeSet { held })
+    }
+}

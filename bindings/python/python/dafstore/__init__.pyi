@@ -1,6 +1,6 @@
 """Type stubs of the ``dafstore`` package (the implementation is ``dafstore/_container.py``)."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any, Callable, Iterator, Literal, Optional, Protocol, Sequence, Union, overload
@@ -48,6 +48,7 @@ __all__ = [
     "open",
     "Container",
     "ArrayWriter",
+    "Batch",
     "Hold",
     "ArrayInfo",
     "FileInfo",
@@ -261,6 +262,16 @@ class SparseArrays:
     indices: np.ndarray
     indptr: np.ndarray
 
+class Batch:
+    """Arrays to publish together, all or none (``Container.batch``, SPEC [W11])."""
+
+    def write(self, name: str, array: npt.ArrayLike) -> None: ...
+    def __len__(self) -> int: ...
+    def publish(self) -> None: ...
+    def discard(self) -> None: ...
+    def __enter__(self) -> Batch: ...
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
+
 class ArrayWriter:
     """A dense array being created; ``with c.create(name, shape, dtype) as a:`` fills ``a`` (the
     map) and publishes on success, discards on an exception."""
@@ -374,6 +385,13 @@ class Container(Mapping[str, _ArrayValue]):
         reserve: bool = True,
         lifecycle: Optional[_Lifecycle] = None,
     ) -> None: ...
+    def write_many(
+        self,
+        arrays: Mapping[str, npt.ArrayLike] | Iterable[tuple[str, npt.ArrayLike]],
+        *,
+        lifecycle: Optional[_Lifecycle] = None,
+    ) -> None: ...
+    def batch(self, *, lifecycle: Optional[_Lifecycle] = None) -> Batch: ...
     def write_sparse(
         self,
         name: str,

@@ -91,6 +91,13 @@ class Container:
         reserve: bool = True,
         lifecycle: Optional[str] = None,
     ) -> None: ...
+    def write_many(
+        self,
+        small: list[tuple[str, str, list[int], int]],
+        packed: bytes,
+        large: list[tuple[str, np.ndarray, str, list[int]]],
+        lifecycle: Optional[str] = None,
+    ) -> None: ...
     def write_sparse(
         self,
         name: str,

@@ -21,7 +21,9 @@
 //!   it (deferred by this process's own reference), release it: the release runs the deletion),
 //!   `open-only` (just open the container: recovery and gc), `write-then-open` (write-dense, then
 //!   open NAME in the same process and print `ok SEED`), `hold-forever` (hold NAME, print
-//!   `held`, sleep until killed).
+//!   `held`, sleep until killed), `batch` (NAME is a comma-separated list: the dense arrays of
+//!   seeds SEED, SEED + 1, … published in one batch, SPEC [W11]), `batch-rounds` (SEED batches,
+//!   round r publishing `NAME0` … `NAME99` with seeds 1000 r, 1000 r + 1, …).
 //! - `fill-holes DIR NAME BYTES`: creates a dense uint8 array with `Allocation::Holes` and fills
 //!   every byte through the map, then publishes (on a full file system: SIGBUS).
 //! - `rlimit BYTES DIR OP NAME SEED`: sets RLIMIT_FSIZE to BYTES, ignores SIGXFSZ (so writes past
@@ -65,6 +67,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// Entries of each batch of `batch-rounds`.
+const BATCH_ROUND_LEN: u64 = 100;
+
+/// Publishes the dense arrays of seeds `seed`, `seed + 1`, … under `names` in one batch (SPEC
+/// [W11]).
+fn write_batch<'a>(
+    c: &Container,
+    names: impl IntoIterator<Item = &'a str>,
+    seed: u64,
+) -> Result<(), String> {
+    let mut b = c.batch().map_err(gen::write_err)?;
+    for (i, n) in names.into_iter().enumerate() {
+        let v = gen::dense_values(seed + i as u64);
+        b.write_dense::<u64>(n, &[v.len() as u64], &v)
+            .map_err(gen::write_err)?;
+    }
+    b.publish().map_err(gen::write_err)
+}
+
 fn one_op(dir: &str, op: &str, name: &str, seed: Option<&str>) -> String {
     let c = match Container::open(dir) {
         Ok(c) => c,
@@ -78,6 +99,11 @@ fn one_op(dir: &str, op: &str, name: &str, seed: Option<&str>) -> String {
     match op {
         "dense-mapped" => done(gen::publish_dense_mapped(&c, name, seed)),
         "write-dense" => done(gen::write_dense(&c, name, seed)),
+        "batch" => done(write_batch(&c, name.split(','), seed)),
+        "batch-rounds" => done((1..=seed).try_for_each(|round| {
+            let names: Vec<String> = (0..BATCH_ROUND_LEN).map(|i| format!("{name}{i}")).collect();
+            write_batch(&c, names.iter().map(String::as_str), round * 1000)
+        })),
         "sparse" => done(gen::write_sparse(&c, name, seed)),
         "scratch" => done(publish_scratch(&c, name, seed)),
         "bytes-mapped" => done(bytes_mapped(&c, name, seed)),
