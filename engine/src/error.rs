@@ -164,6 +164,22 @@ pub enum CatalogError {
         /// Supported schema version.
         supported: i64,
     },
+    /// The catalog must be migrated to this dafstore's schema, but a live process of an older
+    /// dafstore uses the container: migrating under it would lose its references (SPEC 9.1,
+    /// schema 4).
+    #[error("catalog {path}: schema version {found} must be migrated to {supported} by this dafstore, but a process of an older dafstore (pid {pid}, session {session}) uses the container; end it (or wait for it to end), then open again")]
+    InUseByOlderEngine {
+        /// The catalog file.
+        path: PathBuf,
+        /// Schema version found.
+        found: i64,
+        /// This dafstore's schema version.
+        supported: i64,
+        /// The live session.
+        session: String,
+        /// Its pid (display only).
+        pid: i64,
+    },
     /// The file system holding the catalog is full (SQLITE_FULL, or an I/O error whose OS error
     /// is ENOSPC, EDQUOT or EFBIG). The transaction was rolled back: nothing changed.
     #[error("catalog {path}: {context}: no space left on its file system ({source}); nothing was changed; free space (remove arrays, or other files) and retry")]

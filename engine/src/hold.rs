@@ -227,6 +227,17 @@ impl Container {
             .map_err(self.shared.lock_err(&name))?;
         // Under the exclusive stripe: whoever holds the name now has a record ([P4]).
         let holders = self.shared.live_holders_w(&name)?;
+        if lifecycle == Lifecycle::Scratch {
+            // Before the change, under the exclusive stripe: holders letting go from now on
+            // read the row ([P4]). A failure here changes nothing.
+            crate::protocol::clock::bump_removals(&self.shared).map_err(|e| {
+                WriteError::io(
+                    self.shared.dir.join("locks").join("removals"),
+                    "count a removal",
+                    e,
+                )
+            })?;
+        }
         // Bind first: the catalog guard must not live into the arms (finish_remove locks it).
         let due = self
             .shared
@@ -240,17 +251,7 @@ impl Container {
             Some(false) => Ok(()),
             // Scratch and held before: removed now unless held. Marked scratch before looking
             // again, so a holder that let go meanwhile finishes it at its release ([P4]).
-            Some(true) => {
-                // Holders letting go from now on read the row ([P4]).
-                crate::protocol::clock::bump_removals(&self.shared).map_err(|e| {
-                    WriteError::io(
-                        self.shared.dir.join("locks").join("removals"),
-                        "count a removal",
-                        e,
-                    )
-                })?;
-                self.shared.settle_locked(&held).map(|_| ())
-            }
+            Some(true) => self.shared.settle_locked(&held).map(|_| ()),
         }
     }
 }

@@ -314,3 +314,39 @@ fn a_reader_in_another_process_never_sees_a_strict_subset_of_a_batch() {
     // Not an assertion on timing: the last look is after the last round.
     assert!(rounds_seen.contains(&ROUNDS));
 }
+
+#[test]
+fn a_batch_published_under_a_load_lock_is_held_from_its_live_flip_until_the_lock_is_dropped() {
+    // SPEC [E6] for a batch: the loader's reference records are written before the `live` flip,
+    // so no eviction falls between the publish and the loader's open.
+    let (_d, c) = new_container();
+    let lock = c.lock_load("x", None).unwrap();
+    let mut b = c.batch().unwrap();
+    b.write_dense_bytes("x", DType::UInt8, &[8], &[1; 8])
+        .unwrap();
+    b.publish().unwrap();
+    assert_eq!(c.info("x").unwrap().lifecycle, Lifecycle::Cached);
+    assert_eq!(c.local_refs("x"), 1, "held from its live flip");
+    assert_eq!(
+        c.info("x").unwrap().holders,
+        1,
+        "its record is in the session file"
+    );
+    c.set_capacity(Some(8)).unwrap();
+    assert!(
+        matches!(
+            c.write_dense_bytes_with(
+                "y",
+                DType::UInt8,
+                &[8],
+                &[2; 8],
+                &CreateOptions::lifecycle(Lifecycle::Cached)
+            ),
+            Err(WriteError::Capacity { .. })
+        ),
+        "a held entry is never evicted"
+    );
+    drop(lock);
+    assert_eq!(c.local_refs("x"), 0, "given back with the lock");
+    assert_eq!(c.info("x").unwrap().holders, 0);
+}

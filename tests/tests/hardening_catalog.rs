@@ -613,3 +613,47 @@ fn file_sizes_whose_sum_overflows_are_a_corrupt_catalog_error_not_a_panic() {
     let found = fsck(&root, false, false);
     assert_ne!(found.exit_code(), 0, "{:?}", found.problems);
 }
+
+#[test]
+fn a_schema_3_catalog_is_not_migrated_while_a_process_of_an_older_engine_uses_it() {
+    // Found by review: schema 4 moves references out of the catalog; a live schema-3 process
+    // would keep recording its references in the dropped `refs` table, unseen, and a removal
+    // could delete what it holds.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("c");
+    sample(&root);
+    let id = "0123456789abcdef0123456789abcdef";
+    {
+        let db = rusqlite::Connection::open(root.join(".dafstore/catalog.sqlite")).unwrap();
+        db.execute_batch(&format!(
+            "CREATE TABLE refs(session TEXT NOT NULL, name TEXT NOT NULL, since INTEGER NOT NULL,
+                               PRIMARY KEY (session, name)) STRICT;
+             INSERT INTO sessions VALUES ('{id}', 4242, 0);
+             INSERT INTO refs VALUES ('{id}', 'x/a', 0);
+             PRAGMA user_version = 3;"
+        ))
+        .unwrap();
+    }
+    // The old engine's process: its session file, locked.
+    let lock = std::fs::File::create(root.join(format!(".dafstore/sessions/{id}.lock"))).unwrap();
+    lock.lock().unwrap();
+    match Container::open(&root) {
+        Err(dafstore::ContainerError::Catalog(
+            e @ dafstore::CatalogError::InUseByOlderEngine { .. },
+        )) => {
+            let text = e.to_string();
+            assert!(text.contains("pid 4242") && text.contains(id), "{text}");
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("migrated under a live schema-3 process"),
+    }
+    // Read-only handles read it as it is.
+    let ro = Container::options().read_only(true).open(&root).unwrap();
+    assert!(ro.ls().unwrap().contains(&"x/a".to_string()));
+    drop(ro);
+    // Once that process is gone, the next read-write open migrates.
+    drop(lock);
+    let c = Container::open(&root).unwrap();
+    assert!(c.ls().unwrap().contains(&"x/a".to_string()));
+    assert_eq!(c.remove("x/a").unwrap(), dafstore::Removal::Removed);
+}

@@ -191,3 +191,28 @@ fn an_entry_made_scratch_while_held_is_removed_by_its_last_release() {
     );
     assert!(c.ls().unwrap().is_empty());
 }
+
+#[test]
+fn an_entry_replaced_as_scratch_while_held_is_removed_by_its_last_release() {
+    // Found by review: the holder took `x` while it was persistent; a replace made it scratch.
+    // The publish counts as a removal to come (SPEC [P4]'s counter), so the release reads the
+    // row and removes the entry instead of leaving it for the next gc.
+    let (_d, c) = container();
+    c.write_dense::<f64>("x", &[2], &[1.0, 2.0]).unwrap();
+    let held = c.hold("x").unwrap();
+    c.write_dense_bytes_with(
+        "x",
+        dafstore::DType::Float64,
+        &[1],
+        &3.0f64.to_le_bytes(),
+        &dafstore::CreateOptions::lifecycle(dafstore::Lifecycle::Scratch),
+    )
+    .unwrap();
+    assert_eq!(c.ls().unwrap(), ["x"], "held: kept");
+    drop(held);
+    assert!(
+        c.ls().unwrap().is_empty(),
+        "the last release removes it (SPEC [P6])"
+    );
+    assert!(!c.root().join("x.array").exists());
+}

@@ -565,6 +565,31 @@ impl Catalog {
     /// then the cache's columns and tables of version 3 are added.
     fn migrate(&mut self) -> Result<(), CatalogError> {
         let path = self.path.clone();
+        // Schema 3 → 4 moves references out of the catalog: a live process of an older engine
+        // would keep recording them in the dropped table, unseen ([P3]). Refuse while one lives.
+        if self.schema < 4 {
+            let sessions = self.sessions()?;
+            let root = path
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("."));
+            if let Ok(dir) = crate::fs::beneath::reserved(root, "sessions") {
+                for (id, pid) in sessions {
+                    let leaf = std::ffi::OsString::from(format!("{id}.lock"));
+                    if let Ok(Some((f, _))) = dir.open_file(&leaf, false) {
+                        if matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)) {
+                            return Err(CatalogError::InUseByOlderEngine {
+                                path,
+                                found: self.schema,
+                                supported: SCHEMA_VERSION,
+                                session: id,
+                                pid: i64::from(pid),
+                            });
+                        }
+                    }
+                }
+            }
+        }
         let fk = |conn: &Connection, on: bool| {
             conn.pragma_update(None, "foreign_keys", if on { "ON" } else { "OFF" })
                 .map_err(|e| sqlite_error(&path, "migrate the catalog", e))

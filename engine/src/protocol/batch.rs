@@ -90,6 +90,17 @@ impl Shared {
             });
         }
         let reservation = reservation.map(|stem| format!("{session}/{stem}"));
+        if rows.iter().any(|r| r.lifecycle == Lifecycle::Scratch) {
+            // Before the intent, under the exclusive stripes: holders letting go from now on
+            // read the row ([P4], [P6]).
+            super::clock::bump_removals(self).map_err(|e| {
+                WriteError::io(
+                    self.dir.join("locks").join("removals"),
+                    "count a removal",
+                    e,
+                )
+            })?;
+        }
         failpoint!("batch.before_intent");
         // [W11] step 3: the commit point of every entry.
         let intent = self
@@ -125,6 +136,14 @@ impl Shared {
         live: &[(&str, Option<&str>)],
         reservation: Option<&str>,
     ) -> Result<(), WriteError> {
+        // Recorded as soon as the batch is committed, under its exclusive stripes: no eviction
+        // can fall between the publish and the loader's open ([E6], [P3]).
+        for (e, (name, hold)) in entries.iter().zip(live) {
+            if hold.is_some() {
+                self.take_held_by_writer(&e.name)?;
+                self.loaded_held(name);
+            }
+        }
         failpoint!("batch.after_intent");
         let Some(sdir) = self.staging_of(self.session_id())? else {
             // Our staged files are gone: recovery reports the rows it cannot finish.
@@ -160,14 +179,6 @@ impl Shared {
             p.sync()?;
         }
         failpoint!("batch.before_live");
-        for (e, (name, hold)) in entries.iter().zip(live) {
-            if hold.is_some() {
-                // Recorded before the `live` flip, under the batch's exclusive stripes: no
-                // eviction can fall between the publish and the loader's open ([E6], [P3]).
-                self.take_held_by_writer(&e.name)?;
-                self.loaded_held(name);
-            }
-        }
         self.catalog().set_live_batch(live, reservation)?;
         Ok(())
     }

@@ -39,6 +39,17 @@ impl Shared {
         // this process holds it already.
         let (lifecycle, loading) = self.publish_lifecycle(name.as_str(), lifecycle);
         let hold = loading && self.local_count(name.as_str()) == 0;
+        if lifecycle == Lifecycle::Scratch {
+            // Before the intent, under the exclusive stripe: a holder of the name letting go
+            // from now on reads the row and removes it if it is due ([P4], [P6]).
+            super::clock::bump_removals(self).map_err(|e| {
+                WriteError::io(
+                    self.dir.join("locks").join("removals"),
+                    "count a removal",
+                    e,
+                )
+            })?;
+        }
         let intent = self
             .catalog()
             .begin_publish(name.as_str(), meta, files, &staging, lifecycle);
@@ -77,6 +88,13 @@ impl Shared {
         stem: &str,
     ) -> Result<(), WriteError> {
         let name = held.name();
+        if hold.is_some() {
+            // Recorded as soon as the publish is committed, under the exclusive stripe: no
+            // eviction can fall between the publish and the loader's open ([E6], [P3]), even if
+            // a finishing step fails and recovery flips the row `live`.
+            self.take_under_stripe(held)?;
+            self.loaded_held(name.as_str());
+        }
         failpoint!("publish.after_intent");
         self.rename_into_place(
             parent,
@@ -90,12 +108,6 @@ impl Shared {
         parent.sync()?;
         failpoint!("publish.after_dir_sync");
         failpoint!("publish.before_live");
-        if hold.is_some() {
-            // Recorded before the `live` flip, under the exclusive stripe: no eviction can
-            // fall between the publish and the loader's open ([E6], [P3]).
-            self.take_under_stripe(held)?;
-            self.loaded_held(name.as_str());
-        }
         self.catalog()
             .set_state_holding(name.as_str(), ArrayState::Live, hold)?;
         failpoint!("publish.after_live");

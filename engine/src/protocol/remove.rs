@@ -26,6 +26,19 @@ impl Shared {
         // ([P4]): whoever holds the name now has a record, and nobody can start holding it.
         let holders = self.live_holders_w(&name)?;
         failpoint!("remove.after_scan");
+        if holders > 0 {
+            // Before the mark, under the exclusive stripe: every holder read the counter when
+            // it took its reference (before we took the stripe), and its release, if it comes
+            // after our second look, sees the counter changed and reads the row ([P4]). A
+            // failure here changes nothing.
+            super::clock::bump_removals(self).map_err(|e| {
+                WriteError::io(
+                    self.dir.join("locks").join("removals"),
+                    "count a removal",
+                    e,
+                )
+            })?;
+        }
         let start = self.catalog().begin_remove(name.as_str(), holders)?;
         match start {
             RemoveStart::NotFound => Err(WriteError::NotFound {
@@ -33,15 +46,6 @@ impl Shared {
                 name: name.to_string(),
             }),
             RemoveStart::Deferred => {
-                // Before looking again: a holder letting go from now on sees the counter
-                // changed and reads the row ([P4]).
-                super::clock::bump_removals(self).map_err(|e| {
-                    WriteError::io(
-                        self.dir.join("locks").join("removals"),
-                        "count a removal",
-                        e,
-                    )
-                })?;
                 // Marked `deleting` before looking again: a holder that dropped its record
                 // since our first look either is seen gone now or reads our mark at its
                 // release and finishes the removal itself ([P4]).

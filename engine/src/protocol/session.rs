@@ -124,12 +124,17 @@ impl Shared {
         // its records go first (emptied, so nobody counts them any more), then each removal they
         // blocked is performed if nobody else holds the name ([P5]).
         let leaked: Vec<String> = lock(&p.counts).drain().map(|(n, _)| n).collect();
-        if s._lock.set_len(0).is_ok() {
-            lock(&p.slots).forget_all();
-            for n in leaked {
-                if let Ok(name) = ArrayName::new(&n) {
-                    let _ = self.settle(&name);
-                }
+        let sessions = beneath::reserved(&self.root, "sessions");
+        if s._lock.set_len(0).is_err() {
+            // Out of sight instead: no scan lists the file any more.
+            if let (Ok(sessions), Some(leaf)) = (&sessions, s.path.file_name()) {
+                let _ = sessions.remove_file(leaf);
+            }
+        }
+        lock(&p.slots).forget_all();
+        for n in leaked {
+            if let Ok(name) = ArrayName::new(&n) {
+                let _ = self.settle(&name);
             }
         }
         let _ = self.catalog().remove_session(&s.id);
@@ -138,10 +143,7 @@ impl Shared {
                 let _ = staging.remove_tree(&s.id);
             }
         }
-        if let (Ok(sessions), Some(leaf)) = (
-            beneath::reserved(&self.root, "sessions"),
-            s.path.file_name(),
-        ) {
+        if let (Ok(sessions), Some(leaf)) = (&sessions, s.path.file_name()) {
             let _ = sessions.remove_file(leaf);
         }
     }

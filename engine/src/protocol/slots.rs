@@ -33,8 +33,8 @@ pub(crate) struct Slots {
 }
 
 impl Slots {
-    /// Writes a record for `name` (its key last in the record's bytes: a reader that sees the key
-    /// sees a whole record or the key alone, [P3]).
+    /// Writes a record for `name`: its key (bytes 0–7), then the time (bytes 8–15), in one
+    /// `pwrite` ([P3]; a reader may see it torn, and counts any non-zero key as held).
     pub(crate) fn take(
         &mut self,
         file: &File,
