@@ -552,8 +552,8 @@ fn a_fifo_or_link_in_place_of_the_catalog_is_refused_at_open_without_blocking() 
 }
 
 #[test]
-fn a_directory_in_place_of_the_removal_counter_fails_a_deferred_remove_naming_it_and_loses_nothing()
-{
+fn a_directory_in_place_of_the_removal_counter_fails_a_deferred_remove_naming_it_and_changes_nothing(
+) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("c");
     let c = Container::create(&root).unwrap();
@@ -566,10 +566,20 @@ fn a_directory_in_place_of_the_removal_counter_fails_a_deferred_remove_naming_it
         Err(WriteError::Io(e)) => assert!(e.path.ends_with("locks/removals"), "{e}"),
         other => panic!("{other:?}"),
     }
-    // The mark is committed: gone for new holders; the holder keeps it; its release (which
-    // cannot read the counter, so reads the row) finishes the removal.
-    assert!(c.ls().unwrap().is_empty());
-    assert_eq!(&*c.open_dense::<f64>("x").unwrap(), &[1.0, 2.0]);
+    // The counter comes before the mark (SPEC [P4]): nothing was committed.
+    assert_eq!(c.ls().unwrap(), ["x"]);
+    drop(held);
+    assert!(
+        root.join("x.array").exists(),
+        "not removed: the remove failed"
+    );
+    // With the counter a file again, the same remove works.
+    fs::remove_dir(&counter).unwrap();
+    let held = c.hold("x").unwrap();
+    assert_eq!(
+        c.remove("x").unwrap(),
+        dafstore::Removal::Deferred { holders: 1 }
+    );
     drop(held);
     assert!(
         !root.join("x.array").exists(),
