@@ -14,7 +14,7 @@ use crate::container::Container;
 use crate::error::WriteError;
 use crate::failpoint;
 use crate::format::dtype::{DType, Element, IndexElement};
-use crate::format::meta::{render_yaml, ArrayMeta, DenseMeta, Layout};
+use crate::format::meta::{render_yaml, ArrayMeta, Layout};
 use crate::format::name::ArrayName;
 use crate::fs::beneath::Dir;
 use crate::protocol::batch::BatchEntry;
@@ -144,31 +144,11 @@ impl Batch {
         shape: &[u64],
         bytes: &[u8],
     ) -> Result<(), WriteError> {
-        let name = ArrayName::new(name)?;
+        let (name, meta) = self.container.checked_dense(name, dtype, shape, bytes)?;
         if self.names.contains(name.as_str()) {
             return Err(WriteError::DuplicateInBatch {
                 name: name.to_string(),
             });
-        }
-        // Refused before anything is touched ([N10]).
-        crate::fs::beneath::check_path_length(&self.container.shared.root, &name)?;
-        let meta = DenseMeta::new(dtype, shape.to_vec())?;
-        if bytes.len() as u64 != meta.byte_len() {
-            return Err(WriteError::LengthMismatch {
-                name: name.to_string(),
-                shape: meta.shape.clone(),
-                expected: meta.len(),
-                actual: bytes.len() as u64 / dtype.itemsize() as u64,
-            });
-        }
-        if dtype == DType::Bool {
-            if let Some(at) = bytes.iter().position(|&b| b > 1) {
-                return Err(WriteError::InvalidBool {
-                    name: name.to_string(),
-                    at: at as u64,
-                    byte: bytes[at],
-                });
-            }
         }
         self.stage(name, ArrayMeta::Dense(meta), &[("array", bytes)])
     }

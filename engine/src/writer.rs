@@ -427,21 +427,7 @@ impl Container {
         bytes: &[u8],
         opts: &CreateOptions,
     ) -> Result<(), WriteError> {
-        let name = ArrayName::new(name)?;
-        // Refused before anything is touched ([N10]).
-        crate::fs::beneath::check_path_length(&self.shared.root, &name)?;
-        let meta = DenseMeta::new(dtype, shape.to_vec())?;
-        if bytes.len() as u64 != meta.byte_len() {
-            return Err(WriteError::LengthMismatch {
-                name: name.to_string(),
-                shape: meta.shape.clone(),
-                expected: meta.len(),
-                actual: bytes.len() as u64 / dtype.itemsize() as u64,
-            });
-        }
-        if dtype == DType::Bool {
-            check_bools(&name, bytes)?;
-        }
+        let (name, meta) = self.checked_dense(name, dtype, shape, bytes)?;
         let mut staged = Staged::new(self)?;
         staged.lifecycle = opts.effective_lifecycle();
         staged.reserve(&name, bytes.len() as u64)?;
@@ -508,6 +494,34 @@ impl Container {
 }
 
 impl Container {
+    /// The name and metadata of a dense array to write from `bytes`, after checking the name, its
+    /// path's length ([N10]), the dtype and shape, that the bytes match the shape, and bool bytes:
+    /// refused before anything is written.
+    pub(crate) fn checked_dense(
+        &self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+        bytes: &[u8],
+    ) -> Result<(ArrayName, DenseMeta), WriteError> {
+        let name = ArrayName::new(name)?;
+        // Refused before anything is touched ([N10]).
+        crate::fs::beneath::check_path_length(&self.shared.root, &name)?;
+        let meta = DenseMeta::new(dtype, shape.to_vec())?;
+        if bytes.len() as u64 != meta.byte_len() {
+            return Err(WriteError::LengthMismatch {
+                name: name.to_string(),
+                shape: meta.shape.clone(),
+                expected: meta.len(),
+                actual: bytes.len() as u64 / dtype.itemsize() as u64,
+            });
+        }
+        if dtype == DType::Bool {
+            check_bools(&name, bytes)?;
+        }
+        Ok((name, meta))
+    }
+
     /// The name and metadata of a sparse array to write, after checking the name, its path's
     /// length ([N10]) and every invariant ([S3]–[S5]) and bool byte: refused before anything is
     /// written.
