@@ -284,6 +284,21 @@ impl TableWriter {
                 ),
             });
         }
+        // A record batch's length is a signed 64-bit count in the file ([B3]): a batch without
+        // columns can claim any row count (arrow-ipc's reader takes a negative length as a huge
+        // one), which no reader could decode back. Refused before anything is written.
+        let rows = i64::try_from(batch.num_rows())
+            .ok()
+            .and_then(|n| i64::try_from(self.rows).ok()?.checked_add(n))
+            .ok_or_else(|| WriteError::InvalidTable {
+                name: self.name.to_string(),
+                detail: format!(
+                    "a record batch of {} rows after {} rows: a table holds at most {} rows",
+                    batch.num_rows(),
+                    self.rows,
+                    i64::MAX
+                ),
+            })?;
         crate::failpoint::hit("stage.write")
             .map_err(|e| crate::writer::no_space(&self.path, 0, e, "write"))?;
         // Room for the batch before any of it is written (SPEC 9.7), and for the footer.
@@ -294,7 +309,7 @@ impl TableWriter {
         self.staged.reserve(&self.name, bound)?;
         self.writer.write(batch).map_err(|e| self.arrow_err(e))?;
         self.batches += 1;
-        self.rows += batch.num_rows() as u64;
+        self.rows = rows as u64; // checked above: 0 ≤ rows ≤ i64::MAX
         Ok(())
     }
 

@@ -2921,6 +2921,12 @@ def _replacement(b):
     b[p] = 0
 
 
+def _length_negative(b):
+    # The record batch's `length` (field 0 of its RecordBatch table; 3, so present) made -3.
+    header, _ = _batch(b, _blocks(b, "batches")[0])
+    struct.pack_into("<q", b, header.field(0), -3)
+
+
 bad_table("table-buffer-offset-out-of-range", "a buffer starts at the end of its body",
           ["B5"], "invalid_arrow", _patched(_SMALL_FILE, _buffer_offset_out),
           describe=_SMALL_FILE)
@@ -2928,6 +2934,9 @@ bad_table("table-buffer-length-out-of-range", "a buffer ends 8 bytes past its bo
           "invalid_arrow", _patched(_SMALL_FILE, _buffer_length_out), describe=_SMALL_FILE)
 bad_table("table-buffer-misaligned", "a buffer offset that is not a multiple of 8", ["B5"],
           "invalid_arrow", _patched(_SMALL_FILE, _buffer_misaligned), describe=_SMALL_FILE)
+bad_table("table-batch-length-negative", "a record batch whose length is -3 (arrow-rs reads "
+          "it as a huge row count)", ["B5"], "invalid_arrow",
+          _patched(_SMALL_FILE, _length_negative), describe=_SMALL_FILE)
 bad_table("table-block-out-of-range", "the footer's record batch block lies past the end of "
           "the file", ["B5"], "invalid_arrow", _patched(_SMALL_FILE, _block_out),
           describe=_SMALL_FILE)

@@ -460,6 +460,74 @@ fn unsupported_column_types_are_refused_naming_the_column_before_anything_is_wri
     assert!(c.ls().unwrap().is_empty());
 }
 
+#[test]
+fn a_batch_of_more_rows_than_a_signed_64_bit_count_is_refused_before_anything_is_written() {
+    // A batch without columns carries any row count: arrow-ipc's reader turns a file's negative
+    // batch length into such a count, which no reader could decode back ([B5]).
+    let (_d, c) = container();
+    let schema = Arc::new(Schema::empty());
+    let huge = (i64::MAX as usize) + 1;
+    for (first, second) in [(huge, 0), (1, i64::MAX as usize)] {
+        let batch = |rows| {
+            RecordBatch::try_new_with_options(
+                schema.clone(),
+                vec![],
+                &dafstore::arrow_array::RecordBatchOptions::new().with_row_count(Some(rows)),
+            )
+            .unwrap()
+        };
+        let mut w = c
+            .create_table("t", schema.clone(), &CreateOptions::default())
+            .unwrap();
+        let refused = match w.push(&batch(first)) {
+            Ok(()) => w.push(&batch(second)),
+            Err(e) => Err(e),
+        };
+        match refused {
+            Err(WriteError::InvalidTable { name, detail }) => {
+                assert_eq!(name, "t");
+                assert!(
+                    detail.contains("at most 9223372036854775807 rows"),
+                    "{detail}"
+                );
+            }
+            other => panic!("{first} then {second} rows: {other:?}"),
+        }
+        drop(w);
+        assert!(c.ls().unwrap().is_empty());
+    }
+    // Up to the limit, a table without columns is written and opens.
+    c.write_table(
+        "t",
+        schema.clone(),
+        &[RecordBatch::try_new_with_options(
+            schema.clone(),
+            vec![],
+            &dafstore::arrow_array::RecordBatchOptions::new().with_row_count(Some(5)),
+        )
+        .unwrap()],
+    )
+    .unwrap();
+    assert_eq!(c.open_table("t").unwrap().num_rows(), 5);
+}
+
+#[test]
+fn a_feather_file_with_a_negative_batch_length_is_refused_by_import_not_published_unreadable() {
+    // Found by the import_feather fuzz target: the import published a table that did not open.
+    let (_d, c) = container();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/regressions/import_feather/negative-batch-length.feather");
+    match c.import("a", &src, Default::default()) {
+        Err(e) => assert!(e.to_string().contains("rows"), "{e}"),
+        Ok(r) => panic!(
+            "imported {:?}; opens: {:?}",
+            r.arrays.iter().map(|a| &a.name).collect::<Vec<_>>(),
+            c.open_array("a").map(|_| ())
+        ),
+    }
+    assert!(c.ls().unwrap().is_empty());
+}
+
 /// Writes `t` (one int64 column of 1000 rows), returns the path of its `.arrow` file.
 fn table_file(c: &Container) -> std::path::PathBuf {
     let b = ints("v", (0..1000).collect());
