@@ -53,6 +53,9 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import status_bytes, tree_size_bytes  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 INPUTS = REPO / "target" / "bench-cache" / "inputs"
 
@@ -211,31 +214,10 @@ def task_joblib(a, b) -> float:
 
 
 def data_bytes(root: Path, scheme: str) -> int:
-    """Bytes of the scheme's files under `root` (dafstore: the data files, staged ones too)."""
-    total = 0
-    stack = [root]
-    while stack:
-        d = stack.pop()
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
-        for e in entries:
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(Path(e.path))
-                elif not scheme.startswith("dafstore") or e.name.endswith(".arrow"):
-                    total += e.stat(follow_symlinks=False).st_size
-            except OSError:
-                pass
-    return total
-
-
-def rss_anon(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) * 1024
-    return 0
+    """Bytes (apparent size) of the scheme's files under `root` (dafstore: the data files, staged
+    ones too)."""
+    keep = (lambda name: name.endswith(".arrow")) if scheme.startswith("dafstore") else None
+    return tree_size_bytes(root, keep)
 
 
 class Monitor(threading.Thread):
@@ -249,7 +231,7 @@ class Monitor(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             self.peak_files = max(self.peak_files, data_bytes(self.root, self.scheme))
-            self.peak_parent_anon = max(self.peak_parent_anon, rss_anon(os.getpid()))
+            self.peak_parent_anon = max(self.peak_parent_anon, status_bytes(os.getpid(), "RssAnon"))
             time.sleep(0.005)
 
 
@@ -273,7 +255,7 @@ def run_scheme(scheme: str, args, scratch: Path) -> dict:
         target = root
     ctx = mp.get_context("spawn")
     monitor = Monitor(target, scheme)  # dafstore*: the data files only
-    base_anon = rss_anon(os.getpid())
+    base_anon = status_bytes(os.getpid(), "RssAnon")
     if scheme == "joblib":
         import joblib
 

@@ -86,7 +86,6 @@ directory under ``--dir``, removed at the end, also on failure.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import logging
 import math
@@ -105,6 +104,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _common import (  # noqa: E402
+    cpu_model, mem_available, rollup_pss_anon, status_bytes, tree_allocated_bytes, utc_now,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
@@ -146,62 +151,6 @@ def memmap_rows(path: str, shape: tuple[int, int], a: int, b: int) -> np.ndarray
 # ---------------------------------------------------------------- measurement
 
 
-def mem_available() -> int:
-    with open("/proc/meminfo", "rb") as f:
-        for line in f:
-            if line.startswith(b"MemAvailable:"):
-                return int(line.split()[1]) << 10
-    return 0
-
-
-def status_kib(pid: int, key: str) -> int | None:
-    """A ``kB`` field of /proc/<pid>/status (VmRSS, VmHWM, RssAnon), or None."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(key.encode() + b":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def rollup(pid: int) -> tuple[int, int] | None:
-    """(Pss, Anonymous) of process ``pid`` in bytes, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    pss = anon = 0
-    for line in data.split(b"\n"):
-        if line.startswith(b"Pss:"):
-            pss = int(line.split()[1]) << 10
-        elif line.startswith(b"Anonymous:"):
-            anon = int(line.split()[1]) << 10
-    return pss, anon
-
-
-def dir_bytes(root: Path) -> int:
-    """Allocated bytes (st_blocks) of every file under ``root``."""
-    total, stack = 0, [str(root)]
-    while stack:
-        d = stack.pop()
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
-        for e in entries:
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
-                else:
-                    total += e.stat(follow_symlinks=False).st_blocks * 512
-            except OSError:
-                pass
-    return total
-
-
 # The sampler runs as its own small process (stdlib only), not as a thread of the client: a
 # thread would share the GIL with the scheduler and the client's event loops, which made samples
 # ~40 ms late on 2 cores and slowed the scheduler. It writes one line per sample to a file; the
@@ -212,55 +161,8 @@ import os, select, signal, sys, time
 pids = [int(p) for p in sys.argv[1].split(",")]
 client, scratch, out = int(sys.argv[2]), sys.argv[3], sys.argv[4]
 interval, guard, deadline = float(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
-
-def rollup(pid):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    pss = anon = 0
-    for line in data.split(b"\n"):
-        if line.startswith(b"Pss:"):
-            pss = int(line.split()[1]) << 10
-        elif line.startswith(b"Anonymous:"):
-            anon = int(line.split()[1]) << 10
-    return pss, anon
-
-def rss_anon(pid):
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"RssAnon:"):
-                    return int(line.split()[1]) << 10
-    except OSError:
-        pass
-    return 0
-
-def dir_bytes(root):
-    total, stack = 0, [root]
-    while stack:
-        d = stack.pop()
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
-        for e in entries:
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
-                else:
-                    total += e.stat(follow_symlinks=False).st_blocks * 512
-            except OSError:
-                pass
-    return total
-
-def available():
-    with open("/proc/meminfo", "rb") as f:
-        for line in f:
-            if line.startswith(b"MemAvailable:"):
-                return int(line.split()[1]) << 10
-    return 0
+sys.path.insert(0, sys.argv[8])  # bench/, for _common
+from _common import mem_available, rollup_pss_anon, status_bytes, tree_allocated_bytes
 
 tripped = None
 t0 = time.perf_counter()
@@ -271,15 +173,15 @@ with open(out, "w", buffering=1) as f:  # line-buffered: the client reads it whi
         wpss = wanon = 0
         lost = []
         for pid in pids:
-            r = rollup(pid)
+            r = rollup_pss_anon(pid)
             if r is None:
                 lost.append(pid)
                 continue
             wpss += r[0]
             wanon += r[1]
-        c = rss_anon(client)  # O(1), unlike smaps_rollup (the client maps x: 2 GiB to walk)
-        avail = available()
-        files = dir_bytes(scratch)
+        c = status_bytes(client, "RssAnon")  # O(1), unlike smaps_rollup (the client maps 2 GiB)
+        avail = mem_available()
+        files = tree_allocated_bytes(scratch)
         spent = time.perf_counter() - t
         f.write(f"{t - t0:.4f} {wpss} {wanon} {c} {files} {avail} {spent:.5f} "
                 f"{','.join(map(str, lost)) or '-'}\n")
@@ -321,11 +223,12 @@ class Sampler:
     def sample(self) -> tuple[int, int, int, int]:
         wpss = wanon = 0
         for pid in self.pids:
-            r = rollup(pid)
+            r = rollup_pss_anon(pid)
             if r is not None:
                 wpss += r[0]
                 wanon += r[1]
-        return wpss, wanon, status_kib(os.getpid(), "RssAnon") << 10, dir_bytes(self.scratch)
+        return (wpss, wanon, status_bytes(os.getpid(), "RssAnon"),
+                tree_allocated_bytes(self.scratch))
 
     def take_baseline(self, n: int = 5) -> None:
         rows = []
@@ -340,15 +243,15 @@ class Sampler:
             try:
                 with open(f"/proc/{pid}/clear_refs", "w") as f:
                     f.write("5")
-                self.rss_base[pid] = status_kib(pid, "VmRSS") << 10
+                self.rss_base[pid] = status_bytes(pid, "VmRSS")
             except OSError:
                 pass
 
     def hwm_growth(self) -> dict:
         out = {}
         for pid, base in self.rss_base.items():
-            hwm = status_kib(pid, "VmHWM")
-            out[pid] = None if hwm is None else (hwm << 10) - base
+            hwm = status_bytes(pid, "VmHWM", None)
+            out[pid] = None if hwm is None else hwm - base
         return out
 
     def start(self) -> None:
@@ -357,7 +260,7 @@ class Sampler:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SAMPLER_CODE, ",".join(map(str, self.pids)), str(os.getpid()),
              str(self.scratch), self.out, str(self.interval), str(self.guard_bytes),
-             str(self.deadline_s)],
+             str(self.deadline_s), HERE],
             stdin=subprocess.PIPE,
         )
         # The first sample is the clock's start: wait until the process has taken it.
@@ -626,28 +529,15 @@ def machine_info() -> dict:
 
     import dafstore
 
-    cpu = "?"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                cpu = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    avail = None
-    with open("/proc/meminfo") as fh:
-        for line in fh:
-            if line.startswith("MemAvailable:"):
-                avail = int(line.split()[1]) << 10
     try:
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True).stdout.strip()
     except OSError:
         commit = "?"
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+        "date": utc_now(), "cpus": os.cpu_count(), "cpu": cpu_model(), "kernel": platform.release(),
         "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
-        "mem_available_at_start_bytes": avail, "python": platform.python_version(),
+        "mem_available_at_start_bytes": mem_available(), "python": platform.python_version(),
         "versions": {"numpy": np.__version__, "dask": dask.__version__,
                      "distributed": distributed.__version__,
                      "dafstore": getattr(dafstore, "__version__", "?")},

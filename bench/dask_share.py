@@ -16,23 +16,21 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import tempfile
 import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import smaps_rollup  # noqa: E402
+
 KEYS = ("Rss", "Pss", "Pss_Anon", "Pss_Shmem", "Anonymous")
 
 
 def smaps() -> dict[str, int]:
-    """This process's smaps_rollup figures, in KiB."""
-    out = {}
-    with open("/proc/self/smaps_rollup") as f:
-        for line in f:
-            k, _, rest = line.partition(":")
-            if k in KEYS:
-                out[k] = int(rest.split()[0])
-    return out
+    """This process's smaps_rollup figures (KEYS), in KiB."""
+    return {k: v >> 10 for k, v in smaps_rollup("self").items() if k in KEYS}
 
 
 def use_shared(h):  # noqa: ANN001, ANN201 - runs in the worker

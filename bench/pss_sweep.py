@@ -30,7 +30,6 @@ and recorded as such. Writes bench/results/pss_sweep.json and pss_sweep.md; remo
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -42,7 +41,8 @@ from pathlib import Path
 HERE = Path(os.path.abspath(__file__)).parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-import suite  # noqa: E402  (bench/suite.py: smaps_rollup, mapping_pss, peer workers, peer_files)
+import suite  # noqa: E402  (bench/suite.py: peer workers, peer_files, fmt_bytes, fs_type, log)
+from _common import cpu_model, holders_memory, mem_available, module_versions, utc_now  # noqa: E402
 
 MIB, GIB = suite.MIB, suite.GIB
 READERS = ("dafstore (Rust)", "dafstore (Python)", "np.memmap", "pyarrow", "polars")
@@ -64,50 +64,17 @@ def py_worker(container, n):
 
 
 def measure(cmd, nprocs, n, data_file, how=None):
-    procs = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-             for _ in range(nprocs)]
-    try:
-        for p in procs:
-            line = p.stdout.readline()
-            if not line:
-                raise RuntimeError(f"{' '.join(cmd)} exited with no report")
-            info = json.loads(line)
-            if isinstance(info, dict):
-                how, got = info["how"], info["sum"]
-            else:
-                got = float(info)
-            assert got == n * (n - 1) / 2, (cmd, info)
-        rolls = [suite.smaps_rollup(p.pid) for p in procs]
-        files = [suite.mapping_pss(p.pid, data_file) for p in procs]
-    finally:
-        for p in procs:
-            p.stdin.close()
-        for p in procs:
-            p.wait()
+    how, rolls, files = holders_memory(cmd, nprocs, n, data_file, how)
     tot = {k: sum(x.get(k, 0) for x in rolls) for k in PSS_KEYS}
     return dict(tot, how=how, data_file_pss=sum(files),
                 per_process_pss=[x.get("Pss", 0) for x in rolls])
 
 
 def machine(d):
-    cpu = "?"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                cpu = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    vers = {}
-    for mod in ("numpy", "pyarrow", "polars", "dafstore"):
-        try:
-            vers[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001
-            vers[mod] = None
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+        "date": utc_now(), "cpus": os.cpu_count(), "cpu": cpu_model(), "kernel": platform.release(),
         "memory": suite.fmt_bytes(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")),
-        "python": platform.python_version(), "versions": vers,
+        "python": platform.python_version(), "versions": module_versions(("numpy", "pyarrow", "polars", "dafstore")),
         "file_system": dict(suite.fs_type(d), path=str(d)),
         "loadavg_at_start": os.getloadavg(),
     }
@@ -205,7 +172,7 @@ def main():
             for p in procs:
                 os.sync()
                 need = copies * p * size + a.headroom_gib * GIB
-                avail = suite.mem_available()
+                avail = mem_available()
                 if avail < need:
                     why = (f"MemAvailable {suite.fmt_bytes(avail)} < {suite.fmt_bytes(need)} "
                            f"({p} copies + {a.headroom_gib:g} GiB headroom)")

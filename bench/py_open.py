@@ -27,19 +27,13 @@ import numpy as np
 
 import dafstore
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import median_ns  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 7
 N = 500
 MIB = int(os.environ.get("DAFSTORE_PY_OPEN_MIB", "1024"))
-
-
-def median_ns(f, n=N):
-    t = []
-    for _ in range(n):
-        s = time.perf_counter_ns()
-        f()
-        t.append(time.perf_counter_ns() - s)
-    return statistics.median(t)
 
 
 def main():
@@ -68,7 +62,7 @@ def main():
         if r % 2:
             order.reverse()
         for k, f in order:
-            row[k] = median_ns(f)
+            row[k] = median_ns(f, N)
         # The open alone (its release timed apart).
         opens, drops = [], []
         for _ in range(N):

@@ -15,17 +15,12 @@ from pathlib import Path
 import numpy as np
 import dafstore
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import fsync_path  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 SIZES = [1 << 20, 64 << 20, 256 << 20]
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 7
-
-
-def fsync_path(p):
-    fd = os.open(p, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def run(where: Path):

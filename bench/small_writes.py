@@ -36,6 +36,9 @@ import numpy as np
 
 import dafstore
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import fsync_path  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
@@ -86,11 +89,7 @@ def single(where: Path, nbytes: int, k: int, rounds: int) -> dict:
 
     def w_save():
         np.save(npy, a)
-        fd = os.open(npy, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(npy)
 
     peers = {"c.write": w_dafstore, "np.save+fsync": w_save}
     per_op = {p: [] for p in peers}

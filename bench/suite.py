@@ -12,7 +12,6 @@ and leak cases run them in fresh interpreters.
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import inspect
 import json
@@ -25,21 +24,17 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import (  # noqa: E402
+    cpu_model, holders_memory, median_ns, mem_available, module_versions, status_bytes, utc_now,
+)
+
 ROOT = Path(os.path.abspath(__file__)).parent.parent  # not resolve(): keep a symlinked checkout
 MIB = 1 << 20
 GIB = 1 << 30
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
-
-
-def median_ns(f, runs):
-    t = []
-    for _ in range(runs):
-        s = time.perf_counter_ns()
-        f()
-        t.append(time.perf_counter_ns() - s)
-    return statistics.median(t)
 
 
 def best_of(rounds):
@@ -78,37 +73,6 @@ def fmt_size(b):
     return f"{b // GIB} GiB" if b >= GIB else f"{b // MIB} MiB"
 
 
-def smaps_rollup(pid):
-    out = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 3 and parts[2] == "kB":
-                out[parts[0].rstrip(":")] = int(parts[1]) * 1024
-    return out
-
-
-def mapping_pss(pid, path):
-    """PSS of the mappings of file PATH in process PID (from /proc/PID/smaps)."""
-    want, total, inside = os.path.realpath(path), 0, False
-    with open(f"/proc/{pid}/smaps") as f:
-        for line in f:
-            first = line.split(maxsplit=5)
-            if "-" in first[0] and len(first) >= 5 and ":" in first[3]:
-                inside = len(first) == 6 and first[5].strip().removesuffix(" (deleted)") == want
-            elif inside and first[0] == "Pss:":
-                total += int(first[1]) * 1024
-    return total
-
-
-def self_status(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def open_fds():
     return len(os.listdir("/proc/self/fd"))
 
@@ -116,14 +80,6 @@ def open_fds():
 def free_bytes(path):
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize
-
-
-def mem_available():
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def fs_type(path):
@@ -357,13 +313,13 @@ def peer_leak(kind, path, n, cycles):
     for _ in range(1000):
         cycle()
     gc.collect()
-    rss0, fds0 = self_status("VmRSS"), open_fds()
+    rss0, fds0 = status_bytes("self", "VmRSS"), open_fds()
     s = time.perf_counter_ns()
     for _ in range(cycles):
         cycle()
     total = time.perf_counter_ns() - s
     gc.collect()
-    rss1, fds1 = self_status("VmRSS"), open_fds()
+    rss1, fds1 = status_bytes("self", "VmRSS"), open_fds()
     return {"cycles": cycles, "rss_before": rss0, "rss_after": rss1, "rss_growth": rss1 - rss0,
             "fds_before": fds0, "fds_after": fds1, "ns_per_cycle": total // max(cycles, 1)}
 
@@ -877,24 +833,7 @@ class Suite:
                     ("numpy", array, [*peer, "numpy", str(array), str(n)])]
         res = r["pss"] = {}
         for name, data_file, cmd in workers:
-            procs = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                     for _ in range(8)]
-            how = "dafstore open_dense (Rust)"
-            try:
-                for p in procs:
-                    info = json.loads(p.stdout.readline())
-                    if isinstance(info, dict):
-                        how, got = info["how"], info["sum"]
-                    else:
-                        got = float(info)
-                    assert got == n * (n - 1) / 2, (name, info)
-                rolls = [smaps_rollup(p.pid) for p in procs]
-                files = [mapping_pss(p.pid, data_file) for p in procs]
-            finally:
-                for p in procs:
-                    p.stdin.close()
-                for p in procs:
-                    p.wait()
+            how, rolls, files = holders_memory(cmd, 8, n, data_file, "dafstore open_dense (Rust)")
             tot = {k: sum(x.get(k, 0) for x in rolls) for k in ("Pss", "Pss_Anon", "Pss_File", "Pss_Shmem", "Rss")}
             res[name] = dict(tot, how=how, data_file_pss=sum(files))
         ours = res["dafstore"]
@@ -1156,22 +1095,9 @@ class Suite:
     # -- output ---------------------------------------------------------------------------------
 
     def machine(self):
-        cpu = "?"
-        try:
-            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-                if line.startswith("Model name:"):
-                    cpu = line.split(":", 1)[1].strip()
-        except OSError:
-            pass
-        vers = {}
-        for mod in ("numpy", "pyarrow", "polars", "safetensors", "scipy"):
-            try:
-                vers[mod] = __import__(mod).__version__
-            except Exception:  # noqa: BLE001
-                vers[mod] = None
+        vers = module_versions(("numpy", "pyarrow", "polars", "safetensors", "scipy"))
         return {
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+            "date": utc_now(), "cpus": os.cpu_count(), "cpu": cpu_model(), "kernel": platform.release(),
             "memory": fmt_bytes(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")),
             "python": platform.python_version(), "peers": vers,
             "loadavg_at_start": self.load_start, "loadavg_at_end": os.getloadavg(),

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import gc
 import json
 import os
@@ -56,6 +55,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import cpu_model, mapping_mem, smaps_rollup, status_bytes, utc_now  # noqa: E402
 
 ROOT = Path(os.path.abspath(__file__)).parent.parent
 MIB = 1 << 20
@@ -118,39 +120,10 @@ def normalize_for_sharing(table):
 # measuring a process
 
 
-def status(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def rollup():
-    out = {}
-    with open("/proc/self/smaps_rollup") as f:
-        for line in f:
-            p = line.split()
-            if len(p) >= 3 and p[2] == "kB":
-                out[p[0].rstrip(":")] = int(p[1]) * 1024
-    return out
-
-
-def mapping_pss(path):
-    want, total, inside = os.path.realpath(path), 0, False
-    with open("/proc/self/smaps") as f:
-        for line in f:
-            first = line.split(maxsplit=5)
-            if "-" in first[0] and len(first) >= 5 and ":" in first[3]:
-                inside = len(first) == 6 and first[5].strip().removesuffix(" (deleted)") == want
-            elif inside and first[0] == "Pss:":
-                total += int(first[1]) * 1024
-    return total
-
-
 def mem():
-    r = rollup()
-    return {"rss_anon": status("RssAnon"), "anon": r.get("Anonymous", 0), "pss": r.get("Pss", 0),
+    """RssAnon (/proc/self/status), Anonymous, Pss and Rss (smaps_rollup) of this process, in bytes."""
+    r = smaps_rollup("self")
+    return {"rss_anon": status_bytes("self", "RssAnon"), "anon": r.get("Anonymous", 0), "pss": r.get("Pss", 0),
             "rss": r.get("Rss", 0)}
 
 
@@ -231,7 +204,7 @@ def worker(reader, path):
     gc.collect()
     m1 = mem()
     out.update({k + "_growth": m1[k] - m0[k] for k in m0})
-    out["file_pss"] = mapping_pss(path)
+    out["file_pss"] = mapping_mem("self", path)["map_pss"]
     out["pa_pool_growth"] = pa.total_allocated_bytes() - pa0
     print(json.dumps(out))
 
@@ -629,15 +602,7 @@ def machine(load_start, loads):
     import polars
     import pyarrow
 
-    cpu = "?"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                cpu = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+    return {"date": utc_now(), "cpus": os.cpu_count(), "cpu": cpu_model(), "kernel": platform.release(),
             "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
             "python": platform.python_version(),
             "versions": {"numpy": numpy.__version__, "pyarrow": pyarrow.__version__,

@@ -53,7 +53,6 @@ also on failure.
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import inspect
 import json
@@ -67,6 +66,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import (  # noqa: E402
+    cpu_model, fsync_path, mapping_mem, mem_available, smaps_rollup, status_bytes, utc_now,
+)
 
 ROOT = Path(os.path.abspath(__file__)).parent.parent
 MIB = 1 << 20
@@ -98,41 +102,9 @@ PEERS = ("pl_read_ipc", "pa_mmap", "pa_mmap_polars")
 
 def proc_mem(pid="self"):
     """RssAnon (status), Anonymous, Pss and Rss (smaps_rollup) of a process, in bytes."""
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                out["rss_anon"] = int(line.split()[1]) * 1024
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            p = line.split()
-            if len(p) >= 3 and p[2] == "kB" and p[0] in ("Anonymous:", "Pss:", "Rss:"):
-                out[p[0].rstrip(":").lower()] = int(p[1]) * 1024
-    return out
-
-
-def mapping_mem(pid, path):
-    """Rss and Pss of a process's maps of `path` (all of them), in bytes."""
-    want, rss, pss, inside, maps = os.path.realpath(path), 0, 0, False, 0
-    with open(f"/proc/{pid}/smaps") as f:
-        for line in f:
-            first = line.split(maxsplit=5)
-            if "-" in first[0] and len(first) >= 5 and ":" in first[3]:
-                inside = len(first) == 6 and first[5].strip().removesuffix(" (deleted)") == want
-                maps += inside
-            elif inside and first[0] == "Rss:":
-                rss += int(first[1]) * 1024
-            elif inside and first[0] == "Pss:":
-                pss += int(first[1]) * 1024
-    return {"map_rss": rss, "map_pss": pss, "maps": maps}
-
-
-def meminfo(field="MemAvailable"):
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
+    r = smaps_rollup(pid)
+    return {"rss_anon": status_bytes(pid, "RssAnon"),
+            **{k.lower(): r[k] for k in ("Anonymous", "Pss", "Rss") if k in r}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -531,14 +503,6 @@ def latency_phase(cpath, fpath, rounds, reps, columns, log):
 # phase 3: publish time
 
 
-def fsync_path(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def publish_phase(df, shm_dir, disk_dir, rounds, with_disk, log):
     import numpy as np
     import polars as pl
@@ -679,15 +643,7 @@ def machine_info(load_start, size_bytes):
 
     import dafstore
 
-    cpu = "?"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                cpu = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+    return {"date": utc_now(), "cpus": os.cpu_count(), "cpu": cpu_model(), "kernel": platform.release(),
             "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
             "mem_available_at_start": None, "python": platform.python_version(),
             "versions": {"numpy": numpy.__version__, "pyarrow": pyarrow.__version__,
@@ -860,11 +816,11 @@ def main():
     import dafstore
 
     meta = machine_info(load_start, size)
-    meta["mem_available_at_start"] = meminfo()
+    meta["mem_available_at_start"] = mem_available()
     # the whole run's peak: the two files + the frame and write_table's stream in this process +
     # N polars copies (the pl.read_ipc case); scale down if that does not fit
     need = lambda s: s * (3.5 + 2 + a.workers * 1.15) + 2 * GIB  # noqa: E731
-    avail, shm_free = meminfo(), shutil.disk_usage("/dev/shm").free
+    avail, shm_free = mem_available(), shutil.disk_usage("/dev/shm").free
     if need(size) > avail or 4 * size > shm_free:  # /dev/shm: 3.5 files + publish outputs
         new = int(min((avail - 2 * GIB) / (5.5 + a.workers * 1.15), shm_free / 4))
         log(f"NOTE: {size / GIB:.2f} GiB does not fit (MemAvailable {avail / GIB:.1f} GiB, /dev/shm free "
@@ -958,7 +914,7 @@ def memory_phase(a, res, meta, cpath, fpath, data_file, cbytes, fbytes, rows):
             dfile, fb = (data_file, cbytes) if src == "container" else (fpath, fbytes)
             n = a.workers
             if r.startswith("pl_read_ipc"):
-                avail = meminfo()
+                avail = mem_available()
                 fit = int((avail - 1.5 * GIB) // (fb * 1.15))
                 if fit < n:
                     log(f"NOTE: {r}: MemAvailable {avail / GIB:.1f} GiB holds only {fit} copies of "
