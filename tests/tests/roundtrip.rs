@@ -668,3 +668,37 @@ fn sparse_data_typed_access_checks_the_dtype() {
         })
     ));
 }
+
+#[test]
+fn info_all_gives_each_entry_the_files_info_gives_whatever_order_they_were_written_in() {
+    // info_all joins the files to their rows by name; names written out of order, replaced
+    // (new file rows) and of several files each must still each get exactly their own.
+    let (_d, c) = new_container();
+    for name in ["m", "z", "a", "k"] {
+        c.write_dense::<f64>(name, &[2], &[1.0, 2.0]).unwrap();
+    }
+    c.write_sparse::<f32, u32, u64>(
+        "s",
+        dafstore::Layout::Rows,
+        [2, 3],
+        &[1.0],
+        &[2],
+        &[0, 1, 1],
+    )
+    .unwrap();
+    c.write_dense::<u8>("b", &[3], &[1, 2, 3]).unwrap();
+    c.write_dense::<i32>("z", &[1], &[7]).unwrap(); // replaced: its file row is new
+    c.remove("k").unwrap();
+    let all = c.info_all().unwrap();
+    let names: Vec<&str> = all.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "m", "s", "z"]);
+    for info in &all {
+        let one = c.info(&info.name).unwrap();
+        assert_eq!(info.files, one.files, "{}", info.name);
+        assert_eq!(info.bytes, one.bytes, "{}", info.name);
+    }
+    let s = all.iter().find(|i| i.name == "s").unwrap();
+    let suffixes: Vec<&str> = s.files.iter().map(|f| f.suffix.as_str()).collect();
+    assert_eq!(suffixes.len(), 3, "{suffixes:?}");
+    assert_eq!(all.iter().find(|i| i.name == "z").unwrap().bytes, 4);
+}

@@ -4,7 +4,6 @@
 //! concurrent processes never lose an update and never see SQLITE_BUSY.
 //! This module owns all SQL; nothing else in the workspace writes SQL.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -992,12 +991,17 @@ impl Catalog {
         let path = self.path.clone();
         let schema = self.schema;
         let raws = self.read("list arrays", |tx| all_raw(tx, schema))?;
-        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        let (mut good, mut bad) = (Vec::with_capacity(raws.len()), Vec::new());
         for r in raws {
-            let name = r.name.clone();
             match r.into_record(&path) {
                 Ok(rec) => good.push(rec),
-                Err(e) => bad.push((name, e)),
+                Err(e) => {
+                    let name = match &e {
+                        CatalogError::CorruptRow { name, .. } => name.clone(),
+                        _ => String::new(),
+                    };
+                    bad.push((name, e));
+                }
             }
         }
         Ok((good, bad))
@@ -1725,18 +1729,32 @@ fn all_raw(tx: &Transaction<'_>, schema: i64) -> rusqlite::Result<Vec<RawRow>> {
         ))?
         .query_map([], raw_row)?
         .collect::<Result<_, _>>()?;
-    let mut files: HashMap<String, Vec<(String, i64, Option<i64>)>> = HashMap::new();
+    // The files, joined to their rows by name without allocating the name of each file: rows
+    // are sorted by name, so a file's row is found by binary search on the borrowed name. Files
+    // stay in insertion (rowid) order within their row.
+    let mut files: Vec<Vec<(String, i64, Option<i64>)>> = vec![Vec::new(); rows.len()];
     let mut stmt =
         tx.prepare_cached("SELECT name, suffix, size, crc32c FROM array_files ORDER BY rowid")?;
     let mut q = stmt.query([])?;
+    let mut last = usize::MAX;
     while let Some(r) = q.next()? {
-        files
-            .entry(r.get(0)?)
-            .or_default()
-            .push((r.get(1)?, r.get(2)?, r.get(3)?));
+        let name = r.get_ref(0)?.as_str()?;
+        // Files are usually in the rows' order (written in name order, or several files of one
+        // row in a row): try the last row found and the next before searching.
+        let near = [last, last.wrapping_add(1)]
+            .into_iter()
+            .find(|&i| rows.get(i).is_some_and(|row| row.name == name));
+        let at = near.or_else(|| {
+            rows.binary_search_by(|row| row.name.as_str().cmp(name))
+                .ok()
+        });
+        if let Some(at) = at {
+            files[at].push((r.get(1)?, r.get(2)?, r.get(3)?));
+            last = at;
+        }
     }
-    for row in &mut rows {
-        row.files = files.remove(&row.name).unwrap_or_default();
+    for (row, f) in rows.iter_mut().zip(files) {
+        row.files = f;
     }
     Ok(rows)
 }
@@ -1766,10 +1784,9 @@ fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
 
 impl RawRow {
     fn into_record(self, path: &Path) -> Result<ArrayInfo, CatalogError> {
-        let name = self.name.clone();
         let corrupt = |detail: String| CatalogError::CorruptRow {
             path: path.to_path_buf(),
-            name: name.clone(),
+            name: self.name.clone(),
             detail,
         };
         let dtype =
