@@ -622,7 +622,7 @@ impl Container {
         };
         check_dtype::<T>(name.as_str(), meta.dtype)?;
         let path = name.file_path(&self.shared.root, "array");
-        let (file, _) = open_checked(&self.shared.root, &name, "array", meta.byte_len(), false)?;
+        let (file, _) = open_checked(&self.shared, &name, "array", meta.byte_len(), false)?;
         let len = usize::try_from(meta.byte_len()).unwrap_or(usize::MAX);
         let map = if len == 0 {
             None
@@ -722,7 +722,7 @@ impl Container {
             let mut primary_fingerprint = None;
             for (suffix, expected) in rec.meta.files() {
                 let path = name.file_path(&shared.root, suffix);
-                let (file, md) = open_checked(&shared.root, name, suffix, expected, writable)?;
+                let (file, md) = open_checked(shared, name, suffix, expected, writable)?;
                 let len = usize::try_from(expected).map_err(|_| OpenError::SizeMismatch {
                     path: path.clone(),
                     expected,
@@ -812,14 +812,14 @@ fn wrap(inner: Arc<ArrayInner>) -> Result<Array, OpenError> {
 /// blocking, refusing nested containers: [N7], [N9], [C4]), checks it is a regular file of exactly
 /// `expected` bytes ([D3]).
 fn open_checked(
-    root: &std::path::Path,
+    shared: &crate::protocol::shared::Shared,
     name: &ArrayName,
     suffix: &str,
     expected: u64,
     write: bool,
 ) -> Result<(std::fs::File, std::fs::Metadata), OpenError> {
-    let path = name.file_path(root, suffix);
-    let (file, md) = match crate::fs::beneath::open_array_file(root, name, suffix, write) {
+    let path = name.file_path(&shared.root, suffix);
+    let (file, md) = match shared.open_array_file(name, suffix, write) {
         Ok(Some(opened)) => opened,
         Ok(None) => {
             let e = std::io::Error::from(std::io::ErrorKind::NotFound);

@@ -50,6 +50,13 @@ pub(crate) struct Shared {
     /// Names this process is loading (`Container::open_or_load`), with the loading process's
     /// id and the lifecycle their publish takes.
     pub(super) loading: Mutex<HashMap<String, super::budget::Loading>>,
+    /// The container directory and `.dafstore/locks`, opened once (each without following a
+    /// link, [N7]): the open path's stripe lock and data files are opened relative to them, not
+    /// walked from the root every time. A descriptor keeps naming the directory it opened, so a
+    /// link put in its place later is never followed; if the container is removed, opens through
+    /// them fail (and the walk from the root then says why).
+    pub(super) root_dir: OnceLock<Dir>,
+    pub(super) locks_dir: OnceLock<Dir>,
 }
 
 /// What belongs to one process (SPEC [P2]). A process forked from the one that opened the
@@ -319,6 +326,24 @@ impl Shared {
 
     /// Opens `.dafstore/<sub>/<file>` for reading without following a link and without blocking
     /// (a FIFO there is refused, not waited on) ([N7], [N9]).
+    /// The container directory, opened once ([`Shared::root_dir`]).
+    pub(crate) fn root_dir(&self) -> Result<&Dir, PathError> {
+        if let Some(d) = self.root_dir.get() {
+            return Ok(d);
+        }
+        let d = Dir::root(&self.root)?;
+        Ok(self.root_dir.get_or_init(|| d))
+    }
+
+    /// `.dafstore/locks`, opened once ([`Shared::root_dir`]).
+    pub(crate) fn locks_dir(&self) -> Result<&Dir, PathError> {
+        if let Some(d) = self.locks_dir.get() {
+            return Ok(d);
+        }
+        let d = beneath::reserved(&self.root, "locks")?;
+        Ok(self.locks_dir.get_or_init(|| d))
+    }
+
     pub(crate) fn reserved_file(&self, sub: &str, file: &str) -> io::Result<File> {
         let dir = beneath::reserved(&self.root, sub).map_err(path_io)?;
         match dir.open_file(std::ffi::OsStr::new(file), false) {
@@ -362,6 +387,9 @@ impl Shared {
     /// Checks that the directory holding `name`'s files is reached inside the container without
     /// a link or a nested container ([N7], [C4]).
     pub(crate) fn check_parent(&self, name: &ArrayName) -> Result<(), OpenError> {
+        if beneath::dir_part(name).is_empty() && self.root_dir().is_ok() {
+            return Ok(()); // the container directory itself
+        }
         match beneath::array_dir(&self.root, name)? {
             Some(_) => Ok(()),
             None => Err(OpenError::NotFound {
@@ -369,6 +397,22 @@ impl Shared {
                 name: name.to_string(),
             }),
         }
+    }
+
+    /// Opens `name`'s file with `suffix` ([`beneath::open_array_file`]); a top-level name's
+    /// through the container directory's descriptor opened once.
+    pub(crate) fn open_array_file(
+        &self,
+        name: &ArrayName,
+        suffix: &str,
+        write: bool,
+    ) -> Result<Option<(File, fs::Metadata)>, PathError> {
+        if beneath::dir_part(name).is_empty() {
+            if let Ok(root) = self.root_dir() {
+                return root.open_file(&beneath::leaf(name, suffix), write);
+            }
+        }
+        beneath::open_array_file(&self.root, name, suffix, write)
     }
 
     /// The staging directory of session `id`, never created here and never followed through a
@@ -445,6 +489,8 @@ impl Shared {
             broken: OnceLock::new(),
             room_wait: Mutex::new(None),
             loading: Mutex::new(HashMap::new()),
+            root_dir: OnceLock::new(),
+            locks_dir: OnceLock::new(),
         });
         registry.insert(key, Arc::downgrade(&shared));
         Ok(shared)

@@ -74,7 +74,15 @@ impl Shared {
     }
 
     pub(super) fn stripe_file(&self, name: &ArrayName) -> io::Result<File> {
-        self.reserved_file("locks", &format!("{:02}.lock", name.stripe()))
+        let leaf = format!("{:02}.lock", name.stripe());
+        // Through the descriptor of `locks/` opened once; if that fails (the container was
+        // removed, or `locks/` could not be opened), the walk from the root says why.
+        if let Ok(dir) = self.locks_dir() {
+            if let Ok(Some((f, _))) = dir.open_file(std::ffi::OsStr::new(&leaf), false) {
+                return Ok(f);
+            }
+        }
+        self.reserved_file("locks", &leaf)
     }
 
     pub(crate) fn stripe_path(&self, name: &ArrayName) -> PathBuf {
