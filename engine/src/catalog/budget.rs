@@ -3,7 +3,7 @@
 //! the unreferenced `cached` entries to evict, least recently released first. Every decision is
 //! one `BEGIN IMMEDIATE` transaction, so concurrent writers never overshoot the capacity together.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{to_i64, Catalog, Lifecycle};
 use crate::error::{CatalogError, Occupant, Shortfall};
@@ -37,7 +37,7 @@ pub(crate) enum Reserve {
     Short(Box<Shortfall>),
 }
 
-fn get_limit(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<u64>> {
+fn get_limit(tx: &Connection, key: &str) -> rusqlite::Result<Option<u64>> {
     let v: Option<Option<i64>> = tx
         .prepare_cached("SELECT value FROM config WHERE key = ?1")?
         .query_row([key], |r| r.get(0))
@@ -45,23 +45,23 @@ fn get_limit(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<u64>> {
     Ok(v.flatten().and_then(|v| u64::try_from(v).ok()))
 }
 
-fn limits_tx(tx: &Transaction<'_>) -> rusqlite::Result<Limits> {
+fn limits_tx(tx: &Connection) -> rusqlite::Result<Limits> {
     Ok(Limits {
         capacity: get_limit(tx, CAPACITY)?,
         min_free: get_limit(tx, MIN_FREE)?,
     })
 }
 
-fn sum(tx: &Transaction<'_>, sql: &str) -> rusqlite::Result<u64> {
+fn sum(tx: &Connection, sql: &str) -> rusqlite::Result<u64> {
     let v: i64 = tx.prepare_cached(sql)?.query_row([], |r| r.get(0))?;
     Ok(u64::try_from(v).unwrap_or(0))
 }
 
-fn entries_bytes(tx: &Transaction<'_>) -> rusqlite::Result<u64> {
+fn entries_bytes(tx: &Connection) -> rusqlite::Result<u64> {
     sum(tx, "SELECT COALESCE(SUM(size), 0) FROM array_files")
 }
 
-fn reserved_bytes(tx: &Transaction<'_>) -> rusqlite::Result<u64> {
+fn reserved_bytes(tx: &Connection) -> rusqlite::Result<u64> {
     sum(tx, "SELECT COALESCE(SUM(bytes), 0) FROM reservations")
 }
 
@@ -82,7 +82,7 @@ pub(crate) trait Holds {
 /// The unreferenced `cached` live entries with their bytes, least recently released first
 /// (the later of the catalog's `released_at` and the release clock, then the name): what
 /// eviction may take, in its order.
-fn evictable(tx: &Transaction<'_>, holds: &dyn Holds) -> rusqlite::Result<Vec<(String, u64)>> {
+fn evictable(tx: &Connection, holds: &dyn Holds) -> rusqlite::Result<Vec<(String, u64)>> {
     let rows: Vec<(String, u64, i64)> = tx
         .prepare_cached(
             "SELECT a.name, (SELECT COALESCE(SUM(size), 0) FROM array_files f WHERE f.name = a.name),
@@ -114,7 +114,7 @@ fn evictable(tx: &Transaction<'_>, holds: &dyn Holds) -> rusqlite::Result<Vec<(S
 }
 
 /// The largest entries eviction may not take, with the live sessions holding each.
-fn occupants(tx: &Transaction<'_>, holds: &dyn Holds) -> rusqlite::Result<Vec<Occupant>> {
+fn occupants(tx: &Connection, holds: &dyn Holds) -> rusqlite::Result<Vec<Occupant>> {
     let rows: Vec<(String, i64, i64, i64, String, i64)> = tx
         .prepare(
             "SELECT a.name, (SELECT COALESCE(SUM(size), 0) FROM array_files f WHERE f.name = a.name) AS b,
@@ -175,7 +175,7 @@ fn sum_bytes(entries: &[(String, u64)]) -> u64 {
 /// them would not free enough. Nothing is marked here: each is removed under its exclusive
 /// stripe once no live session is seen holding it ([E4]).
 fn evict_pick(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     holds: &dyn Holds,
     need: u64,
 ) -> rusqlite::Result<Option<Vec<(String, u64)>>> {

@@ -833,7 +833,26 @@ impl Catalog {
     pub(crate) fn read<T>(
         &mut self,
         context: &str,
-        mut f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+        f: impl FnMut(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, CatalogError> {
+        self.read_with(context, true, f)
+    }
+
+    /// [`Catalog::read`] of one statement, which SQLite runs in its own read transaction (one
+    /// snapshot): no `BEGIN` and `COMMIT` around it.
+    pub(crate) fn read_one<T>(
+        &mut self,
+        context: &str,
+        f: impl FnMut(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, CatalogError> {
+        self.read_with(context, false, f)
+    }
+
+    fn read_with<T>(
+        &mut self,
+        context: &str,
+        in_tx: bool,
+        mut f: impl FnMut(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, CatalogError> {
         let mut attempt = 0u32;
         let mut reserve_used = false;
@@ -842,12 +861,16 @@ impl Catalog {
                 self.reopen_read_only()?;
             }
             let conn = self.conn()?;
-            let result = (|| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-                let v = f(&tx)?;
-                tx.finish()?;
-                Ok(v)
-            })();
+            let result = if in_tx {
+                (|| {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+                    let v = f(&tx)?;
+                    tx.finish()?;
+                    Ok(v)
+                })()
+            } else {
+                f(conn)
+            };
             let errno = if result.is_err() {
                 crate::fs::sys::sqlite_system_errno(conn)
             } else {
@@ -887,7 +910,7 @@ impl Catalog {
     pub fn get(&mut self, name: &str) -> Result<Option<ArrayInfo>, CatalogError> {
         let path = self.path.clone();
         let schema = self.schema;
-        let raw = self.read("read array", |tx| get_raw(tx, name, schema))?;
+        let raw = self.read_one("read array", |conn| get_raw(conn, name, schema))?;
         raw.map(|r| r.into_record(&path)).transpose()
     }
 
@@ -1701,27 +1724,32 @@ fn row_columns(schema: i64) -> &'static str {
 }
 
 /// The row of `name` in a catalog of schema version `schema`.
-fn get_raw(tx: &Transaction<'_>, name: &str, schema: i64) -> rusqlite::Result<Option<RawRow>> {
-    let row = tx
-        .prepare_cached(&format!(
-            "SELECT {} FROM arrays WHERE name = ?1",
-            row_columns(schema)
-        ))?
-        .query_row([name], raw_row)
-        .optional()?;
-    let Some(mut row) = row else { return Ok(None) };
-    row.files = tx
-        .prepare_cached(
-            "SELECT suffix, size, crc32c FROM array_files WHERE name = ?1 ORDER BY rowid",
-        )?
-        .query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
-    Ok(Some(row))
+fn get_raw(conn: &Connection, name: &str, schema: i64) -> rusqlite::Result<Option<RawRow>> {
+    // One statement (one snapshot, no BEGIN/COMMIT around it): the row, then its files in
+    // rowid order as columns 17-19, NULL when it has none.
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT r.*, f.suffix, f.size, f.crc32c
+           FROM (SELECT {} FROM arrays WHERE name = ?1) AS r
+           LEFT JOIN array_files AS f ON f.name = ?1
+          ORDER BY f.rowid",
+        row_columns(schema)
+    ))?;
+    let mut rows = stmt.query([name])?;
+    let mut out: Option<RawRow> = None;
+    while let Some(r) = rows.next()? {
+        if out.is_none() {
+            out = Some(raw_row(r)?);
+        }
+        if let (Some(row), Some(suffix)) = (out.as_mut(), r.get::<_, Option<String>>(17)?) {
+            row.files.push((suffix, r.get(18)?, r.get(19)?));
+        }
+    }
+    Ok(out)
 }
 
 /// Every row with its files, in name order: two queries whatever the number of rows (not one
 /// pair per row).
-fn all_raw(tx: &Transaction<'_>, schema: i64) -> rusqlite::Result<Vec<RawRow>> {
+fn all_raw(tx: &Connection, schema: i64) -> rusqlite::Result<Vec<RawRow>> {
     let mut rows: Vec<RawRow> = tx
         .prepare_cached(&format!(
             "SELECT {} FROM arrays ORDER BY name",
