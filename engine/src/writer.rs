@@ -138,13 +138,32 @@ impl Staged {
     fn write_file(&mut self, suffix: &str, bytes: &[u8]) -> Result<u32, WriteError> {
         let (path, mut file) = self.create(suffix)?;
         let len = bytes.len() as u64;
-        let mut crc = 0u32;
         failpoint::hit("stage.write").map_err(|e| no_space(&path, len, e, "write"))?;
-        for chunk in bytes.chunks(8 << 20) {
-            file.write_all(chunk)
-                .map_err(|e| no_space(&path, len, e, "write"))?;
-            crc = crc32c::crc32c_append(crc, chunk);
-        }
+        // A large buffer is checksummed by a thread beside the copy (the copy into the file is
+        // the slower of the two: they take the time of one); a small one chunk by chunk after
+        // each write, while the chunk is in cache.
+        let crc = std::thread::scope(|s| {
+            let beside = (bytes.len() >= crate::format::checksum::PARALLEL_MIN)
+                .then(|| {
+                    std::thread::Builder::new()
+                        .spawn_scoped(s, || crc32c::crc32c(bytes))
+                        .ok()
+                })
+                .flatten();
+            let mut crc = 0u32;
+            for chunk in bytes.chunks(8 << 20) {
+                file.write_all(chunk)
+                    .map_err(|e| no_space(&path, len, e, "write"))?;
+                if beside.is_none() {
+                    crc = crc32c::crc32c_append(crc, chunk);
+                }
+            }
+            Ok::<u32, WriteError>(match beside.map(|t| t.join()) {
+                Some(Ok(c)) => c,
+                Some(Err(_)) => crc32c::crc32c(bytes),
+                None => crc,
+            })
+        })?;
         file.sync_data()
             .map_err(|e| no_space(&path, len, e, "sync"))?;
         Ok(crc)
@@ -300,7 +319,7 @@ impl DenseWriter {
                     check_bools(&name, m)?;
                 }
                 m.flush().map_err(io_at(&path, "flush", WriteError::io))?;
-                crc32c::crc32c(m)
+                crate::format::checksum::crc32c_parallel(m)
             }
             None => 0,
         };

@@ -3,7 +3,8 @@
 //! on stdout; times are nanoseconds (medians unless named otherwise), sizes bytes.
 //!
 //! ```text
-//! suite_bench write DIR ELEMENTS RUNS   create+fill+publish vs Vec fill + write + fsync; leaves `x`
+//! suite_bench write DIR ELEMENTS RUNS   create+fill+publish and write from memory vs Vec fill +
+//!                                       write + fsync; leaves `x`
 //! suite_bench open DIR RUNS             open latency of `x` and its components
 //! suite_bench profile-open DIR MILLIS   first open + drop in a loop (for perf / strace)
 //! suite_bench profile-publish DIR COUNT ELEMENTS   COUNT create+fill+publish (for strace)
@@ -52,7 +53,7 @@ fn fill(x: &mut [f64]) {
 fn write(dir: &str, n: u64, runs: usize) -> serde_json::Value {
     let c = container(dir);
     let (mut ours, mut create, mut fill_t, mut publish) = (vec![], vec![], vec![], vec![]);
-    let (mut raw, mut raw_write) = (vec![], vec![]);
+    let (mut raw, mut raw_write, mut write_bytes) = (vec![], vec![], vec![]);
     let raw_path = Path::new(dir).join("raw.bin");
     for run in 0..runs {
         let name = format!("w{run}");
@@ -79,6 +80,11 @@ fn write(dir: &str, n: u64, runs: usize) -> serde_json::Value {
         drop(f);
         raw.push(ns(t));
         raw_write.push(ns(t1));
+        // The same bytes from memory through the engine (copy and checksum, then publish).
+        let t = Instant::now();
+        c.write_dense::<f64>(&name, &[n], &v).expect("write");
+        write_bytes.push(ns(t));
+        c.remove(&name).expect("remove");
         drop(v);
         std::fs::remove_file(&raw_path).expect("remove raw");
     }
@@ -96,6 +102,7 @@ fn write(dir: &str, n: u64, runs: usize) -> serde_json::Value {
         "publish_ns": median(publish),
         "raw_fill_write_fsync_ns": median(raw),
         "raw_write_fsync_ns": median(raw_write),
+        "write_from_memory_ns": median(write_bytes),
     })
 }
 

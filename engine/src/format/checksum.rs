@@ -6,10 +6,64 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
     crc32c::crc32c(bytes)
 }
 
+/// Buffers from this size on are checksummed by several threads ([`crc32c_parallel`]), or by a
+/// thread beside the write that copies them: below it a thread costs more than it saves.
+pub(crate) const PARALLEL_MIN: usize = 16 << 20;
+
+/// CRC-32C of `bytes`, computed by up to 4 threads over consecutive parts and combined, for
+/// buffers of at least [`PARALLEL_MIN`] bytes (the same value as [`crc32c`]). A thread that
+/// cannot be started leaves its part to the caller's thread.
+pub(crate) fn crc32c_parallel(bytes: &[u8]) -> u32 {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if bytes.len() < PARALLEL_MIN || threads < 2 {
+        return crc32c::crc32c(bytes);
+    }
+    let part = bytes.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = bytes
+            .chunks(part)
+            .map(|c| {
+                let worker = std::thread::Builder::new()
+                    .spawn_scoped(s, move || crc32c::crc32c(c))
+                    .ok();
+                (c, worker)
+            })
+            .collect();
+        parts.into_iter().fold(0u32, |acc, (c, worker)| {
+            let crc = worker
+                .and_then(|w| w.join().ok())
+                .unwrap_or_else(|| crc32c::crc32c(c));
+            crc32c::crc32c_combine(acc, crc, c.len())
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn check_value_from_the_spec() {
         assert_eq!(super::crc32c(b"123456789"), 0xE306_9283);
+    }
+
+    #[test]
+    fn the_parallel_checksum_equals_the_serial_one_at_every_split() {
+        let n = super::PARALLEL_MIN + 12_345;
+        let bytes: Vec<u8> = (0..n)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for len in [
+            0,
+            1,
+            super::PARALLEL_MIN - 1,
+            super::PARALLEL_MIN,
+            super::PARALLEL_MIN + 3,
+            n,
+        ] {
+            assert_eq!(
+                super::crc32c_parallel(&bytes[..len]),
+                super::crc32c(&bytes[..len]),
+                "{len} bytes"
+            );
+        }
     }
 }
