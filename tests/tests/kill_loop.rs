@@ -1,10 +1,10 @@
 //! The kill loop: two child processes create, replace, remove, retain, release, open and
-//! open-or-load arrays (and scratch arrays, and cached entries) on one container while this process
-//! SIGKILLs them at random instants. The container has a capacity (SPEC 9.7, [`capacity`]) that
-//! always fits every persistent, scratch, sparse and table array of the children with a write of
-//! each in flight, but only a couple of cached entries besides: the children's writes evict cached
-//! entries often. After every round (both children dead) it checks, from the children's synced
-//! operation logs:
+//! open-or-load arrays (and scratch arrays, and cached entries, and batches of 2–4 dense and sparse
+//! arrays published all or none, SPEC [W11]) on one container while this process SIGKILLs them at
+//! random instants. The container has a capacity (SPEC 9.7, [`capacity`]) that always fits every
+//! persistent, scratch, sparse and table array of the children with a write of each in flight,
+//! but only a couple of cached entries besides: the children's writes evict cached entries often.
+//! After every round (both children dead) it checks, from the children's synced operation logs:
 //!
 //! - while they ran (replaying each log in order): every open, hold and open-or-load of a name
 //!   found the generation its owner last published; a cached entry may have been evicted at any
@@ -22,7 +22,11 @@
 //!   complete) — never evicted —, a cached one is there with its last generation or gone, nothing
 //!   else is there (files included), every row is live, dead holders are reaped, deferred and
 //!   scratch deletions ran, no staging file is left, no reservation is left, the entries fit the
-//!   capacity, and a deep fsck is clean.
+//!   capacity, and a deep fsck is clean;
+//! - a batch is all or none ([W11], 9.4): one that returned is there whole (as any publish that
+//!   returned); after one that a kill interrupted, every entry is at its new generation or every
+//!   one at what it was before, never some of each (before recovery, a reader without our code
+//!   may see some of each: its renames are not one step).
 //!
 //! `DAFSTORE_KILL_LOOP=N` sets the number of rounds (default 30, a few seconds);
 //! `DAFSTORE_KILL_SEED=S` replays a run (the seed is printed); `DAFSTORE_KILL_CAPACITY=BYTES`
@@ -94,7 +98,9 @@ fn slot_names(slot: u64) -> Vec<String> {
 
 /// The capacity the container gets (SPEC 9.7): what every array of every slot but the cached ones
 /// may take at most, each at its biggest (gen's maximum sizes), with one write of each slot in
-/// flight, plus room for two of the biggest cached entries.
+/// flight, plus room for two of the biggest cached entries. A batch is a slot's one write in flight
+/// too: its 2–4 entries are small (dense ones of [`gen::small_seed`], sparse ones), less in all
+/// than the biggest single write ([`batch_max_bytes`]).
 ///
 /// A write in flight adds at most twice its new bytes `N` to what is counted: its reservation `N`
 /// before its publish intent; after it, the entry's rows count the new files (`N`, instead of the
@@ -125,9 +131,43 @@ fn capacity() -> u64 {
     let names = slot_names(0);
     let kept = names.iter().filter(|n| !is_cached(n));
     let stored: u64 = kept.clone().map(|n| biggest(n)).sum();
-    let in_flight = 2 * kept.map(|n| biggest(n)).max().unwrap_or(0);
+    let in_flight = 2 * kept
+        .map(|n| biggest(n))
+        .max()
+        .unwrap_or(0)
+        .max(batch_max_bytes());
     SLOTS * (stored + in_flight) + 2 * gen::BIG_MAX_LEN * 8
 }
+
+/// The most bytes of data files a batch of the children stages: 4 entries, each a small dense
+/// array or a sparse one.
+fn batch_max_bytes() -> u64 {
+    4 * (gen::SMALL_MAX_LEN * 8).max(SPARSE_MAX_BYTES)
+}
+
+/// The entries of a batch as its log line names them (`NAME=SEED,NAME=SEED,...`).
+fn batch_entries(field: &str) -> Result<Vec<(String, u64)>, String> {
+    field
+        .split(',')
+        .map(|e| {
+            let (n, s) = e.split_once('=').ok_or(format!("bad batch entry {e:?}"))?;
+            let s = s
+                .parse()
+                .map_err(|_| format!("bad seed in batch entry {e:?}"))?;
+            Ok((n.to_string(), s))
+        })
+        .collect()
+}
+
+/// Whether `name` is one of the dense or sparse names of `slot`, the names its batches publish.
+fn owned_batch_name(name: &str, slot: u64) -> bool {
+    slot_names(slot).iter().any(|n| n == name)
+        && !(is_cached(name) || is_scratch(name) || is_table(name))
+}
+
+/// An interrupted batch: each entry's name, what recovery leaves of it if the batch did not reach
+/// its commit point (its old state), and its new generation.
+type Cut = Vec<(String, BTreeSet<Option<u64>>, u64)>;
 
 /// What a reader without our code may see before recovery.
 fn visible_before_recovery(st: &St, scratch: bool) -> BTreeSet<Option<u64>> {
@@ -353,6 +393,13 @@ struct Stats {
     held_checked: u64,
     /// Writes that did not fit (`full`), by operation.
     full: BTreeMap<String, u64>,
+    /// Batches that returned `ok`, `full`, and that a kill interrupted.
+    batches: [u64; 3],
+    /// Entries of the batches that returned `ok`.
+    batch_entries: u64,
+    /// Interrupted batches found after recovery: every entry at its new generation (its intent
+    /// was committed), every entry as before.
+    batches_after_kill: [u64; 2],
     /// Published cached entries, when the round ended: still there, evicted.
     cached_at_check: [u64; 2],
     /// The most bytes of data files (staged ones included) seen on disk before recovery, and of
@@ -396,14 +443,38 @@ fn replay(
                 if op == "load" && result != "full" {
                     stats.loads[usize::from(result != "loaded")] += 1;
                 }
-                if (matches!(op.as_str(), "pub" | "wr" | "sp" | "tb" | "spub" | "cwr")
-                    && result == "ok")
+                if (matches!(
+                    op.as_str(),
+                    "pub" | "wr" | "sp" | "tb" | "spub" | "cwr" | "batch"
+                ) && result == "ok")
                     || (matches!(op.as_str(), "load" | "cload") && result == "loaded")
                 {
                     stats.returned_publishes += 1;
                 }
                 if result == "full" {
                     *stats.full.entry(op.clone()).or_default() += 1;
+                }
+                if op == "batch" {
+                    // Every entry published (as a `pub` of it that returned), or none (`full`).
+                    let entries = batch_entries(&name)?;
+                    match result {
+                        "ok" => {
+                            stats.batches[0] += 1;
+                            stats.batch_entries += entries.len() as u64;
+                        }
+                        "full" => stats.batches[1] += 1,
+                        _ => return Err(format!("batch returned {result:?} ({line:?})")),
+                    }
+                    for (n, s) in entries {
+                        if !owned_batch_name(&n, slot) {
+                            return Err(format!("batch of {n}, not of slot {slot} ({line:?})"));
+                        }
+                        let st = model.get(&n).cloned().unwrap_or(St::Absent);
+                        let next = apply(&st, "pub", s, result, false)
+                            .map_err(|e| format!("{n}: {e} (log line {line:?})"))?;
+                        model.insert(n, next);
+                    }
+                    continue;
                 }
                 if !name.starts_with(&format!("k{slot}")) {
                     continue; // another slot's array: only its owner changes it
@@ -428,7 +499,7 @@ fn replay(
         stats.interrupted_ops += 1;
         if matches!(
             op.as_str(),
-            "pub" | "wr" | "sp" | "tb" | "spub" | "load" | "cwr" | "cload"
+            "pub" | "wr" | "sp" | "tb" | "spub" | "load" | "cwr" | "cload" | "batch"
         ) {
             stats.interrupted_publishes += 1;
         }
@@ -436,6 +507,7 @@ fn replay(
             stats.loads[2] += 1;
         }
         match op.as_str() {
+            "batch" => stats.batches[2] += 1,
             "cwr" => stats.cached_writes[2] += 1,
             "cload" => stats.cached_loads[4] += 1,
             _ => {}
@@ -554,6 +626,7 @@ fn round(
 
     // Bounds for every name: exact unless its owner was interrupted on it.
     let mut allowed: BTreeMap<String, Allowed> = BTreeMap::new();
+    let mut cut_batches: Vec<Cut> = Vec::new();
     for (slot, _, _, log, _) in &children {
         let text = fs::read_to_string(log).unwrap_or_default();
         let interrupted = replay(&text, *slot, model, stats)?;
@@ -579,7 +652,23 @@ fn round(
         }
         // The interrupted operation may have taken effect or not (a publish is rolled forward
         // once its intent is committed, SPEC [W5]).
-        if let Some((op, name, seed)) = interrupted {
+        if let Some((op, field, _)) = interrupted.as_ref().filter(|i| i.0 == "batch") {
+            // Each entry may be old or new (checked together after recovery: all or none).
+            let mut cut = Cut::new();
+            for (name, seed) in batch_entries(field)? {
+                let a = allowed
+                    .get_mut(&name)
+                    .filter(|_| owned_batch_name(&name, *slot))
+                    .ok_or_else(|| format!("{op} of {name}, not of slot {slot}"))?;
+                let st = model.get(&name).cloned().unwrap_or(St::Absent);
+                let next = apply(&st, "pub", seed, "ok", false)?;
+                a.before.extend(visible_before_recovery(&next, false));
+                a.before.insert(None); // between the unlink of its old YAML and the rename
+                a.after.extend(present_after_recovery(&next, false));
+                cut.push((name, present_after_recovery(&st, false), seed));
+            }
+            cut_batches.push(cut);
+        } else if let Some((op, name, seed)) = interrupted {
             let owned = name.starts_with(&format!("k{slot}"));
             if let Some(a) = allowed.get_mut(&name).filter(|_| owned && is_cached(&name)) {
                 if matches!(op.as_str(), "cwr" | "cload") {
@@ -700,6 +789,32 @@ fn round(
         };
         model.insert(name.clone(), st);
     }
+    // An interrupted batch is all or none ([W11]): every entry new, or every one as before.
+    for cut in &cut_batches {
+        let seen: Vec<(&str, Option<u64>)> = cut
+            .iter()
+            .map(|(n, _, _)| (n.as_str(), present.get(n).copied()))
+            .collect();
+        let all_new = cut
+            .iter()
+            .zip(&seen)
+            .all(|((_, _, new), (_, s))| *s == Some(*new));
+        let all_old = cut
+            .iter()
+            .zip(&seen)
+            .all(|((_, old, _), (_, s))| old.contains(s));
+        if !(all_new || all_old) {
+            let want: Vec<String> = cut
+                .iter()
+                .map(|(n, old, new)| format!("{n}: new {new} or old {old:?}"))
+                .collect();
+            return Err(format!(
+                "after recovery an interrupted batch is partly published: {seen:?}, expected all \
+                 new or all old of {want:?}"
+            ));
+        }
+        stats.batches_after_kill[usize::from(!all_new)] += 1;
+    }
     // Lifecycles ([E1]): only the cached names may be evicted.
     for name in present.keys() {
         let want = if is_cached(name) {
@@ -817,7 +932,8 @@ fn children_killed_at_random_points_lose_nothing_that_returned() {
          returned ({} publishes); {} kills interrupted an operation ({} a publish); recovery rolled \
          {} operations forward, reaped {} dead sessions, ran {} due deletions, removed {} staging \
          directories; fsck before recovery saw {:?}; deep fsck after recovery needed repair {} \
-         times; open_or_load: {} loaded, {} opened, {} interrupted",
+         times; open_or_load: {} loaded, {} opened, {} interrupted; batches: {} returned ({} \
+         entries), {} full, {} interrupted (after recovery: {} all published, {} none)",
         stats.rounds,
         stats.kills,
         started.elapsed().as_secs_f64(),
@@ -833,7 +949,13 @@ fn children_killed_at_random_points_lose_nothing_that_returned() {
         stats.repairs_needed,
         stats.loads[0],
         stats.loads[1],
-        stats.loads[2]
+        stats.loads[2],
+        stats.batches[0],
+        stats.batch_entries,
+        stats.batches[1],
+        stats.batches[2],
+        stats.batches_after_kill[0],
+        stats.batches_after_kill[1],
     );
     let [w_ok, w_full, w_cut] = stats.cached_writes;
     let [l_new, l_again, l_open, l_full, l_cut] = stats.cached_loads;
@@ -857,6 +979,10 @@ fn children_killed_at_random_points_lose_nothing_that_returned() {
     );
     assert_eq!(stats.rounds, rounds);
     assert!(stats.returned_publishes > 0, "the children never published");
+    assert!(
+        rounds < 50 || stats.batches[0] > 0,
+        "the children never published a batch"
+    );
     assert!(
         rounds < 50 || stats.loads[0] > 0,
         "the children never loaded through open_or_load"

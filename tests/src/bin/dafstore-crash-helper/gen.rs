@@ -88,6 +88,20 @@ pub fn plain_seed(seed: u64) -> u64 {
     }
 }
 
+/// The most elements of a dense array of [`small_seed`].
+pub const SMALL_MAX_LEN: u64 = 2_000;
+
+/// A seed made from `r` whose dense array has at most [`SMALL_MAX_LEN`] elements (16 KB): the
+/// kill loop's batch entries, so that a batch of several of them in flight takes less than one
+/// write of the biggest array (the capacity counts one write in flight per slot).
+pub fn small_seed(r: u64) -> u64 {
+    let mut s = plain_seed(r);
+    while dense_len(s) > SMALL_MAX_LEN {
+        s = plain_seed(mix(s));
+    }
+    s
+}
+
 /// The number of elements of the dense array of `seed`.
 pub fn dense_len(seed: u64) -> u64 {
     let m = mix(seed);
@@ -97,7 +111,7 @@ pub fn dense_len(seed: u64) -> u64 {
     let max = if m.is_multiple_of(4) {
         DENSE_MAX_LEN
     } else {
-        2_000
+        SMALL_MAX_LEN
     };
     1 + (m >> 8) % max
 }

@@ -2,18 +2,19 @@
 //! `io_errors.rs`). Commands:
 //!
 //! - `churn DIR SLOT SLOTS SEED LOG`: random creates, replaces (dense through a map or from a
-//!   slice, sparse, tables), removes, retains, releases, opens, open-or-loads, scratch arrays and
-//!   cached entries (SPEC 9.7: written `cached`, or loaded by `open_or_load` with its default
-//!   options), forever (30 s at most), until the parent kills it. Slot `SLOT` of `SLOTS` owns the
-//!   names `kSLOT/...` (only it publishes or removes them); it holds and opens the non-scratch
-//!   names of every slot. Before each operation it appends `B OP NAME SEED` to LOG, and after the
-//!   operation returned `E RESULT`, synced, so the parent knows which operations returned and which
-//!   one was interrupted. A write that fails with `WriteError::Capacity` (nothing published) is
-//!   logged `E full`. Before each cached write it logs whether the entry is there (`peek`, no
-//!   reference taken), and after each operation, while it holds cached entries, that they are all
-//!   still there (`B held - 0`, `E ok N`). An unexpected error, a torn array, or a cached entry
-//!   that this process holds found evicted (SPEC [E4]: never) is logged as `X MESSAGE` and ends
-//!   the process with status 3.
+//!   slice, sparse, tables, batches of 2–4 of its dense and sparse names, SPEC [W11]), removes,
+//!   retains, releases, opens, open-or-loads, scratch arrays and cached entries (SPEC 9.7: written
+//!   `cached`, or loaded by `open_or_load` with its default options), forever (30 s at most),
+//!   until the parent kills it. Slot `SLOT` of `SLOTS` owns the names `kSLOT/...` (only it
+//!   publishes or removes them); it holds and opens the non-scratch names of every slot. Before
+//!   each operation it appends `B OP NAME SEED` to LOG (for a batch, `B batch
+//!   NAME=SEED,NAME=SEED,... N`: its N entries), and after the operation returned `E RESULT`,
+//!   synced, so the parent knows which operations returned and which one was interrupted. A write
+//!   that fails with `WriteError::Capacity` (nothing published) is logged `E full`. Before each
+//!   cached write it logs whether the entry is there (`peek`, no reference taken), and after each
+//!   operation, while it holds cached entries, that they are all still there (`B held - 0`,
+//!   `E ok N`). An unexpected error, a torn array, or a cached entry that this process holds found
+//!   evicted (SPEC [E4]: never) is logged as `X MESSAGE` and ends the process with status 3.
 //! - `op DIR OP NAME [SEED]`: one operation, then prints `ok`, `ok SEED`, `removed`, `deferred`,
 //!   `notfound` or `err MESSAGE`. OP: `dense-mapped`, `write-dense`, `sparse`, `scratch` (dense,
 //!   scratch), `bytes-mapped` and `bytes-write` (SEED ones as a uint8 array, through a map or
@@ -41,8 +42,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use dafstore::{
-    Allocation, Container, CreateOptions, DType, Lifecycle, LoadOptions, OpenError, Removal,
-    WriteError,
+    Allocation, Container, CreateOptions, DType, Layout, Lifecycle, LoadOptions, OpenError,
+    Removal, WriteError,
 };
 
 fn main() -> ExitCode {
@@ -244,6 +245,7 @@ enum Op {
     ScratchOpen,
     CachedWrite,
     CachedLoad,
+    Batch,
 }
 
 impl Op {
@@ -264,6 +266,7 @@ impl Op {
             Op::ScratchOpen => "sopen",
             Op::CachedWrite => "cwr",
             Op::CachedLoad => "cload",
+            Op::Batch => "batch",
         }
     }
 }
@@ -375,13 +378,19 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
                 pick(rng, &all)
             }
         };
+        let mut batch: Vec<(String, u64)> = Vec::new();
         let (op, name) = match p {
-            0..16 => (Op::DenseMapped, pick(&mut rng, &names.dense)),
-            16..19 => (Op::WriteDense, pick(&mut rng, &names.dense)),
-            19..22 => (Op::Load, pick(&mut rng, &names.dense)),
-            22..26 => (Op::Table, names.table.clone()),
-            26..36 => (Op::Sparse, pick(&mut rng, &names.sparse)),
-            36..46 => {
+            0..13 => (Op::DenseMapped, pick(&mut rng, &names.dense)),
+            13..16 => (Op::WriteDense, pick(&mut rng, &names.dense)),
+            16..19 => (Op::Load, pick(&mut rng, &names.dense)),
+            19..23 => (Op::Table, names.table.clone()),
+            23..31 => (Op::Sparse, pick(&mut rng, &names.sparse)),
+            31..37 => {
+                batch = pick_batch(&mut rng, &names);
+                let field: Vec<String> = batch.iter().map(|(n, s)| format!("{n}={s}")).collect();
+                (Op::Batch, field.join(","))
+            }
+            37..46 => {
                 let own: Vec<String> = names
                     .dense
                     .iter()
@@ -421,6 +430,7 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
         // within the sizes the parent's capacity counts on.
         let r = rng.next();
         let seed = match op {
+            Op::Batch => batch.len() as u64,
             Op::CachedWrite | Op::CachedLoad if !r.is_multiple_of(8) => gen::big_seed(r >> 3),
             _ => gen::plain_seed(r),
         };
@@ -451,6 +461,7 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
             Op::Table => written(gen::write_table(&c, &name, seed)),
             Op::ScratchPublish => written(publish_scratch(&c, &name, seed)),
             Op::CachedWrite => written(gen::write_cached(&c, &name, seed, Some(Lifecycle::Cached))),
+            Op::Batch => written(publish_batch(&c, &batch)),
             Op::Remove => match c.remove(&name) {
                 Ok(Removal::Removed) => Ok("removed".into()),
                 Ok(Removal::Deferred { .. }) => Ok("deferred".into()),
@@ -524,6 +535,51 @@ fn churn(dir: &str, slot: &str, slots: &str, seed: &str, log: &str) -> ExitCode 
         }
     }
     ExitCode::SUCCESS
+}
+
+/// 2–4 distinct names of this slot's dense and sparse names (new or replaced), each with a seed
+/// of its own: a dense entry's is a [`gen::small_seed`].
+fn pick_batch(rng: &mut gen::Rng, names: &ChurnNames) -> Vec<(String, u64)> {
+    let mut pool: Vec<&String> = names.dense.iter().chain(&names.sparse).collect();
+    let k = 2 + rng.below(3);
+    (0..k)
+        .map(|_| {
+            let n = pool.remove(rng.below(pool.len() as u64) as usize).clone();
+            let r = rng.next();
+            let seed = if names.sparse.contains(&n) {
+                gen::plain_seed(r)
+            } else {
+                gen::small_seed(r)
+            };
+            (n, seed)
+        })
+        .collect()
+}
+
+/// Publishes `entries` in one batch (SPEC [W11]): sparse names as sparse arrays, dense ones from
+/// a typed slice or from bytes, by the seed's parity.
+fn publish_batch(c: &Container, entries: &[(String, u64)]) -> Result<(), String> {
+    let mut b = c.batch().map_err(gen::write_err)?;
+    for (n, seed) in entries {
+        let len = gen::dense_len(*seed);
+        if n.contains("/s") {
+            let p = gen::sparse_parts(*seed);
+            b.write_sparse::<u64, u32, u64>(
+                n,
+                Layout::Rows,
+                p.shape,
+                &p.data,
+                &p.indices,
+                &p.indptr,
+            )
+        } else if seed.is_multiple_of(2) {
+            b.write_dense::<u64>(n, &[len], &gen::dense_values(*seed))
+        } else {
+            b.write_dense_bytes(n, DType::UInt64, &[len], &gen::dense_bytes(*seed))
+        }
+        .map_err(gen::write_err)?;
+    }
+    b.publish().map_err(gen::write_err)
 }
 
 /// `Ok` if `name` is live, or being replaced by its owner (`publishing`: the row stays; it may be
