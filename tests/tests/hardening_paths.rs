@@ -593,3 +593,61 @@ fn a_directory_in_place_of_the_removal_counter_fails_a_deferred_remove_naming_it
     drop(c.hold("y").unwrap());
     assert!(c.info("y").unwrap().released_at.is_some());
 }
+
+#[test]
+fn after_the_container_is_renamed_or_its_locks_swapped_a_handle_never_uses_the_old_directories() {
+    // The open path keeps descriptors of the container directory and `.dafstore/locks`; each use
+    // checks the path still names them ([C5]: a container gone from its path fails every
+    // operation; a `locks/` replaced by a copy must not leave two sets of stripes in use).
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("c");
+    let c = Container::create(&dir).unwrap();
+    c.write_dense::<i64>("x", &[1], &[1]).unwrap();
+    drop(c.open_dense::<i64>("x").unwrap()); // the descriptors are cached now
+    fs::rename(&dir, t.path().join("moved")).unwrap();
+    let e = c.open_dense::<i64>("x").map(|_| ()).unwrap_err();
+    assert!(e.to_string().contains(dir.to_str().unwrap()), "{e}");
+    fs::rename(t.path().join("moved"), &dir).unwrap();
+    assert_eq!(c.open_dense::<i64>("x").unwrap().as_slice(), &[1]);
+
+    // `locks/` swapped for a copy: this handle's stripe locks are taken in the new one, where a
+    // process that opens the container now takes them, so holding them there makes it wait.
+    let locks = dir.join(".dafstore/locks");
+    let old = dir.join(".dafstore/locks.old");
+    fs::rename(&locks, &old).unwrap();
+    fs::create_dir(&locks).unwrap();
+    for e in fs::read_dir(&old).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), locks.join(e.file_name())).unwrap();
+    }
+    let x_stripe = fs::read_dir(&locks)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().ends_with(".lock"))
+        .collect::<Vec<_>>();
+    let held: Vec<fs::File> = x_stripe
+        .iter()
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().len() == "00.lock".len())
+        .map(|p| {
+            let f = fs::File::open(p).unwrap();
+            f.lock().unwrap();
+            f
+        })
+        .collect();
+    assert!(!held.is_empty());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| tx.send(c.open_dense::<i64>("x").map(|_| ())).unwrap());
+        // Every stripe of the new `locks/` is held: the open must wait for it.
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "the open used the old locks/"
+        );
+        drop(held);
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap()
+            .is_ok());
+    });
+}

@@ -702,3 +702,29 @@ fn info_all_gives_each_entry_the_files_info_gives_whatever_order_they_were_writt
     assert_eq!(suffixes.len(), 3, "{suffixes:?}");
     assert_eq!(all.iter().find(|i| i.name == "z").unwrap().bytes, 4);
 }
+
+#[test]
+fn a_large_write_from_memory_records_the_checksum_of_its_bytes() {
+    // From 16 MiB on the checksum is computed on a thread beside the copy into the file; a
+    // filled map's publish splits it across threads: both must record the bytes' CRC-32C.
+    let (_d, c) = new_container();
+    let n = (17 << 20) + 5;
+    let data: Vec<u8> = (0..n)
+        .map(|i: usize| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let expected = dafstore::internals::checksum::crc32c(&data);
+    c.write_dense::<u8>("big", &[n as u64], &data).unwrap();
+    let mut w = c.create_dense::<u8>("filled", &[n as u64]).unwrap();
+    w.as_mut_slice::<u8>().unwrap().copy_from_slice(&data);
+    w.publish().unwrap();
+    for name in ["big", "filled"] {
+        let files = c.info(name).unwrap().files;
+        assert_eq!(files.len(), 1, "{name}");
+        assert_eq!(files[0].crc32c, Some(expected), "{name}");
+        assert_eq!(
+            c.open_dense::<u8>(name).unwrap().as_slice(),
+            &data[..],
+            "{name}"
+        );
+    }
+}

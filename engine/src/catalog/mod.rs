@@ -1761,6 +1761,15 @@ fn all_raw(tx: &Connection, schema: i64) -> rusqlite::Result<Vec<RawRow>> {
     // are sorted by name, so a file's row is found by binary search on the borrowed name. Files
     // stay in insertion (rowid) order within their row.
     let mut files: Vec<Vec<(String, i64, Option<i64>)>> = vec![Vec::new(); rows.len()];
+    // The binary search needs the rows in byte order, which `ORDER BY name` gives in a UTF-8
+    // catalog with a sound index; otherwise (another encoding, a damaged index) a map is used.
+    let by_name: Option<std::collections::HashMap<&str, usize>> =
+        (!rows.windows(2).all(|w| w[0].name < w[1].name)).then(|| {
+            rows.iter()
+                .enumerate()
+                .map(|(i, r)| (r.name.as_str(), i))
+                .collect()
+        });
     let mut stmt =
         tx.prepare_cached("SELECT name, suffix, size, crc32c FROM array_files ORDER BY rowid")?;
     let mut q = stmt.query([])?;
@@ -1772,9 +1781,11 @@ fn all_raw(tx: &Connection, schema: i64) -> rusqlite::Result<Vec<RawRow>> {
         let near = [last, last.wrapping_add(1)]
             .into_iter()
             .find(|&i| rows.get(i).is_some_and(|row| row.name == name));
-        let at = near.or_else(|| {
-            rows.binary_search_by(|row| row.name.as_str().cmp(name))
-                .ok()
+        let at = near.or_else(|| match &by_name {
+            Some(map) => map.get(name).copied(),
+            None => rows
+                .binary_search_by(|row| row.name.as_str().cmp(name))
+                .ok(),
         });
         if let Some(at) = at {
             files[at].push((r.get(1)?, r.get(2)?, r.get(3)?));

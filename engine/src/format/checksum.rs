@@ -18,7 +18,12 @@ pub(crate) fn crc32c_parallel(bytes: &[u8]) -> u32 {
     if bytes.len() < PARALLEL_MIN || threads < 2 {
         return crc32c::crc32c(bytes);
     }
-    let part = bytes.len().div_ceil(threads);
+    crc32c_parts(bytes, threads)
+}
+
+/// CRC-32C of `bytes` from `threads` parts computed on as many threads and combined.
+fn crc32c_parts(bytes: &[u8], threads: usize) -> u32 {
+    let part = bytes.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|s| {
         let parts: Vec<_> = bytes
             .chunks(part)
@@ -64,6 +69,14 @@ mod tests {
                 super::crc32c(&bytes[..len]),
                 "{len} bytes"
             );
+            // Whatever this machine's CPU count: the split and combine themselves.
+            for threads in [1, 2, 3, 4, 7] {
+                assert_eq!(
+                    super::crc32c_parts(&bytes[..len], threads),
+                    super::crc32c(&bytes[..len]),
+                    "{len} bytes in {threads} parts"
+                );
+            }
         }
     }
 }

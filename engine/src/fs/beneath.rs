@@ -247,6 +247,17 @@ impl Dir {
             .map_err(|e| PathError::io(&self.path, "sync directory", e))
     }
 
+    /// The directory's device and inode (`fstat`).
+    pub(crate) fn id(&self) -> Result<(u64, u64), PathError> {
+        use std::os::unix::fs::MetadataExt;
+        self.fd
+            .try_clone()
+            .map(File::from)
+            .and_then(|f| f.metadata())
+            .map(|m| (m.dev(), m.ino()))
+            .map_err(|e| PathError::io(&self.path, "stat directory", e))
+    }
+
     /// The directory's size in bytes as `fstat` reports it (on tmpfs about 20 bytes per entry,
     /// on ext4 and xfs the blocks of its entries): a bound of how long listing it takes.
     pub(crate) fn size(&self) -> Result<u64, PathError> {

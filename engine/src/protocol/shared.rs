@@ -51,12 +51,33 @@ pub(crate) struct Shared {
     /// id and the lifecycle their publish takes.
     pub(super) loading: Mutex<HashMap<String, super::budget::Loading>>,
     /// The container directory and `.dafstore/locks`, opened once (each without following a
-    /// link, [N7]): the open path's stripe lock and data files are opened relative to them, not
-    /// walked from the root every time. A descriptor keeps naming the directory it opened, so a
-    /// link put in its place later is never followed; if the container is removed, opens through
-    /// them fail (and the walk from the root then says why).
-    pub(super) root_dir: OnceLock<Dir>,
-    pub(super) locks_dir: OnceLock<Dir>,
+    /// link, [N7]), with their device and inode: the open path's stripe lock and data files are
+    /// opened relative to them, not walked from the root every time. Each use first checks with
+    /// one `lstat` that the path still names the same directory; if not (the container was
+    /// removed, renamed or replaced, `locks/` swapped for a copy, a link put in place), the walk
+    /// from the root runs as before and says why ([C5]).
+    pub(super) root_dir: OnceLock<(Dir, (u64, u64))>,
+    pub(super) locks_dir: OnceLock<(Dir, (u64, u64))>,
+}
+
+/// The cached directory of `cell` if `path` still names it (see [`Shared::root_dir`]), else
+/// `None`; opened by `open` the first time.
+fn current_dir<'a>(
+    cell: &'a OnceLock<(Dir, (u64, u64))>,
+    path: &Path,
+    open: impl FnOnce() -> Result<Dir, PathError>,
+) -> Option<&'a Dir> {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, id) = match cell.get() {
+        Some(cached) => cached,
+        None => {
+            let d = open().ok()?;
+            let id = d.id().ok()?;
+            cell.get_or_init(|| (d, id))
+        }
+    };
+    let now = fs::symlink_metadata(path).ok()?;
+    (now.is_dir() && (now.dev(), now.ino()) == *id).then_some(dir)
 }
 
 /// What belongs to one process (SPEC [P2]). A process forked from the one that opened the
@@ -324,26 +345,20 @@ impl Shared {
         self.here().session.as_ref().map_or("", |s| s.id.as_str())
     }
 
+    /// The container directory, opened once, if its path still names it ([`Shared::root_dir`]).
+    pub(crate) fn root_dir(&self) -> Option<&Dir> {
+        current_dir(&self.root_dir, &self.root, || Dir::root(&self.root))
+    }
+
+    /// `.dafstore/locks`, opened once, if its path still names it ([`Shared::root_dir`]).
+    pub(crate) fn locks_dir(&self) -> Option<&Dir> {
+        current_dir(&self.locks_dir, &self.dir.join("locks"), || {
+            beneath::reserved(&self.root, "locks")
+        })
+    }
+
     /// Opens `.dafstore/<sub>/<file>` for reading without following a link and without blocking
     /// (a FIFO there is refused, not waited on) ([N7], [N9]).
-    /// The container directory, opened once ([`Shared::root_dir`]).
-    pub(crate) fn root_dir(&self) -> Result<&Dir, PathError> {
-        if let Some(d) = self.root_dir.get() {
-            return Ok(d);
-        }
-        let d = Dir::root(&self.root)?;
-        Ok(self.root_dir.get_or_init(|| d))
-    }
-
-    /// `.dafstore/locks`, opened once ([`Shared::root_dir`]).
-    pub(crate) fn locks_dir(&self) -> Result<&Dir, PathError> {
-        if let Some(d) = self.locks_dir.get() {
-            return Ok(d);
-        }
-        let d = beneath::reserved(&self.root, "locks")?;
-        Ok(self.locks_dir.get_or_init(|| d))
-    }
-
     pub(crate) fn reserved_file(&self, sub: &str, file: &str) -> io::Result<File> {
         let dir = beneath::reserved(&self.root, sub).map_err(path_io)?;
         match dir.open_file(std::ffi::OsStr::new(file), false) {
@@ -387,8 +402,10 @@ impl Shared {
     /// Checks that the directory holding `name`'s files is reached inside the container without
     /// a link or a nested container ([N7], [C4]).
     pub(crate) fn check_parent(&self, name: &ArrayName) -> Result<(), OpenError> {
-        if beneath::dir_part(name).is_empty() && self.root_dir().is_ok() {
-            return Ok(()); // the container directory itself
+        if beneath::dir_part(name).is_empty() && self.root_dir.get().is_some() {
+            // The container directory itself; whether its path still names it is checked when
+            // the files are opened ([`Shared::open_array_file`]).
+            return Ok(());
         }
         match beneath::array_dir(&self.root, name)? {
             Some(_) => Ok(()),
@@ -408,7 +425,7 @@ impl Shared {
         write: bool,
     ) -> Result<Option<(File, fs::Metadata)>, PathError> {
         if beneath::dir_part(name).is_empty() {
-            if let Ok(root) = self.root_dir() {
+            if let Some(root) = self.root_dir() {
                 return root.open_file(&beneath::leaf(name, suffix), write);
             }
         }

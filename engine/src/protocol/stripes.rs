@@ -75,9 +75,9 @@ impl Shared {
 
     pub(super) fn stripe_file(&self, name: &ArrayName) -> io::Result<File> {
         let leaf = format!("{:02}.lock", name.stripe());
-        // Through the descriptor of `locks/` opened once; if that fails (the container was
-        // removed, or `locks/` could not be opened), the walk from the root says why.
-        if let Ok(dir) = self.locks_dir() {
+        // Through the descriptor of `locks/` opened once while its path still names it; else (or
+        // if that open fails) the walk from the root, which says why.
+        if let Some(dir) = self.locks_dir() {
             if let Ok(Some((f, _))) = dir.open_file(std::ffi::OsStr::new(&leaf), false) {
                 return Ok(f);
             }
