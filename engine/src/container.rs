@@ -122,22 +122,42 @@ impl Container {
         Catalog::open(&dir.join("catalog.sqlite"), Access::Create)?;
         crate::fs::reserve::ensure(&dir); // [Q3]
                                           // The version file is written last: a half-created container is not a container.
-        let tmp = dir.join("container.yaml.tmp");
-        let write = || -> io::Result<()> {
+                                          // Several processes may create the same container at once (every worker of a pool):
+                                          // each writes its own temporary file, and only the first link becomes the version file.
+        let tmp = dir.join(format!("container.yaml.{}.tmp", std::process::id()));
+        let write = || -> io::Result<bool> {
             let mut f = File::create(&tmp)?;
             f.write_all(container_yaml().as_bytes())?;
             f.sync_all()?;
-            fs::rename(&tmp, &version_file)?;
+            let made = match fs::hard_link(&tmp, &version_file) {
+                Ok(()) => true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+                // A file system without hard links: the same bytes, renamed into place.
+                Err(_) => {
+                    fs::rename(&tmp, &version_file)?;
+                    true
+                }
+            };
+            match fs::remove_file(&tmp) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
             for d in ["locks", "sessions", "staging", ""] {
                 fsync_dir(&dir.join(d))?;
             }
-            fsync_dir(path)
+            fsync_dir(path)?;
+            Ok(made)
         };
-        write().map_err(io_at(
+        let made = write().map_err(io_at(
             &version_file,
             "write the container version file",
             ContainerError::io,
         ))?;
+        if !made {
+            return Err(ContainerError::AlreadyExists {
+                path: path.to_path_buf(),
+            });
+        }
         Container::open(path)
     }
 

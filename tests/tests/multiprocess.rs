@@ -284,6 +284,33 @@ fn reopening_while_a_handle_is_held_also_cleans_dead_sessions() {
     drop(held);
 }
 
+/// Workers of a pool all open the container at once, often before it exists: SQLite answers
+/// "database is locked" without waiting while another connection converts a new catalog to WAL,
+/// recovers it or cleans up at its last close. None of these may reach the caller.
+#[test]
+fn many_processes_creating_and_opening_one_container_at_once_all_succeed() {
+    for round in 0..6 {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("c");
+        let p = path_str(&path);
+        let children: Vec<ChildGuard> = (0..6)
+            .map(|_| {
+                ChildGuard::spawn(
+                    helper(&["create-or-open", p, "15"])
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped()),
+                )
+            })
+            .collect();
+        for (k, child) in children.into_iter().enumerate() {
+            let out = child.wait();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "round {round}, child {k}: {stderr}");
+        }
+        Container::open(&path).unwrap();
+    }
+}
+
 #[test]
 fn concurrent_writers_in_several_processes_all_succeed() {
     let (_d, path) = new_container_path();

@@ -461,9 +461,9 @@ impl Catalog {
             .map_err(err("set busy timeout"))?;
         if access != Access::Create {
             // Before anything writes: a database that is not a dafstore catalog stays untouched.
-            let version: i64 = conn
-                .query_row("PRAGMA user_version", [], |r| r.get(0))
-                .map_err(err("read schema version"))?;
+            let version: i64 =
+                busy_retry(|| conn.query_row("PRAGMA user_version", [], |r| r.get(0)))
+                    .map_err(err("read schema version"))?;
             check_schema_version(path, version)?;
         }
         if matches!(access, Access::Create | Access::ReadWrite) {
@@ -473,9 +473,9 @@ impl Catalog {
                     source: std::io::Error::from_raw_os_error(libc::EACCES),
                 });
             }
-            conn.pragma_update(None, "journal_mode", "WAL")
+            busy_retry(|| conn.pragma_update(None, "journal_mode", "WAL"))
                 .map_err(err("enable WAL"))?;
-            conn.pragma_update(None, "synchronous", "FULL")
+            busy_retry(|| conn.pragma_update(None, "synchronous", "FULL"))
                 .map_err(err("set synchronous"))?;
         }
         conn.pragma_update(None, "foreign_keys", "ON")
@@ -511,19 +511,18 @@ impl Catalog {
                 Ok(())
             })?;
         }
-        let found: i64 = cat
-            .conn()?
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
+        let conn = cat.conn()?;
+        let found: i64 = busy_retry(|| conn.query_row("PRAGMA user_version", [], |r| r.get(0)))
             .map_err(err("read schema version"))?;
         cat.schema = found;
         if found < SCHEMA_VERSION && matches!(access, Access::Create | Access::ReadWrite) {
             cat.migrate()?;
         }
         if access == Access::Create {
-            let version: i64 = cat
-                .conn()?
-                .query_row("PRAGMA user_version", [], |r| r.get(0))
-                .map_err(err("read schema version"))?;
+            let conn = cat.conn()?;
+            let version: i64 =
+                busy_retry(|| conn.query_row("PRAGMA user_version", [], |r| r.get(0)))
+                    .map_err(err("read schema version"))?;
             check_schema_version(path, version)?;
         }
         if matches!(access, Access::Create | Access::ReadWrite) {
@@ -1607,6 +1606,24 @@ fn is_full(e: &rusqlite::Error, errno: i32) -> bool {
             crate::error::is_no_space(&std::io::Error::from_raw_os_error(errno))
         }
         _ => false,
+    }
+}
+
+/// Runs `f` again while SQLite answers busy, for up to 10 s (the busy timeout). Some of its busy
+/// answers come without waiting on the busy handler: while another connection converts a new
+/// database to WAL, runs WAL recovery, or cleans up at its last close. The setup statements of an
+/// open meet them when many processes open one container at once.
+fn busy_retry<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let start = std::time::Instant::now();
+    let mut attempt = 0u64;
+    loop {
+        match f() {
+            Err(e) if is_busy(&e) && start.elapsed() < Duration::from_secs(10) => {
+                attempt += 1;
+                sleep(Duration::from_millis(attempt.min(20)));
+            }
+            r => return r,
+        }
     }
 }
 

@@ -51,6 +51,22 @@ fn run(args: &[String]) -> Result<(), String> {
         .collect::<Vec<_>>()
         .as_slice()
     {
+        ["create-or-open", dir, rounds] => {
+            // Opens (making it if there is none) and closes the container `rounds` times, as
+            // every worker of a pool does at start: no attempt may fail with "locked".
+            let rounds: u32 = rounds.parse().map_err(|e| s(&e))?;
+            for _ in 0..rounds {
+                let c = match Container::create(dir) {
+                    Ok(c) => c,
+                    Err(dafstore::ContainerError::AlreadyExists { .. }) => {
+                        Container::open(dir).map_err(|e| s(&e))?
+                    }
+                    Err(e) => return Err(s(&e)),
+                };
+                drop(c);
+            }
+            Ok(())
+        }
         ["write-dense", dir, name, csv] => {
             let values = parse_values(csv)?;
             let c = Container::open(dir).map_err(|e| s(&e))?;
