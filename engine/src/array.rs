@@ -699,7 +699,7 @@ impl Container {
             }
             let rec = match row {
                 Some(r) => *r,
-                None => shared.catalog().get(name.as_str())?.ok_or_else(not_found)?,
+                None => shared.row_under(name, &guard)?.ok_or_else(not_found)?,
             };
             // A `deleting` array is still open to processes holding it, as this one now does.
             let openable = rec.state == ArrayState::Live

@@ -113,11 +113,22 @@ impl Container {
         }
         for i in 0..LOCK_STRIPES {
             let p = dir.join("locks").join(format!("{i:02}.lock"));
-            fs::OpenOptions::new()
+            // With its change stamp ([W6]): an exclusive holder then rewrites 8 bytes in place,
+            // which needs no room, also on a full file system ([Q3]).
+            let f = fs::OpenOptions::new()
                 .create(true)
-                .append(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
                 .open(&p)
                 .map_err(io_at(&p, "create lock file", ContainerError::io))?;
+            if crate::protocol::stripes::read_stamp(&f).is_none() {
+                crate::protocol::stripes::restamp(&f).map_err(io_at(
+                    &p,
+                    "create lock file",
+                    ContainerError::io,
+                ))?;
+            }
         }
         Catalog::open(&dir.join("catalog.sqlite"), Access::Create)?;
         crate::fs::reserve::ensure(&dir); // [Q3]

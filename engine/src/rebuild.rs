@@ -54,9 +54,19 @@ fn lock_all_stripes(dir: &Path) -> Result<Vec<File>, ContainerError> {
     let mut held = Vec::new();
     for i in 0..crate::format::LOCK_STRIPES {
         let p = dir.join("locks").join(format!("{i:02}.lock"));
-        let f = File::open(&p).map_err(io_at(&p, "open lock stripe", ContainerError::io))?;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&p)
+            .map_err(io_at(&p, "open lock stripe", ContainerError::io))?;
         f.lock()
             .map_err(io_at(&p, "lock stripe", ContainerError::io))?;
+        // Every row may change: a new change stamp before anything does ([W6]).
+        crate::protocol::stripes::restamp(&f).map_err(io_at(
+            &p,
+            "stamp lock stripe",
+            ContainerError::io,
+        ))?;
         held.push(f);
     }
     Ok(held)

@@ -657,3 +657,88 @@ fn a_schema_3_catalog_is_not_migrated_while_a_process_of_an_older_engine_uses_it
     assert!(c.ls().unwrap().contains(&"x/a".to_string()));
     assert_eq!(c.remove("x/a").unwrap(), dafstore::Removal::Removed);
 }
+
+fn stamps(root: &Path) -> Vec<Option<u64>> {
+    (0..64)
+        .map(|i| {
+            let b = fs::read(root.join(format!(".dafstore/locks/{i:02}.lock"))).unwrap();
+            (b.len() >= 8)
+                .then(|| u64::from_le_bytes(b[..8].try_into().unwrap()))
+                .filter(|&v| v != 0)
+        })
+        .collect()
+}
+
+/// SPEC [W6]: every lock stripe carries a change stamp from the container's creation; taking a
+/// stripe exclusively (a publish) writes a new one into that stripe only; opening reads, never
+/// writes it.
+#[test]
+fn lock_stripes_carry_change_stamps_and_only_an_exclusive_holder_changes_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("c");
+    let c = Container::create(&root).unwrap();
+    let before = stamps(&root);
+    assert!(before.iter().all(Option::is_some), "{before:?}");
+    c.write_dense::<f64>("a", &[2], &[1.0, 2.0]).unwrap();
+    let after = stamps(&root);
+    let changed: Vec<usize> = (0..64).filter(|&i| before[i] != after[i]).collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(after[changed[0]].is_some());
+    drop(c.open_dense::<f64>("a").unwrap());
+    drop(c.open_dense::<f64>("a").unwrap());
+    assert_eq!(stamps(&root), after);
+    c.remove("a").unwrap();
+    let removed = stamps(&root);
+    assert_ne!(removed[changed[0]], after[changed[0]]);
+    assert_eq!(
+        (0..64).filter(|&i| removed[i] != after[i]).count(),
+        1,
+        "only the stripe of `a`"
+    );
+}
+
+/// A schema-4 catalog (its engines never stamp) is migrated to 5 at the first read-write open,
+/// which stamps every stripe, and not while a process of the older engine uses it.
+#[test]
+fn a_schema_4_catalog_is_migrated_with_stamps_and_not_while_an_older_engine_uses_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("c");
+    sample(&root);
+    let id = "0123456789abcdef0123456789abcdef";
+    {
+        let db = rusqlite::Connection::open(root.join(".dafstore/catalog.sqlite")).unwrap();
+        db.execute_batch(&format!(
+            "INSERT INTO sessions VALUES ('{id}', 4242, 0); PRAGMA user_version = 4;"
+        ))
+        .unwrap();
+    }
+    for i in 0..64 {
+        fs::write(root.join(format!(".dafstore/locks/{i:02}.lock")), b"").unwrap();
+    }
+    let lock = fs::File::create(root.join(format!(".dafstore/sessions/{id}.lock"))).unwrap();
+    lock.lock().unwrap();
+    match Container::open(&root) {
+        Err(ContainerError::Catalog(e @ CatalogError::InUseByOlderEngine { .. })) => {
+            let text = e.to_string();
+            assert!(text.contains("pid 4242") && text.contains(id), "{text}");
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("migrated under a live schema-4 process"),
+    }
+    // A read-only handle reads it as it is, keeping no rows (nothing stamps there).
+    let ro = Container::options().read_only(true).open(&root).unwrap();
+    assert!(ro.ls().unwrap().contains(&"x/a".to_string()));
+    drop(ro.open_array("x/a").unwrap());
+    drop(ro);
+    assert!(stamps(&root).iter().all(Option::is_none));
+    drop(lock);
+    let c = Container::open(&root).unwrap();
+    let version: i64 = rusqlite::Connection::open(root.join(".dafstore/catalog.sqlite"))
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 5);
+    assert!(stamps(&root).iter().all(Option::is_some));
+    assert!(c.ls().unwrap().contains(&"x/a".to_string()));
+    assert_eq!(c.remove("x/a").unwrap(), Removal::Removed);
+}

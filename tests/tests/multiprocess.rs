@@ -127,6 +127,63 @@ fn a_replace_by_another_process_is_seen_by_the_next_open_and_not_by_old_handles(
     assert_eq!(c.ls().unwrap(), ["x"]);
 }
 
+/// A process keeps the rows it read for its next opens while the name's lock stripe is unchanged
+/// ([W6]); another process's replace, removal or lifecycle change stamps the stripe anew, so the
+/// next open here reads the catalog again: the new generation, not found, the new lifecycle.
+#[test]
+fn a_row_kept_for_the_next_open_is_not_used_after_another_process_changes_the_name() {
+    let (_d, path) = new_container_path();
+    let p = path_str(&path);
+    let c = Container::open(&path).unwrap();
+    c.write_dense::<f64>("x", &[3], &[1.0, 2.0, 3.0]).unwrap();
+    for _ in 0..2 {
+        // Opened and dropped twice: the second open may use the kept row.
+        assert_eq!(
+            c.open_dense::<f64>("x").unwrap().as_slice(),
+            &[1.0, 2.0, 3.0]
+        );
+    }
+    let first = c.open_dense::<f64>("x").unwrap().untyped().generation();
+
+    run_ok(&["write-dense", p, "x", "7,8,9,10"]);
+    let new = c.open_dense::<f64>("x").unwrap();
+    assert_eq!(new.as_slice(), &[7.0, 8.0, 9.0, 10.0]);
+    assert!(new.untyped().generation() > first);
+    drop(new);
+    // Same dtype and length, replaced again: only the generation tells them apart.
+    run_ok(&["write-dense", p, "x", "-1,-2,-3,-4"]);
+    assert_eq!(
+        c.open_dense::<f64>("x").unwrap().as_slice(),
+        &[-1.0, -2.0, -3.0, -4.0]
+    );
+
+    // Made scratch elsewhere while nobody holds it, after it was held: removed at once ([P6]).
+    run_ok(&["set-lifecycle", p, "x", "scratch"]);
+    assert!(matches!(
+        c.open_dense::<f64>("x"),
+        Err(OpenError::NotFound { .. })
+    ));
+
+    c.write_dense::<f64>("y", &[1], &[5.0]).unwrap();
+    assert_eq!(c.open_dense::<f64>("y").unwrap().as_slice(), &[5.0]);
+    run_ok(&["remove", p, "y"]);
+    assert!(matches!(
+        c.open_dense::<f64>("y"),
+        Err(OpenError::NotFound { .. })
+    ));
+    // The read-only handle keeps rows too.
+    c.write_dense::<f64>("z", &[1], &[1.0]).unwrap();
+    let ro = Container::options().read_only(true).open(&path).unwrap();
+    assert_eq!(ro.open_dense::<f64>("z").unwrap().as_slice(), &[1.0]);
+    run_ok(&["write-dense", p, "z", "2,3"]);
+    assert_eq!(ro.open_dense::<f64>("z").unwrap().as_slice(), &[2.0, 3.0]);
+    run_ok(&["remove", p, "z"]);
+    assert!(matches!(
+        ro.open_dense::<f64>("z"),
+        Err(OpenError::NotFound { .. })
+    ));
+}
+
 #[test]
 fn arrays_written_by_another_process_read_back_exactly() {
     let (_d, path) = new_container_path();

@@ -30,7 +30,7 @@ pub(crate) use budget::{HeldByKey, Holds, Reserve};
 /// 4 moves references out of the catalog into session files (SPEC [P3]): the table `refs` is
 /// gone. An older catalog is migrated by the first read-write open, and read as it is by
 /// read-only ones.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// What schema 4 changes in a schema-3 catalog (also run when a catalog is created): references
 /// are records in session files ([P3]).
@@ -267,6 +267,9 @@ pub struct Catalog {
     snapshot: Option<Fingerprint>,
     /// The schema version found (read-only connections read version 1 as it is).
     schema: i64,
+    /// Whether this connection migrated the catalog to [`SCHEMA_VERSION`] (the caller then
+    /// stamps the lock stripes, [W6]).
+    migrated: bool,
 }
 
 /// The catalog file's identity and last change, taken only while its write-ahead log is empty
@@ -497,6 +500,7 @@ impl Catalog {
             unusable: None,
             snapshot: None,
             schema: SCHEMA_VERSION,
+            migrated: false,
         };
         if access == Access::Create {
             cat.immediate("create schema", |tx| {
@@ -564,8 +568,10 @@ impl Catalog {
     fn migrate(&mut self) -> Result<(), CatalogError> {
         let path = self.path.clone();
         // Schema 3 → 4 moves references out of the catalog: a live process of an older engine
-        // would keep recording them in the dropped table, unseen ([P3]). Refuse while one lives.
-        if self.schema < 4 {
+        // would keep recording them in the dropped table, unseen ([P3]); schema 4 → 5 makes
+        // writers stamp the lock stripes, which an older engine would not do, leaving other
+        // processes' kept rows stale ([W6]). Refuse while one lives.
+        if self.schema < SCHEMA_VERSION {
             let sessions = self.sessions()?;
             let root = path
                 .parent()
@@ -623,6 +629,7 @@ impl Catalog {
         r?;
         on?;
         self.schema = SCHEMA_VERSION;
+        self.migrated = true;
         Ok(())
     }
 
@@ -636,6 +643,7 @@ impl Catalog {
             unusable: Some(why),
             snapshot: None,
             schema: SCHEMA_VERSION,
+            migrated: false,
         }
     }
 
@@ -656,6 +664,17 @@ impl Catalog {
         if self.conn.is_none() {
             self.unusable = Some(why);
         }
+    }
+
+    /// Whether this connection migrated the catalog (from an older schema) when it opened.
+    pub(crate) fn migrated(&self) -> bool {
+        self.migrated
+    }
+
+    /// Whether rows may be kept against the stripes' change stamps ([W6]): schema 5 or newer,
+    /// whose writers all stamp.
+    pub(crate) fn stamped(&self) -> bool {
+        self.schema >= 5
     }
 
     /// `Ok` if this catalog has a connection.

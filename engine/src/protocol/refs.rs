@@ -73,7 +73,7 @@ impl Shared {
         // Read under the shared stripe, so before any removal of the name marked from now on
         // ([P4]): unchanged at the release, nothing can have become due meanwhile.
         let removals = super::clock::removals(self).ok();
-        let outcome = self.check_taken(name);
+        let outcome = self.check_taken(name, _stripe);
         match &outcome {
             Ok(Retained::Held(row)) => {
                 counts.insert(name.to_string(), 1);
@@ -94,8 +94,9 @@ impl Shared {
         outcome
     }
 
-    /// With this session's record of `name` written: reads the row and decides ([P4]).
-    fn check_taken(&self, name: &ArrayName) -> Result<Retained, OpenError> {
+    /// With this session's record of `name` written: reads the row (or the one kept under the
+    /// stripe's unchanged stamp, [W6]) and decides ([P4]).
+    fn check_taken(&self, name: &ArrayName, stripe: &StripeGuard) -> Result<Retained, OpenError> {
         crate::failpoint::hit("refs.after_record").map_err(|e| {
             OpenError::io(
                 "<failpoint refs.after_record>".into(),
@@ -103,6 +104,15 @@ impl Shared {
                 e,
             )
         })?;
+        let stamp = self.stamp_of(stripe);
+        if let Some(s) = stamp {
+            // Only `live` rows held before are kept: nothing to decide or mark.
+            if let Some(row) = lock(&self.here().rows).get(name.as_str(), s) {
+                if row.ever_held {
+                    return Ok(Retained::Held(Some(Box::new(row.clone()))));
+                }
+            }
+        }
         let row = self.catalog().get(name.as_str())?;
         let Some(row) = row else {
             return Ok(Retained::NotFound);
@@ -116,11 +126,54 @@ impl Shared {
                     self.catalog().mark_ever_held(name.as_str())?;
                     row.ever_held = true;
                 }
+                self.keep_row(name, stamp, &row);
                 Retained::Held(Some(Box::new(row)))
             }
             ArrayState::Publishing => Retained::Unfinished,
             ArrayState::Deleting | ArrayState::Removing => Retained::NotFound,
         })
+    }
+
+    /// The change stamp of a stripe held shared, if rows may be kept against it ([W6]).
+    pub(crate) fn stamp_of(&self, stripe: &StripeGuard) -> Option<u64> {
+        if self.here().stamped {
+            stripe.stamp()
+        } else {
+            None
+        }
+    }
+
+    /// Keeps `row`, read under a stripe held shared whose stamp was `stamp`, for the next opens
+    /// of `name` in this process ([W6]): only a `live` row whose checksums are current (an
+    /// in-place writer of another process changes them when it closes).
+    pub(crate) fn keep_row(&self, name: &ArrayName, stamp: Option<u64>, row: &ArrayInfo) {
+        let mut rows = lock(&self.here().rows);
+        match stamp {
+            Some(s) if row.state == ArrayState::Live && !row.checksum_stale => {
+                rows.keep(name.as_str(), s, row)
+            }
+            _ => rows.forget(name.as_str()),
+        }
+    }
+
+    /// `name`'s row read under `stripe` held shared: the one kept under the stripe's current
+    /// stamp, else the catalog's (kept if `live`) ([W6]).
+    pub(crate) fn row_under(
+        &self,
+        name: &ArrayName,
+        stripe: &StripeGuard,
+    ) -> Result<Option<ArrayInfo>, OpenError> {
+        let stamp = self.stamp_of(stripe);
+        if let Some(s) = stamp {
+            if let Some(row) = lock(&self.here().rows).get(name.as_str(), s) {
+                return Ok(Some(row.clone()));
+            }
+        }
+        let row = self.catalog().get(name.as_str())?;
+        if let Some(r) = &row {
+            self.keep_row(name, stamp, r);
+        }
+        Ok(row)
     }
 
     /// Takes one in-process reference on `name`, recovering an interrupted publish if needed.

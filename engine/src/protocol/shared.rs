@@ -109,8 +109,42 @@ pub(crate) struct Proc {
     /// Arrays whose checksums must leave their metadata file once this heir is installed (it
     /// registered the first in-place writer again, [W7]).
     pub(super) unstamp: Mutex<Vec<String>>,
+    /// Catalog rows this process read under a stripe held shared, with the stripe's change
+    /// stamp read then ([W6]): used instead of the catalog while the stamp is unchanged.
+    pub(super) rows: Mutex<KeptRows>,
+    /// Whether the catalog's writers all stamp the stripes (schema 5), so rows may be kept.
+    pub(super) stamped: bool,
     /// This state in a process forked from this one (made there on first use).
     pub(super) heir: OnceLock<Box<Proc>>,
+}
+
+/// Rows kept against the stripes' change stamps ([W6]), by name; at most [`KeptRows::MAX`].
+#[derive(Default)]
+pub(crate) struct KeptRows {
+    rows: HashMap<String, (u64, crate::catalog::ArrayInfo)>,
+}
+
+impl KeptRows {
+    const MAX: usize = 4096;
+
+    /// The row kept for `name` if it was kept under `stamp`.
+    pub(crate) fn get(&self, name: &str, stamp: u64) -> Option<&crate::catalog::ArrayInfo> {
+        self.rows
+            .get(name)
+            .filter(|(s, _)| *s == stamp)
+            .map(|(_, r)| r)
+    }
+
+    pub(crate) fn keep(&mut self, name: &str, stamp: u64, row: &crate::catalog::ArrayInfo) {
+        if self.rows.len() >= Self::MAX && !self.rows.contains_key(name) {
+            self.rows.clear();
+        }
+        self.rows.insert(name.to_string(), (stamp, row.clone()));
+    }
+
+    pub(crate) fn forget(&mut self, name: &str) {
+        self.rows.remove(name);
+    }
 }
 
 static REGISTRY: LazyLock<Mutex<HashMap<RegistryKey, Weak<Shared>>>> =
@@ -131,6 +165,10 @@ impl Proc {
         } else {
             Catalog::open(&path, access)?
         };
+        if catalog.migrated() {
+            stamp_all(dir);
+        }
+        let stamped = catalog.stamped();
         let pid = std::process::id();
         let session = if readonly {
             None
@@ -203,6 +241,8 @@ impl Proc {
             writers: Mutex::new(writers),
             unheld_writers: Mutex::new(unheld_writers),
             unstamp: Mutex::new(unstamp),
+            rows: Mutex::new(KeptRows::default()),
+            stamped,
             heir: OnceLock::new(),
         })
     }
@@ -223,7 +263,27 @@ impl Proc {
             writers: Mutex::new(HashMap::new()),
             unheld_writers: Mutex::new(HashMap::new()),
             unstamp: Mutex::new(Vec::new()),
+            rows: Mutex::new(KeptRows::default()),
+            stamped: false,
             heir: OnceLock::new(),
+        }
+    }
+}
+
+/// After a migration to schema 5: gives every lock stripe its change stamp ([W6]), so an
+/// exclusive holder rewrites 8 bytes in place and never needs room ([Q3]). Best effort: a stripe
+/// left without one gets it, growing the file, at its first exclusive lock.
+fn stamp_all(dir: &Path) {
+    let root = dir.parent().unwrap_or(dir);
+    let Ok(locks) = beneath::reserved(root, "locks") else {
+        return;
+    };
+    for i in 0..crate::format::LOCK_STRIPES {
+        let leaf = std::ffi::OsString::from(format!("{i:02}.lock"));
+        if let Ok(Some((f, _))) = locks.open_file(&leaf, true) {
+            if super::stripes::read_stamp(&f).is_none() && f.try_lock().is_ok() {
+                let _ = super::stripes::restamp(&f);
+            }
         }
     }
 }

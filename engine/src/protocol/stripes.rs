@@ -4,9 +4,12 @@
 
 use std::fs::File;
 use std::io::{self};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 
-use super::shared::Shared;
+use super::shared::{path_io, Shared};
 use crate::error::{io_at, WriteError};
 use crate::format::name::ArrayName;
 use crate::fs::sys;
@@ -29,6 +32,11 @@ impl StripeGuard {
 }
 
 impl StripeGuard {
+    /// The stripe's change stamp read now ([W6]); `None` if it has none (or is not locked).
+    pub(crate) fn stamp(&self) -> Option<u64> {
+        self._file.as_ref().and_then(read_stamp)
+    }
+
     /// Whether the stripe is really locked (a read-only handle that may not open the lock file
     /// goes without, see [`Shared::lock_stripe`]).
     pub(crate) fn is_locked(&self) -> bool {
@@ -73,16 +81,23 @@ impl Shared {
         })
     }
 
-    pub(super) fn stripe_file(&self, name: &ArrayName) -> io::Result<File> {
+    /// The lock file of `name`'s stripe, open for writing too with `write` (an exclusive
+    /// holder writes the change stamp).
+    pub(super) fn stripe_file(&self, name: &ArrayName, write: bool) -> io::Result<File> {
         let leaf = format!("{:02}.lock", name.stripe());
         // Through the descriptor of `locks/` opened once while its path still names it; else (or
         // if that open fails) the walk from the root, which says why.
         if let Some(dir) = self.locks_dir() {
-            if let Ok(Some((f, _))) = dir.open_file(std::ffi::OsStr::new(&leaf), false) {
+            if let Ok(Some((f, _))) = dir.open_file(std::ffi::OsStr::new(&leaf), write) {
                 return Ok(f);
             }
         }
-        self.reserved_file("locks", &leaf)
+        let dir = crate::fs::beneath::reserved(&self.root, "locks").map_err(path_io)?;
+        match dir.open_file(std::ffi::OsStr::new(&leaf), write) {
+            Ok(Some((f, _))) => Ok(f),
+            Ok(None) => Err(io::Error::from(io::ErrorKind::NotFound)),
+            Err(e) => Err(path_io(e)),
+        }
     }
 
     pub(crate) fn stripe_path(&self, name: &ArrayName) -> PathBuf {
@@ -100,7 +115,7 @@ impl Shared {
     /// Takes the stripe of `name`, blocking. Read-only handles on media without lock files go
     /// without (nobody can write there).
     fn lock_stripe(&self, name: &ArrayName, exclusive: bool) -> io::Result<StripeGuard> {
-        let file = match self.stripe_file(name) {
+        let file = match self.stripe_file(name, exclusive) {
             Ok(f) => f,
             Err(_) if self.readonly => {
                 return Ok(StripeGuard {
@@ -112,6 +127,8 @@ impl Shared {
         };
         if exclusive {
             file.lock()?;
+            // Before anything changes under it; if the stamp cannot be written, nothing does.
+            restamp(&file)?;
         } else {
             file.lock_shared()?;
         }
@@ -119,8 +136,9 @@ impl Shared {
     }
 
     fn try_lock_stripe(&self, name: &ArrayName) -> Option<StripeGuard> {
-        let file = self.stripe_file(name).ok()?;
+        let file = self.stripe_file(name, true).ok()?;
         file.try_lock().ok()?;
+        restamp(&file).ok()?;
         Some(StripeGuard::held(file))
     }
 
@@ -173,4 +191,52 @@ impl Shared {
         }
         Ok(StripeSet { held })
     }
+}
+
+/// The change stamp of a stripe ([W6]): bytes 0–7 of its lock file, little-endian; `None` if the
+/// file is shorter or they are 0 (no stamp: nothing may be kept against it).
+pub(crate) fn read_stamp(file: &File) -> Option<u64> {
+    let mut b = [0u8; 8];
+    match file.read_at(&mut b, 0) {
+        Ok(8) => Some(u64::from_le_bytes(b)).filter(|&v| v != 0),
+        _ => None,
+    }
+}
+
+/// Writes a new change stamp into a stripe's lock file, held exclusively ([W6]): a pseudo-random
+/// value, never 0 nor the one there, so a lock file recreated or shortened never brings back a
+/// stamp some process kept a row against.
+pub(crate) fn restamp(file: &File) -> io::Result<()> {
+    let old = read_stamp(file).unwrap_or(0);
+    file.write_all_at(&next_stamp(old).to_le_bytes(), 0)
+}
+
+/// A fresh stamp: this process's random seed, its pid, the time and a sequence, mixed.
+pub(crate) fn next_stamp(old: u64) -> u64 {
+    static SEED: LazyLock<u64> = LazyLock::new(|| {
+        let mut b = [0u8; 8];
+        let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| {
+            use std::io::Read;
+            f.read_exact(&mut b)
+        });
+        u64::from_le_bytes(b)
+    });
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut x = *SEED ^ (u64::from(std::process::id()) << 32) ^ nanos;
+    loop {
+        x = splitmix64(x ^ SEQ.fetch_add(1, Ordering::Relaxed));
+        if x != 0 && x != old {
+            return x;
+        }
+    }
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

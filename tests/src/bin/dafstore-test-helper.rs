@@ -73,6 +73,19 @@ fn run(args: &[String]) -> Result<(), String> {
             c.write_dense::<f64>(name, &[values.len() as u64], &values)
                 .map_err(|e| s(&e))
         }
+        ["remove", dir, name] => {
+            let c = Container::open(dir).map_err(|e| s(&e))?;
+            c.remove(name).map(|_| ()).map_err(|e| s(&e))
+        }
+        ["set-lifecycle", dir, name, lifecycle] => {
+            let c = Container::open(dir).map_err(|e| s(&e))?;
+            let l = match *lifecycle {
+                "scratch" => dafstore::Lifecycle::Scratch,
+                "cached" => dafstore::Lifecycle::Cached,
+                _ => dafstore::Lifecycle::Persistent,
+            };
+            c.set_lifecycle(name, l).map_err(|e| s(&e))
+        }
         ["read-dense", dir, name] => {
             let c = Container::options()
                 .read_only(true)
