@@ -9,7 +9,11 @@ in alternating order, times N = 500 single operations of each kind and keeps the
 
 - `c.open("x")` with no other handle alive (reference 0->1: a record in the session file and a
   catalog read; open, fstat, mmap), then `del` (release 1->0) timed apart;
-- `np.memmap(path, dtype=float64, mode="r", shape=...)`, then `del`.
+- `np.memmap(path, dtype=float64, mode="r", shape=...)`, then `del`;
+- a read-only handle's `r.open("x")` (no reference) and `del`, against safetensors'
+  `safe_open(file, framework="numpy")` of the same array saved as `.safetensors` (it maps the file
+  and parses the header; `get_tensor` would then copy) and `del`, if safetensors is installed
+  (bench-only: `pip install safetensors`).
 
 Ratios are medians of per-round ratios (ours / np.memmap). Writes bench/results/py_open.md and
 .json.
@@ -45,6 +49,16 @@ def main():
     w.array[:] = 1.0
     w.publish()
     path = str(where / "c" / "x.array")
+    ro = dafstore.open(where / "c", read_only=True)
+    try:
+        from safetensors import safe_open
+        from safetensors.numpy import save_file
+
+        st = str(where / "x.safetensors")
+        save_file({"x": np.ones(elements, dtype=np.float64)}, st)
+    except ImportError:
+        safe_open = None
+        print("safetensors is not installed: its case is skipped", file=sys.stderr)
     gc.disable()
     rounds = []
     for r in range(ROUNDS):
@@ -58,7 +72,17 @@ def main():
             m = np.memmap(path, dtype=np.float64, mode="r", shape=(elements,))
             del m
 
-        order = [("dafstore", ours), ("np.memmap", peer)]
+        def ours_ro():
+            a = ro.open("x")
+            del a
+
+        def st_open():
+            f = safe_open(st, framework="numpy")
+            del f
+
+        order = [("dafstore", ours), ("np.memmap", peer), ("dafstore read-only", ours_ro)]
+        if safe_open is not None:
+            order.append(("safetensors.safe_open", st_open))
         if r % 2:
             order.reverse()
         for k, f in order:
@@ -79,6 +103,11 @@ def main():
     gc.enable()
     ratio = statistics.median(x["dafstore"] / x["np.memmap"] for x in rounds)
     ratio_open = statistics.median(x["dafstore open only"] / x["np.memmap"] for x in rounds)
+    ratio_ro = (
+        statistics.median(x["dafstore read-only"] / x["safetensors.safe_open"] for x in rounds)
+        if safe_open is not None
+        else None
+    )
     med = {k: statistics.median(x[k] for x in rounds) for k in rounds[0]}
     out = {
         "mib": MIB,
@@ -86,12 +115,13 @@ def main():
         "median_ns": med,
         "ratio_open_and_release_vs_np_memmap": ratio,
         "ratio_open_only_vs_np_memmap": ratio_open,
+        "ratio_read_only_vs_safetensors_safe_open": ratio_ro,
     }
     res = REPO / "bench" / "results"
     res.mkdir(parents=True, exist_ok=True)
     (res / "py_open.json").write_text(json.dumps(out, indent=1) + "\n")
     lines = [
-        "# Python first open incl. reference vs np.memmap (bench/py_open.py)",
+        "# Python first open incl. reference vs np.memmap, read-only open vs safetensors (bench/py_open.py)",
         "",
         f"{MIB} MiB of float64 on /dev/shm; {ROUNDS} rounds, alternating order, median of {N} "
         "per round; ratios are medians of per-round ratios.",
@@ -105,8 +135,12 @@ def main():
         "",
         f"- `c.open` + `del` / `np.memmap` + `del`: **{ratio:.2f}×**",
         f"- `c.open` alone / `np.memmap` + `del`: **{ratio_open:.2f}×**",
-        "",
     ]
+    if ratio_ro is not None:
+        lines.append(
+            f"- read-only `r.open` + `del` / `safetensors.safe_open` + `del`: **{ratio_ro:.2f}×**"
+        )
+    lines.append("")
     (res / "py_open.md").write_text("\n".join(lines))
     print("\n".join(lines))
     shutil.rmtree(where, ignore_errors=True)
