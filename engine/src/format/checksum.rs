@@ -14,8 +14,13 @@ pub(crate) const PARALLEL_MIN: usize = 16 << 20;
 /// buffers of at least [`PARALLEL_MIN`] bytes (the same value as [`crc32c`]). A thread that
 /// cannot be started leaves its part to the caller's thread.
 pub(crate) fn crc32c_parallel(bytes: &[u8]) -> u32 {
+    if bytes.len() < PARALLEL_MIN {
+        // Before asking for the CPU count: that reads cgroup files (about 15 system calls),
+        // which a small publish would pay every time.
+        return crc32c::crc32c(bytes);
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if bytes.len() < PARALLEL_MIN || threads < 2 {
+    if threads < 2 {
         return crc32c::crc32c(bytes);
     }
     crc32c_parts(bytes, threads)
