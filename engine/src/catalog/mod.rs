@@ -1228,6 +1228,9 @@ impl Catalog {
 
     /// Registers a session (SPEC [P1]).
     pub(crate) fn add_session(&mut self, id: &str, pid: u32) -> Result<(), CatalogError> {
+        // A session dies with its process, and power loss ends every process: its row needs no
+        // sync of its own (a later full commit syncs it with the log), as for references.
+        self.set_sync(false)?;
         self.immediate("register session", |tx| {
             tx.execute(
                 "INSERT OR REPLACE INTO sessions(id, pid, started_at) VALUES (?1, ?2, ?3)",
@@ -1240,6 +1243,8 @@ impl Catalog {
     /// Forgets a session and its in-place writer rows; returns the names whose writers dropped
     /// to zero (their checksums need recomputing).
     pub(crate) fn remove_session(&mut self, id: &str) -> Result<Vec<String>, CatalogError> {
+        // Lost at power loss, the row is a dead session's, reaped by the next gc.
+        self.set_sync(false)?;
         self.immediate("remove session", |tx| {
             let names: Vec<String> = tx
                 .prepare("SELECT name FROM inplace_writers WHERE session = ?1")?
