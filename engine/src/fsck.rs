@@ -385,7 +385,7 @@ impl Container {
             let yaml = name.file_path(&root, "yaml");
             match rec.state {
                 ArrayState::Publishing | ArrayState::Removing => {
-                    if shared.try_lock_name(&name).is_some() {
+                    if shared.stripe_free(&name) {
                         let what = if rec.state == ArrayState::Publishing {
                             "publish"
                         } else {

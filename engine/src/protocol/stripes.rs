@@ -142,6 +142,15 @@ impl Shared {
         Some(StripeGuard::held(file))
     }
 
+    /// Whether nobody holds `name`'s stripe now: a probe that takes it exclusively and gives it
+    /// up at once, writing nothing (so no change stamp, [W6]; works without write access).
+    pub(crate) fn stripe_free(&self, name: &ArrayName) -> bool {
+        match self.stripe_file(name, false) {
+            Ok(file) => file.try_lock().is_ok(),
+            Err(_) => false,
+        }
+    }
+
     pub(crate) fn lock_err(&self, name: &ArrayName) -> impl FnOnce(io::Error) -> WriteError {
         io_at(self.stripe_path(name), "lock", WriteError::io)
     }
