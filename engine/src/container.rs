@@ -6,7 +6,7 @@
 //! Never: write a published file in place except through an in-place writer (SPEC [W7]), truncate
 //! a published file, or touch a file for a name that did not validate.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -135,18 +135,35 @@ impl Container {
                                           // The version file is written last: a half-created container is not a container.
                                           // Several processes may create the same container at once (every worker of a pool):
                                           // each writes its own temporary file, and only the first link becomes the version file.
-        let tmp = dir.join(format!("container.yaml.{}.tmp", std::process::id()));
+                                          // A random name, made only if absent: threads of one process, or processes of other pid
+                                          // namespaces, must never write into another creator's file (linked already, maybe).
+        let tmp = dir.join(format!(
+            "container.yaml.{}.tmp",
+            crate::fs::local::random_id().map_err(io_at(
+                &dir,
+                "make a name",
+                ContainerError::io
+            ))?
+        ));
         let write = || -> io::Result<bool> {
-            let mut f = File::create(&tmp)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
             f.write_all(container_yaml().as_bytes())?;
             f.sync_all()?;
             let made = match fs::hard_link(&tmp, &version_file) {
                 Ok(()) => true,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
-                // A file system without hard links: the same bytes, renamed into place.
-                Err(_) => {
+                // A file system without hard links (EPERM, EOPNOTSUPP): the same bytes, renamed
+                // into place (creators racing there all succeed; they made the same container).
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EOPNOTSUPP)) => {
                     fs::rename(&tmp, &version_file)?;
                     true
+                }
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
                 }
             };
             match fs::remove_file(&tmp) {

@@ -725,13 +725,32 @@ fn a_schema_4_catalog_is_migrated_with_stamps_and_not_while_an_older_engine_uses
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("migrated under a live schema-4 process"),
     }
+    drop(lock);
+    // A process of the older engine that locked its session file but has not registered it yet
+    // (or is still renaming it into place) is seen too.
+    for leaf in [
+        "fedcba9876543210fedcba9876543210.lock",
+        ".tmp-fedcba9876543210fedcba9876543211",
+    ] {
+        let early = fs::File::create(root.join(".dafstore/sessions").join(leaf)).unwrap();
+        early.lock().unwrap();
+        match Container::open(&root) {
+            Err(ContainerError::Catalog(e @ CatalogError::InUseByOlderEngine { .. })) => {
+                let text = e.to_string();
+                assert!(text.contains("fedcba98765432"), "{text}");
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("migrated under {leaf}"),
+        }
+        drop(early);
+        fs::remove_file(root.join(".dafstore/sessions").join(leaf)).unwrap();
+    }
     // A read-only handle reads it as it is, keeping no rows (nothing stamps there).
     let ro = Container::options().read_only(true).open(&root).unwrap();
     assert!(ro.ls().unwrap().contains(&"x/a".to_string()));
     drop(ro.open_array("x/a").unwrap());
     drop(ro);
     assert!(stamps(&root).iter().all(Option::is_none));
-    drop(lock);
     let c = Container::open(&root).unwrap();
     let version: i64 = rusqlite::Connection::open(root.join(".dafstore/catalog.sqlite"))
         .unwrap()
@@ -741,4 +760,29 @@ fn a_schema_4_catalog_is_migrated_with_stamps_and_not_while_an_older_engine_uses
     assert!(stamps(&root).iter().all(Option::is_some));
     assert!(c.ls().unwrap().contains(&"x/a".to_string()));
     assert_eq!(c.remove("x/a").unwrap(), Removal::Removed);
+}
+
+/// Found by review: a check without `--repair` writes nothing, not even a change stamp ([W6],
+/// [Q1]): its probe of whether a writer still holds an interrupted publish's stripe takes the
+/// stripe without stamping it (and so also works without write access to the lock files).
+#[test]
+fn fsck_without_repair_reports_an_interrupted_publish_and_writes_no_change_stamp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("c");
+    sample(&root);
+    rusqlite::Connection::open(root.join(".dafstore/catalog.sqlite"))
+        .unwrap()
+        .execute_batch("UPDATE arrays SET state = 'publishing' WHERE name = 'x/a'")
+        .unwrap();
+    let before = stamps(&root);
+    let found = fsck(&root, false, false);
+    assert!(
+        found
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::UnfinishedOperation),
+        "{:?}",
+        found.problems
+    );
+    assert_eq!(stamps(&root), before);
 }

@@ -341,6 +341,42 @@ fn reopening_while_a_handle_is_held_also_cleans_dead_sessions() {
     drop(held);
 }
 
+/// Threads of one process (one pid) creating one container at once: each writes its own
+/// temporary version file, so exactly one makes the container, the others are told it exists,
+/// and nobody empties the version file another linked into place.
+#[test]
+fn threads_of_one_process_creating_one_container_at_once_make_it_once_and_intact() {
+    for _ in 0..20 {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("c");
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| s.spawn(|| Container::create(&path).map(drop)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let made = results.iter().filter(|r| r.is_ok()).count();
+        for r in &results {
+            if let Err(e) = r {
+                assert!(
+                    matches!(e, dafstore::ContainerError::AlreadyExists { .. }),
+                    "{e}"
+                );
+            }
+        }
+        assert_eq!(made, 1, "{results:?}");
+        let yaml = std::fs::read_to_string(path.join(".dafstore/container.yaml")).unwrap();
+        assert!(yaml.contains("format"), "{yaml:?}");
+        let leftovers: Vec<_> = std::fs::read_dir(path.join(".dafstore"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        Container::open(&path).unwrap();
+    }
+}
+
 /// Workers of a pool all open the container at once, often before it exists: SQLite answers
 /// "database is locked" without waiting while another connection converts a new catalog to WAL,
 /// recovers it or cleans up at its last close. None of these may reach the caller.

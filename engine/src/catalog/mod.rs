@@ -578,8 +578,29 @@ impl Catalog {
                 .and_then(Path::parent)
                 .unwrap_or(Path::new("."));
             if let Ok(dir) = crate::fs::beneath::reserved(root, "sessions") {
-                for (id, pid) in sessions {
-                    let leaf = std::ffi::OsString::from(format!("{id}.lock"));
+                // The registered sessions, and every session file: a process of an older engine
+                // locks its file before it registers, so one between the two is seen too (one
+                // still between its version check and its session file is not: a window of a
+                // few system calls that this side cannot close).
+                let mut ids: Vec<(String, String, u32)> = sessions
+                    .into_iter()
+                    .map(|(id, pid)| (format!("{id}.lock"), id, pid))
+                    .collect();
+                for leaf in dir.names().unwrap_or_default() {
+                    let leaf = leaf.to_string_lossy().into_owned();
+                    let id = leaf
+                        .strip_suffix(".lock")
+                        .or_else(|| leaf.strip_prefix(".tmp-"))
+                        .filter(|id| crate::format::is_session_id(id))
+                        .map(str::to_string);
+                    if let Some(id) = id {
+                        if !ids.iter().any(|(l, _, _)| *l == leaf) {
+                            ids.push((leaf, id, 0));
+                        }
+                    }
+                }
+                for (leaf, id, pid) in ids {
+                    let leaf = std::ffi::OsString::from(leaf);
                     if let Ok(Some((f, _))) = dir.open_file(&leaf, false) {
                         if matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)) {
                             return Err(CatalogError::InUseByOlderEngine {
@@ -1633,16 +1654,17 @@ fn is_full(e: &rusqlite::Error, errno: i32) -> bool {
     }
 }
 
-/// Runs `f` again while SQLite answers busy, for up to 10 s (the busy timeout). Some of its busy
-/// answers come without waiting on the busy handler: while another connection converts a new
-/// database to WAL, runs WAL recovery, or cleans up at its last close. The setup statements of an
-/// open meet them when many processes open one container at once.
+/// Runs `f` again while SQLite answers busy, for up to 5 s (beyond what the busy handler waits
+/// inside each attempt). Some of its busy answers come without waiting on the busy handler: while
+/// another connection converts a new database to WAL, runs WAL recovery, or cleans up at its last
+/// close, all short. The setup statements of an open meet them when many processes open one
+/// container at once.
 fn busy_retry<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
     let start = std::time::Instant::now();
     let mut attempt = 0u64;
     loop {
         match f() {
-            Err(e) if is_busy(&e) && start.elapsed() < Duration::from_secs(10) => {
+            Err(e) if is_busy(&e) && start.elapsed() < Duration::from_secs(5) => {
                 attempt += 1;
                 sleep(Duration::from_millis(attempt.min(20)));
             }

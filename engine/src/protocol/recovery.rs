@@ -27,8 +27,18 @@ impl Shared {
             let Ok(name) = ArrayName::new(&n) else {
                 continue;
             };
-            let Some(held) = self.try_lock_name(&name) else {
-                continue;
+            let held = match self.try_lock_name(&name) {
+                Ok(Some(held)) => held,
+                Ok(None) => continue, // its writer is alive and working on it
+                Err(e) => {
+                    // Not "busy": say why it cannot be recovered (a lock file this user may not
+                    // write, no room for its change stamp, [W6]).
+                    failed.push(RecoveryFailure {
+                        name: n,
+                        error: self.lock_err(&name)(e),
+                    });
+                    continue;
+                }
             };
             // Count only what is still unfinished under the stripe: another process may have
             // finished it since the listing (then nothing was recovered here).

@@ -272,7 +272,7 @@ impl Proc {
 
 /// After a migration to schema 5: gives every lock stripe its change stamp ([W6]), so an
 /// exclusive holder rewrites 8 bytes in place and never needs room ([Q3]). Best effort: a stripe
-/// left without one gets it, growing the file, at its first exclusive lock.
+/// left without one (no room now) gets it, growing the file, at its first exclusive lock.
 fn stamp_all(dir: &Path) {
     let root = dir.parent().unwrap_or(dir);
     let Ok(locks) = beneath::reserved(root, "locks") else {
@@ -281,7 +281,8 @@ fn stamp_all(dir: &Path) {
     for i in 0..crate::format::LOCK_STRIPES {
         let leaf = std::ffi::OsString::from(format!("{i:02}.lock"));
         if let Ok(Some((f, _))) = locks.open_file(&leaf, true) {
-            if super::stripes::read_stamp(&f).is_none() && f.try_lock().is_ok() {
+            // Blocking: a stripe skipped here would need room at its first exclusive lock.
+            if super::stripes::read_stamp(&f).is_none() && f.lock().is_ok() {
                 let _ = super::stripes::restamp(&f);
             }
         }

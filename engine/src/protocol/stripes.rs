@@ -73,12 +73,13 @@ impl Shared {
         })
     }
 
-    /// Takes `name`'s stripe exclusively if no one holds it.
-    pub(crate) fn try_lock_name(&self, name: &ArrayName) -> Option<NameLock> {
-        Some(NameLock {
+    /// Takes `name`'s stripe exclusively if no one holds it: `Ok(None)` if someone does, an
+    /// error if its lock file cannot be opened for writing or its change stamp written ([W6]).
+    pub(crate) fn try_lock_name(&self, name: &ArrayName) -> io::Result<Option<NameLock>> {
+        Ok(self.try_lock_stripe(name)?.map(|stripe| NameLock {
             name: name.clone(),
-            _stripe: self.try_lock_stripe(name)?,
-        })
+            _stripe: stripe,
+        }))
     }
 
     /// The lock file of `name`'s stripe, open for writing too with `write` (an exclusive
@@ -135,11 +136,15 @@ impl Shared {
         Ok(StripeGuard::held(file))
     }
 
-    fn try_lock_stripe(&self, name: &ArrayName) -> Option<StripeGuard> {
-        let file = self.stripe_file(name, true).ok()?;
-        file.try_lock().ok()?;
-        restamp(&file).ok()?;
-        Some(StripeGuard::held(file))
+    fn try_lock_stripe(&self, name: &ArrayName) -> io::Result<Option<StripeGuard>> {
+        let file = self.stripe_file(name, true)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+        restamp(&file)?;
+        Ok(Some(StripeGuard::held(file)))
     }
 
     /// Whether nobody holds `name`'s stripe now: a probe that takes it exclusively and gives it
