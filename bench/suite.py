@@ -497,7 +497,8 @@ class Suite:
         if size == MIB:
             self.profile_container(fs, c)
         first = o["first_open_ns"]
-        why_open = (f"the reference is a SQLite write transaction: retain alone {fmt_time(o['retain_ns'])}, "
+        why_open = (f"the reference is a record in this process's session file and the row the one kept "
+                    f"under the stripe's change stamp (SPEC [W6]): retain alone {fmt_time(o['retain_ns'])}, "
                     f"open(2)+fstat+mmap {fmt_time(o['raw_open_fstat_mmap_ns'])}" + self.open_profile_why())
         at_goal = size == self.goal_size
         self.row(fs, "first open incl. reference", sz, first, "np.memmap", p["np_memmap_ns"],
@@ -515,19 +516,22 @@ class Suite:
                      note="safe_open maps and parses the header; get_tensor would then copy the data")
         self.row(fs, "first open, read-only handle (no reference)", sz, o["read_only_first_open_ns"],
                  "np.memmap", p["np_memmap_ns"],
-                 note=f"no reference, still one catalog read transaction ({fmt_time(o['record_read_ns'])})")
+                 note="no reference; the row kept under the stripe's change stamp (SPEC [W6])")
         self.row(fs, "first open incl. reference (Rust floor)", sz, first,
                  "open + fstat + mmap (Rust, memmap2)", o["raw_open_fstat_mmap_ns"],
-                 note=f"retain alone {fmt_time(o['retain_ns'])}, catalog row read {fmt_time(o['record_read_ns'])}")
+                 note=f"retain alone {fmt_time(o['retain_ns'])} (record + kept row); info() with its holders "
+                      f"{fmt_time(o['record_read_ns'])}")
         self.row(fs, "drop of the last handle (release + munmap)", sz, o["drop_ns"], "munmap (Rust)",
-                 o["raw_munmap_ns"], note=f"the release is a SQLite write transaction ({fmt_time(o['release_ns'])})")
+                 o["raw_munmap_ns"], note=f"the release: record zeroed, release clock stamped, removal counter "
+                 f"read ({fmt_time(o['release_ns'])})")
         self.row(fs, "cached re-open", sz, o["cached_open_ns"], "np.memmap (numpy has no cache: a new map)",
                  p["np_memmap_ns"], goal="≈ 1 µs (≤ 1.5 µs)", met=o["cached_open_ns"] <= 1500,
                  note="no catalog access; one stat(2) of the data file to notice a replacement is most of it: "
                       f"that stat alone {fmt_time(o['stat_ns'])} (unbatched, one clock read per call: "
                       f"{fmt_time(o['cached_open_single_ns'])})" + self.cached_profile_why())
         self.row(fs, "container open (once per process)", sz, o["container_open_ns"],
-                 note=f"SQLite connection, a session file created + flocked + registered in the catalog, reaping "
+                 note=f"SQLite connection, a session file created + flocked + registered in the catalog (no "
+                      f"sync of its own), reaping "
                       f"of dead sessions; its drop (session removed) {fmt_time(o['container_drop_ns'])}"
                       + self.container_profile_why(fs))
         self.row(fs, "a fresh process: container open + first open", sz, o["container_open_ns"] + first,
@@ -998,7 +1002,8 @@ class Suite:
             self.row(fs, f"retain + release, {p} process(es)", "", ops,
                      "seed 000's count file under flock (Python)", hr[p], kind="ops", goal=goal, met=met,
                      note="ops = retains + releases per second, all processes together, 2 s each on one "
-                          "array; ours: each a catalog write transaction (synchronous=NORMAL, no fsync); "
+                          "array; ours: a record written or zeroed in the process's own session file on 0→1 and 1→0 "
+                          "(no catalog write, no fsync); "
                           "the count file: no fsync either, and a killed process's counts stay forever"
                           + self.open_profile_why()
                      if p == "1" else "")
@@ -1059,9 +1064,10 @@ class Suite:
                 self.row(fs, "scale: write one tiny array (published)", k, o["write_per_array_ns"],
                          "np.save + fsync of a .npy", peer["write_per_array_ns"],
                          note="mean over the arrays added to reach this count; each publish: 2 files staged, "
-                              "~7 fsync/fdatasync/msync incl. directories, a FULL-sync catalog commit")
+                              "~7 fsync/fdatasync/msync incl. directories, two synchronous=FULL catalog commits "
+                              "(the intent and the live flip)")
             self.row(fs, "scale: ls (records(): full metadata)", k, o["ls_records_ns"], "os.listdir (names only)",
-                     peer["listdir_ns"], note=f"names() {fmt_time(o['names_ns'])} (built on records()); "
+                     peer["listdir_ns"], note=f"names() {fmt_time(o['names_ns'])} (names only, its own query); "
                      f"{fmt_time(o['ls_records_ns'] / o['arrays'])} per array" + self.ls_why())
             self.row(fs, "scale: first open of one array", k, o["first_open_one_ns"],
                      'np.load(mmap_mode="r") of one .npy', peer["np_load_one_ns"])
