@@ -479,3 +479,41 @@ fn a_free_space_floor_evicts_like_a_capacity_on_a_small_tmpfs() {
     assert!(shortfall.fs_free.is_some() && shortfall.limits.min_free == Some(floor));
     assert!(e.to_string().contains("to be kept free"), "{e}");
 }
+
+/// Found by the `catalog_rows` fuzz target (a 60 s timeout): a damaged catalog's `cached` row
+/// whose name the engine refuses can never be evicted through its stripe, and a write that had
+/// to make room picked it again and again forever. It is not evictable now, and a write that
+/// cannot evict what it picked does not pick it again: the write ends (here with the capacity
+/// error) instead of spinning.
+#[test]
+fn a_write_that_cannot_evict_what_it_picked_ends_instead_of_retrying_forever() {
+    let (_d, c) = new_container();
+    let root = c.root().to_path_buf();
+    c.set_capacity(Some(20)).unwrap();
+    put(&c, "a", 10, &cached()).unwrap();
+    put(&c, "b", 10, &cached()).unwrap();
+    {
+        let db = rusqlite::Connection::open(root.join(".dafstore/catalog.sqlite")).unwrap();
+        db.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             UPDATE arrays SET name = 'x/../a' WHERE name = 'a';
+             UPDATE array_files SET name = 'x/../a' WHERE name = 'a';",
+        )
+        .unwrap();
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = {
+        let c = c.clone();
+        thread::spawn(move || {
+            let r = put(&c, "e", 15, &cached());
+            let _ = tx.send(r.map(|_| ()));
+        })
+    };
+    let r = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the write did not end within 60 s");
+    writer.join().unwrap();
+    // "b" could go (10 bytes) but that is not enough while the damaged row's 10 bytes stay.
+    let e = r.expect_err("15 bytes cannot fit beside the damaged row's 10 under 20");
+    assert!(matches!(e, WriteError::Capacity { .. }), "{e}");
+}

@@ -77,6 +77,11 @@ pub(crate) trait Holds {
     fn held(&self) -> Option<&HeldByKey>;
     /// The release clock of a key (ms since the epoch; 0 if never stamped).
     fn released(&self, key: u64) -> i64;
+    /// Whether `name` is not to be picked again: the caller already tried to evict it and could
+    /// not (held meanwhile, no longer evictable), so a write that must make room makes progress.
+    fn skipped(&self, _name: &str) -> bool {
+        false
+    }
 }
 
 /// The unreferenced `cached` live entries with their bytes, least recently released first
@@ -106,7 +111,12 @@ fn evictable(tx: &Connection, holds: &dyn Holds) -> rusqlite::Result<Vec<(String
         .into_iter()
         .filter_map(|(name, bytes, at)| {
             let key = name_key(&name);
-            (!held.contains_key(&key)).then(|| (at.max(holds.released(key)), name, bytes))
+            // A row whose name the engine refuses (a damaged catalog) cannot be evicted through
+            // its stripe: never picked, so a write never waits on it.
+            let can = !held.contains_key(&key)
+                && !holds.skipped(&name)
+                && crate::format::name::ArrayName::new(&name).is_ok();
+            can.then(|| (at.max(holds.released(key)), name, bytes))
         })
         .collect();
     keyed.sort();
@@ -141,6 +151,8 @@ fn occupants(tx: &Connection, holds: &dyn Holds) -> rusqlite::Result<Vec<Occupan
             && writers == 0
             && holds.held().is_some()
             && sessions.is_none()
+            && !holds.skipped(&name)
+            && crate::format::name::ArrayName::new(&name).is_ok()
         {
             continue; // evictable
         }

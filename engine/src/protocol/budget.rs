@@ -2,6 +2,7 @@
 //! evicting the least recently released unreferenced `cached` entries to make it, and the
 //! lifecycle of what this process is loading ([`crate::Container::open_or_load`]).
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use std::sync::OnceLock;
@@ -37,18 +38,27 @@ impl Shared {
         let staging = format!("{}/{stem}", self.session_id());
         let deadline = self.room_wait().map(|d| Instant::now() + d);
         let mut cleaned: Option<Instant> = None;
+        // Picked entries that could not be evicted (held meanwhile, no longer evictable): not
+        // picked again until this write waits, so every round evicts something or ends.
+        let mut failed: HashSet<String> = HashSet::new();
         loop {
             let fs_free = crate::fs::sys::fs_space(&self.root)
                 .ok()
                 .map(|(free, _)| free);
-            let holds = LazyHolds::new(self);
+            let holds = LazyHolds::new(self).skipping(&failed);
             let decision =
                 self.catalog()
                     .reserve(self.session_id(), &staging, total, fs_free, &holds)?;
+            drop(holds);
             match decision {
                 Reserve::Granted => return Ok(()),
                 Reserve::Evict(picked) => {
-                    self.finish_evictions(&picked)?;
+                    let evicted = self.finish_evictions(&picked)?;
+                    for (n, _) in picked {
+                        if !evicted.iter().any(|(e, _)| *e == n) {
+                            failed.insert(n);
+                        }
+                    }
                 }
                 Reserve::Short(shortfall) => {
                     if cleaned.is_none_or(|t| t.elapsed() >= ROOM_CLEAN_EVERY) {
@@ -60,6 +70,7 @@ impl Shared {
                     }
                     if deadline.is_some_and(|d| Instant::now() < d) {
                         std::thread::sleep(ROOM_POLL);
+                        failed.clear(); // their holders may be gone by now
                         continue;
                     }
                     return Err(WriteError::Capacity {
@@ -182,6 +193,7 @@ pub(crate) struct LazyHolds<'a> {
     shared: &'a Shared,
     held: OnceLock<Option<HeldByKey>>,
     stamps: Stamps,
+    skip: Option<&'a HashSet<String>>,
 }
 
 impl<'a> LazyHolds<'a> {
@@ -190,7 +202,14 @@ impl<'a> LazyHolds<'a> {
             shared,
             held: OnceLock::new(),
             stamps: Stamps::default(),
+            skip: None,
         }
+    }
+
+    /// Also not picking the names in `skip` ([`Holds::skipped`]).
+    fn skipping(mut self, skip: &'a HashSet<String>) -> LazyHolds<'a> {
+        self.skip = Some(skip);
+        self
     }
 }
 
@@ -203,6 +222,10 @@ impl Holds for LazyHolds<'_> {
 
     fn released(&self, key: u64) -> i64 {
         self.stamps.get(&self.shared.root, key)
+    }
+
+    fn skipped(&self, name: &str) -> bool {
+        self.skip.is_some_and(|s| s.contains(name))
     }
 }
 
