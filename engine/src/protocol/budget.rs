@@ -66,6 +66,8 @@ impl Shared {
                         // count until collected.
                         let _ = self.gc();
                         cleaned = Some(Instant::now());
+                        // Once more with what could not go before: a holder may be gone.
+                        failed.clear();
                         continue;
                     }
                     if deadline.is_some_and(|d| Instant::now() < d) {
