@@ -622,7 +622,14 @@ impl Container {
         };
         check_dtype::<T>(name.as_str(), meta.dtype)?;
         let path = name.file_path(&self.shared.root, "array");
-        let (file, _) = open_checked(&self.shared, &name, "array", meta.byte_len(), false)?;
+        let (file, _) = open_checked(
+            &self.shared,
+            &name,
+            "array",
+            meta.byte_len(),
+            false,
+            _g.locks_current,
+        )?;
         let len = usize::try_from(meta.byte_len()).unwrap_or(usize::MAX);
         let map = if len == 0 {
             None
@@ -721,10 +728,16 @@ impl Container {
             let mut primary = None;
             let mut primary_fingerprint = None;
             for (suffix, expected) in rec.meta.files() {
-                let path = name.file_path(&shared.root, suffix);
-                let (file, md) = open_checked(shared, name, suffix, expected, writable)?;
+                let (file, md) = open_checked(
+                    shared,
+                    name,
+                    suffix,
+                    expected,
+                    writable,
+                    guard.locks_current,
+                )?;
                 let len = usize::try_from(expected).map_err(|_| OpenError::SizeMismatch {
-                    path: path.clone(),
+                    path: name.file_path(&shared.root, suffix),
                     expected,
                     actual: md.len(),
                 })?;
@@ -733,16 +746,20 @@ impl Container {
                     continue;
                 }
                 let key = FileKey::of(&md);
+                let path = name.file_path(&shared.root, suffix);
                 let map = cache::map_file(&file, key, len, writable)
                     .map_err(|e| OpenError::io(path.clone(), "map", e))?;
                 maps.push(Some(map));
                 primary = Some((path, key));
-                let crc = rec
-                    .files
-                    .iter()
-                    .find(|f| f.suffix == suffix)
-                    .and_then(|f| f.crc32c);
-                primary_fingerprint = fingerprint(&md, crc);
+                // Only a table's decoding looks at it ([B8]).
+                if let ArrayMeta::Table(_) = rec.meta {
+                    let crc = rec
+                        .files
+                        .iter()
+                        .find(|f| f.suffix == suffix)
+                        .and_then(|f| f.crc32c);
+                    primary_fingerprint = fingerprint(&md, crc);
+                }
             }
             if !guard.is_locked() && shared.row_changed(name, &rec)? {
                 // A publish or remove of this name ran between reading the row and opening the
@@ -817,23 +834,24 @@ fn open_checked(
     suffix: &str,
     expected: u64,
     write: bool,
+    locks_current: bool,
 ) -> Result<(std::fs::File, std::fs::Metadata), OpenError> {
-    let path = name.file_path(&shared.root, suffix);
-    let (file, md) = match shared.open_array_file(name, suffix, write) {
+    let path = || name.file_path(&shared.root, suffix);
+    let (file, md) = match shared.open_array_file(name, suffix, write, locks_current) {
         Ok(Some(opened)) => opened,
         Ok(None) => {
             let e = std::io::Error::from(std::io::ErrorKind::NotFound);
-            return Err(OpenError::io(path, "open", e));
+            return Err(OpenError::io(path(), "open", e));
         }
         // The file itself is a link: not a regular file ([N7]).
-        Err(crate::error::PathError::Link { path: p }) if p == path => {
-            return Err(OpenError::NotRegularFile { path })
+        Err(crate::error::PathError::Link { path: p }) if p == path() => {
+            return Err(OpenError::NotRegularFile { path: p })
         }
         Err(e) => return Err(e.into()),
     };
     if md.len() != expected {
         return Err(OpenError::SizeMismatch {
-            path,
+            path: path(),
             expected,
             actual: md.len(),
         });

@@ -970,3 +970,78 @@ fn every_failpoint_in_the_engine_is_exercised() {
         crash_at(&root, sc.point, &args);
     }
 }
+
+/// Whether every lock stripe of `root` can be taken exclusively now (a probe: taken and given up
+/// at once).
+fn stripes_taken(root: &Path) -> Vec<String> {
+    let mut taken = Vec::new();
+    for e in std::fs::read_dir(root.join(".dafstore/locks")).unwrap() {
+        let p = e.unwrap().path();
+        let f = std::fs::File::open(&p).unwrap();
+        if f.try_lock().is_err() {
+            taken.push(p.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    taken
+}
+
+#[test]
+fn a_lock_file_kept_open_and_locked_after_a_fork_is_not_kept_locked_by_the_child_when_the_parent_dies(
+) {
+    // A process keeps its stripes' lock files open and takes them shared through them (SPEC
+    // [W6]). A child forked while one is open but unlocked shares its open file description: if
+    // the parent then locks it and dies, the child's copy would keep the stripe locked, and every
+    // publish or remove of its names would wait for as long as the child lives ([P2]).
+    let (t, root) = setup();
+    let go = t.path().join("go");
+    std::fs::write(&go, b"").unwrap();
+    let mut parent = Command::new(HELPER)
+        .args(["fork-then-open", root.to_str().unwrap(), "d"])
+        .env(
+            "DAFSTORE_FAILPOINT",
+            format!("open.after_row:wait={}", go.display()),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(parent.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let child: i32 = line
+        .trim()
+        .strip_prefix("child ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("helper said {line:?}"));
+    // The second open waits at the failpoint, holding `d`'s stripe shared.
+    std::fs::remove_file(&go).unwrap();
+    std::io::Write::write_all(parent.stdin.as_mut().unwrap(), b"open\n").unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while stripes_taken(&root).is_empty() {
+        assert!(
+            std::time::Instant::now() < end,
+            "the open never took its stripe"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    assert_eq!(
+        unsafe { libc::kill(child, 0) },
+        0,
+        "the forked child is alive"
+    );
+    let taken = stripes_taken(&root);
+    // SAFETY: plain signal delivery to the helper's child.
+    unsafe {
+        libc::kill(child, libc::SIGKILL);
+    }
+    assert!(
+        taken.is_empty(),
+        "stripes {taken:?} stay locked by the child after the parent died"
+    );
+    // And the name can be written.
+    let c = Container::open(&root).unwrap();
+    gen::write_dense(&c, "d", 9).unwrap();
+}

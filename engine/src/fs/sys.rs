@@ -181,7 +181,7 @@ pub(crate) fn fs_magic(path: &Path) -> io::Result<i64> {
 /// Descriptors of lock files (sessions, held stripes) that a forked child must not keep: a child
 /// shares its parent's open file descriptions, so an inherited descriptor would keep the parent's
 /// `flock` (and therefore its references) alive after the parent dies (SPEC [P2]).
-static FORK_SLOTS: [AtomicI32; 256] = [const { AtomicI32::new(-1) }; 256];
+static FORK_SLOTS: [AtomicI32; 512] = [const { AtomicI32::new(-1) }; 512];
 static ATFORK: Once = Once::new();
 /// How many `fork()`s separate this process from the one that first used dafstore: every object
 /// records the epoch it was made in, so a forked child tells inherited state from its own

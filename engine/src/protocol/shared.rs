@@ -114,6 +114,8 @@ pub(crate) struct Proc {
     pub(super) rows: Mutex<KeptRows>,
     /// Whether the catalog's writers all stamp the stripes (schema 5), so rows may be kept.
     pub(super) stamped: bool,
+    /// This process's open lock files, for taking stripes shared ([W6]).
+    pub(super) stripes: super::stripes::StripeFiles,
     /// This state in a process forked from this one (made there on first use).
     pub(super) heir: OnceLock<Box<Proc>>,
 }
@@ -243,6 +245,7 @@ impl Proc {
             unstamp: Mutex::new(unstamp),
             rows: Mutex::new(KeptRows::default()),
             stamped,
+            stripes: Default::default(),
             heir: OnceLock::new(),
         })
     }
@@ -265,6 +268,7 @@ impl Proc {
             unstamp: Mutex::new(Vec::new()),
             rows: Mutex::new(KeptRows::default()),
             stamped: false,
+            stripes: Default::default(),
             heir: OnceLock::new(),
         }
     }
@@ -479,14 +483,23 @@ impl Shared {
 
     /// Opens `name`'s file with `suffix` ([`beneath::open_array_file`]); a top-level name's
     /// through the container directory's descriptor opened once.
+    ///
+    /// `locks_current`: `.dafstore/locks` was found at its path during this operation (a stripe
+    /// taken through it, [`StripeGuard::locks_current`]); then the container's path names the
+    /// directory opened once, whose `.dafstore/` that is ([C5]), and it is not looked up again.
     pub(crate) fn open_array_file(
         &self,
         name: &ArrayName,
         suffix: &str,
         write: bool,
+        locks_current: bool,
     ) -> Result<Option<(File, fs::Metadata)>, PathError> {
         if beneath::dir_part(name).is_empty() {
-            if let Some(root) = self.root_dir() {
+            let root = match self.root_dir.get() {
+                Some((dir, _)) if locks_current => Some(dir),
+                _ => self.root_dir(),
+            };
+            if let Some(root) = root {
                 return root.open_file(&beneath::leaf(name, suffix), write);
             }
         }

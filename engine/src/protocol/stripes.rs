@@ -2,23 +2,31 @@
 //! stripe, `.dafstore/locks/<n>.lock`. A held stripe is a [`StripeGuard`]; functions that must
 //! run under it take one.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use super::shared::{path_io, Shared};
 use crate::error::{io_at, WriteError};
 use crate::format::name::ArrayName;
 use crate::fs::sys;
+use crate::sync::lock;
 
-/// A held lock stripe; released on drop (closing the file releases the `flock`). Registered so a
-/// child forked while it is held does not keep it (SPEC [P2]).
+/// A held lock stripe; released on drop (closing the file releases the `flock`, or, for a
+/// stripe held shared through this process's open lock file ([`StripeFiles`]), the last reader
+/// unlocks it). Registered so a child forked while it is held does not keep it (SPEC [P2]).
 pub(crate) struct StripeGuard {
     pub(super) _file: Option<File>,
     pub(super) fork_slot: Option<usize>,
+    /// Held shared through this process's open lock file of the stripe.
+    cached: Option<Arc<OpenStripe>>,
+    /// Whether `.dafstore/locks` was found at its path (one `lstat`) when the stripe was taken:
+    /// then the container's path names the directory whose `.dafstore/` it is ([C5]).
+    pub(crate) locks_current: bool,
 }
 
 impl StripeGuard {
@@ -27,6 +35,17 @@ impl StripeGuard {
         StripeGuard {
             _file: Some(file),
             fork_slot,
+            cached: None,
+            locks_current: false,
+        }
+    }
+
+    fn unlocked() -> StripeGuard {
+        StripeGuard {
+            _file: None,
+            fork_slot: None,
+            cached: None,
+            locks_current: false,
         }
     }
 }
@@ -34,19 +53,114 @@ impl StripeGuard {
 impl StripeGuard {
     /// The stripe's change stamp read now ([W6]); `None` if it has none (or is not locked).
     pub(crate) fn stamp(&self) -> Option<u64> {
-        self._file.as_ref().and_then(read_stamp)
+        match (&self._file, &self.cached) {
+            (Some(f), _) => read_stamp(f),
+            (None, Some(c)) => read_stamp(&c.file),
+            (None, None) => None,
+        }
     }
 
     /// Whether the stripe is really locked (a read-only handle that may not open the lock file
     /// goes without, see [`Shared::lock_stripe`]).
     pub(crate) fn is_locked(&self) -> bool {
-        self._file.is_some()
+        self._file.is_some() || self.cached.is_some()
     }
 }
 
 impl Drop for StripeGuard {
     fn drop(&mut self) {
         sys::release_fork_slot(self.fork_slot);
+        if let Some(c) = self.cached.take() {
+            c.release();
+        }
+    }
+}
+
+/// One stripe's lock file kept open by this process ([`StripeFiles`]): registered for its whole
+/// life so a forked child never shares its open file description (which would keep a `flock`
+/// taken through it after this process dies, [P2]); `readers` counts this process's shared
+/// holders, the first locks it and the last unlocks it.
+pub(crate) struct OpenStripe {
+    file: File,
+    fork_slot: Option<usize>,
+    readers: Mutex<u64>,
+}
+
+impl OpenStripe {
+    /// Takes the stripe shared for one more reader of this process, blocking.
+    fn acquire(&self) -> io::Result<()> {
+        let mut n = lock(&self.readers);
+        if *n == 0 {
+            self.file.lock_shared()?;
+        }
+        *n += 1;
+        Ok(())
+    }
+
+    fn release(&self) {
+        let mut n = lock(&self.readers);
+        *n -= 1;
+        if *n == 0 && self.file.unlock().is_err() {
+            // Cannot happen for a valid descriptor; should it, the lock would outlive its last
+            // reader: keep counting it held rather than lock it again on top.
+            *n = 1;
+        }
+    }
+}
+
+impl Drop for OpenStripe {
+    fn drop(&mut self) {
+        // Before the descriptor closes, so no fork meanwhile redirects a reused number.
+        sys::release_fork_slot(self.fork_slot);
+        drop(KeptOpen);
+    }
+}
+
+/// Lock files kept open in this process, over all containers: at most [`MAX_KEPT_OPEN`], so a
+/// process with many containers open does not spend its descriptors on them (the others are
+/// opened per lock, as before).
+static KEPT_OPEN: AtomicU64 = AtomicU64::new(0);
+const MAX_KEPT_OPEN: u64 = 128;
+
+/// One lock file counted in [`KEPT_OPEN`]; uncounted when dropped.
+struct KeptOpen;
+
+impl Drop for KeptOpen {
+    fn drop(&mut self) {
+        KEPT_OPEN.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// This process's open lock files, by stripe, for taking stripes shared on the open path without
+/// opening, checking and closing the lock file each time ([W6]: lock files are made with the
+/// container and never replaced). Only used while `.dafstore/locks` is still the directory they
+/// were opened in. A stripe gets none if no fork slot is free (it is then opened per lock).
+#[derive(Default)]
+pub(crate) struct StripeFiles {
+    open: Mutex<HashMap<u32, Arc<OpenStripe>>>,
+}
+
+impl StripeFiles {
+    fn get(&self, stripe: u32, open: impl FnOnce() -> io::Result<File>) -> Option<Arc<OpenStripe>> {
+        let mut map = lock(&self.open);
+        if let Some(s) = map.get(&stripe) {
+            return Some(s.clone());
+        }
+        if KEPT_OPEN.fetch_add(1, Ordering::Relaxed) >= MAX_KEPT_OPEN {
+            KEPT_OPEN.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        let kept = KeptOpen;
+        let file = open().ok()?;
+        let fork_slot = sys::forget_in_forked_child(&file)?;
+        std::mem::forget(kept); // now counted by the `OpenStripe`
+        let s = Arc::new(OpenStripe {
+            file,
+            fork_slot: Some(fork_slot),
+            readers: Mutex::new(0),
+        });
+        map.insert(stripe, s.clone());
+        Some(s)
     }
 }
 
@@ -85,7 +199,7 @@ impl Shared {
     /// The lock file of `name`'s stripe, open for writing too with `write` (an exclusive
     /// holder writes the change stamp).
     pub(super) fn stripe_file(&self, name: &ArrayName, write: bool) -> io::Result<File> {
-        let leaf = format!("{:02}.lock", name.stripe());
+        let leaf = stripe_leaf(name);
         // Through the descriptor of `locks/` opened once while its path still names it; else (or
         // if that open fails) the walk from the root, which says why.
         if let Some(dir) = self.locks_dir() {
@@ -114,16 +228,31 @@ impl Shared {
     }
 
     /// Takes the stripe of `name`, blocking. Read-only handles on media without lock files go
-    /// without (nobody can write there).
+    /// without (nobody can write there). Shared, through this process's open lock file of the
+    /// stripe while `.dafstore/locks` is still the directory it was opened in.
     fn lock_stripe(&self, name: &ArrayName, exclusive: bool) -> io::Result<StripeGuard> {
+        if !exclusive {
+            if let Some(dir) = self.locks_dir() {
+                let leaf = stripe_leaf(name);
+                let open = || match dir.open_file(std::ffi::OsStr::new(&leaf), false) {
+                    Ok(Some((f, _))) => Ok(f),
+                    Ok(None) => Err(io::Error::from(io::ErrorKind::NotFound)),
+                    Err(e) => Err(path_io(e)),
+                };
+                if let Some(s) = self.here().stripes.get(name.stripe(), open) {
+                    s.acquire()?;
+                    return Ok(StripeGuard {
+                        _file: None,
+                        fork_slot: None,
+                        cached: Some(s),
+                        locks_current: true,
+                    });
+                }
+            }
+        }
         let file = match self.stripe_file(name, exclusive) {
             Ok(f) => f,
-            Err(_) if self.readonly => {
-                return Ok(StripeGuard {
-                    _file: None,
-                    fork_slot: None,
-                })
-            }
+            Err(_) if self.readonly => return Ok(StripeGuard::unlocked()),
             Err(e) => return Err(e),
         };
         if exclusive {
@@ -205,6 +334,11 @@ impl Shared {
         }
         Ok(StripeSet { held })
     }
+}
+
+/// The file name of `name`'s stripe in `.dafstore/locks`.
+fn stripe_leaf(name: &ArrayName) -> String {
+    format!("{:02}.lock", name.stripe())
 }
 
 /// The change stamp of a stripe ([W6]): bytes 0–7 of its lock file, little-endian; `None` if the

@@ -27,6 +27,10 @@
 //!   round r publishing `NAME0` … `NAME99` with seeds 1000 r, 1000 r + 1, …).
 //! - `fill-holes DIR NAME BYTES`: creates a dense uint8 array with `Allocation::Holes` and fills
 //!   every byte through the map, then publishes (on a full file system: SIGBUS).
+//! - `fork-then-open DIR NAME`: opens NAME once (its stripe's lock file is then kept open by
+//!   this process, SPEC [W6]), forks a child that sleeps 60 s, prints `child PID`, then opens NAME
+//!   again when a line arrives on stdin (with a `wait=` failpoint in the open path, the parent
+//!   then waits there holding the stripe shared, to be killed).
 //! - `rlimit BYTES DIR OP NAME SEED`: sets RLIMIT_FSIZE to BYTES, ignores SIGXFSZ (so writes past
 //!   the limit fail with EFBIG), then runs `op DIR OP NAME SEED`.
 //!
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         ["fill-holes", dir, name, bytes] => fill_holes(dir, name, bytes),
+        ["fork-then-open", dir, name] => fork_then_open(dir, name),
         ["rlimit", bytes, dir, op, name, seed] => {
             limit_file_size(bytes.parse().expect("BYTES"));
             println!("{}", one_op(dir, op, name, Some(seed)));
@@ -66,6 +71,26 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// See `fork-then-open` in the module documentation.
+fn fork_then_open(dir: &str, name: &str) -> ExitCode {
+    let c = Container::open(dir).expect("open container");
+    drop(c.open_array(name).expect("first open"));
+    // SAFETY: single-threaded here; the child only sleeps, then exits without running anything
+    // of its parent's state (`_exit`).
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        std::thread::sleep(Duration::from_secs(60));
+        // SAFETY: ends the child at once, as a crash would.
+        unsafe { libc::_exit(0) };
+    }
+    println!("child {pid}");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).expect("stdin");
+    drop(c.open_array(name).expect("second open"));
+    println!("opened");
+    ExitCode::SUCCESS
 }
 
 /// Entries of each batch of `batch-rounds`.
