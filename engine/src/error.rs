@@ -870,9 +870,9 @@ impl Remedy {
     /// The remedy as calls of this crate's API.
     pub fn api(self) -> &'static str {
         match self {
-            Remedy::Check => "check it with `Container::fsck`",
+            Remedy::Check => "check it with `Container::fsck_dir`",
             Remedy::Repair => {
-                "repair it with `Container::fsck` and `FsckOptions { repair: true, .. }` (a missing or damaged catalog: `Container::rebuild_catalog`)"
+                "repair it with `Container::fsck_dir` and `FsckOptions { repair: true, .. }` (a missing or damaged catalog: `Container::rebuild_catalog`)"
             }
             Remedy::FreeSpace => "free space with `Container::remove`",
             Remedy::List => "`Container::ls` lists the arrays",
