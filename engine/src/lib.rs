@@ -81,14 +81,15 @@ mod layering;
 pub use adopt::AdoptReport;
 pub use array::{Array, Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
 pub use batch::Batch;
+pub use budget::Evicted;
 pub use catalog::{ArrayInfo, ArrayState, FileRecord, Usage};
 /// The former name of [`ArrayInfo`].
 #[deprecated(note = "use `ArrayInfo`")]
 pub type ArrayRecord = ArrayInfo;
 pub use container::{Container, OpenOptions};
 pub use error::{
-    CatalogError, ContainerError, IoError, LoadError, MetaError, NameError, Occupant, OpenError,
-    PathError, Remedy, Shortfall, SparseError, WriteError,
+    CatalogError, ContainerError, HoldingSession, IoError, LoadError, MetaError, NameError,
+    Occupant, OpenError, PathError, Remedy, Shortfall, SparseError, WriteError,
 };
 pub use format::dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
 pub use format::lifecycle::{Lifecycle, Limits};
@@ -97,6 +98,7 @@ pub use format::name::{escape_for_display, ArrayName};
 pub use format::table::{data_type_name, field_type_name as arrow_type_name};
 pub use format::RESERVED_DIR;
 pub use fs::cache::{cache_stats, CacheStats};
+pub use fs::inspect::{DafFile, DafFileKind, Refused};
 pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
 pub use hold::{HeldArray, Holder, Ref};
 pub use interop::{

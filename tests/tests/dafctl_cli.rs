@@ -669,6 +669,12 @@ fn adopt_of_a_directory_written_by_daf_leaves_its_own_files_alone_and_fsck_is_cl
     let (code, doc) = fsck_json(&dir, &[]);
     assert_eq!(code, 0, "{doc}");
     assert_eq!(doc["problems"], serde_json::json!([]), "{doc}");
+    // Each one the engine's `DafFile`: an object of exactly a path and a kind.
+    for f in doc["daf_files"].as_array().expect("daf_files") {
+        let mut keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["kind", "path"], "{f}");
+    }
     let mut kinds: Vec<(String, String)> = doc["daf_files"]
         .as_array()
         .expect("daf_files")
