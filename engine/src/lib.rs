@@ -32,7 +32,7 @@
 //! | layer | files | owns |
 //! |---|---|---|
 //! | 0 vocabulary | `error.rs`, `failpoint.rs`, `sync.rs`, `format/dtype.rs`, `format/lifecycle.rs` | every error type and its [`Remedy`]; crash points (feature `failpoints`); poison-tolerant locking; element types; lifecycles and limits (the cache's values) |
-//! | 1 format | `format/{name,meta,yaml,sparse,table,checksum}.rs`, `format/mod.rs` | SPEC sections 2–6 as pure functions: names, metadata documents (a YAML subset parser), sparse invariants, table files (the Arrow type grammar, reading an IPC file in memory), CRC-32C, container constants. Bytes in, typed values out, no I/O |
+//! | 1 format | `format/{name,meta,yaml,sparse,arrow_type,table,checksum}.rs`, `format/mod.rs` | SPEC sections 2–6 as pure functions: names, metadata documents (a YAML subset parser), sparse invariants, the Arrow type grammar of a table's `types` (`arrow_type`, used by `meta` and `table`), table files (reading an IPC file in memory), CRC-32C, container constants. Bytes in, typed values out, no I/O |
 //! | 2 file system | `fs/{sys,beneath,cache,reserve,local,read,inspect}.rs` | every system call and all `unsafe` (`sys`); paths under a container without following links (`beneath`); one map per file per process (`cache`); the space reserve; local-fs check and directory syncs; reading metadata and checksums; reading an array from its files alone (`inspect`) |
 //! | 3 catalog | `catalog/mod.rs`, `catalog/budget.rs`, `catalog/batch.rs` | the SQLite catalog: rows, states, sessions, references, in-place writers; the cache's limits, reservations and choice of evictions |
 //! | 4 protocol | `protocol/{shared,session,fork,stripes,load,budget,refs,publish,batch,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), load locks (open or load), room for writes and eviction (`budget`), reference counts, publish (single and batch), removal, recovery and gc |
@@ -91,11 +91,11 @@ pub use error::{
     CatalogError, ContainerError, HoldingSession, IoError, LoadError, MetaError, NameError,
     Occupant, OpenError, PathError, Remedy, Shortfall, SparseError, WriteError,
 };
+pub use format::arrow_type::{data_type_name, field_type_name as arrow_type_name};
 pub use format::dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
 pub use format::lifecycle::{Lifecycle, Limits};
 pub use format::meta::{ArrayMeta, DenseMeta, Kind, Layout, SparseMeta, TableMeta};
 pub use format::name::{escape_for_display, ArrayName};
-pub use format::table::{data_type_name, field_type_name as arrow_type_name};
 pub use format::RESERVED_DIR;
 pub use fs::cache::{cache_stats, CacheStats};
 pub use fs::inspect::{DafFile, DafFileKind, Refused};
@@ -118,7 +118,7 @@ pub use writer::{Allocation, CreateOptions, DenseWriter, StagedFill};
 pub mod internals {
     pub use crate::catalog::SCHEMA_VERSION;
     pub use crate::format::name::is_forbidden_char;
-    pub use crate::format::{checksum, meta, sparse, table};
+    pub use crate::format::{arrow_type, checksum, meta, sparse, table};
     pub use crate::format::{CONTAINER_MAJOR, CONTAINER_MINOR, LOCK_STRIPES};
     pub use crate::fs::inspect;
 }

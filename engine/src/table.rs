@@ -380,7 +380,7 @@ impl Container {
     ) -> Result<TableWriter, WriteError> {
         let name = ArrayName::new(name)?;
         crate::fs::beneath::check_path_length(&self.shared.root, &name)?;
-        let types = crate::format::table::schema_types(&schema).map_err(|(column, why)| {
+        let types = crate::format::arrow_type::schema_types(&schema).map_err(|(column, why)| {
             WriteError::InvalidTable {
                 name: name.to_string(),
                 detail: format!("column {column:?}: {why}"),
