@@ -16,8 +16,8 @@ fn layer(rel: &str) -> Option<u8> {
         "fs" => 2,
         "catalog" => 3,
         "protocol" => 4,
-        "array" | "batch" | "budget" | "container" | "hold" | "interop" | "load" | "table"
-        | "umbrella" | "writer" => 5,
+        "array" | "batch" | "budget" | "container" | "hold" | "interop" | "load" | "open"
+        | "table" | "umbrella" | "writer" => 5,
         "adopt" | "fsck" | "rebuild" => 6,
         _ => return None,
     })

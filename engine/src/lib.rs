@@ -36,7 +36,7 @@
 //! | 2 file system | `fs/{sys,beneath,cache,reserve,local,read,inspect}.rs` | every system call and all `unsafe` (`sys`); paths under a container without following links (`beneath`); one map per file per process (`cache`); the space reserve; local-fs check and directory syncs; reading metadata and checksums; reading an array from its files alone (`inspect`) |
 //! | 3 catalog | `catalog/mod.rs`, `catalog/budget.rs`, `catalog/batch.rs` | the SQLite catalog: rows, states, sessions, references, in-place writers; the cache's limits, reservations and choice of evictions |
 //! | 4 protocol | `protocol/{shared,session,fork,stripes,load,budget,refs,publish,batch,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), load locks (open or load), room for writes and eviction (`budget`), reference counts, publish (single and batch), removal, recovery and gc |
-//! | 5 handles | `container.rs`, `array.rs`, `table.rs`, `writer.rs`, `batch.rs`, `hold.rs`, `load.rs`, `budget.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped arrays and tables, writers and batches, [`Ref`]s, open or load, the cache's limits, import/export, the umbrella [`Error`] |
+//! | 5 handles | `container.rs`, `array.rs`, `table.rs`, `open.rs`, `writer.rs`, `batch.rs`, `hold.rs`, `load.rs`, `budget.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped dense and sparse arrays (`array`), tables (`table`), opening by name as any kind ([`Array`], `open`: over both), writers and batches, [`Ref`]s, open or load, the cache's limits, import/export, the umbrella [`Error`] |
 //! | 6 maintenance | `fsck.rs`, `adopt.rs`, `rebuild.rs` | whole-container checks and repairs, adopting daf directories, rebuilding the catalog |
 //!
 //! The internals that tests and fuzzers drive directly (metadata parse/render, sparse validation,
@@ -67,6 +67,7 @@ mod container;
 mod hold;
 mod interop;
 mod load;
+mod open;
 mod table;
 mod umbrella;
 mod writer;
@@ -79,7 +80,7 @@ mod rebuild;
 mod layering;
 
 pub use adopt::AdoptReport;
-pub use array::{Array, Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
+pub use array::{Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
 pub use batch::Batch;
 pub use budget::Evicted;
 pub use catalog::{ArrayInfo, ArrayState, FileRecord, Usage};
@@ -105,6 +106,7 @@ pub use interop::{
     arrow_data_type, ArrowSparse, Format, ImportOptions, ImportReport, ImportedArray, InteropError,
 };
 pub use load::{LoadLock, LoadOptions, Loader};
+pub use open::Array;
 pub use protocol::{GcFailure, GcReport, RecoveryFailure, RecoveryReport, Removal};
 pub use rebuild::RebuildReport;
 pub use table::{Table, TableWriter};

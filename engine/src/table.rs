@@ -446,17 +446,4 @@ impl Container {
         }
         w.publish()
     }
-
-    /// Opens a table read-only: record batches over the one map of its file in this process.
-    pub fn open_table(&self, name: &str) -> Result<Table, OpenError> {
-        match self.open_array(name)? {
-            crate::array::Array::Table(t) => Ok(t),
-            other => Err(OpenError::KindMismatch {
-                container: self.shared.root.clone(),
-                name: name.to_string(),
-                actual: other.kind().name(),
-                requested: "table",
-            }),
-        }
-    }
 }
