@@ -26,8 +26,27 @@
 //!
 //! ## Module map
 //!
-//! The crate reads bottom-up; no module uses one of a higher layer (checked by a test in
-//! `layering.rs`). The only cycle left is inherent: a container hands out handles that hold it.
+//! The crate reads bottom-up: no file uses one of a higher layer, and no files use each other in
+//! a cycle except inside the two modules named below (both checked by the tests in
+//! `layering.rs`, which lists those two cycles; a file uses another when it names a path into
+//! it, through grouped imports, `super::` and re-exports).
+//!
+//! - `protocol/`: [`Container`]'s shared state is one struct, `Shared` (with `Proc`, what belongs
+//!   to one process), in `shared.rs`, whose methods live in per-concern files that own their
+//!   part of it: `session.rs` the session (`Session`: its lock file, starting and ending it),
+//!   `refs.rs` the reference counts (`Counts`), `slots.rs` the reference records in the session
+//!   file (`Slots`), `stripes.rs` the lock stripes and their change stamps, `clock.rs` the removal
+//!   counter and the release clock, `fork.rs` a forked child's heir (`Inherited`), `budget.rs`
+//!   room for writes, eviction and the names this process is loading (`Loading`). `shared.rs`
+//!   names their types in its fields and calls their helpers; they name `Shared` back in their
+//!   `impl Shared` blocks (`clock.rs`: in functions of a `&Shared`).
+//!   `load.rs`, `publish.rs`, `batch.rs`, `remove.rs` and `recovery.rs` also implement methods of
+//!   `Shared`, but nothing in `shared.rs` names them: no cycle.
+//! - `interop/`: `mod.rs` is the vocabulary (`Format`, [`InteropError`], [`ImportedArray`], the
+//!   output and progress helpers) and the dispatch by format to `npy.rs`, `npz.rs`, `feather.rs`
+//!   and `parquet.rs`, which use that vocabulary.
+//!
+//! At run time one cycle is inherent: a container hands out handles that hold it.
 //!
 //! | layer | files | owns |
 //! |---|---|---|
@@ -35,7 +54,7 @@
 //! | 1 format | `format/{name,meta,yaml,sparse,arrow_type,table,checksum}.rs`, `format/mod.rs` | SPEC sections 2–6 as pure functions: names, metadata documents (a YAML subset parser), sparse invariants, the Arrow type grammar of a table's `types` (`arrow_type`, used by `meta` and `table`), table files (reading an IPC file in memory), CRC-32C, container constants. Bytes in, typed values out, no I/O |
 //! | 2 file system | `fs/{sys,beneath,cache,reserve,local,read,inspect}.rs` | every system call and all `unsafe` (`sys`); paths under a container without following links (`beneath`); one map per file per process (`cache`); the space reserve; local-fs check and directory syncs; reading metadata and checksums; reading an array from its files alone (`inspect`) |
 //! | 3 catalog | `catalog/mod.rs`, `catalog/budget.rs`, `catalog/batch.rs` | the SQLite catalog: rows, states, sessions, references, in-place writers; the cache's limits, reservations and choice of evictions |
-//! | 4 protocol | `protocol/{shared,session,fork,stripes,load,budget,refs,publish,batch,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), load locks (open or load), room for writes and eviction (`budget`), reference counts, publish (single and batch), removal, recovery and gc |
+//! | 4 protocol | `protocol/{shared,session,fork,stripes,slots,clock,load,budget,refs,publish,batch,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), load locks (open or load), room for writes and eviction (`budget`), reference counts, publish (single and batch), removal, recovery and gc |
 //! | 5 handles | `container.rs`, `array.rs`, `table.rs`, `open.rs`, `writer.rs`, `batch.rs`, `hold.rs`, `load.rs`, `budget.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped dense and sparse arrays (`array`), tables (`table`), opening by name as any kind ([`Array`], `open`: over both), writers and batches, [`Ref`]s, open or load, the cache's limits, import/export, the umbrella [`Error`] |
 //! | 6 maintenance | `fsck.rs`, `adopt.rs`, `rebuild.rs` | whole-container checks and repairs, adopting daf directories, rebuilding the catalog |
 //!
