@@ -11,9 +11,9 @@ use crate::catalog::{ArrayState, FileRecord};
 use crate::container::Container;
 use crate::error::ContainerError;
 use crate::format::name::ArrayName;
-use crate::fs::inspect::{daf_own_file, DafFile};
+use crate::fs::inspect::{daf_own_file, DafFile, Refused};
 
-/// What [`Container::adopt`] did. Serializes with `refused` as `[{path, reason}]`.
+/// What [`Container::adopt`] did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct AdoptReport {
     /// Names registered.
@@ -21,12 +21,10 @@ pub struct AdoptReport {
     /// Names already in the catalog (left alone).
     pub already: Vec<String>,
     /// Metadata files that could not be adopted, with the reason.
-    #[serde(serialize_with = "crate::fs::serialize::refusals")]
-    pub refused: Vec<(PathBuf, String)>,
+    pub refused: Vec<Refused>,
     /// daf's own files (SPEC [A1]: its format marker, 0-d items, CSV files), sorted: not
     /// arrays, not refused, left alone.
-    #[serde(serialize_with = "crate::fs::serialize::daf_files")]
-    pub daf_files: Vec<(PathBuf, DafFile)>,
+    pub daf_files: Vec<DafFile>,
 }
 
 /// `adopt` registers an existing daf directory: refuse a missing path or a non-directory.
@@ -83,10 +81,10 @@ impl Container {
         yamls.sort();
         report.daf_files.sort();
         for dir in nested {
-            report.refused.push((
-                dir,
-                "holds another container (.dafstore): containers never nest (SPEC [C4]); its arrays are not adopted".into(),
-            ));
+            report.refused.push(Refused {
+                path: dir,
+                reason: "holds another container (.dafstore): containers never nest (SPEC [C4]); its arrays are not adopted".into(),
+            });
         }
         for yaml in yamls {
             match c.adopt_one(&yaml) {
@@ -98,7 +96,7 @@ impl Container {
                         .with_extension("");
                     report.already.push(rel.to_string_lossy().into_owned());
                 }
-                Err(reason) => report.refused.push((yaml, reason)),
+                Err(reason) => report.refused.push(Refused { path: yaml, reason }),
             }
         }
         Ok((c, report))
@@ -173,7 +171,7 @@ fn scan(
     dir: &Path,
     out: &mut Vec<PathBuf>,
     nested: &mut Vec<PathBuf>,
-    daf: &mut Vec<(PathBuf, DafFile)>,
+    daf: &mut Vec<DafFile>,
 ) -> std::io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -202,7 +200,7 @@ fn scan(
                 .and_then(Path::to_str)
                 .and_then(|rel| daf_own_file(root, rel));
             match kind {
-                Some(kind) => daf.push((path, kind)),
+                Some(kind) => daf.push(DafFile { path, kind }),
                 None if yaml => out.push(path),
                 None => {}
             }

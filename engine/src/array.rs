@@ -1,5 +1,6 @@
-//! Array handles: opening published arrays read-only (through the shared map cache), in place
-//! (`r+`) and copy-on-write private (`c`), and the typed and untyped views over them.
+//! Dense and sparse array handles: mapping a published generation (through the shared map
+//! cache), opening in place (`r+`) and copy-on-write private (`c`), and the typed and untyped
+//! views over them. Opening by name as any kind ([`crate::Array`]) is `open.rs`.
 //!
 //! Shared-memory contract: a view's memory stays valid for the life of its handle (published files
 //! are never truncated), but values can change while you read them if the same array is opened
@@ -16,13 +17,12 @@ use crate::catalog::ArrayState;
 use crate::container::Container;
 use crate::error::{OpenError, WriteError};
 use crate::format::dtype::{DType, Element, IndexSlice};
-use crate::format::meta::{ArrayMeta, DenseMeta, Kind, Layout, SparseMeta};
+use crate::format::meta::{ArrayMeta, DenseMeta, Layout, SparseMeta};
 use crate::format::name::ArrayName;
 use crate::fs::cache::{self, FileKey, FileMap};
 use crate::fs::sys;
 use crate::hold::Ref;
 use crate::protocol::refs::Retained;
-use crate::table::{Table, TableInner};
 
 /// A mapped generation of an array: its metadata and one map per non-empty file.
 pub(crate) struct ArrayInner {
@@ -82,8 +82,8 @@ fn typed_mut<T: Element>(bytes: &mut [u8]) -> &mut [T] {
 /// A read-only dense array whose dtype is known at run time.
 #[derive(Clone)]
 pub struct DenseArray {
-    inner: Arc<ArrayInner>,
-    meta: DenseMeta,
+    pub(crate) inner: Arc<ArrayInner>,
+    pub(crate) meta: DenseMeta,
 }
 
 impl DenseArray {
@@ -192,8 +192,8 @@ impl<T: Element> std::ops::Deref for Dense<T> {
 /// A read-only sparse array (CSR or CSC) over its three mapped files.
 #[derive(Clone)]
 pub struct SparseArray {
-    inner: Arc<ArrayInner>,
-    meta: SparseMeta,
+    pub(crate) inner: Arc<ArrayInner>,
+    pub(crate) meta: SparseMeta,
 }
 
 impl SparseArray {
@@ -292,55 +292,6 @@ fn index_slice(dtype: DType, bytes: &[u8]) -> IndexSlice<'_> {
         DType::UInt64 => IndexSlice::U64(typed(bytes)),
         // Index dtypes are validated to be one of the four ([T3]).
         _ => IndexSlice::I64(typed(bytes)),
-    }
-}
-
-/// An opened array of either kind.
-#[derive(Clone)]
-pub enum Array {
-    /// Dense.
-    Dense(DenseArray),
-    /// Sparse.
-    Sparse(SparseArray),
-    /// A table.
-    Table(Table),
-}
-
-impl std::fmt::Debug for Array {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Array")
-            .field("kind", &self.kind())
-            .field("meta", self.meta())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Array {
-    /// Dense, sparse or table.
-    pub fn kind(&self) -> Kind {
-        match self {
-            Array::Dense(_) => Kind::Dense,
-            Array::Sparse(_) => Kind::Sparse,
-            Array::Table(_) => Kind::Table,
-        }
-    }
-
-    /// The element dtype (`data_dtype` for sparse); `None` for a table.
-    pub fn dtype(&self) -> Option<DType> {
-        match self {
-            Array::Dense(d) => Some(d.dtype()),
-            Array::Sparse(s) => Some(s.data_dtype()),
-            Array::Table(_) => None,
-        }
-    }
-
-    /// The metadata.
-    pub fn meta(&self) -> &ArrayMeta {
-        match self {
-            Array::Dense(d) => &d.inner.meta,
-            Array::Sparse(s) => &s.inner.meta,
-            Array::Table(t) => &t.inner.array.meta,
-        }
     }
 }
 
@@ -485,65 +436,6 @@ impl<T: Element> DensePrivate<T> {
 }
 
 impl Container {
-    /// Opens an array of either kind, read-only. A second open of the same array in this process
-    /// reuses the live maps without touching the catalog (one `stat` to detect a replacement).
-    pub fn open_array(&self, name: &str) -> Result<Array, OpenError> {
-        let name = ArrayName::new(name)?;
-        // The guard must be gone before a stale `inner` is dropped (its drop may lock `arrays`).
-        let cached = self
-            .shared
-            .arrays()
-            .get(name.as_str())
-            .and_then(std::sync::Weak::upgrade);
-        if let Some(any) = cached {
-            match any.downcast::<ArrayInner>() {
-                Ok(inner) if inner.still_current() => return wrap(inner),
-                Ok(_) => {}
-                Err(any) => {
-                    if let Ok(t) = any.downcast::<TableInner>() {
-                        if t.array.still_current() {
-                            return Ok(Array::Table(Table { inner: t }));
-                        }
-                    }
-                }
-            }
-        }
-        let inner = Arc::new(self.map_array(&name, false)?);
-        if let ArrayMeta::Table(_) = inner.meta {
-            let t = Arc::new(TableInner::decode(inner)?);
-            let any: Arc<dyn std::any::Any + Send + Sync> = t.clone();
-            self.shared
-                .arrays()
-                .insert(name.to_string(), Arc::downgrade(&any));
-            return Ok(Array::Table(Table { inner: t }));
-        }
-        let any: Arc<dyn std::any::Any + Send + Sync> = inner.clone();
-        let weak = Arc::downgrade(&any);
-        self.shared.arrays().insert(name.to_string(), weak);
-        wrap(inner)
-    }
-
-    /// Opens a dense array read-only, untyped.
-    pub fn open_dense_untyped(&self, name: &str) -> Result<DenseArray, OpenError> {
-        match self.open_array(name)? {
-            Array::Dense(d) => Ok(d),
-            other => Err(self.kind_mismatch(name, other.kind().name(), "dense")),
-        }
-    }
-
-    /// Opens a dense array read-only as `T` (which must view its dtype).
-    pub fn open_dense<T: Element>(&self, name: &str) -> Result<Dense<T>, OpenError> {
-        self.open_dense_untyped(name)?.typed()
-    }
-
-    /// Opens a sparse array read-only.
-    pub fn open_sparse(&self, name: &str) -> Result<SparseArray, OpenError> {
-        match self.open_array(name)? {
-            Array::Sparse(s) => Ok(s),
-            other => Err(self.kind_mismatch(name, other.kind().name(), "sparse")),
-        }
-    }
-
     /// Opens a dense array for in-place writing ([W7]). The file's size never changes.
     ///
     /// ```
@@ -644,7 +536,7 @@ impl Container {
         })
     }
 
-    fn kind_mismatch(
+    pub(crate) fn kind_mismatch(
         &self,
         name: &str,
         actual: &'static str,
@@ -661,7 +553,11 @@ impl Container {
     /// The slow path of every open: under the shared stripe, read the catalog row, open each file
     /// without following symlinks, check its length against the metadata, and map it through the
     /// process-wide cache. Recovers an interrupted publish or remove first if it finds one.
-    fn map_array(&self, name: &ArrayName, writable: bool) -> Result<ArrayInner, OpenError> {
+    pub(crate) fn map_array(
+        &self,
+        name: &ArrayName,
+        writable: bool,
+    ) -> Result<ArrayInner, OpenError> {
         let shared = &self.shared;
         shared.check_parent(name)?;
         let not_found = || OpenError::NotFound {
@@ -806,23 +702,6 @@ fn fingerprint(md: &std::fs::Metadata, crc: Option<u32>) -> Option<String> {
         md.ctime_nsec(),
         crc.map_or_else(|| "-".to_string(), |c| format!("{c:08x}"))
     ))
-}
-
-/// The handle over a mapped generation (a table is decoded).
-fn wrap(inner: Arc<ArrayInner>) -> Result<Array, OpenError> {
-    Ok(match &inner.meta {
-        ArrayMeta::Dense(d) => {
-            let meta = d.clone();
-            Array::Dense(DenseArray { inner, meta })
-        }
-        ArrayMeta::Sparse(s) => {
-            let meta = s.clone();
-            Array::Sparse(SparseArray { inner, meta })
-        }
-        ArrayMeta::Table(_) => Array::Table(Table {
-            inner: Arc::new(TableInner::decode(inner)?),
-        }),
-    })
 }
 
 /// Opens `name`'s file with `suffix` (resolved under `root` without following any link, without

@@ -22,6 +22,15 @@ use crate::container::Container;
 use crate::error::{CatalogError, WriteError};
 use crate::format::lifecycle::Limits;
 
+/// An entry [`Container::evict`] evicted, and the bytes of its data files.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Evicted {
+    /// The entry.
+    pub name: String,
+    /// Bytes of its data files.
+    pub bytes: u64,
+}
+
 impl Container {
     /// The container's limits (SPEC 9.7).
     pub fn limits(&self) -> Result<Limits, CatalogError> {
@@ -60,10 +69,14 @@ impl Container {
     }
 
     /// Evicts unreferenced `cached` entries, least recently released first, until the container
-    /// is within its limits (or nothing evictable is left); returns what went (name, bytes).
-    /// `dafctl gc --evict`.
-    pub fn evict(&self) -> Result<Vec<(String, u64)>, WriteError> {
-        self.shared.trim()
+    /// is within its limits (or nothing evictable is left); returns what went. `dafctl gc --evict`.
+    pub fn evict(&self) -> Result<Vec<Evicted>, WriteError> {
+        Ok(self
+            .shared
+            .trim()?
+            .into_iter()
+            .map(|(name, bytes)| Evicted { name, bytes })
+            .collect())
     }
 
     /// How long writes through this container's handles in this process wait for room when

@@ -445,7 +445,16 @@ pub struct Occupant {
     /// Its lifecycle.
     pub lifecycle: crate::format::lifecycle::Lifecycle,
     /// Sessions holding it with their process ids (display only), empty when nobody holds it.
-    pub holders: Vec<(String, Option<u32>)>,
+    pub holders: Vec<HoldingSession>,
+}
+
+/// A session holding an [`Occupant`], with its process id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct HoldingSession {
+    /// The session id.
+    pub session: String,
+    /// Its process id (display only; `None` when the catalog does not record it).
+    pub pid: Option<u32>,
 }
 
 /// Why a write does not fit ([`crate::WriteError::Capacity`]).
@@ -615,9 +624,9 @@ fn capacity_detail(s: &Shortfall) -> String {
                 let pids: Vec<String> = o
                     .holders
                     .iter()
-                    .map(|(session, pid)| match pid {
+                    .map(|h| match h.pid {
                         Some(p) => format!("pid {p}"),
-                        None => format!("session {session}"),
+                        None => format!("session {}", h.session),
                     })
                     .collect();
                 format!("{}, held by {}", o.lifecycle.name(), pids.join(", "))
@@ -870,9 +879,9 @@ impl Remedy {
     /// The remedy as calls of this crate's API.
     pub fn api(self) -> &'static str {
         match self {
-            Remedy::Check => "check it with `Container::fsck`",
+            Remedy::Check => "check it with `Container::fsck_dir`",
             Remedy::Repair => {
-                "repair it with `Container::fsck` and `FsckOptions { repair: true, .. }` (a missing or damaged catalog: `Container::rebuild_catalog`)"
+                "repair it with `Container::fsck_dir` and `FsckOptions { repair: true, .. }` (a missing or damaged catalog: `Container::rebuild_catalog`)"
             }
             Remedy::FreeSpace => "free space with `Container::remove`",
             Remedy::List => "`Container::ls` lists the arrays",
@@ -933,5 +942,34 @@ impl WriteError {
             WriteError::Catalog(e) => e.remedy(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_occupants_holders_serialize_as_session_and_pid_objects() {
+        let o = Occupant {
+            name: "x".into(),
+            bytes: 8,
+            lifecycle: crate::format::lifecycle::Lifecycle::Cached,
+            holders: vec![
+                HoldingSession {
+                    session: "s1".into(),
+                    pid: Some(7),
+                },
+                HoldingSession {
+                    session: "s2".into(),
+                    pid: None,
+                },
+            ],
+        };
+        assert_eq!(
+            serde_json::to_value(&o).unwrap(),
+            serde_json::json!({"name": "x", "bytes": 8, "lifecycle": "cached", "holders": [
+                {"session": "s1", "pid": 7}, {"session": "s2", "pid": null}]})
+        );
     }
 }

@@ -130,17 +130,11 @@ pub struct Problem {
 impl serde::Serialize for FsckReport {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        struct DafFiles<'a>(&'a [(PathBuf, DafFile)]);
-        impl serde::Serialize for DafFiles<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                crate::fs::serialize::daf_files(self.0, s)
-            }
-        }
         let mut s = serializer.serialize_struct("FsckReport", 4)?;
         s.serialize_field("arrays_checked", &self.arrays_checked)?;
         s.serialize_field("problems", &self.problems)?;
         s.serialize_field("exit_code", &self.exit_code())?;
-        s.serialize_field("daf_files", &DafFiles(&self.daf_files))?;
+        s.serialize_field("daf_files", &self.daf_files)?;
         s.end()
     }
 }
@@ -154,7 +148,7 @@ pub struct FsckReport {
     pub arrays_checked: usize,
     /// daf's own files found in the array tree (SPEC [A1]: its format marker, 0-d items, CSV
     /// files), sorted: not arrays and not problems, left alone.
-    pub daf_files: Vec<(PathBuf, DafFile)>,
+    pub daf_files: Vec<DafFile>,
 }
 
 impl FsckReport {
@@ -596,7 +590,10 @@ impl Container {
                 .filter(|rel| rel.ends_with(".yaml") || rel.ends_with(".csv"))
                 .and_then(|rel| daf_own_file(&root, rel));
             if let Some(kind) = daf {
-                daf_files.push((f.clone(), kind));
+                daf_files.push(DafFile {
+                    path: f.clone(),
+                    kind,
+                });
                 continue;
             }
             if f.extension().is_none_or(|e| e != "yaml") {

@@ -26,17 +26,36 @@
 //!
 //! ## Module map
 //!
-//! The crate reads bottom-up; no module uses one of a higher layer (checked by a test in
-//! `layering.rs`). The only cycle left is inherent: a container hands out handles that hold it.
+//! The crate reads bottom-up: no file uses one of a higher layer, and no files use each other in
+//! a cycle except inside the two modules named below (both checked by the tests in
+//! `layering.rs`, which lists those two cycles; a file uses another when it names a path into
+//! it, through grouped imports, `super::` and re-exports).
+//!
+//! - `protocol/`: [`Container`]'s shared state is one struct, `Shared` (with `Proc`, what belongs
+//!   to one process), in `shared.rs`, whose methods live in per-concern files that own their
+//!   part of it: `session.rs` the session (`Session`: its lock file, starting and ending it),
+//!   `refs.rs` the reference counts (`Counts`), `slots.rs` the reference records in the session
+//!   file (`Slots`), `stripes.rs` the lock stripes and their change stamps, `clock.rs` the removal
+//!   counter and the release clock, `fork.rs` a forked child's heir (`Inherited`), `budget.rs`
+//!   room for writes, eviction and the names this process is loading (`Loading`). `shared.rs`
+//!   names their types in its fields and calls their helpers; they name `Shared` back in their
+//!   `impl Shared` blocks (`clock.rs`: in functions of a `&Shared`).
+//!   `load.rs`, `publish.rs`, `batch.rs`, `remove.rs` and `recovery.rs` also implement methods of
+//!   `Shared`, but nothing in `shared.rs` names them: no cycle.
+//! - `interop/`: `mod.rs` is the vocabulary (`Format`, [`InteropError`], [`ImportedArray`], the
+//!   output and progress helpers) and the dispatch by format to `npy.rs`, `npz.rs`, `feather.rs`
+//!   and `parquet.rs`, which use that vocabulary.
+//!
+//! At run time one cycle is inherent: a container hands out handles that hold it.
 //!
 //! | layer | files | owns |
 //! |---|---|---|
 //! | 0 vocabulary | `error.rs`, `failpoint.rs`, `sync.rs`, `format/dtype.rs`, `format/lifecycle.rs` | every error type and its [`Remedy`]; crash points (feature `failpoints`); poison-tolerant locking; element types; lifecycles and limits (the cache's values) |
-//! | 1 format | `format/{name,meta,yaml,sparse,table,checksum}.rs`, `format/mod.rs` | SPEC sections 2–6 as pure functions: names, metadata documents (a YAML subset parser), sparse invariants, table files (the Arrow type grammar, reading an IPC file in memory), CRC-32C, container constants. Bytes in, typed values out, no I/O |
+//! | 1 format | `format/{name,meta,yaml,sparse,arrow_type,table,checksum}.rs`, `format/mod.rs` | SPEC sections 2–6 as pure functions: names, metadata documents (a YAML subset parser), sparse invariants, the Arrow type grammar of a table's `types` (`arrow_type`, used by `meta` and `table`), table files (reading an IPC file in memory), CRC-32C, container constants. Bytes in, typed values out, no I/O |
 //! | 2 file system | `fs/{sys,beneath,cache,reserve,local,read,inspect}.rs` | every system call and all `unsafe` (`sys`); paths under a container without following links (`beneath`); one map per file per process (`cache`); the space reserve; local-fs check and directory syncs; reading metadata and checksums; reading an array from its files alone (`inspect`) |
-//! | 3 catalog | `catalog/mod.rs`, `catalog/budget.rs`, `catalog/batch.rs` | the SQLite catalog: rows, states, sessions, references, in-place writers; the cache's limits, reservations and choice of evictions |
-//! | 4 protocol | `protocol/{shared,session,fork,stripes,load,budget,refs,publish,batch,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), load locks (open or load), room for writes and eviction (`budget`), reference counts, publish (single and batch), removal, recovery and gc |
-//! | 5 handles | `container.rs`, `array.rs`, `table.rs`, `writer.rs`, `batch.rs`, `hold.rs`, `load.rs`, `budget.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped arrays and tables, writers and batches, [`Ref`]s, open or load, the cache's limits, import/export, the umbrella [`Error`] |
+//! | 3 catalog | `catalog/{mod,sql,schema,rows,holders,budget,batch}.rs` | the SQLite catalog: the connection, transactions and the queries of publish, state, sessions and in-place writers (`mod`); SQLite errors and retries (`sql`); the schema, its version check and the SQL migrations run (`schema`); rows and their columns (`rows`: `ArrayInfo`, `ArrayState`, `FileRecord`); holding and removal rows: first holder, due removals, eviction marks, lifecycles, reaping dead sessions, the holders listing (`holders`); the cache's limits, reservations and choice of evictions (`budget`); a batch's two transactions (`batch`) |
+//! | 4 protocol | `protocol/{shared,session,fork,stripes,slots,clock,load,budget,refs,publish,batch,remove,recovery}.rs` | the state a process shares across handles (`Shared`), sessions, fork, lock stripes (a held stripe is a `NameLock`, which every function that changes a name takes), load locks (open or load), room for writes and eviction (`budget`), reference counts, publish (single and batch), removal, recovery and gc |
+//! | 5 handles | `container.rs`, `array.rs`, `table.rs`, `open.rs`, `writer.rs`, `batch.rs`, `hold.rs`, `load.rs`, `budget.rs`, `interop/`, `umbrella.rs` | the public API: [`Container`] and [`OpenOptions`], mapped dense and sparse arrays (`array`), tables (`table`), opening by name as any kind ([`Array`], `open`: over both), writers and batches, [`Ref`]s, open or load, the cache's limits, import/export, the umbrella [`Error`] |
 //! | 6 maintenance | `fsck.rs`, `adopt.rs`, `rebuild.rs` | whole-container checks and repairs, adopting daf directories, rebuilding the catalog |
 //!
 //! The internals that tests and fuzzers drive directly (metadata parse/render, sparse validation,
@@ -67,6 +86,7 @@ mod container;
 mod hold;
 mod interop;
 mod load;
+mod open;
 mod table;
 mod umbrella;
 mod writer;
@@ -79,30 +99,33 @@ mod rebuild;
 mod layering;
 
 pub use adopt::AdoptReport;
-pub use array::{Array, Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
+pub use array::{Dense, DenseArray, DenseMut, DensePrivate, SparseArray};
 pub use batch::Batch;
+pub use budget::Evicted;
 pub use catalog::{ArrayInfo, ArrayState, FileRecord, Usage};
 /// The former name of [`ArrayInfo`].
 #[deprecated(note = "use `ArrayInfo`")]
 pub type ArrayRecord = ArrayInfo;
 pub use container::{Container, OpenOptions};
 pub use error::{
-    CatalogError, ContainerError, IoError, LoadError, MetaError, NameError, Occupant, OpenError,
-    PathError, Remedy, Shortfall, SparseError, WriteError,
+    CatalogError, ContainerError, HoldingSession, IoError, LoadError, MetaError, NameError,
+    Occupant, OpenError, PathError, Remedy, Shortfall, SparseError, WriteError,
 };
+pub use format::arrow_type::{data_type_name, field_type_name as arrow_type_name};
 pub use format::dtype::{Bool8, DType, Element, IndexElement, IndexSlice};
 pub use format::lifecycle::{Lifecycle, Limits};
 pub use format::meta::{ArrayMeta, DenseMeta, Kind, Layout, SparseMeta, TableMeta};
 pub use format::name::{escape_for_display, ArrayName};
-pub use format::table::{data_type_name, field_type_name as arrow_type_name};
 pub use format::RESERVED_DIR;
 pub use fs::cache::{cache_stats, CacheStats};
+pub use fs::inspect::{DafFile, DafFileKind, Refused};
 pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
 pub use hold::{HeldArray, Holder, Ref};
 pub use interop::{
     arrow_data_type, ArrowSparse, Format, ImportOptions, ImportReport, ImportedArray, InteropError,
 };
 pub use load::{LoadLock, LoadOptions, Loader};
+pub use open::Array;
 pub use protocol::{GcFailure, GcReport, RecoveryFailure, RecoveryReport, Removal};
 pub use rebuild::RebuildReport;
 pub use table::{Table, TableWriter};
@@ -116,7 +139,7 @@ pub use writer::{Allocation, CreateOptions, DenseWriter, StagedFill};
 pub mod internals {
     pub use crate::catalog::SCHEMA_VERSION;
     pub use crate::format::name::is_forbidden_char;
-    pub use crate::format::{checksum, meta, sparse, table};
+    pub use crate::format::{arrow_type, checksum, meta, sparse, table};
     pub use crate::format::{CONTAINER_MAJOR, CONTAINER_MINOR, LOCK_STRIPES};
     pub use crate::fs::inspect;
 }

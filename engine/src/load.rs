@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::array::Array;
 use crate::catalog::Lifecycle;
 use crate::container::Container;
 use crate::error::{LoadError, OpenError};
 use crate::format::name::ArrayName;
+use crate::open::Array;
 use crate::protocol::load::{LoadGuard, Locked};
 
 pub use crate::protocol::load::Loader;

@@ -14,7 +14,7 @@ use crate::format::is_session_id;
 use crate::format::name::ArrayName;
 use crate::fs::local::fsync_dir;
 
-/// What [`Container::rebuild_catalog`] did. Serializes with `refused` as `[{path, reason}]`.
+/// What [`Container::rebuild_catalog`] did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RebuildReport {
     /// Where the damaged catalog files were moved (none if the catalog was missing).
@@ -23,8 +23,7 @@ pub struct RebuildReport {
     /// Arrays registered (complete and valid, from their YAML and files).
     pub registered: Vec<String>,
     /// Metadata files not registered, with the reason (left in place for fsck to report).
-    #[serde(serialize_with = "crate::fs::serialize::refusals")]
-    pub refused: Vec<(PathBuf, String)>,
+    pub refused: Vec<crate::fs::inspect::Refused>,
 }
 
 /// The live sessions of the container whose reserved directory is `dir` ([P1]: a session file
@@ -110,7 +109,9 @@ impl Container {
             for yaml in yamls {
                 match register(&root, &yaml, &mut cat) {
                     Ok(name) => report.registered.push(name),
-                    Err(reason) => report.refused.push((yaml, reason)),
+                    Err(reason) => report
+                        .refused
+                        .push(crate::fs::inspect::Refused { path: yaml, reason }),
                 }
             }
         } // closed: SQLite checkpoints and removes the new catalog's log

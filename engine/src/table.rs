@@ -380,7 +380,7 @@ impl Container {
     ) -> Result<TableWriter, WriteError> {
         let name = ArrayName::new(name)?;
         crate::fs::beneath::check_path_length(&self.shared.root, &name)?;
-        let types = crate::format::table::schema_types(&schema).map_err(|(column, why)| {
+        let types = crate::format::arrow_type::schema_types(&schema).map_err(|(column, why)| {
             WriteError::InvalidTable {
                 name: name.to_string(),
                 detail: format!("column {column:?}: {why}"),
@@ -445,18 +445,5 @@ impl Container {
             w.push(b)?;
         }
         w.publish()
-    }
-
-    /// Opens a table read-only: record batches over the one map of its file in this process.
-    pub fn open_table(&self, name: &str) -> Result<Table, OpenError> {
-        match self.open_array(name)? {
-            crate::array::Array::Table(t) => Ok(t),
-            other => Err(OpenError::KindMismatch {
-                container: self.shared.root.clone(),
-                name: name.to_string(),
-                actual: other.kind().name(),
-                requested: "table",
-            }),
-        }
     }
 }

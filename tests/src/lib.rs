@@ -136,6 +136,36 @@ pub fn new_container() -> (tempfile::TempDir, dafstore::Container) {
     (dir, c)
 }
 
+/// A new, empty container in a temporary directory, closed: its path (kept while the `TempDir`
+/// lives), for tests that open it themselves or hand it to other processes.
+pub fn new_container_path() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    drop(dafstore::Container::create(&path).unwrap());
+    (dir, path)
+}
+
+/// A closed container in a temporary directory holding a dense `x` (f64, shape [2, 3], values
+/// 1..=6) and a sparse `m` (f32 data, i32 indices, i64 indptr, rows layout, shape [2, 3], two
+/// entries): its path (kept while the `TempDir` lives).
+pub fn container_with_x_and_m() -> (tempfile::TempDir, PathBuf) {
+    let (dir, path) = new_container_path();
+    let c = dafstore::Container::open(&path).unwrap();
+    c.write_dense::<f64>("x", &[2, 3], &[1., 2., 3., 4., 5., 6.])
+        .unwrap();
+    c.write_sparse::<f32, i32, i64>(
+        "m",
+        dafstore::Layout::Rows,
+        [2, 3],
+        &[1., 2.],
+        &[0, 2],
+        &[0, 1, 2],
+    )
+    .unwrap();
+    drop(c);
+    (dir, path)
+}
+
 /// How many sessions (processes) the catalog records as holding `name`.
 pub fn holders_of(c: &dafstore::Container, name: &str) -> usize {
     c.holders()

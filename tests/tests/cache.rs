@@ -299,7 +299,8 @@ fn evict_trims_to_a_lowered_capacity_least_recently_released_first() {
     }
     c.set_capacity(Some(30)).unwrap();
     let evicted = c.evict().unwrap();
-    assert_eq!(evicted, [("d".to_string(), 10), ("b".to_string(), 10)]);
+    let evicted: Vec<(&str, u64)> = evicted.iter().map(|e| (e.name.as_str(), e.bytes)).collect();
+    assert_eq!(evicted, [("d", 10), ("b", 10)]);
     assert_eq!(c.ls().unwrap(), ["a", "c", "p"]);
     // Below what cannot be evicted, everything evictable goes.
     c.set_capacity(Some(5)).unwrap();

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dafstore::internals::inspect::{
-    daf_own_file, read_array_files, read_container_version, ArrayFiles, DafFile, InspectError,
+    daf_own_file, read_array_files, read_container_version, ArrayFiles, DafFileKind, InspectError,
 };
 use dafstore::{ArrayMeta, ArrayName, DType};
 use half::f16;
@@ -64,7 +64,7 @@ fn read(root: &Path, exp: &Value) -> Result<ArrayFiles, InspectError> {
 /// A `"check": "daf_file"` vector ([A1]): whether the file `name` is one of daf's own files.
 fn check_daf_file(dir: &Path, exp: &Value) -> Result<(), String> {
     let file = exp["name"].as_str().expect("name");
-    let got = daf_own_file(dir, file).map(DafFile::name);
+    let got = daf_own_file(dir, file).map(DafFileKind::name);
     check_eq("daf_file", got, exp["daf_file"].as_str())
 }
 

@@ -381,29 +381,29 @@ fn adopt_refuses_a_wrong_size_and_a_decreasing_indptr_but_adopts_the_rest() {
     let before = snapshots(&root);
 
     let (c, report) = Container::adopt(&root).unwrap();
-    let mut refused: Vec<PathBuf> = report.refused.iter().map(|(p, _)| p.clone()).collect();
+    let mut refused: Vec<PathBuf> = report.refused.iter().map(|r| r.path.clone()).collect();
     refused.sort();
     let croot = c.root().to_path_buf();
     assert_eq!(
         refused,
         ["bad.yaml", "flags.yaml", "link.yaml", "short.yaml"].map(|f| croot.join(f))
     );
-    for (p, reason) in &report.refused {
-        assert!(!reason.is_empty(), "{}: empty reason", p.display());
+    for r in &report.refused {
+        assert!(!r.reason.is_empty(), "{}: empty reason", r.path.display());
     }
     let short_reason = &report
         .refused
         .iter()
-        .find(|(p, _)| p.ends_with("short.yaml"))
+        .find(|r| r.path.ends_with("short.yaml"))
         .unwrap()
-        .1;
+        .reason;
     assert!(short_reason.contains("short.array"), "{short_reason}");
     let bad_reason = &report
         .refused
         .iter()
-        .find(|(p, _)| p.ends_with("bad.yaml"))
+        .find(|r| r.path.ends_with("bad.yaml"))
         .unwrap()
-        .1;
+        .reason;
     assert!(bad_reason.contains("decreases"), "{bad_reason}");
     let mut adopted = report.adopted.clone();
     adopted.sort();

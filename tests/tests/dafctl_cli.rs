@@ -15,7 +15,7 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use dafstore::{Container, CreateOptions, DType, Layout, Lifecycle, Limits};
-use dafstore_tests::dafctl_bin;
+use dafstore_tests::{container_with_x_and_m, dafctl_bin};
 use serde_json::Value;
 
 /// Generous bound on any one dafctl run, so a hang fails the test instead of hanging the suite.
@@ -163,18 +163,6 @@ impl Drop for Hold {
 
 /// A container with a dense `x` (float64 2x3) and a sparse `m` (CSR float32 2x3, int32 indices,
 /// int64 indptr, nnz 2), written through the engine; no handle is kept open.
-fn setup() -> (tempfile::TempDir, PathBuf) {
-    let t = tempfile::tempdir().expect("tempdir");
-    let dir = t.path().join("c");
-    let c = Container::create(&dir).expect("create");
-    c.write_dense::<f64>("x", &[2, 3], &[1., 2., 3., 4., 5., 6.])
-        .expect("write x");
-    c.write_sparse::<f32, i32, i64>("m", Layout::Rows, [2, 3], &[1., 2.], &[0, 2], &[0, 1, 2])
-        .expect("write m");
-    drop(c);
-    (t, dir)
-}
-
 fn ls_json(dir: &Path) -> Vec<Value> {
     let out = dafctl(&["ls", s(dir), "--json"]);
     expect_code(&out, 0);
@@ -191,7 +179,7 @@ fn holders_json(dir: &Path) -> Vec<Value> {
 }
 
 /// The holders in `holders --json` that hold `name`.
-fn holders_of(dir: &Path, name: &str) -> Vec<Value> {
+fn cli_holders_of(dir: &Path, name: &str) -> Vec<Value> {
     holders_json(dir)
         .into_iter()
         .filter(|h| {
@@ -235,7 +223,7 @@ fn init_creates_an_empty_container_and_refuses_an_existing_one() {
 
 #[test]
 fn ls_and_info_describe_dense_and_sparse_arrays_in_text_and_json() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let c = Container::open(&dir).unwrap();
     c.write_sparse::<f64, i64, i32>("sub/csc", Layout::Columns, [3, 2], &[7.], &[1], &[0, 1, 1])
         .unwrap();
@@ -318,7 +306,7 @@ fn ls_and_info_describe_dense_and_sparse_arrays_in_text_and_json() {
 
 #[test]
 fn rm_removes_at_once_or_defers_while_a_hold_process_holds_the_array() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let out = dafctl(&["rm", s(&dir), "x"]);
     expect_code(&out, 0);
     assert_eq!(out.stdout.trim(), "removed x");
@@ -357,9 +345,9 @@ fn rm_removes_at_once_or_defers_while_a_hold_process_holds_the_array() {
 
 #[test]
 fn holders_shows_a_live_then_a_dead_holder_and_gc_reaps_it_and_finishes_a_deferred_rm() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let mut hold = Hold::start(&dir, &["x", "m"]);
-    let holders = holders_of(&dir, "x");
+    let holders = cli_holders_of(&dir, "x");
     assert_eq!(holders.len(), 1, "{holders:?}");
     let h = &holders[0];
     assert_eq!(h["pid"], hold.pid());
@@ -387,7 +375,7 @@ fn holders_shows_a_live_then_a_dead_holder_and_gc_reaps_it_and_finishes_a_deferr
     assert!(status.code().is_none(), "{status}");
     // Dead but not reaped yet: holders, ls and info change nothing.
     for _ in 0..2 {
-        let holders = holders_of(&dir, "x");
+        let holders = cli_holders_of(&dir, "x");
         assert_eq!(holders.len(), 1, "{holders:?}");
         assert_eq!(holders[0]["alive"], false);
         assert_eq!(holders[0]["session"], session.as_str());
@@ -422,7 +410,7 @@ fn holders_shows_a_live_then_a_dead_holder_and_gc_reaps_it_and_finishes_a_deferr
 
 #[test]
 fn gc_removes_a_dead_sessions_staging_files_and_reports_it() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let stage = dir.join(".dafstore/staging/0123456789abcdef0123456789abcdef");
     fs::create_dir_all(&stage).unwrap();
     fs::write(stage.join("0.array"), b"half-written").unwrap();
@@ -445,7 +433,7 @@ fn gc_removes_a_dead_sessions_staging_files_and_reports_it() {
 
 #[test]
 fn hold_runs_a_command_with_the_references_held_and_exits_with_its_status() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     // The child inherits stdout; while it runs, x is held by one live process.
     let script = format!("{} info {} x --json; exit 3", s(dafctl_bin()), s(&dir));
     let out = dafctl(&["hold", s(&dir), "x", "--", "sh", "-c", &script]);
@@ -455,12 +443,12 @@ fn hold_runs_a_command_with_the_references_held_and_exits_with_its_status() {
     let info: Value = serde_json::from_str(rest).expect("the child's JSON");
     assert_eq!(info["holders"], 1);
     // Released afterwards: nobody holds it, a remove is immediate.
-    assert!(holders_of(&dir, "x").is_empty());
+    assert!(cli_holders_of(&dir, "x").is_empty());
     assert_eq!(dafctl(&["rm", s(&dir), "x"]).stdout.trim(), "removed x");
 
     let killed = dafctl(&["hold", s(&dir), "m", "--", "sh", "-c", "kill -9 $$"]);
     expect_code(&killed, 128 + 9);
-    assert!(holders_of(&dir, "m").is_empty());
+    assert!(cli_holders_of(&dir, "m").is_empty());
 
     let missing = dafctl(&["hold", s(&dir), "m", "--", "/nonexistent/program"]);
     expect_code(&missing, 127);
@@ -468,12 +456,12 @@ fn hold_runs_a_command_with_the_references_held_and_exits_with_its_status() {
         missing.stderr.contains("/nonexistent/program"),
         "{missing:?}"
     );
-    assert!(holders_of(&dir, "m").is_empty());
+    assert!(cli_holders_of(&dir, "m").is_empty());
 }
 
 #[test]
 fn hold_exits_128_plus_n_when_its_command_dies_of_any_signal_including_the_ones_hold_waits_for() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     // SIGTERM, SIGINT and SIGHUP are the signals dafctl itself blocks to wait for: the command
     // must still die of them (a clean signal mask), and hold must report it as 128+N.
     for sig in [
@@ -486,19 +474,19 @@ fn hold_exits_128_plus_n_when_its_command_dies_of_any_signal_including_the_ones_
         let script = format!("kill -{sig} $$; exit 0");
         let out = dafctl(&["hold", s(&dir), "x", "--", "sh", "-c", &script]);
         expect_code(&out, 128 + sig);
-        assert!(holders_of(&dir, "x").is_empty(), "signal {sig}");
+        assert!(cli_holders_of(&dir, "x").is_empty(), "signal {sig}");
     }
 }
 
 #[test]
 fn hold_without_a_command_releases_and_exits_0_on_sigterm_and_sigint() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     for sig in [libc::SIGTERM, libc::SIGINT] {
         let mut hold = Hold::start(&dir, &["x"]);
-        assert_eq!(holders_of(&dir, "x").len(), 1);
+        assert_eq!(cli_holders_of(&dir, "x").len(), 1);
         let status = hold.signal(sig);
         assert_eq!(status.code(), Some(0), "signal {sig}: {status}");
-        assert!(holders_of(&dir, "x").is_empty(), "signal {sig}");
+        assert!(cli_holders_of(&dir, "x").is_empty(), "signal {sig}");
         // Released, not left for gc: the session is gone too.
         assert_eq!(holders_json(&dir), Vec::<Value>::new(), "signal {sig}");
     }
@@ -506,12 +494,12 @@ fn hold_without_a_command_releases_and_exits_0_on_sigterm_and_sigint() {
 
 #[test]
 fn hold_of_a_missing_array_fails_and_holds_nothing() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let out = dafctl(&["hold", s(&dir), "x", "nope"]);
     expect_code(&out, 1);
     assert_eq!(out.stdout, "");
     assert!(out.stderr.contains("nope"), "{out:?}");
-    assert!(holders_of(&dir, "x").is_empty());
+    assert!(cli_holders_of(&dir, "x").is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -681,6 +669,12 @@ fn adopt_of_a_directory_written_by_daf_leaves_its_own_files_alone_and_fsck_is_cl
     let (code, doc) = fsck_json(&dir, &[]);
     assert_eq!(code, 0, "{doc}");
     assert_eq!(doc["problems"], serde_json::json!([]), "{doc}");
+    // Each one the engine's `DafFile`: an object of exactly a path and a kind.
+    for f in doc["daf_files"].as_array().expect("daf_files") {
+        let mut keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["kind", "path"], "{f}");
+    }
     let mut kinds: Vec<(String, String)> = doc["daf_files"]
         .as_array()
         .expect("daf_files")
@@ -796,7 +790,7 @@ fn adopt_of_a_clean_daf_directory_exits_0() {
 
 #[test]
 fn usage_errors_exit_2_and_fsck_usage_errors_exit_8() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let cases: Vec<Vec<&str>> = vec![
         vec![],
         vec!["frobnicate"],
@@ -912,7 +906,7 @@ fn dafctl_into_a_closed_pipe(args: &[&str]) -> (i32, String) {
 
 #[test]
 fn a_closed_stdout_pipe_is_a_normal_end_for_every_command_that_prints() {
-    let (t, dir) = setup();
+    let (t, dir) = container_with_x_and_m();
     let d = s(&dir);
     let new_dir = t.path().join("new");
     let daf = t.path().join("daf");
@@ -1022,7 +1016,7 @@ fn kinds(doc: &Value) -> Vec<String> {
 
 #[test]
 fn fsck_of_a_clean_container_exits_0() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     for extra in [&[][..], &["--deep"], &["--repair"], &["--deep", "--repair"]] {
         let (code, doc) = fsck_json(&dir, extra);
         assert_eq!(code, 0, "{extra:?}: {doc}");
@@ -1135,7 +1129,7 @@ const DAMAGES: &[Damage] = &[
 #[test]
 fn fsck_finds_each_damage_with_exit_4_and_a_message_naming_the_file() {
     for damage in DAMAGES {
-        let (_t, dir) = setup();
+        let (_t, dir) = container_with_x_and_m();
         (damage.make)(&dir);
         let (code, doc) = fsck_json(&dir, &[]);
         assert_eq!(code, 4, "{}: {doc}", damage.what);
@@ -1166,7 +1160,7 @@ fn fsck_finds_each_damage_with_exit_4_and_a_message_naming_the_file() {
 #[test]
 fn fsck_repair_fixes_what_it_can_and_a_second_repair_is_clean() {
     for damage in DAMAGES.iter().filter(|d| d.repairable) {
-        let (_t, dir) = setup();
+        let (_t, dir) = container_with_x_and_m();
         (damage.make)(&dir);
         let (code, doc) = fsck_json(&dir, &["--repair"]);
         assert_eq!(code, 1, "{}: {doc}", damage.what);
@@ -1182,7 +1176,7 @@ fn fsck_repair_fixes_what_it_can_and_a_second_repair_is_clean() {
 #[test]
 fn fsck_repair_outcomes_are_visible_in_the_container() {
     // YAML rewritten from the catalog.
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     fs::write(dir.join("x.yaml"), b"::: not yaml [").unwrap();
     let repair = dafctl(&["fsck", s(&dir), "--repair"]);
     expect_code(&repair, 1);
@@ -1191,7 +1185,7 @@ fn fsck_repair_outcomes_are_visible_in_the_container() {
     assert!(yaml.contains("dtype: float64") && yaml.contains("shape:\n- 2\n- 3\n"));
 
     // Orphan registered, staging leftover removed.
-    let (_t2, dir) = setup();
+    let (_t2, dir) = container_with_x_and_m();
     (DAMAGES[6].make)(&dir);
     (DAMAGES[7].make)(&dir);
     let (code, doc) = fsck_json(&dir, &["--repair"]);
@@ -1207,7 +1201,7 @@ fn fsck_repair_outcomes_are_visible_in_the_container() {
 
 #[test]
 fn fsck_never_deletes_damaged_data_even_with_repair() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     (DAMAGES[0].make)(&dir);
     for _ in 0..2 {
         let (code, doc) = fsck_json(&dir, &["--repair"]);
@@ -1225,7 +1219,7 @@ fn fsck_never_deletes_damaged_data_even_with_repair() {
 
 #[test]
 fn fsck_finds_a_dead_holder_and_repair_reaps_it() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let mut hold = Hold::start(&dir, &["x"]);
     // A live holder is not a problem.
     assert_eq!(fsck_json(&dir, &[]).0, 0);
@@ -1252,7 +1246,7 @@ fn fsck_finds_a_dead_holder_and_repair_reaps_it() {
     assert_eq!(code, 1, "{doc}");
     assert_eq!(kinds(&doc), ["dead_holder"]);
     assert_eq!(doc["problems"][0]["fixed"], true);
-    assert!(holders_of(&dir, "x").is_empty());
+    assert!(cli_holders_of(&dir, "x").is_empty());
     assert_eq!(fsck_json(&dir, &["--repair"]).0, 0);
 }
 
@@ -1262,7 +1256,7 @@ fn fsck_finds_a_dead_holder_and_repair_reaps_it() {
 #[test]
 
 fn fsck_without_repair_changes_nothing() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let mut hold = Hold::start(&dir, &["x"]);
     expect_code(&dafctl(&["rm", s(&dir), "x"]), 0);
     hold.signal(libc::SIGKILL);
@@ -1273,14 +1267,14 @@ fn fsck_without_repair_changes_nothing() {
         k.sort();
         assert_eq!(k, ["dead_holder", "deletion_due"], "{doc}");
     }
-    assert_eq!(holders_of(&dir, "x").len(), 1);
+    assert_eq!(cli_holders_of(&dir, "x").len(), 1);
     assert_eq!(state_of(&dir, "x").as_deref(), Some("deleting"));
     assert!(dir.join("x.array").exists());
 }
 
 #[test]
 fn fsck_deep_finds_a_flipped_byte_that_plain_fsck_does_not() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let path = dir.join("x.array");
     let mut bytes = fs::read(&path).unwrap();
     bytes[13] ^= 0x40;
@@ -1307,7 +1301,7 @@ fn fixture(rel: &str) -> PathBuf {
 
 #[test]
 fn import_and_export_npy_through_the_cli_round_trip_numpys_bytes() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let src = fixture("npy/float32_1d.npy");
     let run = |args: &[&str]| dafctl(args);
     let d = dir.to_str().expect("utf-8");
@@ -1335,7 +1329,7 @@ fn import_and_export_npy_through_the_cli_round_trip_numpys_bytes() {
 
 #[test]
 fn import_refuses_nulls_without_fill_strings_always_and_unknown_extensions() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let d = dir.to_str().expect("utf-8");
     let mixed = fixture("feather/mixed.feather");
     let m = mixed.to_str().expect("utf-8");
@@ -1365,7 +1359,7 @@ fn import_refuses_nulls_without_fill_strings_always_and_unknown_extensions() {
 
 #[test]
 fn format_takes_exactly_the_engines_format_names_with_the_engines_error_message() {
-    let (t, dir) = setup();
+    let (t, dir) = container_with_x_and_m();
     let d = s(&dir);
     // Every name `Format::from_extension` accepts (any case), on files whose extension says
     // nothing, so the format comes from --format alone.
@@ -1404,7 +1398,7 @@ fn format_takes_exactly_the_engines_format_names_with_the_engines_error_message(
 
 #[test]
 fn refs_is_a_hidden_alias_of_holders() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let _hold = Hold::start(&dir, &["x"]);
     let holders = dafctl(&["holders", s(&dir), "--json"]);
     let refs = dafctl(&["refs", s(&dir), "--json"]);
@@ -1418,7 +1412,7 @@ fn refs_is_a_hidden_alias_of_holders() {
 
 #[test]
 fn json_output_is_the_engines_reports_serialized() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let _hold = Hold::start(&dir, &["m"]);
     // Read-only, as dafctl opens it: the same holders, no references of this process.
     let c = Container::options().read_only(true).open(&dir).unwrap();
@@ -1545,7 +1539,7 @@ fn on_a_read_only_mount_ls_fsck_and_export_work_and_gc_names_the_read_only_file_
 
 #[test]
 fn import_of_a_multi_column_feather_file_makes_a_table_that_ls_info_and_export_show() {
-    let (t, dir) = setup();
+    let (t, dir) = container_with_x_and_m();
     let d = dir.to_str().expect("utf-8");
     let mixed = fixture("feather/mixed.feather");
     let imp = dafctl(&["import", d, "frame", mixed.to_str().expect("utf-8")]);
@@ -1598,7 +1592,7 @@ fn import_of_a_multi_column_feather_file_makes_a_table_that_ls_info_and_export_s
 fn import_of_a_parquet_file_makes_a_table_and_export_writes_one_that_reads_back() {
     use dafstore::arrow_array::{Int64Array, RecordBatch, StringArray};
     use std::sync::Arc;
-    let (t, dir) = setup();
+    let (t, dir) = container_with_x_and_m();
     let d = s(&dir);
     let batch = RecordBatch::try_from_iter([
         (
@@ -1678,7 +1672,7 @@ fn import_of_a_parquet_file_makes_a_table_and_export_writes_one_that_reads_back(
 #[test]
 fn import_table_makes_a_table_of_a_one_column_file_and_refuses_what_does_not_apply() {
     use dafstore::arrow_array::{ArrayRef, RecordBatch, StringArray};
-    let (t, dir) = setup();
+    let (t, dir) = container_with_x_and_m();
     let d = s(&dir);
     let file = t.path().join("names.feather");
     let names: ArrayRef =
@@ -1776,7 +1770,7 @@ fn names(dir: &Path) -> Vec<String> {
 
 #[test]
 fn config_shows_no_limits_and_the_bytes_then_sets_and_clears_each_limit() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let d = s(&dir);
     // x: 6 float64; m: 2 float32 + 2 int32 + 3 int64.
     let entries = 48 + 40;
@@ -1859,7 +1853,7 @@ fn config_shows_no_limits_and_the_bytes_then_sets_and_clears_each_limit() {
 
 #[test]
 fn config_refuses_a_bad_size_as_a_usage_error_and_changes_nothing() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let d = s(&dir);
     config_json(&dir, &["--capacity", "1M"]);
     for bad in [
@@ -1974,7 +1968,7 @@ fn gc_evict_evicts_the_least_recently_released_unreferenced_cached_entries_and_n
 
 #[test]
 fn a_write_that_does_not_fit_fails_with_the_engines_capacity_message_and_a_dafctl_hint() {
-    let (t, dir) = setup();
+    let (t, dir) = container_with_x_and_m();
     let d = s(&dir);
     let npy = t.path().join("x.npy");
     expect_code(&dafctl(&["export", d, "x", s(&npy)]), 0);
@@ -1998,7 +1992,7 @@ fn a_write_that_does_not_fit_fails_with_the_engines_capacity_message_and_a_dafct
 
 #[test]
 fn ls_and_info_show_each_entrys_lifecycle_and_when_it_was_last_released() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let c = Container::open(&dir).unwrap();
     write_entry(&c, "k", 8, Lifecycle::Cached);
     write_entry(&c, "t", 8, Lifecycle::Scratch);
@@ -2058,7 +2052,7 @@ fn ls_and_info_show_each_entrys_lifecycle_and_when_it_was_last_released() {
 
 #[test]
 fn lifecycle_sets_an_entrys_lifecycle_and_refuses_an_unknown_lifecycle_or_array() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let d = s(&dir);
     let lifecycle_of = |name: &str| {
         ls_json(&dir)

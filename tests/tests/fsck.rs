@@ -5,7 +5,8 @@
 use std::fs;
 use std::path::Path;
 
-use dafstore::{Container, FsckOptions, FsckReport, Layout, ProblemKind};
+use dafstore::{Container, FsckOptions, FsckReport, ProblemKind};
+use dafstore_tests::container_with_x_and_m;
 
 fn fsck(dir: &Path, deep: bool, repair: bool) -> FsckReport {
     Container::fsck_dir(dir, FsckOptions { deep, repair }, &mut |_, _| {}).unwrap()
@@ -15,20 +16,9 @@ fn kinds(r: &FsckReport) -> Vec<ProblemKind> {
     r.problems.iter().map(|p| p.kind).collect()
 }
 
-fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("c");
-    let c = Container::create(&dir).unwrap();
-    c.write_dense::<f64>("x", &[2, 3], &[1., 2., 3., 4., 5., 6.])
-        .unwrap();
-    c.write_sparse::<f32, i32, i64>("m", Layout::Rows, [2, 3], &[1., 2.], &[0, 2], &[0, 1, 2])
-        .unwrap();
-    (t, dir)
-}
-
 #[test]
 fn a_clean_container_is_clean_even_deep() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let r = fsck(&dir, true, false);
     assert!(r.problems.is_empty(), "{:?}", r.problems);
     assert_eq!(r.arrays_checked, 2);
@@ -37,7 +27,7 @@ fn a_clean_container_is_clean_even_deep() {
 
 #[test]
 fn garbage_yaml_is_rewritten_from_the_catalog_and_a_second_repair_is_clean() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     fs::write(dir.join("x.yaml"), b"::: not yaml [").unwrap();
     let r = fsck(&dir, false, false);
     assert_eq!(kinds(&r), vec![ProblemKind::MetadataMismatch]);
@@ -55,7 +45,7 @@ fn garbage_yaml_is_rewritten_from_the_catalog_and_a_second_repair_is_clean() {
 
 #[test]
 fn a_yaml_that_disagrees_with_the_catalog_is_found() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let text = fs::read_to_string(dir.join("x.yaml"))
         .unwrap()
         .replace("- 2\n- 3\n", "- 3\n- 2\n");
@@ -68,7 +58,7 @@ fn a_yaml_that_disagrees_with_the_catalog_is_found() {
 
 #[test]
 fn damage_to_committed_data_is_reported_never_repaired_or_deleted() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let f = fs::OpenOptions::new()
         .write(true)
         .open(dir.join("x.array"))
@@ -98,7 +88,7 @@ fn damage_to_committed_data_is_reported_never_repaired_or_deleted() {
 
 #[test]
 fn deep_finds_a_flipped_byte_plain_does_not() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     let mut bytes = fs::read(dir.join("x.array")).unwrap();
     bytes[3] ^= 0x40;
     // Rewrite in place (same inode, same size), as bit rot would.
@@ -118,7 +108,7 @@ fn deep_finds_a_flipped_byte_plain_does_not() {
 
 #[test]
 fn orphans_staging_leftovers_and_missing_files() {
-    let (_t, dir) = setup();
+    let (_t, dir) = container_with_x_and_m();
     // A complete orphan array (files in place, unknown to the catalog).
     fs::write(
         dir.join("o.yaml"),
@@ -175,7 +165,7 @@ fn a_catalog_staging_location_outside_the_container_is_corrupt_and_never_followe
     // A damaged (or hostile) catalog row claims an unfinished publish of `x` whose staged files
     // are `../../outside/o.*`. Recovery would rename them onto `x.*`: it must refuse the row
     // and leave both the files outside and the published `x` alone.
-    let (t, dir) = setup();
+    let (t, dir) = container_with_x_and_m();
     let outside = t.path().join("outside");
     fs::create_dir(&outside).unwrap();
     for sfx in ["yaml", "array"] {

@@ -952,6 +952,6 @@ fn adopt_refuses_metadata_of_another_major_version() {
         Container::adopt(&dir).unwrap()
     };
     assert_eq!(report.refused.len(), 1, "{report:?}");
-    assert!(report.refused[0].1.contains("2.0"), "{report:?}");
+    assert!(report.refused[0].reason.contains("2.0"), "{report:?}");
     assert!(!c2.ls().unwrap().contains(&"v2".to_string()));
 }

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use dafstore::{Bool8, Container, IndexSlice, Layout, OpenError};
-use dafstore_tests::{listing, session_ids};
+use dafstore_tests::{listing, new_container_path, session_ids};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_dafstore-test-helper");
 /// Generous bound on a child's life, so a hung child fails the test instead of hanging it.
@@ -88,13 +88,6 @@ fn parse_csv(s: &str) -> Vec<f64> {
         return Vec::new();
     }
     s.split(',').map(|v| v.parse().unwrap()).collect()
-}
-
-fn new_container_path() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c");
-    drop(Container::create(&path).unwrap());
-    (dir, path)
 }
 
 #[test]

@@ -2,18 +2,12 @@
 //! reference goes, scratch arrays vanish after their last release, counts touch the session file
 //! only on 0→1 and 1→0, and handles hold references for as long as they map the array.
 
-use dafstore::{ArrayState, Container, OpenError, Removal, WriteError};
-use dafstore_tests::holders_of;
-
-fn container() -> (tempfile::TempDir, Container) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = Container::create(dir.path().join("c")).unwrap();
-    (dir, c)
-}
+use dafstore::{ArrayState, OpenError, Removal, WriteError};
+use dafstore_tests::{holders_of, new_container};
 
 #[test]
 fn remove_of_a_held_array_is_deferred_until_the_last_release() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     c.write_dense::<i32>("x", &[3], &[1, 2, 3]).unwrap();
     let path = c.root().join("x.array");
     let r = c.hold("x").unwrap();
@@ -36,7 +30,7 @@ fn remove_of_a_held_array_is_deferred_until_the_last_release() {
 
 #[test]
 fn an_open_handle_is_a_reference() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     c.write_dense::<f64>("x", &[2], &[1.0, 2.0]).unwrap();
     let h = c.open_dense::<f64>("x").unwrap();
     assert_eq!(c.local_refs("x"), 1);
@@ -54,7 +48,7 @@ fn an_open_handle_is_a_reference() {
 
 #[test]
 fn retain_release_count_in_memory_and_release_without_retain_is_an_error() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     c.write_dense::<u8>("x", &[1], &[7]).unwrap();
     for _ in 0..1000 {
         c.retain("x").unwrap();
@@ -71,7 +65,7 @@ fn retain_release_count_in_memory_and_release_without_retain_is_an_error() {
 
 #[test]
 fn scratch_array_disappears_after_its_last_release_but_not_before_being_held() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     c.write_dense::<i64>("tmp", &[2], &[5, 6]).unwrap();
     c.set_scratch("tmp", true).unwrap();
     assert!(c.root().join("tmp.array").exists(), "never held: stays");
@@ -89,7 +83,7 @@ fn scratch_array_disappears_after_its_last_release_but_not_before_being_held() {
 
 #[test]
 fn scratch_via_create_options() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     let opts = dafstore::CreateOptions {
         scratch: true,
         ..Default::default()
@@ -107,7 +101,7 @@ fn scratch_via_create_options() {
 
 #[test]
 fn new_holders_are_refused_on_a_deleting_array_and_republish_revives_it() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     c.write_dense::<i32>("x", &[1], &[1]).unwrap();
     let held = c.hold("x").unwrap();
     c.remove("x").unwrap();
@@ -127,7 +121,7 @@ fn new_holders_are_refused_on_a_deleting_array_and_republish_revives_it() {
 
 #[test]
 fn remove_of_an_unheld_array_is_immediate() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     c.write_dense::<i32>("x", &[1], &[1]).unwrap();
     assert_eq!(c.remove("x").unwrap(), Removal::Removed);
     assert!(!c.root().join("x.array").exists());
@@ -136,7 +130,7 @@ fn remove_of_an_unheld_array_is_immediate() {
 
 #[test]
 fn info_counts_live_holders_and_this_process_references_and_info_all_shows_deferred_removals() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     c.write_dense::<i32>("x", &[3], &[1, 2, 3]).unwrap();
     let counts = |i: dafstore::ArrayInfo| (i.state, i.holders, i.local_refs);
     assert_eq!(counts(c.info("x").unwrap()), (ArrayState::Live, 0, 0));
@@ -160,7 +154,7 @@ fn info_counts_live_holders_and_this_process_references_and_info_all_shows_defer
 #[test]
 #[allow(deprecated)]
 fn the_former_names_still_answer_as_the_new_ones() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     c.write_dense::<i32>("x", &[3], &[1, 2, 3]).unwrap();
     c.write_dense::<i32>("y", &[1], &[4]).unwrap();
     assert_eq!(c.names().unwrap(), c.ls().unwrap());
@@ -178,7 +172,7 @@ fn the_former_names_still_answer_as_the_new_ones() {
 fn an_entry_made_scratch_while_held_is_removed_by_its_last_release() {
     // Taken while persistent, so the release would skip the row read if nothing had changed:
     // making it scratch counts as a removal to come (SPEC [P4]'s counter), and the release sees it.
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     c.write_dense::<f64>("x", &[2], &[1.0, 2.0]).unwrap();
     let held = c.hold("x").unwrap();
     c.set_scratch("x", true).unwrap();
@@ -197,7 +191,7 @@ fn an_entry_replaced_as_scratch_while_held_is_removed_by_its_last_release() {
     // Found by review: the holder took `x` while it was persistent; a replace made it scratch.
     // The publish counts as a removal to come (SPEC [P4]'s counter), so the release reads the
     // row and removes the entry instead of leaving it for the next gc.
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     c.write_dense::<f64>("x", &[2], &[1.0, 2.0]).unwrap();
     let held = c.hold("x").unwrap();
     c.write_dense_bytes_with(

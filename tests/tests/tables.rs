@@ -18,6 +18,7 @@ use dafstore::arrow_array::{
 };
 use dafstore::arrow_schema::{DataType, Field, Schema};
 use dafstore::{Container, CreateOptions, FsckOptions, Kind, OpenError, WriteError};
+use dafstore_tests::new_container;
 
 /// One batch with a column of every type of the grammar, nulls included.
 fn every_type(offset: i64) -> RecordBatch {
@@ -211,12 +212,6 @@ const EVERY_TYPE: [&str; 29] = [
     "struct<a: int32, b: string>",
 ];
 
-fn container() -> (tempfile::TempDir, Container) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = Container::create(dir.path().join("c")).unwrap();
-    (dir, c)
-}
-
 /// Every buffer of `col` (children and dictionary values included) lies inside `range`.
 fn assert_inside(col: &ArrayRef, range: &std::ops::Range<usize>, what: &str) {
     let data = col.to_data();
@@ -244,7 +239,7 @@ fn assert_inside(col: &ArrayRef, range: &std::ops::Range<usize>, what: &str) {
 
 #[test]
 fn every_column_type_of_the_grammar_round_trips_and_is_a_slice_of_the_map() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     let a = every_type(10);
     let b = every_type(20);
     c.write_table("t", a.schema(), &[a.clone(), b.clone()])
@@ -295,7 +290,7 @@ fn every_column_type_of_the_grammar_round_trips_and_is_a_slice_of_the_map() {
 
 #[test]
 fn two_opens_share_one_map_and_dropping_both_unmaps() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     let a = every_type(0);
     c.write_table("t", a.schema(), &[a]).unwrap();
     // (The map counts are checked in cache_stats.rs, which runs alone in its process.)
@@ -315,7 +310,7 @@ fn ints(name: &str, v: Vec<i64>) -> RecordBatch {
 
 #[test]
 fn a_streamed_table_of_many_batches_is_invisible_until_published() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     let first = ints("v", vec![0]);
     let mut w = c
         .create_table("big", first.schema(), &CreateOptions::default())
@@ -378,7 +373,7 @@ fn walk(p: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn a_replace_keeps_the_old_generation_intact_for_its_reader_and_a_remove_waits_for_it() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     c.write_table(
         "t",
         ints("v", vec![1, 2, 3]).schema(),
@@ -422,7 +417,7 @@ fn a_replace_keeps_the_old_generation_intact_for_its_reader_and_a_remove_waits_f
 
 #[test]
 fn a_scratch_table_is_removed_after_its_last_release() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     let b = ints("v", vec![1]);
     c.write_table_with(
         "s",
@@ -444,7 +439,7 @@ fn a_scratch_table_is_removed_after_its_last_release() {
 
 #[test]
 fn unsupported_column_types_are_refused_naming_the_column_before_anything_is_written() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     let schema = Arc::new(Schema::new(vec![Field::new(
         "when",
         DataType::Interval(dafstore::arrow_schema::IntervalUnit::DayTime),
@@ -464,7 +459,7 @@ fn unsupported_column_types_are_refused_naming_the_column_before_anything_is_wri
 fn a_batch_of_more_rows_than_a_signed_64_bit_count_is_refused_before_anything_is_written() {
     // A batch without columns carries any row count: arrow-ipc's reader turns a file's negative
     // batch length into such a count, which no reader could decode back ([B5]).
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     let schema = Arc::new(Schema::empty());
     let huge = (i64::MAX as usize) + 1;
     for (first, second) in [(huge, 0), (1, i64::MAX as usize)] {
@@ -514,7 +509,7 @@ fn a_batch_of_more_rows_than_a_signed_64_bit_count_is_refused_before_anything_is
 #[test]
 fn a_feather_file_with_a_negative_batch_length_is_refused_by_import_not_published_unreadable() {
     // Found by the import_feather fuzz target: the import published a table that did not open.
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fuzz/regressions/import_feather/negative-batch-length.feather");
     match c.import("a", &src, Default::default()) {
@@ -552,7 +547,7 @@ fn open_err(c: &Container) -> OpenError {
 
 #[test]
 fn a_truncated_table_file_is_refused_before_mapping_beyond_its_end() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     let path = table_file(&c);
     let bytes = std::fs::read(&path).unwrap();
     damage(&c, &bytes[..bytes.len() - 100]);
@@ -574,7 +569,7 @@ fn a_truncated_table_file_is_refused_before_mapping_beyond_its_end() {
 
 #[test]
 fn corrupted_or_out_of_range_table_files_are_typed_errors_naming_the_file() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     let path = table_file(&c);
     let good = std::fs::read(&path).unwrap();
     // The end magic gone, the size unchanged.
@@ -611,7 +606,7 @@ fn corrupted_or_out_of_range_table_files_are_typed_errors_naming_the_file() {
 #[test]
 fn a_compressed_table_file_is_refused_and_an_import_decompresses_it() {
     use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
-    let (d, c) = container();
+    let (d, c) = new_container();
     let b = RecordBatch::try_from_iter([
         (
             "v",
@@ -664,7 +659,7 @@ fn a_compressed_table_file_is_refused_and_an_import_decompresses_it() {
 
 #[test]
 fn a_schema_or_row_count_disagreeing_with_the_metadata_is_refused() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     table_file(&c);
     let yaml = std::fs::read_to_string(c.root().join("t.yaml")).unwrap();
     for (from, to) in [
@@ -699,7 +694,7 @@ fn a_schema_or_row_count_disagreeing_with_the_metadata_is_refused() {
 
 #[test]
 fn a_table_exports_to_an_uncompressed_arrow_file_that_reads_back_equal() {
-    let (d, c) = container();
+    let (d, c) = new_container();
     let a = every_type(1);
     c.write_table("t", a.schema(), std::slice::from_ref(&a))
         .unwrap();
@@ -716,7 +711,7 @@ fn a_table_exports_to_an_uncompressed_arrow_file_that_reads_back_equal() {
 
 #[test]
 fn a_table_is_reported_by_info_as_a_table_with_its_columns() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     let b = ints("v", vec![1, 2]);
     c.write_table("t", b.schema(), &[b]).unwrap();
     let json = serde_json::to_value(c.info("t").unwrap()).unwrap();
@@ -745,7 +740,7 @@ fn categories(values: &[&str]) -> RecordBatch {
 
 #[test]
 fn batches_sharing_a_dictionary_stream_and_a_differing_dictionary_is_refused_naming_the_column() {
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     let first = categories(&["XPAR", "XLON", "XPAR"]);
     let mut w = c
         .create_table("t", first.schema(), &CreateOptions::default())
@@ -781,7 +776,7 @@ fn validated_rows(c: &Container) -> Vec<(String, i64, String)> {
 #[test]
 fn a_table_is_validated_once_per_generation_and_again_when_its_file_is_written_behind_our_back() {
     use std::os::unix::fs::FileExt;
-    let (_d, c) = container();
+    let (_d, c) = new_container();
     let strings = dafstore::arrow_array::StringArray::from(vec!["alpha-zulu"; 100]);
     let b = RecordBatch::try_from_iter([("s", Arc::new(strings) as ArrayRef)]).unwrap();
     c.write_table("t", b.schema(), &[b]).unwrap();

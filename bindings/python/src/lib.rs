@@ -1188,10 +1188,11 @@ impl NativeContainer {
     }
 
     /// Evicts unreferenced cached entries until the container is within its limits: what went,
-    /// `[(name, bytes)]`, least recently released first.
-    fn evict(&self, py: Python<'_>) -> PyResult<Vec<(String, u64)>> {
+    /// the engine's `Evicted`s as dicts `[{name, bytes}]`, least recently released first.
+    fn evict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let c = self.get(py)?;
-        py.detach(|| c.evict()).or_raise(py)
+        let evicted = py.detach(|| c.evict()).or_raise(py)?;
+        to_python(py, &evicted)
     }
 
     /// How long this process's writes through this container wait for room (seconds; `None`:

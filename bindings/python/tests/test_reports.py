@@ -5,6 +5,7 @@ the vocabulary is one: ls / info / holders, spec field names, the engine's forma
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,13 @@ def test_every_report_class_has_exactly_the_keys_the_engine_produces(
     # RuntimeError naming the fields).
     assert [(o.name, o.lifecycle, len(o.holders)) for o in e.value.largest] == [
         ("cached", "cached", 1)]
+    (me,) = [h for h in container.holders() if h.this_process]
+    assert e.value.largest[0].holders == (dafstore.HoldingSession(me.session, os.getpid()),)
+    assert fields(dafstore.HoldingSession) == {"session", "pid"}
+    session, pid = e.value.largest[0].holders[0]  # a tuple before: still unpacks
+    assert (session, pid) == (me.session, os.getpid())
+    evicted = native.evict()  # "cached" is released now: over the capacity, it goes
+    assert evicted and all(set(d) == fields(dafstore.Evicted) for d in evicted)
     native.set_capacity(None)
 
     assert set(native.gc()) == fields(dafstore.GcReport)
@@ -68,9 +76,11 @@ def test_every_report_class_has_exactly_the_keys_the_engine_produces(
     container.write("x", np.zeros(4))
     with open(container.path + "/x.array", "r+b") as f:  # damage it outside dafstore
         f.write(b"\x01")
+    (Path(container.path) / "axis.csv").write_text("a\nb\n")  # one of daf's own files
     fsck = native.fsck(True, False)
     assert set(fsck) == fields(dafstore.FsckReport)
     assert fsck["problems"] and all(set(p) == fields(dafstore.Problem) for p in fsck["problems"])
+    assert fsck["daf_files"] and all(set(f) == fields(dafstore.DafFile) for f in fsck["daf_files"])
 
     np.save(workdir / "in.npy", np.arange(3))
     report = native.import_file("i", str(workdir / "in.npy"))
@@ -89,6 +99,11 @@ def test_reports_are_built_from_the_engines_dicts_and_refuse_other_keys() -> Non
         dafstore.GcReport._from_engine({**sample, "new_field": 1})
     with pytest.raises(RuntimeError, match="not the class's fields"):
         dafstore.Removal._from_engine({"deferred": False})
+    evicted = dafstore.Evicted._from_engine({"name": "x", "bytes": 8})
+    assert evicted == dafstore.Evicted("x", 8)
+    assert tuple(evicted) == ("x", 8)  # a tuple before: still unpacks
+    with pytest.raises(RuntimeError, match="not the class's fields"):
+        dafstore.Evicted._from_engine({"name": "x", "bytes": 8, "lifecycle": "cached"})
 
 
 def test_info_names_fields_as_the_spec_does(container: dafstore.Container) -> None:

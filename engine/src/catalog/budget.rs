@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{to_i64, Catalog, Lifecycle};
-use crate::error::{CatalogError, Occupant, Shortfall};
+use crate::error::{CatalogError, HoldingSession, Occupant, Shortfall};
 use crate::format::lifecycle::Limits;
 use crate::format::name::name_key;
 
@@ -162,7 +162,10 @@ fn occupants(tx: &Connection, holds: &dyn Holds) -> rusqlite::Result<Vec<Occupan
                 .prepare_cached("SELECT pid FROM sessions WHERE id = ?1")?
                 .query_row([session], |r| r.get(0))
                 .optional()?;
-            holders.push((session.clone(), pid.and_then(|p| u32::try_from(p).ok())));
+            holders.push(HoldingSession {
+                session: session.clone(),
+                pid: pid.and_then(|p| u32::try_from(p).ok()),
+            });
         }
         holders.sort();
         out.push(Occupant {

@@ -722,7 +722,7 @@ fn parse_table(path: &Path, root: &Node, version: (u64, u64)) -> Result<YamlDoc,
             .columns
             .iter()
             .zip(&t.types)
-            .find(|(_, ty)| !crate::format::table::is_type_name(ty))
+            .find(|(_, ty)| !crate::format::arrow_type::is_type_name(ty))
         {
             return Err(MetaError::UnknownDtype {
                 path: path.to_path_buf(),

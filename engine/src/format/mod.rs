@@ -1,8 +1,10 @@
 //! Layer 1, the format: the rules of SPEC sections 2–6 as pure functions and types — bytes in,
 //! typed values out, no I/O. Element types (`dtype`), array names (`name`), metadata documents
-//! (`meta`, over the YAML subset parser `yaml`), sparse structure (`sparse`), checksums
-//! (`checksum`), and the container-level constants below.
+//! (`meta`, over the YAML subset parser `yaml`), sparse structure (`sparse`), the Arrow type
+//! grammar of a table's `types` (`arrow_type`), table files (`table`), checksums (`checksum`),
+//! and the container-level constants below.
 
+pub mod arrow_type;
 #[cfg_attr(not(feature = "internals"), allow(dead_code))]
 pub mod checksum;
 pub mod dtype;

@@ -385,9 +385,11 @@ pub fn read_container_version(root: &Path) -> Result<(u64, u64), InspectError> {
     Ok(crate::format::meta::parse_container_yaml(&bytes, &path)?)
 }
 
-/// One of daf's own files (SPEC [A1]): kept by daf beside its arrays, neither an array nor damage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DafFile {
+/// What one of daf's own files (SPEC [A1]) is: kept by daf beside its arrays, neither an array
+/// nor damage. Serializes as its [`DafFileKind::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DafFileKind {
     /// `__daf__.yaml`, daf's format marker (`version: [1, 0]`).
     Marker,
     /// `<name>.yaml` holding a single scalar: one of daf's 0-d items (e.g. `created.yaml`).
@@ -396,24 +398,47 @@ pub enum DafFile {
     Csv,
 }
 
-impl DafFile {
+impl DafFileKind {
     /// A stable snake_case name (used in `--json`).
     pub fn name(self) -> &'static str {
         match self {
-            DafFile::Marker => "marker",
-            DafFile::Item => "item",
-            DafFile::Csv => "csv",
+            DafFileKind::Marker => "marker",
+            DafFileKind::Item => "item",
+            DafFileKind::Csv => "csv",
         }
     }
 
     /// What it is, for listings.
     pub fn describe(self) -> &'static str {
         match self {
-            DafFile::Marker => "daf's format marker",
-            DafFile::Item => "a daf 0-d item (a single YAML scalar)",
-            DafFile::Csv => "daf's axis entries or string data (CSV)",
+            DafFileKind::Marker => "daf's format marker",
+            DafFileKind::Item => "a daf 0-d item (a single YAML scalar)",
+            DafFileKind::Csv => "daf's axis entries or string data (CSV)",
         }
     }
+}
+
+/// One of daf's own files found beside the arrays (SPEC [A1]): its path and what it is. Reports
+/// list them ([`crate::FsckReport::daf_files`], [`crate::AdoptReport::daf_files`]); they are left
+/// alone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct DafFile {
+    /// The file.
+    #[serde(serialize_with = "crate::fs::serialize::path")]
+    pub path: PathBuf,
+    /// What it is.
+    pub kind: DafFileKind,
+}
+
+/// A metadata file that was not registered as an array, and why (adopt and the catalog rebuild
+/// leave it in place; fsck reports it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Refused {
+    /// The file (or a directory holding another container).
+    #[serde(serialize_with = "crate::fs::serialize::path")]
+    pub path: PathBuf,
+    /// Why it was refused.
+    pub reason: String,
 }
 
 /// Whether the file `rel` (a path relative to the container `root`, `/`-separated, as a scan of
@@ -423,10 +448,10 @@ impl DafFile {
 /// `dtype` nor `data_dtype`, or a document holding one scalar line. A `.yaml` with array files
 /// beside it is an array's metadata, valid or not: never daf's. The file is opened as every
 /// metadata file is ([N7], [N9]); anything unreadable is not daf's (`None`).
-pub fn daf_own_file(root: &Path, rel: &str) -> Option<DafFile> {
+pub fn daf_own_file(root: &Path, rel: &str) -> Option<DafFileKind> {
     use std::io::Read;
     if rel.ends_with(".csv") {
-        return Some(DafFile::Csv);
+        return Some(DafFileKind::Csv);
     }
     let name = ArrayName::new(rel.strip_suffix(".yaml")?).ok()?;
     let beside = ["array", "data", "sparse", "indices", "indptr", "arrow"]
@@ -450,9 +475,9 @@ pub fn daf_own_file(root: &Path, rel: &str) -> Option<DafFile> {
         let marker = doc.get("version").is_some()
             && doc.get("dtype").is_none()
             && doc.get("data_dtype").is_none();
-        return marker.then_some(DafFile::Marker);
+        return marker.then_some(DafFileKind::Marker);
     }
-    crate::format::yaml::is_daf_item(text).then_some(DafFile::Item)
+    crate::format::yaml::is_daf_item(text).then_some(DafFileKind::Item)
 }
 
 /// Checks the data files of `name` against `meta` (from its YAML, or from the catalog): kinds,
@@ -633,5 +658,33 @@ pub(crate) fn index_view(dtype: DType, bytes: &[u8]) -> IndexSlice<'_> {
         DType::UInt32 => IndexSlice::U32(cast(bytes)),
         DType::UInt64 => IndexSlice::U64(cast(bytes)),
         _ => IndexSlice::I64(cast(bytes)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daf_files_and_refusals_serialize_as_objects_with_named_keys() {
+        let f = DafFile {
+            path: PathBuf::from("/c/__daf__.yaml"),
+            kind: DafFileKind::Marker,
+        };
+        assert_eq!(
+            serde_json::to_value(&f).unwrap(),
+            serde_json::json!({"path": "/c/__daf__.yaml", "kind": "marker"})
+        );
+        for k in [DafFileKind::Marker, DafFileKind::Item, DafFileKind::Csv] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+        }
+        let r = Refused {
+            path: PathBuf::from("/c/x.yaml"),
+            reason: "why".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"path": "/c/x.yaml", "reason": "why"})
+        );
     }
 }

@@ -377,9 +377,9 @@ pub enum InteropError {
         /// Why.
         why: &'static str,
     },
-    /// Support for the format was not compiled into this build of dafstore (a cargo feature is
-    /// off; dafctl and the Python package have it).
-    #[error("{path}: this build of dafstore has no {format} support (cargo feature `{feature}` off); use dafctl or the Python package, or build dafstore with the feature")]
+    /// Support for the format was not compiled into this build of dafstore (a cargo feature of
+    /// the engine is off).
+    #[error("{path}: this build of dafstore has no {format} support: build it with the cargo feature `{feature}`")]
     NotBuilt {
         /// The file.
         path: PathBuf,

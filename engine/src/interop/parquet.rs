@@ -532,7 +532,7 @@ fn plan(path: &Path, schema: &Schema) -> Result<(Vec<Plan>, SchemaRef), InteropE
             ),
             _ => (Plan::Keep, Arc::clone(f)),
         };
-        if crate::format::table::field_type_name(&field).is_err() {
+        if crate::format::arrow_type::field_type_name(&field).is_err() {
             return Err(unsupported(
                 f,
                 "a table stores numbers, bool, decimal128/256, dates, times, timestamps, durations, strings, binary, dictionaries, lists, fixed-size lists and structs; cast the column to one of those before writing the file",

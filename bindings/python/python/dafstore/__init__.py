@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from ._errors import *  # noqa: F401,F403
 from ._errors import __all__ as _errors_all
-from ._errors import Occupant
+from ._errors import HoldingSession, Occupant
 from ._container import (
     create,
     open,
@@ -82,6 +82,7 @@ __all__ = [
     "Usage",
     "Evicted",
     "Occupant",
+    "HoldingSession",
     "DTYPES",
     "LIFECYCLES",
     "cache_stats",

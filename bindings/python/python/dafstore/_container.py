@@ -503,8 +503,9 @@ class Usage(_Report):
 
 
 @dataclass(frozen=True)
-class Evicted:
-    """An entry ``Container.evict`` evicted, and its bytes. Unpacks as ``name, bytes``."""
+class Evicted(_Report):
+    """An entry ``Container.evict`` evicted, and its bytes (the engine's ``Evicted``). Unpacks as
+    ``name, bytes`` (it was a tuple before)."""
 
     name: str
     bytes: int
@@ -1261,7 +1262,7 @@ class Container(Mapping[str, _ArrayValue]):
     def evict(self) -> list[Evicted]:
         """Evicts cached entries nobody holds, least recently released first, until the
         container is within its limits (or nothing evictable is left); returns what went."""
-        return [Evicted(str(n), int(b)) for n, b in self._c.evict()]
+        return [Evicted._from_engine(d) for d in self._c.evict()]
 
     def wait_for_room(self, seconds: Optional[float]) -> None:
         """How long this process's writes to this container wait for room when the limits leave

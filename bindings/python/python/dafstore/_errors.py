@@ -16,7 +16,7 @@ This module imports nothing else of dafstore: the extension module looks the cla
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 __all__ = [
     "DafstoreError",
@@ -154,15 +154,27 @@ class NoSpaceError(DafstoreError, OSError):
 
 
 @dataclass(frozen=True)
+class HoldingSession:
+    """A session holding an ``Occupant`` and its process id (None when unknown; the engine's
+    ``HoldingSession``). Unpacks as ``session, pid`` (it was a tuple before)."""
+
+    session: str
+    pid: Optional[int]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.session, self.pid))
+
+
+@dataclass(frozen=True)
 class Occupant:
     """An entry eviction could not take (``CapacityError.largest``): held, persistent or scratch
-    (the engine's ``Occupant``). ``holders``: ``(session, pid)`` of each session holding it (pid
-    None when unknown), empty when nobody holds it."""
+    (the engine's ``Occupant``). ``holders``: a ``HoldingSession`` for each session holding it,
+    empty when nobody holds it."""
 
     name: str
     bytes: int
     lifecycle: str
-    holders: tuple[tuple[str, Optional[int]], ...]
+    holders: tuple[HoldingSession, ...]
 
 
 class CapacityError(NoSpaceError):
@@ -205,7 +217,7 @@ class CapacityError(NoSpaceError):
         # The engine's keys exactly (an unknown one is a TypeError: the package and its native
         # module disagree).
         self.largest = tuple(
-            Occupant(**{**o, "holders": tuple((str(s), p) for s, p in o.get("holders", ()))})
+            Occupant(**{**o, "holders": tuple(HoldingSession(**h) for h in o.get("holders", ()))})
             for o in d.get("largest") or ()
         )
 

@@ -19,18 +19,18 @@ pub fn run(dir: &Path) -> Result<u8> {
     for name in &report.already {
         out!("already registered {}", shown(name));
     }
-    for (path, reason) in &report.refused {
+    for r in &report.refused {
         out!(
             "refused {}: {}",
-            shown(&path.display().to_string()),
-            shown(reason)
+            shown(&r.path.display().to_string()),
+            shown(&r.reason)
         );
     }
-    for (path, kind) in &report.daf_files {
+    for f in &report.daf_files {
         out!(
             "daf file {}: {} (not an array; left alone)",
-            shown(&path.display().to_string()),
-            kind.describe()
+            shown(&f.path.display().to_string()),
+            f.kind.describe()
         );
     }
     out!(

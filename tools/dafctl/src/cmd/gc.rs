@@ -7,21 +7,14 @@
 
 use std::path::Path;
 
-use dafstore::{Container, GcReport};
+use dafstore::{Container, Evicted, GcReport};
 use serde::Serialize;
 
 use super::common::{out, print_json, shown, Progress};
 use super::Result;
 
-/// An entry `--evict` evicted.
-#[derive(Serialize)]
-struct Evicted {
-    name: String,
-    /// Bytes of its data files.
-    bytes: u64,
-}
-
-/// `gc --json`: the engine's [`GcReport`] and what `--evict` evicted (empty without it).
+/// `gc --json`: the engine's [`GcReport`] and the engine's [`Evicted`] entries of `--evict`
+/// (empty without it).
 #[derive(Serialize)]
 struct Report {
     #[serde(flatten)]
@@ -34,14 +27,7 @@ struct Report {
 fn collect(dir: &Path, evict: bool) -> Result<Report> {
     let c = Container::options().gc(false).open(dir)?;
     let gc = c.gc()?;
-    let evicted = if evict {
-        c.evict()?
-            .into_iter()
-            .map(|(name, bytes)| Evicted { name, bytes })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let evicted = if evict { c.evict()? } else { Vec::new() };
     Ok(Report { gc, evicted })
 }
 

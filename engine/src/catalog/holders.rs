@@ -1,0 +1,241 @@
+//! Rows of holding and removal (SPEC 9.3, [W8], [P5], [P6]): an entry's first holder, whether
+//! its removal is due, eviction marks, the start of a removal, lifecycles, reaping dead sessions
+//! and the listing of holders.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::sql::now_ms;
+use super::{Catalog, Lifecycle};
+use crate::error::CatalogError;
+use crate::failpoint::hit_sql;
+
+/// What [`Catalog::reap_dead`] found.
+pub(crate) struct Reaped {
+    /// Dead sessions reaped.
+    pub(crate) sessions: Vec<String>,
+    /// Arrays whose deletion may be due (`deleting`, or scratch and held before): each is
+    /// removed under its stripe if no live session holds it ([P5]).
+    pub(crate) due: Vec<String>,
+    /// Arrays whose last in-place writer was reaped (checksums to recompute).
+    pub(crate) writers_gone: Vec<String>,
+}
+
+/// Result of starting a remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RemoveStart {
+    /// No live holder: the row is `removing`; finish it now.
+    Now,
+    /// Live holders were seen: the row is `deleting`.
+    Deferred,
+    /// No such array.
+    NotFound,
+}
+
+/// A holder as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderRow {
+    /// Session id.
+    pub session: String,
+    /// Process id at session start (display only).
+    pub pid: Option<u32>,
+    /// Session start, ms since the epoch.
+    pub started_at_ms: Option<i64>,
+    /// Arrays held, with the time each reference was taken (ms since the epoch).
+    pub arrays: Vec<(String, i64)>,
+}
+
+/// Deletes every row of a dead session (SPEC [P5]): its references were in its session file and
+/// died with it.
+pub(super) fn reap_session_tx(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM inplace_writers WHERE session = ?1", [id])?;
+    tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// The condition under which an entry nobody holds is removed ([W8] deferred, [P6] scratch).
+pub(super) const DUE: &str =
+    "(state = 'deleting' OR (state = 'live' AND scratch = 1 AND ever_held = 1))";
+
+impl Catalog {
+    /// Records that `name` has been held ([P6]; once per entry, not per reference).
+    pub(crate) fn mark_ever_held(&mut self, name: &str) -> Result<(), CatalogError> {
+        self.set_sync(false)?;
+        self.immediate("record an entry's first holder", |tx| {
+            tx.prepare_cached("UPDATE arrays SET ever_held = 1 WHERE name = ?1")?
+                .execute([name])?;
+            Ok(())
+        })
+    }
+
+    /// Under `name`'s exclusive stripe, once no live session was seen holding it: marks it
+    /// `removing` if its removal is due (`deleting`, or scratch and held before). Returns whether
+    /// it did; the caller then finishes the removal ([W8]).
+    pub(crate) fn mark_removing_if_due(&mut self, name: &str) -> Result<bool, CatalogError> {
+        self.set_sync(true)?;
+        self.immediate("mark a due removal", |tx| {
+            let n = tx
+                .prepare_cached(&format!(
+                    "UPDATE arrays SET state = 'removing', updated_at = ?2 WHERE name = ?1 AND {DUE}"
+                ))?
+                .execute(params![name, now_ms()])?;
+            hit_sql("settle.mark_mid_tx")?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Under `name`'s exclusive stripe, once no live session was seen holding it: marks it
+    /// `removing` if it is still evictable (`cached`, `live`, no in-place writer; [E4]). Returns
+    /// whether it did; the caller then finishes the removal.
+    pub(crate) fn mark_evicted(&mut self, name: &str) -> Result<bool, CatalogError> {
+        self.set_sync(true)?;
+        self.immediate("mark an eviction", |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE arrays SET state = 'removing', updated_at = ?2
+                     WHERE name = ?1 AND cached = 1 AND state = 'live'
+                       AND NOT EXISTS (SELECT 1 FROM inplace_writers w WHERE w.name = ?1)",
+                )?
+                .execute(params![name, now_ms()])?;
+            crate::failpoint::hit_sql("evict.mark_mid_tx")?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Starts a remove (SPEC [W8]) under the exclusive stripe: with no live holder seen
+    /// (`holders` = 0) marks the row `removing`, else `deleting`.
+    pub(crate) fn begin_remove(
+        &mut self,
+        name: &str,
+        holders: usize,
+    ) -> Result<RemoveStart, CatalogError> {
+        self.set_sync(true)?;
+        self.immediate("start a remove", |tx| {
+            let state: Option<String> = tx
+                .query_row("SELECT state FROM arrays WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if !matches!(state.as_deref(), Some("live" | "deleting")) {
+                return Ok(RemoveStart::NotFound);
+            }
+            let next = if holders > 0 { "deleting" } else { "removing" };
+            tx.execute(
+                "UPDATE arrays SET state = ?2, updated_at = ?3 WHERE name = ?1",
+                params![name, next, now_ms()],
+            )?;
+            hit_sql("remove.mark_mid_tx")?;
+            Ok(if holders > 0 {
+                RemoveStart::Deferred
+            } else {
+                RemoveStart::Now
+            })
+        })
+    }
+
+    /// Sets the lifecycle of live `name` (under its exclusive stripe); `held` says whether a
+    /// live session holds it now: becoming scratch while held counts as held while scratch
+    /// ([P6]). `None` if there is no such live entry, else whether its removal is due once
+    /// nobody holds it (scratch and held before).
+    pub(crate) fn set_lifecycle(
+        &mut self,
+        name: &str,
+        lifecycle: Lifecycle,
+        held: bool,
+    ) -> Result<Option<bool>, CatalogError> {
+        self.set_sync(true)?;
+        let (on, cached) = lifecycle.columns();
+        self.immediate("set the lifecycle", |tx| {
+            let n = tx.execute(
+                "UPDATE arrays SET scratch = ?2, cached = ?3,
+                        ever_held = CASE WHEN ?2 = 1 AND ?4 THEN 1 ELSE ever_held END
+                 WHERE name = ?1 AND state = 'live'",
+                params![name, on, cached, held],
+            )?;
+            if n == 0 {
+                return Ok(None);
+            }
+            let ever_held: i64 = tx.query_row(
+                "SELECT ever_held FROM arrays WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )?;
+            Ok(Some(on && ever_held != 0))
+        })
+    }
+
+    /// Reaps every dead session (SPEC [P5]): its catalog rows (the session, its in-place writer
+    /// registrations). Returns the reaped session ids, the entries whose removal may be due
+    /// (each removed under its stripe if nobody holds it), and the names whose last in-place
+    /// writer was reaped (their checksums need recomputing).
+    pub(crate) fn reap_dead(
+        &mut self,
+        alive: &dyn Fn(&str) -> bool,
+    ) -> Result<Reaped, CatalogError> {
+        self.set_sync(true)?;
+        self.immediate("reap dead holders", |tx| {
+            let ids: Vec<String> = tx
+                .prepare("SELECT id FROM sessions UNION SELECT session FROM inplace_writers")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut reaped = Vec::new();
+            let mut writers_gone = Vec::new();
+            for id in ids {
+                if alive(&id) {
+                    continue;
+                }
+                let written: Vec<String> = tx
+                    .prepare("SELECT name FROM inplace_writers WHERE session = ?1")?
+                    .query_map([&id], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                reap_session_tx(tx, &id)?;
+                for n in written {
+                    let left: i64 = tx.query_row(
+                        "SELECT COALESCE(SUM(count), 0) FROM inplace_writers WHERE name = ?1",
+                        [&n],
+                        |r| r.get(0),
+                    )?;
+                    if left == 0 && !writers_gone.contains(&n) {
+                        writers_gone.push(n);
+                    }
+                }
+                reaped.push(id);
+            }
+            hit_sql("gc.reap_mid_tx")?;
+            let due = tx
+                .prepare(
+                    // Two halves, each through a partial index (`ensure_indexes`), so this does
+                    // not scan every row: deferred removals, and held scratch arrays.
+                    "SELECT name FROM arrays WHERE state <> 'live' AND state = 'deleting'
+                     UNION
+                     SELECT name FROM arrays WHERE scratch = 1 AND ever_held = 1 AND state = 'live'
+                     ORDER BY name",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(Reaped {
+                sessions: reaped,
+                due,
+                writers_gone,
+            })
+        })
+    }
+
+    /// Every registered session (its id, pid and start); what each holds is in its session
+    /// file ([P3]).
+    pub fn holders(&mut self) -> Result<Vec<HolderRow>, CatalogError> {
+        self.read("list holders", |tx| {
+            tx.prepare("SELECT id, pid, started_at FROM sessions ORDER BY 1")?
+                .query_map([], |r| {
+                    Ok(HolderRow {
+                        session: r.get(0)?,
+                        pid: r
+                            .get::<_, Option<i64>>(1)?
+                            .and_then(|p| u32::try_from(p).ok()),
+                        started_at_ms: r.get(2)?,
+                        arrays: Vec::new(),
+                    })
+                })?
+                .collect::<Result<_, _>>()
+        })
+    }
+}
