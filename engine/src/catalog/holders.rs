@@ -44,12 +44,28 @@ pub struct HolderRow {
     pub arrays: Vec<(String, i64)>,
 }
 
-/// Deletes every row of a dead session (SPEC [P5]): its references were in its session file and
-/// died with it.
-pub(super) fn reap_session_tx(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<()> {
+/// Deletes every row of a session, ended or dead (SPEC [P5]: its references were in its session
+/// file and died with it); returns the names whose last in-place writer it was (their checksums
+/// need recomputing).
+pub(super) fn end_session_tx(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Vec<String>> {
+    let written: Vec<String> = tx
+        .prepare("SELECT name FROM inplace_writers WHERE session = ?1")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     tx.execute("DELETE FROM inplace_writers WHERE session = ?1", [id])?;
     tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
-    Ok(())
+    let mut last = Vec::new();
+    for n in written {
+        let left: i64 = tx.query_row(
+            "SELECT COALESCE(SUM(count), 0) FROM inplace_writers WHERE name = ?1",
+            [&n],
+            |r| r.get(0),
+        )?;
+        if left == 0 {
+            last.push(n);
+        }
+    }
+    Ok(last)
 }
 
 /// The condition under which an entry nobody holds is removed ([W8] deferred, [P6] scratch).
@@ -183,18 +199,8 @@ impl Catalog {
                 if alive(&id) {
                     continue;
                 }
-                let written: Vec<String> = tx
-                    .prepare("SELECT name FROM inplace_writers WHERE session = ?1")?
-                    .query_map([&id], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?;
-                reap_session_tx(tx, &id)?;
-                for n in written {
-                    let left: i64 = tx.query_row(
-                        "SELECT COALESCE(SUM(count), 0) FROM inplace_writers WHERE name = ?1",
-                        [&n],
-                        |r| r.get(0),
-                    )?;
-                    if left == 0 && !writers_gone.contains(&n) {
+                for n in end_session_tx(tx, &id)? {
+                    if !writers_gone.contains(&n) {
                         writers_gone.push(n);
                     }
                 }

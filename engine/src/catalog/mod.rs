@@ -1004,26 +1004,7 @@ impl Catalog {
     pub(crate) fn remove_session(&mut self, id: &str) -> Result<Vec<String>, CatalogError> {
         // Lost at power loss, the row is a dead session's, reaped by the next gc.
         self.set_sync(false)?;
-        self.immediate("remove session", |tx| {
-            let names: Vec<String> = tx
-                .prepare("SELECT name FROM inplace_writers WHERE session = ?1")?
-                .query_map([id], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            tx.execute("DELETE FROM inplace_writers WHERE session = ?1", [id])?;
-            tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
-            let mut orphaned = Vec::new();
-            for n in names {
-                let left: i64 = tx.query_row(
-                    "SELECT COALESCE(SUM(count), 0) FROM inplace_writers WHERE name = ?1",
-                    [&n],
-                    |r| r.get(0),
-                )?;
-                if left == 0 {
-                    orphaned.push(n);
-                }
-            }
-            Ok(orphaned)
-        })
+        self.immediate("remove session", |tx| holders::end_session_tx(tx, id))
     }
 
     /// Every registered session id with its pid.
