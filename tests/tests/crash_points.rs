@@ -971,8 +971,8 @@ fn every_failpoint_in_the_engine_is_exercised() {
     }
 }
 
-/// Whether every lock stripe of `root` can be taken exclusively now (a probe: taken and given up
-/// at once).
+/// The lock stripes of `root` that somebody holds now (each probed: taken exclusively and given
+/// up at once if free).
 fn stripes_taken(root: &Path) -> Vec<String> {
     let mut taken = Vec::new();
     for e in std::fs::read_dir(root.join(".dafstore/locks")).unwrap() {

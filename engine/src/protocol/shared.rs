@@ -308,16 +308,9 @@ fn take_inherited(
     };
     let root = dir.parent().unwrap_or(dir);
     let stripe = beneath::reserved(root, "locks")
-        .and_then(|d| {
-            d.open_file(
-                std::ffi::OsStr::new(&format!("{:02}.lock", array.stripe())),
-                false,
-            )
-        })
         .map_err(path_io)
-        .and_then(|f| f.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound)))
+        .and_then(|d| open_in(&d, &super::stripes::stripe_leaf(&array), false))
         .map_err(|e| ContainerError::io(dir.join("locks"), "open a lock stripe", e))?;
-    let stripe = stripe.0;
     stripe
         .lock_shared()
         .map_err(|e| ContainerError::io(dir.join("locks"), "lock a stripe", e))?;
@@ -337,6 +330,16 @@ fn take_inherited(
 }
 
 /// A [`PathError`] where only an `io::Error` fits (lock files): its message, or the OS error.
+/// The regular file `leaf` of `dir`, opened without following a link and without blocking
+/// ([N7], [N9]), with an `io::Error` (`NotFound` if it is missing).
+pub(super) fn open_in(dir: &Dir, leaf: &str, write: bool) -> io::Result<File> {
+    match dir.open_file(std::ffi::OsStr::new(leaf), write) {
+        Ok(Some((f, _))) => Ok(f),
+        Ok(None) => Err(io::Error::from(io::ErrorKind::NotFound)),
+        Err(e) => Err(path_io(e)),
+    }
+}
+
 pub(super) fn path_io(e: PathError) -> io::Error {
     match e {
         PathError::Io(crate::error::IoError { source, .. }) => source,
@@ -426,11 +429,7 @@ impl Shared {
     /// (a FIFO there is refused, not waited on) ([N7], [N9]).
     pub(crate) fn reserved_file(&self, sub: &str, file: &str) -> io::Result<File> {
         let dir = beneath::reserved(&self.root, sub).map_err(path_io)?;
-        match dir.open_file(std::ffi::OsStr::new(file), false) {
-            Ok(Some((f, _))) => Ok(f),
-            Ok(None) => Err(io::Error::from(io::ErrorKind::NotFound)),
-            Err(e) => Err(path_io(e)),
-        }
+        open_in(&dir, file, false)
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use super::shared::{path_io, Shared};
+use super::shared::{open_in, path_io, Shared};
 use crate::error::{io_at, WriteError};
 use crate::format::name::ArrayName;
 use crate::fs::sys;
@@ -82,8 +82,9 @@ impl Drop for StripeGuard {
 /// holders, the first locks it and the last unlocks it.
 pub(crate) struct OpenStripe {
     file: File,
-    fork_slot: Option<usize>,
+    fork_slot: usize,
     readers: Mutex<u64>,
+    _kept: KeptOpen,
 }
 
 impl OpenStripe {
@@ -111,8 +112,7 @@ impl OpenStripe {
 impl Drop for OpenStripe {
     fn drop(&mut self) {
         // Before the descriptor closes, so no fork meanwhile redirects a reused number.
-        sys::release_fork_slot(self.fork_slot);
-        drop(KeptOpen);
+        sys::release_fork_slot(Some(self.fork_slot));
     }
 }
 
@@ -124,6 +124,17 @@ const MAX_KEPT_OPEN: u64 = 128;
 
 /// One lock file counted in [`KEPT_OPEN`]; uncounted when dropped.
 struct KeptOpen;
+
+impl KeptOpen {
+    /// Counts one more, unless [`MAX_KEPT_OPEN`] are kept open already.
+    fn count() -> Option<KeptOpen> {
+        if KEPT_OPEN.fetch_add(1, Ordering::Relaxed) >= MAX_KEPT_OPEN {
+            KEPT_OPEN.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(KeptOpen)
+    }
+}
 
 impl Drop for KeptOpen {
     fn drop(&mut self) {
@@ -146,18 +157,14 @@ impl StripeFiles {
         if let Some(s) = map.get(&stripe) {
             return Some(s.clone());
         }
-        if KEPT_OPEN.fetch_add(1, Ordering::Relaxed) >= MAX_KEPT_OPEN {
-            KEPT_OPEN.fetch_sub(1, Ordering::Relaxed);
-            return None;
-        }
-        let kept = KeptOpen;
+        let kept = KeptOpen::count()?;
         let file = open().ok()?;
         let fork_slot = sys::forget_in_forked_child(&file)?;
-        std::mem::forget(kept); // now counted by the `OpenStripe`
         let s = Arc::new(OpenStripe {
             file,
-            fork_slot: Some(fork_slot),
+            fork_slot,
             readers: Mutex::new(0),
+            _kept: kept,
         });
         map.insert(stripe, s.clone());
         Some(s)
@@ -203,22 +210,16 @@ impl Shared {
         // Through the descriptor of `locks/` opened once while its path still names it; else (or
         // if that open fails) the walk from the root, which says why.
         if let Some(dir) = self.locks_dir() {
-            if let Ok(Some((f, _))) = dir.open_file(std::ffi::OsStr::new(&leaf), write) {
+            if let Ok(f) = open_in(dir, &leaf, write) {
                 return Ok(f);
             }
         }
         let dir = crate::fs::beneath::reserved(&self.root, "locks").map_err(path_io)?;
-        match dir.open_file(std::ffi::OsStr::new(&leaf), write) {
-            Ok(Some((f, _))) => Ok(f),
-            Ok(None) => Err(io::Error::from(io::ErrorKind::NotFound)),
-            Err(e) => Err(path_io(e)),
-        }
+        open_in(&dir, &leaf, write)
     }
 
     pub(crate) fn stripe_path(&self, name: &ArrayName) -> PathBuf {
-        self.dir
-            .join("locks")
-            .join(format!("{:02}.lock", name.stripe()))
+        self.dir.join("locks").join(stripe_leaf(name))
     }
 
     /// Takes `name`'s stripe shared, blocking: readers hold it while they tie a catalog row to
@@ -233,12 +234,7 @@ impl Shared {
     fn lock_stripe(&self, name: &ArrayName, exclusive: bool) -> io::Result<StripeGuard> {
         if !exclusive {
             if let Some(dir) = self.locks_dir() {
-                let leaf = stripe_leaf(name);
-                let open = || match dir.open_file(std::ffi::OsStr::new(&leaf), false) {
-                    Ok(Some((f, _))) => Ok(f),
-                    Ok(None) => Err(io::Error::from(io::ErrorKind::NotFound)),
-                    Err(e) => Err(path_io(e)),
-                };
+                let open = || open_in(dir, &stripe_leaf(name), false);
                 if let Some(s) = self.here().stripes.get(name.stripe(), open) {
                     s.acquire()?;
                     return Ok(StripeGuard {
@@ -337,7 +333,7 @@ impl Shared {
 }
 
 /// The file name of `name`'s stripe in `.dafstore/locks`.
-fn stripe_leaf(name: &ArrayName) -> String {
+pub(super) fn stripe_leaf(name: &ArrayName) -> String {
     format!("{:02}.lock", name.stripe())
 }
 
