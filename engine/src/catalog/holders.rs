@@ -2,7 +2,7 @@
 //! its removal is due, eviction marks, the start of a removal, lifecycles, reaping dead sessions
 //! and the listing of holders.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension};
 
 use super::sql::now_ms;
 use super::{Catalog, Lifecycle};
@@ -42,30 +42,6 @@ pub struct HolderRow {
     pub started_at_ms: Option<i64>,
     /// Arrays held, with the time each reference was taken (ms since the epoch).
     pub arrays: Vec<(String, i64)>,
-}
-
-/// Deletes every row of a session, ended or dead (SPEC [P5]: its references were in its session
-/// file and died with it); returns the names whose last in-place writer it was (their checksums
-/// need recomputing).
-pub(super) fn end_session_tx(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Vec<String>> {
-    let written: Vec<String> = tx
-        .prepare("SELECT name FROM inplace_writers WHERE session = ?1")?
-        .query_map([id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    tx.execute("DELETE FROM inplace_writers WHERE session = ?1", [id])?;
-    tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
-    let mut last = Vec::new();
-    for n in written {
-        let left: i64 = tx.query_row(
-            "SELECT COALESCE(SUM(count), 0) FROM inplace_writers WHERE name = ?1",
-            [&n],
-            |r| r.get(0),
-        )?;
-        if left == 0 {
-            last.push(n);
-        }
-    }
-    Ok(last)
 }
 
 /// The condition under which an entry nobody holds is removed ([W8] deferred, [P6] scratch).
@@ -199,7 +175,7 @@ impl Catalog {
                 if alive(&id) {
                     continue;
                 }
-                for n in end_session_tx(tx, &id)? {
+                for n in super::end_session_tx(tx, &id)? {
                     if !writers_gone.contains(&n) {
                         writers_gone.push(n);
                     }

@@ -1004,7 +1004,7 @@ impl Catalog {
     pub(crate) fn remove_session(&mut self, id: &str) -> Result<Vec<String>, CatalogError> {
         // Lost at power loss, the row is a dead session's, reaped by the next gc.
         self.set_sync(false)?;
-        self.immediate("remove session", |tx| holders::end_session_tx(tx, id))
+        self.immediate("remove session", |tx| end_session_tx(tx, id))
     }
 
     /// Every registered session id with its pid.
@@ -1128,4 +1128,28 @@ impl Catalog {
                 .collect()
         })
     }
+}
+
+/// Deletes every row of a session, ended or dead (SPEC [P5]: its references were in its session
+/// file and died with it); returns the names whose last in-place writer it was (their checksums
+/// need recomputing).
+fn end_session_tx(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Vec<String>> {
+    let written: Vec<String> = tx
+        .prepare("SELECT name FROM inplace_writers WHERE session = ?1")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    tx.execute("DELETE FROM inplace_writers WHERE session = ?1", [id])?;
+    tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
+    let mut last = Vec::new();
+    for n in written {
+        let left: i64 = tx.query_row(
+            "SELECT COALESCE(SUM(count), 0) FROM inplace_writers WHERE name = ?1",
+            [&n],
+            |r| r.get(0),
+        )?;
+        if left == 0 {
+            last.push(n);
+        }
+    }
+    Ok(last)
 }
