@@ -12,6 +12,7 @@
 //! suite_bench profile-cached DIR MILLIS cached re-open of `x` in a loop (for perf)
 //! suite_bench profile-container DIR COUNT   container open + drop in a loop (for strace)
 //! suite_bench profile-gc DIR MILLIS     a second handle's open (gc) in a loop (for perf)
+//! suite_bench ls-times DIR RUNS        info_all() and ls() of an existing container: medians
 //! suite_bench scan DIR RUNS             sum over the map (first touch, warm) vs over a Vec copy
 //! suite_bench sparse DIR ROWS COLS NNZ RUNS   write, open and row slices of a CSR `m`
 //! suite_bench pss-worker DIR            open `x`, read all of it, print, wait for stdin to close
@@ -295,6 +296,21 @@ fn profile_ls(dir: &str, millis: u64) -> serde_json::Value {
         cycles += 1;
     }
     json!({"cycles": cycles, "millis": millis})
+}
+
+/// `info_all()` and `ls()` of an existing container, RUNS times each, alternating: medians (ns).
+fn ls_times(dir: &str, runs: usize) -> serde_json::Value {
+    let c = Container::open(dir).expect("open container");
+    let (mut info_all, mut names) = (vec![], vec![]);
+    for _ in 0..runs {
+        let t = Instant::now();
+        black_box(c.info_all().expect("info_all"));
+        info_all.push(ns(t));
+        let t = Instant::now();
+        black_box(c.ls().expect("ls"));
+        names.push(ns(t));
+    }
+    json!({"arrays": c.ls().expect("ls").len(), "info_all_ns": median(info_all), "ls_ns": median(names)})
 }
 
 /// The same sum over the map (first touch after a fresh open in a fresh process, then warm) and
@@ -611,6 +627,7 @@ fn main() {
         "profile-cached" => profile_cached(arg(2), num(3)),
         "profile-container" => profile_container(arg(2), num(3)),
         "profile-gc" => profile_gc(arg(2), num(3)),
+        "ls-times" => ls_times(arg(2), num(3) as usize),
         "scan" => scan(arg(2), num(3) as usize),
         "sparse" => sparse(arg(2), num(3), num(4), num(5), num(6) as usize),
         "pss-worker" => {

@@ -173,23 +173,27 @@ pub(super) fn shape_json(shape: &[u64]) -> String {
 
 pub(super) struct RawRow {
     name: String,
-    kind: String,
-    layout: Option<String>,
-    dtype: String,
-    indices_dtype: Option<String>,
-    indptr_dtype: Option<String>,
-    shape: String,
-    nnz: Option<i64>,
-    state: String,
+    /// The metadata columns decoded as the row is read (no allocation for the spellings the
+    /// engine knows), or what is wrong with them.
+    meta: Result<PendingMeta, String>,
+    state: Result<ArrayState, String>,
     generation: i64,
     checksum_stale: i64,
     scratch: i64,
     ever_held: i64,
     staging: Option<String>,
-    tab: Option<String>,
     cached: i64,
     released_at: Option<i64>,
-    files: Vec<(String, i64, Option<i64>)>,
+    files: Vec<FileRecord>,
+    /// The first file size below zero, if any (a damaged catalog): the row is corrupt.
+    negative_size: Option<i64>,
+}
+
+/// An array's metadata as its row's columns give it; a table's also needs its files (the size
+/// of its Arrow file), known once the files are read.
+enum PendingMeta {
+    Ready(ArrayMeta),
+    Table(TableColumns),
 }
 
 /// The columns of an `arrays` row as [`raw_row`] reads them, in a catalog of schema `schema`
@@ -233,7 +237,7 @@ pub(super) fn get_raw(
             out = Some(raw_row(r)?);
         }
         if let (Some(row), Some(suffix)) = (out.as_mut(), r.get::<_, Option<String>>(17)?) {
-            row.files.push((suffix, r.get(18)?, r.get(19)?));
+            row.push_file(suffix, r.get(18)?, r.get(19)?);
         }
     }
     Ok(out)
@@ -252,14 +256,13 @@ pub(super) fn all_raw(tx: &Connection, schema: i64) -> rusqlite::Result<Vec<RawR
     // The files, joined to their rows by name without allocating the name of each file: rows
     // are sorted by name, so a file's row is found by binary search on the borrowed name. Files
     // stay in insertion (rowid) order within their row.
-    let mut files: Vec<Vec<(String, i64, Option<i64>)>> = vec![Vec::new(); rows.len()];
     // The binary search needs the rows in byte order, which `ORDER BY name` gives in a UTF-8
     // catalog with a sound index; otherwise (another encoding, a damaged index) a map is used.
-    let by_name: Option<std::collections::HashMap<&str, usize>> =
+    let by_name: Option<std::collections::HashMap<String, usize>> =
         (!rows.windows(2).all(|w| w[0].name < w[1].name)).then(|| {
             rows.iter()
                 .enumerate()
-                .map(|(i, r)| (r.name.as_str(), i))
+                .map(|(i, r)| (r.name.clone(), i))
                 .collect()
         });
     let mut stmt =
@@ -280,12 +283,9 @@ pub(super) fn all_raw(tx: &Connection, schema: i64) -> rusqlite::Result<Vec<RawR
                 .ok(),
         });
         if let Some(at) = at {
-            files[at].push((r.get(1)?, r.get(2)?, r.get(3)?));
+            rows[at].push_file(r.get(1)?, r.get(2)?, r.get(3)?);
             last = at;
         }
-    }
-    for (row, f) in rows.iter_mut().zip(files) {
-        row.files = f;
     }
     Ok(rows)
 }
@@ -293,102 +293,154 @@ pub(super) fn all_raw(tx: &Connection, schema: i64) -> rusqlite::Result<Vec<RawR
 pub(super) fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
     Ok(RawRow {
         name: r.get(0)?,
-        kind: r.get(1)?,
-        layout: r.get(2)?,
-        dtype: r.get(3)?,
-        indices_dtype: r.get(4)?,
-        indptr_dtype: r.get(5)?,
-        shape: r.get(6)?,
-        nnz: r.get(7)?,
-        state: r.get(8)?,
+        meta: pending_meta(r)?,
+        state: match r.get_ref(8)?.as_str()? {
+            "publishing" => Ok(ArrayState::Publishing),
+            "live" => Ok(ArrayState::Live),
+            "deleting" => Ok(ArrayState::Deleting),
+            "removing" => Ok(ArrayState::Removing),
+            s => Err(format!("unknown state {s:?}")),
+        },
         generation: r.get(9)?,
         checksum_stale: r.get(10)?,
         staging: r.get(11)?,
         scratch: r.get(12)?,
         ever_held: r.get(13)?,
-        tab: r.get(14)?,
         cached: r.get(15)?,
         released_at: r.get(16)?,
         files: Vec::new(),
+        negative_size: None,
     })
 }
 
+/// The metadata columns (1-7 and 14) of row `r`, read without copying them: `Err` says what is
+/// wrong with them (the row is corrupt), in the order the checks have always run.
+fn pending_meta(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<PendingMeta, String>> {
+    let text = |i: usize| -> rusqlite::Result<Option<&str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
+    let dtype = |s: &str| DType::from_name(s).ok_or_else(|| format!("unknown dtype {s:?}"));
+    let shape_text = r.get_ref(6)?.as_str()?;
+    let shape = match parse_shape(shape_text) {
+        Ok(shape) => shape,
+        Err(e) => return Ok(Err(format!("shape {shape_text:?}: {e}"))),
+    };
+    let kind = r.get_ref(1)?.as_str()?;
+    Ok(match kind {
+        "dense" => dtype(r.get_ref(3)?.as_str()?).and_then(|dtype| {
+            DenseMeta::new(dtype, shape)
+                .map(|d| PendingMeta::Ready(ArrayMeta::Dense(d)))
+                .map_err(|e| e.to_string())
+        }),
+        "sparse" => sparse_meta(r, shape)?,
+        "table" => {
+            let tab = text(14)?;
+            serde_json::from_str::<TableColumns>(tab.unwrap_or(""))
+                .map(PendingMeta::Table)
+                .map_err(|e| format!("table columns {:?}: {e}", tab.map(str::to_string)))
+        }
+        k => Err(format!("unknown kind {k:?}")),
+    })
+}
+
+/// A sparse row's metadata from its columns (shape already read), checked in the order the
+/// checks have always run.
+fn sparse_meta(
+    r: &rusqlite::Row<'_>,
+    shape: Vec<u64>,
+) -> rusqlite::Result<Result<PendingMeta, String>> {
+    let dtype = |s: &str| DType::from_name(s).ok_or_else(|| format!("unknown dtype {s:?}"));
+    let Ok(shape) = <[u64; 2]>::try_from(shape.as_slice()) else {
+        return Ok(Err("sparse shape must have 2 dimensions".into()));
+    };
+    let Some(layout) = r.get_ref(2)?.as_str_or_null()?.and_then(Layout::from_name) else {
+        return Ok(Err("bad layout".into()));
+    };
+    let nnz: Option<i64> = r.get(7)?;
+    let Some(nnz) = nnz.and_then(|n| u64::try_from(n).ok()) else {
+        return Ok(Err("bad nnz".into()));
+    };
+    let data = r.get_ref(3)?.as_str()?;
+    let indices = r.get_ref(4)?.as_str_or_null()?.unwrap_or("");
+    let indptr = r.get_ref(5)?.as_str_or_null()?.unwrap_or("");
+    Ok((|| {
+        SparseMeta::new(
+            dtype(data)?,
+            dtype(indices)?,
+            dtype(indptr)?,
+            shape,
+            nnz,
+            layout,
+        )
+        .map(|s| PendingMeta::Ready(ArrayMeta::Sparse(s)))
+        .map_err(|e| e.to_string())
+    })())
+}
+
+/// A `shape` column (a JSON array of non-negative integers). The usual `[3,4]` is read directly;
+/// anything else (spaces, leading zeros, numbers past 2^64) goes through the JSON parser, which
+/// accepts or refuses it as it always has.
+fn parse_shape(text: &str) -> Result<Vec<u64>, serde_json::Error> {
+    fn direct(text: &str) -> Option<Vec<u64>> {
+        let inner = text.strip_prefix('[')?.strip_suffix(']')?;
+        if inner.is_empty() {
+            return Some(Vec::new());
+        }
+        inner
+            .split(',')
+            .map(|d| {
+                let leading_zero = d.len() > 1 && d.starts_with('0');
+                (!leading_zero && !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| d.parse::<u64>().ok())
+                    .flatten()
+            })
+            .collect()
+    }
+    match direct(text) {
+        Some(shape) => Ok(shape),
+        None => serde_json::from_str(text),
+    }
+}
+
 impl RawRow {
+    fn push_file(&mut self, suffix: String, size: i64, crc32c: Option<i64>) {
+        match u64::try_from(size) {
+            Ok(size) => self.files.push(FileRecord {
+                suffix,
+                size,
+                crc32c: crc32c.and_then(|c| u32::try_from(c).ok()),
+            }),
+            Err(_) => {
+                self.negative_size.get_or_insert(size);
+            }
+        }
+    }
+
     pub(super) fn into_record(self, path: &Path) -> Result<ArrayInfo, CatalogError> {
         let corrupt = |detail: String| CatalogError::CorruptRow {
             path: path.to_path_buf(),
             name: self.name.clone(),
             detail,
         };
-        let dtype =
-            |s: &str| DType::from_name(s).ok_or_else(|| corrupt(format!("unknown dtype {s:?}")));
-        let shape: Vec<u64> = serde_json::from_str(&self.shape)
-            .map_err(|e| corrupt(format!("shape {:?}: {e}", self.shape)))?;
-        let meta = match self.kind.as_str() {
-            "dense" => ArrayMeta::Dense(
-                DenseMeta::new(dtype(&self.dtype)?, shape).map_err(|e| corrupt(e.to_string()))?,
-            ),
-            "sparse" => {
-                let shape: [u64; 2] = shape
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| corrupt("sparse shape must have 2 dimensions".into()))?;
-                let layout = self
-                    .layout
-                    .as_deref()
-                    .and_then(Layout::from_name)
-                    .ok_or_else(|| corrupt("bad layout".into()))?;
-                let nnz = self
-                    .nnz
-                    .and_then(|n| u64::try_from(n).ok())
-                    .ok_or_else(|| corrupt("bad nnz".into()))?;
-                ArrayMeta::Sparse(
-                    SparseMeta::new(
-                        dtype(&self.dtype)?,
-                        dtype(self.indices_dtype.as_deref().unwrap_or(""))?,
-                        dtype(self.indptr_dtype.as_deref().unwrap_or(""))?,
-                        shape,
-                        nnz,
-                        layout,
-                    )
-                    .map_err(|e| corrupt(e.to_string()))?,
-                )
-            }
-            "table" => {
-                let t: TableColumns = serde_json::from_str(self.tab.as_deref().unwrap_or(""))
-                    .map_err(|e| corrupt(format!("table columns {:?}: {e}", self.tab)))?;
+        let meta = match self.meta {
+            Err(detail) => return Err(corrupt(detail)),
+            Ok(PendingMeta::Ready(meta)) => meta,
+            Ok(PendingMeta::Table(t)) => {
                 let bytes = self
                     .files
                     .iter()
-                    .find(|f| f.0 == "arrow")
-                    .and_then(|f| u64::try_from(f.1).ok())
+                    .find(|f| f.suffix == "arrow")
+                    .map(|f| f.size)
                     .ok_or_else(|| corrupt("a table without its arrow file".into()))?;
                 ArrayMeta::Table(
                     TableMeta::new(t.rows, t.columns, t.types, bytes)
                         .map_err(|e| corrupt(e.to_string()))?,
                 )
             }
-            k => return Err(corrupt(format!("unknown kind {k:?}"))),
         };
-        let state = match self.state.as_str() {
-            "publishing" => ArrayState::Publishing,
-            "live" => ArrayState::Live,
-            "deleting" => ArrayState::Deleting,
-            "removing" => ArrayState::Removing,
-            s => return Err(corrupt(format!("unknown state {s:?}"))),
-        };
-        let files = self
-            .files
-            .into_iter()
-            .map(|(suffix, size, crc)| {
-                Ok(FileRecord {
-                    suffix,
-                    size: u64::try_from(size)
-                        .map_err(|_| corrupt(format!("negative size {size}")))?,
-                    crc32c: crc.and_then(|c| u32::try_from(c).ok()),
-                })
-            })
-            .collect::<Result<Vec<_>, CatalogError>>()?;
+        let state = self.state.map_err(&corrupt)?;
+        if let Some(size) = self.negative_size {
+            return Err(corrupt(format!("negative size {size}")));
+        }
+        let files = self.files;
         if let Some(s) = self.staging.as_deref().filter(|s| !s.is_empty()) {
             // [W3]/9.1: `<session>/<n>`, so recovery never touches a path outside staging/.
             let ok = s.split_once('/').is_some_and(|(id, n)| {
@@ -424,5 +476,49 @@ impl RawRow {
             holders: 0,
             local_refs: 0,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_shape;
+
+    #[test]
+    fn a_shape_is_read_exactly_as_the_json_parser_reads_it() {
+        for text in [
+            "[]",
+            "[0]",
+            "[3]",
+            "[3,4]",
+            "[1,2,3,4,5]",
+            "[00]",
+            "[01]",
+            "[1, 2]",
+            " [1]",
+            "[1] ",
+            "[18446744073709551615]",
+            "[18446744073709551616]",
+            "[-1]",
+            "[1,]",
+            "[,1]",
+            "[1,,2]",
+            "[1.0]",
+            "[1e3]",
+            "",
+            "[",
+            "]",
+            "[ ]",
+            "[+1]",
+            "[1]x",
+            "[\"1\"]",
+            "[null]",
+            "{}",
+        ] {
+            assert_eq!(
+                parse_shape(text).ok(),
+                serde_json::from_str::<Vec<u64>>(text).ok(),
+                "{text:?}"
+            );
+        }
     }
 }
