@@ -12,6 +12,7 @@
 //! suite_bench profile-cached DIR MILLIS cached re-open of `x` in a loop (for perf)
 //! suite_bench profile-container DIR COUNT   container open + drop in a loop (for strace)
 //! suite_bench profile-gc DIR MILLIS     a second handle's open (gc) in a loop (for perf)
+//! suite_bench write-bytes DIR BYTES RUNS  write_dense_bytes vs File write_all + sync_data
 //! suite_bench ls-times DIR RUNS        info_all() and ls() of an existing container: medians
 //! suite_bench scan DIR RUNS             sum over the map (first touch, warm) vs over a Vec copy
 //! suite_bench sparse DIR ROWS COLS NNZ RUNS   write, open and row slices of a CSR `m`
@@ -296,6 +297,49 @@ fn profile_ls(dir: &str, millis: u64) -> serde_json::Value {
         cycles += 1;
     }
     json!({"cycles": cycles, "millis": millis})
+}
+
+/// `write_dense_bytes` of BYTES bytes under a new name against `File::create` + `write_all` +
+/// `sync_data` of the same bytes, alternating, RUNS each; each output is removed after it is
+/// timed (not timed). Medians (ns) and the median of per-round ratios.
+fn write_bytes(dir: &str, bytes: usize, runs: usize) -> serde_json::Value {
+    let c = container(dir);
+    let data: Vec<u8> = (0..bytes).map(|i| (i * 31 % 251) as u8).collect();
+    let raw = Path::new(dir).join("raw.bin");
+    let (mut ours, mut plain, mut ratio) = (vec![], vec![], vec![]);
+    for run in 0..runs {
+        let name = format!("wb{run}");
+        let one = |first: bool| {
+            let t = Instant::now();
+            if first {
+                c.write_dense_bytes(&name, dafstore::DType::UInt8, &[bytes as u64], &data)
+                    .expect("write");
+            } else {
+                let mut f = File::create(&raw).expect("create");
+                f.write_all(&data).expect("write");
+                f.sync_data().expect("sync");
+            }
+            let took = ns(t);
+            if first {
+                c.remove(&name).expect("remove");
+            } else {
+                std::fs::remove_file(&raw).expect("remove");
+            }
+            took
+        };
+        let (a, b) = if run % 2 == 0 {
+            let a = one(true);
+            (a, one(false))
+        } else {
+            let b = one(false);
+            (one(true), b)
+        };
+        ours.push(a);
+        plain.push(b);
+        ratio.push(a * 1000 / b.max(1));
+    }
+    json!({"bytes": bytes, "ours_ns": median(ours), "plain_ns": median(plain),
+           "ratio": median(ratio) as f64 / 1000.0})
 }
 
 /// `info_all()` and `ls()` of an existing container, RUNS times each, alternating: medians (ns).
@@ -627,6 +671,7 @@ fn main() {
         "profile-cached" => profile_cached(arg(2), num(3)),
         "profile-container" => profile_container(arg(2), num(3)),
         "profile-gc" => profile_gc(arg(2), num(3)),
+        "write-bytes" => write_bytes(arg(2), num(3) as usize, num(4) as usize),
         "ls-times" => ls_times(arg(2), num(3) as usize),
         "scan" => scan(arg(2), num(3) as usize),
         "sparse" => sparse(arg(2), num(3), num(4), num(5), num(6) as usize),
