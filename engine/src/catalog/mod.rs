@@ -928,6 +928,10 @@ impl Catalog {
         session: &str,
         name: &str,
     ) -> Result<bool, CatalogError> {
+        // Synced like a publish: the stale mark must survive power loss with the writes it
+        // covers. (It ran with whatever the last write set; a gc at open with nothing to reap no
+        // longer sets FULL.)
+        self.set_sync(true)?;
         self.immediate("register in-place writer", |tx| {
             tx.execute(
                 "INSERT INTO inplace_writers(session, name, count) VALUES (?1, ?2, 1)
@@ -953,6 +957,7 @@ impl Catalog {
         session: &str,
         name: &str,
     ) -> Result<u64, CatalogError> {
+        self.set_sync(true)?; // as its registration
         self.immediate("unregister in-place writer", |tx| {
             tx.execute(
                 "UPDATE inplace_writers SET count = count - 1 WHERE session = ?1 AND name = ?2",
@@ -975,6 +980,7 @@ impl Catalog {
         name: &str,
         crcs: &[(String, u32)],
     ) -> Result<bool, CatalogError> {
+        self.set_sync(true)?; // as a publish's checksums
         self.immediate("record checksums", |tx| {
             let writers: i64 = tx.query_row(
                 "SELECT COALESCE(SUM(count), 0) FROM inplace_writers WHERE name = ?1",
