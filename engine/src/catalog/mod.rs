@@ -789,7 +789,7 @@ impl Catalog {
     /// Whether an unfinished publish (`publishing` row) has its staged files under `prefix`
     /// (`<session>/`): one query instead of reading every row.
     pub(crate) fn staging_in_use(&mut self, prefix: &str) -> Result<bool, CatalogError> {
-        self.read("look up unfinished publishes", |tx| {
+        self.read_one("look up unfinished publishes", |tx| {
             tx.prepare_cached(
                 "SELECT EXISTS(SELECT 1 FROM arrays WHERE state <> 'live'
                    AND state = 'publishing' AND substr(staging, 1, length(?1)) = ?1)",

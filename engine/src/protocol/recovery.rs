@@ -175,15 +175,29 @@ impl Shared {
         // Everything here is reached through descriptors without following a link: a link in
         // place of `staging/`, `sessions/` or a session's directory is never followed (fsck
         // reports it) ([N7]).
-        let sessions = beneath::reserved(&shared.root, "sessions").ok();
-        let staging = beneath::reserved(&shared.root, "staging").ok();
+        let reserved = beneath::reserved(&shared.root, "").ok();
+        let sub = |name| {
+            reserved
+                .as_ref()
+                .and_then(|d| beneath::reserved_in(d, name).ok())
+        };
+        let (sessions, staging) = (sub("sessions"), sub("staging"));
+        // Listed once: the temporary files below are among these names too.
+        let session_files = sessions
+            .as_ref()
+            .map(|d| d.names().unwrap_or_default())
+            .unwrap_or_default();
+        let staged = staging
+            .as_ref()
+            .map(|d| d.names().unwrap_or_default())
+            .unwrap_or_default();
+        let ours = self.here().session.as_ref().map(|s| s.id.clone());
         let mut ids: Vec<String> = Vec::new();
-        for d in sessions.iter().chain(staging.iter()) {
-            for n in d.names().unwrap_or_default() {
-                let n = n.to_string_lossy().trim_end_matches(".lock").to_string();
-                if is_session_id(&n) && !ids.contains(&n) {
-                    ids.push(n);
-                }
+        for n in session_files.iter().chain(staged.iter()) {
+            let n = n.to_string_lossy().trim_end_matches(".lock").to_string();
+            // This process's own session is alive: its lock is held here.
+            if is_session_id(&n) && !ids.contains(&n) && ours.as_ref() != Some(&n) {
+                ids.push(n);
             }
         }
         let mut removed = 0;
@@ -217,7 +231,7 @@ impl Shared {
         }
         // Temporary session files of processes that died while starting.
         if let Some(d) = &sessions {
-            for n in d.names().unwrap_or_default() {
+            for n in session_files {
                 if n.to_string_lossy().starts_with(".tmp-") {
                     if let Ok(Some((f, _))) = d.open_file(&n, false) {
                         if f.try_lock().is_ok() {
