@@ -56,7 +56,7 @@ pub(super) fn try_start_session(
     catalog: &mut Catalog,
     pid: u32,
 ) -> Result<Session, ContainerError> {
-    let id = random_id().map_err(io_at("/dev/urandom", "read", ContainerError::io))?;
+    let id = random_id().map_err(io_at(dir, "make a session id", ContainerError::io))?;
     let root = dir.parent().unwrap_or(dir);
     let tmp = dir.join("sessions").join(format!(".tmp-{id}"));
     let path = dir.join("sessions").join(format!("{id}.lock"));
