@@ -222,8 +222,11 @@ impl Container {
         let c = Container {
             shared: Shared::open(root, dir, readonly)?,
         };
-        if run_gc {
-            c.gc()?; // every open reaps dead holders ([P5])
+        if run_gc && !readonly {
+            // Every open reaps dead holders ([P5]); the report is not wanted, so not the
+            // listing of the removals still deferred at its end.
+            c.shared.gc_with(false)?;
+            c.shared.remove_idle_load_locks()?;
         }
         Ok(c)
     }

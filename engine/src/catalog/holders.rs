@@ -20,6 +20,20 @@ pub(crate) struct Reaped {
     pub(crate) writers_gone: Vec<String>,
 }
 
+/// What a gc reads first, in one statement of one snapshot ([`Catalog::gc_rows`]).
+#[derive(Debug, Default)]
+pub(crate) struct GcRows {
+    /// Interrupted publishes and removes, as [`Catalog::unfinished`] lists them.
+    pub(crate) unfinished: Vec<String>,
+    /// Every session with a row (registered, or with in-place writer rows): what
+    /// [`Catalog::reap_dead`] would look at.
+    pub(crate) sessions: Vec<String>,
+    /// Entries whose removal may be due, as [`Reaped::due`] lists them.
+    pub(crate) due: Vec<String>,
+    /// Sessions that have reservations, as [`Catalog::reserving_sessions`] lists them.
+    pub(crate) reserving: Vec<String>,
+}
+
 /// Result of starting a remove.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RemoveStart {
@@ -200,6 +214,53 @@ impl Catalog {
                 writers_gone,
             })
         })
+    }
+
+    /// The rows a gc starts from ([`GcRows`]), in one statement (one snapshot, no `BEGIN` and
+    /// `COMMIT`): the rows that are not `live` through the partial index `arrays_not_live`
+    /// (`deleting` ones are due, the others unfinished), the held scratch rows through
+    /// `arrays_held_scratch`, the sessions of [`Catalog::reap_dead`] and those of
+    /// [`Catalog::reserving_sessions`].
+    pub(crate) fn gc_rows(&mut self) -> Result<GcRows, CatalogError> {
+        // Schema 3 added `reservations`; a read-write open migrates older catalogs first.
+        let reservations = if self.schema >= 3 {
+            "UNION ALL SELECT 3, session FROM reservations"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT CASE WHEN state = 'deleting' THEN 2 ELSE 0 END, name FROM arrays
+               WHERE state <> 'live'
+             UNION ALL SELECT 2, name FROM arrays WHERE scratch = 1 AND ever_held = 1 AND state = 'live'
+             UNION ALL SELECT 1, id FROM sessions
+             UNION ALL SELECT 1, session FROM inplace_writers
+             {reservations}"
+        );
+        let rows: Vec<(i64, String)> = self.read_one("list what gc may have to do", |conn| {
+            conn.prepare_cached(&sql)?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })?;
+        let mut out = GcRows::default();
+        for (part, name) in rows {
+            let list = match part {
+                0 => &mut out.unfinished,
+                1 => &mut out.sessions,
+                2 => &mut out.due,
+                _ => &mut out.reserving,
+            };
+            list.push(name);
+        }
+        for list in [
+            &mut out.unfinished,
+            &mut out.sessions,
+            &mut out.due,
+            &mut out.reserving,
+        ] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        Ok(out)
     }
 
     /// Every registered session (its id, pid and start); what each holds is in its session

@@ -200,12 +200,16 @@ impl Catalog {
         .map_err(err("open"))?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(err("set busy timeout"))?;
+        // The version read here is the version, unless the catalog is created or migrated
+        // below: read once (each statement is parsed again on every fresh connection).
+        let mut opened = None;
         if access != Access::Create {
             // Before anything writes: a database that is not a dafstore catalog stays untouched.
             let version: i64 =
                 busy_retry(|| conn.query_row("PRAGMA user_version", [], |r| r.get(0)))
                     .map_err(err("read schema version"))?;
             check_schema_version(path, version)?;
+            opened = Some(version);
         }
         if matches!(access, Access::Create | Access::ReadWrite) {
             if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
@@ -214,13 +218,16 @@ impl Catalog {
                     source: std::io::Error::from_raw_os_error(libc::EACCES),
                 });
             }
-            busy_retry(|| conn.pragma_update(None, "journal_mode", "WAL"))
-                .map_err(err("enable WAL"))?;
-            busy_retry(|| conn.pragma_update(None, "synchronous", "FULL"))
-                .map_err(err("set synchronous"))?;
+            busy_retry(|| {
+                conn.execute_batch(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON",
+                )
+            })
+            .map_err(err("enable WAL, synchronous and foreign keys"))?;
+        } else {
+            conn.pragma_update(None, "foreign_keys", "ON")
+                .map_err(err("enable foreign keys"))?;
         }
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(err("enable foreign keys"))?;
         // Stable plans: without it, a statement whose plan could depend on a bound value (a
         // partial index, STAT4) is prepared again at every new binding; the open path's row
         // lookup paid a full re-prepare per call. Every partial index's condition is a literal in
@@ -253,9 +260,15 @@ impl Catalog {
                 Ok(())
             })?;
         }
-        let conn = cat.conn()?;
-        let found: i64 = busy_retry(|| conn.query_row("PRAGMA user_version", [], |r| r.get(0)))
-            .map_err(err("read schema version"))?;
+        let found = match opened {
+            // Another process may have migrated an older catalog meanwhile: read it again.
+            Some(version) if version >= SCHEMA_VERSION => version,
+            _ => {
+                let conn = cat.conn()?;
+                busy_retry(|| conn.query_row("PRAGMA user_version", [], |r| r.get(0)))
+                    .map_err(err("read schema version"))?
+            }
+        };
         cat.schema = found;
         if found < SCHEMA_VERSION && matches!(access, Access::Create | Access::ReadWrite) {
             cat.migrate()?;
@@ -284,14 +297,17 @@ impl Catalog {
             CREATE INDEX IF NOT EXISTS arrays_not_live ON arrays(state) WHERE state <> 'live';
             CREATE INDEX IF NOT EXISTS arrays_held_scratch ON arrays(name)
               WHERE scratch = 1 AND ever_held = 1;";
-        let present: i64 = self.read("look up the catalog's indexes", |tx| {
-            tx.prepare_cached(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'
-                   AND name IN ('arrays_not_live', 'arrays_held_scratch')",
-            )?
-            .query_row([], |r| r.get(0))
+        // From the schema SQLite has already loaded (a pragma reads no table): about a third of
+        // a query of `sqlite_master`, which every open paid.
+        let names: Vec<String> = self.read_one("look up the catalog's indexes", |tx| {
+            tx.prepare_cached("PRAGMA index_list(arrays)")?
+                .query_map([], |r| r.get(1))?
+                .collect()
         })?;
-        if present < 2 {
+        let present = ["arrays_not_live", "arrays_held_scratch"]
+            .iter()
+            .all(|want| names.iter().any(|n| n == want));
+        if !present {
             self.immediate_growing("create the catalog's indexes", |tx| {
                 tx.execute_batch(INDEXES)
             })?;
@@ -776,7 +792,7 @@ impl Catalog {
     /// Whether an unfinished publish (`publishing` row) has its staged files under `prefix`
     /// (`<session>/`): one query instead of reading every row.
     pub(crate) fn staging_in_use(&mut self, prefix: &str) -> Result<bool, CatalogError> {
-        self.read("look up unfinished publishes", |tx| {
+        self.read_one("look up unfinished publishes", |tx| {
             tx.prepare_cached(
                 "SELECT EXISTS(SELECT 1 FROM arrays WHERE state <> 'live'
                    AND state = 'publishing' AND substr(staging, 1, length(?1)) = ?1)",
@@ -915,6 +931,10 @@ impl Catalog {
         session: &str,
         name: &str,
     ) -> Result<bool, CatalogError> {
+        // Synced like a publish: the stale mark must survive power loss with the writes it
+        // covers. (It ran with whatever the last write set; a gc at open with nothing to reap no
+        // longer sets FULL.)
+        self.set_sync(true)?;
         self.immediate("register in-place writer", |tx| {
             tx.execute(
                 "INSERT INTO inplace_writers(session, name, count) VALUES (?1, ?2, 1)
@@ -940,6 +960,7 @@ impl Catalog {
         session: &str,
         name: &str,
     ) -> Result<u64, CatalogError> {
+        self.set_sync(true)?; // as its registration
         self.immediate("unregister in-place writer", |tx| {
             tx.execute(
                 "UPDATE inplace_writers SET count = count - 1 WHERE session = ?1 AND name = ?2",
@@ -962,6 +983,7 @@ impl Catalog {
         name: &str,
         crcs: &[(String, u32)],
     ) -> Result<bool, CatalogError> {
+        self.set_sync(true)?; // as a publish's checksums
         self.immediate("record checksums", |tx| {
             let writers: i64 = tx.query_row(
                 "SELECT COALESCE(SUM(count), 0) FROM inplace_writers WHERE name = ?1",

@@ -248,5 +248,37 @@ mod migration_tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
+        // The rebuilt `arrays` has gc's partial indexes again.
+        assert_eq!(indexes(&mut cat), 2);
+    }
+
+    fn indexes(cat: &mut Catalog) -> i64 {
+        cat.conn()
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'
+                   AND name IN ('arrays_not_live', 'arrays_held_scratch')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn a_read_write_open_makes_a_missing_partial_index_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.sqlite");
+        let mut cat = Catalog::open(&path, Access::Create).unwrap();
+        assert_eq!(indexes(&mut cat), 2);
+        cat.conn()
+            .unwrap()
+            .execute_batch("DROP INDEX arrays_held_scratch")
+            .unwrap();
+        drop(cat);
+        let mut ro = Catalog::open(&path, Access::ReadOnly).unwrap();
+        assert_eq!(indexes(&mut ro), 1, "a read-only open changes nothing");
+        drop(ro);
+        let mut cat = Catalog::open(&path, Access::ReadWrite).unwrap();
+        assert_eq!(indexes(&mut cat), 2);
     }
 }

@@ -334,15 +334,23 @@ pub(crate) fn reserved(root: &Path, sub: &str) -> Result<Dir, PathError> {
         }
         Err(e) => return Err(e),
     };
-    let mut dir = top
+    let dir = top
         .sub_checked(OsStr::new(crate::format::RESERVED_DIR), true)?
         .ok_or_else(|| gone(reserved.clone()))?;
-    if !sub.is_empty() {
-        dir = dir
-            .sub_checked(OsStr::new(sub), true)?
-            .ok_or_else(|| gone(reserved.join(sub)))?;
+    if sub.is_empty() {
+        return Ok(dir);
     }
-    Ok(dir)
+    reserved_in(&dir, sub)
+}
+
+/// `.dafstore/<sub>` opened through `.dafstore` itself (`reserved(root, "")`), as [`reserved`]
+/// opens it: without following a link, never created.
+pub(crate) fn reserved_in(reserved: &Dir, sub: &str) -> Result<Dir, PathError> {
+    reserved
+        .sub_checked(OsStr::new(sub), true)?
+        .ok_or_else(|| PathError::ContainerRemoved {
+            path: reserved.path().join(sub),
+        })
 }
 
 /// Refuses a catalog file (`catalog.sqlite`, `-wal`, `-shm`) that is a link or not a regular file

@@ -1,7 +1,7 @@
 //! The container's file system: is it local (SPEC [C6]), durable directory syncs, random ids.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
 use crate::error::{io_at, ContainerError};
@@ -42,9 +42,11 @@ pub(crate) fn check_local_fs(path: &Path) -> Result<(), ContainerError> {
     }
 }
 
+/// 32 random lowercase hex digits (a session id, [P1]; a temporary name).
 pub(crate) fn random_id() -> io::Result<String> {
     let mut bytes = [0u8; 16];
-    File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    // The system call, not `/dev/urandom`: no open, read and close at every session start.
+    sys::random_bytes(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

@@ -1,6 +1,6 @@
 //! Every `unsafe` block of dafstore lives here: making maps, viewing them as slices, an Arrow
 //! buffer over a map, a `pthread_atfork` handler, and a few libc calls (`posix_fallocate`,
-//! `statfs`, `access`, and the fd-relative `openat`, `mkdirat`, `unlinkat`, `renameat` that let
+//! `statfs`, `access`, `getrandom`, and the fd-relative `openat`, `mkdirat`, `unlinkat`, `renameat` that let
 //! [`crate::fs::beneath`] resolve paths under a container without following links). Each block has a
 //! `// SAFETY:` comment naming the check that
 //! makes it sound. The rest of the crate is safe code built on these few functions.
@@ -339,6 +339,28 @@ pub(crate) fn arrow_buffer_over_map<O: Send + Sync + 'static>(
     // (`open_dense_mut`, in this or another process): the documented shared-memory contract of
     // `DenseArray`, which the Arrow view inherits; the memory itself stays valid.
     Some(unsafe { arrow_buffer::Buffer::from_custom_allocation(ptr, len, owner) })
+}
+
+/// Fills `buf` from the kernel's random source (`getrandom(2)`: no file to open, blocks only
+/// until the pool is first initialised at boot).
+pub(crate) fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: the pointer and length describe `rest`, writable and alive for the call;
+        // getrandom writes at most that many bytes into it.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        match usize::try_from(n) {
+            Ok(n) => filled += n,
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether this process may write `path` (`access(2)` with `W_OK`): the OS error says why not

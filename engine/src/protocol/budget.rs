@@ -124,9 +124,16 @@ impl Shared {
 
     /// Drops the reservations (SPEC 9.7) of dead sessions whose staged files are gone (after
     /// [`Shared::remove_dead_staging`]); an unfinished publish's stays until recovery's `live`
-    /// flip.
-    pub(crate) fn drop_dead_reservations(&self) -> Result<(), crate::error::ContainerError> {
-        let sessions = self.catalog().reserving_sessions()?;
+    /// flip. `reserving`: the sessions that have reservations, if the caller read them (else they
+    /// are read here).
+    pub(crate) fn drop_dead_reservations(
+        &self,
+        reserving: Option<Vec<String>>,
+    ) -> Result<(), crate::error::ContainerError> {
+        let sessions = match reserving {
+            Some(s) => s,
+            None => self.catalog().reserving_sessions()?,
+        };
         for s in sessions {
             if self.session_alive(&s) || matches!(self.staging_of(&s), Ok(Some(_))) {
                 continue;

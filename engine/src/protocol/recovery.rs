@@ -17,12 +17,17 @@ impl Shared {
     /// I/O error) is left unfinished and reported; opening that array retries and returns the
     /// error, the rest of the container stays usable.
     pub(crate) fn recover_unfinished(&self) -> Result<RecoveryReport, ContainerError> {
-        let mut done = 0;
-        let mut failed = Vec::new();
         if self.readonly {
             return Ok(RecoveryReport::default());
         }
         let names = self.catalog().unfinished()?;
+        Ok(self.recover_names(names))
+    }
+
+    /// [`Shared::recover_unfinished`] of the unfinished rows `names` (listed by the caller).
+    fn recover_names(&self, names: Vec<String>) -> RecoveryReport {
+        let mut done = 0;
+        let mut failed = Vec::new();
         for n in names {
             let Ok(name) = ArrayName::new(&n) else {
                 continue;
@@ -60,10 +65,10 @@ impl Shared {
                 Err(error) => failed.push(RecoveryFailure { name: n, error }),
             }
         }
-        Ok(RecoveryReport {
+        RecoveryReport {
             recovered: done,
             failed,
-        })
+        }
     }
 
     /// Garbage collection (SPEC [P5], [W5]): rolls forward interrupted publishes and removes,
@@ -71,11 +76,25 @@ impl Shared {
     /// the deletions they were blocking, recomputes checksums nobody is writing any more, and
     /// removes dead sessions' staging files. Runs at every read-write open.
     pub(crate) fn gc(&self) -> Result<GcReport, ContainerError> {
+        self.gc_with(true)
+    }
+
+    /// [`Shared::gc`]; `deferred`: whether the report lists the removals still deferred at its
+    /// end (one more catalog read; an open discards the report).
+    pub(crate) fn gc_with(&self, deferred: bool) -> Result<GcReport, ContainerError> {
         let mut report = GcReport::default();
         if self.readonly {
             return Ok(report);
         }
-        let recovery = self.recover_unfinished()?;
+        // What there may be to do, read in one statement: most opens find nothing unfinished and
+        // no dead session, and then need no other read and no write transaction.
+        let rows = self.catalog().gc_rows()?;
+        let alive = |s: &str| self.session_alive(s);
+        // Nothing to roll forward and every session with a row alive (each checked now, after
+        // the read, as the reaping transaction checks them): there is nothing to reap, and the
+        // entries whose removal may be due are the ones that transaction would list.
+        let quiet = rows.unfinished.is_empty() && rows.sessions.iter().all(|s| alive(s));
+        let recovery = self.recover_names(rows.unfinished);
         report.recovered = recovery.recovered;
         report.failed = recovery
             .failed
@@ -85,12 +104,19 @@ impl Shared {
                 error: f.error.to_string(),
             })
             .collect();
-        let alive = |s: &str| self.session_alive(s);
         let crate::catalog::Reaped {
             sessions,
             due,
             writers_gone,
-        } = self.catalog().reap_dead(&alive)?;
+        } = if quiet {
+            crate::catalog::Reaped {
+                sessions: Vec::new(),
+                due: rows.due,
+                writers_gone: Vec::new(),
+            }
+        } else {
+            self.catalog().reap_dead(&alive)?
+        };
         report.reaped_sessions = sessions;
         let as_container_err = |name: &ArrayName, e: WriteError| {
             ContainerError::Io(crate::error::IoError {
@@ -133,9 +159,12 @@ impl Shared {
                 .map_err(|e| as_container_err(&name, e))?;
         }
         report.staging_removed = self.remove_dead_staging()?;
-        self.drop_dead_reservations()?;
+        // The sessions with reservations, unless this gc changed rows: read again then.
+        self.drop_dead_reservations(quiet.then_some(rows.reserving))?;
         crate::fs::reserve::ensure(&self.dir); // [Q3]
-        report.deferred = self.catalog().deferred()?;
+        if deferred {
+            report.deferred = self.catalog().deferred()?;
+        }
         Ok(report)
     }
 
@@ -146,15 +175,29 @@ impl Shared {
         // Everything here is reached through descriptors without following a link: a link in
         // place of `staging/`, `sessions/` or a session's directory is never followed (fsck
         // reports it) ([N7]).
-        let sessions = beneath::reserved(&shared.root, "sessions").ok();
-        let staging = beneath::reserved(&shared.root, "staging").ok();
+        let reserved = beneath::reserved(&shared.root, "").ok();
+        let sub = |name| {
+            reserved
+                .as_ref()
+                .and_then(|d| beneath::reserved_in(d, name).ok())
+        };
+        let (sessions, staging) = (sub("sessions"), sub("staging"));
+        // Listed once: the temporary files below are among these names too.
+        let session_files = sessions
+            .as_ref()
+            .map(|d| d.names().unwrap_or_default())
+            .unwrap_or_default();
+        let staged = staging
+            .as_ref()
+            .map(|d| d.names().unwrap_or_default())
+            .unwrap_or_default();
+        let ours = self.here().session.as_ref().map(|s| s.id.clone());
         let mut ids: Vec<String> = Vec::new();
-        for d in sessions.iter().chain(staging.iter()) {
-            for n in d.names().unwrap_or_default() {
-                let n = n.to_string_lossy().trim_end_matches(".lock").to_string();
-                if is_session_id(&n) && !ids.contains(&n) {
-                    ids.push(n);
-                }
+        for n in session_files.iter().chain(staged.iter()) {
+            let n = n.to_string_lossy().trim_end_matches(".lock").to_string();
+            // This process's own session is alive: its lock is held here.
+            if is_session_id(&n) && !ids.contains(&n) && ours.as_ref() != Some(&n) {
+                ids.push(n);
             }
         }
         let mut removed = 0;
@@ -188,7 +231,7 @@ impl Shared {
         }
         // Temporary session files of processes that died while starting.
         if let Some(d) = &sessions {
-            for n in d.names().unwrap_or_default() {
+            for n in session_files {
                 if n.to_string_lossy().starts_with(".tmp-") {
                     if let Ok(Some((f, _))) = d.open_file(&n, false) {
                         if f.try_lock().is_ok() {

@@ -56,7 +56,7 @@ pub(super) fn try_start_session(
     catalog: &mut Catalog,
     pid: u32,
 ) -> Result<Session, ContainerError> {
-    let id = random_id().map_err(io_at("/dev/urandom", "read", ContainerError::io))?;
+    let id = random_id().map_err(io_at(dir, "make a session id", ContainerError::io))?;
     let root = dir.parent().unwrap_or(dir);
     let tmp = dir.join("sessions").join(format!(".tmp-{id}"));
     let path = dir.join("sessions").join(format!("{id}.lock"));
@@ -124,10 +124,16 @@ impl Shared {
         // its records go first (emptied, so nobody counts them any more), then each removal they
         // blocked is performed if nobody else holds the name ([P5]).
         let leaked: Vec<String> = lock(&p.counts).drain().map(|(n, _)| n).collect();
-        let sessions = beneath::reserved(&self.root, "sessions");
+        let reserved = beneath::reserved(&self.root, "").ok();
+        let sub = |name| {
+            reserved
+                .as_ref()
+                .and_then(|d| beneath::reserved_in(d, name).ok())
+        };
+        let sessions = sub("sessions");
         if s._lock.set_len(0).is_err() {
             // Out of sight instead: no scan lists the file any more.
-            if let (Ok(sessions), Some(leaf)) = (&sessions, s.path.file_name()) {
+            if let (Some(sessions), Some(leaf)) = (&sessions, s.path.file_name()) {
                 let _ = sessions.remove_file(leaf);
             }
         }
@@ -138,12 +144,14 @@ impl Shared {
             }
         }
         let _ = self.catalog().remove_session(&s.id);
-        if matches!(self.staging_needed(&s.id), Ok(false)) {
-            if let Ok(staging) = beneath::reserved(&self.root, "staging") {
+        if let Some(staging) = sub("staging") {
+            // A session that staged nothing has no staging directory: nothing to ask the catalog.
+            let staged = !matches!(staging.entry_type(std::ffi::OsStr::new(&s.id)), Ok(None));
+            if staged && matches!(self.staging_needed(&s.id), Ok(false)) {
                 let _ = staging.remove_tree(&s.id);
             }
         }
-        if let (Ok(sessions), Some(leaf)) = (&sessions, s.path.file_name()) {
+        if let (Some(sessions), Some(leaf)) = (&sessions, s.path.file_name()) {
             let _ = sessions.remove_file(leaf);
         }
     }
