@@ -339,8 +339,9 @@ impl Container {
     /// Garbage collection (SPEC [P5], [W5]): rolls forward interrupted publishes and removes,
     /// reaps dead holders (their references, in-place writer registrations and sessions), runs
     /// the deletions they were blocking, recomputes checksums nobody is writing any more, and
-    /// removes dead sessions' staging files. Runs at every read-write open. An explicit call
-    /// also removes the load locks nobody holds (SPEC [L4]).
+    /// removes dead sessions' staging files, and removes the load locks nobody holds (SPEC
+    /// [L4]). Runs at every read-write open (which does not list the removals still deferred:
+    /// it discards the report).
     pub fn gc(&self) -> Result<GcReport, ContainerError> {
         let report = self.shared.gc()?;
         if !self.shared.readonly {
