@@ -329,7 +329,6 @@ fn take_inherited(
     Ok(live)
 }
 
-/// A [`PathError`] where only an `io::Error` fits (lock files): its message, or the OS error.
 /// The regular file `leaf` of `dir`, opened without following a link and without blocking
 /// ([N7], [N9]), with an `io::Error` (`NotFound` if it is missing).
 pub(super) fn open_in(dir: &Dir, leaf: &str, write: bool) -> io::Result<File> {
@@ -340,6 +339,7 @@ pub(super) fn open_in(dir: &Dir, leaf: &str, write: bool) -> io::Result<File> {
     }
 }
 
+/// A [`PathError`] where only an `io::Error` fits (lock files): its message, or the OS error.
 pub(super) fn path_io(e: PathError) -> io::Error {
     match e {
         PathError::Io(crate::error::IoError { source, .. }) => source,
