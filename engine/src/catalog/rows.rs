@@ -37,6 +37,18 @@ impl ArrayState {
             ArrayState::Removing => "removing",
         }
     }
+
+    /// The state spelled `name` in the catalog ([`ArrayState::name`]), if any.
+    pub(crate) fn from_name(name: &str) -> Option<ArrayState> {
+        [
+            ArrayState::Publishing,
+            ArrayState::Live,
+            ArrayState::Deleting,
+            ArrayState::Removing,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
 }
 
 impl std::fmt::Display for ArrayState {
@@ -294,12 +306,9 @@ pub(super) fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
     Ok(RawRow {
         name: r.get(0)?,
         meta: pending_meta(r)?,
-        state: match r.get_ref(8)?.as_str()? {
-            "publishing" => Ok(ArrayState::Publishing),
-            "live" => Ok(ArrayState::Live),
-            "deleting" => Ok(ArrayState::Deleting),
-            "removing" => Ok(ArrayState::Removing),
-            s => Err(format!("unknown state {s:?}")),
+        state: {
+            let s = r.get_ref(8)?.as_str()?;
+            ArrayState::from_name(s).ok_or_else(|| format!("unknown state {s:?}"))
         },
         generation: r.get(9)?,
         checksum_stale: r.get(10)?,
@@ -316,8 +325,6 @@ pub(super) fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
 /// The metadata columns (1-7 and 14) of row `r`, read without copying them: `Err` says what is
 /// wrong with them (the row is corrupt), in the order the checks have always run.
 fn pending_meta(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<PendingMeta, String>> {
-    let text = |i: usize| -> rusqlite::Result<Option<&str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
-    let dtype = |s: &str| DType::from_name(s).ok_or_else(|| format!("unknown dtype {s:?}"));
     let shape_text = r.get_ref(6)?.as_str()?;
     let shape = match parse_shape(shape_text) {
         Ok(shape) => shape,
@@ -332,7 +339,7 @@ fn pending_meta(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<PendingMeta, S
         }),
         "sparse" => sparse_meta(r, shape)?,
         "table" => {
-            let tab = text(14)?;
+            let tab = r.get_ref(14)?.as_str_or_null()?;
             serde_json::from_str::<TableColumns>(tab.unwrap_or(""))
                 .map(PendingMeta::Table)
                 .map_err(|e| format!("table columns {:?}: {e}", tab.map(str::to_string)))
@@ -341,13 +348,17 @@ fn pending_meta(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<PendingMeta, S
     })
 }
 
+/// The dtype spelled `s` in a row, or what is wrong.
+fn dtype(s: &str) -> Result<DType, String> {
+    DType::from_name(s).ok_or_else(|| format!("unknown dtype {s:?}"))
+}
+
 /// A sparse row's metadata from its columns (shape already read), checked in the order the
 /// checks have always run.
 fn sparse_meta(
     r: &rusqlite::Row<'_>,
     shape: Vec<u64>,
 ) -> rusqlite::Result<Result<PendingMeta, String>> {
-    let dtype = |s: &str| DType::from_name(s).ok_or_else(|| format!("unknown dtype {s:?}"));
     let Ok(shape) = <[u64; 2]>::try_from(shape.as_slice()) else {
         return Ok(Err("sparse shape must have 2 dimensions".into()));
     };
