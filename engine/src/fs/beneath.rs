@@ -343,9 +343,16 @@ pub(crate) fn reserved(root: &Path, sub: &str) -> Result<Dir, PathError> {
     reserved_in(&dir, sub)
 }
 
+/// Several of `.dafstore`'s directories, `.dafstore` itself walked to once: each as [`reserved`]
+/// opens it (no link followed, never created), `None` where it cannot be opened.
+pub(crate) fn reserved_some<const N: usize>(root: &Path, subs: [&str; N]) -> [Option<Dir>; N] {
+    let top = reserved(root, "").ok();
+    subs.map(|sub| top.as_ref().and_then(|d| reserved_in(d, sub).ok()))
+}
+
 /// `.dafstore/<sub>` opened through `.dafstore` itself (`reserved(root, "")`), as [`reserved`]
 /// opens it: without following a link, never created.
-pub(crate) fn reserved_in(reserved: &Dir, sub: &str) -> Result<Dir, PathError> {
+fn reserved_in(reserved: &Dir, sub: &str) -> Result<Dir, PathError> {
     reserved
         .sub_checked(OsStr::new(sub), true)?
         .ok_or_else(|| PathError::ContainerRemoved {

@@ -175,13 +175,7 @@ impl Shared {
         // Everything here is reached through descriptors without following a link: a link in
         // place of `staging/`, `sessions/` or a session's directory is never followed (fsck
         // reports it) ([N7]).
-        let reserved = beneath::reserved(&shared.root, "").ok();
-        let sub = |name| {
-            reserved
-                .as_ref()
-                .and_then(|d| beneath::reserved_in(d, name).ok())
-        };
-        let (sessions, staging) = (sub("sessions"), sub("staging"));
+        let [sessions, staging] = beneath::reserved_some(&shared.root, ["sessions", "staging"]);
         // Listed once: the temporary files below are among these names too.
         let session_files = sessions
             .as_ref()

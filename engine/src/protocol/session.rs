@@ -124,13 +124,7 @@ impl Shared {
         // its records go first (emptied, so nobody counts them any more), then each removal they
         // blocked is performed if nobody else holds the name ([P5]).
         let leaked: Vec<String> = lock(&p.counts).drain().map(|(n, _)| n).collect();
-        let reserved = beneath::reserved(&self.root, "").ok();
-        let sub = |name| {
-            reserved
-                .as_ref()
-                .and_then(|d| beneath::reserved_in(d, name).ok())
-        };
-        let sessions = sub("sessions");
+        let [sessions, staging] = beneath::reserved_some(&self.root, ["sessions", "staging"]);
         if s._lock.set_len(0).is_err() {
             // Out of sight instead: no scan lists the file any more.
             if let (Some(sessions), Some(leaf)) = (&sessions, s.path.file_name()) {
@@ -144,7 +138,7 @@ impl Shared {
             }
         }
         let _ = self.catalog().remove_session(&s.id);
-        if let Some(staging) = sub("staging") {
+        if let Some(staging) = staging {
             // A session that staged nothing has no staging directory: nothing to ask the catalog.
             let staged = !matches!(staging.entry_type(std::ffi::OsStr::new(&s.id)), Ok(None));
             if staged && matches!(self.staging_needed(&s.id), Ok(false)) {
