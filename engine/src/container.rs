@@ -222,11 +222,10 @@ impl Container {
         let c = Container {
             shared: Shared::open(root, dir, readonly)?,
         };
-        if run_gc && !readonly {
+        if run_gc {
             // Every open reaps dead holders ([P5]); the report is not wanted, so not the
             // listing of the removals still deferred at its end.
-            c.shared.gc_with(false)?;
-            c.shared.remove_idle_load_locks()?;
+            c.gc_with(false)?;
         }
         Ok(c)
     }
@@ -343,7 +342,12 @@ impl Container {
     /// [L4]). Runs at every read-write open (which does not list the removals still deferred:
     /// it discards the report).
     pub fn gc(&self) -> Result<GcReport, ContainerError> {
-        let report = self.shared.gc()?;
+        self.gc_with(true)
+    }
+
+    /// [`Container::gc`]; `deferred`: whether the report lists the removals still deferred.
+    fn gc_with(&self, deferred: bool) -> Result<GcReport, ContainerError> {
+        let report = self.shared.gc_with(deferred)?;
         if !self.shared.readonly {
             self.shared.remove_idle_load_locks()?;
         }
