@@ -309,30 +309,29 @@ fn write_bytes(dir: &str, bytes: usize, runs: usize) -> serde_json::Value {
     let (mut ours, mut plain, mut ratio) = (vec![], vec![], vec![]);
     for run in 0..runs {
         let name = format!("wb{run}");
-        let one = |first: bool| {
+        let ours_once = || {
             let t = Instant::now();
-            if first {
-                c.write_dense_bytes(&name, dafstore::DType::UInt8, &[bytes as u64], &data)
-                    .expect("write");
-            } else {
-                let mut f = File::create(&raw).expect("create");
-                f.write_all(&data).expect("write");
-                f.sync_data().expect("sync");
-            }
+            c.write_dense_bytes(&name, dafstore::DType::UInt8, &[bytes as u64], &data)
+                .expect("write");
             let took = ns(t);
-            if first {
-                c.remove(&name).expect("remove");
-            } else {
-                std::fs::remove_file(&raw).expect("remove");
-            }
+            c.remove(&name).expect("remove");
+            took
+        };
+        let plain_once = || {
+            let t = Instant::now();
+            let mut f = File::create(&raw).expect("create");
+            f.write_all(&data).expect("write");
+            f.sync_data().expect("sync");
+            let took = ns(t);
+            std::fs::remove_file(&raw).expect("remove");
             took
         };
         let (a, b) = if run % 2 == 0 {
-            let a = one(true);
-            (a, one(false))
+            let a = ours_once();
+            (a, plain_once())
         } else {
-            let b = one(false);
-            (one(true), b)
+            let b = plain_once();
+            (ours_once(), b)
         };
         ours.push(a);
         plain.push(b);
