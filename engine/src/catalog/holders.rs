@@ -58,6 +58,25 @@ pub struct HolderRow {
     pub arrays: Vec<(String, i64)>,
 }
 
+/// The sessions a gc checks: every registered one and every one with in-place writer rows.
+const SESSIONS_WITH_ROWS: &str =
+    "SELECT id FROM sessions UNION SELECT session FROM inplace_writers";
+
+/// The entries whose removal may be due ([`DUE`]), in two halves, each through a partial index
+/// (`ensure_indexes`), so this does not scan every row: deferred removals, and held scratch
+/// arrays.
+const DUE_ROWS: &str = "SELECT name FROM arrays WHERE state <> 'live' AND state = 'deleting'
+     UNION
+     SELECT name FROM arrays WHERE scratch = 1 AND ever_held = 1 AND state = 'live'";
+
+/// Interrupted publishes and removes (`state <> 'live'`: the term of the partial index
+/// `arrays_not_live`).
+const UNFINISHED_ROWS: &str =
+    "SELECT name FROM arrays WHERE state <> 'live' AND state IN ('publishing', 'removing')";
+
+/// The sessions that have reservations (schema 3 and later).
+pub(super) const RESERVING_SESSIONS: &str = "SELECT DISTINCT session FROM reservations";
+
 /// The condition under which an entry nobody holds is removed ([W8] deferred, [P6] scratch).
 pub(super) const DUE: &str =
     "(state = 'deleting' OR (state = 'live' AND scratch = 1 AND ever_held = 1))";
@@ -180,7 +199,7 @@ impl Catalog {
         self.set_sync(true)?;
         self.immediate("reap dead holders", |tx| {
             let ids: Vec<String> = tx
-                .prepare("SELECT id FROM sessions UNION SELECT session FROM inplace_writers")?
+                .prepare(SESSIONS_WITH_ROWS)?
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             let mut reaped = Vec::new();
@@ -198,14 +217,7 @@ impl Catalog {
             }
             hit_sql("gc.reap_mid_tx")?;
             let due = tx
-                .prepare(
-                    // Two halves, each through a partial index (`ensure_indexes`), so this does
-                    // not scan every row: deferred removals, and held scratch arrays.
-                    "SELECT name FROM arrays WHERE state <> 'live' AND state = 'deleting'
-                     UNION
-                     SELECT name FROM arrays WHERE scratch = 1 AND ever_held = 1 AND state = 'live'
-                     ORDER BY name",
-                )?
+                .prepare(&format!("{DUE_ROWS} ORDER BY name"))?
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             Ok(Reaped {
@@ -216,24 +228,30 @@ impl Catalog {
         })
     }
 
+    /// Names of interrupted publishes and removes (`publishing`, `removing`). A `deleting` row is
+    /// not unfinished: its removal waits for live holders ([W8]); see [`Catalog::deferred`].
+    pub(crate) fn unfinished(&mut self) -> Result<Vec<String>, CatalogError> {
+        self.read("list unfinished", |tx| {
+            tx.prepare(&format!("{} ORDER BY name", UNFINISHED_ROWS))?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+    }
+
     /// The rows a gc starts from ([`GcRows`]), in one statement (one snapshot, no `BEGIN` and
-    /// `COMMIT`): the rows that are not `live` through the partial index `arrays_not_live`
-    /// (`deleting` ones are due, the others unfinished), the held scratch rows through
-    /// `arrays_held_scratch`, the sessions of [`Catalog::reap_dead`] and those of
-    /// [`Catalog::reserving_sessions`].
+    /// `COMMIT`): the queries of [`Catalog::unfinished`], [`Catalog::reap_dead`] and
+    /// [`Catalog::reserving_sessions`], each tagged with the list it fills.
     pub(crate) fn gc_rows(&mut self) -> Result<GcRows, CatalogError> {
         // Schema 3 added `reservations`; a read-write open migrates older catalogs first.
         let reservations = if self.schema >= 3 {
-            "UNION ALL SELECT 3, session FROM reservations"
+            format!("UNION ALL SELECT 3, session FROM ({RESERVING_SESSIONS})")
         } else {
-            ""
+            String::new()
         };
         let sql = format!(
-            "SELECT CASE WHEN state = 'deleting' THEN 2 ELSE 0 END, name FROM arrays
-               WHERE state <> 'live'
-             UNION ALL SELECT 2, name FROM arrays WHERE scratch = 1 AND ever_held = 1 AND state = 'live'
-             UNION ALL SELECT 1, id FROM sessions
-             UNION ALL SELECT 1, session FROM inplace_writers
+            "SELECT 0, name FROM ({UNFINISHED_ROWS})
+             UNION ALL SELECT 1, id FROM ({SESSIONS_WITH_ROWS})
+             UNION ALL SELECT 2, name FROM ({DUE_ROWS})
              {reservations}"
         );
         let rows: Vec<(i64, String)> = self.read_one("list what gc may have to do", |conn| {

@@ -823,20 +823,6 @@ impl Catalog {
         Ok((good, bad))
     }
 
-    /// Names of interrupted publishes and removes (`publishing`, `removing`). A `deleting` row is
-    /// not unfinished: its removal waits for live holders ([W8]); see [`Catalog::deferred`].
-    pub(crate) fn unfinished(&mut self) -> Result<Vec<String>, CatalogError> {
-        self.read("list unfinished", |tx| {
-            tx.prepare(
-                // `state <> 'live'`: the term of the partial index `arrays_not_live`.
-                "SELECT name FROM arrays WHERE state <> 'live'
-                   AND state IN ('publishing', 'removing') ORDER BY name",
-            )?
-            .query_map([], |r| r.get(0))?
-            .collect()
-        })
-    }
-
     /// Names of removals deferred while live processes hold the array (`deleting`, [W8]).
     pub(crate) fn deferred(&mut self) -> Result<Vec<String>, CatalogError> {
         self.read("list deferred removals", |tx| {
