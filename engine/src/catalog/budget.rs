@@ -368,12 +368,9 @@ impl Catalog {
             return Ok(Vec::new());
         }
         self.read("list reservations", |tx| {
-            tx.prepare_cached(&format!(
-                "{} ORDER BY session",
-                super::holders::RESERVING_SESSIONS
-            ))?
-            .query_map([], |r| r.get(0))?
-            .collect()
+            tx.prepare_cached("SELECT DISTINCT session FROM reservations ORDER BY session")?
+                .query_map([], |r| r.get(0))?
+                .collect()
         })
     }
 

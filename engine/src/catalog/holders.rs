@@ -58,24 +58,17 @@ pub struct HolderRow {
     pub arrays: Vec<(String, i64)>,
 }
 
-/// The sessions a gc checks: every registered one and every one with in-place writer rows.
-const SESSIONS_WITH_ROWS: &str =
-    "SELECT id FROM sessions UNION SELECT session FROM inplace_writers";
+/// The rows of interrupted publishes and removes (`state <> 'live'`: the term of the partial
+/// index `arrays_not_live`). The conditions below are `WHERE` terms, so a query that reads
+/// several of them stays one flat compound select.
+const UNFINISHED: &str = "state <> 'live' AND state IN ('publishing', 'removing')";
 
-/// The entries whose removal may be due ([`DUE`]), in two halves, each through a partial index
-/// (`ensure_indexes`), so this does not scan every row: deferred removals, and held scratch
-/// arrays.
-const DUE_ROWS: &str = "SELECT name FROM arrays WHERE state <> 'live' AND state = 'deleting'
-     UNION
-     SELECT name FROM arrays WHERE scratch = 1 AND ever_held = 1 AND state = 'live'";
+/// The rows of removals deferred while held ([W8]), through `arrays_not_live`: one half of
+/// [`DUE`].
+const DEFERRED: &str = "state <> 'live' AND state = 'deleting'";
 
-/// Interrupted publishes and removes (`state <> 'live'`: the term of the partial index
-/// `arrays_not_live`).
-const UNFINISHED_ROWS: &str =
-    "SELECT name FROM arrays WHERE state <> 'live' AND state IN ('publishing', 'removing')";
-
-/// The sessions that have reservations (schema 3 and later).
-pub(super) const RESERVING_SESSIONS: &str = "SELECT DISTINCT session FROM reservations";
+/// The held scratch rows ([P6]), through `arrays_held_scratch`: the other half of [`DUE`].
+const HELD_SCRATCH: &str = "scratch = 1 AND ever_held = 1 AND state = 'live'";
 
 /// The condition under which an entry nobody holds is removed ([W8] deferred, [P6] scratch).
 pub(super) const DUE: &str =
@@ -199,7 +192,7 @@ impl Catalog {
         self.set_sync(true)?;
         self.immediate("reap dead holders", |tx| {
             let ids: Vec<String> = tx
-                .prepare(SESSIONS_WITH_ROWS)?
+                .prepare("SELECT id FROM sessions UNION SELECT session FROM inplace_writers")?
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             let mut reaped = Vec::new();
@@ -217,7 +210,12 @@ impl Catalog {
             }
             hit_sql("gc.reap_mid_tx")?;
             let due = tx
-                .prepare(&format!("{DUE_ROWS} ORDER BY name"))?
+                .prepare(&format!(
+                    // Two halves, each through a partial index (`ensure_indexes`), so this does
+                    // not scan every row.
+                    "SELECT name FROM arrays WHERE {DEFERRED}
+                     UNION SELECT name FROM arrays WHERE {HELD_SCRATCH} ORDER BY name"
+                ))?
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             Ok(Reaped {
@@ -232,26 +230,31 @@ impl Catalog {
     /// not unfinished: its removal waits for live holders ([W8]); see [`Catalog::deferred`].
     pub(crate) fn unfinished(&mut self) -> Result<Vec<String>, CatalogError> {
         self.read("list unfinished", |tx| {
-            tx.prepare(&format!("{} ORDER BY name", UNFINISHED_ROWS))?
-                .query_map([], |r| r.get(0))?
-                .collect()
+            tx.prepare(&format!(
+                "SELECT name FROM arrays WHERE {UNFINISHED} ORDER BY name"
+            ))?
+            .query_map([], |r| r.get(0))?
+            .collect()
         })
     }
 
     /// The rows a gc starts from ([`GcRows`]), in one statement (one snapshot, no `BEGIN` and
-    /// `COMMIT`): the queries of [`Catalog::unfinished`], [`Catalog::reap_dead`] and
-    /// [`Catalog::reserving_sessions`], each tagged with the list it fills.
+    /// `COMMIT`): what [`Catalog::unfinished`], [`Catalog::reap_dead`] and
+    /// [`Catalog::reserving_sessions`] read, through the same conditions, each row tagged with
+    /// the list it fills.
     pub(crate) fn gc_rows(&mut self) -> Result<GcRows, CatalogError> {
         // Schema 3 added `reservations`; a read-write open migrates older catalogs first.
         let reservations = if self.schema >= 3 {
-            format!("UNION ALL SELECT 3, session FROM ({RESERVING_SESSIONS})")
+            "UNION ALL SELECT 3, session FROM reservations"
         } else {
-            String::new()
+            ""
         };
         let sql = format!(
-            "SELECT 0, name FROM ({UNFINISHED_ROWS})
-             UNION ALL SELECT 1, id FROM ({SESSIONS_WITH_ROWS})
-             UNION ALL SELECT 2, name FROM ({DUE_ROWS})
+            "SELECT 0, name FROM arrays WHERE {UNFINISHED}
+             UNION ALL SELECT 1, id FROM sessions
+             UNION ALL SELECT 1, session FROM inplace_writers
+             UNION ALL SELECT 2, name FROM arrays WHERE {DEFERRED}
+             UNION ALL SELECT 2, name FROM arrays WHERE {HELD_SCRATCH}
              {reservations}"
         );
         let rows: Vec<(i64, String)> = self.read_one("list what gc may have to do", |conn| {
