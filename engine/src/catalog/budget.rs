@@ -37,18 +37,19 @@ pub(crate) enum Reserve {
     Short(Box<Shortfall>),
 }
 
-fn get_limit(tx: &Connection, key: &str) -> rusqlite::Result<Option<u64>> {
-    let v: Option<Option<i64>> = tx
-        .prepare_cached("SELECT value FROM config WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
-        .optional()?;
-    Ok(v.flatten().and_then(|v| u64::try_from(v).ok()))
-}
-
+/// Both limits in one statement (one snapshot: [`Catalog::limits`] needs no transaction around
+/// it).
 fn limits_tx(tx: &Connection) -> rusqlite::Result<Limits> {
+    let (capacity, min_free): (Option<i64>, Option<i64>) = tx
+        .prepare_cached(
+            "SELECT (SELECT value FROM config WHERE key = ?1),
+                    (SELECT value FROM config WHERE key = ?2)",
+        )?
+        .query_row([CAPACITY, MIN_FREE], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let size = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
     Ok(Limits {
-        capacity: get_limit(tx, CAPACITY)?,
-        min_free: get_limit(tx, MIN_FREE)?,
+        capacity: size(capacity),
+        min_free: size(min_free),
     })
 }
 
@@ -228,7 +229,7 @@ impl Catalog {
         if self.schema < 3 {
             return Ok(Limits::default());
         }
-        self.read("read the container's limits", limits_tx)
+        self.read_one("read the container's limits", limits_tx)
     }
 
     /// Sets (or with `None` clears) the capacity and the free space floor.

@@ -211,7 +211,7 @@ impl Catalog {
             hit_sql("gc.reap_mid_tx")?;
             let due = tx
                 .prepare(&format!(
-                    // Two halves, each through a partial index (`ensure_indexes`), so this does
+                    // Two halves, each through a partial index (`ensure_schema_form`), so this does
                     // not scan every row.
                     "SELECT name FROM arrays WHERE {DEFERRED}
                      UNION SELECT name FROM arrays WHERE {HELD_SCRATCH} ORDER BY name"

@@ -34,7 +34,10 @@ pub(crate) use holders::{Reaped, RemoveStart};
 use rows::{all_raw, get_raw, meta_columns, shape_json, table_json};
 pub use rows::{ArrayInfo, ArrayState, FileRecord};
 pub use schema::SCHEMA_VERSION;
-use schema::{check_schema_version, ARRAYS_V1_COLUMNS, ARRAYS_V2, SCHEMA, SCHEMA_V3, SCHEMA_V4};
+use schema::{
+    check_schema_version, ARRAYS_INDEXES, ARRAYS_INDEX_NAMES, ARRAYS_V1_COLUMNS, ARRAYS_V2,
+    ARRAYS_V3_ALL_COLUMNS, ARRAYS_V3_COLUMNS, IN_LIST, SCHEMA, SCHEMA_V3, SCHEMA_V4,
+};
 pub(crate) use sql::now_ms;
 use sql::{busy_retry, container_of, damaged, is_busy, is_full, sqlite_error, to_i64, uri_escape};
 
@@ -252,6 +255,7 @@ impl Catalog {
                 let v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
                 if v == 0 {
                     tx.execute_batch(&ARRAYS_V2.replace("{name}", "arrays"))?;
+                    tx.execute_batch(&ARRAYS_V3_COLUMNS.replace("{name}", "arrays"))?;
                     tx.execute_batch(SCHEMA)?;
                     tx.execute_batch(SCHEMA_V3)?;
                     tx.execute_batch(SCHEMA_V4)?;
@@ -283,36 +287,92 @@ impl Catalog {
         if matches!(access, Access::Create | Access::ReadWrite) {
             // Best effort: without them gc's queries scan every row, nothing worse; on a full
             // file system this must not use the space reserve or fail the open.
-            let _ = cat.ensure_indexes();
+            let _ = cat.ensure_schema_form();
         }
         Ok(cat)
     }
 
-    /// Makes the partial indexes of the rows that are not `live` and of the held scratch rows if
-    /// they are missing (a read, then one write the first time): gc at every read-write open
-    /// lists unfinished, deferred and due rows, which would otherwise scan every row. Older
-    /// engines of schema 2 maintain them like any index.
-    fn ensure_indexes(&mut self) -> Result<(), CatalogError> {
-        const INDEXES: &str = "
-            CREATE INDEX IF NOT EXISTS arrays_not_live ON arrays(state) WHERE state <> 'live';
-            CREATE INDEX IF NOT EXISTS arrays_held_scratch ON arrays(name)
-              WHERE scratch = 1 AND ever_held = 1;";
-        // From the schema SQLite has already loaded (a pragma reads no table): about a third of
-        // a query of `sqlite_master`, which every open paid.
-        let names: Vec<String> = self.read_one("look up the catalog's indexes", |tx| {
-            tx.prepare_cached("PRAGMA index_list(arrays)")?
-                .query_map([], |r| r.get(1))?
-                .collect()
+    /// Brings `arrays` to this engine's form, best effort, at a read-write open: its constraints
+    /// without `IN` lists ([`IN_LIST`]: rewritten in one transaction the first time), and the
+    /// partial indexes of the rows that are not `live` and of the held scratch rows (made if
+    /// missing): gc at every read-write open lists unfinished, deferred and due rows, which would
+    /// otherwise scan every row. Older engines of schema 2 maintain both like any table and index.
+    fn ensure_schema_form(&mut self) -> Result<(), CatalogError> {
+        // One read of the schema (its SQL and its indexes) per read-write open.
+        let (table_sql, names) = self.read_one("look up the catalog's schema", |tx| {
+            let mut sql = None;
+            let mut names = Vec::new();
+            let mut stmt = tx.prepare_cached(
+                "SELECT type = 'table', name, sql FROM sqlite_master WHERE tbl_name = 'arrays'",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                if r.get(0)? {
+                    sql = r.get::<_, Option<String>>(2)?;
+                } else {
+                    names.push(r.get::<_, String>(1)?);
+                }
+            }
+            Ok((sql, names))
         })?;
-        let present = ["arrays_not_live", "arrays_held_scratch"]
+        if table_sql.is_some_and(|sql| sql.contains(IN_LIST)) {
+            return self.rewrite_constraints();
+        }
+        let present = ARRAYS_INDEX_NAMES
             .iter()
             .all(|want| names.iter().any(|n| n == want));
         if !present {
             self.immediate_growing("create the catalog's indexes", |tx| {
-                tx.execute_batch(INDEXES)
+                tx.execute_batch(ARRAYS_INDEXES)
             })?;
         }
         Ok(())
+    }
+
+    /// Rebuilds `arrays` with the constraints of [`ARRAYS_V2`] (the same meaning, without `IN`
+    /// lists) in one transaction, keeping every row and its rowid, with foreign keys off so
+    /// `array_files` keeps its rows (SQLite's procedure for a table change, as the migration from
+    /// schema 1); then its indexes. Schema 3 or newer (the cache's columns).
+    fn rewrite_constraints(&mut self) -> Result<(), CatalogError> {
+        let path = self.path.clone();
+        let fk = |conn: &Connection, on: bool| {
+            conn.pragma_update(None, "foreign_keys", if on { "ON" } else { "OFF" })
+                .map_err(|e| sqlite_error(&path, "rewrite the catalog's constraints", e))
+        };
+        fk(self.conn()?, false)?;
+        let r = self.immediate_growing("rewrite the catalog's constraints", |tx| {
+            // Another process may have rewritten it since the look.
+            let sql: Option<String> = tx
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'arrays'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if !sql.is_some_and(|sql| sql.contains(IN_LIST)) {
+                return Ok(());
+            }
+            tx.execute_batch(&ARRAYS_V2.replace("{name}", "arrays_new"))?;
+            tx.execute_batch(&ARRAYS_V3_COLUMNS.replace("{name}", "arrays_new"))?;
+            tx.execute_batch(&format!(
+                "INSERT INTO arrays_new(rowid, {ARRAYS_V3_ALL_COLUMNS})
+                   SELECT rowid, {ARRAYS_V3_ALL_COLUMNS} FROM arrays;
+                 DROP TABLE arrays;
+                 ALTER TABLE arrays_new RENAME TO arrays;"
+            ))?;
+            tx.execute_batch(ARRAYS_INDEXES)?;
+            hit_sql("catalog.rewrite_mid_tx")?;
+            let broken: Option<String> = tx
+                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .optional()?;
+            if broken.is_some() {
+                return Err(rusqlite::Error::InvalidQuery);
+            }
+            Ok(())
+        });
+        let on = fk(self.conn()?, true);
+        r?;
+        on
     }
 
     /// Migrates an older catalog to the current schema in one transaction: from version 1,
@@ -388,6 +448,7 @@ impl Catalog {
                 ))?;
             }
             if v < 3 {
+                tx.execute_batch(&ARRAYS_V3_COLUMNS.replace("{name}", "arrays"))?;
                 tx.execute_batch(SCHEMA_V3)?;
             }
             tx.execute_batch(SCHEMA_V4)?;
