@@ -129,18 +129,15 @@ impl Catalog {
         self.set_sync(true)?;
         self.immediate("start a remove", |tx| {
             let state: Option<String> = tx
-                .query_row("SELECT state FROM arrays WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
+                .prepare_cached("SELECT state FROM arrays WHERE name = ?1")?
+                .query_row([name], |r| r.get(0))
                 .optional()?;
             if !matches!(state.as_deref(), Some("live" | "deleting")) {
                 return Ok(RemoveStart::NotFound);
             }
             let next = if holders > 0 { "deleting" } else { "removing" };
-            tx.execute(
-                "UPDATE arrays SET state = ?2, updated_at = ?3 WHERE name = ?1",
-                params![name, next, now_ms()],
-            )?;
+            tx.prepare_cached("UPDATE arrays SET state = ?2, updated_at = ?3 WHERE name = ?1")?
+                .execute(params![name, next, now_ms()])?;
             hit_sql("remove.mark_mid_tx")?;
             Ok(if holders > 0 {
                 RemoveStart::Deferred

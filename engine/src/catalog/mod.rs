@@ -203,6 +203,10 @@ impl Catalog {
         .map_err(err("open"))?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(err("set busy timeout"))?;
+        // Room for every statement the engine prepares once per connection (about 40; rusqlite
+        // keeps 16 by default, least recently used out): a workload mixing publishes, opens,
+        // removes and gc would otherwise parse some of them again and again.
+        conn.set_prepared_statement_cache_capacity(64);
         // The version read here is the version, unless the catalog is created or migrated
         // below: read once (each statement is parsed again on every fresh connection).
         let mut opened = None;
@@ -964,9 +968,13 @@ impl Catalog {
     pub(crate) fn delete(&mut self, name: &str) -> Result<(), CatalogError> {
         self.set_sync(true)?;
         self.immediate("delete array", |tx| {
-            tx.execute("DELETE FROM array_files WHERE name = ?1", [name])?;
-            tx.execute("DELETE FROM inplace_writers WHERE name = ?1", [name])?;
-            tx.execute("DELETE FROM arrays WHERE name = ?1", [name])?;
+            for sql in [
+                "DELETE FROM array_files WHERE name = ?1",
+                "DELETE FROM inplace_writers WHERE name = ?1",
+                "DELETE FROM arrays WHERE name = ?1",
+            ] {
+                tx.prepare_cached(sql)?.execute([name])?;
+            }
             Ok(())
         })
     }
