@@ -726,10 +726,14 @@ fn with_in_list_constraints(root: &Path) {
             "kind IN ('dense', 'sparse', 'table')",
         )
         .replace(
+            "layout = 'rows' OR layout = 'columns'",
+            "layout IN ('rows', 'columns')",
+        )
+        .replace(
             "state = 'publishing' OR state = 'live' OR state = 'deleting' OR state = 'removing'",
             "state IN ('publishing', 'live', 'deleting', 'removing')",
         );
-    assert!(sql.contains(" IN ("), "{sql}");
+    assert_eq!(sql.matches(" IN (").count(), 3, "{sql}");
     let conn = rusqlite::Connection::open(root.join(".dafstore/catalog.sqlite")).unwrap();
     let v: i64 = conn
         .query_row("PRAGMA schema_version", [], |r| r.get(0))

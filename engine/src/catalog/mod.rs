@@ -289,8 +289,9 @@ impl Catalog {
             check_schema_version(path, version)?;
         }
         if matches!(access, Access::Create | Access::ReadWrite) {
-            // Best effort: without them gc's queries scan every row, nothing worse; on a full
-            // file system this must not use the space reserve or fail the open.
+            // Best effort: without the rewrite a publish builds temporary b-trees, without the
+            // indexes gc's queries scan every row, nothing worse; on a full file system this
+            // must not fail the open.
             let _ = cat.ensure_schema_form();
         }
         Ok(cat)
@@ -319,8 +320,12 @@ impl Catalog {
             }
             Ok((sql, names))
         })?;
-        if table_sql.is_some_and(|sql| sql.contains(IN_LIST)) {
-            return self.rewrite_constraints();
+        // Rewritten, the table has its indexes; otherwise (not rewritten: busy, unknown columns,
+        // a failure) they are made as for any catalog.
+        if table_sql.is_some_and(|sql| sql.contains(IN_LIST))
+            && self.rewrite_constraints().unwrap_or(false)
+        {
+            return Ok(());
         }
         let present = ARRAYS_INDEX_NAMES
             .iter()
@@ -334,49 +339,27 @@ impl Catalog {
     }
 
     /// Rebuilds `arrays` with the constraints of [`ARRAYS_V2`] (the same meaning, without `IN`
-    /// lists) in one transaction, keeping every row and its rowid, with foreign keys off so
-    /// `array_files` keeps its rows (SQLite's procedure for a table change, as the migration from
-    /// schema 1); then its indexes. Schema 3 or newer (the cache's columns).
-    fn rewrite_constraints(&mut self) -> Result<(), CatalogError> {
+    /// lists): whether it did. On a connection of its own, so this one's foreign keys are never
+    /// turned off, in one `BEGIN IMMEDIATE` transaction tried once (another process writing: a
+    /// later open does it). See [`rewrite_tx`].
+    fn rewrite_constraints(&self) -> Result<bool, CatalogError> {
         let path = self.path.clone();
-        let fk = |conn: &Connection, on: bool| {
-            conn.pragma_update(None, "foreign_keys", if on { "ON" } else { "OFF" })
-                .map_err(|e| sqlite_error(&path, "rewrite the catalog's constraints", e))
-        };
-        fk(self.conn()?, false)?;
-        let r = self.immediate_growing("rewrite the catalog's constraints", |tx| {
-            // Another process may have rewritten it since the look.
-            let sql: Option<String> = tx
-                .query_row(
-                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'arrays'",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if !sql.is_some_and(|sql| sql.contains(IN_LIST)) {
-                return Ok(());
-            }
-            tx.execute_batch(&ARRAYS_V2.replace("{name}", "arrays_new"))?;
-            tx.execute_batch(&ARRAYS_V3_COLUMNS.replace("{name}", "arrays_new"))?;
-            tx.execute_batch(&format!(
-                "INSERT INTO arrays_new(rowid, {ARRAYS_V3_ALL_COLUMNS})
-                   SELECT rowid, {ARRAYS_V3_ALL_COLUMNS} FROM arrays;
-                 DROP TABLE arrays;
-                 ALTER TABLE arrays_new RENAME TO arrays;"
-            ))?;
-            tx.execute_batch(ARRAYS_INDEXES)?;
-            hit_sql("catalog.rewrite_mid_tx")?;
-            let broken: Option<String> = tx
-                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
-                .optional()?;
-            if broken.is_some() {
-                return Err(rusqlite::Error::InvalidQuery);
-            }
-            Ok(())
-        });
-        let on = fk(self.conn()?, true);
-        r?;
-        on
+        let err = |e| sqlite_error(&path, "rewrite the catalog's constraints", e);
+        let mut conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        (|| {
+            conn.busy_timeout(Duration::from_millis(100))?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "foreign_keys", "OFF")?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let done = rewrite_tx(&tx)?;
+            tx.commit()?;
+            Ok(done)
+        })()
+        .map_err(err)
     }
 
     /// Migrates an older catalog to the current schema in one transaction: from version 1,
@@ -1097,6 +1080,65 @@ impl Catalog {
                 .collect()
         })
     }
+}
+
+/// The rewrite of `arrays` ([`Catalog::rewrite_constraints`]) inside `tx`, on a connection whose
+/// foreign keys are off: SQLite's procedure for changing a table (a new table, every row copied
+/// with its rowid, the old one dropped and the new one renamed; then its indexes). Nothing is
+/// done (false) when the table has no `IN` list any more (another process rewrote it) or has
+/// other columns than the ones this engine copies (a newer engine's would be lost). The counts of
+/// rows and of files are checked: with foreign keys on, dropping the table would have deleted
+/// every file row without leaving a violation to find.
+fn rewrite_tx(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
+    let sql: Option<String> = tx
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'arrays'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if !sql.is_some_and(|sql| sql.contains(IN_LIST)) {
+        return Ok(false);
+    }
+    let columns: Vec<String> = tx
+        .prepare("SELECT name FROM pragma_table_info('arrays') ORDER BY cid")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if columns.join(", ") != ARRAYS_V3_ALL_COLUMNS {
+        return Ok(false);
+    }
+    let refuse = |why: String| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+            Some(why),
+        )
+    };
+    let count = |table: &str| -> rusqlite::Result<i64> {
+        tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+    };
+    if tx.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0))? != 0 {
+        return Err(refuse("foreign keys are on".into()));
+    }
+    let (rows, files) = (count("arrays")?, count("array_files")?);
+    tx.execute_batch(&ARRAYS_V2.replace("{name}", "arrays_new"))?;
+    tx.execute_batch(&ARRAYS_V3_COLUMNS.replace("{name}", "arrays_new"))?;
+    let copied = tx.execute(
+        &format!(
+            "INSERT INTO arrays_new(rowid, {ARRAYS_V3_ALL_COLUMNS})
+               SELECT rowid, {ARRAYS_V3_ALL_COLUMNS} FROM arrays"
+        ),
+        [],
+    )?;
+    if i64::try_from(copied).ok() != Some(rows) {
+        return Err(refuse(format!("{copied} of {rows} rows copied")));
+    }
+    tx.execute_batch("DROP TABLE arrays; ALTER TABLE arrays_new RENAME TO arrays;")?;
+    tx.execute_batch(ARRAYS_INDEXES)?;
+    hit_sql("catalog.rewrite_mid_tx")?;
+    if count("array_files")? != files || count("arrays")? != rows {
+        return Err(refuse("rows lost".into()));
+    }
+    Ok(true)
 }
 
 /// One publish intent's rows ([W3] step 1) inside the caller's transaction: upserts `name`'s row
