@@ -262,6 +262,7 @@ impl Catalog {
                     tx.execute_batch(&ARRAYS_V3_COLUMNS.replace("{name}", "arrays"))?;
                     tx.execute_batch(SCHEMA)?;
                     tx.execute_batch(SCHEMA_V3)?;
+                    tx.execute_batch(ARRAYS_INDEXES)?;
                     tx.execute_batch(SCHEMA_V4)?;
                     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
                 }
@@ -438,6 +439,8 @@ impl Catalog {
                 tx.execute_batch(&ARRAYS_V3_COLUMNS.replace("{name}", "arrays"))?;
                 tx.execute_batch(SCHEMA_V3)?;
             }
+            // The indexes of a rebuilt (version 1) or cache-less (version 2) `arrays`.
+            tx.execute_batch(ARRAYS_INDEXES)?;
             tx.execute_batch(SCHEMA_V4)?;
             let broken: Option<String> = tx
                 .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))

@@ -22,7 +22,8 @@ DROP TABLE IF EXISTS refs;
 ";
 
 /// What schema 3 adds to a schema-2 catalog (also run when a catalog is created).
-/// Its columns of `arrays` are [`ARRAYS_V3_COLUMNS`], run before it.
+/// Its columns of `arrays` are [`ARRAYS_V3_COLUMNS`], run before it; its index `arrays_cached`
+/// is made with the others ([`ARRAYS_INDEXES`]), run after it.
 pub(super) const SCHEMA_V3: &str = "
 CREATE TABLE config(
   key TEXT PRIMARY KEY NOT NULL,
@@ -33,7 +34,6 @@ CREATE TABLE reservations(
   session TEXT NOT NULL,
   bytes INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX arrays_cached ON arrays(released_at) WHERE cached = 1;
 ";
 
 /// The indexes of `arrays` besides its key: the cache's (schema 3) and gc's partial indexes
@@ -353,6 +353,7 @@ CREATE TABLE {name}(
             .unwrap();
         conn.execute_batch(SCHEMA).unwrap();
         conn.execute_batch(SCHEMA_V3).unwrap();
+        conn.execute_batch(ARRAYS_INDEXES).unwrap();
         conn.execute_batch(SCHEMA_V4).unwrap();
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}; {extra}"))
             .unwrap();
