@@ -364,9 +364,9 @@ impl Catalog {
     }
 
     /// Migrates an older catalog to the current schema in one transaction: from version 1,
-    /// `arrays` is rebuilt with the new `kind` constraint and the `tab` column, rows copied, with
-    /// foreign keys off (so `array_files` rows are kept; SQLite's procedure for a table change);
-    /// then the cache's columns and tables of version 3 are added.
+    /// `arrays` is rebuilt ([`rebuild_arrays`], foreign keys off so `array_files` rows are kept)
+    /// with the new `kind` constraint and the columns of versions 2 and 3; from version 2 the
+    /// cache's columns are added; then the tables of version 3 and the indexes.
     fn migrate(&mut self) -> Result<(), CatalogError> {
         let path = self.path.clone();
         // Schema 3 → 4 moves references out of the catalog: a live process of an older engine
@@ -428,15 +428,13 @@ impl Catalog {
                 return Ok(());
             }
             if v == 1 {
-                tx.execute_batch(&ARRAYS_V2.replace("{name}", "arrays_v2"))?;
-                tx.execute_batch(&format!(
-                    "INSERT INTO arrays_v2({ARRAYS_V1_COLUMNS}) SELECT {ARRAYS_V1_COLUMNS} FROM arrays;
-                     DROP TABLE arrays;
-                     ALTER TABLE arrays_v2 RENAME TO arrays;"
-                ))?;
+                // Rebuilt with the columns of schemas 2 and 3 (`tab` NULL, `cached` 0,
+                // `released_at` NULL, as adding them would leave them).
+                rebuild_arrays(tx, ARRAYS_V1_COLUMNS)?;
+            } else if v == 2 {
+                tx.execute_batch(&ARRAYS_V3_COLUMNS.replace("{name}", "arrays"))?;
             }
             if v < 3 {
-                tx.execute_batch(&ARRAYS_V3_COLUMNS.replace("{name}", "arrays"))?;
                 tx.execute_batch(SCHEMA_V3)?;
             }
             // The indexes of a rebuilt (version 1) or cache-less (version 2) `arrays`.
@@ -1085,9 +1083,24 @@ impl Catalog {
     }
 }
 
+/// Rebuilds `arrays` in this engine's form ([`ARRAYS_V2`] and [`ARRAYS_V3_COLUMNS`]) by SQLite's
+/// procedure for changing a table, inside `tx` on a connection whose foreign keys are off (else
+/// dropping the old table would delete every `array_files` row): a new table, `columns` of every
+/// row copied with its rowid, the old table dropped, the new one renamed. Its indexes are gone
+/// with the old table: the caller makes them. Returns the number of rows copied.
+fn rebuild_arrays(tx: &Transaction<'_>, columns: &str) -> rusqlite::Result<usize> {
+    tx.execute_batch(&ARRAYS_V2.replace("{name}", "arrays_new"))?;
+    tx.execute_batch(&ARRAYS_V3_COLUMNS.replace("{name}", "arrays_new"))?;
+    let copied = tx.execute(
+        &format!("INSERT INTO arrays_new(rowid, {columns}) SELECT rowid, {columns} FROM arrays"),
+        [],
+    )?;
+    tx.execute_batch("DROP TABLE arrays; ALTER TABLE arrays_new RENAME TO arrays;")?;
+    Ok(copied)
+}
+
 /// The rewrite of `arrays` ([`Catalog::rewrite_constraints`]) inside `tx`, on a connection whose
-/// foreign keys are off: SQLite's procedure for changing a table (a new table, every row copied
-/// with its rowid, the old one dropped and the new one renamed; then its indexes). Nothing is
+/// foreign keys are off: [`rebuild_arrays`] with every column, then its indexes. Nothing is
 /// done (false) when the table has no `IN` list any more (another process rewrote it) or has
 /// other columns than the ones this engine copies (a newer engine's would be lost). The counts of
 /// rows and of files are checked: with foreign keys on, dropping the table would have deleted
@@ -1123,19 +1136,10 @@ fn rewrite_tx(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
         return Err(refuse("foreign keys are on".into()));
     }
     let (rows, files) = (count("arrays")?, count("array_files")?);
-    tx.execute_batch(&ARRAYS_V2.replace("{name}", "arrays_new"))?;
-    tx.execute_batch(&ARRAYS_V3_COLUMNS.replace("{name}", "arrays_new"))?;
-    let copied = tx.execute(
-        &format!(
-            "INSERT INTO arrays_new(rowid, {ARRAYS_V3_ALL_COLUMNS})
-               SELECT rowid, {ARRAYS_V3_ALL_COLUMNS} FROM arrays"
-        ),
-        [],
-    )?;
+    let copied = rebuild_arrays(tx, ARRAYS_V3_ALL_COLUMNS)?;
     if i64::try_from(copied).ok() != Some(rows) {
         return Err(refuse(format!("{copied} of {rows} rows copied")));
     }
-    tx.execute_batch("DROP TABLE arrays; ALTER TABLE arrays_new RENAME TO arrays;")?;
     tx.execute_batch(ARRAYS_INDEXES)?;
     hit_sql("catalog.rewrite_mid_tx")?;
     if count("array_files")? != files || count("arrays")? != rows {

@@ -283,8 +283,9 @@ mod migration_tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
-        // The rebuilt `arrays` has gc's partial indexes again.
+        // The rebuilt `arrays` has gc's partial indexes again, and this engine's constraints.
         assert_eq!(indexes(&mut cat), 2);
+        assert!(!arrays_sql(cat.conn().unwrap()).contains(IN_LIST));
     }
 
     /// The SQL of the `arrays` table.
